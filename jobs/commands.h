@@ -1,0 +1,4 @@
+/* commands.h: every gsae subcommand's entry point (one jobs/cmd_<name>.c each). */
+#pragma once
+
+int cmd_version(int argc, char **argv);

@@ -1,0 +1,54 @@
+/* main.c: the gsae command: dispatch to a subcommand, with MPI around those that use it. */
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const struct gsae_command commands[] = {
+    {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: [mpirun -np N] gsae COMMAND [OPTIONS]   (gsae COMMAND --help for more)\n"
+                 "\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        if (!commands[i].uses_mpi)
+            return commands[i].run(argc - 1, argv + 1);
+        int provided = 0;
+        if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+            fprintf(stderr, "gsae %s: MPI_Init_thread failed\n", argv[1]);
+            return 1;
+        }
+        int rc = commands[i].run(argc - 1, argv + 1);
+        /* A rank that failed alone cannot finalize cleanly with others waiting in a
+         * collective; commands agree on failure before collectives, so this is the rare
+         * case of an unagreed local error. */
+        if (rc != 0 && cli_world_size() > 1)
+            MPI_Abort(MPI_COMM_WORLD, rc);
+        MPI_Finalize();
+        return rc;
+    }
+    fprintf(stderr, "gsae: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,21 @@
+# Environment every test and benchmark script runs with (sourced by tests/run.sh).
+# Paths are absolute so a script may cd anywhere.
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export TOP
+export TESTDATA="$TOP/tests/data"
+# Open MPI refuses root unless told; CI and the demo run as root.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Containers often forbid the cross-memory-attach single copy; shared memory still works.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export MPIRUN="mpirun --oversubscribe --bind-to none"
+# One BLAS thread per rank unless a test says otherwise: tests compare bits, not speed.
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+# Debian's python3 (with numpy/netCDF4 from Debian packages), whatever python3 is first on PATH.
+export PY3=/usr/bin/python3
+if [ -n "${GSAE_SAN:-}" ]; then
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0"
+    export LSAN_OPTIONS="suppressions=$TOP/tests/lsan.supp:print_suppressions=0"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi

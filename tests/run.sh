@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Run gsae's tests: unit binaries ($BUILD/tests/test_*), fuzz drivers ($BUILD/tests/fuzz_*) and
+# scripts tests/<area>/t_*.sh. A test passes with exit 0, is skipped with exit 77 (and says
+# why), and fails otherwise. Usage: tests/run.sh BUILD_DIR [AREA...]  (AREA: unit fuzz golden ...)
+set -u
+BUILD=$(cd "$1" && pwd); shift
+areas=("$@")
+source "$(dirname "$0")/env.sh"
+export BUILD GSAE="$BUILD/gsae"
+LOGDIR="$BUILD/test-logs"; rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
+
+want() { # want AREA: is this area selected?
+    [ ${#areas[@]} -eq 0 ] && return 0
+    local a; for a in "${areas[@]}"; do [ "$a" = "$1" ] && return 0; done; return 1
+}
+
+tests=()
+if want unit; then for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && tests+=("unit:$t"); done; fi
+if want fuzz; then for t in "$BUILD"/tests/fuzz_*; do [ -x "$t" ] && tests+=("fuzz:$t"); done; fi
+for s in "$TOP"/tests/*/t_*.sh; do
+    [ -f "$s" ] || continue
+    area=$(basename "$(dirname "$s")")
+    want "$area" && tests+=("$area:$s")
+done
+
+pass=0 fail=0 skip=0 failed=()
+for entry in "${tests[@]}"; do
+    area=${entry%%:*} path=${entry#*:}
+    name="$area/$(basename "$path" .sh)"
+    log="$LOGDIR/${name//\//_}.log"
+    export T; T=$(mktemp -d "${TMPDIR:-/tmp}/gsae-test.XXXXXX")
+    start=$(date +%s.%N)
+    case "$area" in
+        fuzz) (cd "$T" && "$path" "$TOP/tests/fuzz/corpus/$(basename "$path" | sed 's/^fuzz_//')") >"$log" 2>&1 ;;
+        unit) (cd "$T" && "$path") >"$log" 2>&1 ;;
+        *)    (cd "$T" && bash "$path") >"$log" 2>&1 ;;
+    esac
+    rc=$?
+    secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    if [ $rc -eq 0 ]; then
+        pass=$((pass + 1)); printf 'PASS  %-40s %6ss\n' "$name" "$secs"
+    elif [ $rc -eq 77 ]; then
+        skip=$((skip + 1)); printf 'SKIP  %-40s %6ss  %s\n' "$name" "$secs" "$(grep -m1 -i 'skip' "$log" | cut -c1-100)"
+    else
+        fail=$((fail + 1)); failed+=("$name")
+        printf 'FAIL  %-40s %6ss  (exit %d, log %s)\n' "$name" "$secs" "$rc" "$log"
+        tail -n 25 "$log" | sed 's/^/    | /'
+    fi
+    rm -rf "$T"
+done
+[ $fail -gt 0 ] && printf 'failed: %s\n' "${failed[*]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
