@@ -271,6 +271,17 @@ static char *dir_name(const char *dir)
     return name;
 }
 
+enum gsae_status ckpt_config_parse(const char *path, const char *text, size_t len,
+                                   struct gemma_config *cfg, struct gsae_error *err)
+{
+    json_t *root = NULL;
+    enum gsae_status st = load_json(path, text, len, &root, err);
+    if (st == GSAE_OK)
+        st = parse_config(root, path, cfg, err);
+    json_decref(root);
+    return st;
+}
+
 /* Load dir/config.json; also its name and hash when name/hash are not NULL. */
 static enum gsae_status load_config(const char *dir, struct gemma_config *cfg, char **name,
                                     uint64_t *hash, struct gsae_error *err)

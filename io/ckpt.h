@@ -78,6 +78,11 @@ struct ckpt {
 enum gsae_status ckpt_config_load(const char *dir, struct gemma_config *cfg,
                                   struct gsae_error *err);
 
+/* The same from len bytes of text already in memory; path names it in messages. Used by the
+ * fuzz target and by callers that hold config.json's bytes. */
+enum gsae_status ckpt_config_parse(const char *path, const char *text, size_t len,
+                                   struct gemma_config *cfg, struct gsae_error *err);
+
 /* Open the checkpoint in dir for the selection sel (NULL: everything): load the config, map the
  * files holding the selected tensors and fill c->w with views. Weights stay valid until
  * ckpt_close. The selection's layers must lie within [0, n_layers). On failure c may be passed
