@@ -101,25 +101,31 @@ static int parse_options(int argc, char **argv, struct mk_options *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true, takes = a[0] == '-' && strcmp(a, "--force") != 0;
+        const char *expect = "";
         if (takes && !v) {
             fprintf(stderr, "gsae mkmodel: %s needs a value (see gsae mkmodel --help)\n", a);
             return 2;
         }
         if (strcmp(a, "--preset") == 0)
             o->preset = v;
-        else if (strcmp(a, "--layers") == 0)
-            ok = parse_i64(v, 1, 100000, &o->n_layers);
-        else if (strcmp(a, "--vocab") == 0)
+        else if (strcmp(a, "--layers") == 0) {
+            ok = parse_i64(v, 1, 65536, &o->n_layers);
+            expect = "an integer from 1 to 65536";
+        } else if (strcmp(a, "--vocab") == 0) {
             ok = parse_i64(v, 3, INT32_MAX, &o->n_vocab);
-        else if (strcmp(a, "--seed") == 0)
+            expect = "an integer from 3 (ids 0-2 are pad, eos, bos) to 2147483647";
+        } else if (strcmp(a, "--seed") == 0) {
             ok = parse_u64(v, &o->seed);
-        else if (strcmp(a, "--shards") == 0)
+            expect = "an unsigned 64-bit integer";
+        } else if (strcmp(a, "--shards") == 0) {
             ok = parse_i64(v, 1, 99999, &o->n_shards);
-        else if (strcmp(a, "--dtype") == 0) {
+            expect = "an integer from 1 to 99999";
+        } else if (strcmp(a, "--dtype") == 0) {
             o->dtype = strcmp(v, "bf16") == 0  ? GSAE_DTYPE_BF16
                        : strcmp(v, "f32") == 0 ? GSAE_DTYPE_F32
                                                : GSAE_DTYPE_INVALID;
             ok = o->dtype != GSAE_DTYPE_INVALID;
+            expect = "bf16 or f32";
         } else if (strcmp(a, "--force") == 0)
             o->force = true;
         else if (a[0] == '-' || o->out_dir) {
@@ -128,7 +134,7 @@ static int parse_options(int argc, char **argv, struct mk_options *o)
         } else
             o->out_dir = a;
         if (!ok) {
-            fprintf(stderr, "gsae mkmodel: %s '%s' is not valid (see gsae mkmodel --help)\n", a, v);
+            fprintf(stderr, "gsae mkmodel: %s '%s', expected %s\n", a, v, expect);
             return 2;
         }
         i += takes;
