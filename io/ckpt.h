@@ -32,7 +32,7 @@
 /* Which tensors a process needs. Layers are the half-open range [layer_begin, layer_end). */
 struct ckpt_select {
     int64_t layer_begin, layer_end;
-    bool embed;      /* model.embed_tokens: first stage (lookup) and last stage (tied unembedding) */
+    bool embed; /* model.embed_tokens: first stage (lookup) and last stage (tied unembedding) */
     bool norm_final; /* model.norm: last stage */
 };
 
@@ -46,25 +46,25 @@ struct ckpt_select ckpt_select_stage(const struct gemma_config *cfg, int64_t lay
 
 /* One tensor of the selection, for listings and reports. */
 struct ckpt_tensor {
-    char *name;             /* owned, HF name */
-    struct gsae_tensor t;   /* view into the mapping */
-    const char *file;       /* path of the file holding it (owned by the ckpt) */
+    char *name;           /* owned, HF name */
+    struct gsae_tensor t; /* view into the mapping */
+    const char *file;     /* path of the file holding it (owned by the ckpt) */
     size_t bytes;
 };
 
 struct ckpt {
-    char *dir;                  /* owned copy of the directory path */
-    struct gemma_config cfg;    /* validated */
+    char *dir;               /* owned copy of the directory path */
+    struct gemma_config cfg; /* validated */
     struct ckpt_select sel;
-    struct gemma_weights w;     /* views into the mappings; layers has cfg.n_layers entries,
-                                 * those outside the selection zeroed (data NULL) */
-    char *model_name;           /* _name_or_path from config.json, else the directory's name */
-    uint64_t config_hash;       /* gsae_hash of config.json's bytes */
-    int64_t n_files;            /* safetensors files opened (only those the selection needs) */
+    struct gemma_weights w; /* views into the mappings; layers has cfg.n_layers entries,
+                             * those outside the selection zeroed (data NULL) */
+    char *model_name;       /* _name_or_path from config.json, else the directory's name */
+    uint64_t config_hash;   /* gsae_hash of config.json's bytes */
+    int64_t n_files;        /* safetensors files opened (only those the selection needs) */
     struct sft_file *files;
-    int64_t n_tensors;          /* tensors of the selection, in the order layers are used */
+    int64_t n_tensors; /* tensors of the selection, in the order layers are used */
     struct ckpt_tensor *tensors;
-    size_t bytes_selected;      /* sum of the selected tensors' bytes */
+    size_t bytes_selected; /* sum of the selected tensors' bytes */
 };
 
 /* Read and validate dir/config.json into cfg. Sizes (vocab_size, hidden_size,

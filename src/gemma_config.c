@@ -130,8 +130,7 @@ enum gsae_status gemma_config_validate(const struct gemma_config *c, struct gsae
     if (st == GSAE_OK) st = check_size("vocab_size", c->n_vocab, 1, err);
     if (st == GSAE_OK) st = check_size("sliding_window", c->window_local, 1, err);
     if (st == GSAE_OK) st = check_size("max_position_embeddings", c->max_pos, 1, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     if (c->n_heads % c->n_kv_heads != 0)
         return gsae_fail(err, GSAE_EFORMAT,
                          "'num_attention_heads' is %lld, expected a multiple of "
@@ -145,7 +144,8 @@ enum gsae_status gemma_config_validate(const struct gemma_config *c, struct gsae
         return gsae_fail(err, GSAE_EFORMAT,
                          "'num_attention_heads' x 'head_dim' is %lld, expected under %lld",
                          (long long)(c->n_heads * c->d_head), (long long)SIZE_LIMIT);
-    if (st == GSAE_OK) st = check_scalar("query_pre_attn_scalar", c->query_pre_attn_scalar, false, err);
+    if (st == GSAE_OK)
+        st = check_scalar("query_pre_attn_scalar", c->query_pre_attn_scalar, false, err);
     if (st == GSAE_OK) st = check_scalar("attn_logit_softcapping", c->softcap_attn, true, err);
     if (st == GSAE_OK) st = check_scalar("final_logit_softcapping", c->softcap_final, true, err);
     if (st == GSAE_OK) st = check_scalar("rms_norm_eps", c->rms_eps, false, err);
