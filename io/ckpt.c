@@ -644,9 +644,10 @@ enum gsae_status ckpt_open(struct ckpt *c, const char *dir, const struct ckpt_se
     memset(c, 0, sizeof *c);
     struct want *w = NULL;
     int64_t n = 0;
-    char *index_path = NULL;
+    char *index_path = NULL, *single_path = NULL;
     enum gsae_status st = GSAE_OK;
-    if (!(c->dir = dup_string(dir)) || !(index_path = path_join(dir, INDEX_FILE))) {
+    if (!(c->dir = dup_string(dir)) || !(index_path = path_join(dir, INDEX_FILE)) ||
+        !(single_path = path_join(dir, SINGLE_FILE))) {
         st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", dir);
         goto fail;
     }
@@ -659,7 +660,8 @@ enum gsae_status ckpt_open(struct ckpt *c, const char *dir, const struct ckpt_se
         st = c->w.layers ? st : gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", dir);
         goto fail;
     }
-    if (access(index_path, F_OK) == 0)
+    /* as transformers does: the single file wins when both are present */
+    if (access(single_path, F_OK) != 0 && access(index_path, F_OK) == 0)
         st = locate_sharded(c, index_path, w, n, err);
     else
         st = locate_single(c, w, n, err);
@@ -677,10 +679,12 @@ enum gsae_status ckpt_open(struct ckpt *c, const char *dir, const struct ckpt_se
     if (st != GSAE_OK) goto fail;
     free(w);
     free(index_path);
+    free(single_path);
     return GSAE_OK;
 fail:
     free(w);
     free(index_path);
+    free(single_path);
     ckpt_close(c);
     return st;
 }

@@ -1,7 +1,8 @@
 /* ckpt.h: a Hugging Face Gemma-2 checkpoint directory, validated and memory-mapped.
  *
  * A checkpoint directory holds config.json and the weights, either in one model.safetensors
- * or in shards listed by model.safetensors.index.json ({"weight_map": {tensor: shard file}}).
+ * or in shards listed by model.safetensors.index.json ({"weight_map": {tensor: shard file}});
+ * as in transformers, model.safetensors is used when both exist.
  * Tensor names follow transformers' Gemma2ForCausalLM:
  *     model.embed_tokens.weight                          (n_vocab, d_model)
  *     model.norm.weight                                  (d_model)

@@ -162,6 +162,14 @@ static void test_open_all(void **state)
     struct gemma_config cfg;
     assert_int_equal(ckpt_config_load("m1", &cfg, &err), GSAE_OK);
     assert_int_equal(cfg.n_kv_heads, 1);
+
+    /* with both a single file and an index, the single file is used (as transformers does) */
+    write_text("m1/model.safetensors.index.json",
+               "{\"weight_map\": {\"model.norm.weight\": \"gone.safetensors\"}}");
+    assert_int_equal(ckpt_open(&c, "m1", NULL, &err), GSAE_OK);
+    assert_int_equal(c.n_files, 1);
+    assert_non_null(strstr(c.files[0].path, "m1/model.safetensors"));
+    ckpt_close(&c);
 }
 
 static void test_select_stage(void **state)
