@@ -13,6 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Views point straight into the mapping, so tensor data (little-endian on disk) must be in host
+ * order. */
+#ifdef __BYTE_ORDER__
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors data is little-endian and mapped as is: a little-endian host is required"
+#endif
+#endif
+
 #define META_KEY   "__metadata__"
 #define DTYPE_LIST "F32 F16 BF16 F64 I8 U8 I16 U16 I32 U32 I64 U64 BOOL"
 
