@@ -2,3 +2,6 @@
 #pragma once
 
 int cmd_version(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_arc_prompt(int argc, char **argv);
