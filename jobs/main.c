@@ -30,10 +30,13 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "--version") == 0) return cmd_version(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        if (strcmp(argv[1], commands[i].name) != 0) continue;
-        if (!commands[i].uses_mpi) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        if (!commands[i].uses_mpi)
+            return commands[i].run(argc - 1, argv + 1);
         int provided = 0;
         if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
             fprintf(stderr, "gsae %s: MPI_Init_thread failed\n", argv[1]);
@@ -43,7 +46,8 @@ int main(int argc, char **argv)
         /* A rank that failed alone cannot finalize cleanly with others waiting in a
          * collective; commands agree on failure before collectives, so this is the rare
          * case of an unagreed local error. */
-        if (rc != 0 && cli_world_size() > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+        if (rc != 0 && cli_world_size() > 1)
+            MPI_Abort(MPI_COMM_WORLD, rc);
         MPI_Finalize();
         return rc;
     }
