@@ -107,6 +107,8 @@ static enum gsae_status count_ids(const char *path, const json_t *vocab, const j
 static enum gsae_status load_merges(struct tokenizer *tk, const char *path, const json_t *merges,
                                     struct gsae_error *err)
 {
+    enum gsae_status st = tokenizer_reserve_merges(tk, json_array_size(merges), err);
+    if (st != GSAE_OK) return st;
     size_t i;
     json_t *m;
     json_array_foreach(merges, i, m)
@@ -128,7 +130,7 @@ static enum gsae_status load_merges(struct tokenizer *tk, const char *path, cons
         if (!a || !b)
             return gsae_fail(err, GSAE_EFORMAT, "%s: model.merges[%zu]: expected \"a b\" or [a, b]",
                              path, i);
-        enum gsae_status st = tokenizer_add_merge(tk, a, la, b, lb, err);
+        st = tokenizer_add_merge(tk, a, la, b, lb, err);
         if (st != GSAE_OK) {
             gsae_error_prefix(err, "%s: model.merges[%zu]", path, i);
             return st;

@@ -1,29 +1,14 @@
 /* tokenizer.c: byte-fallback BPE with added tokens; see tokenizer.h for the semantics. */
 #include "tokenizer.h"
+#include "tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define NOMEM(err, what) gsae_fail(err, GSAE_ENOMEM, "tokenizer: out of memory (%s)", what)
-
 /* ---- small helpers ----------------------------------------------------------------------- */
 
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return h ^ (h >> 29);
-}
-
-static uint64_t hash_pair(uint64_t key)
-{
-    key *= 0x9e3779b97f4a7c15ull;
-    return key ^ (key >> 31);
-}
-
-static enum gsae_status grow(void **p, size_t *cap, size_t need, size_t elem,
-                             struct gsae_error *err)
+enum gsae_status tokenizer_grow(void **p, size_t *cap, size_t need, size_t elem,
+                                struct gsae_error *err)
 {
     if (need <= *cap) return GSAE_OK;
     size_t n = *cap ? *cap : 64;
@@ -39,9 +24,7 @@ static enum gsae_status grow(void **p, size_t *cap, size_t need, size_t elem,
     return GSAE_OK;
 }
 
-/* Length of the valid UTF-8 character starting at s (1..4), or 0 when s[0] does not start
- * one (stray continuation byte, overlong form, surrogate, beyond U+10FFFF, truncated). */
-static size_t utf8_char_len(const unsigned char *s, size_t n)
+size_t tokenizer_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned c = s[0];
     if (c < 0x80) return 1;
@@ -83,7 +66,7 @@ const char *tokenizer_piece(const struct tokenizer *tk, int32_t id, size_t *len)
 int32_t tokenizer_find(const struct tokenizer *tk, const char *piece, size_t len)
 {
     size_t mask = tk->piece_hash_cap - 1;
-    for (size_t h = hash_bytes(piece, len) & mask;; h = (h + 1) & mask) {
+    for (size_t h = tokenizer_hash_bytes(piece, len) & mask;; h = (h + 1) & mask) {
         int32_t slot = tk->piece_hash[h];
         if (slot == 0) return -1;
         int32_t id = slot - 1;
@@ -93,23 +76,11 @@ int32_t tokenizer_find(const struct tokenizer *tk, const char *piece, size_t len
     }
 }
 
-static const struct tokenizer_merge_slot *merge_find(const struct tokenizer *tk, int32_t left,
-                                                     int32_t right)
-{
-    uint64_t key = ((uint64_t)(uint32_t)left << 32 | (uint32_t)right) + 1;
-    size_t mask = tk->merge_cap - 1;
-    for (size_t h = hash_pair(key) & mask;; h = (h + 1) & mask) {
-        const struct tokenizer_merge_slot *s = &tk->merges[h];
-        if (s->key == key) return s;
-        if (s->key == 0) return NULL;
-    }
-}
-
 static void merge_insert(struct tokenizer_merge_slot *table, size_t cap,
                          const struct tokenizer_merge_slot *m)
 {
     size_t mask = cap - 1;
-    for (size_t h = hash_pair(m->key) & mask;; h = (h + 1) & mask) {
+    for (size_t h = tokenizer_hash_pair(m->key) & mask;; h = (h + 1) & mask) {
         if (table[h].key == 0 || table[h].key == m->key) {
             table[h] = *m;
             return;
@@ -181,14 +152,14 @@ enum gsae_status tokenizer_set_piece(struct tokenizer *tk, int32_t id, const cha
     if (other >= 0)
         return gsae_fail(err, GSAE_EFORMAT, "tokenizer: ids %d and %d have the same piece",
                          (int)other, (int)id);
-    enum gsae_status st = grow((void **)&tk->piece_bytes, &tk->piece_bytes_cap,
-                               tk->piece_bytes_len + len + 1, 1, err);
+    enum gsae_status st = tokenizer_grow((void **)&tk->piece_bytes, &tk->piece_bytes_cap,
+                                         tk->piece_bytes_len + len + 1, 1, err);
     if (st != GSAE_OK) return st;
     if (len) memcpy(tk->piece_bytes + tk->piece_bytes_len, piece, len);
     tk->piece_off[id] = (uint32_t)tk->piece_bytes_len;
     tk->piece_len[id] = (uint32_t)len;
     tk->piece_bytes_len += len;
-    size_t mask = tk->piece_hash_cap - 1, h = hash_bytes(piece, len) & mask;
+    size_t mask = tk->piece_hash_cap - 1, h = tokenizer_hash_bytes(piece, len) & mask;
     while (tk->piece_hash[h] != 0)
         h = (h + 1) & mask;
     tk->piece_hash[h] = id + 1;
@@ -196,9 +167,9 @@ enum gsae_status tokenizer_set_piece(struct tokenizer *tk, int32_t id, const cha
     return GSAE_OK;
 }
 
-static enum gsae_status merge_table_grow(struct tokenizer *tk, struct gsae_error *err)
+/* Rehash the merge table into cap slots (a power of two). */
+static enum gsae_status merge_table_resize(struct tokenizer *tk, size_t cap, struct gsae_error *err)
 {
-    size_t cap = tk->merge_cap * 2;
     struct tokenizer_merge_slot *t = calloc(cap, sizeof *t);
     if (!t) return NOMEM(err, "merge table");
     for (size_t i = 0; i < tk->merge_cap; i++)
@@ -207,6 +178,20 @@ static enum gsae_status merge_table_grow(struct tokenizer *tk, struct gsae_error
     tk->merges = t;
     tk->merge_cap = cap;
     return GSAE_OK;
+}
+
+/* The merge table stays at most 3/4 full (linear probing). */
+static bool merge_table_fits(size_t n, size_t cap)
+{
+    return 4 * n <= 3 * cap;
+}
+
+enum gsae_status tokenizer_reserve_merges(struct tokenizer *tk, size_t n, struct gsae_error *err)
+{
+    size_t cap = tk->merge_cap;
+    while (!merge_table_fits(n, cap))
+        cap *= 2;
+    return cap == tk->merge_cap ? GSAE_OK : merge_table_resize(tk, cap, err);
 }
 
 enum gsae_status tokenizer_add_merge(struct tokenizer *tk, const char *left, size_t left_len,
@@ -227,12 +212,12 @@ enum gsae_status tokenizer_add_merge(struct tokenizer *tk, const char *left, siz
     if (merged < 0)
         return gsae_fail(err, GSAE_EFORMAT, "tokenizer: merge %u: '%.*s%.*s' not in the vocabulary",
                          rank, (int)left_len, left, (int)right_len, right);
-    if (2 * (tk->n_merges + 1) > tk->merge_cap) {
-        enum gsae_status st = merge_table_grow(tk, err);
+    if (!merge_table_fits(tk->n_merges + 1, tk->merge_cap)) {
+        enum gsae_status st = merge_table_resize(tk, 2 * tk->merge_cap, err);
         if (st != GSAE_OK) return st;
     }
     struct tokenizer_merge_slot m = {((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1, rank, merged};
-    if (!merge_find(tk, a, b)) tk->n_merges++;
+    if (!tokenizer_merge_find(tk, a, b)) tk->n_merges++;
     merge_insert(tk->merges, tk->merge_cap, &m);
     tk->n_merge_lines++;
     return GSAE_OK;
@@ -246,8 +231,8 @@ enum gsae_status tokenizer_mark_added(struct tokenizer *tk, int32_t id, bool spe
         return gsae_fail(err, GSAE_EFORMAT, "tokenizer: added token id %d has no piece", (int)id);
     if (!(tk->flags[id] & TOKENIZER_FLAG_ADDED)) {
         size_t cap = (size_t)tk->cap_added;
-        enum gsae_status st =
-            grow((void **)&tk->added, &cap, (size_t)tk->n_added + 1, sizeof *tk->added, err);
+        enum gsae_status st = tokenizer_grow((void **)&tk->added, &cap, (size_t)tk->n_added + 1,
+                                             sizeof *tk->added, err);
         if (st != GSAE_OK) return st;
         tk->cap_added = (int32_t)cap;
         tk->added[tk->n_added++] = id;
@@ -350,256 +335,6 @@ enum gsae_status tokenizer_finish(struct tokenizer *tk, struct gsae_error *err)
     return GSAE_OK;
 }
 
-/* ---- encoding ---------------------------------------------------------------------------- */
-
-/* Byte d of the k-th added token (in sorted order), or -1 when it is no longer than d. */
-static int added_byte(const struct tokenizer *tk, int32_t k, size_t d)
-{
-    int32_t id = tk->added[k];
-    return d < tk->piece_len[id] ? (uint8_t)tk->piece_bytes[tk->piece_off[id] + d] : -1;
-}
-
-/* Longest added token that starts at s (n bytes available): its id, or -1. In the sorted list
- * the tokens sharing the first d bytes with s form a range ordered by byte d (shorter ones
- * first), so each further byte narrows the range with two binary searches. */
-static int32_t added_match(const struct tokenizer *tk, const char *s, size_t n, size_t *match_len)
-{
-    int32_t lo = 0, hi = tk->n_added, best = -1;
-    for (size_t d = 0; d < n && lo < hi; d++) {
-        int c = (uint8_t)s[d];
-        int32_t a = lo, b = hi; /* first index in [lo, hi) with byte d >= c */
-        while (a < b) {
-            int32_t m = a + (b - a) / 2;
-            if (added_byte(tk, m, d) < c)
-                a = m + 1;
-            else
-                b = m;
-        }
-        int32_t e = a, f = hi; /* first index with byte d > c */
-        while (e < f) {
-            int32_t m = e + (f - e) / 2;
-            if (added_byte(tk, m, d) <= c)
-                e = m + 1;
-            else
-                f = m;
-        }
-        lo = a, hi = e;
-        if (lo < hi && tk->piece_len[tk->added[lo]] == d + 1) {
-            best = tk->added[lo];
-            *match_len = d + 1;
-        }
-    }
-    return best;
-}
-
-static bool added_may_start(const struct tokenizer *tk, uint8_t c)
-{
-    return tk->added_first[c >> 3] & (1u << (c & 7));
-}
-
-/* Apply the normalizer's Replace to s[0..n) into work->norm; *out_len its length. */
-static enum gsae_status normalize(const struct tokenizer *tk, const char *s, size_t n,
-                                  struct tokenizer_work *work, size_t *out_len,
-                                  struct gsae_error *err)
-{
-    size_t fl = tk->norm_from_len, tl = tk->norm_to_len;
-    size_t bound = n + (n / fl + 1) * tl;
-    enum gsae_status st = grow((void **)&work->norm, &work->norm_cap, bound, 1, err);
-    if (st != GSAE_OK) return st;
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        const char *hit = memchr(s + i, tk->norm_from[0], n - i);
-        size_t upto = hit ? (size_t)(hit - s) : n;
-        memcpy(work->norm + o, s + i, upto - i);
-        o += upto - i;
-        i = upto;
-        if (i == n) break;
-        if (n - i >= fl && memcmp(s + i, tk->norm_from, fl) == 0) {
-            memcpy(work->norm + o, tk->norm_to, tl);
-            o += tl, i += fl;
-        } else
-            work->norm[o++] = s[i++];
-    }
-    *out_len = o;
-    return GSAE_OK;
-}
-
-static enum gsae_status work_reserve(struct tokenizer_work *w, size_t n_sym, struct gsae_error *err)
-{
-    size_t cap = w->sym_cap, cap2 = w->sym_cap, cap3 = w->sym_cap;
-    enum gsae_status st = grow((void **)&w->sym_id, &cap, n_sym, sizeof(int32_t), err);
-    if (st == GSAE_OK) st = grow((void **)&w->sym_prev, &cap2, n_sym, sizeof(int32_t), err);
-    if (st == GSAE_OK) st = grow((void **)&w->sym_next, &cap3, n_sym, sizeof(int32_t), err);
-    if (st != GSAE_OK) return st;
-    w->sym_cap = cap;
-    return grow((void **)&w->heap, &w->heap_cap, 3 * n_sym + 1, sizeof(uint64_t), err);
-}
-
-/* Split a normalized word into initial symbols (characters, byte fallback, unk). */
-static enum gsae_status split_chars(const struct tokenizer *tk, const char *s, size_t n,
-                                    struct tokenizer_work *w, size_t *n_sym, struct gsae_error *err)
-{
-    size_t k = 0;
-    bool pending_unk = false;
-    for (size_t i = 0; i < n;) {
-        const unsigned char *u = (const unsigned char *)s + i;
-        size_t len = utf8_char_len(u, n - i);
-        int32_t id = len == 1 ? tk->char_id[u[0]] : len ? tokenizer_find(tk, s + i, len) : -1;
-        if (!len) len = 1; /* an invalid byte is a character of its own, never in the vocabulary */
-        bool bytes_ok = tk->byte_fallback;
-        for (size_t j = 0; id < 0 && bytes_ok && j < len; j++)
-            bytes_ok = tk->byte_id[u[j]] >= 0;
-        if (id >= 0 || bytes_ok) {
-            if (pending_unk) w->sym_id[k++] = tk->unk_id;
-            pending_unk = false;
-            if (id >= 0)
-                w->sym_id[k++] = id;
-            else
-                for (size_t j = 0; j < len; j++)
-                    w->sym_id[k++] = tk->byte_id[u[j]];
-        } else if (tk->unk_id >= 0) {
-            if (pending_unk && !tk->fuse_unk) w->sym_id[k++] = tk->unk_id;
-            pending_unk = true;
-        } else
-            return gsae_fail(err, GSAE_EINVAL,
-                             "tokenizer: character at byte %zu of a word is not in the "
-                             "vocabulary, and there is neither byte fallback nor unk",
-                             i);
-        i += len;
-    }
-    if (pending_unk) w->sym_id[k++] = tk->unk_id;
-    *n_sym = k;
-    return GSAE_OK;
-}
-
-static void heap_push(uint64_t *heap, size_t *n, uint64_t v)
-{
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (heap[parent] <= v) break;
-        heap[i] = heap[parent];
-        i = parent;
-    }
-    heap[i] = v;
-}
-
-static uint64_t heap_pop(uint64_t *heap, size_t *n)
-{
-    uint64_t top = heap[0], v = heap[--*n];
-    size_t i = 0, m = *n;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= m) break;
-        if (c + 1 < m && heap[c + 1] < heap[c]) c++;
-        if (heap[c] >= v) break;
-        heap[i] = heap[c];
-        i = c;
-    }
-    if (m) heap[i] = v;
-    return top;
-}
-
-/* Queue the merge of symbol pos with its successor, if there is one. */
-static void queue_pair(const struct tokenizer *tk, struct tokenizer_work *w, size_t *n_heap,
-                       int32_t pos)
-{
-    int32_t next = w->sym_next[pos];
-    if (pos < 0 || next < 0) return;
-    const struct tokenizer_merge_slot *m = merge_find(tk, w->sym_id[pos], w->sym_id[next]);
-    if (m) heap_push(w->heap, n_heap, (uint64_t)m->rank << 32 | (uint32_t)pos);
-}
-
-/* Merge symbols lowest rank first, leftmost among equal ranks (Hugging Face's order). */
-static void merge_all(const struct tokenizer *tk, struct tokenizer_work *w, size_t n_sym)
-{
-    for (size_t i = 0; i < n_sym; i++) {
-        w->sym_prev[i] = (int32_t)i - 1;
-        w->sym_next[i] = i + 1 < n_sym ? (int32_t)i + 1 : -1;
-    }
-    size_t n_heap = 0;
-    for (size_t i = 0; i + 1 < n_sym; i++)
-        queue_pair(tk, w, &n_heap, (int32_t)i);
-    while (n_heap) {
-        uint64_t top = heap_pop(w->heap, &n_heap);
-        int32_t pos = (int32_t)(uint32_t)top, next = w->sym_next[pos];
-        if (w->sym_id[pos] < 0 || next < 0) continue; /* merged away, or now the last symbol */
-        const struct tokenizer_merge_slot *m = merge_find(tk, w->sym_id[pos], w->sym_id[next]);
-        if (!m || m->rank != (uint32_t)(top >> 32))
-            continue; /* stale: the pair at pos changed since it was queued */
-        w->sym_id[pos] = m->merged;
-        w->sym_id[next] = -1;
-        w->sym_next[pos] = w->sym_next[next];
-        if (w->sym_next[pos] >= 0) w->sym_prev[w->sym_next[pos]] = pos;
-        queue_pair(tk, w, &n_heap, w->sym_prev[pos]);
-        queue_pair(tk, w, &n_heap, pos);
-    }
-}
-
-/* BPE-encode one stretch of raw text between added tokens. */
-static enum gsae_status encode_word(const struct tokenizer *tk, const char *s, size_t n,
-                                    struct tokenizer_work *w, struct tokenizer_ids *out,
-                                    struct gsae_error *err)
-{
-    if (n == 0) return GSAE_OK;
-    enum gsae_status st = GSAE_OK;
-    if (tk->norm_from_len) {
-        size_t len;
-        if ((st = normalize(tk, s, n, w, &len, err)) != GSAE_OK) return st;
-        s = w->norm, n = len;
-    }
-    if (n > INT32_MAX)
-        return gsae_fail(err, GSAE_ERANGE, "tokenizer: a word of %zu bytes exceeds 2^31", n);
-    int32_t whole = tk->ignore_merges ? tokenizer_find(tk, s, n) : -1;
-    if (whole >= 0) return tokenizer_ids_push(out, whole, err);
-    size_t n_sym = 0;
-    if ((st = work_reserve(w, n, err)) != GSAE_OK ||
-        (st = split_chars(tk, s, n, w, &n_sym, err)) != GSAE_OK)
-        return st;
-    merge_all(tk, w, n_sym);
-    if ((st = grow((void **)&out->ids, &out->cap, out->n + n_sym, sizeof *out->ids, err)))
-        return st;
-    for (int32_t i = 0; i >= 0; i = w->sym_next[i])
-        out->ids[out->n++] = w->sym_id[i];
-    return GSAE_OK;
-}
-
-enum gsae_status tokenizer_encode(const struct tokenizer *tk, const char *text, size_t len,
-                                  bool add_bos, struct tokenizer_work *work,
-                                  struct tokenizer_ids *out, struct gsae_error *err)
-{
-    GSAE_ASSERT(tk->finished);
-    struct tokenizer_work local = {0};
-    struct tokenizer_work *w = work ? work : &local;
-    enum gsae_status st = GSAE_OK;
-    if (add_bos) {
-        if (tk->bos_id < 0) {
-            st = gsae_fail(err, GSAE_EINVAL, "tokenizer: add_bos, but there is no bos token");
-            goto done;
-        }
-        if ((st = tokenizer_ids_push(out, tk->bos_id, err)) != GSAE_OK) goto done;
-    }
-    size_t word = 0;
-    for (size_t i = 0; i < len;) {
-        size_t mlen = 0;
-        int32_t id =
-            added_may_start(tk, (uint8_t)text[i]) ? added_match(tk, text + i, len - i, &mlen) : -1;
-        if (id < 0) {
-            i++;
-            continue;
-        }
-        if ((st = encode_word(tk, text + word, i - word, w, out, err)) != GSAE_OK ||
-            (st = tokenizer_ids_push(out, id, err)) != GSAE_OK)
-            goto done;
-        i += mlen;
-        word = i;
-    }
-    st = encode_word(tk, text + word, len - word, w, out, err);
-done:
-    tokenizer_work_free(&local);
-    return st;
-}
-
 /* ---- decoding ---------------------------------------------------------------------------- */
 
 /* The bytes of a run of byte tokens are already in out from run_start: keep them if valid
@@ -610,7 +345,7 @@ static enum gsae_status close_byte_run(size_t run_start, struct tokenizer_text *
     const unsigned char *b = (const unsigned char *)out->data + run_start;
     size_t n = out->len - run_start;
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_char_len(b + i, n - i);
+        size_t len = tokenizer_utf8_len(b + i, n - i);
         if (len == 0) {
             out->len = run_start;
             enum gsae_status st = GSAE_OK;
@@ -678,7 +413,7 @@ enum gsae_status tokenizer_ids_push(struct tokenizer_ids *ids, int32_t id, struc
 {
     if (ids->n == ids->cap) {
         enum gsae_status st =
-            grow((void **)&ids->ids, &ids->cap, ids->n + 1, sizeof *ids->ids, err);
+            tokenizer_grow((void **)&ids->ids, &ids->cap, ids->n + 1, sizeof *ids->ids, err);
         if (st != GSAE_OK) return st;
     }
     ids->ids[ids->n++] = id;
@@ -690,7 +425,8 @@ enum gsae_status tokenizer_text_append(struct tokenizer_text *text, const char *
 {
     if (len > SIZE_MAX - text->len - 1)
         return gsae_fail(err, GSAE_ERANGE, "tokenizer: text longer than memory");
-    enum gsae_status st = grow((void **)&text->data, &text->cap, text->len + len + 1, 1, err);
+    enum gsae_status st =
+        tokenizer_grow((void **)&text->data, &text->cap, text->len + len + 1, 1, err);
     if (st != GSAE_OK) return st;
     if (len) memcpy(text->data + text->len, s, len);
     text->len += len;

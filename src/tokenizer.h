@@ -117,6 +117,9 @@ enum gsae_status tokenizer_set_piece(struct tokenizer *tk, int32_t id, const cha
 enum gsae_status tokenizer_add_merge(struct tokenizer *tk, const char *left, size_t left_len,
                                      const char *right, size_t right_len, struct gsae_error *err);
 
+/* Size the merge table for n merges in advance (optional; it grows as needed). */
+enum gsae_status tokenizer_reserve_merges(struct tokenizer *tk, size_t n, struct gsae_error *err);
+
 /* Mark id as an added token (matched on raw text); special: skipped when decoding with
  * skip_special. Its piece must be set and non-empty. */
 enum gsae_status tokenizer_mark_added(struct tokenizer *tk, int32_t id, bool special,
