@@ -156,3 +156,109 @@ enum gsae_status dist_gather_lines(const struct dist *d, const char *line, char 
                                d->world),
                     err);
 }
+
+void dist_blobs_free(struct dist_blob *blobs, int64_t n)
+{
+    for (int64_t i = 0; blobs && i < n; i++)
+        free(blobs[i].data);
+    free(blobs);
+}
+
+enum { TAG_BLOB_HEAD = 201, TAG_BLOB_DATA = 202 };
+
+/* Chunks of at most 2^30 floats keep every count within int. */
+#define BLOB_CHUNK ((int64_t)1 << 30)
+
+static enum gsae_status blob_send(const struct dist *d, const struct dist_blob *b,
+                                  struct gsae_error *err)
+{
+    char head[DIST_NAME_LEN + sizeof(int64_t)];
+    memcpy(head, b->name, DIST_NAME_LEN);
+    memcpy(head + DIST_NAME_LEN, &b->n, sizeof(int64_t));
+    enum gsae_status st = GSAE_MPI(
+        MPI_Send(head, (int)sizeof head, MPI_BYTE, 0, TAG_BLOB_HEAD, d->world), err);
+    for (int64_t at = 0; st == GSAE_OK && at < b->n; at += BLOB_CHUNK) {
+        int64_t left = b->n - at;
+        int count = (int)(left < BLOB_CHUNK ? left : BLOB_CHUNK);
+        st = GSAE_MPI(MPI_Send(b->data + at, count, MPI_FLOAT, 0, TAG_BLOB_DATA, d->world), err);
+    }
+    return st;
+}
+
+static enum gsae_status blob_recv(const struct dist *d, int from, struct dist_blob *b,
+                                  struct gsae_error *err)
+{
+    char head[DIST_NAME_LEN + sizeof(int64_t)];
+    enum gsae_status st = GSAE_MPI(MPI_Recv(head, (int)sizeof head, MPI_BYTE, from,
+                                            TAG_BLOB_HEAD, d->world, MPI_STATUS_IGNORE),
+                                   err);
+    if (st != GSAE_OK)
+        return st;
+    memcpy(b->name, head, DIST_NAME_LEN);
+    b->name[DIST_NAME_LEN - 1] = '\0';
+    memcpy(&b->n, head + DIST_NAME_LEN, sizeof(int64_t));
+    if (b->n < 0)
+        return gsae_fail(err, GSAE_EINTERNAL, "dist_collect: rank %d sent %lld floats", from,
+                         (long long)b->n);
+    b->data = malloc(((size_t)b->n + 1) * sizeof(float));
+    if (!b->data)
+        return gsae_fail(err, GSAE_ENOMEM, "dist_collect: no memory for '%s' (%lld floats)",
+                         b->name, (long long)b->n);
+    for (int64_t at = 0; st == GSAE_OK && at < b->n; at += BLOB_CHUNK) {
+        int64_t left = b->n - at;
+        int count = (int)(left < BLOB_CHUNK ? left : BLOB_CHUNK);
+        st = GSAE_MPI(MPI_Recv(b->data + at, count, MPI_FLOAT, from, TAG_BLOB_DATA, d->world,
+                               MPI_STATUS_IGNORE),
+                      err);
+    }
+    return st;
+}
+
+enum gsae_status dist_collect(const struct dist *d, const struct dist_blob *mine, int64_t n_mine,
+                              struct dist_blob **all, int64_t *n_all, struct gsae_error *err)
+{
+    *all = NULL;
+    *n_all = 0;
+    int64_t *counts = NULL;
+    struct dist_blob *out = NULL;
+    int64_t total = 0;
+    enum gsae_status st = GSAE_OK;
+    if (d->rank == 0 && !(counts = calloc((size_t)d->size, sizeof *counts)))
+        return gsae_fail(err, GSAE_ENOMEM, "dist_collect: out of memory");
+    st = GSAE_MPI(MPI_Gather(&n_mine, 1, MPI_INT64_T, counts, 1, MPI_INT64_T, 0, d->world), err);
+    if (st != GSAE_OK)
+        goto done;
+    if (d->rank != 0) {
+        for (int64_t i = 0; st == GSAE_OK && i < n_mine; i++)
+            st = blob_send(d, &mine[i], err);
+        goto done;
+    }
+    for (int r = 0; r < d->size; r++)
+        total += counts[r];
+    if (!(out = calloc((size_t)total + 1, sizeof *out))) {
+        st = gsae_fail(err, GSAE_ENOMEM, "dist_collect: out of memory");
+        goto done;
+    }
+    int64_t at = 0;
+    for (int64_t i = 0; i < n_mine; i++, at++) {
+        out[at] = mine[i];
+        out[at].data = malloc(((size_t)mine[i].n + 1) * sizeof(float));
+        if (!out[at].data) {
+            st = gsae_fail(err, GSAE_ENOMEM, "dist_collect: out of memory");
+            goto done;
+        }
+        memcpy(out[at].data, mine[i].data, (size_t)mine[i].n * sizeof(float));
+    }
+    for (int r = 1; r < d->size; r++)
+        for (int64_t i = 0; i < counts[r] && st == GSAE_OK; i++, at++)
+            st = blob_recv(d, r, &out[at], err);
+done:
+    free(counts);
+    if (st != GSAE_OK) {
+        dist_blobs_free(out, total);
+        return st;
+    }
+    *all = out;
+    *n_all = total;
+    return GSAE_OK;
+}

@@ -16,6 +16,7 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../src/gsae.h"
 
@@ -65,3 +66,20 @@ void dist_threads_apply(int n_threads);
 #define DIST_LINE_LEN 256
 enum gsae_status dist_gather_lines(const struct dist *d, const char *line, char *lines,
                                    struct gsae_error *err);
+
+/* A named array of floats travelling to rank 0 (results of the stage that computed them). */
+#define DIST_NAME_LEN 64
+struct dist_blob {
+    char name[DIST_NAME_LEN];
+    int64_t n;   /* floats */
+    float *data; /* owned by whoever built the array */
+};
+
+/* Collect every rank's blobs on rank 0 of world: *all (allocated, rank 0 only; NULL elsewhere)
+ * receives n_all blobs in rank order, each with its own copy of the data. Collective on
+ * d->world. Release with dist_blobs_free. */
+enum gsae_status dist_collect(const struct dist *d, const struct dist_blob *mine, int64_t n_mine,
+                              struct dist_blob **all, int64_t *n_all, struct gsae_error *err);
+
+/* Free n blobs' data and the array; safe with NULL. */
+void dist_blobs_free(struct dist_blob *blobs, int64_t n);
