@@ -16,14 +16,16 @@
  *
  * Fault injection for tests: GSAE_FAULT_RANK=R makes world rank R fail at the point named by
  * GSAE_FAULT: "open" (default; its checkpoint open fails on a missing directory), "kill" (it
- * SIGKILLs itself once the pipeline is set up) or "stream" (its first hook call fails mid-
- * stream, an error the other ranks cannot agree on).
+ * SIGKILLs itself once the pipeline is set up), "stream" (its first hook call fails mid-
+ * stream, an error the other ranks cannot agree on) or "stall" (it sleeps two minutes before
+ * streaming while the other ranks wait in receives, so a test can kill -9 one of them).
  */
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -338,13 +340,14 @@ static enum gsae_status open_stage(const struct options *o, const struct dist *d
 {
     const struct plan_stage *s = &plan->stages[d->stage_index];
     struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed || s->has_unembed,
-                              s->has_embed || s->has_unembed};
+                              s->has_unembed};
     char dir[4096];
     snprintf(dir, sizeof dir, "%s%s", o->dir,
              fault_here(d, "open") ? "/injected-fault-missing" : "");
     enum gsae_status st = ckpt_open(ck, dir, &sel, err);
     if (st == GSAE_OK)
-        st = gemma_weights_check(&ck->cfg, &ck->w, s->layer_begin, s->layer_end, sel.embed, err);
+        st = gemma_weights_check(&ck->cfg, &ck->w, s->layer_begin, s->layer_end,
+                                 s->has_unembed, err);
     return st;
 }
 
@@ -418,6 +421,8 @@ int cmd_golden(int argc, char **argv)
         st = report(&d, &plan, &ck, &p, n_threads, o.verbose || d.size > 1, &err);
     if (st == GSAE_OK && fault_here(&d, "kill"))
         raise(SIGKILL);
+    if (st == GSAE_OK && fault_here(&d, "stall"))
+        sleep(120); /* a test kills another rank meanwhile */
     /* After a stream error a rank may have failed alone (see mpi/pipe.h). */
     if (st == GSAE_OK) {
         st = run(&p, &g, &d, &err);
@@ -430,6 +435,9 @@ int cmd_golden(int argc, char **argv)
     }
     if (st != GSAE_OK)
         cli_report("golden", &err);
+    /* An agreed failure: every rank has its message printed before main() aborts the job. */
+    if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1)
+        MPI_Barrier(MPI_COMM_WORLD);
     pipe_close(&p);
     ckpt_close(&ck);
     if (agreed && st != GSAE_EMPI)
