@@ -13,11 +13,12 @@
 #if OPS_AVX512
 /* exp(x) for 16 lanes: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite, two-part ln2), degree-7
  * Taylor polynomial for exp(r) (truncation < 1e-8 relative), then scaled by 2^n with scalef,
- * which underflows gracefully to 0 (x = -inf gives 0). About 2 ulp. */
+ * which underflows gracefully to 0 (x = -inf gives 0). About 2 ulp; NaN gives NaN. */
 static inline __m512 exp16(__m512 x)
 {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    x = _mm512_min_ps(x, _mm512_set1_ps(88.7f));
+    /* max/min return their second operand when either is NaN: NaN stays NaN. */
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    x = _mm512_min_ps(_mm512_set1_ps(88.7f), x);
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
