@@ -15,8 +15,7 @@
 #define MATMUL_AVX512 0
 #endif
 
-/* 8 MiB of f32 per tile: large enough that each sgemm call has a wide n (>= 128 columns for
- * the 9B down projection, k = 14336) and the repacking of x per call is amortised. */
+/* At least 8 MiB of f32 per tile. */
 #define MATMUL_TILE_FLOATS (2 * 1024 * 1024)
 
 /* OpenBLAS (0.3.21, SkylakeX/Cooperlake kernels, which this Zen 4 gets) switches to separate
@@ -34,7 +33,9 @@ static int blas_int(int64_t v)
 
 int64_t matmul_tile_floats(int64_t k_max)
 {
-    int64_t min_tile = 16 * k_max;
+    /* At least 512 weight rows per tile: each sgemm call repacks all of x, so a narrow tile
+     * (the down projection has k = d_ff) would spend a large share on that copy. */
+    int64_t min_tile = 512 * k_max;
     return min_tile > MATMUL_TILE_FLOATS ? min_tile : MATMUL_TILE_FLOATS;
 }
 
