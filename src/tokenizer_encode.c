@@ -161,8 +161,9 @@ static uint64_t heap_pop(uint64_t *heap, size_t *n)
 static void queue_pair(const struct tokenizer *tk, struct tokenizer_work *w, size_t *n_heap,
                        int32_t pos)
 {
+    if (pos < 0) return;
     int32_t next = w->sym_next[pos];
-    if (pos < 0 || next < 0) return;
+    if (next < 0) return;
     const struct tokenizer_merge_slot *m =
         tokenizer_merge_find(tk, w->sym_id[pos], w->sym_id[next]);
     if (m) heap_push(w->heap, n_heap, (uint64_t)m->rank << 32 | (uint32_t)pos);
