@@ -103,8 +103,11 @@ struct tokenizer_cache_slot {
 };
 
 /* Scratch buffers for encoding, reused across calls, and a cache of recently encoded pieces
- * (about 1.6 MB once used). Zero-initialize; one per thread. */
+ * (about 2.4 MB once used). Zero-initialize; one per thread. The cache is cleared when the
+ * work is used with another tokenizer; free the work with the tokenizer it served (a new
+ * tokenizer at the same address would otherwise see the old one's cache). */
 struct tokenizer_work {
+    const struct tokenizer *cache_owner; /* the tokenizer the cached ids are from */
     struct tokenizer_cache_slot *cache;
     char *cache_text;
     int32_t *cache_ids;

@@ -229,14 +229,24 @@ static void cache_clear(struct tokenizer_work *w)
     w->cache_used = w->cache_text_len = w->cache_ids_len = 0;
 }
 
-static enum gsae_status cache_alloc(struct tokenizer_work *w, struct gsae_error *err)
+static enum gsae_status cache_alloc(const struct tokenizer *tk, struct tokenizer_work *w,
+                                    struct gsae_error *err)
 {
-    if (w->cache) return GSAE_OK;
+    if (w->cache) {
+        if (w->cache_owner != tk) cache_clear(w); /* the work moved to another tokenizer */
+        w->cache_owner = tk;
+        return GSAE_OK;
+    }
     w->cache = calloc(CACHE_SLOTS, sizeof *w->cache);
     w->cache_text = malloc(CACHE_TEXT);
     w->cache_ids = malloc(CACHE_IDS * sizeof *w->cache_ids);
-    if (!w->cache || !w->cache_text || !w->cache_ids) return NOMEM(err, "word cache");
+    if (!w->cache || !w->cache_text || !w->cache_ids) {
+        free(w->cache), free(w->cache_text), free(w->cache_ids);
+        w->cache = NULL, w->cache_text = NULL, w->cache_ids = NULL;
+        return NOMEM(err, "word cache");
+    }
     cache_clear(w);
+    w->cache_owner = tk;
     return GSAE_OK;
 }
 
@@ -246,7 +256,7 @@ static enum gsae_status bpe_cached(const struct tokenizer *tk, const char *s, si
                                    struct gsae_error *err)
 {
     if (n > CACHE_MAX_PIECE) return bpe(tk, s, n, w, out, err);
-    enum gsae_status st = cache_alloc(w, err);
+    enum gsae_status st = cache_alloc(tk, w, err);
     if (st != GSAE_OK) return st;
     uint64_t h = tokenizer_hash_bytes(s, n) | 1;
     size_t mask = CACHE_SLOTS - 1, k = h & mask;

@@ -167,6 +167,31 @@ static void test_toy_encode(void **state)
     tokenizer_free(&tk);
 }
 
+/* One work (and its word cache) used with two tokenizers in turn gives each one's own ids. */
+static void test_work_shared_by_tokenizers(void **state)
+{
+    (void)state;
+    struct tokenizer toy;
+    build_toy(&toy);
+    struct tokenizer_work work = {0};
+    struct tokenizer_ids ids = {0};
+    struct gsae_error err = {0};
+    for (int round = 0; round < 2; round++) {
+        ids.n = 0;
+        assert_int_equal(tokenizer_encode(&toy, "ab ab", 5, false, &work, &ids, &err), GSAE_OK);
+        assert_int_equal(ids.n, 3);
+        assert_int_equal(ids.ids[0], 3);
+        assert_int_equal(ids.ids[2], 3);
+        ids.n = 0;
+        assert_int_equal(tokenizer_encode(&gemma, "ab ab", 5, false, &work, &ids, &err), GSAE_OK);
+        assert_int_equal(ids.n, 2);
+        assert_int_equal(ids.ids[0], 670); /* "ab", "▁ab" */
+    }
+    tokenizer_ids_free(&ids);
+    tokenizer_work_free(&work);
+    tokenizer_free(&toy);
+}
+
 static void expect_text(const struct tokenizer *tk, const int32_t *ids, size_t n, bool skip,
                         const char *want, size_t want_len)
 {
@@ -374,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_gemma_properties),
         cmocka_unit_test(test_split_and_cache_exact),
+        cmocka_unit_test(test_work_shared_by_tokenizers),
     };
     return cmocka_run_group_tests(tests, load_gemma, free_gemma);
 }
