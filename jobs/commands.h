@@ -5,3 +5,4 @@ int cmd_version(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
