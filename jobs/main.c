@@ -12,6 +12,9 @@ static const struct gsae_command commands[] = {
     {"plan", cmd_plan, false, "print the stage plan (layers, weight bytes, FLOPs per stage) of a pipelined job"},
     {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
     {"mkmodel", cmd_mkmodel, false, "write a random Gemma-2 checkpoint (HF layout) for tests and demos"},
+    {"tokenize", cmd_tokenize, false, "text (stdin) to Gemma-2 token ids"},
+    {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
+    {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

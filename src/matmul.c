@@ -112,7 +112,8 @@ static inline __attribute__((always_inline)) __m512 load_w16(const void *w, int 
 }
 
 /* Output columns [j0, j1) for all m rows: weight rows are taken two at a time so every x
- * vector loaded serves two FMAs. Each output keeps one 16-lane accumulator over k in steps of
+ * vector loaded serves two FMAs. The loops over r are unrolled (m is a constant in each
+ * instantiation) so the accumulators live in registers. Each output keeps one 16-lane accumulator over k in steps of
  * 16 (masked tail), then a fixed horizontal reduction: its bits depend only on its own x row
  * and weight row. */
 static inline __attribute__((always_inline)) void
@@ -126,10 +127,12 @@ small_kernel(float *y, int64_t ldy, const float *x, const int m, int64_t k, cons
     for (; j + 2 <= j1; j += 2) {
         const char *w0 = (const char *)w + (size_t)j * row_bytes, *w1 = w0 + row_bytes;
         __m512 a0[MATMUL_SMALL_ROWS], a1[MATMUL_SMALL_ROWS];
+        #pragma GCC unroll 8
         for (int r = 0; r < m; r++)
             a0[r] = a1[r] = _mm512_setzero_ps();
         for (int64_t i = 0; i < k16; i += 16) {
             __m512 v0 = load_w16(w0, dt, i, full), v1 = load_w16(w1, dt, i, full);
+            #pragma GCC unroll 8
             for (int r = 0; r < m; r++) {
                 __m512 xv = _mm512_loadu_ps(x + r * k + i);
                 a0[r] = _mm512_fmadd_ps(v0, xv, a0[r]);
@@ -138,12 +141,14 @@ small_kernel(float *y, int64_t ldy, const float *x, const int m, int64_t k, cons
         }
         if (tail) {
             __m512 v0 = load_w16(w0, dt, k16, tail), v1 = load_w16(w1, dt, k16, tail);
+            #pragma GCC unroll 8
             for (int r = 0; r < m; r++) {
                 __m512 xv = _mm512_maskz_loadu_ps(tail, x + r * k + k16);
                 a0[r] = _mm512_fmadd_ps(v0, xv, a0[r]);
                 a1[r] = _mm512_fmadd_ps(v1, xv, a1[r]);
             }
         }
+        #pragma GCC unroll 8
         for (int r = 0; r < m; r++) {
             y[r * ldy + j] = _mm512_reduce_add_ps(a0[r]);
             y[r * ldy + j + 1] = _mm512_reduce_add_ps(a1[r]);
@@ -152,18 +157,22 @@ small_kernel(float *y, int64_t ldy, const float *x, const int m, int64_t k, cons
     for (; j < j1; j++) {
         const char *w0 = (const char *)w + (size_t)j * row_bytes;
         __m512 a0[MATMUL_SMALL_ROWS];
+        #pragma GCC unroll 8
         for (int r = 0; r < m; r++)
             a0[r] = _mm512_setzero_ps();
         for (int64_t i = 0; i < k16; i += 16) {
             __m512 v0 = load_w16(w0, dt, i, full);
+            #pragma GCC unroll 8
             for (int r = 0; r < m; r++)
                 a0[r] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(x + r * k + i), a0[r]);
         }
         if (tail) {
             __m512 v0 = load_w16(w0, dt, k16, tail);
+            #pragma GCC unroll 8
             for (int r = 0; r < m; r++)
                 a0[r] = _mm512_fmadd_ps(v0, _mm512_maskz_loadu_ps(tail, x + r * k + k16), a0[r]);
         }
+        #pragma GCC unroll 8
         for (int r = 0; r < m; r++)
             y[r * ldy + j] = _mm512_reduce_add_ps(a0[r]);
     }
