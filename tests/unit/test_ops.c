@@ -121,6 +121,17 @@ static void test_softmax(void **state)
     double z = exp(1 - 1000.0) + exp(3 - 1000.0) + 1 + exp(-1.0);
     double e[6] = {exp(1 - 1000.0) / z, 0, exp(3 - 1000.0) / z, 1 / z, exp(-1.0) / z, 0};
     assert_close(x, e, 6, 1e-6, 1e-30);
+
+    /* A length with a vector tail, against double. */
+    float y[37];
+    double ey[37], z2 = 0;
+    fill_normal(y, 37, 11, 8.0);
+    for (int i = 0; i < 37; i++)
+        z2 += exp((double)y[i]);
+    for (int i = 0; i < 37; i++)
+        ey[i] = exp((double)y[i]) / z2;
+    ops_softmax(y, 37);
+    assert_close(y, ey, 37, 1e-6, 1e-12);
 }
 
 /* y = x W^T against a double reference, for each dtype and both paths. */
