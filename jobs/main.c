@@ -9,6 +9,7 @@
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
     {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
+    {"plan", cmd_plan, false, "print the stage plan (layers, weight bytes, FLOPs per stage) of a pipelined job"},
     {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
     {"mkmodel", cmd_mkmodel, false, "write a random Gemma-2 checkpoint (HF layout) for tests and demos"},
     {"tokenize", cmd_tokenize, false, "text (stdin) to Gemma-2 token ids"},
