@@ -119,6 +119,13 @@ enum gsae_status gemma_state_init(struct gemma_state *s, const struct gemma_conf
                                   int64_t max_seq, int64_t max_rows, struct gsae_error *err);
 void gemma_state_free(struct gemma_state *s);
 
+/* Check that embed and norm_final (when need_embed) and the weights of layers
+ * [layer_begin, layer_end) are loaded, in F32, BF16 or F16, with the shapes cfg implies. The
+ * message names the layer and the tensor (HF name), the shape found and the one expected. */
+enum gsae_status gemma_weights_check(const struct gemma_config *cfg, const struct gemma_weights *w,
+                                     int64_t layer_begin, int64_t layer_end, bool need_embed,
+                                     struct gsae_error *err);
+
 /* Bytes gemma_state_init would allocate for these sizes (for plans and start-up reports). */
 size_t gemma_state_bytes(const struct gemma_config *cfg, int64_t n_layers_here, int64_t n_slots,
                          int64_t max_seq, int64_t max_rows);
