@@ -4,3 +4,5 @@
 int cmd_version(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
+int cmd_mksae(int argc, char **argv);
+int cmd_sae_info(int argc, char **argv);
