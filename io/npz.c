@@ -162,15 +162,36 @@ static struct archive *zip_reader(void)
     return a;
 }
 
+/* Why an archive could not be opened: a zip whose end (the central directory) is missing is
+ * most likely truncated. */
+static enum gsae_status open_failure(struct archive *a, const unsigned char *head, size_t n,
+                                     const char *name, struct gsae_error *err)
+{
+    const char *why = archive_error_string(a) ? archive_error_string(a) : "cannot open";
+    if (n >= 4 && memcmp(head, "PK\x03\x04", 4) == 0)
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: truncated or damaged zip archive (its central directory is "
+                         "missing): %s",
+                         name, why);
+    return gsae_fail(err, GSAE_EFORMAT, "%s: not a zip archive: %s", name, why);
+}
+
 enum gsae_status npz_read(const char *path, const struct npz_visitor *v, struct gsae_error *err)
 {
     struct archive *a = zip_reader();
     if (!a) return gsae_fail(err, GSAE_ENOMEM, "%s: cannot create an archive reader", path);
     enum gsae_status st;
     if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
-        int e = archive_errno(a);
-        st = gsae_fail(err, e == ENOENT || e == EACCES ? GSAE_EIO : GSAE_EFORMAT, "%s: %s", path,
-                       archive_error_string(a) ? archive_error_string(a) : "cannot open");
+        unsigned char head[4];
+        size_t n = 0;
+        FILE *f = fopen(path, "rb");
+        if (!f) {
+            st = gsae_fail(err, GSAE_EIO, "%s: cannot open: %s", path, strerror(errno));
+        } else {
+            n = fread(head, 1, sizeof head, f);
+            fclose(f);
+            st = open_failure(a, head, n, path, err);
+        }
     } else {
         st = visit_all(a, path, v, err);
     }
@@ -185,8 +206,7 @@ enum gsae_status npz_read_mem(const void *buf, size_t len, const char *name,
     if (!a) return gsae_fail(err, GSAE_ENOMEM, "%s: cannot create an archive reader", name);
     enum gsae_status st;
     if (archive_read_open_memory(a, buf, len) != ARCHIVE_OK)
-        st = gsae_fail(err, GSAE_EFORMAT, "%s: %s", name,
-                       archive_error_string(a) ? archive_error_string(a) : "cannot open");
+        st = open_failure(a, buf, len, name, err);
     else
         st = visit_all(a, name, v, err);
     archive_read_free(a);
