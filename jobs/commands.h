@@ -6,3 +6,4 @@ int cmd_inspect(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_mksae(int argc, char **argv);
 int cmd_sae_info(int argc, char **argv);
+int cmd_golden(int argc, char **argv);

@@ -9,6 +9,7 @@
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
     {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
+    {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
     {"mkmodel", cmd_mkmodel, false, "write a random Gemma-2 checkpoint (HF layout) for tests and demos"},
     {"mksae", cmd_mksae, false, "write a random JumpReLU SAE (Gemma Scope npz or SAELens layout)"},
     {"sae-info", cmd_sae_info, false, "validate an SAE (and against a model) and describe it"},

@@ -19,6 +19,13 @@
  * the 9B down projection, k = 14336) and the repacking of x per call is amortised. */
 #define MATMUL_TILE_FLOATS (2 * 1024 * 1024)
 
+/* OpenBLAS (0.3.21, SkylakeX/Cooperlake kernels, which this Zen 4 gets) switches to separate
+ * "small matrix" kernels when m*n*k <= 1e6, with different rounding: a row's bits would then
+ * depend on how many rows share the call. Every sgemm here has m > MATMUL_SMALL_ROWS, so a
+ * weight (or weight tile) of at least 2^17 elements keeps m*n*k > 1e6; smaller weights (tiny
+ * test models) use the streaming kernel for any m. */
+#define MATMUL_SGEMM_MIN_WEIGHT (1 << 17)
+
 static int blas_int(int64_t v)
 {
     GSAE_ASSERT(v >= 0 && v <= INT_MAX);
@@ -78,11 +85,11 @@ static void gemm_path(float *y, int64_t ldy, const float *x, int64_t m, int64_t 
         return;
     }
     GSAE_ASSERT(tile_floats >= k);
-    int64_t nb = tile_floats / k;
-    if (nb > 16)
-        nb -= nb % 16;
-    for (int64_t n0 = 0; n0 < n; n0 += nb) {
-        int64_t nt = n - n0 < nb ? n - n0 : nb;
+    /* Equal tiles of at most tile_floats: each holds >= tile_floats / 2 elements (or the whole
+     * weight), above MATMUL_SGEMM_MIN_WEIGHT. */
+    int64_t nb = tile_floats / k, n_tiles = (n + nb - 1) / nb;
+    for (int64_t i = 0; i < n_tiles; i++) {
+        int64_t n0 = n * i / n_tiles, nt = n * (i + 1) / n_tiles - n0;
         matmul_rows_to_f32(tile, w, n0, nt, k, n_threads);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(m), blas_int(nt),
                     blas_int(k), 1.0f, x, blas_int(k), tile, blas_int(k), 0.0f, y + n0,
@@ -217,14 +224,17 @@ static void small_path(float *y, int64_t ldy, const float *x, int64_t m, int64_t
                        const struct gsae_tensor *w, int n_threads)
 {
     int64_t n = w->shape[0];
-#pragma omp parallel num_threads(n_threads) if (n * k > 65536)
+#pragma omp parallel num_threads(n_threads) if (m * n * k > 65536)
     {
         int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
         int64_t chunk = (n + nt - 1) / nt;
         chunk += chunk % 2;
         int64_t j0 = t * chunk < n ? t * chunk : n;
         int64_t j1 = j0 + chunk < n ? j0 + chunk : n;
-        small_columns(y, ldy, x, m, k, w->data, w->dtype, j0, j1);
+        for (int64_t r0 = 0; r0 < m; r0 += MATMUL_SMALL_ROWS) {
+            int64_t mr = m - r0 < MATMUL_SMALL_ROWS ? m - r0 : MATMUL_SMALL_ROWS;
+            small_columns(y + r0 * ldy, ldy, x + r0 * k, mr, k, w->data, w->dtype, j0, j1);
+        }
     }
 }
 
@@ -236,7 +246,7 @@ void matmul_xwt(float *y, int64_t ldy, const float *x, int64_t m, int64_t k,
                 w->dtype == GSAE_DTYPE_F16);
     if (m <= 0)
         return;
-    if (m <= MATMUL_SMALL_ROWS)
+    if (m <= MATMUL_SMALL_ROWS || w->shape[0] * k < MATMUL_SGEMM_MIN_WEIGHT)
         small_path(y, ldy, x, m, k, w, n_threads);
     else
         gemm_path(y, ldy, x, m, k, w, tile, tile_floats, n_threads);

@@ -1,7 +1,8 @@
 /* matmul.h: y = x W^T with W a Hugging Face Linear weight (out_features, in_features) in F32,
  * BF16 or F16, x and y in f32.
  *
- * Two paths, chosen by the number of rows m only:
+ * Two paths, chosen by the number of rows m (and, for tiny weights of fewer than 2^17
+ * elements, always the second; see matmul.c):
  *  - m > MATMUL_SMALL_ROWS (prefill): OpenBLAS sgemm. F32 weights are used in place; BF16/F16
  *    weights are converted to f32 one tile of rows at a time into a caller-supplied scratch
  *    buffer, right before the sgemm that consumes the tile (never the whole matrix).
@@ -20,7 +21,8 @@
 
 #define MATMUL_SMALL_ROWS 8
 
-/* Floats of scratch to give matmul_xwt for weights with in_features <= k_max. */
+/* Floats of scratch to give matmul_xwt for weights with in_features <= k_max: room for the
+ * conversion tiles (at least 16 rows). */
 int64_t matmul_tile_floats(int64_t k_max);
 
 /* y (m, n) = x (m, k) W^T, where W is (n, k) and y has row stride ldy >= n. tile is scratch of
