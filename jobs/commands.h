@@ -9,3 +9,8 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_arc_prompt(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_mksae(int argc, char **argv);
+int cmd_sae_info(int argc, char **argv);
+int cmd_features(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
+int cmd_ablate(int argc, char **argv);
