@@ -448,7 +448,17 @@ static enum gsae_status get_var(int ncid, const char *path, const char *name, nc
     if (want != NC_NAT && t != want)
         return gsae_fail(err, GSAE_EFORMAT, "%s: variable %s has type %d, expected %d", path,
                          name, (int)t, (int)want);
-    if (n > 0 && (rc = nc_get_var(ncid, *varid, out)) != NC_NOERR)
+    /* the buffer holds n elements: the variable must have exactly that many */
+    int n_dims = 0, dims[NC_MAX_VAR_DIMS];
+    size_t count = 1, len = 0;
+    rc = nc_inq_var(ncid, *varid, NULL, NULL, &n_dims, dims, NULL);
+    for (int i = 0; rc == NC_NOERR && i < n_dims; i++)
+        if ((rc = nc_inq_dimlen(ncid, dims[i], &len)) == NC_NOERR)
+            count *= len;
+    if (rc != NC_NOERR || n_dims < 1 || count != n)
+        return gsae_fail(err, GSAE_EFORMAT, "%s: variable %s has %zu elements, expected %zu",
+                         path, name, count, n);
+    if (out && n > 0 && (rc = nc_get_var(ncid, *varid, out)) != NC_NOERR)
         return gsae_fail(err, GSAE_EFORMAT, "%s: reading %s: %s", path, name, nc_strerror(rc));
     return GSAE_OK;
 }
@@ -561,7 +571,7 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
         (st = get_var(ncid, path, "sae_row_ptr", NC_INT64, n + 1, p->row_ptr, &varid, err)) !=
             GSAE_OK ||
         (st = get_var(ncid, path, "sae_value", NC_FLOAT, nnz, p->value, &varid, err)) != GSAE_OK ||
-        (st = get_var(ncid, path, "sae_index", NC_NAT, 0, NULL, &varid, err)) != GSAE_OK) {
+        (st = get_var(ncid, path, "sae_index", NC_NAT, nnz, NULL, &varid, err)) != GSAE_OK) {
         free(pos32);
         goto fail;
     }
@@ -595,7 +605,13 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
         int64_t d = 0;
         if ((st = dim_len(ncid, path, "d_model", &d, err)) != GSAE_OK)
             goto fail;
-        if (d != p->d_model || (t != NC_USHORT && t != NC_FLOAT)) {
+        int n_dims = 0;
+        NCR(nc_inq_varndims(ncid, varid, &n_dims), "resid_post dimensions");
+        if (n_dims == 2 && d == p->d_model && d > 0)
+            st = get_var(ncid, path, "resid_post", t, n * (size_t)d, NULL, &varid, err);
+        if (st != GSAE_OK)
+            goto fail;
+        if (n_dims != 2 || d != p->d_model || (t != NC_USHORT && t != NC_FLOAT)) {
             st = gsae_fail(err, GSAE_EFORMAT, "%s: resid_post type %d, d_model %lld vs %lld",
                            path, (int)t, (long long)d, (long long)p->d_model);
             goto fail;
