@@ -8,6 +8,7 @@
 
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
+    {"store", cmd_store, true, "inspect, dump or verify an activation store (info|dump|verify|synth)"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
