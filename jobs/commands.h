@@ -14,3 +14,4 @@ int cmd_sae_info(int argc, char **argv);
 int cmd_features(int argc, char **argv);
 int cmd_steer(int argc, char **argv);
 int cmd_ablate(int argc, char **argv);
+int cmd_store(int argc, char **argv);
