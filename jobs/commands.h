@@ -2,3 +2,4 @@
 #pragma once
 
 int cmd_version(int argc, char **argv);
+int cmd_pca(int argc, char **argv);

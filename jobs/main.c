@@ -8,6 +8,7 @@
 
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
+    {"pca", cmd_pca, true, "distributed PCA (ScaLAPACK) of a case's rows or feature reconstructions"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
