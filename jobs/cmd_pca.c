@@ -28,7 +28,9 @@
 #include <unistd.h>
 
 #include "../io/npy.h"
+#include "../io/pca_out.h"
 #include "../mpi/dpca.h"
+#include "../mpi/dpca_store.h"
 #include "../src/pca.h"
 #include "../src/rng.h"
 #include "cli.h"
@@ -38,6 +40,10 @@
 
 struct pca_args {
     const char *case_dir, *out_dir;
+    const char *store_dir; /* STORE mode: the activation store */
+    const char *rows;      /* STORE mode: "resid" or "features" (default: features when a
+                              list is given, else resid) */
+    const char *w_dec;     /* STORE mode, feature rows: W_dec as .npy (d_sae, d_model) */
     int64_t n_components; /* 0: the case's n_components */
     int64_t chunk_rows;
     int64_t features[MAX_FEATURES];
@@ -63,12 +69,10 @@ static void mapped_npy_free(struct mapped_npy *m)
 
 /* Map dir/name and parse its header; pages are read only when touched, so a rank that reads
  * its share of rows never loads the others'. */
-static enum gsae_status mapped_npy_open(const char *dir, const char *name, struct mapped_npy *m,
-                                        struct gsae_error *err)
+static enum gsae_status mapped_npy_map(const char *path, struct mapped_npy *m,
+                                       struct gsae_error *err)
 {
-    char path[4096];
     memset(m, 0, sizeof *m);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return gsae_fail(err, errno == ENOENT ? GSAE_ENOTFOUND : GSAE_EIO, "%s: cannot open: %s",
@@ -91,6 +95,14 @@ static enum gsae_status mapped_npy_open(const char *dir, const char *name, struc
     if (status != GSAE_OK)
         mapped_npy_free(m);
     return status;
+}
+
+static enum gsae_status mapped_npy_open(const char *dir, const char *name, struct mapped_npy *m,
+                                        struct gsae_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return mapped_npy_map(path, m, err);
 }
 
 static enum gsae_status expect_npy(const struct mapped_npy *m, const char *name, int n_dims,
@@ -137,6 +149,16 @@ static enum gsae_status dense_read(void *ctx, int64_t begin, int64_t count, doub
     struct dense_rows *dr = ctx;
     for (int64_t i = 0; i < count; i++)
         row_to_double(&dr->x.a, dr->first + begin + i, out + i * dr->x.a.shape[1]);
+    /* Drop the pages just read from this process (they stay in the page cache for the next
+     * pass), so its resident set holds a chunk, not its whole share of X. */
+    size_t row_bytes = (size_t)dr->x.a.shape[1] * gsae_dtype_size(dr->x.a.dtype);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)dr->x.a.data + (size_t)(dr->first + begin) * row_bytes;
+    uintptr_t hi = lo + (size_t)count * row_bytes;
+    lo = lo / page * page;
+    hi = hi / page * page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
     return GSAE_OK;
 }
 
@@ -411,9 +433,17 @@ static void usage(FILE *out)
             "usage: [mpirun -np N] gsae pca --case CASE_DIR --out DIR [--components K]\n"
             "                     [--features LIST | --random-features N --seed S]\n"
             "                     [--chunk-rows R]\n"
-            "  PCA of a case's rows (X.npy, or the CSR activations + W_dec reconstruction of a\n"
-            "  feature list); writes components.npy, transformed.npy, explained_variance.npy,\n"
-            "  explained_variance_ratio.npy, mean.npy (and fired_rows.npy) under DIR.\n"
+            "       [mpirun -np N] gsae pca STORE --out DIR --components K [--rows resid]\n"
+            "       [mpirun -np N] gsae pca STORE --out DIR --components K --w-dec W_dec.npy\n"
+            "                     (--features LIST | --random-features N --seed S)\n"
+            "  --case: PCA of a case's rows (X.npy, or the CSR activations + W_dec\n"
+            "  reconstruction of a feature list); writes components.npy, transformed.npy,\n"
+            "  explained_variance.npy, explained_variance_ratio.npy, mean.npy (and\n"
+            "  fired_rows.npy) under DIR.\n"
+            "  STORE: PCA of an activation store's resid_post rows, or of the tokens where a\n"
+            "  feature list fires, reconstructed from those features (acts[:, F] @ W_dec[F]);\n"
+            "  writes pca.nc, pca.csv (PC1..K per row with its token and context\n"
+            "  prefix|token|suffix as token ids), components.npy, explained_variance.npy.\n"
             "  LIST: comma-separated feature ids, e.g. 3655,1600,11000\n");
 }
 
@@ -455,9 +485,13 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
 {
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (opt[0] != '-')
-            return gsae_fail(err, GSAE_EINVAL, "'%s': reading an activation store needs the "
-                             "store reader (io/store.h), which this build lacks; use --case", opt);
+        if (opt[0] != '-') {
+            if (a->store_dir)
+                return gsae_fail(err, GSAE_EINVAL, "two stores given: '%s' and '%s'",
+                                 a->store_dir, opt);
+            a->store_dir = opt;
+            continue;
+        }
         if (!val)
             return gsae_fail(err, GSAE_EINVAL, "%s needs a value", opt);
         i++;
@@ -466,6 +500,10 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
             a->case_dir = val;
         else if (strcmp(opt, "--out") == 0)
             a->out_dir = val;
+        else if (strcmp(opt, "--rows") == 0)
+            a->rows = val;
+        else if (strcmp(opt, "--w-dec") == 0)
+            a->w_dec = val;
         else if (strcmp(opt, "--components") == 0)
             ok = parse_i64(val, 1, &a->n_components);
         else if (strcmp(opt, "--chunk-rows") == 0)
@@ -486,12 +524,187 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
         if (!ok)
             return gsae_fail(err, GSAE_EINVAL, "%s '%s': expected a positive integer", opt, val);
     }
-    if (!a->case_dir || !a->out_dir)
-        return gsae_fail(err, GSAE_EINVAL, "--case CASE_DIR and --out DIR are required");
+    if (!a->out_dir || !!a->case_dir == !!a->store_dir)
+        return gsae_fail(err, GSAE_EINVAL, "give a STORE or --case CASE_DIR (one of them), and "
+                         "--out DIR");
+    if (a->rows && strcmp(a->rows, "resid") != 0 && strcmp(a->rows, "features") != 0)
+        return gsae_fail(err, GSAE_EINVAL, "--rows '%s': expected resid or features", a->rows);
+    if (a->store_dir && !a->rows)
+        a->rows = a->n_features > 0 || a->random_features > 0 ? "features" : "resid";
+    if (a->store_dir && strcmp(a->rows, "features") == 0 &&
+        (!a->w_dec || (a->n_features == 0 && a->random_features == 0)))
+        return gsae_fail(err, GSAE_EINVAL, "feature rows need --w-dec W_dec.npy and --features "
+                         "LIST or --random-features N --seed S");
+    if (a->store_dir && a->n_components == 0)
+        return gsae_fail(err, GSAE_EINVAL, "--components K is required with a STORE");
     if (a->random_features > 0 && (a->n_features > 0 || !a->have_seed))
         return gsae_fail(err, GSAE_EINVAL, "--random-features needs --seed and excludes "
                          "--features");
     return GSAE_OK;
+}
+
+/* ---- STORE mode ---- */
+
+/* The feature list and its W_dec rows (n_features, d_model) as double, from --w-dec. */
+static enum gsae_status store_features(const struct pca_args *args, struct recon_rows *rr,
+                                       struct gsae_error *err)
+{
+    enum gsae_status st = mapped_npy_map(args->w_dec, &rr->w_dec, err);
+    if (st == GSAE_OK)
+        st = expect_npy(&rr->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
+    if (st != GSAE_OK)
+        return st;
+    int64_t d_sae = rr->w_dec.a.shape[0];
+    rr->d = rr->w_dec.a.shape[1];
+    if ((st = recon_features(args, NULL, d_sae, rr, err)) != GSAE_OK)
+        return st;
+    for (int64_t j = 0; j < rr->n_features; j++)
+        if (rr->features[j] < 0 || rr->features[j] >= d_sae)
+            return gsae_fail(err, GSAE_EINVAL, "feature %lld is out of range: %s has %lld "
+                             "features", (long long)rr->features[j], args->w_dec,
+                             (long long)d_sae);
+    rr->w_rows = malloc((size_t)(rr->n_features * rr->d) * sizeof *rr->w_rows);
+    if (!rr->w_rows)
+        return gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
+    for (int64_t j = 0; j < rr->n_features; j++)
+        row_to_double(&rr->w_dec.a, rr->features[j], rr->w_rows + j * rr->d);
+    return GSAE_OK;
+}
+
+/* The gathered per-row results on rank 0 (NULL elsewhere). */
+struct store_table {
+    double *pc;
+    int64_t *token, *doc, *pos;
+    int32_t *token_id, *context;
+    int64_t n_rows;
+};
+
+static void store_table_free(struct store_table *t)
+{
+    free(t->pc);
+    free(t->token);
+    free(t->doc);
+    free(t->pos);
+    free(t->token_id);
+    free(t->context);
+    memset(t, 0, sizeof *t);
+}
+
+static enum gsae_status gather_store_rows(const struct dpca_result *r,
+                                          const struct dpca_store_rows *src,
+                                          struct store_table *t, struct gsae_error *err)
+{
+    int64_t n = src->n_local, dummy = 0;
+    void *p[6] = {0};
+    enum gsae_status st =
+        gather_rows(r->transformed, n, r->k, MPI_DOUBLE, sizeof(double), &p[0], &t->n_rows, err);
+    if (st == GSAE_OK)
+        st = gather_rows(src->token, n, 1, MPI_INT64_T, sizeof(int64_t), &p[1], &dummy, err);
+    if (st == GSAE_OK)
+        st = gather_rows(src->doc, n, 1, MPI_INT64_T, sizeof(int64_t), &p[2], &dummy, err);
+    if (st == GSAE_OK)
+        st = gather_rows(src->pos, n, 1, MPI_INT64_T, sizeof(int64_t), &p[3], &dummy, err);
+    if (st == GSAE_OK)
+        st = gather_rows(src->token_id, n, 1, MPI_INT32_T, sizeof(int32_t), &p[4], &dummy, err);
+    if (st == GSAE_OK)
+        st = gather_rows(src->context, n, DPCA_CONTEXT_LEN, MPI_INT32_T, sizeof(int32_t), &p[5],
+                         &dummy, err);
+    t->pc = p[0], t->token = p[1], t->doc = p[2], t->pos = p[3], t->token_id = p[4];
+    t->context = p[5];
+    return st;
+}
+
+static enum gsae_status write_store_outputs(const struct pca_args *args,
+                                            const struct dpca_result *r,
+                                            const struct dpca_store_rows *src,
+                                            const struct recon_rows *rr, struct gsae_error *err)
+{
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    struct store_table t = {0};
+    enum gsae_status st = gather_store_rows(r, src, &t, err);
+    if (st == GSAE_OK && rank == 0) {
+        struct pca_table tab = {
+            .n_rows = t.n_rows, .k = r->k, .d = r->d, .pc = t.pc, .token = t.token,
+            .doc = t.doc, .pos = t.pos, .token_id = t.token_id, .context = t.context,
+            .context_len = DPCA_CONTEXT_LEN, .context_before = DPCA_CONTEXT_BEFORE,
+            .components = r->components, .explained_variance = r->explained_variance,
+            .explained_variance_ratio = r->explained_variance_ratio, .mean = r->mean,
+            .total_variance = r->total_variance, .source = args->store_dir,
+            .rows_kind = src->kind == DPCA_STORE_RESID ? "resid_post" : "features",
+            .features = src->kind == DPCA_STORE_FEATURES ? rr->features : NULL,
+            .n_features = rr->n_features};
+        char path[4096];
+        if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
+            st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
+        snprintf(path, sizeof path, "%s/pca.nc", args->out_dir);
+        if (st == GSAE_OK)
+            st = pca_nc_write(path, &tab, err);
+        snprintf(path, sizeof path, "%s/pca.csv", args->out_dir);
+        if (st == GSAE_OK)
+            st = pca_csv_write(path, &tab, NULL, err);
+        if (st == GSAE_OK)
+            st = save_array(args->out_dir, "components.npy", r->components, GSAE_DTYPE_F64, 2,
+                            r->k, r->d, err);
+        if (st == GSAE_OK)
+            st = save_array(args->out_dir, "explained_variance.npy", r->explained_variance,
+                            GSAE_DTYPE_F64, 1, r->k, 0, err);
+    }
+    store_table_free(&t);
+    int worst = (int)st, mine = (int)st;
+    MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (st == GSAE_OK && worst != GSAE_OK)
+        st = gsae_fail(err, (enum gsae_status)worst, "rank 0 could not write the results");
+    return st;
+}
+
+static void print_summary(const struct dpca_result *r, int size)
+{
+    printf("pca: %lld rows x %lld, %d ranks, %lld components\n", (long long)r->n_rows,
+           (long long)r->d, size, (long long)r->k);
+    for (int64_t c = 0; c < r->k; c++)
+        printf("  PC%lld  explained variance %.10g  ratio %.6f\n", (long long)c + 1,
+               r->explained_variance[c], r->explained_variance_ratio[c]);
+}
+
+static enum gsae_status run_store(struct pca_args *args, struct gsae_error *err)
+{
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    bool features = strcmp(args->rows, "features") == 0;
+    struct recon_rows *rr = calloc(1, sizeof *rr);
+    struct dpca_store_rows *src = calloc(1, sizeof *src);
+    struct dpca_rows rows = {.d = -1};
+    struct dpca_result result = {0};
+    enum gsae_status st = rr && src ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "no memory");
+    if (st == GSAE_OK && features)
+        st = store_features(args, rr, err);
+    if (st == GSAE_OK)
+        st = dpca_store_rows_open(args->store_dir,
+                                  features ? DPCA_STORE_FEATURES : DPCA_STORE_RESID,
+                                  rr->features, rr->n_features, rr->w_rows, rr->d, rank, size,
+                                  src, &rows, err);
+    if (st != GSAE_OK)
+        rows = (struct dpca_rows){.d = -1};
+    struct dpca_options opt = {.n_components = args->n_components,
+                               .chunk_rows = args->chunk_rows};
+    enum gsae_status run = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result,
+                                    st == GSAE_OK ? err : &(struct gsae_error){0});
+    if (st == GSAE_OK)
+        st = run;
+    if (st == GSAE_OK)
+        st = write_store_outputs(args, &result, src, rr, err);
+    if (st == GSAE_OK && rank == 0)
+        print_summary(&result, size);
+    dpca_result_free(&result);
+    if (src)
+        dpca_store_rows_free(src);
+    if (rr)
+        recon_rows_free(rr);
+    free(src);
+    free(rr);
+    return st;
 }
 
 /* ---- the command ---- */
@@ -550,13 +763,8 @@ static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
         st = run;
     if (st == GSAE_OK)
         st = write_outputs(args, &result, recon ? rr : NULL, err);
-    if (st == GSAE_OK && rank == 0) {
-        printf("pca: %lld rows x %lld, %d ranks, %lld components\n", (long long)result.n_rows,
-               (long long)result.d, size, (long long)result.k);
-        for (int64_t c = 0; c < result.k; c++)
-            printf("  PC%lld  explained variance %.10g  ratio %.6f\n", (long long)c + 1,
-                   result.explained_variance[c], result.explained_variance_ratio[c]);
-    }
+    if (st == GSAE_OK && rank == 0)
+        print_summary(&result, size);
     dpca_result_free(&result);
     mapped_npy_free(&dense.x);
     if (rr)
@@ -578,7 +786,7 @@ int cmd_pca(int argc, char **argv)
                                : gsae_fail(&err, GSAE_ENOMEM, "no memory");
     /* Every rank parses the same argv, so a bad option fails everywhere alike. */
     if (st == GSAE_OK)
-        st = run_case(args, &err);
+        st = args->store_dir ? run_store(args, &err) : run_case(args, &err);
     free(args);
     if (st != GSAE_OK) {
         cli_report("pca", &err);
