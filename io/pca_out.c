@@ -2,8 +2,8 @@
 #include "pca_out.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <netcdf.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,7 +13,7 @@
     do {                                                                                           \
         int nc_rc_ = (call);                                                                       \
         if (nc_rc_ != NC_NOERR) {                                                                  \
-            st = gsae_fail(err, GSAE_EIO, "%s: %s: %s", tmp, what, nc_strerror(nc_rc_));          \
+            st = gsae_fail(err, GSAE_EIO, "%s: %s: %s", tmp, what, nc_strerror(nc_rc_));           \
             goto fail;                                                                             \
         }                                                                                          \
     } while (0)
@@ -22,13 +22,11 @@ static int def_var(int ncid, const char *name, nc_type type, int n_dims, const i
                    int *varid)
 {
     int rc = nc_def_var(ncid, name, type, n_dims, dims, varid);
-    if (rc == NC_NOERR && n_dims > 0)
-        rc = nc_def_var_deflate(ncid, *varid, 1, 1, 4);
+    if (rc == NC_NOERR && n_dims > 0) rc = nc_def_var_deflate(ncid, *varid, 1, 1, 4);
     return rc;
 }
 
-enum gsae_status pca_nc_write(const char *path, const struct pca_table *t,
-                              struct gsae_error *err)
+enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struct gsae_error *err)
 {
     char tmp[4200];
     enum gsae_status st = GSAE_OK;
@@ -95,8 +93,7 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t,
         return gsae_fail(err, GSAE_EIO, "%s: rename to %s: %s", tmp, path, strerror(errno));
     return GSAE_OK;
 fail:
-    if (ncid >= 0)
-        nc_close(ncid);
+    if (ncid >= 0) nc_close(ncid);
     remove(tmp);
     return st;
 }
@@ -110,8 +107,7 @@ static void csv_field(FILE *f, const char *s)
     }
     fputc('"', f);
     for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
+        if (*s == '"') fputc('"', f);
         fputc(*s, f);
     }
     fputc('"', f);
@@ -121,10 +117,8 @@ static void context_ids(FILE *f, const int32_t *ctx, int64_t len, int64_t before
 {
     for (int64_t c = 0; c < len; c++) {
         bool edge = c == before || c == before + 1;
-        if (c > 0)
-            fputc(edge ? '|' : ' ', f);
-        if (ctx[c] >= 0)
-            fprintf(f, "%d", ctx[c]);
+        if (c > 0) fputc(edge ? '|' : ' ', f);
+        if (ctx[c] >= 0) fprintf(f, "%d", ctx[c]);
     }
 }
 
@@ -132,8 +126,7 @@ enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
                                const char *const *context_text, struct gsae_error *err)
 {
     FILE *f = fopen(path, "w");
-    if (!f)
-        return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
     fputs("row,token,doc,pos,token_id", f);
     for (int64_t c = 0; c < t->k; c++)
         fprintf(f, ",PC%lld", (long long)c + 1);
@@ -150,7 +143,6 @@ enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
             context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
         fputc('\n', f);
     }
-    if (ferror(f) | fclose(f))
-        return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
     return GSAE_OK;
 }

@@ -32,24 +32,23 @@
 
 struct pca_table {
     int64_t n_rows, k, d;
-    const double *pc;           /* (n_rows, k) */
+    const double *pc;                 /* (n_rows, k) */
     const int64_t *token, *doc, *pos; /* (n_rows) each */
-    const int32_t *token_id;    /* (n_rows) */
-    const int32_t *context;     /* (n_rows, context_len) */
+    const int32_t *token_id;          /* (n_rows) */
+    const int32_t *context;           /* (n_rows, context_len) */
     int64_t context_len, context_before;
-    const double *components;   /* (k, d) */
+    const double *components;                                    /* (k, d) */
     const double *explained_variance, *explained_variance_ratio; /* (k) */
-    const double *mean;         /* (d) */
+    const double *mean;                                          /* (d) */
     double total_variance;
     const char *source, *rows_kind;
-    const int64_t *features;    /* (n_features), or NULL */
+    const int64_t *features; /* (n_features), or NULL */
     int64_t n_features;
 };
 
 /* Write t to path (NetCDF-4, via path.tmp and rename). Local. Errors: GSAE_EIO naming the file
  * and the variable, with nc_strerror. */
-enum gsae_status pca_nc_write(const char *path, const struct pca_table *t,
-                              struct gsae_error *err);
+enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struct gsae_error *err);
 
 /* Write t to path as CSV. context_text (n_rows NUL-terminated strings, each already
  * "prefix|token|suffix") or NULL for ids. Local. Errors: GSAE_EIO. */

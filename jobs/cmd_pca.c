@@ -44,10 +44,10 @@ struct pca_args {
     const char *rows;      /* STORE mode: "resid" or "features" (default: features when a
                               list is given, else resid) */
     const char *w_dec;     /* STORE mode, feature rows: W_dec as .npy (d_sae, d_model) */
-    int64_t n_components; /* 0: the case's n_components */
+    int64_t n_components;  /* 0: the case's n_components */
     int64_t chunk_rows;
     int64_t features[MAX_FEATURES];
-    int64_t n_features;     /* > 0 when --features was given */
+    int64_t n_features;      /* > 0 when --features was given */
     int64_t random_features; /* > 0 when --random-features was given */
     uint64_t seed;
     bool have_seed;
@@ -62,8 +62,7 @@ struct mapped_npy {
 
 static void mapped_npy_free(struct mapped_npy *m)
 {
-    if (m->base)
-        munmap(m->base, m->len);
+    if (m->base) munmap(m->base, m->len);
     memset(m, 0, sizeof *m);
 }
 
@@ -90,10 +89,8 @@ static enum gsae_status mapped_npy_map(const char *path, struct mapped_npy *m,
         }
     }
     close(fd);
-    if (status == GSAE_OK)
-        status = npy_parse(m->base, m->len, path, &m->a, err);
-    if (status != GSAE_OK)
-        mapped_npy_free(m);
+    if (status == GSAE_OK) status = npy_parse(m->base, m->len, path, &m->a, err);
+    if (status != GSAE_OK) mapped_npy_free(m);
     return status;
 }
 
@@ -157,8 +154,7 @@ static enum gsae_status dense_read(void *ctx, int64_t begin, int64_t count, doub
     uintptr_t hi = lo + (size_t)count * row_bytes;
     lo = lo / page * page;
     hi = hi / page * page;
-    if (hi > lo)
-        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
     return GSAE_OK;
 }
 
@@ -166,15 +162,13 @@ static enum gsae_status dense_open(const char *dir, int rank, int size, struct d
                                    struct dpca_rows *rows, struct gsae_error *err)
 {
     enum gsae_status st = mapped_npy_open(dir, "X.npy", &dr->x, err);
-    if (st == GSAE_OK)
-        st = expect_npy(&dr->x, "X.npy", 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st == GSAE_OK) st = expect_npy(&dr->x, "X.npy", 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
+    if (st != GSAE_OK) return st;
     int64_t begin, end;
     share(dr->x.a.shape[0], rank, size, &begin, &end);
     dr->first = begin;
-    *rows = (struct dpca_rows){.d = dr->x.a.shape[1], .n_local = end - begin,
-                               .read = dense_read, .ctx = dr};
+    *rows = (struct dpca_rows){
+        .d = dr->x.a.shape[1], .n_local = end - begin, .read = dense_read, .ctx = dr};
     return GSAE_OK;
 }
 
@@ -184,9 +178,9 @@ struct recon_rows {
     struct mapped_npy indptr, indices, values, w_dec;
     int64_t features[MAX_FEATURES];
     int64_t n_features, d;
-    double *w_rows;   /* (n_features, d): W_dec rows of the list */
-    int64_t *fired;   /* (n_local) global token index of each local row */
-    double *coef;     /* (n_local, n_features) the list's activations per fired token */
+    double *w_rows; /* (n_features, d): W_dec rows of the list */
+    int64_t *fired; /* (n_local) global token index of each local row */
+    double *coef;   /* (n_local, n_features) the list's activations per fired token */
     int64_t n_local;
 };
 
@@ -216,12 +210,9 @@ static enum gsae_status recon_read(void *ctx, int64_t begin, int64_t count, doub
 static enum gsae_status recon_map(const char *dir, struct recon_rows *rr, struct gsae_error *err)
 {
     enum gsae_status st = mapped_npy_open(dir, "acts_indptr.npy", &rr->indptr, err);
-    if (st == GSAE_OK)
-        st = mapped_npy_open(dir, "acts_indices.npy", &rr->indices, err);
-    if (st == GSAE_OK)
-        st = mapped_npy_open(dir, "acts_values.npy", &rr->values, err);
-    if (st == GSAE_OK)
-        st = mapped_npy_open(dir, "W_dec.npy", &rr->w_dec, err);
+    if (st == GSAE_OK) st = mapped_npy_open(dir, "acts_indices.npy", &rr->indices, err);
+    if (st == GSAE_OK) st = mapped_npy_open(dir, "acts_values.npy", &rr->values, err);
+    if (st == GSAE_OK) st = mapped_npy_open(dir, "W_dec.npy", &rr->w_dec, err);
     if (st == GSAE_OK)
         st = expect_npy(&rr->indptr, "acts_indptr.npy", 1, GSAE_DTYPE_I64, GSAE_DTYPE_I64, err);
     if (st == GSAE_OK)
@@ -231,9 +222,10 @@ static enum gsae_status recon_map(const char *dir, struct recon_rows *rr, struct
     if (st == GSAE_OK)
         st = expect_npy(&rr->w_dec, "W_dec.npy", 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
     if (st == GSAE_OK && rr->indices.a.shape[0] != rr->values.a.shape[0])
-        st = gsae_fail(err, GSAE_EFORMAT, "acts_indices.npy has %lld entries, acts_values.npy "
-                       "%lld: expected equal", (long long)rr->indices.a.shape[0],
-                       (long long)rr->values.a.shape[0]);
+        st = gsae_fail(err, GSAE_EFORMAT,
+                       "acts_indices.npy has %lld entries, acts_values.npy "
+                       "%lld: expected equal",
+                       (long long)rr->indices.a.shape[0], (long long)rr->values.a.shape[0]);
     if (st == GSAE_OK && rr->indptr.a.shape[0] < 1)
         st = gsae_fail(err, GSAE_EFORMAT, "acts_indptr.npy is empty: expected N + 1 entries");
     return st;
@@ -255,10 +247,11 @@ static enum gsae_status recon_select(struct recon_rows *rr, int rank, int size,
         return gsae_fail(err, GSAE_ENOMEM, "reconstruction rows: no memory for %zu tokens", cap);
     for (int64_t t = begin; t < end; t++) {
         if (ptr[t] < 0 || ptr[t] > ptr[t + 1] || ptr[t + 1] > nnz)
-            return gsae_fail(err, GSAE_EFORMAT, "acts_indptr.npy: entries %lld..%lld are %lld, "
-                             "%lld: expected non-decreasing within [0, %lld]", (long long)t,
-                             (long long)t + 1, (long long)ptr[t], (long long)ptr[t + 1],
-                             (long long)nnz);
+            return gsae_fail(err, GSAE_EFORMAT,
+                             "acts_indptr.npy: entries %lld..%lld are %lld, "
+                             "%lld: expected non-decreasing within [0, %lld]",
+                             (long long)t, (long long)t + 1, (long long)ptr[t],
+                             (long long)ptr[t + 1], (long long)nnz);
         double *coef = rr->coef + rr->n_local * rr->n_features;
         if (pca_recon_coef(idx + ptr[t], val + ptr[t], ptr[t + 1] - ptr[t], rr->features,
                            rr->n_features, coef))
@@ -270,8 +263,7 @@ static enum gsae_status recon_select(struct recon_rows *rr, int rank, int size,
 /* The feature list: --random-features N (drawn from [0, d_sae) with --seed), else --features,
  * else the case's meta.json list. */
 static enum gsae_status recon_features(const struct pca_args *args, const json_t *meta,
-                                       int64_t d_sae, struct recon_rows *rr,
-                                       struct gsae_error *err)
+                                       int64_t d_sae, struct recon_rows *rr, struct gsae_error *err)
 {
     if (args->random_features > 0) {
         if (args->random_features > MAX_FEATURES)
@@ -289,8 +281,10 @@ static enum gsae_status recon_features(const struct pca_args *args, const json_t
     }
     const json_t *list = json_object_get(meta, "features");
     if (!json_is_array(list) || json_array_size(list) < 1 || json_array_size(list) > MAX_FEATURES)
-        return gsae_fail(err, GSAE_EFORMAT, "meta.json: 'features' is missing or not a list of "
-                         "1..%d ids (or give --features / --random-features)", MAX_FEATURES);
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "meta.json: 'features' is missing or not a list of "
+                         "1..%d ids (or give --features / --random-features)",
+                         MAX_FEATURES);
     for (size_t j = 0; j < json_array_size(list); j++) {
         const json_t *v = json_array_get(list, j);
         if (!json_is_integer(v))
@@ -306,22 +300,21 @@ static enum gsae_status recon_open(const struct pca_args *args, const json_t *me
                                    struct gsae_error *err)
 {
     enum gsae_status st = recon_map(args->case_dir, rr, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     int64_t d_sae = rr->w_dec.a.shape[0];
     rr->d = rr->w_dec.a.shape[1];
     st = recon_features(args, meta, d_sae, rr, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     const int64_t *features = rr->features;
     int64_t n_features = rr->n_features;
     for (int64_t j = 0; j < n_features; j++)
         if (features[j] < 0 || features[j] >= d_sae)
-            return gsae_fail(err, GSAE_EINVAL, "feature %lld is out of range: W_dec.npy has %lld "
-                             "features", (long long)features[j], (long long)d_sae);
+            return gsae_fail(err, GSAE_EINVAL,
+                             "feature %lld is out of range: W_dec.npy has %lld "
+                             "features",
+                             (long long)features[j], (long long)d_sae);
     rr->w_rows = malloc((size_t)(n_features * rr->d) * sizeof *rr->w_rows);
-    if (!rr->w_rows)
-        return gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
+    if (!rr->w_rows) return gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
     for (int64_t j = 0; j < n_features; j++)
         row_to_double(&rr->w_dec.a, features[j], rr->w_rows + j * rr->d);
     st = recon_select(rr, rank, size, err);
@@ -355,11 +348,9 @@ static enum gsae_status gather_rows(const void *local, int64_t n_local, int64_t 
         displs[p] = end;
         st = gsae_narrow_int(rows[p] * width, &counts[p], err);
         total += rows[p];
-        if (st == GSAE_OK)
-            st = gsae_narrow_int(total * width, &end, err);
+        if (st == GSAE_OK) st = gsae_narrow_int(total * width, &end, err);
     }
-    if (st == GSAE_OK)
-        st = gsae_narrow_int(n_local * width, &mine, err);
+    if (st == GSAE_OK) st = gsae_narrow_int(n_local * width, &mine, err);
     if (st == GSAE_OK && rank == 0 && !(*all = malloc((size_t)end * elem + 1)))
         st = gsae_fail(err, GSAE_ENOMEM, "gathering %lld rows: no memory", (long long)total);
     /* Every rank computed the same counts, so all reach (or skip) the Gatherv together, except
@@ -392,11 +383,11 @@ static enum gsae_status write_outputs(const struct pca_args *args, const struct 
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     void *proj = NULL, *fired = NULL;
     int64_t n_rows = 0, n_fired = 0;
-    enum gsae_status st = gather_rows(r->transformed, r->n_local, r->k, MPI_DOUBLE,
-                                      sizeof(double), &proj, &n_rows, err);
+    enum gsae_status st = gather_rows(r->transformed, r->n_local, r->k, MPI_DOUBLE, sizeof(double),
+                                      &proj, &n_rows, err);
     if (st == GSAE_OK && rr)
-        st = gather_rows(rr->fired, rr->n_local, 1, MPI_INT64_T, sizeof(int64_t), &fired,
-                         &n_fired, err);
+        st = gather_rows(rr->fired, rr->n_local, 1, MPI_INT64_T, sizeof(int64_t), &fired, &n_fired,
+                         err);
     if (st == GSAE_OK && rank == 0) {
         if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
             st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
@@ -411,8 +402,7 @@ static enum gsae_status write_outputs(const struct pca_args *args, const struct 
         if (st == GSAE_OK)
             st = save_array(o, "explained_variance_ratio.npy", r->explained_variance_ratio,
                             GSAE_DTYPE_F64, 1, r->k, 0, err);
-        if (st == GSAE_OK)
-            st = save_array(o, "mean.npy", r->mean, GSAE_DTYPE_F64, 1, r->d, 0, err);
+        if (st == GSAE_OK) st = save_array(o, "mean.npy", r->mean, GSAE_DTYPE_F64, 1, r->d, 0, err);
         if (st == GSAE_OK && rr)
             st = save_array(o, "fired_rows.npy", fired, GSAE_DTYPE_I64, 1, n_fired, 0, err);
     }
@@ -452,14 +442,12 @@ static bool parse_i64(const char *s, int64_t min, int64_t *out)
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < min)
-        return false;
+    if (errno || end == s || *end || v < min) return false;
     *out = (int64_t)v;
     return true;
 }
 
-static enum gsae_status parse_features(const char *list, struct pca_args *a,
-                                       struct gsae_error *err)
+static enum gsae_status parse_features(const char *list, struct pca_args *a, struct gsae_error *err)
 {
     const char *p = list;
     a->n_features = 0;
@@ -468,15 +456,16 @@ static enum gsae_status parse_features(const char *list, struct pca_args *a,
         errno = 0;
         long long v = strtoll(p, &end, 10);
         if (errno || end == p || v < 0 || (*end && *end != ','))
-            return gsae_fail(err, GSAE_EINVAL, "--features '%s': expected comma-separated "
-                             "non-negative ids", list);
+            return gsae_fail(err, GSAE_EINVAL,
+                             "--features '%s': expected comma-separated "
+                             "non-negative ids",
+                             list);
         if (a->n_features == MAX_FEATURES)
             return gsae_fail(err, GSAE_EINVAL, "--features: at most %d ids", MAX_FEATURES);
         a->features[a->n_features++] = (int64_t)v;
         p = *end ? end + 1 : end;
     }
-    if (a->n_features == 0)
-        return gsae_fail(err, GSAE_EINVAL, "--features: empty list");
+    if (a->n_features == 0) return gsae_fail(err, GSAE_EINVAL, "--features: empty list");
     return GSAE_OK;
 }
 
@@ -487,13 +476,12 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
         const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (opt[0] != '-') {
             if (a->store_dir)
-                return gsae_fail(err, GSAE_EINVAL, "two stores given: '%s' and '%s'",
-                                 a->store_dir, opt);
+                return gsae_fail(err, GSAE_EINVAL, "two stores given: '%s' and '%s'", a->store_dir,
+                                 opt);
             a->store_dir = opt;
             continue;
         }
-        if (!val)
-            return gsae_fail(err, GSAE_EINVAL, "%s needs a value", opt);
+        if (!val) return gsae_fail(err, GSAE_EINVAL, "%s needs a value", opt);
         i++;
         bool ok = true;
         if (strcmp(opt, "--case") == 0)
@@ -517,15 +505,15 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
             a->have_seed = ok;
         } else if (strcmp(opt, "--features") == 0) {
             enum gsae_status st = parse_features(val, a, err);
-            if (st != GSAE_OK)
-                return st;
+            if (st != GSAE_OK) return st;
         } else
             return gsae_fail(err, GSAE_EINVAL, "unknown option '%s'", opt);
         if (!ok)
             return gsae_fail(err, GSAE_EINVAL, "%s '%s': expected a positive integer", opt, val);
     }
     if (!a->out_dir || !!a->case_dir == !!a->store_dir)
-        return gsae_fail(err, GSAE_EINVAL, "give a STORE or --case CASE_DIR (one of them), and "
+        return gsae_fail(err, GSAE_EINVAL,
+                         "give a STORE or --case CASE_DIR (one of them), and "
                          "--out DIR");
     if (a->rows && strcmp(a->rows, "resid") != 0 && strcmp(a->rows, "features") != 0)
         return gsae_fail(err, GSAE_EINVAL, "--rows '%s': expected resid or features", a->rows);
@@ -533,12 +521,14 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
         a->rows = a->n_features > 0 || a->random_features > 0 ? "features" : "resid";
     if (a->store_dir && strcmp(a->rows, "features") == 0 &&
         (!a->w_dec || (a->n_features == 0 && a->random_features == 0)))
-        return gsae_fail(err, GSAE_EINVAL, "feature rows need --w-dec W_dec.npy and --features "
+        return gsae_fail(err, GSAE_EINVAL,
+                         "feature rows need --w-dec W_dec.npy and --features "
                          "LIST or --random-features N --seed S");
     if (a->store_dir && a->n_components == 0)
         return gsae_fail(err, GSAE_EINVAL, "--components K is required with a STORE");
     if (a->random_features > 0 && (a->n_features > 0 || !a->have_seed))
-        return gsae_fail(err, GSAE_EINVAL, "--random-features needs --seed and excludes "
+        return gsae_fail(err, GSAE_EINVAL,
+                         "--random-features needs --seed and excludes "
                          "--features");
     return GSAE_OK;
 }
@@ -552,20 +542,18 @@ static enum gsae_status store_features(const struct pca_args *args, struct recon
     enum gsae_status st = mapped_npy_map(args->w_dec, &rr->w_dec, err);
     if (st == GSAE_OK)
         st = expect_npy(&rr->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     int64_t d_sae = rr->w_dec.a.shape[0];
     rr->d = rr->w_dec.a.shape[1];
-    if ((st = recon_features(args, NULL, d_sae, rr, err)) != GSAE_OK)
-        return st;
+    if ((st = recon_features(args, NULL, d_sae, rr, err)) != GSAE_OK) return st;
     for (int64_t j = 0; j < rr->n_features; j++)
         if (rr->features[j] < 0 || rr->features[j] >= d_sae)
-            return gsae_fail(err, GSAE_EINVAL, "feature %lld is out of range: %s has %lld "
-                             "features", (long long)rr->features[j], args->w_dec,
-                             (long long)d_sae);
+            return gsae_fail(err, GSAE_EINVAL,
+                             "feature %lld is out of range: %s has %lld "
+                             "features",
+                             (long long)rr->features[j], args->w_dec, (long long)d_sae);
     rr->w_rows = malloc((size_t)(rr->n_features * rr->d) * sizeof *rr->w_rows);
-    if (!rr->w_rows)
-        return gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
+    if (!rr->w_rows) return gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
     for (int64_t j = 0; j < rr->n_features; j++)
         row_to_double(&rr->w_dec.a, rr->features[j], rr->w_rows + j * rr->d);
     return GSAE_OK;
@@ -591,8 +579,8 @@ static void store_table_free(struct store_table *t)
 }
 
 static enum gsae_status gather_store_rows(const struct dpca_result *r,
-                                          const struct dpca_store_rows *src,
-                                          struct store_table *t, struct gsae_error *err)
+                                          const struct dpca_store_rows *src, struct store_table *t,
+                                          struct gsae_error *err)
 {
     int64_t n = src->n_local, dummy = 0;
     void *p[6] = {0};
@@ -624,28 +612,37 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
     struct store_table t = {0};
     enum gsae_status st = gather_store_rows(r, src, &t, err);
     if (st == GSAE_OK && rank == 0) {
-        struct pca_table tab = {
-            .n_rows = t.n_rows, .k = r->k, .d = r->d, .pc = t.pc, .token = t.token,
-            .doc = t.doc, .pos = t.pos, .token_id = t.token_id, .context = t.context,
-            .context_len = DPCA_CONTEXT_LEN, .context_before = DPCA_CONTEXT_BEFORE,
-            .components = r->components, .explained_variance = r->explained_variance,
-            .explained_variance_ratio = r->explained_variance_ratio, .mean = r->mean,
-            .total_variance = r->total_variance, .source = args->store_dir,
-            .rows_kind = src->kind == DPCA_STORE_RESID ? "resid_post" : "features",
-            .features = src->kind == DPCA_STORE_FEATURES ? rr->features : NULL,
-            .n_features = rr->n_features};
+        struct pca_table tab = {.n_rows = t.n_rows,
+                                .k = r->k,
+                                .d = r->d,
+                                .pc = t.pc,
+                                .token = t.token,
+                                .doc = t.doc,
+                                .pos = t.pos,
+                                .token_id = t.token_id,
+                                .context = t.context,
+                                .context_len = DPCA_CONTEXT_LEN,
+                                .context_before = DPCA_CONTEXT_BEFORE,
+                                .components = r->components,
+                                .explained_variance = r->explained_variance,
+                                .explained_variance_ratio = r->explained_variance_ratio,
+                                .mean = r->mean,
+                                .total_variance = r->total_variance,
+                                .source = args->store_dir,
+                                .rows_kind =
+                                    src->kind == DPCA_STORE_RESID ? "resid_post" : "features",
+                                .features = src->kind == DPCA_STORE_FEATURES ? rr->features : NULL,
+                                .n_features = rr->n_features};
         char path[4096];
         if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
             st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
         snprintf(path, sizeof path, "%s/pca.nc", args->out_dir);
-        if (st == GSAE_OK)
-            st = pca_nc_write(path, &tab, err);
+        if (st == GSAE_OK) st = pca_nc_write(path, &tab, err);
         snprintf(path, sizeof path, "%s/pca.csv", args->out_dir);
+        if (st == GSAE_OK) st = pca_csv_write(path, &tab, NULL, err);
         if (st == GSAE_OK)
-            st = pca_csv_write(path, &tab, NULL, err);
-        if (st == GSAE_OK)
-            st = save_array(args->out_dir, "components.npy", r->components, GSAE_DTYPE_F64, 2,
-                            r->k, r->d, err);
+            st = save_array(args->out_dir, "components.npy", r->components, GSAE_DTYPE_F64, 2, r->k,
+                            r->d, err);
         if (st == GSAE_OK)
             st = save_array(args->out_dir, "explained_variance.npy", r->explained_variance,
                             GSAE_DTYPE_F64, 1, r->k, 0, err);
@@ -678,30 +675,21 @@ static enum gsae_status run_store(struct pca_args *args, struct gsae_error *err)
     struct dpca_rows rows = {.d = -1};
     struct dpca_result result = {0};
     enum gsae_status st = rr && src ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "no memory");
-    if (st == GSAE_OK && features)
-        st = store_features(args, rr, err);
+    if (st == GSAE_OK && features) st = store_features(args, rr, err);
     if (st == GSAE_OK)
         st = dpca_store_rows_open(args->store_dir,
-                                  features ? DPCA_STORE_FEATURES : DPCA_STORE_RESID,
-                                  rr->features, rr->n_features, rr->w_rows, rr->d, rank, size,
-                                  src, &rows, err);
-    if (st != GSAE_OK)
-        rows = (struct dpca_rows){.d = -1};
-    struct dpca_options opt = {.n_components = args->n_components,
-                               .chunk_rows = args->chunk_rows};
+                                  features ? DPCA_STORE_FEATURES : DPCA_STORE_RESID, rr->features,
+                                  rr->n_features, rr->w_rows, rr->d, rank, size, src, &rows, err);
+    if (st != GSAE_OK) rows = (struct dpca_rows){.d = -1};
+    struct dpca_options opt = {.n_components = args->n_components, .chunk_rows = args->chunk_rows};
     enum gsae_status run = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result,
                                     st == GSAE_OK ? err : &(struct gsae_error){0});
-    if (st == GSAE_OK)
-        st = run;
-    if (st == GSAE_OK)
-        st = write_store_outputs(args, &result, src, rr, err);
-    if (st == GSAE_OK && rank == 0)
-        print_summary(&result, size);
+    if (st == GSAE_OK) st = run;
+    if (st == GSAE_OK) st = write_store_outputs(args, &result, src, rr, err);
+    if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
-    if (src)
-        dpca_store_rows_free(src);
-    if (rr)
-        recon_rows_free(rr);
+    if (src) dpca_store_rows_free(src);
+    if (rr) recon_rows_free(rr);
     free(src);
     free(rr);
     return st;
@@ -716,18 +704,21 @@ static enum gsae_status load_meta(const char *dir, json_t **meta, bool *recon, i
     json_error_t jerr;
     snprintf(path, sizeof path, "%s/meta.json", dir);
     *meta = json_load_file(path, 0, &jerr);
-    if (!*meta)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
+    if (!*meta) return gsae_fail(err, GSAE_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     const char *kind = json_string_value(json_object_get(*meta, "kind"));
     if (!kind || (strcmp(kind, "dense") != 0 && strcmp(kind, "reconstruction") != 0))
-        return gsae_fail(err, GSAE_EFORMAT, "%s: 'kind' is '%s', expected 'dense' or "
-                         "'reconstruction'", path, kind ? kind : "(missing)");
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: 'kind' is '%s', expected 'dense' or "
+                         "'reconstruction'",
+                         path, kind ? kind : "(missing)");
     *recon = strcmp(kind, "reconstruction") == 0;
     const json_t *nc = json_object_get(*meta, "n_components");
     if (*k == 0) {
         if (!json_is_integer(nc) || json_integer_value(nc) < 1)
-            return gsae_fail(err, GSAE_EFORMAT, "%s: 'n_components' is missing or not a "
-                             "positive integer (or give --components)", path);
+            return gsae_fail(err, GSAE_EFORMAT,
+                             "%s: 'n_components' is missing or not a "
+                             "positive integer (or give --components)",
+                             path);
         *k = (int64_t)json_integer_value(nc);
     }
     return GSAE_OK;
@@ -747,28 +738,24 @@ static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
     enum gsae_status st = rr ? load_meta(args->case_dir, &meta, &recon, &args->n_components, err)
                              : gsae_fail(err, GSAE_ENOMEM, "no memory");
     if (st == GSAE_OK && !recon && (args->n_features > 0 || args->random_features > 0))
-        st = gsae_fail(err, GSAE_EINVAL, "%s is a dense case: --features applies to "
-                       "reconstruction cases", args->case_dir);
+        st = gsae_fail(err, GSAE_EINVAL,
+                       "%s is a dense case: --features applies to "
+                       "reconstruction cases",
+                       args->case_dir);
     if (st == GSAE_OK)
         st = recon ? recon_open(args, meta, rank, size, rr, &rows, err)
                    : dense_open(args->case_dir, rank, size, &dense, &rows, err);
     /* dpca_run agrees on every rank's setup before its first collective. */
-    if (st != GSAE_OK)
-        rows = (struct dpca_rows){.d = -1};
-    struct dpca_options opt = {.n_components = args->n_components,
-                               .chunk_rows = args->chunk_rows};
+    if (st != GSAE_OK) rows = (struct dpca_rows){.d = -1};
+    struct dpca_options opt = {.n_components = args->n_components, .chunk_rows = args->chunk_rows};
     enum gsae_status run = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result,
                                     st == GSAE_OK ? err : &(struct gsae_error){0});
-    if (st == GSAE_OK)
-        st = run;
-    if (st == GSAE_OK)
-        st = write_outputs(args, &result, recon ? rr : NULL, err);
-    if (st == GSAE_OK && rank == 0)
-        print_summary(&result, size);
+    if (st == GSAE_OK) st = run;
+    if (st == GSAE_OK) st = write_outputs(args, &result, recon ? rr : NULL, err);
+    if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
     mapped_npy_free(&dense.x);
-    if (rr)
-        recon_rows_free(rr);
+    if (rr) recon_rows_free(rr);
     free(rr);
     json_decref(meta);
     return st;
@@ -782,17 +769,16 @@ int cmd_pca(int argc, char **argv)
     }
     struct gsae_error err = {0};
     struct pca_args *args = calloc(1, sizeof *args);
-    enum gsae_status st = args ? parse_args(argc, argv, args, &err)
-                               : gsae_fail(&err, GSAE_ENOMEM, "no memory");
+    enum gsae_status st =
+        args ? parse_args(argc, argv, args, &err) : gsae_fail(&err, GSAE_ENOMEM, "no memory");
     /* Every rank parses the same argv, so a bad option fails everywhere alike. */
-    if (st == GSAE_OK)
-        st = args->store_dir ? run_store(args, &err) : run_case(args, &err);
+    bool bad_args = st == GSAE_EINVAL;
+    if (st == GSAE_OK) st = args->store_dir ? run_store(args, &err) : run_case(args, &err);
     free(args);
     if (st != GSAE_OK) {
         cli_report("pca", &err);
-        if (st == GSAE_EINVAL && cli_world_rank() == 0)
-            usage(stderr);
-        return st == GSAE_EINVAL ? 2 : 1;
+        if (bad_args && cli_world_rank() == 0) usage(stderr);
+        return bad_args ? 2 : 1;
     }
     return 0;
 }

@@ -9,8 +9,7 @@
 
 void dpca_store_rows_free(struct dpca_store_rows *src)
 {
-    if (!src)
-        return;
+    if (!src) return;
     manifest_free(&src->manifest);
     free(src->token);
     free(src->doc);
@@ -35,14 +34,14 @@ static enum gsae_status read_part(struct dpca_store_rows *src, int64_t j, bool w
     src->loaded = -1;
     enum gsae_status st = store_part_read(path, with_resid, &src->part, err);
     if (st == GSAE_OK && with_resid && src->part.resid_post == NULL)
-        st = gsae_fail(err, GSAE_EFORMAT, "%s: no 'resid_post': the store keeps no residuals "
-                       "(use feature rows)", path);
-    if (st == GSAE_OK && src->kind == DPCA_STORE_RESID && src->d > 0 &&
-        src->part.d_model != src->d)
+        st = gsae_fail(err, GSAE_EFORMAT,
+                       "%s: no 'resid_post': the store keeps no residuals "
+                       "(use feature rows)",
+                       path);
+    if (st == GSAE_OK && src->kind == DPCA_STORE_RESID && src->d > 0 && src->part.d_model != src->d)
         st = gsae_fail(err, GSAE_EFORMAT, "%s: d_model is %lld, expected %lld", path,
                        (long long)src->part.d_model, (long long)src->d);
-    if (st == GSAE_OK)
-        src->loaded = with_resid ? j : -1;
+    if (st == GSAE_OK) src->loaded = with_resid ? j : -1;
     return st;
 }
 
@@ -50,8 +49,7 @@ static enum gsae_status read_part(struct dpca_store_rows *src, int64_t j, bool w
 static enum gsae_status reserve_rows(struct dpca_store_rows *src, int64_t n, int64_t *cap,
                                      struct gsae_error *err)
 {
-    if (n <= *cap)
-        return GSAE_OK;
+    if (n <= *cap) return GSAE_OK;
     int64_t c = *cap ? *cap * 2 : 4096;
     while (c < n)
         c *= 2;
@@ -66,8 +64,8 @@ static enum gsae_status reserve_rows(struct dpca_store_rows *src, int64_t n, int
     src->token_id = id ? id : src->token_id;
     int32_t *ctx = realloc(src->context, uc * DPCA_CONTEXT_LEN * sizeof *ctx);
     src->context = ctx ? ctx : src->context;
-    double *coef = src->kind == DPCA_STORE_FEATURES ? realloc(src->coef, uc * nf * sizeof *coef)
-                                                    : src->coef;
+    double *coef =
+        src->kind == DPCA_STORE_FEATURES ? realloc(src->coef, uc * nf * sizeof *coef) : src->coef;
     src->coef = coef ? coef : src->coef;
     if (!token || !doc || !pos || !id || !ctx || (src->kind == DPCA_STORE_FEATURES && !coef))
         return gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory for %lld rows", (long long)n);
@@ -109,13 +107,13 @@ static enum gsae_status scan_parts(struct dpca_store_rows *src, struct gsae_erro
     enum gsae_status st = coef ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory");
     for (int64_t j = src->part_begin; st == GSAE_OK && j < src->part_end; j++) {
         src->part_row0[j - src->part_begin] = src->n_local;
-        if ((st = read_part(src, j, false, err)) != GSAE_OK)
-            break;
+        if ((st = read_part(src, j, false, err)) != GSAE_OK) break;
         const struct store_part *p = &src->part;
         if (src->kind == DPCA_STORE_RESID && p->resid == STORE_RESID_NONE) {
-            st = gsae_fail(err, GSAE_EFORMAT, "%s/%s: no 'resid_post': the store keeps no "
-                           "residuals (use feature rows)", src->dir,
-                           src->manifest.parts[j].info.file);
+            st = gsae_fail(err, GSAE_EFORMAT,
+                           "%s/%s: no 'resid_post': the store keeps no "
+                           "residuals (use feature rows)",
+                           src->dir, src->manifest.parts[j].info.file);
             break;
         }
         if (src->kind == DPCA_STORE_RESID)
@@ -131,10 +129,8 @@ static enum gsae_status scan_parts(struct dpca_store_rows *src, struct gsae_erro
             break;
         }
         for (int64_t t = 0; st == GSAE_OK && t < p->n_tokens; t++) {
-            if (src->kind == DPCA_STORE_FEATURES && !token_fires(src, t, scratch, coef))
-                continue;
-            if ((st = reserve_rows(src, src->n_local + 1, &cap, err)) != GSAE_OK)
-                break;
+            if (src->kind == DPCA_STORE_FEATURES && !token_fires(src, t, scratch, coef)) continue;
+            if ((st = reserve_rows(src, src->n_local + 1, &cap, err)) != GSAE_OK) break;
             if (src->kind == DPCA_STORE_FEATURES)
                 memcpy(src->coef + src->n_local * nf, coef, (size_t)nf * sizeof *coef);
             keep_token(src, src->n_local++, t);
@@ -168,8 +164,7 @@ static enum gsae_status resid_read(void *ctx, int64_t begin, int64_t count, doub
             j++;
         if (src->loaded != src->part_begin + j) {
             enum gsae_status st = read_part(src, src->part_begin + j, true, err);
-            if (st != GSAE_OK)
-                return st;
+            if (st != GSAE_OK) return st;
         }
         const float *x = src->part.resid_post + (i - src->part_row0[j]) * src->d;
         for (int64_t c = 0; c < src->d; c++)
@@ -178,23 +173,20 @@ static enum gsae_status resid_read(void *ctx, int64_t begin, int64_t count, doub
     return GSAE_OK;
 }
 
-static enum gsae_status open_share(const char *dir, int rank, int size,
-                                   struct dpca_store_rows *src, struct gsae_error *err)
+static enum gsae_status open_share(const char *dir, int rank, int size, struct dpca_store_rows *src,
+                                   struct gsae_error *err)
 {
     if (strlen(dir) >= sizeof src->dir)
         return gsae_fail(err, GSAE_EINVAL, "store path is too long: %s", dir);
     strcpy(src->dir, dir);
     enum gsae_status st = manifest_load(dir, &src->manifest, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     int64_t n = src->manifest.n_parts;
-    if (n < 1)
-        return gsae_fail(err, GSAE_EFORMAT, "%s/manifest.json lists no parts", dir);
+    if (n < 1) return gsae_fail(err, GSAE_EFORMAT, "%s/manifest.json lists no parts", dir);
     src->part_begin = n * rank / size;
     src->part_end = n * (rank + 1) / size;
     src->part_row0 = calloc((size_t)(src->part_end - src->part_begin + 1), sizeof(int64_t));
-    if (!src->part_row0)
-        return gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory");
+    if (!src->part_row0) return gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory");
     return GSAE_OK;
 }
 
@@ -221,11 +213,11 @@ enum gsae_status dpca_store_rows_open(const char *dir, enum dpca_store_kind kind
         memcpy(src->features, features, (size_t)n_features * sizeof *features);
         memcpy(src->w_rows, w_rows, (size_t)(n_features * w_d) * sizeof *w_rows);
     }
-    if (st == GSAE_OK)
-        st = scan_parts(src, err);
-    if (st != GSAE_OK)
-        return st;
-    *rows = (struct dpca_rows){.d = src->d, .n_local = src->n_local, .ctx = src,
+    if (st == GSAE_OK) st = scan_parts(src, err);
+    if (st != GSAE_OK) return st;
+    *rows = (struct dpca_rows){.d = src->d,
+                               .n_local = src->n_local,
+                               .ctx = src,
                                .read = kind == DPCA_STORE_RESID ? resid_read : features_read};
     return GSAE_OK;
 }

@@ -24,7 +24,7 @@ static int failures;
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
             failures++;                                                                            \
         }                                                                                          \
     } while (0)
@@ -35,11 +35,20 @@ static int failures;
 static int make_store(const char *dir)
 {
     struct gsae_error err = {0};
-    struct store_meta meta = {.model = "test", .model_config_hash = "0", .sae_source = "test",
-                              .sae_hash = "0", .tokenizer_hash = "0", .corpus = "test",
-                              .job = "test", .layer = 1, .context_size = CTX,
-                              .bos_token_id = 2, .d_sae = D_SAE, .d_model = D_MODEL,
-                              .windows_per_part = WPP, .resid = STORE_RESID_F32};
+    struct store_meta meta = {.model = "test",
+                              .model_config_hash = "0",
+                              .sae_source = "test",
+                              .sae_hash = "0",
+                              .tokenizer_hash = "0",
+                              .corpus = "test",
+                              .job = "test",
+                              .layer = 1,
+                              .context_size = CTX,
+                              .bos_token_id = 2,
+                              .d_sae = D_SAE,
+                              .d_model = D_MODEL,
+                              .windows_per_part = WPP,
+                              .resid = STORE_RESID_F32};
     struct manifest m;
     manifest_init(&m, "test", CTX, WPP);
     struct rng r;
@@ -50,8 +59,7 @@ static int make_store(const char *dir)
     float value[CTX * D_SAE], resid[CTX * D_MODEL];
     for (int p = 0; p < PARTS; p++) {
         struct store_part_writer *w = NULL;
-        if (store_part_open(dir, p, &meta, &w, &err) != GSAE_OK)
-            goto fail;
+        if (store_part_open(dir, p, &meta, &w, &err) != GSAE_OK) goto fail;
         for (int win = 0; win < WPP; win++) {
             int64_t nnz = 0, t0 = ((int64_t)p * WPP + win) * CTX;
             row_ptr[0] = 0;
@@ -78,18 +86,16 @@ static int make_store(const char *dir)
         if (store_part_commit(w, &mp.info, &err) != GSAE_OK || manifest_add(&m, &mp, &err))
             goto fail;
     }
-    if (manifest_save(&m, dir, &err) != GSAE_OK)
-        goto fail;
+    if (manifest_save(&m, dir, &err) != GSAE_OK) goto fail;
     manifest_free(&m);
     float w_dec[D_SAE * D_MODEL];
     for (int i = 0; i < D_SAE * D_MODEL; i++)
         w_dec[i] = (float)rng_normal(&r);
     char path[4096];
     snprintf(path, sizeof path, "%s/W_dec.npy", dir);
-    struct gsae_tensor t = {.data = w_dec, .dtype = GSAE_DTYPE_F32, .n_dims = 2,
-                            .shape = {D_SAE, D_MODEL}};
-    if (npy_save(path, &t, &err) != GSAE_OK)
-        goto fail;
+    struct gsae_tensor t = {
+        .data = w_dec, .dtype = GSAE_DTYPE_F32, .n_dims = 2, .shape = {D_SAE, D_MODEL}};
+    if (npy_save(path, &t, &err) != GSAE_OK) goto fail;
     return 0;
 fail:
     fprintf(stderr, "make_store: %s\n", err.msg);
@@ -102,8 +108,8 @@ static void check_sources(const char *dir)
     struct gsae_error err = {0};
     struct dpca_store_rows src;
     struct dpca_rows rows;
-    CHECK(dpca_store_rows_open(dir, DPCA_STORE_RESID, NULL, 0, NULL, 0, 0, 1, &src, &rows,
-                               &err) == GSAE_OK);
+    CHECK(dpca_store_rows_open(dir, DPCA_STORE_RESID, NULL, 0, NULL, 0, 0, 1, &src, &rows, &err) ==
+          GSAE_OK);
     CHECK(rows.d == D_MODEL && rows.n_local == PARTS * WPP * CTX);
     double buf[3 * D_MODEL];
     /* Rows 30..32 straddle the first part's end (32 tokens). */
@@ -124,8 +130,8 @@ static void check_sources(const char *dir)
         CHECK(src.token[i] > src.token[i - 1]);
     dpca_store_rows_free(&src);
 
-    CHECK(dpca_store_rows_open("/nonexistent-store", DPCA_STORE_RESID, NULL, 0, NULL, 0, 0, 1,
-                               &src, &rows, &err) != GSAE_OK);
+    CHECK(dpca_store_rows_open("/nonexistent-store", DPCA_STORE_RESID, NULL, 0, NULL, 0, 0, 1, &src,
+                               &rows, &err) != GSAE_OK);
     CHECK(strstr(err.msg, "nonexistent-store") != NULL);
     dpca_store_rows_free(&src);
 }
@@ -135,15 +141,12 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--make-store") == 0)
         return mkdir(argv[2], 0777) == 0 ? make_store(argv[2]) : 1;
     char dir[] = "/tmp/gsae-dpca-store.XXXXXX";
-    if (!mkdtemp(dir))
-        return 1;
-    if (make_store(dir) != 0)
-        return 1;
+    if (!mkdtemp(dir)) return 1;
+    if (make_store(dir) != 0) return 1;
     check_sources(dir);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        failures++;
+    if (system(cmd) != 0) failures++;
     printf("%d failures\n", failures);
     return failures != 0;
 }
