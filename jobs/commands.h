@@ -15,3 +15,4 @@ int cmd_features(int argc, char **argv);
 int cmd_steer(int argc, char **argv);
 int cmd_ablate(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+int cmd_pca(int argc, char **argv);

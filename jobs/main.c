@@ -21,6 +21,7 @@ static const struct gsae_command commands[] = {
     {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
     {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},
     {"store", cmd_store, true, "inspect, dump or verify an activation store (info|dump|verify|synth)"},
+    {"pca", cmd_pca, true, "distributed PCA (ScaLAPACK) of a case's rows or feature reconstructions"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
