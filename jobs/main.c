@@ -8,6 +8,8 @@
 
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
+    {"run", cmd_run, false, "run a job file's steps (jobs/README.md), resumable"},
+    {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
