@@ -165,6 +165,27 @@ static bool step_key_reserved(const char *key)
     return strcmp(key, "command") == 0 || strcmp(key, "ranks") == 0 || strcmp(key, "args") == 0;
 }
 
+/* Whether this gsae has subcommand name (`gsae NAME --help` succeeds). */
+static bool have_command(const char *self, const char *name)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return false;
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+            dup2(devnull, STDOUT_FILENO);
+            dup2(devnull, STDERR_FILENO);
+        }
+        execl(self, self, name, "--help", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static enum gsae_status build_step(const struct job *job, const char *step, const char *launcher,
                                    const char *self, struct step_argv *a, struct gsae_error *err)
 {
@@ -207,12 +228,10 @@ static enum gsae_status build_step(const struct job *job, const char *step, cons
         if (strcmp(e->section, step) != 0 || step_key_reserved(e->key) ||
             strcmp(e->value, "false") == 0)
             continue;
-        char opt[8192];
-        if (strcmp(e->value, "true") == 0)
-            snprintf(opt, sizeof opt, "--%s", e->key);
-        else if (snprintf(opt, sizeof opt, "--%s=%s", e->key, e->value) >= (int)sizeof opt)
-            return gsae_fail(err, GSAE_ERANGE, "[%s] %s: value too long", step, e->key);
-        if (add_word(a, opt))
+        char opt[512];
+        if (snprintf(opt, sizeof opt, "--%s", e->key) >= (int)sizeof opt)
+            return gsae_fail(err, GSAE_ERANGE, "[%s] %s: key too long", step, e->key);
+        if (add_word(a, opt) || (strcmp(e->value, "true") != 0 && add_word(a, e->value)))
             goto nomem;
     }
     char **args = NULL;
@@ -227,18 +246,55 @@ nomem:
     return gsae_fail(err, GSAE_ENOMEM, "step [%s]: too many arguments or out of memory", step);
 }
 
-/* The command line as one string (the done-marker's content), newly allocated. */
+/* Append w to s (of capacity *cap), single-quoted when it holds anything but
+ * [A-Za-z0-9_./=:,+-@%]: the line can be pasted into a shell. */
+static char *append_quoted(char *s, size_t *len, size_t *cap, const char *w)
+{
+    bool plain = *w != '\0';
+    for (const char *p = w; *p && plain; p++)
+        plain = strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=:,+-@%",
+                       *p) != NULL;
+    size_t need = *len + 4 * strlen(w) + 4;
+    if (need > *cap) {
+        size_t c = 2 * need;
+        char *g = realloc(s, c);
+        if (!g) {
+            free(s);
+            return NULL;
+        }
+        s = g;
+        *cap = c;
+    }
+    if (*len)
+        s[(*len)++] = ' ';
+    if (plain) {
+        memcpy(s + *len, w, strlen(w));
+        *len += strlen(w);
+    } else {
+        s[(*len)++] = '\'';
+        for (const char *p = w; *p; p++) {
+            if (*p == '\'') { /* ' -> '\'' */
+                memcpy(s + *len, "'\\''", 4);
+                *len += 4;
+            } else {
+                s[(*len)++] = *p;
+            }
+        }
+        s[(*len)++] = '\'';
+    }
+    s[*len] = '\0';
+    return s;
+}
+
+/* The command line as one shell-quoted string (the done-marker's content), newly allocated. */
 static char *argv_line(const struct step_argv *a)
 {
-    size_t n = 1;
-    for (int i = 0; i < a->n; i++)
-        n += strlen(a->words[i]) + 1;
-    char *s = malloc(n), *p = s;
-    if (!s)
-        return NULL;
-    for (int i = 0; i < a->n; i++)
-        p += sprintf(p, "%s%s", i ? " " : "", a->words[i]);
-    *p = '\0';
+    size_t len = 0, cap = 256;
+    char *s = malloc(cap);
+    if (s)
+        s[0] = '\0';
+    for (int i = 0; i < a->n && s; i++)
+        s = append_quoted(s, &len, &cap, a->words[i]);
     return s;
 }
 
@@ -352,6 +408,13 @@ static int run_step(const struct job *job, const char *step, const struct run_op
         printf("%s\n", line);
         goto done;
     }
+    const char *skip = job_get(job, "job", "skip_missing");
+    const char *command = job_get(job, step, "command");
+    if (skip && strcmp(skip, "true") == 0 && !have_command(self, command ? command : step)) {
+        printf("gsae run: step %s: skipped: this gsae has no '%s' command yet\n", step,
+               command ? command : step);
+        goto done;
+    }
     if (!o->force && file_equals(marker, line)) {
         printf("gsae run: step %s: done before, skipped (%s)\n", step, marker);
         goto done;
@@ -361,7 +424,6 @@ static int run_step(const struct job *job, const char *step, const struct run_op
     double t0 = now_s();
     rc = launch(&a, log_path);
     double secs = now_s() - t0;
-    const char *command = job_get(job, step, "command");
     const char *ranks = job_get(job, step, "ranks");
     if (!ranks)
         ranks = job_get(job, "job", "ranks");
