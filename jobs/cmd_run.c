@@ -162,7 +162,8 @@ static int add_word(struct step_argv *a, const char *w)
 
 static bool step_key_reserved(const char *key)
 {
-    return strcmp(key, "command") == 0 || strcmp(key, "ranks") == 0 || strcmp(key, "args") == 0;
+    return strcmp(key, "command") == 0 || strcmp(key, "ranks") == 0 || strcmp(key, "args") == 0 ||
+           strcmp(key, "launcher") == 0;
 }
 
 /* Whether this gsae has subcommand name (`gsae NAME --help` succeeds). */
@@ -203,6 +204,8 @@ static enum gsae_status build_step(const struct job *job, const char *step, cons
     if (!any)
         return gsae_fail(err, GSAE_ENOTFOUND, "[job] steps names '%s' but there is no [%s]",
                          step, step);
+    if (job_get(job, step, "launcher"))
+        launcher = job_get(job, step, "launcher");
     if (ranks > 1) {
         if (strcmp(launcher, "none") == 0)
             return gsae_fail(err, GSAE_EINVAL, "step [%s] wants %ld ranks but --launcher none",
@@ -360,6 +363,7 @@ static int launch(const struct step_argv *a, const char *log_path)
         fwrite(buf, 1, (size_t)got, stdout);
         fflush(stdout);
         fwrite(buf, 1, (size_t)got, log);
+        fflush(log); /* the log is watched while the step runs */
     }
     close(fds[0]);
     fclose(log);
