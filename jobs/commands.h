@@ -4,3 +4,9 @@
 int cmd_version(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_arc_prompt(int argc, char **argv);
+int cmd_golden(int argc, char **argv);

@@ -10,6 +10,12 @@ static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
     {"run", cmd_run, false, "run a job file's steps (jobs/README.md), resumable"},
     {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
+    {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
+    {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
+    {"mkmodel", cmd_mkmodel, false, "write a random Gemma-2 checkpoint (HF layout) for tests and demos"},
+    {"tokenize", cmd_tokenize, false, "text (stdin) to Gemma-2 token ids"},
+    {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
+    {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
