@@ -45,8 +45,16 @@ define_entries() {
         entry "golden-$c" "1 2 3" golden "gemma2/$c" \
             '$RUN "$GSAE" golden "$DATA/gemma2/'"$c"'" out.safetensors'
     done
-    entry tokenize-arc "1" tokenize "tokenizer/gemma2-tokenizer.json.zst arc/notebook_outcomes.csv" \
-        '"$GSAE" arc-prompt --arc "$DATA/arc" --tokenizer "$DATA/tokenizer/gemma2-tokenizer.json.zst" --tasks-csv "$DATA/arc/notebook_outcomes.csv" --out prompts.jsonl'
+    # The notebook's 10 ARC prompts, as text and as token ids.
+    local tasks
+    tasks=$(cd "$DATA" && for t in $(tail -n +2 arc/notebook_outcomes.csv | cut -d, -f1); do ls arc/*/"$t"; done)
+    entry arc-prompts "1" tokenize "arc/notebook_outcomes.csv $tasks tokenizer/gemma2-tokenizer.json.zst" \
+        'for t in $(tail -n +2 "$DATA/arc/notebook_outcomes.csv" | cut -d, -f1); do
+             "$GSAE" arc-prompt "$(ls "$DATA"/arc/*/"$t")" >"${t%.json}.txt"
+         done
+         $PY3 -c "import json, sys; [print(json.dumps({\"text\": open(f).read()})) for f in sys.argv[1:]]" \
+             $(tail -n +2 "$DATA/arc/notebook_outcomes.csv" | cut -d, -f1 | sed "s/json$/txt/") >prompts.jsonl
+         "$GSAE" tokenize --tokenizer "$DATA/tokenizer/gemma2-tokenizer.json.zst" --jsonl <prompts.jsonl >ids.jsonl'
 }
 # ----------------------------------------------------------------------------------------
 
@@ -65,7 +73,7 @@ run="$NIGHTLY_DIR/$stamp"
 rm -rf "$run"; mkdir -p "$run/out"
 echo "nightly: $run${prev:+ (previous: $prev)}"
 
-has_command() { "$GSAE" "$1" --help >/dev/null 2>&1; }
+has_command() { "$GSAE" --help 2>/dev/null | grep -q "^  $1 "; }
 hash_files() { # hash_files KIND ROOT REL...: "KIND REL sha256" for each file under ROOT/REL
     local kind=$1 root=$2; shift 2
     (cd "$root" && find -L "$@" -type f -print0 | sort -z | xargs -0 -r sha256sum) |
