@@ -10,3 +10,5 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_arc_prompt(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
+int cmd_mksae(int argc, char **argv);
+int cmd_sae_info(int argc, char **argv);
