@@ -8,6 +8,8 @@
 
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
+    {"run", cmd_run, false, "run a job file's steps (jobs/README.md), resumable"},
+    {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
     {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
     {"plan", cmd_plan, false, "print the stage plan (layers, weight bytes, FLOPs per stage) of a pipelined job"},
     {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
