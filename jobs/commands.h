@@ -4,7 +4,9 @@
 int cmd_version(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
+int cmd_mksae(int argc, char **argv);
+int cmd_sae_info(int argc, char **argv);
+int cmd_golden(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_arc_prompt(int argc, char **argv);
-int cmd_golden(int argc, char **argv);

@@ -11,6 +11,8 @@ static const struct gsae_command commands[] = {
     {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
     {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
     {"mkmodel", cmd_mkmodel, false, "write a random Gemma-2 checkpoint (HF layout) for tests and demos"},
+    {"mksae", cmd_mksae, false, "write a random JumpReLU SAE (Gemma Scope npz or SAELens layout)"},
+    {"sae-info", cmd_sae_info, false, "validate an SAE (and against a model) and describe it"},
     {"tokenize", cmd_tokenize, false, "text (stdin) to Gemma-2 token ids"},
     {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
     {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},
