@@ -10,3 +10,4 @@ int cmd_golden(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_arc_prompt(int argc, char **argv);
+int cmd_pca(int argc, char **argv);

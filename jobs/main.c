@@ -16,6 +16,7 @@ static const struct gsae_command commands[] = {
     {"tokenize", cmd_tokenize, false, "text (stdin) to Gemma-2 token ids"},
     {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
     {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},
+    {"pca", cmd_pca, true, "distributed PCA (ScaLAPACK) of a case's rows or feature reconstructions"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
