@@ -17,6 +17,7 @@ static const struct gsae_command commands[] = {
     {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
     {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},
     {"pca", cmd_pca, true, "distributed PCA (ScaLAPACK) of a case's rows or feature reconstructions"},
+    {"contrast", cmd_contrast, true, "SAE features at the last token of prompts: pair differences, success vs failure"},
     {"run", cmd_run, false, "run a job file's steps (jobs/README.md), resumable"},
     {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
 };
