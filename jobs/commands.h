@@ -8,3 +8,4 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_arc_prompt(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
+int cmd_generate(int argc, char **argv);

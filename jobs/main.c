@@ -9,6 +9,7 @@
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
     {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
+    {"generate", cmd_generate, false, "prefill a prompt and sample new tokens with the KV cache"},
     {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
     {"mkmodel", cmd_mkmodel, false, "write a random Gemma-2 checkpoint (HF layout) for tests and demos"},
     {"tokenize", cmd_tokenize, false, "text (stdin) to Gemma-2 token ids"},
