@@ -53,14 +53,14 @@ static void die(const struct gsae_error *err)
     exit(1);
 }
 
-/* Append the "text" of every line of a .jsonl(.zst) file to texts (one NUL-free entry each is
- * not required: lengths are kept). */
+/* The "text" of every document, with its length (texts may contain NUL). */
 struct corpus {
     char **text;
     size_t *len;
     size_t n, cap, bytes;
 };
 
+/* Append the documents of a .jsonl(.zst) file. */
 static void corpus_add_file(struct corpus *c, const char *path)
 {
     struct tokenizer_text file = {0};
