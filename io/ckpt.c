@@ -9,8 +9,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <float.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,17 +21,16 @@
 
 #include "../src/hash.h"
 
-#define CONFIG_FILE "config.json"
-#define SINGLE_FILE "model.safetensors"
-#define INDEX_FILE  "model.safetensors.index.json"
+#define CONFIG_FILE   "config.json"
+#define SINGLE_FILE   "model.safetensors"
+#define INDEX_FILE    "model.safetensors.index.json"
 #define JSON_FILE_MAX ((size_t)64 << 20) /* config and index files are kilobytes */
 
 static char *dup_string(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
+    if (d) memcpy(d, s, n);
     return d;
 }
 
@@ -40,8 +39,7 @@ static char *path_join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
+    if (p) snprintf(p, n, "%s/%s", dir, name);
     return p;
 }
 
@@ -75,8 +73,7 @@ static enum gsae_status read_small_file(const char *path, char **out, size_t *le
     size_t got = 0;
     while (got < size) {
         ssize_t k = read(fd, buf + got, size - got);
-        if (k < 0 && errno == EINTR)
-            continue;
+        if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             st = gsae_fail(err, GSAE_EIO, "%s: read failed after %zu of %zu bytes: %s", path, got,
                            size, k < 0 ? strerror(errno) : "file shrank");
@@ -103,12 +100,13 @@ static enum gsae_status load_json(const char *path, const char *text, size_t len
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     *out = NULL;
     if (!root)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: not valid JSON (line %d, column %d: %s), "
-                         "expected a JSON object", path, jerr.line, jerr.column, jerr.text);
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: not valid JSON (line %d, column %d: %s), expected a JSON object",
+                         path, jerr.line, jerr.column, jerr.text);
     if (!json_is_object(root)) {
         json_decref(root);
-        return gsae_fail(err, GSAE_EFORMAT, "%s: top level is not an object, expected a JSON "
-                         "object", path);
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: top level is not an object, expected a JSON object", path);
     }
     *out = root;
     return GSAE_OK;
@@ -119,14 +117,21 @@ static enum gsae_status load_json(const char *path, const char *text, size_t len
 static const char *json_kind(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a non-integer number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a non-integer number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "?";
 }
@@ -136,8 +141,7 @@ static enum gsae_status get_int(const json_t *root, const char *path, const char
                                 bool required, int64_t *out, struct gsae_error *err)
 {
     const json_t *v = json_object_get(root, field);
-    if (!v && !required)
-        return GSAE_OK;
+    if (!v && !required) return GSAE_OK;
     if (!v)
         return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is missing, expected an integer", path,
                          field);
@@ -160,11 +164,9 @@ static enum gsae_status get_float(const json_t *root, const char *path, const ch
                                   struct gsae_error *err)
 {
     const json_t *v = json_object_get(root, field);
-    if (!v && !required)
-        return GSAE_OK;
+    if (!v && !required) return GSAE_OK;
     if (!v)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is missing, expected a number", path,
-                         field);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is missing, expected a number", path, field);
     if (json_is_null(v) && null_ok) {
         *out = null_value;
         return GSAE_OK;
@@ -173,8 +175,8 @@ static enum gsae_status get_float(const json_t *root, const char *path, const ch
         return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is %s, expected a number", path, field,
                          json_kind(v));
     if (!(fabs(json_number_value(v)) <= FLT_MAX))
-        return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is %g, expected a number within float "
-                         "range", path, field, json_number_value(v));
+        return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is %g, expected a number within float range",
+                         path, field, json_number_value(v));
     *out = (float)json_number_value(v);
     return GSAE_OK;
 }
@@ -184,10 +186,8 @@ static enum gsae_status get_token(const json_t *root, const char *path, const ch
                                   int32_t *out, struct gsae_error *err)
 {
     json_t *v = json_object_get(root, field);
-    if (!v)
-        return GSAE_OK;
-    if (json_is_array(v) && json_array_size(v) > 0)
-        v = json_array_get(v, 0);
+    if (!v) return GSAE_OK;
+    if (json_is_array(v) && json_array_size(v) > 0) v = json_array_get(v, 0);
     if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN ||
         json_integer_value(v) > INT32_MAX)
         return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is %s, expected a token id", path, field,
@@ -196,18 +196,16 @@ static enum gsae_status get_token(const json_t *root, const char *path, const ch
     return GSAE_OK;
 }
 
-static enum gsae_status check_string_field(const json_t *root, const char *path,
-                                           const char *field, const char *want,
-                                           struct gsae_error *err)
+static enum gsae_status check_string_field(const json_t *root, const char *path, const char *field,
+                                           const char *want, struct gsae_error *err)
 {
     const json_t *v = json_object_get(root, field);
-    if (!v || (json_is_string(v) && strcmp(json_string_value(v), want) == 0))
-        return GSAE_OK;
+    if (!v || (json_is_string(v) && strcmp(json_string_value(v), want) == 0)) return GSAE_OK;
     if (json_is_string(v))
         return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is '%.80s', expected '%s'", path, field,
                          json_string_value(v), want);
-    return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is %s, expected '%s'", path, field,
-                     json_kind(v), want);
+    return gsae_fail(err, GSAE_EFORMAT, "%s: '%s' is %s, expected '%s'", path, field, json_kind(v),
+                     want);
 }
 
 static enum gsae_status parse_config(const json_t *root, const char *path, struct gemma_config *c,
@@ -215,7 +213,8 @@ static enum gsae_status parse_config(const json_t *root, const char *path, struc
 {
     *c = gemma_config_9b(); /* Gemma-2 constants; every size below is required */
     enum gsae_status st = GSAE_OK;
-#define REQ_INT(f, dst) if (st == GSAE_OK) st = get_int(root, path, f, true, &c->dst, err)
+#define REQ_INT(f, dst)                                                                            \
+    if (st == GSAE_OK) st = get_int(root, path, f, true, &c->dst, err)
     REQ_INT("vocab_size", n_vocab);
     REQ_INT("hidden_size", d_model);
     REQ_INT("intermediate_size", d_ff);
@@ -227,28 +226,32 @@ static enum gsae_status parse_config(const json_t *root, const char *path, struc
     if (st == GSAE_OK) st = get_int(root, path, "sliding_window", false, &c->window_local, err);
     if (st == GSAE_OK) st = get_int(root, path, "max_position_embeddings", false, &c->max_pos, err);
     if (st == GSAE_OK)
-        st = get_float(root, path, "query_pre_attn_scalar", true, false, 0, &c->query_pre_attn_scalar, err);
+        st = get_float(root, path, "query_pre_attn_scalar", true, false, 0,
+                       &c->query_pre_attn_scalar, err);
     if (st == GSAE_OK)
         st = get_float(root, path, "attn_logit_softcapping", false, true, 0, &c->softcap_attn, err);
     if (st == GSAE_OK)
-        st = get_float(root, path, "final_logit_softcapping", false, true, 0, &c->softcap_final, err);
-    if (st == GSAE_OK) st = get_float(root, path, "rms_norm_eps", false, false, 0, &c->rms_eps, err);
-    if (st == GSAE_OK) st = get_float(root, path, "rope_theta", false, false, 0, &c->rope_theta, err);
+        st = get_float(root, path, "final_logit_softcapping", false, true, 0, &c->softcap_final,
+                       err);
+    if (st == GSAE_OK)
+        st = get_float(root, path, "rms_norm_eps", false, false, 0, &c->rms_eps, err);
+    if (st == GSAE_OK)
+        st = get_float(root, path, "rope_theta", false, false, 0, &c->rope_theta, err);
     if (st == GSAE_OK) st = get_token(root, path, "bos_token_id", &c->bos_id, err);
     if (st == GSAE_OK) st = get_token(root, path, "eos_token_id", &c->eos_id, err);
     if (st == GSAE_OK) st = get_token(root, path, "pad_token_id", &c->pad_id, err);
     if (st == GSAE_OK) st = check_string_field(root, path, "model_type", "gemma2", err);
     if (st == GSAE_OK)
         st = check_string_field(root, path, "hidden_activation", "gelu_pytorch_tanh", err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     const json_t *tie = json_object_get(root, "tie_word_embeddings");
     if (tie && !json_is_true(tie))
-        return gsae_fail(err, GSAE_EFORMAT, "%s: 'tie_word_embeddings' is %s, expected true (gsae "
-                         "unembeds with the embedding)", path, json_kind(tie));
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: 'tie_word_embeddings' is %s, expected true (gsae "
+                         "unembeds with the embedding)",
+                         path, json_kind(tie));
     st = gemma_config_validate(c, err);
-    if (st != GSAE_OK)
-        gsae_error_prefix(err, "%s", path);
+    if (st != GSAE_OK) gsae_error_prefix(err, "%s", path);
     return st;
 }
 
@@ -271,6 +274,16 @@ static char *dir_name(const char *dir)
     return name;
 }
 
+enum gsae_status ckpt_config_parse(const char *path, const char *text, size_t len,
+                                   struct gemma_config *cfg, struct gsae_error *err)
+{
+    json_t *root = NULL;
+    enum gsae_status st = load_json(path, text, len, &root, err);
+    if (st == GSAE_OK) st = parse_config(root, path, cfg, err);
+    json_decref(root);
+    return st;
+}
+
 /* Load dir/config.json; also its name and hash when name/hash are not NULL. */
 static enum gsae_status load_config(const char *dir, struct gemma_config *cfg, char **name,
                                     uint64_t *hash, struct gsae_error *err)
@@ -279,22 +292,16 @@ static enum gsae_status load_config(const char *dir, struct gemma_config *cfg, c
     size_t len = 0;
     json_t *root = NULL;
     enum gsae_status st = GSAE_OK;
-    if (!path)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", dir);
-    if ((st = read_small_file(path, &text, &len, err)) != GSAE_OK)
-        goto done;
-    if ((st = load_json(path, text, len, &root, err)) != GSAE_OK)
-        goto done;
-    if ((st = parse_config(root, path, cfg, err)) != GSAE_OK)
-        goto done;
-    if (hash)
-        *hash = gsae_hash(text, len);
+    if (!path) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", dir);
+    if ((st = read_small_file(path, &text, &len, err)) != GSAE_OK) goto done;
+    if ((st = load_json(path, text, len, &root, err)) != GSAE_OK) goto done;
+    if ((st = parse_config(root, path, cfg, err)) != GSAE_OK) goto done;
+    if (hash) *hash = gsae_hash(text, len);
     if (name) {
         const json_t *n = json_object_get(root, "_name_or_path");
         *name = json_is_string(n) && json_string_length(n) > 0 ? dup_string(json_string_value(n))
-                                                                : dir_name(dir);
-        if (!*name)
-            st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
+                                                               : dir_name(dir);
+        if (!*name) st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
     }
 done:
     json_decref(root);
@@ -303,8 +310,7 @@ done:
     return st;
 }
 
-enum gsae_status ckpt_config_load(const char *dir, struct gemma_config *cfg,
-                                  struct gsae_error *err)
+enum gsae_status ckpt_config_load(const char *dir, struct gemma_config *cfg, struct gsae_error *err)
 {
     return load_config(dir, cfg, NULL, NULL, err);
 }
@@ -349,13 +355,27 @@ static void want_shape(const struct gemma_config *g, enum shape_kind k, struct w
     int64_t q = g->n_heads * g->d_head, kv = g->n_kv_heads * g->d_head;
     int64_t rows = 0, cols = 0;
     switch (k) {
-    case SHAPE_Q: rows = q, cols = g->d_model; break;
-    case SHAPE_KV: rows = kv, cols = g->d_model; break;
-    case SHAPE_O: rows = g->d_model, cols = q; break;
-    case SHAPE_UP: rows = g->d_ff, cols = g->d_model; break;
-    case SHAPE_DOWN: rows = g->d_model, cols = g->d_ff; break;
-    case SHAPE_EMBED: rows = g->n_vocab, cols = g->d_model; break;
-    case SHAPE_NORM: rows = g->d_model; break;
+    case SHAPE_Q:
+        rows = q, cols = g->d_model;
+        break;
+    case SHAPE_KV:
+        rows = kv, cols = g->d_model;
+        break;
+    case SHAPE_O:
+        rows = g->d_model, cols = q;
+        break;
+    case SHAPE_UP:
+        rows = g->d_ff, cols = g->d_model;
+        break;
+    case SHAPE_DOWN:
+        rows = g->d_model, cols = g->d_ff;
+        break;
+    case SHAPE_EMBED:
+        rows = g->n_vocab, cols = g->d_model;
+        break;
+    case SHAPE_NORM:
+        rows = g->d_model;
+        break;
     }
     w->n_dims = k == SHAPE_NORM ? 1 : 2;
     w->shape[0] = rows;
@@ -402,8 +422,7 @@ static enum gsae_status file_index(struct ckpt *c, const char *name, const char 
                                    const char *tensor, int64_t *out, struct gsae_error *err)
 {
     char *path = path_join(c->dir, name);
-    if (!path)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", c->dir);
+    if (!path) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", c->dir);
     for (int64_t i = 0; i < c->n_files; i++)
         if (strcmp(c->files[i].path, path) == 0) {
             free(path);
@@ -416,8 +435,7 @@ static enum gsae_status file_index(struct ckpt *c, const char *name, const char 
                        "%s: tensor '%s': shard '%s' does not exist, expected the file %s",
                        index_path, tensor, name, path);
     free(path);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     *out = c->n_files++;
     return GSAE_OK;
 }
@@ -436,14 +454,14 @@ static enum gsae_status locate_sharded(struct ckpt *c, const char *index_path, s
     size_t len = 0;
     json_t *root = NULL;
     enum gsae_status st = read_small_file(index_path, &text, &len, err);
-    if (st != GSAE_OK)
-        return st;
-    if ((st = load_json(index_path, text, len, &root, err)) != GSAE_OK)
-        goto done;
+    if (st != GSAE_OK) return st;
+    if ((st = load_json(index_path, text, len, &root, err)) != GSAE_OK) goto done;
     const json_t *map = json_object_get(root, "weight_map");
     if (!json_is_object(map)) {
-        st = gsae_fail(err, GSAE_EFORMAT, "%s: 'weight_map' is %s, expected an object mapping "
-                       "tensor names to shard files", index_path, map ? json_kind(map) : "missing");
+        st = gsae_fail(err, GSAE_EFORMAT,
+                       "%s: 'weight_map' is %s, expected an object mapping "
+                       "tensor names to shard files",
+                       index_path, map ? json_kind(map) : "missing");
         goto done;
     }
     /* at most one file per tensor, and usually far fewer */
@@ -455,11 +473,14 @@ static enum gsae_status locate_sharded(struct ckpt *c, const char *index_path, s
     for (int64_t i = 0; i < n && st == GSAE_OK; i++) {
         const json_t *shard = json_object_get(map, w[i].name);
         if (!shard)
-            st = gsae_fail(err, GSAE_ENOTFOUND, "%s: tensor '%s': missing from weight_map, "
-                           "expected a shard file for it", index_path, w[i].name);
+            st = gsae_fail(err, GSAE_ENOTFOUND,
+                           "%s: tensor '%s': missing from weight_map, expected a shard file for it",
+                           index_path, w[i].name);
         else if (!json_is_string(shard) || !plain_file_name(json_string_value(shard)))
-            st = gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': shard is %s, expected a file "
-                           "name in the checkpoint directory", index_path, w[i].name,
+            st = gsae_fail(err, GSAE_EFORMAT,
+                           "%s: tensor '%s': shard is %s, expected a file "
+                           "name in the checkpoint directory",
+                           index_path, w[i].name,
                            json_is_string(shard) ? "a path outside it" : json_kind(shard));
         else
             st = file_index(c, json_string_value(shard), index_path, w[i].name, &w[i].file, err);
@@ -474,13 +495,14 @@ static enum gsae_status locate_single(struct ckpt *c, struct want *w, int64_t n,
                                       struct gsae_error *err)
 {
     c->files = calloc(1, sizeof *c->files);
-    if (!c->files)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", c->dir);
+    if (!c->files) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", c->dir);
     int64_t f = 0;
     enum gsae_status st = file_index(c, SINGLE_FILE, NULL, NULL, &f, err);
     if (st == GSAE_ENOTFOUND)
-        st = gsae_fail(err, st, "%s: neither " SINGLE_FILE " nor " INDEX_FILE " exists, expected "
-                       "the weights of a Hugging Face checkpoint", c->dir);
+        st = gsae_fail(err, st,
+                       "%s: neither " SINGLE_FILE " nor " INDEX_FILE " exists, expected "
+                       "the weights of a Hugging Face checkpoint",
+                       c->dir);
     for (int64_t i = 0; i < n; i++)
         w[i].file = f;
     return st;
@@ -493,13 +515,12 @@ static void format_shape(char *buf, size_t size, const int64_t *shape, int n_dim
     int at = snprintf(buf, size, "[");
     for (int i = 0; i < n_dims && at > 0 && (size_t)at < size; i++)
         at += snprintf(buf + at, size - (size_t)at, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (at > 0 && (size_t)at < size)
-        snprintf(buf + at, size - (size_t)at, "]");
+    if (at > 0 && (size_t)at < size) snprintf(buf + at, size - (size_t)at, "]");
 }
 
 /* The wanted tensor is in its file, has a float dtype, the config's shape, and aligned data. */
-static enum gsae_status check_tensor(struct ckpt *c, const struct want *w,
-                                     struct ckpt_tensor *out, struct gsae_error *err)
+static enum gsae_status check_tensor(struct ckpt *c, const struct want *w, struct ckpt_tensor *out,
+                                     struct gsae_error *err)
 {
     const struct sft_file *f = &c->files[w->file];
     const struct sft_entry *e = sft_find(f, w->name);
@@ -536,8 +557,7 @@ static enum gsae_status check_tensor(struct ckpt *c, const struct want *w,
     out->t = *w->slot;
     out->file = f->path;
     out->bytes = e->end - e->begin;
-    if (!out->name)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", f->path);
+    if (!out->name) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", f->path);
     return GSAE_OK;
 }
 
@@ -545,15 +565,12 @@ static enum gsae_status check_tensor(struct ckpt *c, const struct want *w,
 static int64_t layer_of(const char *name)
 {
     static const char prefix[] = "model.layers.";
-    if (strncmp(name, prefix, sizeof prefix - 1) != 0)
-        return -1;
+    if (strncmp(name, prefix, sizeof prefix - 1) != 0) return -1;
     const char *p = name + sizeof prefix - 1;
     int64_t n = 0;
-    if (*p < '0' || *p > '9')
-        return -1;
+    if (*p < '0' || *p > '9') return -1;
     for (; *p >= '0' && *p <= '9'; p++)
-        if ((n = n * 10 + (*p - '0')) > INT32_MAX)
-            return INT32_MAX;
+        if ((n = n * 10 + (*p - '0')) > INT32_MAX) return INT32_MAX;
     return *p == '.' ? n : -1;
 }
 
@@ -591,8 +608,7 @@ struct ckpt_select ckpt_select_stage(const struct gemma_config *cfg, int64_t lay
 
 void ckpt_close(struct ckpt *c)
 {
-    if (!c)
-        return;
+    if (!c) return;
     for (int64_t i = 0; c->files && i < c->n_files; i++)
         sft_close(&c->files[i]);
     for (int64_t i = 0; c->tensors && i < c->n_tensors; i++)
@@ -628,28 +644,28 @@ enum gsae_status ckpt_open(struct ckpt *c, const char *dir, const struct ckpt_se
     memset(c, 0, sizeof *c);
     struct want *w = NULL;
     int64_t n = 0;
-    char *index_path = NULL;
+    char *index_path = NULL, *single_path = NULL;
     enum gsae_status st = GSAE_OK;
-    if (!(c->dir = dup_string(dir)) || !(index_path = path_join(dir, INDEX_FILE))) {
+    if (!(c->dir = dup_string(dir)) || !(index_path = path_join(dir, INDEX_FILE)) ||
+        !(single_path = path_join(dir, SINGLE_FILE))) {
         st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", dir);
         goto fail;
     }
     if ((st = load_config(dir, &c->cfg, &c->model_name, &c->config_hash, err)) != GSAE_OK)
         goto fail;
     c->sel = sel ? *sel : ckpt_select_all(&c->cfg);
-    if ((st = check_selection(c, &c->sel, err)) != GSAE_OK)
-        goto fail;
+    if ((st = check_selection(c, &c->sel, err)) != GSAE_OK) goto fail;
     c->w.layers = calloc((size_t)c->cfg.n_layers, sizeof *c->w.layers);
     if (!c->w.layers || (st = list_wanted(c, &w, &n, err)) != GSAE_OK) {
         st = c->w.layers ? st : gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", dir);
         goto fail;
     }
-    if (access(index_path, F_OK) == 0)
+    /* as transformers does: the single file wins when both are present */
+    if (access(single_path, F_OK) != 0 && access(index_path, F_OK) == 0)
         st = locate_sharded(c, index_path, w, n, err);
     else
         st = locate_single(c, w, n, err);
-    if (st != GSAE_OK)
-        goto fail;
+    if (st != GSAE_OK) goto fail;
     if (!(c->tensors = calloc((size_t)(n ? n : 1), sizeof *c->tensors))) {
         st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", dir);
         goto fail;
@@ -659,16 +675,16 @@ enum gsae_status ckpt_open(struct ckpt *c, const char *dir, const struct ckpt_se
         c->n_tensors += c->tensors[i].name != NULL;
         c->bytes_selected += c->tensors[i].bytes;
     }
-    if (st == GSAE_OK)
-        st = check_no_extra_layers(c, err);
-    if (st != GSAE_OK)
-        goto fail;
+    if (st == GSAE_OK) st = check_no_extra_layers(c, err);
+    if (st != GSAE_OK) goto fail;
     free(w);
     free(index_path);
+    free(single_path);
     return GSAE_OK;
 fail:
     free(w);
     free(index_path);
+    free(single_path);
     ckpt_close(c);
     return st;
 }

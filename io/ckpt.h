@@ -1,7 +1,8 @@
 /* ckpt.h: a Hugging Face Gemma-2 checkpoint directory, validated and memory-mapped.
  *
  * A checkpoint directory holds config.json and the weights, either in one model.safetensors
- * or in shards listed by model.safetensors.index.json ({"weight_map": {tensor: shard file}}).
+ * or in shards listed by model.safetensors.index.json ({"weight_map": {tensor: shard file}});
+ * as in transformers, model.safetensors is used when both exist.
  * Tensor names follow transformers' Gemma2ForCausalLM:
  *     model.embed_tokens.weight                          (n_vocab, d_model)
  *     model.norm.weight                                  (d_model)
@@ -32,7 +33,7 @@
 /* Which tensors a process needs. Layers are the half-open range [layer_begin, layer_end). */
 struct ckpt_select {
     int64_t layer_begin, layer_end;
-    bool embed;      /* model.embed_tokens: first stage (lookup) and last stage (tied unembedding) */
+    bool embed; /* model.embed_tokens: first stage (lookup) and last stage (tied unembedding) */
     bool norm_final; /* model.norm: last stage */
 };
 
@@ -46,25 +47,25 @@ struct ckpt_select ckpt_select_stage(const struct gemma_config *cfg, int64_t lay
 
 /* One tensor of the selection, for listings and reports. */
 struct ckpt_tensor {
-    char *name;             /* owned, HF name */
-    struct gsae_tensor t;   /* view into the mapping */
-    const char *file;       /* path of the file holding it (owned by the ckpt) */
+    char *name;           /* owned, HF name */
+    struct gsae_tensor t; /* view into the mapping */
+    const char *file;     /* path of the file holding it (owned by the ckpt) */
     size_t bytes;
 };
 
 struct ckpt {
-    char *dir;                  /* owned copy of the directory path */
-    struct gemma_config cfg;    /* validated */
+    char *dir;               /* owned copy of the directory path */
+    struct gemma_config cfg; /* validated */
     struct ckpt_select sel;
-    struct gemma_weights w;     /* views into the mappings; layers has cfg.n_layers entries,
-                                 * those outside the selection zeroed (data NULL) */
-    char *model_name;           /* _name_or_path from config.json, else the directory's name */
-    uint64_t config_hash;       /* gsae_hash of config.json's bytes */
-    int64_t n_files;            /* safetensors files opened (only those the selection needs) */
+    struct gemma_weights w; /* views into the mappings; layers has cfg.n_layers entries,
+                             * those outside the selection zeroed (data NULL) */
+    char *model_name;       /* _name_or_path from config.json, else the directory's name */
+    uint64_t config_hash;   /* gsae_hash of config.json's bytes */
+    int64_t n_files;        /* safetensors files opened (only those the selection needs) */
     struct sft_file *files;
-    int64_t n_tensors;          /* tensors of the selection, in the order layers are used */
+    int64_t n_tensors; /* tensors of the selection, in the order layers are used */
     struct ckpt_tensor *tensors;
-    size_t bytes_selected;      /* sum of the selected tensors' bytes */
+    size_t bytes_selected; /* sum of the selected tensors' bytes */
 };
 
 /* Read and validate dir/config.json into cfg. Sizes (vocab_size, hidden_size,
@@ -77,6 +78,11 @@ struct ckpt {
  * naming config.json and the field. */
 enum gsae_status ckpt_config_load(const char *dir, struct gemma_config *cfg,
                                   struct gsae_error *err);
+
+/* The same from len bytes of text already in memory; path names it in messages. Used by the
+ * fuzz target and by callers that hold config.json's bytes. */
+enum gsae_status ckpt_config_parse(const char *path, const char *text, size_t len,
+                                   struct gemma_config *cfg, struct gsae_error *err);
 
 /* Open the checkpoint in dir for the selection sel (NULL: everything): load the config, map the
  * files holding the selected tensors and fill c->w with views. Weights stay valid until

@@ -13,7 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define META_KEY "__metadata__"
+/* Views point straight into the mapping, so tensor data (little-endian on disk) must be in host
+ * order. */
+#ifdef __BYTE_ORDER__
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors data is little-endian and mapped as is: a little-endian host is required"
+#endif
+#endif
+
+#define META_KEY   "__metadata__"
 #define DTYPE_LIST "F32 F16 BF16 F64 I8 U8 I16 U16 I32 U32 I64 U64 BOOL"
 
 /* A name as it may appear in a one-line message: control bytes become '?', long names are
@@ -43,16 +51,14 @@ static void format_shape(char *buf, size_t size, const int64_t *shape, int n_dim
     at += (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < n_dims && at < size; i++)
         at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (at < size)
-        snprintf(buf + at, size - at, "]");
+    if (at < size) snprintf(buf + at, size - at, "]");
 }
 
 static char *dup_string(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
+    if (d) memcpy(d, s, n);
     return d;
 }
 
@@ -60,19 +66,14 @@ static char *dup_string(const char *s)
 
 void sft_close(struct sft_file *f)
 {
-    if (!f)
-        return;
-    if (f->map && !f->borrowed)
-        munmap(f->map, f->map_size);
-    if (f->fd >= 0 && f->path)
-        close(f->fd);
+    if (!f) return;
+    if (f->map && !f->borrowed) munmap(f->map, f->map_size);
+    if (f->fd >= 0 && f->path) close(f->fd);
     for (int64_t i = 0; f->entries && i < f->n_entries; i++)
         free(f->entries[i].name);
     for (int64_t i = 0; i < f->n_meta; i++) {
-        if (f->meta_keys)
-            free(f->meta_keys[i]);
-        if (f->meta_values)
-            free(f->meta_values[i]);
+        if (f->meta_keys) free(f->meta_keys[i]);
+        if (f->meta_values) free(f->meta_values[i]);
     }
     free(f->entries);
     free(f->meta_keys);
@@ -86,11 +87,9 @@ void sft_close(struct sft_file *f)
 /* A JSON value that is an integer >= 0, as size_t; false otherwise. */
 static bool json_size(const json_t *v, size_t *out)
 {
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return false;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return false;
     unsigned long long u = (unsigned long long)json_integer_value(v);
-    if (u > SIZE_MAX)
-        return false;
+    if (u > SIZE_MAX) return false;
     *out = (size_t)u;
     return true;
 }
@@ -100,12 +99,13 @@ static enum gsae_status parse_shape(const struct sft_file *f, const char *name, 
 {
     const char *path = f->path;
     if (!json_is_array(j))
-        return gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': shape is %s, expected an array",
-                         path, show(name).s, j ? "not an array" : "missing");
+        return gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': shape is %s, expected an array", path,
+                         show(name).s, j ? "not an array" : "missing");
     size_t n = json_array_size(j);
     if (n > GSAE_MAX_DIMS)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': shape has %zu dims, expected at most %d",
-                         path, show(name).s, n, GSAE_MAX_DIMS);
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: tensor '%s': shape has %zu dims, expected at most %d", path,
+                         show(name).s, n, GSAE_MAX_DIMS);
     e->n_dims = (int)n;
     for (size_t i = 0; i < n; i++) {
         const json_t *d = json_array_get(j, i);
@@ -142,8 +142,8 @@ static enum gsae_status parse_offsets(const struct sft_file *f, const char *name
     size_t data_size = f->map_size - f->data_start;
     if (!json_is_array(j) || json_array_size(j) != 2)
         return gsae_fail(err, GSAE_EFORMAT,
-                         "%s: tensor '%s': data_offsets is %s, expected an array [begin, end]", path,
-                         show(name).s, j ? "not a 2-element array" : "missing");
+                         "%s: tensor '%s': data_offsets is %s, expected an array [begin, end]",
+                         path, show(name).s, j ? "not a 2-element array" : "missing");
     if (!json_size(json_array_get(j, 0), &e->begin) || !json_size(json_array_get(j, 1), &e->end))
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': data_offsets holds a non-integer or negative value, "
@@ -161,8 +161,7 @@ static enum gsae_status parse_offsets(const struct sft_file *f, const char *name
                          path, show(name).s, e->end, data_size);
     size_t want = 0;
     enum gsae_status st = entry_nbytes(f, e, &want, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     if (e->end - e->begin != want) {
         char shape[160];
         format_shape(shape, sizeof shape, e->shape, e->n_dims);
@@ -186,23 +185,24 @@ static enum gsae_status parse_entry(const struct sft_file *f, const char *name, 
                          path, show(name).s);
     const json_t *dt = json_object_get(j, "dtype");
     if (!json_is_string(dt))
-        return gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': dtype is %s, expected a string",
-                         path, show(name).s, dt ? "not a string" : "missing");
+        return gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': dtype is %s, expected a string", path,
+                         show(name).s, dt ? "not a string" : "missing");
     e->dtype = gsae_dtype_from_name(json_string_value(dt));
     if (e->dtype == GSAE_DTYPE_INVALID)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': dtype '%s' is unknown, expected one of "
-                         DTYPE_LIST, path, show(name).s, show(json_string_value(dt)).s);
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: tensor '%s': dtype '%s' is unknown, expected one of " DTYPE_LIST,
+                         path, show(name).s, show(json_string_value(dt)).s);
     enum gsae_status st = parse_shape(f, name, json_object_get(j, "shape"), e, err);
-    if (st == GSAE_OK)
-        st = parse_offsets(f, name, json_object_get(j, "data_offsets"), e, err);
+    if (st == GSAE_OK) st = parse_offsets(f, name, json_object_get(j, "data_offsets"), e, err);
     return st;
 }
 
 static enum gsae_status parse_metadata(struct sft_file *f, const json_t *j, struct gsae_error *err)
 {
     if (!json_is_object(j))
-        return gsae_fail(err, GSAE_EFORMAT, "%s: " META_KEY " is not an object, expected an object "
-                         "of strings", f->path);
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: " META_KEY " is not an object, expected an object of strings",
+                         f->path);
     size_t n = json_object_size(j);
     f->meta_keys = calloc(n ? n : 1, sizeof *f->meta_keys);
     f->meta_values = calloc(n ? n : 1, sizeof *f->meta_values);
@@ -210,7 +210,8 @@ static enum gsae_status parse_metadata(struct sft_file *f, const json_t *j, stru
         return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for the metadata", f->path);
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)j, key, v) {
+    json_object_foreach((json_t *)j, key, v)
+    {
         if (!json_is_string(v))
             return gsae_fail(err, GSAE_EFORMAT,
                              "%s: " META_KEY " key '%s' is not a string, expected string values",
@@ -228,10 +229,8 @@ static enum gsae_status parse_metadata(struct sft_file *f, const json_t *j, stru
 static int cmp_offsets(const void *a, const void *b)
 {
     const struct sft_entry *x = a, *y = b;
-    if (x->begin != y->begin)
-        return x->begin < y->begin ? -1 : 1;
-    if (x->end != y->end)
-        return x->end < y->end ? -1 : 1;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    if (x->end != y->end) return x->end < y->end ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 
@@ -316,10 +315,8 @@ static enum gsae_status duplicate_key_error(const struct sft_file *f, const char
     if (open) {
         open += 7;
         size_t len = strlen(open);
-        if (len >= 2 && open[len - 1] == '\'' && open[len - 2] == '"')
-            len -= 2;
-        if (len >= sizeof key)
-            len = sizeof key - 1;
+        if (len >= 2 && open[len - 1] == '\'' && open[len - 2] == '"') len -= 2;
+        if (len >= sizeof key) len = sizeof key - 1;
         memcpy(key, open, len);
         key[len] = '\0';
     }
@@ -346,9 +343,8 @@ static enum gsae_status parse_header(struct sft_file *f, struct gsae_error *err)
     for (int i = 7; i >= 0; i--)
         n = (n << 8) | f->map[i];
     if (n > SFT_MAX_HEADER)
-        return gsae_fail(err, GSAE_EFORMAT,
-                         "%s: header length %llu, expected at most %u bytes", f->path,
-                         (unsigned long long)n, SFT_MAX_HEADER);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: header length %llu, expected at most %u bytes",
+                         f->path, (unsigned long long)n, SFT_MAX_HEADER);
     if (n > f->map_size - 8)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: header length %llu runs past the end of the file (%zu bytes), "
@@ -379,7 +375,8 @@ static enum gsae_status parse_header(struct sft_file *f, struct gsae_error *err)
     }
     const char *key;
     json_t *v;
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (strcmp(key, META_KEY) == 0) {
             st = parse_metadata(f, v, err);
         } else {
@@ -392,13 +389,11 @@ static enum gsae_status parse_header(struct sft_file *f, struct gsae_error *err)
             f->n_entries++;
             st = parse_entry(f, key, v, e, err);
         }
-        if (st != GSAE_OK)
-            goto done;
+        if (st != GSAE_OK) goto done;
     }
     qsort(f->entries, (size_t)f->n_entries, sizeof *f->entries, cmp_offsets);
     st = check_tiling(f, err);
-    if (st == GSAE_OK)
-        st = build_name_index(f, err);
+    if (st == GSAE_OK) st = build_name_index(f, err);
 done:
     json_decref(root);
     return st;
@@ -411,13 +406,11 @@ enum gsae_status sft_open_mem(struct sft_file *f, const void *data, size_t size,
     f->fd = -1;
     f->borrowed = 1;
     f->path = dup_string(name);
-    if (!f->path)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", name);
+    if (!f->path) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", name);
     f->map = (unsigned char *)(uintptr_t)data;
     f->map_size = size;
     enum gsae_status st = parse_header(f, err);
-    if (st != GSAE_OK)
-        sft_close(f);
+    if (st != GSAE_OK) sft_close(f);
     return st;
 }
 
@@ -427,8 +420,7 @@ enum gsae_status sft_open(struct sft_file *f, const char *path, struct gsae_erro
     f->fd = -1;
     enum gsae_status st = GSAE_OK;
     f->path = dup_string(path);
-    if (!f->path)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
+    if (!f->path) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) {
         st = gsae_fail(err, errno == ENOENT ? GSAE_ENOTFOUND : GSAE_EIO, "%s: cannot open: %s",
@@ -437,8 +429,7 @@ enum gsae_status sft_open(struct sft_file *f, const char *path, struct gsae_erro
     }
     struct stat sb;
     if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = gsae_fail(err, GSAE_EIO, "%s: not a regular file, expected a safetensors file",
-                       path);
+        st = gsae_fail(err, GSAE_EIO, "%s: not a regular file, expected a safetensors file", path);
         goto fail;
     }
     f->map_size = (size_t)sb.st_size;
@@ -454,8 +445,7 @@ enum gsae_status sft_open(struct sft_file *f, const char *path, struct gsae_erro
     close(f->fd); /* the mapping stays valid without the descriptor */
     f->fd = -1;
     st = parse_header(f, err);
-    if (st != GSAE_OK)
-        goto fail;
+    if (st != GSAE_OK) goto fail;
     return GSAE_OK;
 fail:
     sft_close(f);
@@ -469,8 +459,7 @@ const struct sft_entry *sft_find(const struct sft_file *f, const char *name)
         int64_t mid = lo + (hi - lo) / 2;
         const struct sft_entry *e = &f->entries[f->by_name[mid]];
         int c = strcmp(e->name, name);
-        if (c == 0)
-            return e;
+        if (c == 0) return e;
         if (c < 0)
             lo = mid + 1;
         else
@@ -492,8 +481,7 @@ struct gsae_tensor sft_view(const struct sft_file *f, const struct sft_entry *e)
 const char *sft_meta(const struct sft_file *f, const char *key)
 {
     for (int64_t i = 0; i < f->n_meta; i++)
-        if (strcmp(f->meta_keys[i], key) == 0)
-            return f->meta_values[i];
+        if (strcmp(f->meta_keys[i], key) == 0) return f->meta_values[i];
     return NULL;
 }
 
@@ -506,8 +494,9 @@ static enum gsae_status item_nbytes(const char *path, const struct sft_item *it,
     const struct gsae_tensor *t = &it->t;
     size_t n = gsae_dtype_size(t->dtype);
     if (n == 0)
-        return gsae_fail(err, GSAE_EINVAL, "%s: tensor '%s': dtype is invalid, expected one of "
-                         DTYPE_LIST, path, show(it->name).s);
+        return gsae_fail(err, GSAE_EINVAL,
+                         "%s: tensor '%s': dtype is invalid, expected one of " DTYPE_LIST, path,
+                         show(it->name).s);
     if (t->n_dims < 0 || t->n_dims > GSAE_MAX_DIMS)
         return gsae_fail(err, GSAE_EINVAL, "%s: tensor '%s': %d dims, expected 0 to %d", path,
                          show(it->name).s, t->n_dims, GSAE_MAX_DIMS);
@@ -534,15 +523,13 @@ static enum gsae_status build_header(const char *path, const struct sft_item *it
 {
     json_t *root = json_object();
     enum gsae_status st = GSAE_OK;
-    if (!root)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for the header", path);
+    if (!root) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for the header", path);
     if (n_meta > 0) {
         json_t *m = json_object();
         int bad = !m;
         for (int64_t i = 0; m && i < n_meta; i++)
             bad |= json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1]));
-        if (bad)
-            json_decref(m);
+        if (bad) json_decref(m);
         if (bad || json_object_set_new(root, META_KEY, m) != 0) {
             st = gsae_fail(err, GSAE_EINVAL, "%s: metadata could not be encoded", path);
             goto fail;
@@ -552,27 +539,32 @@ static enum gsae_status build_header(const char *path, const struct sft_item *it
     for (int64_t i = 0; i < n; i++) {
         const struct sft_item *it = &items[i];
         size_t bytes = 0;
-        if ((st = item_nbytes(path, it, &bytes, err)) != GSAE_OK)
-            goto fail;
+        if ((st = item_nbytes(path, it, &bytes, err)) != GSAE_OK) goto fail;
         if (strcmp(it->name, META_KEY) == 0 || json_object_get(root, it->name)) {
-            st = gsae_fail(err, GSAE_EINVAL, "%s: tensor '%s': name given twice or reserved, "
-                           "expected unique tensor names", path, show(it->name).s);
+            st = gsae_fail(err, GSAE_EINVAL,
+                           "%s: tensor '%s': name given twice or reserved, "
+                           "expected unique tensor names",
+                           path, show(it->name).s);
             goto fail;
         }
         if (bytes > (size_t)INT64_MAX - at) {
-            st = gsae_fail(err, GSAE_ERANGE, "%s: tensor '%s': data section overflows, expected "
-                           "under 2^63 bytes in all", path, show(it->name).s);
+            st = gsae_fail(err, GSAE_ERANGE,
+                           "%s: tensor '%s': data section overflows, expected "
+                           "under 2^63 bytes in all",
+                           path, show(it->name).s);
             goto fail;
         }
         json_t *shape = json_array();
         for (int d = 0; shape && d < it->t.n_dims; d++)
             json_array_append_new(shape, json_integer((json_int_t)it->t.shape[d]));
-        json_t *e = json_pack("{s:s, s:o, s:[o, o]}", "dtype", gsae_dtype_name(it->t.dtype),
-                              "shape", shape, "data_offsets", json_offset(at),
-                              json_offset(at + bytes));
+        json_t *e =
+            json_pack("{s:s, s:o, s:[o, o]}", "dtype", gsae_dtype_name(it->t.dtype), "shape", shape,
+                      "data_offsets", json_offset(at), json_offset(at + bytes));
         if (!e || json_object_set_new(root, it->name, e) != 0) {
-            st = gsae_fail(err, GSAE_EINVAL, "%s: tensor '%s': cannot encode the name (not "
-                           "UTF-8?), expected a UTF-8 name", path, show(it->name).s);
+            st = gsae_fail(err, GSAE_EINVAL,
+                           "%s: tensor '%s': cannot encode the name (not "
+                           "UTF-8?), expected a UTF-8 name",
+                           path, show(it->name).s);
             goto fail;
         }
         at += bytes;
@@ -591,8 +583,7 @@ static enum gsae_status write_all(int fd, const char *path, const void *data, si
     const unsigned char *p = data;
     while (n > 0) {
         ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
+        if (k < 0 && errno == EINTR) continue;
         if (k <= 0)
             return gsae_fail(err, GSAE_EIO, "%s: write failed: %s", path,
                              k < 0 ? strerror(errno) : "no progress");
@@ -604,11 +595,9 @@ static enum gsae_status write_all(int fd, const char *path, const void *data, si
 
 void sft_writer_abort(struct sft_writer *w)
 {
-    if (!w)
-        return;
+    if (!w) return;
     if (w->tmp_path) {
-        if (w->fd >= 0)
-            close(w->fd);
+        if (w->fd >= 0) close(w->fd);
         unlink(w->tmp_path);
     }
     free(w->path);
@@ -618,21 +607,18 @@ void sft_writer_abort(struct sft_writer *w)
 }
 
 enum gsae_status sft_writer_open(struct sft_writer *w, const char *path,
-                                 const struct sft_item *items, int64_t n,
-                                 const char *const *meta, int64_t n_meta,
-                                 struct gsae_error *err)
+                                 const struct sft_item *items, int64_t n, const char *const *meta,
+                                 int64_t n_meta, struct gsae_error *err)
 {
     memset(w, 0, sizeof *w);
     w->fd = -1;
     json_t *root = NULL;
     char *text = NULL;
     enum gsae_status st = build_header(path, items, n, meta, n_meta, &root, &w->data_size, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    if (!text)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for the header", path);
+    if (!text) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for the header", path);
     size_t len = strlen(text), padded = (len + 7) & ~(size_t)7;
     size_t tmp_len = strlen(path) + 5;
     w->path = dup_string(path);
@@ -653,8 +639,7 @@ enum gsae_status sft_writer_open(struct sft_writer *w, const char *path,
         goto fail;
     }
     st = write_all(w->fd, w->tmp_path, hdr, 8 + padded, err);
-    if (st != GSAE_OK)
-        goto fail;
+    if (st != GSAE_OK) goto fail;
     free(hdr);
     free(text);
     return GSAE_OK;
@@ -670,12 +655,10 @@ enum gsae_status sft_writer_append(struct sft_writer *w, const void *data, size_
 {
     GSAE_ASSERT(w->tmp_path && w->fd >= 0);
     if (bytes > w->data_size - w->written)
-        return gsae_fail(err, GSAE_EINVAL,
-                         "%s: %zu more data bytes after %zu, expected %zu in all", w->tmp_path,
-                         bytes, w->written, w->data_size);
+        return gsae_fail(err, GSAE_EINVAL, "%s: %zu more data bytes after %zu, expected %zu in all",
+                         w->tmp_path, bytes, w->written, w->data_size);
     enum gsae_status st = write_all(w->fd, w->tmp_path, data, bytes, err);
-    if (st == GSAE_OK)
-        w->written += bytes;
+    if (st == GSAE_OK) w->written += bytes;
     return st;
 }
 
@@ -716,8 +699,7 @@ enum gsae_status sft_write(const char *path, const struct sft_item *items, int64
         else if (bytes > 0)
             st = sft_writer_append(&w, items[i].t.data, bytes, err);
     }
-    if (st == GSAE_OK)
-        return sft_writer_commit(&w, err);
+    if (st == GSAE_OK) return sft_writer_commit(&w, err);
     sft_writer_abort(&w);
     return st;
 }

@@ -32,25 +32,25 @@
 #define SFT_MAX_HEADER (100u * 1000u * 1000u)
 
 struct sft_entry {
-    char *name;           /* owned by the file */
+    char *name; /* owned by the file */
     enum gsae_dtype dtype;
     int n_dims;
     int64_t shape[GSAE_MAX_DIMS];
-    size_t begin, end;    /* byte range in the data section */
+    size_t begin, end; /* byte range in the data section */
 };
 
 struct sft_file {
-    char *path;           /* owned copy, used in error messages */
-    int fd;               /* -1 once mapped: the mapping outlives the descriptor */
-    unsigned char *map;   /* read-only mapping of the whole file */
+    char *path;         /* owned copy, used in error messages */
+    int fd;             /* -1 once mapped: the mapping outlives the descriptor */
+    unsigned char *map; /* read-only mapping of the whole file */
     size_t map_size;
-    size_t data_start;    /* 8 + N */
+    size_t data_start; /* 8 + N */
     int64_t n_entries;
     struct sft_entry *entries;
     int64_t n_meta;
     char **meta_keys, **meta_values; /* __metadata__ string pairs */
-    int64_t *by_name;     /* entry indices sorted by name, for sft_find */
-    int borrowed;         /* map belongs to the caller (sft_open_mem): never unmapped */
+    int64_t *by_name;                /* entry indices sorted by name, for sft_find */
+    int borrowed;                    /* map belongs to the caller (sft_open_mem): never unmapped */
 };
 
 /* Open and validate path. On failure the message names the file and the tensor or field.
@@ -97,9 +97,8 @@ struct sft_writer {
  * are ignored) and the metadata pairs. Items must have distinct names and known dtypes.
  * On failure nothing is left on disk and w may be passed to sft_writer_abort. */
 enum gsae_status sft_writer_open(struct sft_writer *w, const char *path,
-                                 const struct sft_item *items, int64_t n,
-                                 const char *const *meta, int64_t n_meta,
-                                 struct gsae_error *err);
+                                 const struct sft_item *items, int64_t n, const char *const *meta,
+                                 int64_t n_meta, struct gsae_error *err);
 
 /* Append bytes of tensor data (tensors in item order, row-major, little-endian). Fails if
  * more bytes arrive than the header promises. */

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/ckpt.h"
 #include "cli.h"
 #include "commands.h"
-#include "../io/ckpt.h"
 
 static void usage(FILE *out)
 {
@@ -29,16 +29,13 @@ static bool parse_range(const char *s, int64_t *a, int64_t *b)
 {
     char *end = NULL;
     long long x = strtoll(s, &end, 10), y = x;
-    if (end == s || x < 0)
-        return false;
+    if (end == s || x < 0) return false;
     if (*end == '-') {
         const char *t = end + 1;
         y = strtoll(t, &end, 10);
-        if (end == t)
-            return false;
+        if (end == t) return false;
     }
-    if (*end != '\0' || y < x)
-        return false;
+    if (*end != '\0' || y < x) return false;
     *a = x;
     *b = y;
     return true;
@@ -58,8 +55,7 @@ static const char *preset_name(const struct gemma_config *c, bool *resized)
         *resized = q.n_layers != p.n_layers || q.n_vocab != p.n_vocab;
         q.n_layers = p.n_layers;
         q.n_vocab = p.n_vocab;
-        if (memcmp(&p, &q, sizeof p) == 0)
-            return presets[i].name;
+        if (memcmp(&p, &q, sizeof p) == 0) return presets[i].name;
     }
     return NULL;
 }
@@ -78,15 +74,15 @@ static void print_config(const struct ckpt *c)
         printf("preset       none\n");
     printf("sizes        layers %lld, hidden %lld, ffn %lld, heads %lld (kv %lld) x %lld, "
            "vocab %lld\n",
-           (long long)g->n_layers, (long long)g->d_model, (long long)g->d_ff,
-           (long long)g->n_heads, (long long)g->n_kv_heads, (long long)g->d_head,
-           (long long)g->n_vocab);
+           (long long)g->n_layers, (long long)g->d_model, (long long)g->d_ff, (long long)g->n_heads,
+           (long long)g->n_kv_heads, (long long)g->d_head, (long long)g->n_vocab);
     printf("attention    window %lld on even layers, query_pre_attn_scalar %g, soft-caps %g / %g\n",
            (long long)g->window_local, (double)g->query_pre_attn_scalar, (double)g->softcap_attn,
            (double)g->softcap_final);
-    printf("other        rms_norm_eps %g, rope_theta %g, max positions %lld, bos %d eos %d pad %d\n",
-           (double)g->rms_eps, (double)g->rope_theta, (long long)g->max_pos, (int)g->bos_id,
-           (int)g->eos_id, (int)g->pad_id);
+    printf(
+        "other        rms_norm_eps %g, rope_theta %g, max positions %lld, bos %d eos %d pad %d\n",
+        (double)g->rms_eps, (double)g->rope_theta, (long long)g->max_pos, (int)g->bos_id,
+        (int)g->eos_id, (int)g->pad_id);
 }
 
 static void print_selection(const struct ckpt *c, bool list)
@@ -166,8 +162,9 @@ int cmd_inspect(int argc, char **argv)
     struct ckpt_select sel = ckpt_select_all(&cfg);
     if (range) {
         if (last >= cfg.n_layers) {
-            fprintf(stderr, "gsae inspect: --layers %s, expected layers below %lld "
-                    "(num_hidden_layers)\n", range, (long long)cfg.n_layers);
+            fprintf(stderr,
+                    "gsae inspect: --layers %s, expected layers below %lld (num_hidden_layers)\n",
+                    range, (long long)cfg.n_layers);
             return 2;
         }
         sel = ckpt_select_stage(&cfg, first, last + 1);

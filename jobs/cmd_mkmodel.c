@@ -23,12 +23,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "commands.h"
 #include "../io/safetensors.h"
 #include "../src/gemma.h"
 #include "../src/hash.h"
 #include "../src/rng.h"
+#include "cli.h"
+#include "commands.h"
 
 #define CHUNK_ELEMS ((int64_t)1 << 20)
 
@@ -53,22 +53,23 @@ struct mk_tensor {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gsae mkmodel OUT_DIR --preset 9b|2b|27b|tiny [--layers N] [--vocab V]\n"
-            "                    [--seed S] [--dtype bf16|f32] [--shards K] [--force]\n"
-            "\n"
-            "Write a Gemma-2 checkpoint with random weights in Hugging Face layout: config.json\n"
-            "and model.safetensors (or K shards and model.safetensors.index.json). The weights\n"
-            "depend only on the seed and each tensor's name, so the same arguments give the same\n"
-            "files on every machine. Memory use stays small for every preset.\n"
-            "\n"
-            "  --preset P   sizes of Gemma-2 2b, 9b or 27b, or tiny (d_model 64, 4 layers) (required)\n"
-            "  --layers N   keep the preset's sizes but use N layers\n"
-            "  --vocab V    vocabulary size (default 256000, the real tokenizer's)\n"
-            "  --seed S     random seed, an unsigned integer (default 0)\n"
-            "  --dtype T    bf16 (default, like the released checkpoints) or f32\n"
-            "  --shards K   write K shard files and an index (default 1: one model.safetensors)\n"
-            "  --force      replace a checkpoint already in OUT_DIR\n");
+    fprintf(
+        out,
+        "usage: gsae mkmodel OUT_DIR --preset 9b|2b|27b|tiny [--layers N] [--vocab V]\n"
+        "                    [--seed S] [--dtype bf16|f32] [--shards K] [--force]\n"
+        "\n"
+        "Write a Gemma-2 checkpoint with random weights in Hugging Face layout: config.json\n"
+        "and model.safetensors (or K shards and model.safetensors.index.json). The weights\n"
+        "depend only on the seed and each tensor's name, so the same arguments give the same\n"
+        "files on every machine. Memory use stays small for every preset.\n"
+        "\n"
+        "  --preset P   sizes of Gemma-2 2b, 9b or 27b, or tiny (d_model 64, 4 layers) (required)\n"
+        "  --layers N   keep the preset's sizes but use N layers\n"
+        "  --vocab V    vocabulary size (default 256000, the real tokenizer's)\n"
+        "  --seed S     random seed, an unsigned integer (default 0)\n"
+        "  --dtype T    bf16 (default, like the released checkpoints) or f32\n"
+        "  --shards K   write K shard files and an index (default 1: one model.safetensors)\n"
+        "  --force      replace a checkpoint already in OUT_DIR\n");
 }
 
 static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -76,8 +77,7 @@ static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max)
-        return false;
+    if (end == s || *end != '\0' || errno != 0 || v < min || v > max) return false;
     *out = v;
     return true;
 }
@@ -87,8 +87,7 @@ static bool parse_u64(const char *s, uint64_t *out)
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || s[0] == '-')
-        return false;
+    if (end == s || *end != '\0' || errno != 0 || s[0] == '-') return false;
     *out = v;
     return true;
 }
@@ -96,39 +95,46 @@ static bool parse_u64(const char *s, uint64_t *out)
 /* Parse argv; returns 0 on success, else the exit code (2) after printing the problem. */
 static int parse_options(int argc, char **argv, struct mk_options *o)
 {
-    *o = (struct mk_options){.n_layers = -1, .n_vocab = -1, .dtype = GSAE_DTYPE_BF16,
-                             .n_shards = 1};
+    *o =
+        (struct mk_options){.n_layers = -1, .n_vocab = -1, .dtype = GSAE_DTYPE_BF16, .n_shards = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true, takes = a[0] == '-' && strcmp(a, "--force") != 0;
+        const char *expect = "";
         if (takes && !v) {
             fprintf(stderr, "gsae mkmodel: %s needs a value (see gsae mkmodel --help)\n", a);
             return 2;
         }
         if (strcmp(a, "--preset") == 0)
             o->preset = v;
-        else if (strcmp(a, "--layers") == 0)
-            ok = parse_i64(v, 1, 100000, &o->n_layers);
-        else if (strcmp(a, "--vocab") == 0)
+        else if (strcmp(a, "--layers") == 0) {
+            ok = parse_i64(v, 1, 65536, &o->n_layers);
+            expect = "an integer from 1 to 65536";
+        } else if (strcmp(a, "--vocab") == 0) {
             ok = parse_i64(v, 3, INT32_MAX, &o->n_vocab);
-        else if (strcmp(a, "--seed") == 0)
+            expect = "an integer from 3 (ids 0-2 are pad, eos, bos) to 2147483647";
+        } else if (strcmp(a, "--seed") == 0) {
             ok = parse_u64(v, &o->seed);
-        else if (strcmp(a, "--shards") == 0)
+            expect = "an unsigned 64-bit integer";
+        } else if (strcmp(a, "--shards") == 0) {
             ok = parse_i64(v, 1, 99999, &o->n_shards);
-        else if (strcmp(a, "--dtype") == 0) {
+            expect = "an integer from 1 to 99999";
+        } else if (strcmp(a, "--dtype") == 0) {
             o->dtype = strcmp(v, "bf16") == 0  ? GSAE_DTYPE_BF16
                        : strcmp(v, "f32") == 0 ? GSAE_DTYPE_F32
                                                : GSAE_DTYPE_INVALID;
             ok = o->dtype != GSAE_DTYPE_INVALID;
+            expect = "bf16 or f32";
         } else if (strcmp(a, "--force") == 0)
             o->force = true;
         else if (a[0] == '-' || o->out_dir) {
-            fprintf(stderr, "gsae mkmodel: unexpected argument '%s' (see gsae mkmodel --help)\n", a);
+            fprintf(stderr, "gsae mkmodel: unexpected argument '%s' (see gsae mkmodel --help)\n",
+                    a);
             return 2;
         } else
             o->out_dir = a;
         if (!ok) {
-            fprintf(stderr, "gsae mkmodel: %s '%s' is not valid (see gsae mkmodel --help)\n", a, v);
+            fprintf(stderr, "gsae mkmodel: %s '%s', expected %s\n", a, v, expect);
             return 2;
         }
         i += takes;
@@ -179,8 +185,7 @@ static struct mk_tensor *list_tensors(const struct gemma_config *g, enum gsae_dt
 {
     int64_t n = 2 + 11 * g->n_layers, k = 0;
     struct mk_tensor *t = calloc((size_t)n, sizeof *t);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     int64_t q = g->n_heads * g->d_head, kv = g->n_kv_heads * g->d_head, d = g->d_model;
     float in_d = 1.0f / sqrtf((float)d), in_q = 1.0f / sqrtf((float)q),
           in_ff = 1.0f / sqrtf((float)g->d_ff), norm = 0.1f;
@@ -212,14 +217,11 @@ static void assign_shards(struct mk_tensor *t, int64_t n, int64_t n_shards)
     int64_t prev = 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t s = (int64_t)((double)before / (double)total * (double)n_shards);
-        if (s > prev + 1)
-            s = prev + 1;                 /* never skip a shard */
+        if (s > prev + 1) s = prev + 1; /* never skip a shard */
         if (s < n_shards - (n - i))
-            s = n_shards - (n - i);       /* leave one tensor for each remaining shard */
-        if (s < prev)
-            s = prev;
-        if (s > n_shards - 1)
-            s = n_shards - 1;
+            s = n_shards - (n - i); /* leave one tensor for each remaining shard */
+        if (s < prev) s = prev;
+        if (s > n_shards - 1) s = n_shards - 1;
         t[i].shard = prev = s;
         before += t[i].bytes;
     }
@@ -257,8 +259,7 @@ static enum gsae_status write_tensor_data(struct sft_writer *w, const struct mk_
         } else {
             st = sft_writer_append(w, buf, (size_t)m * 4, err);
         }
-        if (st != GSAE_OK)
-            return st;
+        if (st != GSAE_OK) return st;
     }
     return GSAE_OK;
 }
@@ -291,18 +292,16 @@ static enum gsae_status write_shard(const struct mk_options *o, const struct mk_
     for (int64_t i = 0; i < n; i++)
         if (t[i].shard == shard) {
             items[m].name = t[i].name;
-            items[m].t = (struct gsae_tensor){NULL, o->dtype, t[i].n_dims, {t[i].shape[0],
-                                              t[i].shape[1]}};
+            items[m].t =
+                (struct gsae_tensor){NULL, o->dtype, t[i].n_dims, {t[i].shape[0], t[i].shape[1]}};
             m++;
         }
     static const char *const meta[] = {"format", "pt"};
-    if ((st = sft_writer_open(&w, path, items, m, meta, 1, err)) != GSAE_OK)
-        goto done;
+    if ((st = sft_writer_open(&w, path, items, m, meta, 1, err)) != GSAE_OK) goto done;
     for (int64_t i = 0; i < n && st == GSAE_OK; i++)
         if (t[i].shard == shard)
             st = write_tensor_data(&w, &t[i], o->dtype, o->seed, buf, half, err);
-    if (st == GSAE_OK)
-        st = sft_writer_commit(&w, err);
+    if (st == GSAE_OK) st = sft_writer_commit(&w, err);
 done:
     sft_writer_abort(&w);
     free(items);
@@ -317,8 +316,7 @@ static enum gsae_status write_json(const char *path, json_t *doc, struct gsae_er
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    if (!text)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: cannot encode JSON", path);
+    if (!text) return gsae_fail(err, GSAE_ENOMEM, "%s: cannot encode JSON", path);
     enum gsae_status st = GSAE_OK;
     FILE *f = fopen(tmp, "w");
     if (!f || fputs(text, f) < 0 || fputc('\n', f) == EOF || fflush(f) != 0 ||
@@ -328,8 +326,7 @@ static enum gsae_status write_json(const char *path, json_t *doc, struct gsae_er
         st = gsae_fail(err, GSAE_EIO, "%s: cannot close: %s", tmp, strerror(errno));
     if (st == GSAE_OK && rename(tmp, path) != 0)
         st = gsae_fail(err, GSAE_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (st != GSAE_OK)
-        unlink(tmp);
+    if (st != GSAE_OK) unlink(tmp);
     free(text);
     return st;
 }
@@ -340,8 +337,7 @@ static json_t *json_float(float f)
     char buf[32];
     for (int p = 1; p <= 9; p++) {
         snprintf(buf, sizeof buf, "%.*g", p, (double)f);
-        if (strtof(buf, NULL) == f)
-            break;
+        if (strtof(buf, NULL) == f) break;
     }
     return json_real(strtod(buf, NULL));
 }
@@ -371,8 +367,7 @@ static enum gsae_status write_config(const struct mk_options *o, const struct ge
         (json_int_t)g->pad_id, "hidden_act", "gelu_pytorch_tanh", "hidden_activation",
         "gelu_pytorch_tanh", "tie_word_embeddings", 1, "attention_bias", 0, "torch_dtype",
         o->dtype == GSAE_DTYPE_BF16 ? "bfloat16" : "float32", "cache_implementation", "hybrid");
-    if (!doc)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: cannot build the config", path);
+    if (!doc) return gsae_fail(err, GSAE_ENOMEM, "%s: cannot build the config", path);
     enum gsae_status st = write_json(path, doc, err);
     json_decref(doc);
     return st;
@@ -390,10 +385,9 @@ static enum gsae_status write_index(const struct mk_options *o, const struct mk_
         json_object_set_new(map, t[i].name, json_string(name));
         total += t[i].bytes;
     }
-    json_t *doc = json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)total,
-                            "weight_map", map);
-    if (!doc)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: cannot build the index", path);
+    json_t *doc =
+        json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)total, "weight_map", map);
+    if (!doc) return gsae_fail(err, GSAE_ENOMEM, "%s: cannot build the index", path);
     enum gsae_status st = write_json(path, doc, err);
     json_decref(doc);
     return st;
@@ -433,11 +427,12 @@ static enum gsae_status prepare_dir(const char *dir, bool force, struct gsae_err
     enum gsae_status st = GSAE_OK;
     struct dirent *de;
     while ((de = readdir(d)) && st == GSAE_OK) {
-        if (!is_checkpoint_file(de->d_name))
-            continue;
+        if (!is_checkpoint_file(de->d_name)) continue;
         if (!force) {
-            st = gsae_fail(err, GSAE_EINVAL, "%s: already holds a checkpoint (%s), expected an "
-                           "empty or new directory (or use --force)", dir, de->d_name);
+            st = gsae_fail(err, GSAE_EINVAL,
+                           "%s: already holds a checkpoint (%s), expected an "
+                           "empty or new directory (or use --force)",
+                           dir, de->d_name);
             break;
         }
         snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
@@ -451,12 +446,12 @@ static enum gsae_status prepare_dir(const char *dir, bool force, struct gsae_err
 static enum gsae_status check_space(const char *dir, size_t bytes, struct gsae_error *err)
 {
     struct statvfs vfs;
-    if (statvfs(dir, &vfs) != 0)
-        return GSAE_OK; /* unknown: let the writes tell */
+    if (statvfs(dir, &vfs) != 0) return GSAE_OK; /* unknown: let the writes tell */
     double avail = (double)vfs.f_bavail * (double)vfs.f_frsize;
     if (avail < (double)bytes * 1.01)
-        return gsae_fail(err, GSAE_EIO, "%s: %.2f GiB free, expected at least %.2f GiB for the "
-                         "checkpoint", dir, avail / 1073741824.0, (double)bytes / 1073741824.0);
+        return gsae_fail(err, GSAE_EIO,
+                         "%s: %.2f GiB free, expected at least %.2f GiB for the checkpoint", dir,
+                         avail / 1073741824.0, (double)bytes / 1073741824.0);
     return GSAE_OK;
 }
 
@@ -465,15 +460,15 @@ static enum gsae_status make_model(const struct mk_options *o, const struct gemm
 {
     int64_t n = 0;
     struct mk_tensor *t = list_tensors(g, o->dtype, &n);
-    if (!t)
-        return gsae_fail(err, GSAE_ENOMEM, "out of memory for the tensor list");
+    if (!t) return gsae_fail(err, GSAE_ENOMEM, "out of memory for the tensor list");
     enum gsae_status st = GSAE_OK;
     size_t total = 0;
     for (int64_t i = 0; i < n; i++)
         total += t[i].bytes;
     if (o->n_shards > n) {
-        st = gsae_fail(err, GSAE_EINVAL, "--shards %lld, expected at most %lld (one tensor per "
-                       "shard at least)", (long long)o->n_shards, (long long)n);
+        st = gsae_fail(err, GSAE_EINVAL,
+                       "--shards %lld, expected at most %lld (one tensor per shard at least)",
+                       (long long)o->n_shards, (long long)n);
         goto done;
     }
     assign_shards(t, n, o->n_shards);
@@ -482,8 +477,7 @@ static enum gsae_status make_model(const struct mk_options *o, const struct gemm
         goto done;
     for (int64_t s = 0; s < o->n_shards && st == GSAE_OK; s++)
         st = write_shard(o, t, n, s, err);
-    if (st == GSAE_OK && o->n_shards > 1)
-        st = write_index(o, t, n, err);
+    if (st == GSAE_OK && o->n_shards > 1) st = write_index(o, t, n, err);
     if (st == GSAE_OK) /* last: a directory with config.json is complete */
         st = write_config(o, g, err);
     if (st == GSAE_OK)
@@ -506,17 +500,14 @@ int cmd_mkmodel(int argc, char **argv)
     }
     struct mk_options o;
     int rc = parse_options(argc, argv, &o);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     struct gemma_config g;
     if (!preset_config(o.preset, &g)) {
         fprintf(stderr, "gsae mkmodel: --preset '%s', expected 9b, 2b, 27b or tiny\n", o.preset);
         return 2;
     }
-    if (o.n_layers > 0)
-        g.n_layers = o.n_layers;
-    if (o.n_vocab > 0)
-        g.n_vocab = o.n_vocab;
+    if (o.n_layers > 0) g.n_layers = o.n_layers;
+    if (o.n_vocab > 0) g.n_vocab = o.n_vocab;
     struct gsae_error err = {0};
     if (gemma_config_validate(&g, &err) != GSAE_OK) {
         gsae_error_prefix(&err, "preset %s", o.preset);

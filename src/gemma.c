@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <omp.h>
+
 #include "attn.h"
 #include "matmul.h"
 #include "ops.h"
@@ -50,7 +52,7 @@ static struct scratch_layout scratch_layout(const struct gemma_config *c, int64_
     PLACE(up, r * c->d_ff);
     l.tile_floats = matmul_tile_floats(k_max);
     PLACE(tile, l.tile_floats);
-    PLACE(scores, attn_scratch_floats(max_rows, max_seq));
+    PLACE(scores, attn_scratch_floats(max_rows, max_seq, c->n_heads));
     PLACE(norms, 5 * c->d_model);
 #undef PLACE
     l.total = off;
@@ -194,6 +196,16 @@ enum gsae_status gemma_weights_check(const struct gemma_config *c, const struct 
     return st;
 }
 
+/* Add the time since *t0 to *part (when timing is on) and restart the clock. */
+static void lap(const struct gemma_state *s, double *part, double *t0)
+{
+    if (!s->timing)
+        return;
+    double t = omp_get_wtime();
+    *part += t - *t0;
+    *t0 = t;
+}
+
 /* dst = 1 + w, in f32. */
 static void norm_weight(float *dst, const struct gsae_tensor *w, int64_t d)
 {
@@ -237,12 +249,16 @@ static void attention_block(const struct gemma_layer_weights *lw, struct gemma_s
     float *sc = s->scratch;
     int64_t n = b->n_rows, qd = c->n_heads * c->d_head, kvd = c->n_kv_heads * c->d_head;
     float *q = sc + l->q, *k = sc + l->k, *v = sc + l->v, *att = sc + l->att;
+    struct gemma_timing *tm = s->timing, unused;
+    tm = tm ? tm : &unused;
+    double t0 = omp_get_wtime();
     matmul_xwt(q, qd, sc + l->xn, n, c->d_model, &lw->attn_q, sc + l->tile, l->tile_floats,
                s->n_threads);
     matmul_xwt(k, kvd, sc + l->xn, n, c->d_model, &lw->attn_k, sc + l->tile, l->tile_floats,
                s->n_threads);
     matmul_xwt(v, kvd, sc + l->xn, n, c->d_model, &lw->attn_v, sc + l->tile, l->tile_floats,
                s->n_threads);
+    lap(s, &tm->proj, &t0);
     struct attn_shape shape = {
         .n_heads = c->n_heads,
         .n_kv_heads = c->n_kv_heads,
@@ -265,8 +281,10 @@ static void attention_block(const struct gemma_layer_weights *lw, struct gemma_s
                       sc + l->scores, s->n_threads);
         row0 += nt;
     }
+    lap(s, &tm->attn, &t0);
     matmul_xwt(sc + l->proj, c->d_model, att, n, qd, &lw->attn_o, sc + l->tile, l->tile_floats,
                s->n_threads);
+    lap(s, &tm->proj, &t0);
 }
 
 /* The MLP block on xn into proj: down(gelu_tanh(gate(xn)) * up(xn)). */
@@ -275,13 +293,19 @@ static void mlp_block(const struct gemma_layer_weights *lw, struct gemma_state *
 {
     const struct gemma_config *c = &s->cfg;
     float *sc = s->scratch;
+    struct gemma_timing *tm = s->timing, unused;
+    tm = tm ? tm : &unused;
+    double t0 = omp_get_wtime();
     matmul_xwt(sc + l->gate, c->d_ff, sc + l->xn, n, c->d_model, &lw->ffn_gate, sc + l->tile,
                l->tile_floats, s->n_threads);
     matmul_xwt(sc + l->up, c->d_ff, sc + l->xn, n, c->d_model, &lw->ffn_up, sc + l->tile,
                l->tile_floats, s->n_threads);
+    lap(s, &tm->proj, &t0);
     ops_gelu_mul(sc + l->gate, sc + l->up, n, c->d_ff, s->n_threads);
+    lap(s, &tm->other, &t0);
     matmul_xwt(sc + l->proj, c->d_model, sc + l->gate, n, c->d_ff, &lw->ffn_down, sc + l->tile,
                l->tile_floats, s->n_threads);
+    lap(s, &tm->proj, &t0);
 }
 
 /* x += proj, elementwise over n floats. */
@@ -308,22 +332,30 @@ enum gsae_status gemma_forward(const struct gemma_weights *w, struct gemma_state
     struct scratch_layout l = scratch_layout(c, s->max_seq, s->max_rows);
     int64_t n = batch->n_rows, d = c->d_model;
     float *xn = s->scratch + l.xn, *proj = s->scratch + l.proj, *norms = s->scratch + l.norms;
+    struct gemma_timing *tm = s->timing, unused;
+    tm = tm ? tm : &unused;
     for (int64_t L = layer_begin; L < layer_end; L++) {
         const struct gemma_layer_weights *lw = &w->layers[L];
+        double t0 = omp_get_wtime();
         norm_weight(norms, &lw->norm_attn_in, d);
         norm_weight(norms + d, &lw->norm_attn_post, d);
         norm_weight(norms + 2 * d, &lw->norm_ffn_pre, d);
         norm_weight(norms + 3 * d, &lw->norm_ffn_post, d);
 
         ops_rmsnorm(xn, x, norms, n, d, c->rms_eps, s->n_threads);
+        lap(s, &tm->other, &t0);
         attention_block(lw, s, &l, batch, L);
+        t0 = omp_get_wtime();
         ops_rmsnorm(proj, proj, norms + d, n, d, c->rms_eps, s->n_threads);
         add_residual(x, proj, n * d);
 
         ops_rmsnorm(xn, x, norms + 2 * d, n, d, c->rms_eps, s->n_threads);
+        lap(s, &tm->other, &t0);
         mlp_block(lw, s, &l, n);
+        t0 = omp_get_wtime();
         ops_rmsnorm(proj, proj, norms + 3 * d, n, d, c->rms_eps, s->n_threads);
         add_residual(x, proj, n * d);
+        lap(s, &tm->other, &t0);
 
         if (hook && hook->fn) {
             st = hook->fn(hook->ctx, "resid_post", L, x, batch, d, err);
@@ -347,14 +379,20 @@ enum gsae_status gemma_logits(const struct gemma_weights *w, struct gemma_state 
                          (long long)n_rows, (long long)s->max_rows);
     struct scratch_layout l = scratch_layout(c, s->max_seq, s->max_rows);
     float *xn = s->scratch + l.xn, *norms = s->scratch + l.norms + 4 * c->d_model;
+    struct gemma_timing *tm = s->timing, unused;
+    tm = tm ? tm : &unused;
+    double t0 = omp_get_wtime();
     norm_weight(norms, &w->norm_final, c->d_model);
     ops_rmsnorm(xn, x, norms, n_rows, c->d_model, c->rms_eps, s->n_threads);
+    lap(s, &tm->other, &t0);
     /* Tied unembedding: embed_tokens (n_vocab, d_model) is laid out as a Linear weight. */
     matmul_xwt(logits, c->n_vocab, xn, n_rows, c->d_model, &w->embed, s->scratch + l.tile,
                l.tile_floats, s->n_threads);
+    lap(s, &tm->proj, &t0);
     int64_t nv = c->n_vocab;
 #pragma omp parallel for schedule(static) num_threads(s->n_threads) if (n_rows > 1)
     for (int64_t r = 0; r < n_rows; r++)
         ops_softcap(logits + r * nv, nv, c->softcap_final);
+    lap(s, &tm->other, &t0);
     return GSAE_OK;
 }

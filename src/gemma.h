@@ -98,6 +98,14 @@ struct gemma_hook {
     void *ctx;
 };
 
+/* Wall-clock seconds the forward pass spent by part, accumulated across calls (benchmarks). */
+struct gemma_timing {
+    double proj;  /* the seven projections and the unembedding (sgemm or decode kernel,
+                   * including bf16/f16 conversion) */
+    double attn;  /* RoPE, KV-cache append, scores, softmax, weighted values */
+    double other; /* RMSNorms, GELU, residual adds, soft-cap of logits */
+};
+
 /* Everything the forward pass writes: the KV caches of n_slots sequences for the owned layers
  * and the scratch buffers for up to max_rows rows. Sized once by gemma_state_init; the
  * forward never allocates. */
@@ -110,6 +118,7 @@ struct gemma_state {
     float *scratch;  /* activations and converted weight tiles; see gemma.c */
     size_t scratch_floats;
     int n_threads;   /* threads for non-BLAS loops (norms, decode GEMV, attention) */
+    struct gemma_timing *timing; /* when non-NULL, the forward adds its time per part here */
 };
 
 /* Allocate state for layers [layer_begin, layer_end), n_slots KV caches of max_seq positions

@@ -84,6 +84,9 @@ struct gemma_config gemma_config_tiny(void)
 /* Upper bound on every size: products of two sizes (n_vocab * d_model, n_heads * d_head, a
  * KV cache row) then fit easily in int64_t and size_t. */
 #define SIZE_LIMIT ((int64_t)1 << 31)
+/* Far above any Gemma-2 (46 layers), low enough that a corrupt config cannot make a loader
+ * allocate per-layer tables of gigabytes before the weights disagree. */
+#define LAYER_LIMIT ((int64_t)1 << 16)
 
 static enum gsae_status check_size(const char *field, int64_t v, int64_t min,
                                    struct gsae_error *err)
@@ -116,6 +119,9 @@ enum gsae_status gemma_config_validate(const struct gemma_config *c, struct gsae
 {
     enum gsae_status st = GSAE_OK;
     if (st == GSAE_OK) st = check_size("num_hidden_layers", c->n_layers, 1, err);
+    if (st == GSAE_OK && c->n_layers > LAYER_LIMIT)
+        st = gsae_fail(err, GSAE_EFORMAT, "'num_hidden_layers' is %lld, expected at most %lld",
+                       (long long)c->n_layers, (long long)LAYER_LIMIT);
     if (st == GSAE_OK) st = check_size("hidden_size", c->d_model, 1, err);
     if (st == GSAE_OK) st = check_size("num_attention_heads", c->n_heads, 1, err);
     if (st == GSAE_OK) st = check_size("num_key_value_heads", c->n_kv_heads, 1, err);
@@ -124,8 +130,7 @@ enum gsae_status gemma_config_validate(const struct gemma_config *c, struct gsae
     if (st == GSAE_OK) st = check_size("vocab_size", c->n_vocab, 1, err);
     if (st == GSAE_OK) st = check_size("sliding_window", c->window_local, 1, err);
     if (st == GSAE_OK) st = check_size("max_position_embeddings", c->max_pos, 1, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     if (c->n_heads % c->n_kv_heads != 0)
         return gsae_fail(err, GSAE_EFORMAT,
                          "'num_attention_heads' is %lld, expected a multiple of "
@@ -139,7 +144,8 @@ enum gsae_status gemma_config_validate(const struct gemma_config *c, struct gsae
         return gsae_fail(err, GSAE_EFORMAT,
                          "'num_attention_heads' x 'head_dim' is %lld, expected under %lld",
                          (long long)(c->n_heads * c->d_head), (long long)SIZE_LIMIT);
-    if (st == GSAE_OK) st = check_scalar("query_pre_attn_scalar", c->query_pre_attn_scalar, false, err);
+    if (st == GSAE_OK)
+        st = check_scalar("query_pre_attn_scalar", c->query_pre_attn_scalar, false, err);
     if (st == GSAE_OK) st = check_scalar("attn_logit_softcapping", c->softcap_attn, true, err);
     if (st == GSAE_OK) st = check_scalar("final_logit_softcapping", c->softcap_final, true, err);
     if (st == GSAE_OK) st = check_scalar("rms_norm_eps", c->rms_eps, false, err);

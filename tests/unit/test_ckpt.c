@@ -19,23 +19,28 @@
 
 /* A small model: 3 layers, d_model 16, ffn 24, 2 heads (1 kv) of 8, vocab 32. */
 #define CONFIG_FMT                                                                                 \
-    "{\"_name_or_path\": \"test/tiny\", \"model_type\": \"gemma2\", \"vocab_size\": 32,"          \
-    " \"hidden_size\": 16, \"intermediate_size\": 24, \"num_hidden_layers\": %d,"                 \
-    " \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 8,"                   \
-    " \"sliding_window\": 4, \"query_pre_attn_scalar\": 8, \"rms_norm_eps\": 1e-06,"              \
-    " \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": null,"                       \
+    "{\"_name_or_path\": \"test/tiny\", \"model_type\": \"gemma2\", \"vocab_size\": 32,"           \
+    " \"hidden_size\": 16, \"intermediate_size\": 24, \"num_hidden_layers\": %d,"                  \
+    " \"num_attention_heads\": 2, \"num_key_value_heads\": 1, \"head_dim\": 8,"                    \
+    " \"sliding_window\": 4, \"query_pre_attn_scalar\": 8, \"rms_norm_eps\": 1e-06,"               \
+    " \"attn_logit_softcapping\": 50.0, \"final_logit_softcapping\": null,"                        \
     " \"eos_token_id\": [1, 107], \"tie_word_embeddings\": true%s}"
 
 static const char *const suffixes[] = {
-    "self_attn.q_proj.weight",  "self_attn.k_proj.weight",
-    "self_attn.v_proj.weight",  "self_attn.o_proj.weight",
-    "mlp.gate_proj.weight",     "mlp.up_proj.weight",
-    "mlp.down_proj.weight",     "input_layernorm.weight",
-    "post_attention_layernorm.weight", "pre_feedforward_layernorm.weight",
+    "self_attn.q_proj.weight",
+    "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight",
+    "self_attn.o_proj.weight",
+    "mlp.gate_proj.weight",
+    "mlp.up_proj.weight",
+    "mlp.down_proj.weight",
+    "input_layernorm.weight",
+    "post_attention_layernorm.weight",
+    "pre_feedforward_layernorm.weight",
     "post_feedforward_layernorm.weight",
 };
 static const int64_t shapes[][2] = {{16, 16}, {8, 16}, {8, 16}, {16, 16}, {24, 16}, {24, 16},
-                                    {16, 24}, {16, 0}, {16, 0},  {16, 0},  {16, 0}};
+                                    {16, 24}, {16, 0}, {16, 0}, {16, 0},  {16, 0}};
 
 static void write_text(const char *path, const char *text)
 {
@@ -98,22 +103,21 @@ static void make_dir(const char *dir, int n_layers)
     write_model(dir, &m);
 }
 
-static void expect_open_fail(const char *dir, const struct ckpt_select *sel,
-                             enum gsae_status code, ...)
+static void expect_open_fail(const char *dir, const struct ckpt_select *sel, enum gsae_status code,
+                             ...)
 {
     struct ckpt c;
     struct gsae_error err = {0};
     enum gsae_status st = ckpt_open(&c, dir, sel, &err);
     if (st != code)
-        print_error("status %s, expected %s (%s)\n", gsae_status_name(st),
-                    gsae_status_name(code), err.msg);
+        print_error("status %s, expected %s (%s)\n", gsae_status_name(st), gsae_status_name(code),
+                    err.msg);
     assert_int_equal(st, code);
     assert_null(strchr(err.msg, '\n'));
     va_list ap;
     va_start(ap, code);
     for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *)) {
-        if (!strstr(err.msg, s))
-            print_error("message '%s' lacks '%s'\n", err.msg, s);
+        if (!strstr(err.msg, s)) print_error("message '%s' lacks '%s'\n", err.msg, s);
         assert_non_null(strstr(err.msg, s));
     }
     va_end(ap);
@@ -129,11 +133,11 @@ static void test_open_all(void **state)
     assert_int_equal(ckpt_open(&c, "m1", NULL, &err), GSAE_OK);
     assert_int_equal(c.cfg.n_layers, 3);
     assert_int_equal(c.cfg.d_model, 16);
-    assert_int_equal(c.cfg.eos_id, 1);           /* first of a list */
-    assert_true(c.cfg.softcap_final == 0.0f);     /* null disables */
+    assert_int_equal(c.cfg.eos_id, 1);        /* first of a list */
+    assert_true(c.cfg.softcap_final == 0.0f); /* null disables */
     assert_true(c.cfg.softcap_attn == 50.0f);
-    assert_true(c.cfg.rope_theta == 10000.0f);    /* default */
-    assert_int_equal(c.cfg.max_pos, 8192);        /* default */
+    assert_true(c.cfg.rope_theta == 10000.0f); /* default */
+    assert_int_equal(c.cfg.max_pos, 8192);     /* default */
     assert_string_equal(c.model_name, "test/tiny");
     assert_int_equal(c.n_files, 1);
     assert_int_equal(c.n_tensors, 2 + 3 * 11);
@@ -158,6 +162,14 @@ static void test_open_all(void **state)
     struct gemma_config cfg;
     assert_int_equal(ckpt_config_load("m1", &cfg, &err), GSAE_OK);
     assert_int_equal(cfg.n_kv_heads, 1);
+
+    /* with both a single file and an index, the single file is used (as transformers does) */
+    write_text("m1/model.safetensors.index.json",
+               "{\"weight_map\": {\"model.norm.weight\": \"gone.safetensors\"}}");
+    assert_int_equal(ckpt_open(&c, "m1", NULL, &err), GSAE_OK);
+    assert_int_equal(c.n_files, 1);
+    assert_non_null(strstr(c.files[0].path, "m1/model.safetensors"));
+    ckpt_close(&c);
 }
 
 static void test_select_stage(void **state)
@@ -283,8 +295,7 @@ static void test_config_errors(void **state)
     write_text("m5/config.json", "[]");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "not an object", NULL);
     write_text("m5/config.json", "{\"vocab_size\": 32}");
-    expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "'hidden_size' is missing",
-                     NULL);
+    expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "'hidden_size' is missing", NULL);
     write_config("m5", 3, ", \"rope_theta\": \"10000\"");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "config.json", "'rope_theta' is a string", NULL);
     write_config("m5", 3, ", \"model_type\": \"llama\"");
@@ -294,8 +305,7 @@ static void test_config_errors(void **state)
     write_config("m5", 3, ", \"tie_word_embeddings\": false");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "config.json", NULL);
     write_config("m5", 0, "");
-    expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "'num_hidden_layers' is 0",
-                     NULL);
+    expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "'num_hidden_layers' is 0", NULL);
     write_config("m5", 3, ", \"rms_norm_eps_x\": 1, \"rope_theta\": -1");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "config.json", "'rope_theta'", NULL);
     write_config("m5", 3, ", \"bos_token_id\": 99");
@@ -350,9 +360,9 @@ static void test_canonical_configs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_all),       cmocka_unit_test(test_select_stage),
-        cmocka_unit_test(test_sharded),        cmocka_unit_test(test_tensor_errors),
-        cmocka_unit_test(test_config_errors),  cmocka_unit_test(test_canonical_configs),
+        cmocka_unit_test(test_open_all),      cmocka_unit_test(test_select_stage),
+        cmocka_unit_test(test_sharded),       cmocka_unit_test(test_tensor_errors),
+        cmocka_unit_test(test_config_errors), cmocka_unit_test(test_canonical_configs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,8 +16,7 @@
 #define PATH "t.safetensors"
 
 /* Write a file: 8-byte length of header, header, then data_len bytes of 0xab. */
-static void write_raw(const char *path, uint64_t declared_len, const char *header,
-                      size_t data_len)
+static void write_raw(const char *path, uint64_t declared_len, const char *header, size_t data_len)
 {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -44,16 +43,15 @@ static void expect_fail(enum gsae_status code, ...)
     struct gsae_error err = {0};
     enum gsae_status st = sft_open(&f, PATH, &err);
     if (st != code)
-        print_error("status %s, expected %s (%s)\n", gsae_status_name(st),
-                    gsae_status_name(code), err.msg);
+        print_error("status %s, expected %s (%s)\n", gsae_status_name(st), gsae_status_name(code),
+                    err.msg);
     assert_int_equal(st, code);
     assert_null(strchr(err.msg, '\n'));
     assert_non_null(strstr(err.msg, PATH ": "));
     va_list ap;
     va_start(ap, code);
     for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *)) {
-        if (!strstr(err.msg, s))
-            print_error("message '%s' lacks '%s'\n", err.msg, s);
+        if (!strstr(err.msg, s)) print_error("message '%s' lacks '%s'\n", err.msg, s);
         assert_non_null(strstr(err.msg, s));
     }
     va_end(ap);
@@ -192,7 +190,8 @@ static void test_json_shape(void **state)
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [1.0], \"data_offsets\": [0, 1]}}", 1);
     expect_fail(GSAE_EFORMAT, "tensor 'a'", "shape[0]", NULL);
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [1,1,1,1,1,1,1,1,1], "
-              "\"data_offsets\": [0, 1]}}", 1);
+              "\"data_offsets\": [0, 1]}}",
+              1);
     expect_fail(GSAE_EFORMAT, "tensor 'a'", "9 dims", NULL);
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [1]}}", 1);
     expect_fail(GSAE_EFORMAT, "tensor 'a'", "data_offsets is missing", NULL);
@@ -214,7 +213,8 @@ static void test_offsets(void **state)
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [1], \"data_offsets\": [0]}}", 1);
     expect_fail(GSAE_EFORMAT, "tensor 'a'", "[begin, end]", NULL);
     write_sft("{\"a\": {\"dtype\": \"F64\", \"shape\": [4611686018427387904, 4611686018427387904],"
-              " \"data_offsets\": [0, 0]}}", 0);
+              " \"data_offsets\": [0, 0]}}",
+              0);
     expect_fail(GSAE_ERANGE, "tensor 'a'", "overflows", NULL);
 }
 
@@ -223,15 +223,18 @@ static void test_tiling(void **state)
     (void)state;
     /* gap: b starts at 3, a ends at 2 */
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]},"
-              " \"b\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [3, 5]}}", 5);
+              " \"b\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [3, 5]}}",
+              5);
     expect_fail(GSAE_EFORMAT, "tensor 'b'", "gap of 1 bytes", "expected begin 2", NULL);
     /* overlap: b starts inside a */
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]},"
-              " \"b\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [2, 4]}}", 4);
+              " \"b\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [2, 4]}}",
+              4);
     expect_fail(GSAE_EFORMAT, "tensor 'b'", "overlap tensor 'a'", NULL);
     /* aliasing: both at the same bytes */
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]},"
-              " \"b\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}}", 4);
+              " \"b\": {\"dtype\": \"U8\", \"shape\": [4], \"data_offsets\": [0, 4]}}",
+              4);
     expect_fail(GSAE_EFORMAT, "overlap", NULL);
     /* first tensor not at 0 */
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [1, 3]}}", 3);
@@ -243,7 +246,8 @@ static void test_tiling(void **state)
     expect_fail(GSAE_EFORMAT, "no tensors", NULL);
     /* order in the header does not matter, only the offsets */
     write_sft("{\"b\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [2, 4]},"
-              " \"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}}", 4);
+              " \"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]}}",
+              4);
     struct sft_file f;
     assert_int_equal(sft_open(&f, PATH, NULL), GSAE_OK);
     assert_string_equal(f.entries[0].name, "a");
@@ -254,10 +258,12 @@ static void test_duplicates_and_metadata(void **state)
 {
     (void)state;
     write_sft("{\"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [0, 2]},"
-              " \"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [2, 4]}}", 4);
+              " \"a\": {\"dtype\": \"U8\", \"shape\": [2], \"data_offsets\": [2, 4]}}",
+              4);
     expect_fail(GSAE_EFORMAT, "tensor 'a'", "appears twice", NULL);
     write_sft("{\"a\": {\"dtype\": \"U8\", \"dtype\": \"U8\", \"shape\": [2], "
-              "\"data_offsets\": [0, 2]}}", 2);
+              "\"data_offsets\": [0, 2]}}",
+              2);
     expect_fail(GSAE_EFORMAT, "'dtype' appears twice", NULL);
     write_sft("{\"__metadata__\": [1]}", 0);
     expect_fail(GSAE_EFORMAT, "__metadata__ is not an object", NULL);
@@ -309,14 +315,10 @@ static void test_writer_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_many_lookup),
-        cmocka_unit_test(test_empty_file_ok),
-        cmocka_unit_test(test_bounds),
-        cmocka_unit_test(test_json_shape),
-        cmocka_unit_test(test_offsets),
-        cmocka_unit_test(test_tiling),
-        cmocka_unit_test(test_duplicates_and_metadata),
+        cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_many_lookup),
+        cmocka_unit_test(test_empty_file_ok), cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_json_shape),    cmocka_unit_test(test_offsets),
+        cmocka_unit_test(test_tiling),        cmocka_unit_test(test_duplicates_and_metadata),
         cmocka_unit_test(test_writer_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
