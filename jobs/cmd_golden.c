@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "golden_sae.h"
 #include "../io/ckpt.h"
 #include "../io/safetensors.h"
 #include "../mpi/dist.h"
@@ -131,6 +132,7 @@ struct golden {
     struct dist_blob *all;  /* rank 0: every rank's blobs */
     int64_t n_all;
     bool fail_in_hook;      /* fault injection: the first hook call fails */
+    struct golden_sae sae;  /* sae.*, steer.*, splice.logits, ablate.* (golden_sae.h) */
 };
 
 static void golden_free(struct golden *g)
@@ -141,6 +143,7 @@ static void golden_free(struct golden *g)
     for (int64_t i = 0; i < g->n_blobs; i++)
         free(g->blobs[i].data);
     dist_blobs_free(g->all, g->n_all);
+    golden_sae_free(&g->sae);
     memset(g, 0, sizeof *g);
 }
 
@@ -258,6 +261,8 @@ static enum gsae_status report(const struct dist *d, const struct plan *plan,
 /* Rank 0: the tensor called name, from the collected blobs or the local arrays. */
 static bool lookup(const struct golden *g, const char *name, struct gsae_tensor *t)
 {
+    if (golden_sae_lookup(&g->sae, name, g->all, g->n_all, g->cfg.n_vocab, t))
+        return true;
     memset(t, 0, sizeof *t);
     if (strcmp(name, "tokens") == 0 || strcmp(name, "greedy") == 0) {
         bool prompt = name[0] == 't';
@@ -322,6 +327,8 @@ static enum gsae_status read_case(const struct options *o, struct sft_file *expe
         st = read_prompt(expected, g, err);
     if (st == GSAE_OK)
         st = ckpt_config_load(o->dir, &g->cfg, err);
+    if (st == GSAE_OK)
+        st = golden_sae_read(&g->sae, o->dir, &g->cfg, g->n_tok, err);
     if (st == GSAE_OK) {
         g->greedy = calloc((size_t)g->n_new + 1, sizeof *g->greedy);
         g->greedy_logits = calloc((size_t)((g->n_new + 1) * g->cfg.n_vocab), sizeof(float));
@@ -351,7 +358,14 @@ static enum gsae_status open_stage(const struct options *o, const struct dist *d
     return st;
 }
 
-/* The pipeline part: prefill with captures, greedy generation, collection on rank 0. */
+static enum gsae_status keep_sae(void *ctx, const char *name, const float *x, int64_t n,
+                                 struct gsae_error *err)
+{
+    return keep(ctx, name, x, n, err);
+}
+
+/* The pipeline part: prefill with captures, greedy generation, the SAE experiments, collection
+ * on rank 0. */
 static enum gsae_status run(struct pipe *p, struct golden *g, const struct dist *d,
                             struct gsae_error *err)
 {
@@ -367,6 +381,9 @@ static enum gsae_status run(struct pipe *p, struct golden *g, const struct dist 
         st = pipe_generate(p, &work, g->n_new, NULL, &sampler, g->greedy, err);
     if (st == GSAE_OK && g->n_new > 0 && p->stage.has_unembed && p->replica == 0)
         st = keep(g, "greedy.logits", g->greedy_logits, g->n_new * g->cfg.n_vocab, err);
+    struct golden_sae_keep keep_cb = {keep_sae, g};
+    if (st == GSAE_OK)
+        st = golden_sae_run(&g->sae, p, &work, &keep_cb, err);
     if (st == GSAE_OK)
         st = dist_collect(d, g->blobs, g->n_blobs, &g->all, &g->n_all, err);
     return st;
@@ -413,7 +430,8 @@ int cmd_golden(int argc, char **argv)
         struct pipe_limits lim;
         int64_t mb_first[2] = {0, 1};
         struct pipe_work work = {1, NULL, &g.n_tok, 1, mb_first};
-        pipe_limits_of_work(&work, g.n_new, d.n_replicas, &lim);
+        int64_t n_new = g.n_new > golden_sae_n_new(&g.sae) ? g.n_new : golden_sae_n_new(&g.sae);
+        pipe_limits_of_work(&work, n_new, d.n_replicas, &lim);
         st = pipe_open(&p, &d, &plan, &g.cfg, &ck.w, &lim, n_threads, &err);
         st = dist_agree(d.world, st, &err);
     }

@@ -68,6 +68,13 @@ static void test_softcap_gelu(void **state)
         e[i] = 50.0 * tanh(x[i] / 50.0);
     ops_softcap(g, N, 50.0f);
     assert_close(g, e, N, 2e-6, 1e-6);
+    float bad[3] = {1.0f, NAN, -2.0f}; /* NaN propagates, as in the reference */
+    ops_softcap(bad, 3, 30.0f);
+    assert_true(isnan(bad[1]) && !isnan(bad[0]) && !isnan(bad[2]));
+    float bad2[20] = {0};
+    bad2[17] = NAN;
+    ops_softmax(bad2, 20);
+    assert_true(isnan(bad2[0]) && isnan(bad2[17]));
     memcpy(g, x, sizeof x);
     ops_softcap(g, N, 0.0f); /* disabled */
     assert_memory_equal(g, x, sizeof x);
