@@ -12,6 +12,7 @@ static const struct gsae_command commands[] = {
     {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
     {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
     {"plan", cmd_plan, false, "print the stage plan (layers, weight bytes, FLOPs per stage) of a pipelined job"},
+    {"generate", cmd_generate, false, "prefill a prompt and sample new tokens with the KV cache"},
     {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
     {"mkmodel", cmd_mkmodel, false, "write a random Gemma-2 checkpoint (HF layout) for tests and demos"},
     {"mksae", cmd_mksae, false, "write a random JumpReLU SAE (Gemma Scope npz or SAELens layout)"},
