@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kill a harvest with SIGKILL at several moments and rerun it: the final store equals the
-# uninterrupted one (no token missing or repeated). SIGTERM stops cleanly with exit 0 and the
+# uninterrupted one (no token missing or repeated). SIGTERM stops cleanly with exit 75 and the
 # rerun continues. Stale files left by a kill are ignored by readers and replaced.
 set -euo pipefail
 cd "$T"
@@ -28,13 +28,14 @@ for delay in 0.5 1.8 3.0; do
     "$GSAE" store verify k >/dev/null
 done
 
-# SIGTERM: finish the current part, save the manifest, exit 0; the rerun completes the store
+# SIGTERM: finish the current part, save the manifest, exit 75; the rerun completes the store
 rm -rf t
 "$GSAE" store synth "${args[@]}" --out t --sleep-ms 50 2>term.log &
 pid=$!
 sleep 2
 kill -TERM $pid
-wait $pid
+rc=0; wait $pid || rc=$?
+test $rc -eq 75   # stopped on request, resumable (jobs/README.md)
 grep -q "stopped on request" term.log
 complete=$("$PY3" -c 'import json; print(json.load(open("t/manifest.json"))["complete"])')
 test "$complete" = False
