@@ -98,6 +98,14 @@ struct gemma_hook {
     void *ctx;
 };
 
+/* Wall-clock seconds the forward pass spent by part, accumulated across calls (benchmarks). */
+struct gemma_timing {
+    double proj;  /* the seven projections and the unembedding (sgemm or decode kernel,
+                   * including bf16/f16 conversion) */
+    double attn;  /* RoPE, KV-cache append, scores, softmax, weighted values */
+    double other; /* RMSNorms, GELU, residual adds, soft-cap of logits */
+};
+
 /* Everything the forward pass writes: the KV caches of n_slots sequences for the owned layers
  * and the scratch buffers for up to max_rows rows. Sized once by gemma_state_init; the
  * forward never allocates. */
@@ -110,6 +118,7 @@ struct gemma_state {
     float *scratch;  /* activations and converted weight tiles; see gemma.c */
     size_t scratch_floats;
     int n_threads;   /* threads for non-BLAS loops (norms, decode GEMV, attention) */
+    struct gemma_timing *timing; /* when non-NULL, the forward adds its time per part here */
 };
 
 /* Allocate state for layers [layer_begin, layer_end), n_slots KV caches of max_seq positions
@@ -118,6 +127,13 @@ enum gsae_status gemma_state_init(struct gemma_state *s, const struct gemma_conf
                                   int64_t layer_begin, int64_t layer_end, int64_t n_slots,
                                   int64_t max_seq, int64_t max_rows, struct gsae_error *err);
 void gemma_state_free(struct gemma_state *s);
+
+/* Check that embed and norm_final (when need_embed) and the weights of layers
+ * [layer_begin, layer_end) are loaded, in F32, BF16 or F16, with the shapes cfg implies. The
+ * message names the layer and the tensor (HF name), the shape found and the one expected. */
+enum gsae_status gemma_weights_check(const struct gemma_config *cfg, const struct gemma_weights *w,
+                                     int64_t layer_begin, int64_t layer_end, bool need_embed,
+                                     struct gsae_error *err);
 
 /* Bytes gemma_state_init would allocate for these sizes (for plans and start-up reports). */
 size_t gemma_state_bytes(const struct gemma_config *cfg, int64_t n_layers_here, int64_t n_slots,

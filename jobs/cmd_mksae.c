@@ -1,0 +1,362 @@
+/* cmd_mksae.c: `gsae mksae`: write a random JumpReLU SAE in Gemma Scope or SAELens layout.
+ *
+ * The SAE is random but behaves like a trained one on the residuals it will see:
+ *   W_dec   rows are random unit directions (normal draws, normalized)
+ *   W_enc   = W_dec^T (the usual initialization), b_enc = 0, b_dec = 0
+ *   threshold[f] = mean_f + z * std_f of feature f's pre-activation over calibration rows,
+ *                  z the standard normal quantile of 1 - density
+ * so about `density` of the features fire on a typical row. Calibration rows are the model's
+ * own resid_post.L on random tokens when --model is given (and --calib-tokens > 0), else
+ * Gaussian rows with RMS --input-rms. Same arguments, same bytes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "../src/rng.h"
+#include "cli.h"
+#include "commands.h"
+#include "sae_cli.h"
+
+struct mksae_options {
+    const char *out, *model_dir, *model_name, *from;
+    int64_t d_model, d_sae, layer, calib_tokens;
+    enum sae_layout layout;
+    enum npz_compression compression;
+    uint64_t seed;
+    double density, input_rms;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: gsae mksae OUT (--model DIR | --d-model D) --d-sae S [--layer L]\n"
+        "                  [--layout npz|saelens] [--compression stored|deflated] [--seed N]\n"
+        "                  [--density P] [--calib-tokens N] [--input-rms R] [--model-name NAME]\n"
+        "       gsae mksae OUT --from SAE [--layout npz|saelens] [--compression X] [--layer L]\n"
+        "                  [--model-name NAME]\n"
+        "\n"
+        "Write a random JumpReLU SAE whose thresholds make about P of the features fire on\n"
+        "typical residuals (calibrated on the model's resid_post.L for random tokens with\n"
+        "--model, else on Gaussian rows of RMS R). OUT is an .npz file (Gemma Scope layout:\n"
+        "W_enc, W_dec, b_enc, b_dec, threshold in f32) or a SAELens directory (cfg.json +\n"
+        "sae_weights.safetensors).\n"
+        "\n"
+        "  --model DIR        take d_model and the model name from a checkpoint; calibrate on it\n"
+        "  --d-model D        residual width when there is no --model\n"
+        "  --d-sae S          number of features (required)\n"
+        "  --layer L          hooked layer (required for saelens and for calibration on --model)\n"
+        "  --layout X         npz (default) or saelens\n"
+        "  --compression X    npz members stored (default, like np.savez) or deflated\n"
+        "  --seed N           random seed (default 0)\n"
+        "  --density P        target fraction of features active per row (default 0.02)\n"
+        "  --calib-tokens N   random tokens run through --model for calibration (default 128;\n"
+        "                     0: Gaussian rows)\n"
+        "  --input-rms R      RMS of the Gaussian calibration rows (default 1)\n"
+        "  --model-name NAME  model name recorded in a SAELens cfg.json\n"
+        "  --from SAE         convert an existing SAE (either layout) instead of drawing one;\n"
+        "                     the layer and model name default to the source's\n");
+}
+
+static int parse_options(int argc, char **argv, struct mksae_options *o)
+{
+    *o = (struct mksae_options){.d_model = -1,
+                                .d_sae = -1,
+                                .layer = -1,
+                                .calib_tokens = 128,
+                                .density = 0.02,
+                                .input_rms = 1.0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true, takes = a[0] == '-';
+        int64_t seed;
+        if (takes && !v) {
+            fprintf(stderr, "gsae mksae: %s needs a value (see gsae mksae --help)\n", a);
+            return 2;
+        }
+        if (strcmp(a, "--model") == 0)
+            o->model_dir = v;
+        else if (strcmp(a, "--from") == 0)
+            o->from = v;
+        else if (strcmp(a, "--model-name") == 0)
+            o->model_name = v;
+        else if (strcmp(a, "--d-model") == 0)
+            ok = sae_cli_i64(v, 1, INT32_MAX, &o->d_model);
+        else if (strcmp(a, "--d-sae") == 0)
+            ok = sae_cli_i64(v, 1, INT32_MAX, &o->d_sae);
+        else if (strcmp(a, "--layer") == 0)
+            ok = sae_cli_i64(v, 0, 100000, &o->layer);
+        else if (strcmp(a, "--calib-tokens") == 0)
+            ok = sae_cli_i64(v, 0, 1 << 20, &o->calib_tokens);
+        else if (strcmp(a, "--seed") == 0) {
+            ok = sae_cli_i64(v, 0, INT64_MAX, &seed);
+            o->seed = (uint64_t)seed;
+        } else if (strcmp(a, "--density") == 0)
+            ok = sae_cli_f64(v, &o->density) && o->density > 0 && o->density < 1;
+        else if (strcmp(a, "--input-rms") == 0)
+            ok = sae_cli_f64(v, &o->input_rms) && o->input_rms > 0;
+        else if (strcmp(a, "--layout") == 0) {
+            ok = strcmp(v, "npz") == 0 || strcmp(v, "saelens") == 0;
+            o->layout = strcmp(v, "saelens") == 0 ? SAE_LAYOUT_SAELENS : SAE_LAYOUT_NPZ;
+        } else if (strcmp(a, "--compression") == 0) {
+            ok = strcmp(v, "stored") == 0 || strcmp(v, "deflated") == 0;
+            o->compression =
+                strcmp(v, "deflated") == 0 ? NPZ_COMPRESSION_DEFLATED : NPZ_COMPRESSION_STORED;
+        } else if (a[0] == '-' || o->out) {
+            fprintf(stderr, "gsae mksae: unexpected argument '%s' (see gsae mksae --help)\n", a);
+            return 2;
+        } else
+            o->out = a;
+        if (!ok) {
+            fprintf(stderr, "gsae mksae: %s '%s' is not valid (see gsae mksae --help)\n", a, v);
+            return 2;
+        }
+        i += takes;
+    }
+    if (o->from && o->out && (o->layout == SAE_LAYOUT_NPZ || o->layer >= 0)) return 0;
+    const char *missing = !o->out                                           ? "OUT"
+                          : o->from                                         ? "--layer"
+                          : o->d_sae < 0                                    ? "--d-sae"
+                          : !o->model_dir && o->d_model < 0                 ? "--model or --d-model"
+                          : o->layout == SAE_LAYOUT_SAELENS && o->layer < 0 ? "--layer"
+                          : o->model_dir && o->calib_tokens > 0 && o->layer < 0
+                              ? "--layer (to calibrate on --model)"
+                              : NULL;
+    if (missing) {
+        fprintf(stderr, "gsae mksae: %s is required\n\n", missing);
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+/* z with P(N(0,1) > z) = p, by bisection on erfc (monotone; 60 halvings reach double
+ * precision on [-10, 10]). */
+static double normal_upper_quantile(double p)
+{
+    double lo = -10, hi = 10;
+    for (int i = 0; i < 60; i++) {
+        double mid = 0.5 * (lo + hi);
+        if (0.5 * erfc(mid / sqrt(2.0)) > p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* Residuals of the model at resid_post.layer for n random tokens: rows (n, d_model). */
+static enum gsae_status model_rows(const char *dir, int64_t layer, int64_t n, uint64_t seed,
+                                   float **rows, struct gsae_error *err)
+{
+    struct ckpt c = {0};
+    struct gemma_state s = {0};
+    int32_t *tok = NULL;
+    float *x = NULL;
+    enum gsae_status st = ckpt_open(&c, dir, NULL, err);
+    if (st != GSAE_OK) goto done;
+    if (layer >= c.cfg.n_layers) {
+        st = gsae_fail(err, GSAE_EINVAL, "%s: layer %lld does not exist (%lld layers)", dir,
+                       (long long)layer, (long long)c.cfg.n_layers);
+        goto done;
+    }
+    if (n > c.cfg.max_pos) n = c.cfg.max_pos;
+    tok = malloc((size_t)n * sizeof *tok);
+    x = malloc((size_t)(n * c.cfg.d_model) * sizeof *x);
+    if (!tok || !x) {
+        st = gsae_fail(err, GSAE_ENOMEM, "out of memory for %lld calibration rows", (long long)n);
+        goto done;
+    }
+    struct rng r;
+    rng_seed(&r, seed ^ 0x63616c6962ull);
+    tok[0] = c.cfg.bos_id;
+    for (int64_t i = 1; i < n; i++)
+        tok[i] = (int32_t)(3 + rng_below(&r, (uint64_t)(c.cfg.n_vocab - 3)));
+    if ((st = gemma_state_init(&s, &c.cfg, 0, layer + 1, 1, n, n, err)) != GSAE_OK ||
+        (st = gemma_embed(&c.cfg, &c.w, tok, n, x, err)) != GSAE_OK)
+        goto done;
+    int64_t slot = 0, pos0 = 0;
+    struct gemma_batch b = {.n_seq = 1, .n_rows = n, .slot = &slot, .pos0 = &pos0, .n_tok = &n};
+    st = gemma_forward(&c.w, &s, &b, x, 0, layer + 1, NULL, err);
+done:
+    if (st == GSAE_OK) {
+        /* drop the <bos> row: its residual is atypical and would skew the statistics */
+        memmove(x, x + c.cfg.d_model, (size_t)((n - 1) * c.cfg.d_model) * sizeof *x);
+        *rows = x;
+        x = NULL;
+    }
+    free(tok);
+    free(x);
+    gemma_state_free(&s);
+    ckpt_close(&c);
+    return st;
+}
+
+/* Thresholds from the calibration rows: mean + z std of each feature's pre-activation.
+ * Returns the fraction of (row, feature) pairs that fire. */
+static double calibrate(struct sae_params *p, const float *rows, int64_t n, double density)
+{
+    const int64_t S = p->d_sae, block = 64;
+    double *sum = calloc((size_t)S, sizeof *sum), *sq = calloc((size_t)S, sizeof *sq);
+    float *pre = malloc((size_t)(block * S) * sizeof *pre);
+    GSAE_ASSERT(sum && sq && pre);
+    for (int64_t r0 = 0; r0 < n; r0 += block) {
+        int64_t m = n - r0 < block ? n - r0 : block;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)S, (int)p->d_model,
+                    1.0f, rows + r0 * p->d_model, (int)p->d_model, p->w_enc, (int)S, 0.0f, pre,
+                    (int)S);
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t f = 0; f < S; f++) {
+                double v = pre[i * S + f];
+                sum[f] += v;
+                sq[f] += v * v;
+            }
+    }
+    double z = normal_upper_quantile(density);
+    for (int64_t f = 0; f < S; f++) {
+        double mean = sum[f] / (double)n, var = sq[f] / (double)n - mean * mean;
+        p->threshold[f] = (float)(mean + z * sqrt(var > 0 ? var : 0));
+    }
+    int64_t fired = 0;
+    for (int64_t r0 = 0; r0 < n; r0 += block) {
+        int64_t m = n - r0 < block ? n - r0 : block;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)S, (int)p->d_model,
+                    1.0f, rows + r0 * p->d_model, (int)p->d_model, p->w_enc, (int)S, 0.0f, pre,
+                    (int)S);
+        for (int64_t i = 0; i < m * S; i++)
+            fired += pre[i] > p->threshold[i % S] && pre[i] > 0;
+    }
+    free(sum);
+    free(sq);
+    free(pre);
+    return (double)fired / (double)(n * S);
+}
+
+/* Random unit decoder directions; W_enc = W_dec^T. */
+static void draw_weights(struct sae_params *p, uint64_t seed)
+{
+    struct rng r;
+    rng_seed(&r, seed);
+    const int64_t d = p->d_model;
+    for (int64_t f = 0; f < p->d_sae; f++) {
+        float *w = p->w_dec + f * d;
+        double norm = 0;
+        for (int64_t i = 0; i < d; i++) {
+            w[i] = (float)rng_normal(&r);
+            norm += (double)w[i] * w[i];
+        }
+        float inv = (float)(1.0 / sqrt(norm > 0 ? norm : 1));
+        for (int64_t i = 0; i < d; i++) {
+            w[i] *= inv;
+            p->w_enc[i * p->d_sae + f] = w[i];
+        }
+    }
+}
+
+/* --from: the same parameters, written in the requested layout. */
+static int convert(const struct mksae_options *o)
+{
+    struct sae_params p;
+    struct sae_info info;
+    int64_t layer;
+    if (!sae_cli_load("mksae", o->from, NULL, NULL, o->layer, false, &p, &info, &layer)) return 1;
+    struct gsae_error err = {0};
+    struct sae_save_opts so = {.layout = o->layout,
+                               .compression = o->compression,
+                               .layer = layer,
+                               .model_name = o->model_name ? o->model_name : info.model_name};
+    enum gsae_status st = sae_save(o->out, &p, &so, &err);
+    if (st != GSAE_OK)
+        cli_report("mksae", &err);
+    else
+        printf("wrote %s (%s) from %s: d_in %lld, d_sae %lld\n", o->out,
+               o->layout == SAE_LAYOUT_SAELENS ? "saelens" : "npz", info.path, (long long)p.d_model,
+               (long long)p.d_sae);
+    sae_params_free(&p);
+    sae_info_free(&info);
+    return st == GSAE_OK ? 0 : 1;
+}
+
+int cmd_mksae(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    struct mksae_options o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc) return rc;
+    if (o.from) return convert(&o);
+    struct gsae_error err = {0};
+    struct sae_params p = {0};
+    float *rows = NULL;
+    char *model_name = NULL;
+    enum gsae_status st = GSAE_OK;
+    if (o.model_dir) {
+        struct gemma_config cfg;
+        if ((st = ckpt_config_load(o.model_dir, &cfg, &err)) != GSAE_OK) goto done;
+        if (o.d_model >= 0 && o.d_model != cfg.d_model) {
+            st = gsae_fail(&err, GSAE_EINVAL, "--d-model %lld disagrees with %s (hidden_size %lld)",
+                           (long long)o.d_model, o.model_dir, (long long)cfg.d_model);
+            goto done;
+        }
+        o.d_model = cfg.d_model;
+        if (o.layer >= cfg.n_layers) {
+            st = gsae_fail(&err, GSAE_EINVAL, "--layer %lld does not exist in %s (%lld layers)",
+                           (long long)o.layer, o.model_dir, (long long)cfg.n_layers);
+            goto done;
+        }
+    }
+    if ((st = sae_params_init(&p, o.d_model, o.d_sae, &err)) != GSAE_OK) goto done;
+    draw_weights(&p, o.seed);
+    int64_t n_rows = 1024;
+    const char *source = "Gaussian rows";
+    if (o.model_dir && o.calib_tokens > 1) {
+        if ((st = model_rows(o.model_dir, o.layer, o.calib_tokens, o.seed, &rows, &err))) goto done;
+        n_rows = o.calib_tokens - 1;
+        source = "model residuals";
+    } else {
+        rows = malloc((size_t)(n_rows * o.d_model) * sizeof *rows);
+        if (!rows) {
+            st = gsae_fail(&err, GSAE_ENOMEM, "out of memory for calibration rows");
+            goto done;
+        }
+        struct rng r;
+        rng_seed(&r, o.seed ^ 0x6761757373ull);
+        for (int64_t i = 0; i < n_rows * o.d_model; i++)
+            rows[i] = (float)(o.input_rms * rng_normal(&r));
+    }
+    double fired = calibrate(&p, rows, n_rows, o.density);
+    if (o.model_dir && !o.model_name) {
+        struct ckpt c = {0};
+        struct ckpt_select none = {0};
+        if (ckpt_open(&c, o.model_dir, &none, &err) == GSAE_OK && c.model_name) {
+            size_t n = strlen(c.model_name) + 1;
+            if ((model_name = malloc(n))) memcpy(model_name, c.model_name, n);
+        }
+        ckpt_close(&c);
+        gsae_error_clear(&err);
+    }
+    struct sae_save_opts so = {.layout = o.layout,
+                               .compression = o.compression,
+                               .layer = o.layer,
+                               .model_name = o.model_name ? o.model_name : model_name};
+    if ((st = sae_save(o.out, &p, &so, &err)) != GSAE_OK) goto done;
+    char layer_txt[48] = "";
+    if (o.layer >= 0) snprintf(layer_txt, sizeof layer_txt, ", layer %lld", (long long)o.layer);
+    printf("wrote %s (%s): d_in %lld, d_sae %lld%s, %.1f MiB in memory; %.2f%% of features "
+           "fire on %lld calibration %s\n",
+           o.out, o.layout == SAE_LAYOUT_SAELENS ? "saelens" : "npz", (long long)o.d_model,
+           (long long)o.d_sae, layer_txt, (double)sae_params_bytes(o.d_model, o.d_sae) / (1 << 20),
+           100 * fired, (long long)n_rows, source);
+done:
+    if (st != GSAE_OK) cli_report("mksae", &err);
+    free(rows);
+    free(model_name);
+    sae_params_free(&p);
+    return st == GSAE_OK ? 0 : 1;
+}

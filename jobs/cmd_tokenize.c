@@ -1,0 +1,224 @@
+/* cmd_tokenize.c: `gsae tokenize` (text -> ids) and `gsae detokenize` (ids -> text).
+ *
+ *   gsae tokenize --tokenizer PATH [--no-bos] [--pieces] < text
+ *       one line: the ids separated by single spaces (or the pieces, escaped: \n \t \r \\ \xNN
+ *       for other control bytes; a literal space inside a piece is never produced by Gemma)
+ *   gsae tokenize --tokenizer PATH --jsonl < in.jsonl > out.jsonl
+ *       per input line {"text": ..., "add_bos": bool (default true)}: {"ids": [...]}
+ *   gsae detokenize --tokenizer PATH [--keep-special] < ids
+ *       ids separated by spaces, commas or newlines (brackets allowed) -> the text, as is
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../io/tokenizer_load.h"
+#include "../src/tokenizer.h"
+#include "cli.h"
+#include "commands.h"
+
+struct tokenize_opts {
+    const char *tokenizer;
+    bool no_bos, pieces, jsonl, keep_special;
+};
+
+static int usage_error(const char *cmd, const char *msg)
+{
+    fprintf(stderr,
+            "gsae %s: %s\nusage: gsae tokenize --tokenizer PATH [--no-bos] [--pieces | --jsonl]\n"
+            "       gsae detokenize --tokenizer PATH [--keep-special]\n",
+            cmd, msg);
+    return 2;
+}
+
+static int parse_opts(int argc, char **argv, struct tokenize_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tokenizer") == 0 && i + 1 < argc)
+            o->tokenizer = argv[++i];
+        else if (strcmp(argv[i], "--no-bos") == 0)
+            o->no_bos = true;
+        else if (strcmp(argv[i], "--pieces") == 0)
+            o->pieces = true;
+        else if (strcmp(argv[i], "--jsonl") == 0)
+            o->jsonl = true;
+        else if (strcmp(argv[i], "--keep-special") == 0)
+            o->keep_special = true;
+        else
+            return usage_error(argv[0], "unknown or incomplete option");
+    }
+    if (!o->tokenizer) return usage_error(argv[0], "--tokenizer PATH is required");
+    return 0;
+}
+
+static void print_piece(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c == '\r')
+            fputs("\\r", stdout);
+        else if (c == '\\')
+            fputs("\\\\", stdout);
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+}
+
+static void print_ids(const struct tokenizer *tk, const struct tokenizer_ids *ids, bool pieces)
+{
+    for (size_t i = 0; i < ids->n; i++) {
+        if (i) putchar(' ');
+        if (pieces) {
+            size_t len;
+            const char *p = tokenizer_piece(tk, ids->ids[i], &len);
+            print_piece(p, len);
+        } else
+            printf("%d", (int)ids->ids[i]);
+    }
+    putchar('\n');
+}
+
+/* One JSON line -> {"ids": [...]} on stdout. */
+static enum gsae_status tokenize_json_line(const struct tokenizer *tk, const char *line, size_t len,
+                                           size_t line_no, struct tokenizer_work *work,
+                                           struct tokenizer_ids *ids, struct gsae_error *err)
+{
+    json_error_t jerr;
+    json_t *obj = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+    const json_t *text = json_object_get(obj, "text"), *bos = json_object_get(obj, "add_bos");
+    enum gsae_status st = GSAE_OK;
+    if (!obj)
+        st = gsae_fail(err, GSAE_EFORMAT, "stdin line %zu: %s", line_no, jerr.text);
+    else if (!json_is_string(text))
+        st = gsae_fail(err, GSAE_EFORMAT, "stdin line %zu: \"text\" missing or not a string",
+                       line_no);
+    else if (bos && !json_is_boolean(bos))
+        st = gsae_fail(err, GSAE_EFORMAT, "stdin line %zu: \"add_bos\" is not true/false", line_no);
+    if (st == GSAE_OK) {
+        ids->n = 0;
+        st = tokenizer_encode(tk, json_string_value(text), json_string_length(text),
+                              !bos || json_is_true(bos), work, ids, err);
+    }
+    if (st == GSAE_OK) {
+        fputs("{\"ids\": [", stdout);
+        for (size_t i = 0; i < ids->n; i++)
+            printf(i ? ", %d" : "%d", (int)ids->ids[i]);
+        fputs("]}\n", stdout);
+    }
+    json_decref(obj);
+    return st;
+}
+
+static enum gsae_status tokenize_jsonl(const struct tokenizer *tk, const struct tokenizer_text *in,
+                                       struct gsae_error *err)
+{
+    struct tokenizer_work work = {0};
+    struct tokenizer_ids ids = {0};
+    enum gsae_status st = GSAE_OK;
+    size_t line_no = 0;
+    for (size_t at = 0; at < in->len && st == GSAE_OK;) {
+        const char *nl = memchr(in->data + at, '\n', in->len - at);
+        size_t end = nl ? (size_t)(nl - in->data) : in->len;
+        line_no++;
+        st = tokenize_json_line(tk, in->data + at, end - at, line_no, &work, &ids, err);
+        at = end + 1;
+    }
+    tokenizer_work_free(&work);
+    tokenizer_ids_free(&ids);
+    return st;
+}
+
+static int finish(const char *cmd, enum gsae_status st, const struct gsae_error *err)
+{
+    if (st != GSAE_OK) {
+        cli_report(cmd, err);
+        return 1;
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "gsae %s: writing stdout: %s\n", cmd, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    struct tokenize_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) return rc;
+    struct gsae_error err = {0};
+    struct tokenizer tk = {0};
+    struct tokenizer_text in = {0};
+    struct tokenizer_ids ids = {0};
+    enum gsae_status st = tokenizer_load(&tk, o.tokenizer, &err);
+    if (st == GSAE_OK) st = tokenizer_read_file("-", &in, &err);
+    if (st == GSAE_OK && o.jsonl)
+        st = tokenize_jsonl(&tk, &in, &err);
+    else if (st == GSAE_OK) {
+        st = tokenizer_encode(&tk, in.data, in.len, !o.no_bos, NULL, &ids, &err);
+        if (st == GSAE_OK) print_ids(&tk, &ids, o.pieces);
+    }
+    rc = finish(argv[0], st, &err);
+    tokenizer_ids_free(&ids);
+    tokenizer_text_free(&in);
+    tokenizer_free(&tk);
+    return rc;
+}
+
+/* Parse decimal ids separated by whitespace, commas or brackets. */
+static enum gsae_status parse_ids(const struct tokenizer_text *in, struct tokenizer_ids *ids,
+                                  struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    const char *p = in->data, *end = in->data + in->len;
+    while (p < end && st == GSAE_OK) {
+        if (strchr(" \t\r\n,[]", *p) && *p) {
+            p++;
+            continue;
+        }
+        char *stop;
+        errno = 0;
+        long long v = strtoll(p, &stop, 10);
+        if (stop == p || stop > end)
+            return gsae_fail(err, GSAE_EFORMAT, "stdin: byte %zu: expected an integer id",
+                             (size_t)(p - in->data));
+        if (errno == ERANGE || v < INT32_MIN || v > INT32_MAX)
+            return gsae_fail(err, GSAE_ERANGE, "stdin: byte %zu: id %.20s out of range",
+                             (size_t)(p - in->data), p);
+        st = tokenizer_ids_push(ids, (int32_t)v, err);
+        p = stop;
+    }
+    return st;
+}
+
+int cmd_detokenize(int argc, char **argv)
+{
+    struct tokenize_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) return rc;
+    struct gsae_error err = {0};
+    struct tokenizer tk = {0};
+    struct tokenizer_text in = {0}, out = {0};
+    struct tokenizer_ids ids = {0};
+    enum gsae_status st = tokenizer_load(&tk, o.tokenizer, &err);
+    if (st == GSAE_OK) st = tokenizer_read_file("-", &in, &err);
+    if (st == GSAE_OK) st = tokenizer_text_append(&in, "", 0, &err); /* NUL-terminate for strtoll */
+    if (st == GSAE_OK) st = parse_ids(&in, &ids, &err);
+    if (st == GSAE_OK) st = tokenizer_decode(&tk, ids.ids, ids.n, !o.keep_special, &out, &err);
+    if (st == GSAE_OK && out.len) fwrite(out.data, 1, out.len, stdout);
+    rc = finish(argv[0], st, &err);
+    tokenizer_ids_free(&ids);
+    tokenizer_text_free(&in);
+    tokenizer_text_free(&out);
+    tokenizer_free(&tk);
+    return rc;
+}

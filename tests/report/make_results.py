@@ -1,0 +1,61 @@
+"""Write a small, deterministic set of synthetic result files (every format gsae report reads,
+see jobs/README.md) into the directory given as argv[1]. Used by the report tests and the
+nightly run; the numbers are made up, only their shapes match real runs."""
+import csv
+import os
+import sys
+
+import numpy as np
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+rng = np.random.default_rng(20240601)
+n_feat = 2048
+prompts = ["e9afcf9a", "c9e6f938", "d037b0a7", "6150a2bd"]
+
+
+def write(name, header, rows):
+    with open(os.path.join(out, name), "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+
+
+acts = np.where(rng.random((n_feat, len(prompts))) < 0.03,
+                rng.gamma(2.0, 8.0, (n_feat, len(prompts))), 0.0)
+acts[1600 % n_feat, 0] = 63.1
+write("acts_last_token.csv", ["feature"] + prompts,
+      [[i] + [f"{v:.4f}" for v in acts[i]] for i in range(n_feat)])
+pairs = [(0, 1), (2, 3), (0, 2)]
+write("feature_diff.csv", ["feature"] + [f"{prompts[a]}-{prompts[b]}" for a, b in pairs],
+      [[i] + [f"{acts[i, a] - acts[i, b]:.4f}" for a, b in pairs] for i in range(n_feat)])
+rows = []
+for feat in (3655, 1600):
+    for p in prompts[:2]:
+        for s in (-2, -1, 0, 1, 2):
+            rows.append([feat, p, s, f"Strength {s}: the grid <b>rotates</b> & \"flips\",\n"
+                                     f"np.array([[{s}, 2], [2, {s}]])"])
+write("steer.csv", ["feature", "prompt", "strength", "text"], rows)
+write("ablate_topk.csv", ["condition", "rank", "token", "prob"],
+      [[c, k + 1, t, f"{p:.4f}"] for c, toks in
+       [("baseline", ["5", "4", "\n", "6"]), ("ablate 3655", ["4", "5", " ", "3"]),
+        ("ablate 3655 + error", ["5", "4", "6", "\n"])]
+       for k, (t, p) in enumerate(zip(toks, [0.61, 0.2, 0.1, 0.05]))])
+tokens = ["<bos>", "0", "1", "2", "\n", "[", "]", ",", " ", "grid"]
+tok = rng.integers(0, len(tokens), 600)
+centers = rng.normal(0, 3, (len(tokens), 3))
+pcs = centers[tok] + rng.normal(0, 0.6, (600, 3))
+write("pca_scores.csv", ["token", "pc1", "pc2", "pc3"],
+      [[tokens[t]] + [f"{v:.4f}" for v in pc] for t, pc in zip(tok, pcs)])
+write("pca_explained.csv", ["component", "explained_variance_ratio"],
+      [[f"PC{i + 1}", f"{v:.4f}"] for i, v in enumerate([0.31, 0.18, 0.09, 0.05, 0.03])])
+write("harvest_progress.csv", ["seconds", "tokens"],
+      [[f"{10.0 * i:.1f}", int(i * 5000 + 300 * np.sin(i))] for i in range(30)])
+freq = np.where(rng.random(n_feat) < 0.05, 0.0, 10 ** rng.normal(-3, 0.8, n_feat))
+write("feature_freq.csv", ["feature", "frequency"], [[i, f"{f:.6g}"] for i, f in enumerate(freq)])
+write("maxact.csv", ["feature", "rank", "activation", "left", "token", "right"],
+      [[f, r + 1, f"{50 - 7 * r:.2f}", "x = np.array([[1, 2], <", f"tok{r}", "> & more text"]
+       for f in (3655, 1600) for r in range(5)])
+write("summary.csv", ["key", "value"], [["model", "tiny random Gemma-2"], ["ranks", 2]])
+write("table_outcomes.csv", ["task", "confidence", "outcome"],
+      [["e9afcf9a", 5, "True"], ["c9e6f938", 5, "False"]])
