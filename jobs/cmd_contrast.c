@@ -1,0 +1,685 @@
+/* cmd_contrast.c: `[mpirun -np N] gsae contrast`: SAE features at the last token of a set of
+ * prompts, differences between pairs of prompts, and the contrast of successful against failed
+ * prompts.
+ *
+ * The prompts (io/promptset.h: ARC tasks with an outcomes CSV, or JSON lines) run through the
+ * model truncated after the SAE's layer L (mpi/plan.h); the stage that owns L encodes each
+ * prompt's last token and rank 0 gathers the (prompt, feature) matrix (mpi/promptset.h). Rank 0
+ * then computes, with src/stats.h:
+ *   - for each requested pair a-b (indices into the prompt list), the top features by
+ *     |acts[a] - acts[b]|;
+ *   - when every prompt is labelled and each group has at least two prompts: per feature the
+ *     mean difference (success minus failure), Cohen's d and Hedges' g, a seeded two-sided
+ *     permutation p-value and the Benjamini-Hochberg q-value; the top features by |difference|.
+ * and writes OUT/contrast.nc (io/contrast_nc.h), acts_last_token.csv, feature_diff.csv,
+ * table_pair_top.csv and table_group_contrast.csv (io/contrast_csv.h), and prints the tables.
+ * Every prompt is its own micro-batch, so the outputs are identical on any number of ranks.
+ *
+ * Settings come as flags or from a job file (--job): the keys of the step's section are the
+ * flags' names (jobs/README.md); flags given as well override the job's.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../io/ckpt.h"
+#include "../io/contrast_csv.h"
+#include "../io/contrast_nc.h"
+#include "../io/promptset.h"
+#include "../io/sae_io.h"
+#include "../io/tokenizer_load.h"
+#include "../mpi/dist.h"
+#include "../mpi/pipe.h"
+#include "../mpi/plan.h"
+#include "../mpi/promptset.h"
+#include "../src/rng.h"
+#include "../src/stats.h"
+#include "cli.h"
+#include "commands.h"
+#include "job.h"
+#include "sae_cli.h"
+
+#define CONTRAST_PATH_MAX 4096
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: [mpirun -np N] gsae contrast --model DIR --sae PATH --layer L --tokenizer PATH\n"
+            "           (--tasks DIR --outcomes CSV | --arc DIR --tasks NAME,... [--outcomes CSV]\n"
+            "            | --prompts JSONL) [--pairs A-B,...] [--permutations N] [--seed S]\n"
+            "           [--top K] [--out DIR] [--acts CSV] [--diff CSV] [--stages S|auto]\n"
+            "           [--layers SPEC] [--threads T] [--no-bos]\n"
+            "       gsae contrast --job FILE [--step SECTION] [flags overriding the job's]\n"
+            "\n"
+            "SAE features at each prompt's last token (resid_post.L, the model run up to layer L\n"
+            "only), the top features by difference for pairs of prompts, and the group contrast\n"
+            "of successful against failed prompts (mean difference, Cohen's d, Hedges' g,\n"
+            "permutation p-value, Benjamini-Hochberg q-value).\n"
+            "\n"
+            "  --tasks DIR       ARC tasks (DIR, DIR/training, DIR/evaluation); with --outcomes\n"
+            "                    (filename,confidence,len_prompt,outcome) in the CSV's order\n"
+            "  --arc DIR         ARC tasks directory, with --tasks NAME,... (in that order)\n"
+            "  --prompts JSONL   {\"prompt\", \"name\", \"label\", \"confidence\", \"len_prompt\"}\n"
+            "  --pairs A-B,...   prompt index pairs (0-based, in list order)\n"
+            "  --permutations N  label permutations for the p-values (default 1000)\n"
+            "  --seed S          permutation seed (default 0)\n"
+            "  --top K           top features per pair and for the group (default 10)\n"
+            "  --out DIR         output directory (default results/contrast; job: [job] out)\n"
+            "  --acts, --diff    acts_last_token.csv / feature_diff.csv paths (default in OUT)\n"
+            "  --stages S        pipeline stages per replica (default all ranks; auto = same)\n"
+            "  --layers SPEC     explicit stages, inclusive layer ranges (e.g. 0-1,2-2)\n"
+            "  --threads T       BLAS and loop threads per rank\n"
+            "  --no-bos          do not put <bos> before each prompt\n"
+            "  --job FILE        read the settings from a job file: the section --step, else\n"
+            "                    the first step of [job] steps with command contrast (or\n"
+            "                    features, with position = last)\n");
+}
+
+struct options {
+    const char *job, *step;
+    const char *model, *sae, *tokenizer, *tasks, *arc, *outcomes, *prompts, *pairs;
+    const char *out, *acts, *diff, *layers;
+    int64_t layer, n_perm, top;
+    uint64_t seed;
+    int n_stages, n_threads;
+    bool no_bos;
+};
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || s[0] == '-') return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+    if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0)
+        *out = true;
+    else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcmp(s, "no") == 0)
+        *out = false;
+    else
+        return false;
+    return true;
+}
+
+static bool is_flag(const char *key)
+{
+    return strcmp(key, "no-bos") == 0;
+}
+
+/* Set option key (a flag's name without "--") to value; from names the source for messages. */
+static enum gsae_status set_option(struct options *o, const char *key, const char *v,
+                                   const char *from, struct gsae_error *err)
+{
+    const char **str = NULL;
+    struct { const char *key; const char **dst; } strs[] = {
+        {"model", &o->model}, {"sae", &o->sae}, {"tokenizer", &o->tokenizer},
+        {"tasks", &o->tasks}, {"arc", &o->arc}, {"outcomes", &o->outcomes},
+        {"prompts", &o->prompts}, {"pairs", &o->pairs}, {"out", &o->out},
+        {"acts", &o->acts}, {"diff", &o->diff}, {"layers", &o->layers}};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (strcmp(key, strs[i].key) == 0) str = strs[i].dst;
+    int64_t n = 0;
+    bool ok = true;
+    if (str)
+        *str = v;
+    else if (strcmp(key, "layer") == 0)
+        ok = sae_cli_i64(v, 0, 1 << 20, &o->layer);
+    else if (strcmp(key, "permutations") == 0)
+        ok = sae_cli_i64(v, 1, INT64_C(1) << 40, &o->n_perm);
+    else if (strcmp(key, "top") == 0)
+        ok = sae_cli_i64(v, 1, 1 << 20, &o->top);
+    else if (strcmp(key, "seed") == 0)
+        ok = parse_u64(v, &o->seed);
+    else if (strcmp(key, "stages") == 0) {
+        ok = strcmp(v, "auto") == 0 || sae_cli_i64(v, 1, 1 << 20, &n);
+        o->n_stages = (int)n;
+    } else if (strcmp(key, "threads") == 0) {
+        ok = sae_cli_i64(v, 0, 4096, &n);
+        o->n_threads = (int)n;
+    } else if (strcmp(key, "position") == 0)
+        ok = strcmp(v, "last") == 0;
+    else if (strcmp(key, "no-bos") == 0)
+        ok = parse_bool(v, &o->no_bos);
+    else
+        return gsae_fail(err, GSAE_EINVAL, "%s: unknown setting '%s'", from, key);
+    if (!ok)
+        return gsae_fail(err, GSAE_EINVAL, "%s: %s = '%s' is not valid (see gsae contrast --help)",
+                         from, key, v);
+    return GSAE_OK;
+}
+
+/* The step section of a job: --step, else the first step of [job] steps with command
+ * `contrast`, else one with command `features` (the same settings under another name). A step
+ * without a command key runs the command named like the step (as `gsae run` does). */
+static enum gsae_status find_step(const struct job *job, const char *want, const char **step,
+                                  struct gsae_error *err)
+{
+    static const char *const commands[] = {"contrast", "features"};
+    char **steps = NULL;
+    int64_t n = 0;
+    const char *found = want;
+    enum gsae_status st = want ? GSAE_OK : job_get_list(job, "job", "steps", &steps, &n, err);
+    for (size_t c = 0; st == GSAE_OK && !found && c < 2; c++)
+        for (int64_t i = 0; i < n && !found; i++) {
+            const char *cmd = job_get(job, steps[i], "command");
+            if (strcmp(cmd ? cmd : steps[i], commands[c]) == 0) found = steps[i];
+        }
+    /* the section's name as stored in the job (the list is freed below) */
+    *step = NULL;
+    for (int64_t i = 0; found && i < job->n_entries && !*step; i++)
+        if (strcmp(job->entries[i].section, found) == 0) *step = job->entries[i].section;
+    if (st == GSAE_OK && !*step)
+        st = found ? gsae_fail(err, GSAE_ENOTFOUND, "%s: no section [%s]", job->path, found)
+                   : gsae_fail(err, GSAE_ENOTFOUND,
+                               "%s: no step with command contrast or features in [job] steps; "
+                               "name the section with --step",
+                               job->path);
+    job_list_free(steps);
+    return st;
+}
+
+/* Load the job file, give it an output directory, and take the step's settings. */
+static enum gsae_status apply_job(struct options *o, const char *out_flag, struct job *job,
+                                  struct gsae_error *err)
+{
+    enum gsae_status st = job_load(job, o->job, err);
+    if (st == GSAE_OK && out_flag)
+        st = job_put(job, "job", "out", out_flag, "--out", err);
+    else if (st == GSAE_OK && !job_get(job, "job", "out")) {
+        const char *base = strrchr(o->job, '/');
+        char def[CONTRAST_PATH_MAX];
+        snprintf(def, sizeof def, "results/%s", base ? base + 1 : o->job);
+        char *dot = strrchr(def, '.');
+        if (dot && strcmp(dot, ".ini") == 0) *dot = '\0';
+        st = job_put(job, "job", "out", def, "gsae contrast", err);
+    }
+    if (st == GSAE_OK) st = job_resolve(job, err);
+    const char *step = NULL;
+    if (st == GSAE_OK) st = find_step(job, o->step, &step, err);
+    for (int64_t i = 0; st == GSAE_OK && i < job->n_entries; i++) {
+        const struct job_entry *e = &job->entries[i];
+        if (strcmp(e->section, step) != 0) continue;
+        if (strcmp(e->key, "command") == 0 || strcmp(e->key, "ranks") == 0 ||
+            strcmp(e->key, "launcher") == 0 || strcmp(e->key, "args") == 0)
+            continue;
+        st = set_option(o, e->key, e->value, e->origin, err);
+    }
+    if (st == GSAE_OK && !o->out) o->out = job_get(job, "job", "out");
+    return st;
+}
+
+/* Flags: a first pass for --job, --step and --out, the job's settings, then every flag. */
+static int parse_args(int argc, char **argv, struct options *o, struct job *job)
+{
+    memset(o, 0, sizeof *o);
+    o->layer = -1, o->n_perm = 1000, o->top = 10;
+    struct gsae_error err = {0};
+    const char *out_flag = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 1; i < argc; i++) {
+            const char *a = argv[i], *eq = strchr(a, '='), *v = NULL;
+            size_t key_len = eq ? (size_t)(eq - a) : strlen(a);
+            char key[64];
+            if (strncmp(a, "--", 2) != 0 || key_len - 2 >= sizeof key) {
+                fprintf(stderr, "gsae contrast: unexpected argument '%s'\n", a);
+                return 2;
+            }
+            snprintf(key, sizeof key, "%.*s", (int)(key_len - 2), a + 2);
+            if (eq)
+                v = eq + 1;
+            else if (is_flag(key))
+                v = "true";
+            else if (i + 1 < argc)
+                v = argv[++i];
+            else {
+                fprintf(stderr, "gsae contrast: --%s needs a value\n", key);
+                return 2;
+            }
+            bool early = strcmp(key, "job") == 0 || strcmp(key, "step") == 0;
+            if (pass == 0 && early)
+                *(key[0] == 'j' ? &o->job : &o->step) = v;
+            else if (pass == 0 && strcmp(key, "out") == 0)
+                out_flag = v;
+            else if (pass == 1 && !early && set_option(o, key, v, "option", &err) != GSAE_OK) {
+                cli_report("contrast", &err);
+                return 2;
+            }
+        }
+        if (pass == 0 && o->job && apply_job(o, out_flag, job, &err) != GSAE_OK) {
+            cli_report("contrast", &err);
+            return 2;
+        }
+    }
+    if (!o->model || !o->sae || !o->tokenizer || o->layer < 0 ||
+        !(o->prompts || o->outcomes || (o->arc && o->tasks))) {
+        fprintf(stderr, "gsae contrast: needs --model, --sae, --layer, --tokenizer and prompts "
+                        "(--tasks DIR --outcomes CSV, --arc DIR --tasks NAMES or --prompts)\n");
+        return 2;
+    }
+    if (!o->out) o->out = "results/contrast";
+    return 0;
+}
+
+/* ---- inputs ------------------------------------------------------------------------------- */
+
+static bool is_dir(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* The prompt set the options name. Local. */
+static enum gsae_status load_prompts(const struct options *o, struct promptset *ps,
+                                     struct gsae_error *err)
+{
+    if (o->prompts) return promptset_load_jsonl(ps, o->prompts, err);
+    if (o->tasks && is_dir(o->tasks))
+        return promptset_load_arc(ps, o->tasks, o->outcomes, NULL, 0, err);
+    if (!o->tasks) return promptset_load_arc(ps, o->arc, o->outcomes, NULL, 0, err);
+    if (!o->arc)
+        return gsae_fail(err, GSAE_EINVAL, "--tasks '%s' is not a directory; task names need --arc",
+                         o->tasks);
+    char *names_buf = strdup(o->tasks);
+    const char **names = calloc(strlen(o->tasks) / 2 + 1, sizeof *names);
+    int64_t n = 0;
+    enum gsae_status st = GSAE_OK;
+    if (!names_buf || !names) st = gsae_fail(err, GSAE_ENOMEM, "--tasks: no memory");
+    char *save = NULL;
+    for (char *t = st == GSAE_OK ? strtok_r(names_buf, ", \t\n", &save) : NULL; t;
+         t = strtok_r(NULL, ", \t\n", &save))
+        names[n++] = t;
+    if (st == GSAE_OK && n == 0) st = gsae_fail(err, GSAE_EINVAL, "--tasks: no task names");
+    if (st == GSAE_OK) st = promptset_load_arc(ps, o->arc, o->outcomes, names, n, err);
+    free(names);
+    free(names_buf);
+    return st;
+}
+
+/* Pairs "a-b,c-d" into a (n) and b (n); indices must be below n_prompts. */
+static enum gsae_status parse_pairs(const char *spec, int64_t n_prompts, int64_t **a, int64_t **b,
+                                    int64_t *n, struct gsae_error *err)
+{
+    *n = 0;
+    size_t len = spec ? strlen(spec) : 0;
+    *a = malloc((len / 2 + 1) * sizeof **a);
+    *b = malloc((len / 2 + 1) * sizeof **b);
+    if (!*a || !*b) return gsae_fail(err, GSAE_ENOMEM, "--pairs: no memory");
+    for (const char *p = spec; p && *p;) {
+        char *end = NULL;
+        long long x = strtoll(p, &end, 10), y = -1;
+        if (end != p && *end == '-') {
+            const char *q = end + 1;
+            y = strtoll(q, &end, 10);
+            if (end == q) y = -1;
+        }
+        if (x < 0 || y < 0 || x >= n_prompts || y >= n_prompts || (*end && *end != ','))
+            return gsae_fail(err, GSAE_EINVAL,
+                             "--pairs '%s': expected A-B,... with indices in 0..%lld", spec,
+                             (long long)n_prompts - 1);
+        (*a)[*n] = x, (*b)[*n] = y, (*n)++;
+        p = *end ? end + 1 : end;
+    }
+    return GSAE_OK;
+}
+
+/* ---- analysis (rank 0) -------------------------------------------------------------------- */
+
+struct contrast {
+    float *acts; /* (n_prompts, d_sae) */
+    int64_t d_sae;
+    int64_t *pair_a, *pair_b, *pair_top, n_pairs, k_pair;
+    struct stats_contrast s;
+    double *p, *q;
+    int64_t *group_top, n_top;
+    struct contrast_nc_group group;
+};
+
+static void contrast_free(struct contrast *c)
+{
+    free(c->acts);
+    free(c->pair_a);
+    free(c->pair_b);
+    free(c->pair_top);
+    free(c->s.mean_a);
+    free(c->s.mean_b);
+    free(c->s.diff);
+    free(c->s.cohens_d);
+    free(c->s.hedges_g);
+    free(c->p);
+    free(c->q);
+    free(c->group_top);
+    memset(c, 0, sizeof *c);
+}
+
+static enum gsae_status pair_tops(struct contrast *c, int64_t top, struct gsae_error *err)
+{
+    c->k_pair = top < c->d_sae ? top : c->d_sae;
+    c->pair_top = malloc((size_t)(c->n_pairs * c->k_pair + 1) * sizeof *c->pair_top);
+    if (!c->pair_top) return gsae_fail(err, GSAE_ENOMEM, "pairs: no memory");
+    enum gsae_status st = GSAE_OK;
+    for (int64_t k = 0; st == GSAE_OK && k < c->n_pairs; k++)
+        st = stats_top_abs_diff(c->acts + c->pair_a[k] * c->d_sae,
+                                c->acts + c->pair_b[k] * c->d_sae, c->d_sae, c->k_pair,
+                                c->pair_top + k * c->k_pair, err);
+    return st;
+}
+
+/* The k features of largest |v| (ties: lower index first) into idx, largest first. */
+static void top_abs(const double *v, int64_t n, int64_t k, int64_t *idx)
+{
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t pos = m;
+        while (pos > 0 && fabs(v[idx[pos - 1]]) < fabs(v[i]))
+            pos--;
+        if (pos >= k) continue;
+        for (int64_t j = (m < k ? m : k - 1); j > pos; j--)
+            idx[j] = idx[j - 1];
+        idx[pos] = i;
+        if (m < k) m++;
+    }
+}
+
+/* Success vs failure over all prompts, when every prompt is labelled and both groups have two. */
+static enum gsae_status group_contrast(struct contrast *c, const struct promptset *ps,
+                                       const struct options *o, struct gsae_error *err)
+{
+    int64_t n_s, n_f, n_u;
+    promptset_count_labels(ps, &n_s, &n_f, &n_u);
+    c->group = (struct contrast_nc_group){.n_success = n_s, .n_failure = n_f};
+    if (n_u > 0 || n_s < 2 || n_f < 2) {
+        printf("group contrast skipped: %lld successful, %lld failed, %lld unlabelled prompts "
+               "(needs every prompt labelled, at least 2 in each group)\n",
+               (long long)n_s, (long long)n_f, (long long)n_u);
+        return GSAE_OK;
+    }
+    size_t nf = (size_t)c->d_sae;
+    uint8_t *in_a = malloc((size_t)ps->n);
+    double **arrays[] = {&c->s.mean_a, &c->s.mean_b, &c->s.diff, &c->s.cohens_d,
+                         &c->s.hedges_g, &c->p, &c->q};
+    bool ok = in_a != NULL;
+    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+        ok = (*arrays[i] = malloc(nf * sizeof(double))) && ok;
+    c->n_top = o->top < c->d_sae ? o->top : c->d_sae;
+    ok = (c->group_top = malloc((size_t)c->n_top * sizeof *c->group_top)) && ok;
+    enum gsae_status st = ok ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "group contrast: no memory");
+    for (int64_t i = 0; st == GSAE_OK && i < ps->n; i++)
+        in_a[i] = ps->items[i].label == PROMPTSET_LABEL_SUCCESS;
+    struct rng r;
+    rng_seed(&r, o->seed);
+    if (st == GSAE_OK) st = stats_contrast(c->acts, ps->n, c->d_sae, in_a, &c->s, err);
+    if (st == GSAE_OK)
+        st = stats_permutation_p(c->acts, ps->n, c->d_sae, in_a, o->n_perm, &r, c->p, err);
+    if (st == GSAE_OK) st = stats_bh_fdr(c->p, c->d_sae, c->q, err);
+    if (st == GSAE_OK) {
+        top_abs(c->s.diff, c->d_sae, c->n_top, c->group_top);
+        c->group = (struct contrast_nc_group){true, &c->s, c->p, c->q, n_s, n_f, o->n_perm,
+                                              o->seed, c->n_top, c->group_top};
+    }
+    free(in_a);
+    return st;
+}
+
+/* ---- outputs (rank 0) --------------------------------------------------------------------- */
+
+static const char *label_name(int label)
+{
+    return label == PROMPTSET_LABEL_SUCCESS   ? "success"
+           : label == PROMPTSET_LABEL_FAILURE ? "failure"
+                                              : "unlabelled";
+}
+
+static void print_tables(const struct contrast *c, const struct promptset *ps)
+{
+    for (int64_t k = 0; k < c->n_pairs; k++) {
+        int64_t a = c->pair_a[k], b = c->pair_b[k];
+        printf("\npair %lld-%lld: %s (%s) minus %s (%s)\n", (long long)a, (long long)b,
+               ps->items[a].name, label_name(ps->items[a].label), ps->items[b].name,
+               label_name(ps->items[b].label));
+        printf("  rank  feature        act_a        act_b         diff\n");
+        for (int64_t r = 0; r < c->k_pair; r++) {
+            int64_t j = c->pair_top[k * c->k_pair + r];
+            double va = c->acts[a * c->d_sae + j], vb = c->acts[b * c->d_sae + j];
+            printf("  %4lld %8lld %12.5g %12.5g %12.5g\n", (long long)r + 1, (long long)j, va,
+                   vb, va - vb);
+        }
+    }
+    if (!c->group.present) return;
+    printf("\ngroup contrast: %lld successful minus %lld failed prompts, %lld permutations "
+           "(seed %llu)\n",
+           (long long)c->group.n_success, (long long)c->group.n_failure, (long long)c->group.n_perm,
+           (unsigned long long)c->group.seed);
+    printf("  rank  feature mean_success mean_failure         diff     hedges_g       p_perm"
+           "         q_bh\n");
+    for (int64_t r = 0; r < c->n_top; r++) {
+        int64_t j = c->group_top[r];
+        printf("  %4lld %8lld %12.5g %12.5g %12.5g %12.5g %12.5g %12.5g\n", (long long)r + 1,
+               (long long)j, c->s.mean_a[j], c->s.mean_b[j], c->s.diff[j], c->s.hedges_g[j],
+               c->p[j], c->q[j]);
+    }
+}
+
+static enum gsae_status make_dirs(const char *path, struct gsae_error *err)
+{
+    char buf[CONTRAST_PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p && *p != '/') continue;
+        char was = *p;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", buf, strerror(errno));
+        if (!(*p = was)) break;
+    }
+    return GSAE_OK;
+}
+
+static enum gsae_status write_outputs(const struct contrast *c, const struct promptset *ps,
+                                      const struct options *o, struct gsae_error *err)
+{
+    char nc[CONTRAST_PATH_MAX], acts[CONTRAST_PATH_MAX], diff[CONTRAST_PATH_MAX];
+    char pairs[CONTRAST_PATH_MAX], group[CONTRAST_PATH_MAX];
+    snprintf(nc, sizeof nc, "%s/contrast.nc", o->out);
+    snprintf(acts, sizeof acts, "%s", o->acts ? o->acts : "");
+    if (!o->acts) snprintf(acts, sizeof acts, "%s/acts_last_token.csv", o->out);
+    snprintf(diff, sizeof diff, "%s", o->diff ? o->diff : "");
+    if (!o->diff) snprintf(diff, sizeof diff, "%s/feature_diff.csv", o->out);
+    snprintf(pairs, sizeof pairs, "%s/table_pair_top.csv", o->out);
+    snprintf(group, sizeof group, "%s/table_group_contrast.csv", o->out);
+    struct contrast_nc_meta meta = {o->model, o->sae, o->prompts ? o->prompts
+                                                      : o->outcomes ? o->outcomes
+                                                                    : o->tasks,
+                                    o->layer};
+    struct contrast_nc_pairs pp = {c->n_pairs, c->k_pair, c->pair_a, c->pair_b, c->pair_top};
+    enum gsae_status st = make_dirs(o->out, err);
+    if (st == GSAE_OK) st = contrast_nc_write(nc, &meta, ps, c->acts, c->d_sae, &pp, &c->group, err);
+    if (st == GSAE_OK) st = contrast_csv_acts(acts, ps, c->acts, c->d_sae, err);
+    if (st == GSAE_OK && c->n_pairs > 0) st = contrast_csv_diff(diff, c->acts, c->d_sae, &pp, err);
+    if (st == GSAE_OK && c->n_pairs > 0)
+        st = contrast_csv_pair_top(pairs, ps, c->acts, c->d_sae, &pp, err);
+    if (st == GSAE_OK && c->group.present) st = contrast_csv_group_top(group, &c->group, err);
+    if (st == GSAE_OK) printf("\nwrote %s, %s%s%s%s%s\n", nc, acts, c->n_pairs ? ", " : "",
+                              c->n_pairs ? diff : "", c->n_pairs ? ", " : "",
+                              c->n_pairs ? pairs : "");
+    if (st == GSAE_OK && c->group.present) printf("wrote %s\n", group);
+    return st;
+}
+
+/* Rank 0: the analysis and every output, given the gathered matrix. */
+static enum gsae_status analyse(struct contrast *c, const struct promptset *ps,
+                                const struct options *o, struct gsae_error *err)
+{
+    enum gsae_status st = pair_tops(c, o->top, err);
+    if (st == GSAE_OK) st = group_contrast(c, ps, o, err);
+    if (st == GSAE_OK) {
+        print_tables(c, ps);
+        st = write_outputs(c, ps, o, err);
+    }
+    return st;
+}
+
+/* ---- the pipeline ------------------------------------------------------------------------- */
+
+/* Everything every rank holds. */
+struct run {
+    struct promptset ps;
+    struct tokenizer tk;
+    struct gemma_config cfg;
+    struct plan plan;
+    struct dist d;
+    struct ckpt ck;
+    struct sae_params sae;
+    struct sae_info sae_info;
+    struct promptset_work work;
+    struct pipe p;
+};
+
+/* Prompts, tokens, the model's configuration and the plan: deterministic, the same on every
+ * rank. Warns (rank 0) where a prompt's length differs from the recorded len_prompt. */
+static enum gsae_status prepare(const struct options *o, struct run *r, struct contrast *c,
+                                struct gsae_error *err)
+{
+    enum gsae_status st = load_prompts(o, &r->ps, err);
+    if (st == GSAE_OK) st = parse_pairs(o->pairs, r->ps.n, &c->pair_a, &c->pair_b, &c->n_pairs, err);
+    if (st == GSAE_OK) st = tokenizer_load(&r->tk, o->tokenizer, err);
+    if (st == GSAE_OK) st = promptset_tokenize(&r->ps, &r->tk, !o->no_bos, err);
+    if (st == GSAE_OK) st = ckpt_config_load(o->model, &r->cfg, err);
+    if (st == GSAE_OK && o->layer >= r->cfg.n_layers)
+        st = gsae_fail(err, GSAE_EINVAL, "--layer %lld: the model has layers 0..%lld",
+                       (long long)o->layer, (long long)r->cfg.n_layers - 1);
+    int64_t longest = 0;
+    for (int64_t i = 0; i < r->ps.n; i++) {
+        const struct promptset_item *it = &r->ps.items[i];
+        longest = it->n_tokens > longest ? it->n_tokens : longest;
+        if (it->len_prompt >= 0 && it->len_prompt != it->n_chars && cli_world_rank() == 0)
+            fprintf(stderr,
+                    "gsae contrast: warning: %s: the prompt has %lld characters, "
+                    "len_prompt says %lld\n",
+                    it->name, (long long)it->n_chars, (long long)it->len_prompt);
+    }
+    struct plan_options po = {.n_ranks = cli_world_size(), .n_stages = o->n_stages,
+                              .n_layers = o->layer + 1, .with_logits = false,
+                              .dtype = GSAE_DTYPE_BF16, .ctx_len = longest, .layers = o->layers};
+    if (st == GSAE_OK) st = plan_make(&r->plan, &r->cfg, &po, err);
+    if (st == GSAE_OK) st = promptset_work_init(&r->work, &r->ps, err);
+    return st;
+}
+
+/* This rank's stage: its checkpoint tensors, and the SAE where it owns the layer. Local. */
+static enum gsae_status open_stage(const struct options *o, struct run *r, struct gsae_error *err)
+{
+    const struct plan_stage *s = &r->plan.stages[r->d.stage_index];
+    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed, false};
+    enum gsae_status st = ckpt_open(&r->ck, o->model, &sel, err);
+    if (st == GSAE_OK)
+        st = gemma_weights_check(&r->ck.cfg, &r->ck.w, s->layer_begin, s->layer_end, false, err);
+    if (st != GSAE_OK || o->layer < s->layer_begin || o->layer >= s->layer_end) return st;
+    int64_t layer = -1;
+    char warning[1024] = "";
+    st = sae_load(o->sae, &r->sae, &r->sae_info, err);
+    if (st == GSAE_OK)
+        st = sae_check_model(&r->sae_info, &r->sae, &r->cfg, r->ck.model_name, o->layer, &layer,
+                             warning, sizeof warning, err);
+    if (st == GSAE_OK && warning[0] && r->d.replica == 0)
+        fprintf(stderr, "gsae contrast: warning: %s\n", warning);
+    return st;
+}
+
+static void run_free(struct run *r, bool close_dist)
+{
+    pipe_close(&r->p);
+    promptset_work_free(&r->work);
+    sae_params_free(&r->sae);
+    sae_info_free(&r->sae_info);
+    ckpt_close(&r->ck);
+    if (close_dist) dist_close(&r->d);
+    plan_free(&r->plan);
+    tokenizer_free(&r->tk);
+    promptset_free(&r->ps);
+}
+
+/* Set up every rank's stage and pipe, agreeing on failures. */
+static enum gsae_status setup(const struct options *o, struct run *r, struct contrast *c,
+                              struct gsae_error *err)
+{
+    enum gsae_status st = prepare(o, r, c, err);
+    st = dist_agree(MPI_COMM_WORLD, st, err);
+    if (st == GSAE_OK) st = dist_open(&r->d, MPI_COMM_WORLD, r->plan.n_stages, err);
+    if (st == GSAE_OK) st = dist_agree(r->d.world, open_stage(o, r, err), err);
+    int n_threads = 1;
+    if (st == GSAE_OK) st = dist_threads_choose(&r->d, o->n_threads, &n_threads, err);
+    if (st == GSAE_OK) {
+        dist_threads_apply(n_threads);
+        struct pipe_limits lim;
+        pipe_limits_of_work(&r->work.work, 0, r->d.n_replicas, &lim);
+        st = pipe_open(&r->p, &r->d, &r->plan, &r->cfg, &r->ck.w, &lim, n_threads, err);
+        st = dist_agree(r->d.world, st, err);
+    }
+    return st;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int cmd_contrast(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    struct options o;
+    struct job job = {0};
+    int rc = parse_args(argc, argv, &o, &job);
+    if (rc != 0) {
+        job_free(&job);
+        return rc;
+    }
+    struct gsae_error err = {0};
+    struct run r = {0};
+    struct contrast c = {0};
+    bool agreed = true;
+    double t0 = now_s();
+    enum gsae_status st = setup(&o, &r, &c, &err);
+    if (st == GSAE_OK) {
+        /* a failure inside the stream is not agreed (see mpi/pipe.h) */
+        st = promptset_last_acts(&r.p, &r.d, &r.work.work, o.layer, r.sae.w_enc ? &r.sae : NULL,
+                                 &c.acts, &c.d_sae, &err);
+        agreed = st == GSAE_OK;
+    }
+    if (st == GSAE_OK) {
+        if (r.d.rank == 0) {
+            int64_t n_tok = 0;
+            for (int64_t i = 0; i < r.ps.n; i++)
+                n_tok += r.ps.items[i].n_tokens;
+            printf("gsae contrast: %lld prompts (%lld tokens) through layers 0-%lld on %d "
+                   "stage(s) x %d replica(s), %lld SAE features, %.2f s\n",
+                   (long long)r.ps.n, (long long)n_tok, (long long)o.layer, r.d.n_stages,
+                   r.d.n_replicas, (long long)c.d_sae, now_s() - t0);
+            st = analyse(&c, &r.ps, &o, &err);
+        }
+        st = dist_agree(MPI_COMM_WORLD, st, &err);
+    }
+    if (st != GSAE_OK) cli_report("contrast", &err);
+    fflush(stdout);
+    if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1)
+        MPI_Barrier(MPI_COMM_WORLD);
+    run_free(&r, agreed && st != GSAE_EMPI);
+    contrast_free(&c);
+    job_free(&job);
+    return st == GSAE_OK ? 0 : 1;
+}
