@@ -19,5 +19,3 @@ int cmd_ablate(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_pca(int argc, char **argv);
 int cmd_contrast(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_report(int argc, char **argv);

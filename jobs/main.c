@@ -25,8 +25,6 @@ static const struct gsae_command commands[] = {
     {"store", cmd_store, true, "inspect, dump or verify an activation store (info|dump|verify|synth)"},
     {"pca", cmd_pca, true, "distributed PCA (ScaLAPACK) of a case's rows or feature reconstructions"},
     {"contrast", cmd_contrast, true, "SAE features at the last token of prompts: pair differences, success vs failure"},
-    {"run", cmd_run, false, "run a job file's steps (jobs/README.md), resumable"},
-    {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
