@@ -721,7 +721,8 @@ int cmd_report(int argc, char **argv)
     struct gsae_error err = {0};
     enum gsae_status (*views[])(struct report *, const char *, struct gsae_error *) = {
         view_summary, view_acts, view_diff,    view_steer,  report_view_steer_json,
-        view_ablate,  report_view_ablate_json, view_pca,   view_harvest, view_tables};
+        view_ablate,  report_view_ablate_json, view_pca,   report_view_pca_npy, view_harvest,
+        view_tables};
     enum gsae_status st = report_open(&r, out, title, "Results of one gsae run", &err);
     for (size_t i = 0; i < sizeof views / sizeof views[0] && st == GSAE_OK; i++)
         st = views[i](&r, dir, &err);

@@ -1,10 +1,13 @@
-/* report_json.c: report views of the experiment commands' JSON files (see report_views.h). */
+/* report_json.c: report views of the experiment commands' JSON and .npy outputs (see
+ * report_views.h). */
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../io/npy.h"
 #include "report_views.h"
 
 #define CELL_LEN 64
@@ -256,5 +259,86 @@ enum gsae_status report_view_ablate_json(struct report *r, const char *dir,
         json_decref(root);
     }
     free_names(names, n);
+    return st;
+}
+
+/* Column c of a (rows, k) float array as doubles; newly allocated. */
+static double *npy_column(const struct npy_array *a, int64_t c)
+{
+    int64_t rows = a->shape[0], k = a->shape[1];
+    double *v = malloc((size_t)(rows > 0 ? rows : 1) * sizeof *v);
+    for (int64_t i = 0; v && i < rows; i++)
+        v[i] = a->dtype == GSAE_DTYPE_F64 ? ((const double *)a->data)[i * k + c]
+                                          : ((const float *)a->data)[i * k + c];
+    return v;
+}
+
+static bool npy_is_float(const struct npy_array *a)
+{
+    return a->dtype == GSAE_DTYPE_F64 || a->dtype == GSAE_DTYPE_F32;
+}
+
+enum gsae_status report_view_pca_npy(struct report *r, const char *dir, struct gsae_error *err)
+{
+    char path[4096];
+    void *buf = NULL, *rbuf = NULL;
+    struct npy_array t = {0}, ratio = {0};
+    double *pc[3] = {NULL, NULL, NULL};
+    snprintf(path, sizeof path, "%s/transformed.npy", dir);
+    if (access(path, F_OK) != 0)
+        return GSAE_OK;
+    enum gsae_status st = npy_load(path, &buf, &t, err);
+    if (st == GSAE_OK && (t.n_dims != 2 || t.shape[1] < 2 || !npy_is_float(&t)))
+        st = gsae_fail(err, GSAE_EFORMAT, "%s: expected a (rows, k >= 2) float array", path);
+    if (st != GSAE_OK)
+        goto done;
+    report_section(r, "pca-npy", "PCA",
+                   "Rows projected on the principal components (gsae pca: transformed.npy).");
+    int64_t k = t.shape[1] < 3 ? t.shape[1] : 3;
+    for (int64_t c = 0; c < k; c++)
+        if (!(pc[c] = npy_column(&t, c))) {
+            st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+            goto done;
+        }
+    static const char *const group_names[] = {"rows"};
+    int64_t *group = calloc((size_t)t.shape[0] + 1, sizeof *group);
+    if (!group) {
+        st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+        goto done;
+    }
+    if (k >= 3) {
+        struct report_points p23 = {pc[1], pc[2], group, NULL, t.shape[0], group_names, 1};
+        struct report_axes a23 = {"PC2 vs PC3", "PC2", "PC3", false};
+        report_scatter(r, &a23, &p23);
+    }
+    struct report_points p12 = {pc[0], pc[1], group, NULL, t.shape[0], group_names, 1};
+    struct report_axes a12 = {"PC1 vs PC2", "PC1", "PC2", false};
+    report_scatter(r, &a12, &p12);
+    free(group);
+    snprintf(path, sizeof path, "%s/explained_variance_ratio.npy", dir);
+    if (access(path, F_OK) == 0) {
+        if ((st = npy_load(path, &rbuf, &ratio, err)) != GSAE_OK)
+            goto done;
+        if (ratio.n_dims != 1 || !npy_is_float(&ratio) || ratio.shape[0] > 64) {
+            st = gsae_fail(err, GSAE_EFORMAT, "%s: expected a (k,) float array, k <= 64", path);
+            goto done;
+        }
+        double v[64];
+        char names[64][24];
+        const char *labels[64];
+        for (int64_t c = 0; c < ratio.shape[0]; c++) {
+            v[c] = ratio.dtype == GSAE_DTYPE_F64 ? ((const double *)ratio.data)[c]
+                                                 : ((const float *)ratio.data)[c];
+            snprintf(names[c], sizeof names[c], "PC%lld", (long long)c + 1);
+            labels[c] = names[c];
+        }
+        struct report_axes ax = {"Explained variance ratio", "fraction of variance", NULL, false};
+        report_bars(r, &ax, labels, v, ratio.shape[0]);
+    }
+done:
+    for (int c = 0; c < 3; c++)
+        free(pc[c]);
+    free(buf);
+    free(rbuf);
     return st;
 }

@@ -84,3 +84,7 @@ with open(os.path.join(out, "ablate_plain.json"), "w") as f:
                            "ablated": {"rank": i + 2, "logit": 2.0, "prob": 0.1 / (i + 1),
                                        "top": top(1)}}
                           for i, t in enumerate([" 5", "\n", "np", ".array"])]}, f, indent=1)
+
+# gsae pca's .npy outputs.
+np.save(os.path.join(out, "transformed.npy"), pcs.astype(np.float64))
+np.save(os.path.join(out, "explained_variance_ratio.npy"), np.array([0.31, 0.18, 0.09]))
