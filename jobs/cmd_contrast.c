@@ -68,7 +68,8 @@ static void usage(FILE *f)
             "  --permutations N  label permutations for the p-values (default 1000)\n"
             "  --seed S          permutation seed (default 0)\n"
             "  --top K           top features per pair and for the group (default 10)\n"
-            "  --out DIR         output directory (default results/contrast; job: [job] out)\n"
+            "  --out DIR         output directory (default: [job] out with --job, else the\n"
+            "                    directory of --acts, else results/contrast)\n"
             "  --acts, --diff    acts_last_token.csv / feature_diff.csv paths (default in OUT)\n"
             "  --stages S        pipeline stages per replica (default all ranks; auto = same)\n"
             "  --layers SPEC     explicit stages, inclusive layer ranges (e.g. 0-1,2-2)\n"
@@ -219,8 +220,20 @@ static enum gsae_status apply_job(struct options *o, const char *out_flag, struc
     return st;
 }
 
+/* Without --out: the directory of --acts (as `gsae run` passes a job's outputs), else
+ * results/contrast. */
+static const char *default_out(const char *acts, char *buf, size_t cap)
+{
+    const char *slash = acts ? strrchr(acts, '/') : NULL;
+    if (!acts) return "results/contrast";
+    if (!slash) return ".";
+    snprintf(buf, cap, "%.*s", (int)(slash - acts), acts);
+    return buf[0] ? buf : "/";
+}
+
 /* Flags: a first pass for --job, --step and --out, the job's settings, then every flag. */
-static int parse_args(int argc, char **argv, struct options *o, struct job *job)
+static int parse_args(int argc, char **argv, struct options *o, struct job *job, char *out_buf,
+                      size_t out_cap)
 {
     memset(o, 0, sizeof *o);
     o->layer = -1, o->n_perm = 1000, o->top = 10;
@@ -262,12 +275,12 @@ static int parse_args(int argc, char **argv, struct options *o, struct job *job)
         }
     }
     if (!o->model || !o->sae || !o->tokenizer || o->layer < 0 ||
-        !(o->prompts || o->outcomes || (o->arc && o->tasks))) {
+        !(o->prompts || o->outcomes || o->tasks)) {
         fprintf(stderr, "gsae contrast: needs --model, --sae, --layer, --tokenizer and prompts "
                         "(--tasks DIR --outcomes CSV, --arc DIR --tasks NAMES or --prompts)\n");
         return 2;
     }
-    if (!o->out) o->out = "results/contrast";
+    if (!o->out) o->out = default_out(o->acts, out_buf, out_cap);
     return 0;
 }
 
@@ -644,7 +657,8 @@ int cmd_contrast(int argc, char **argv)
     }
     struct options o;
     struct job job = {0};
-    int rc = parse_args(argc, argv, &o, &job);
+    char out_dir[CONTRAST_PATH_MAX];
+    int rc = parse_args(argc, argv, &o, &job, out_dir, sizeof out_dir);
     if (rc != 0) {
         job_free(&job);
         return rc;
