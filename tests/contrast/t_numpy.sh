@@ -53,9 +53,9 @@ check("acts values", len(a) == F + 1 and np.array_equal(A.T.astype(np.float64), 
 pairs = [tuple(int(x) for x in p.split("-")) for p in pairs_spec.split(",")]
 check("pairs in nc", list(zip(nc["pair_a"][:], nc["pair_b"][:])) == pairs)
 d = rows("feature_diff.csv")
-check("diff header", d[0] == ["feature"] + [f"{i}-{j}" for i, j in pairs])
+check("diff header", d[0] == ["feature"] + [f"{i}-{j}" for i, j in pairs] + ["success-failure"])
 D = np.array([[float(v) for v in r[1:]] for r in d[1:]])
-check("diff values", np.allclose(D, np.stack([X[i] - X[j] for i, j in pairs], 1), rtol=1e-12, atol=0))
+check("diff values", np.allclose(D[:, :-1], np.stack([X[i] - X[j] for i, j in pairs], 1), rtol=1e-12, atol=0))
 
 # each pair's top 10 by |difference|, ties by lower index
 t = rows("table_pair_top.csv")
@@ -89,6 +89,7 @@ def close(name, got, want, rtol=1e-10, atol=1e-12):
 close("mean_success", nc["mean_success"][:], ma)
 close("mean_failure", nc["mean_failure"][:], mb)
 close("diff", nc["diff"][:], ma - mb)
+close("success-failure column", D[:, -1], ma - mb)
 close("cohens_d", nc["cohens_d"][:], dd)
 close("hedges_g", nc["hedges_g"][:], gg)
 p, q = nc["p_perm"][:], nc["q_bh"][:]
@@ -121,7 +122,7 @@ PY
 # gsae report shows the line charts, the bars and both tables
 "$GSAE" report "$T/out" >/dev/null || exit 1
 for want in "Feature activations at the last token" "Top features by |difference|: 0-1" \
-    "pair_top" "group_contrast"; do
+    "Top features by |difference|: success-failure" "pair_top" "group_contrast"; do
     grep -qF "$want" "$T/out/report.html" || { echo "FAIL: report lacks '$want'"; exit 1; }
 done
 echo "report ok"

@@ -49,10 +49,9 @@ static void test_notebook_outcomes(void **state)
     if (st != GSAE_OK) fprintf(stderr, "%s\n", err.msg);
     assert_int_equal(st, GSAE_OK);
     assert_int_equal(ps.n, 10);
-    static const char *const names[] = {"e9afcf9a.json", "c9e6f938.json", "d037b0a7.json",
-                                        "6150a2bd.json", "6fa7a44f.json", "48d8fb45.json",
-                                        "3c9b0459.json", "ed36ccf7.json", "b1948b0a.json",
-                                        "017c7c7b.json"};
+    static const char *const names[] = {
+        "e9afcf9a.json", "c9e6f938.json", "d037b0a7.json", "6150a2bd.json", "6fa7a44f.json",
+        "48d8fb45.json", "3c9b0459.json", "ed36ccf7.json", "b1948b0a.json", "017c7c7b.json"};
     static const int labels[] = {1, 0, 1, 0, 1, 0, 0, 0, 0, 0};
     static const double conf[] = {5, 5, 3, 4, 5, 4, 3, 3, 4, 4};
     static const int64_t len[] = {973, 1218, 1137, 973, 1517, 2489, 1301, 1301, 1383, 1677};
@@ -75,8 +74,8 @@ static void test_notebook_outcomes(void **state)
     /* The notebook's token counts, <bos> included. */
     struct tokenizer tk = {0};
     char tok[4096];
-    st = tokenizer_load(&tk, testdata("tokenizer/gemma2-tokenizer.json.zst", tok, sizeof tok),
-                        &err);
+    st =
+        tokenizer_load(&tk, testdata("tokenizer/gemma2-tokenizer.json.zst", tok, sizeof tok), &err);
     assert_int_equal(st, GSAE_OK);
     st = promptset_tokenize(&ps, &tk, true, &err);
     assert_int_equal(st, GSAE_OK);
