@@ -7,6 +7,7 @@
 #   make bench      machine peaks (sgemm, memory bandwidth) and gsae's figures against them
 #   make demo       deps, build, run the demo job on a small random Gemma-2 with several ranks
 #   make fuzz       run the fuzz targets longer than the test suite does
+#   make nightly    reproducibility run: manifest of output checksums, compared with the last one
 #   make format     clang-format the sources; make check-format fails on a diff
 
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
@@ -124,6 +125,11 @@ demo: deps all
 
 fuzz: deps all
 	@tests/fuzz/run.sh $(BUILD) long
+
+# Reproducibility: run the fixed set of slurm/nightly.sh, write results/nightly/<date>/manifest,
+# fail on drift from the previous manifest (NIGHTLY_DIR=, NIGHTLY_DATA= to redirect).
+nightly: deps all
+	@slurm/nightly.sh $(BUILD)
 
 FORMAT_SRC = $(wildcard src/*.[ch] io/*.[ch] mpi/*.[ch] jobs/*.[ch] tests/*/*.[ch])
 format:

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CHUNK_BYTES ((size_t)1 << 16)
 #define DEFAULT_MAX_LINE ((size_t)64 << 20)
@@ -27,6 +28,7 @@ struct corpus_reader {
     size_t line_len, line_cap;
     bool line_too_long;
     struct corpus_line cur;
+    int64_t shard_bytes; /* size of the current shard's file */
 };
 
 bool corpus_utf8_valid(const char *buf, size_t len, size_t *bad_at)
@@ -165,6 +167,8 @@ static enum gsae_status open_shard(struct corpus_reader *r, bool *skipped, struc
     r->line_no = 0;
     r->shard_docs = 0;
     r->started_at_top = !(r->shard == r->start.shard && r->start.line > 1);
+    struct stat sb;
+    r->shard_bytes = stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
     r->a = archive_read_new();
     if (!r->a)
         return gsae_fail(err, GSAE_ENOMEM, "%s: cannot allocate an archive reader", path);
@@ -394,6 +398,17 @@ struct corpus_position corpus_tell(const struct corpus_reader *r)
     if (r->whole_file && r->line_no >= 1 && r->shard < r->cfg.n_shards)
         return (struct corpus_position){r->next_doc, r->shard + 1, 1};
     return (struct corpus_position){r->next_doc, r->shard, r->line_no + 1};
+}
+
+double corpus_fraction(const struct corpus_reader *r)
+{
+    double done = (double)r->shard;
+    if (r->a && r->shard_bytes > 0) {
+        double f = (double)archive_filter_bytes(r->a, -1) / (double)r->shard_bytes;
+        done += f < 1.0 ? f : 1.0;
+    }
+    double total = (double)r->cfg.n_shards;
+    return done >= total ? 1.0 : done / total;
 }
 
 int64_t corpus_n_skipped(const struct corpus_reader *r)

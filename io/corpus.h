@@ -74,6 +74,10 @@ enum gsae_status corpus_next(struct corpus_reader *r, struct corpus_doc *doc, bo
 /* The position of the next document (what a resume passes to corpus_open). */
 struct corpus_position corpus_tell(const struct corpus_reader *r);
 
+/* How far the reader is through the corpus, 0..1: shards done plus the compressed bytes read
+ * of the current shard over its size, divided by the number of shards. */
+double corpus_fraction(const struct corpus_reader *r);
+
 /* Problems skipped so far. */
 int64_t corpus_n_skipped(const struct corpus_reader *r);
 

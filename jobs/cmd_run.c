@@ -166,25 +166,44 @@ static bool step_key_reserved(const char *key)
            strcmp(key, "launcher") == 0;
 }
 
-/* Whether this gsae has subcommand name (`gsae NAME --help` succeeds). */
+/* Whether this gsae has subcommand name: `gsae --help` lists it as "  NAME  summary". */
 static bool have_command(const char *self, const char *name)
 {
-    pid_t pid = fork();
-    if (pid < 0)
+    int fds[2];
+    if (pipe(fds) != 0)
         return false;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return false;
+    }
     if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        if (devnull >= 0) {
-            dup2(devnull, STDOUT_FILENO);
-            dup2(devnull, STDERR_FILENO);
-        }
-        execl(self, self, name, "--help", (char *)NULL);
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        execl(self, self, "--help", (char *)NULL);
         _exit(127);
     }
+    close(fds[1]);
+    char text[16384];
+    size_t len = 0;
+    for (;;) {
+        ssize_t got = read(fds[0], text + len, sizeof text - 1 - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+    }
+    text[len] = '\0';
+    close(fds[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    char needle[300];
+    snprintf(needle, sizeof needle, "\n  %s ", name);
+    return strstr(text, needle) != NULL;
 }
 
 static enum gsae_status build_step(const struct job *job, const char *step, const char *launcher,

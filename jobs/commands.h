@@ -2,15 +2,20 @@
 #pragma once
 
 int cmd_version(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
-int cmd_mksae(int argc, char **argv);
-int cmd_sae_info(int argc, char **argv);
-int cmd_golden(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_arc_prompt(int argc, char **argv);
+int cmd_golden(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_mksae(int argc, char **argv);
+int cmd_sae_info(int argc, char **argv);
+int cmd_features(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
+int cmd_ablate(int argc, char **argv);
+int cmd_store(int argc, char **argv);
 int cmd_pca(int argc, char **argv);
 int cmd_contrast(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_report(int argc, char **argv);

@@ -8,18 +8,23 @@
 
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
+    {"run", cmd_run, false, "run a job file's steps (jobs/README.md), resumable"},
+    {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
     {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
+    {"plan", cmd_plan, false, "print the stage plan (layers, weight bytes, FLOPs per stage) of a pipelined job"},
     {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},
     {"mkmodel", cmd_mkmodel, false, "write a random Gemma-2 checkpoint (HF layout) for tests and demos"},
     {"mksae", cmd_mksae, false, "write a random JumpReLU SAE (Gemma Scope npz or SAELens layout)"},
     {"sae-info", cmd_sae_info, false, "validate an SAE (and against a model) and describe it"},
+    {"features", cmd_features, true, "top SAE features at a prompt's final token (and all positions)"},
+    {"steer", cmd_steer, true, "greedy continuations with an SAE feature added at several strengths"},
+    {"ablate", cmd_ablate, true, "an answer's next-token ranks and logits with SAE features ablated"},
     {"tokenize", cmd_tokenize, false, "text (stdin) to Gemma-2 token ids"},
     {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
     {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},
+    {"store", cmd_store, true, "inspect, dump or verify an activation store (info|dump|verify|synth)"},
     {"pca", cmd_pca, true, "distributed PCA (ScaLAPACK) of a case's rows or feature reconstructions"},
     {"contrast", cmd_contrast, true, "SAE features at the last token of prompts: pair differences, success vs failure"},
-    {"run", cmd_run, false, "run a job file's steps (jobs/README.md), resumable"},
-    {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -23,8 +23,7 @@ static enum gsae_status mpi_fail(struct gsae_error *err, int rc, const char *wha
 {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
-        len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = 0;
     msg[len] = '\0';
     return gsae_fail(err, GSAE_EMPI, "pca: %s failed: %s", what, msg);
 }
@@ -46,8 +45,7 @@ void dpca_grid_shape(int size, int *nprow, int *npcol)
 {
     int p = 1;
     for (int r = 1; (int64_t)r * r <= size; r++)
-        if (size % r == 0)
-            p = r;
+        if (size % r == 0) p = r;
     *nprow = p;
     *npcol = size / p;
 }
@@ -124,8 +122,7 @@ static enum gsae_status pack_block_cyclic(const double *a, const struct eig_grid
             int64_t m = local_count(g->n, g->nb, pr, g->nprow);
             int64_t c = local_count(g->n, g->nb, pc, g->npcol);
             enum gsae_status st = gsae_narrow_int(m * c, &counts[pr * g->npcol + pc], err);
-            if (st != GSAE_OK)
-                return st;
+            if (st != GSAE_OK) return st;
             for (int64_t jl = 0; jl < c; jl++) {
                 int64_t j = global_index(jl, nb, pc, g->npcol);
                 for (int64_t il = 0; il < m; il++)
@@ -149,12 +146,9 @@ static int pdsyevr_count(const struct eig_grid *g, int k)
     for (int mz = k; mz < g->n; mz++) {
         int64_t mq00 = local_count(mz, g->nb, 0, g->npcol);
         int64_t have = np00 * mq00 + 2 * nb * nb, need = (np00 + mq00) * nb;
-        if (have < 18 * (int64_t)g->n)
-            have = 18 * (int64_t)g->n;
-        if (need < nb * (nb - 1) / 2)
-            need = nb * (nb - 1) / 2;
-        if (have >= need + nb * nb)
-            return mz;
+        if (have < 18 * (int64_t)g->n) have = 18 * (int64_t)g->n;
+        if (need < nb * (nb - 1) / 2) need = nb * (nb - 1) / 2;
+        if (have >= need + nb * nb) return mz;
     }
     return g->n;
 }
@@ -173,8 +167,8 @@ static enum gsae_status eig_solve(const struct eig_grid *g, double *a, int k, do
         return gsae_fail(err, GSAE_EINTERNAL, "pca: descinit: argument %d is invalid", -info);
     int il = g->n - k + 1, iu = g->n, m = 0, nz = 0, lwork = -1, liwork = -1, iwork_q = 0;
     double vl = 0.0, vu = 0.0, work_q = 0.0;
-    pdsyevr_("V", "I", "L", &g->n, a, &one, &one, desc, &vl, &vu, &il, &iu, &m, &nz, w_all, z,
-             &one, &one, desc, &work_q, &lwork, &iwork_q, &liwork, &info, 1, 1, 1);
+    pdsyevr_("V", "I", "L", &g->n, a, &one, &one, desc, &vl, &vu, &il, &iu, &m, &nz, w_all, z, &one,
+             &one, desc, &work_q, &lwork, &iwork_q, &liwork, &info, 1, 1, 1);
     if (info != 0) {
         status = gsae_fail(err, GSAE_EINTERNAL, "pca: pdsyevr workspace query: info %d", info);
         goto fail;
@@ -184,12 +178,12 @@ static enum gsae_status eig_solve(const struct eig_grid *g, double *a, int k, do
     work = malloc((size_t)lwork * sizeof *work);
     iwork = malloc((size_t)liwork * sizeof *iwork);
     if (!work || !iwork) {
-        status = gsae_fail(err, GSAE_ENOMEM, "pca: no memory for pdsyevr workspace (%d doubles)",
-                           lwork);
+        status =
+            gsae_fail(err, GSAE_ENOMEM, "pca: no memory for pdsyevr workspace (%d doubles)", lwork);
         goto fail;
     }
-    pdsyevr_("V", "I", "L", &g->n, a, &one, &one, desc, &vl, &vu, &il, &iu, &m, &nz, w_all, z,
-             &one, &one, desc, work, &lwork, iwork, &liwork, &info, 1, 1, 1);
+    pdsyevr_("V", "I", "L", &g->n, a, &one, &one, desc, &vl, &vu, &il, &iu, &m, &nz, w_all, z, &one,
+             &one, desc, work, &lwork, iwork, &liwork, &info, 1, 1, 1);
     if (info != 0 || m != k || nz != k)
         status = gsae_fail(err, GSAE_EINTERNAL,
                            "pca: pdsyevr: info %d, %d eigenvalues and %d vectors, expected %d",
@@ -210,13 +204,13 @@ enum gsae_status dpca_eig_top(MPI_Comm comm, const double *a_part, int64_t d, in
     int n = 0, kk = 0, size = 1;
     MPI_Comm_size(comm, &size);
     if (d < 1 || k < 1 || k > d || block < 1)
-        return gsae_fail(err, GSAE_EINVAL, "pca: eigenpairs: d %lld, k %lld, block %d: expected "
-                         "1 <= k <= d and block >= 1", (long long)d, (long long)k, block);
+        return gsae_fail(err, GSAE_EINVAL,
+                         "pca: eigenpairs: d %lld, k %lld, block %d: expected "
+                         "1 <= k <= d and block >= 1",
+                         (long long)d, (long long)k, block);
     status = gsae_narrow_int(d, &n, err);
-    if (status == GSAE_OK)
-        status = gsae_narrow_int(k, &kk, err);
-    if (status == GSAE_OK)
-        status = grid_open(comm, n, block, &g, err);
+    if (status == GSAE_OK) status = gsae_narrow_int(k, &kk, err);
+    if (status == GSAE_OK) status = grid_open(comm, n, block, &g, err);
     size_t dd = (size_t)d * (size_t)d, local = (size_t)g.lld * (size_t)(g.nloc > 1 ? g.nloc : 1);
     if (status == GSAE_OK) {
         sendbuf = malloc(dd * sizeof *sendbuf);
@@ -229,11 +223,9 @@ enum gsae_status dpca_eig_top(MPI_Comm comm, const double *a_part, int64_t d, in
             status = gsae_fail(err, GSAE_ENOMEM, "pca: no memory for a %lld x %lld matrix",
                                (long long)d, (long long)d);
     }
-    if (status == GSAE_OK)
-        status = pack_block_cyclic(a_part, &g, sendbuf, counts, err);
+    if (status == GSAE_OK) status = pack_block_cyclic(a_part, &g, sendbuf, counts, err);
     status = agree(comm, status, err);
-    if (status != GSAE_OK)
-        goto fail;
+    if (status != GSAE_OK) goto fail;
     memset(a, 0, local * sizeof *a);
     DPCA_MPI(MPI_Reduce_scatter(sendbuf, a, counts, MPI_DOUBLE, MPI_SUM, comm),
              "summing the Gram matrix (MPI_Reduce_scatter)");
@@ -242,20 +234,17 @@ enum gsae_status dpca_eig_top(MPI_Comm comm, const double *a_part, int64_t d, in
     /* pdsyevr fails alike on every process (its info is global), so no agreement is needed. */
     int mz = pdsyevr_count(&g, kk);
     status = eig_solve(&g, a, mz, w_all, z, err);
-    if (status != GSAE_OK)
-        goto fail;
+    if (status != GSAE_OK) goto fail;
     /* Columns 0..mz-1 of Z hold eigenvectors, ascending; component c is column mz-1-c. */
     for (int64_t jl = 0; jl < g.nloc; jl++) {
         int64_t c = mz - 1 - global_index(jl, g.nb, g.mycol, g.npcol);
-        if (c < 0 || c >= k)
-            continue;
+        if (c < 0 || c >= k) continue;
         for (int64_t il = 0; il < g.mloc; il++)
             vsum[c * d + global_index(il, g.nb, g.myrow, g.nprow)] = z[jl * g.lld + il];
     }
     int kd = 0;
     status = gsae_narrow_int(k * d, &kd, err);
-    if (status != GSAE_OK)
-        goto fail;
+    if (status != GSAE_OK) goto fail;
     DPCA_MPI(MPI_Allreduce(vsum, v, kd, MPI_DOUBLE, MPI_SUM, comm),
              "gathering eigenvectors (MPI_Allreduce)");
     for (int64_t c = 0; c < k; c++)
@@ -273,8 +262,7 @@ fail:
 
 void dpca_result_free(struct dpca_result *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     free(r->mean);
     free(r->components);
     free(r->explained_variance);
@@ -299,8 +287,7 @@ static enum gsae_status run_pass(const struct pass *p, enum pass_kind kind, doub
     for (int64_t begin = 0; begin < p->rows->n_local; begin += p->chunk) {
         int64_t count = p->rows->n_local - begin < p->chunk ? p->rows->n_local - begin : p->chunk;
         enum gsae_status st = p->rows->read(p->rows->ctx, begin, count, p->buf, err);
-        if (st != GSAE_OK)
-            return st;
+        if (st != GSAE_OK) return st;
         if (kind == PASS_SUM) {
             for (int64_t i = 0; i < count; i++)
                 for (int64_t j = 0; j < d; j++)
@@ -329,19 +316,21 @@ static enum gsae_status check_setup(MPI_Comm comm, const struct dpca_rows *rows,
         status = gsae_fail(err, GSAE_EINVAL, "pca: rows: d %lld, %lld local rows: expected d >= 1",
                            (long long)rows->d, (long long)rows->n_local);
     else if (opt->n_components < 1 || opt->n_components > rows->d)
-        status = gsae_fail(err, GSAE_EINVAL, "pca: %lld components asked for rows of length %lld: "
-                           "expected 1 <= k <= d", (long long)opt->n_components,
-                           (long long)rows->d);
+        status = gsae_fail(err, GSAE_EINVAL,
+                           "pca: %lld components asked for rows of length %lld: "
+                           "expected 1 <= k <= d",
+                           (long long)opt->n_components, (long long)rows->d);
     else if (opt->chunk_rows < 0 || opt->block < 0)
         status = gsae_fail(err, GSAE_EINVAL, "pca: chunk_rows %lld and block %d must be >= 0",
                            (long long)opt->chunk_rows, opt->block);
     else if ((status = gsae_narrow_int(rows->d, &dummy, err)) == GSAE_OK &&
              rows->d > INT32_MAX / 64)
-        status = gsae_fail(err, GSAE_ERANGE, "pca: row length %lld is too large for a d x d "
-                           "Gram matrix", (long long)rows->d);
+        status = gsae_fail(err, GSAE_ERANGE,
+                           "pca: row length %lld is too large for a d x d "
+                           "Gram matrix",
+                           (long long)rows->d);
     status = agree(comm, status, err);
-    if (status != GSAE_OK)
-        return status;
+    if (status != GSAE_OK) return status;
     int64_t mine[4] = {rows->d, -rows->d, opt->n_components, -opt->n_components}, ext[4];
     int64_t counts[2] = {rows->n_local, 0}, scan[2] = {0, 0};
     if (MPI_Allreduce(mine, ext, 4, MPI_INT64_T, MPI_MAX, comm) != MPI_SUCCESS ||
@@ -351,18 +340,21 @@ static enum gsae_status check_setup(MPI_Comm comm, const struct dpca_rows *rows,
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     if (ext[0] != -ext[1] || ext[2] != -ext[3])
-        return gsae_fail(err, GSAE_EINVAL, "pca: ranks disagree on row length (%lld..%lld) or "
-                         "components (%lld..%lld)", (long long)-ext[1], (long long)ext[0],
-                         (long long)-ext[3], (long long)ext[2]);
+        return gsae_fail(err, GSAE_EINVAL,
+                         "pca: ranks disagree on row length (%lld..%lld) or "
+                         "components (%lld..%lld)",
+                         (long long)-ext[1], (long long)ext[0], (long long)-ext[3],
+                         (long long)ext[2]);
     r->d = rows->d;
     r->k = opt->n_components;
     r->n_local = rows->n_local;
     r->n_rows = scan[1];
     r->row_offset = rank == 0 ? 0 : scan[0]; /* MPI_Exscan leaves rank 0's result undefined */
     if (r->n_rows < 2 || r->k > r->n_rows)
-        return gsae_fail(err, GSAE_EINVAL, "pca: %lld rows for %lld components: expected at "
-                         "least 2 rows and no more components than rows", (long long)r->n_rows,
-                         (long long)r->k);
+        return gsae_fail(err, GSAE_EINVAL,
+                         "pca: %lld rows for %lld components: expected at "
+                         "least 2 rows and no more components than rows",
+                         (long long)r->n_rows, (long long)r->k);
     return GSAE_OK;
 }
 
@@ -380,8 +372,8 @@ static enum gsae_status alloc_result(struct dpca_result *r, struct pass *p, doub
     *gram = calloc(d * d, sizeof **gram);
     if (!r->mean || !r->components || !r->explained_variance || !r->explained_variance_ratio ||
         !r->transformed || !p->buf || !*gram)
-        return gsae_fail(err, GSAE_ENOMEM, "pca: no memory for d = %zu, k = %zu, %zu local rows",
-                         d, k, nl);
+        return gsae_fail(err, GSAE_ENOMEM, "pca: no memory for d = %zu, k = %zu, %zu local rows", d,
+                         k, nl);
     return GSAE_OK;
 }
 
@@ -394,24 +386,20 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
     struct pass p = {.rows = rows, .chunk = opt->chunk_rows > 0 ? opt->chunk_rows : 512};
     double *gram = NULL;
     memset(out, 0, sizeof *out);
-    if (p.chunk > INT32_MAX / 2)
-        p.chunk = INT32_MAX / 2;
+    if (p.chunk > INT32_MAX / 2) p.chunk = INT32_MAX / 2;
     if (MPI_Comm_dup(comm, &dup) != MPI_SUCCESS)
         return gsae_fail(err, GSAE_EMPI, "pca: MPI_Comm_dup failed");
     MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
     status = check_setup(dup, rows, opt, out, err);
-    if (status == GSAE_OK)
-        status = alloc_result(out, &p, &gram, err);
+    if (status == GSAE_OK) status = alloc_result(out, &p, &gram, err);
     status = agree(dup, status, err);
-    if (status != GSAE_OK)
-        goto fail;
+    if (status != GSAE_OK) goto fail;
     int d = (int)out->d; /* narrowed in check_setup */
     int64_t d64 = out->d, k = out->k;
 
     /* Pass 1: the global mean. */
     status = agree(dup, run_pass(&p, PASS_SUM, gram, out, err), err);
-    if (status != GSAE_OK)
-        goto fail;
+    if (status != GSAE_OK) goto fail;
     DPCA_MPI(MPI_Allreduce(gram, out->mean, d, MPI_DOUBLE, MPI_SUM, dup), "summing rows");
     for (int64_t j = 0; j < d64; j++)
         out->mean[j] /= (double)out->n_rows;
@@ -419,8 +407,7 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
 
     /* Pass 2: the centered Gram matrix (lower triangle), mirrored to full for packing. */
     status = agree(dup, run_pass(&p, PASS_GRAM, gram, out, err), err);
-    if (status != GSAE_OK)
-        goto fail;
+    if (status != GSAE_OK) goto fail;
     double trace_local = 0.0, trace = 0.0;
     for (int64_t i = 0; i < d64; i++) {
         trace_local += gram[i * d64 + i];
@@ -430,8 +417,7 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
     DPCA_MPI(MPI_Allreduce(&trace_local, &trace, 1, MPI_DOUBLE, MPI_SUM, dup), "summing traces");
     status = dpca_eig_top(dup, gram, d64, k, opt->block > 0 ? opt->block : 64,
                           out->explained_variance, out->components, err);
-    if (status != GSAE_OK)
-        goto fail;
+    if (status != GSAE_OK) goto fail;
     free(gram);
     gram = NULL;
     out->total_variance = trace / (double)(out->n_rows - 1);
@@ -449,8 +435,7 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
 fail:
     free(gram);
     free(p.buf);
-    if (status != GSAE_OK)
-        dpca_result_free(out);
+    if (status != GSAE_OK) dpca_result_free(out);
     MPI_Comm_free(&dup);
     return status;
 }

@@ -25,10 +25,26 @@ struct stream {
     const struct pipe_sampler *sampler;
 };
 
+/* Called by gemma_forward after each layer: drives MPI progress on the messages in flight
+ * (Open MPI moves a large message in fragments only while its sender or receiver is inside an
+ * MPI call, so a stage computing four layers would otherwise hold its neighbour's data back),
+ * then the caller's hook. */
 struct hook_bridge {
     const struct pipe_hook *hook;
     const struct pipe_rows *rows;
+    struct stream *s;
 };
+
+static void progress(struct stream *s)
+{
+    int done = 0;
+    for (int k = 0; k < N_BUF; k++) {
+        if (s->recv[k] != MPI_REQUEST_NULL)
+            MPI_Request_get_status(s->recv[k], &done, MPI_STATUS_IGNORE);
+        if (s->send[k] != MPI_REQUEST_NULL)
+            MPI_Request_get_status(s->send[k], &done, MPI_STATUS_IGNORE);
+    }
+}
 
 static enum gsae_status hook_bridge_fn(void *ctx, const char *name, int64_t layer, float *x,
                                        const struct gemma_batch *batch, int64_t d_model,
@@ -36,6 +52,9 @@ static enum gsae_status hook_bridge_fn(void *ctx, const char *name, int64_t laye
 {
     const struct hook_bridge *b = ctx;
     (void)batch; /* the same as b->rows->batch */
+    progress(b->s);
+    if (!b->hook || !b->hook->fn)
+        return GSAE_OK;
     return b->hook->fn(b->hook->ctx, b->rows, name, layer, x, d_model, err);
 }
 
@@ -293,10 +312,10 @@ static enum gsae_status compute_task(struct pipe *p, struct stream *s, int64_t i
         return st;
     double t0 = MPI_Wtime();
     if (p->stage.layer_end > p->stage.layer_begin) {
-        struct hook_bridge bridge = {s->hook, &rows};
+        struct hook_bridge bridge = {s->hook, &rows, s};
         struct gemma_hook gh = {hook_bridge_fn, &bridge};
         st = gemma_forward(p->w, &p->state, &b, x, p->stage.layer_begin, p->stage.layer_end,
-                           s->hook && s->hook->fn ? &gh : NULL, err);
+                           &gh, err);
     }
     if (st == GSAE_OK && last && s->n_new > 0)
         st = sample_task(p, s, i, &rows, x, err);

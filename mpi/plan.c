@@ -279,6 +279,13 @@ enum gsae_status plan_make(struct plan *p, const struct gemma_config *cfg,
             goto done;
         }
         p->n_layers = end;
+        if (p->with_logits && end != cfg->n_layers) {
+            st = gsae_fail(err, GSAE_EINVAL,
+                           "--layers '%s' ends at layer %lld of %lld: logits need every layer "
+                           "(a truncated pipeline has no logits)",
+                           opt->layers, (long long)end - 1, (long long)cfg->n_layers);
+            goto done;
+        }
     } else {
         int64_t max_stages = p->n_layers + (p->with_logits ? 1 : 0);
         if (n_stages > max_stages) {

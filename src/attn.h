@@ -6,6 +6,9 @@
  * A query tile only multiplies against the keys some row of the tile can see, so the masked
  * upper triangle and the keys beyond a sliding window are mostly skipped.
  *
+ * A single new token (decoding) takes all query heads of a kv head as the rows of one sgemm
+ * pair instead.
+ *
  * A row's result depends on its own query, the cache contents and the tiling of its
  * sequence's rows (fixed by pos0 and n_tok), never on other sequences in the batch.
  */
@@ -23,8 +26,9 @@ struct attn_shape {
     int64_t window; /* key j visible to query i when 0 <= i - j < window; 0 = global */
 };
 
-/* Floats of scratch attn_sequence needs for batches of max_rows rows and max_seq positions. */
-int64_t attn_scratch_floats(int64_t max_rows, int64_t max_seq);
+/* Floats of scratch attn_sequence needs for batches of max_rows rows, max_seq positions and
+ * n_heads query heads. */
+int64_t attn_scratch_floats(int64_t max_rows, int64_t max_seq, int64_t n_heads);
 
 /* out rows (n_tok, n_heads*d_head), row stride ld_out, from q rows (n_tok, n_heads*d_head),
  * stride ld_q, at positions pos0 .. pos0+n_tok-1. k and v point at position 0 of this

@@ -52,7 +52,7 @@ static struct scratch_layout scratch_layout(const struct gemma_config *c, int64_
     PLACE(up, r * c->d_ff);
     l.tile_floats = matmul_tile_floats(k_max);
     PLACE(tile, l.tile_floats);
-    PLACE(scores, attn_scratch_floats(max_rows, max_seq));
+    PLACE(scores, attn_scratch_floats(max_rows, max_seq, c->n_heads));
     PLACE(norms, 5 * c->d_model);
 #undef PLACE
     l.total = off;

@@ -15,8 +15,7 @@
 #define MATMUL_AVX512 0
 #endif
 
-/* 8 MiB of f32 per tile: large enough that each sgemm call has a wide n (>= 128 columns for
- * the 9B down projection, k = 14336) and the repacking of x per call is amortised. */
+/* At least 8 MiB of f32 per tile. */
 #define MATMUL_TILE_FLOATS (2 * 1024 * 1024)
 
 /* OpenBLAS (0.3.21, SkylakeX/Cooperlake kernels, which this Zen 4 gets) switches to separate
@@ -34,7 +33,9 @@ static int blas_int(int64_t v)
 
 int64_t matmul_tile_floats(int64_t k_max)
 {
-    int64_t min_tile = 16 * k_max;
+    /* At least 512 weight rows per tile: each sgemm call repacks all of x, so a narrow tile
+     * (the down projection has k = d_ff) would spend a large share on that copy. */
+    int64_t min_tile = 512 * k_max;
     return min_tile > MATMUL_TILE_FLOATS ? min_tile : MATMUL_TILE_FLOATS;
 }
 
@@ -74,8 +75,7 @@ void matmul_rows_to_f32(float *dst, const struct gsae_tensor *w, int64_t row0, i
 }
 
 static void gemm_path(float *y, int64_t ldy, const float *x, int64_t m, int64_t k,
-                      const struct gsae_tensor *w, float *tile, int64_t tile_floats,
-                      int n_threads)
+                      const struct gsae_tensor *w, float *tile, int64_t tile_floats)
 {
     int64_t n = w->shape[0];
     if (w->dtype == GSAE_DTYPE_F32) {
@@ -90,7 +90,9 @@ static void gemm_path(float *y, int64_t ldy, const float *x, int64_t m, int64_t 
     int64_t nb = tile_floats / k, n_tiles = (n + nb - 1) / nb;
     for (int64_t i = 0; i < n_tiles; i++) {
         int64_t n0 = n * i / n_tiles, nt = n * (i + 1) / n_tiles - n0;
-        matmul_rows_to_f32(tile, w, n0, nt, k, n_threads);
+        /* One thread: conversion runs at memory speed (well under 1% of the sgemm time) and
+         * more threads would compete with OpenBLAS's own spinning workers. */
+        matmul_rows_to_f32(tile, w, n0, nt, k, 1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(m), blas_int(nt),
                     blas_int(k), 1.0f, x, blas_int(k), tile, blas_int(k), 0.0f, y + n0,
                     blas_int(ldy));
@@ -258,5 +260,5 @@ void matmul_xwt(float *y, int64_t ldy, const float *x, int64_t m, int64_t k,
     if (m <= MATMUL_SMALL_ROWS || w->shape[0] * k < MATMUL_SGEMM_MIN_WEIGHT)
         small_path(y, ldy, x, m, k, w, n_threads);
     else
-        gemm_path(y, ldy, x, m, k, w, tile, tile_floats, n_threads);
+        gemm_path(y, ldy, x, m, k, w, tile, tile_floats);
 }

@@ -17,8 +17,7 @@ void pca_center_rows(double *x, int64_t n, int64_t d, const double *mean)
 void pca_project(const double *x, int64_t n, int64_t d, const double *components, int64_t k,
                  double *out)
 {
-    if (n == 0 || k == 0)
-        return;
+    if (n == 0 || k == 0) return;
     GSAE_ASSERT(n <= INT32_MAX && d <= INT32_MAX && k <= INT32_MAX);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)d, 1.0, x, (int)d,
                 components, (int)d, 0.0, out, (int)k);
@@ -30,8 +29,7 @@ void pca_sign_flip(double *components, int64_t k, int64_t d)
         double *v = components + c * d;
         int64_t best = 0;
         for (int64_t j = 1; j < d; j++)
-            if (fabs(v[j]) > fabs(v[best]))
-                best = j;
+            if (fabs(v[j]) > fabs(v[best])) best = j;
         if (v[best] < 0)
             for (int64_t j = 0; j < d; j++)
                 v[j] = -v[j];
@@ -46,8 +44,7 @@ bool pca_recon_coef(const int32_t *indices, const float *values, int64_t nnz,
     /* Feature lists are short (the notebook's have 8 or 9), so a scan beats a lookup table. */
     for (int64_t e = 0; e < nnz; e++)
         for (int64_t j = 0; j < n_features; j++)
-            if (features[j] == indices[e])
-                coef[j] += (double)values[e];
+            if (features[j] == indices[e]) coef[j] += (double)values[e];
     double sum = 0.0;
     for (int64_t j = 0; j < n_features; j++)
         sum += coef[j];
@@ -60,8 +57,7 @@ void pca_recon_row(const double *coef, const double *w_rows, int64_t n_features,
     for (int64_t i = 0; i < d; i++)
         out[i] = 0.0;
     for (int64_t j = 0; j < n_features; j++) {
-        if (coef[j] == 0.0)
-            continue;
+        if (coef[j] == 0.0) continue;
         const double *w = w_rows + j * d;
         for (int64_t i = 0; i < d; i++)
             out[i] += coef[j] * w[i];

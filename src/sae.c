@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SAE_PRE_BUDGET_FLOATS ((int64_t)16 << 20) /* 64 MiB of pre-activations per block */
+#define SAE_PRE_BUDGET_FLOATS ((int64_t)64 << 20) /* 256 MiB of pre-activations per block */
 
 enum gsae_status sae_params_init(struct sae_params *p, int64_t d_model, int64_t d_sae,
                                  struct gsae_error *err)

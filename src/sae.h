@@ -79,7 +79,7 @@ struct sae_encoder {
 };
 
 /* Set up an encoder for p that runs block_rows rows per sgemm (0 picks a block that keeps
- * the pre-activation buffer near 64 MiB). Caller owns; release with sae_encoder_free. */
+ * the pre-activation buffer within 256 MiB). Caller owns; release with sae_encoder_free. */
 enum gsae_status sae_encoder_init(struct sae_encoder *e, const struct sae_params *p,
                                   int64_t block_rows, struct gsae_error *err);
 void sae_encoder_free(struct sae_encoder *e);

@@ -12,8 +12,10 @@ static enum gsae_status check_groups(int64_t n_rows, const uint8_t *in_a, int64_
     for (int64_t i = 0; i < n_rows; i++)
         *n_a += in_a[i] != 0;
     if (*n_a < 2 || n_rows - *n_a < 2)
-        return gsae_fail(err, GSAE_EINVAL, "contrast: groups of %lld and %lld rows, expected at "
-                         "least 2 in each", (long long)*n_a, (long long)(n_rows - *n_a));
+        return gsae_fail(err, GSAE_EINVAL,
+                         "contrast: groups of %lld and %lld rows, expected at "
+                         "least 2 in each",
+                         (long long)*n_a, (long long)(n_rows - *n_a));
     return GSAE_OK;
 }
 
@@ -28,8 +30,7 @@ static void group_sums(const float *x, int64_t n_rows, int64_t n_features, const
         double *dst = in_a[i] ? sum_a : NULL;
         for (int64_t j = 0; j < n_features; j++) {
             sum_all[j] += (double)row[j];
-            if (dst)
-                dst[j] += (double)row[j];
+            if (dst) dst[j] += (double)row[j];
         }
     }
 }
@@ -40,8 +41,7 @@ enum gsae_status stats_contrast(const float *x, int64_t n_rows, int64_t n_featur
 {
     int64_t n_a = 0;
     enum gsae_status st = check_groups(n_rows, in_a, &n_a, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     int64_t n_b = n_rows - n_a;
     double j_corr = 1.0 - 3.0 / (4.0 * (double)(n_a + n_b) - 9.0);
     for (int64_t f = 0; f < n_features; f++) {
@@ -65,13 +65,12 @@ enum gsae_status stats_contrast(const float *x, int64_t n_rows, int64_t n_featur
 }
 
 enum gsae_status stats_permutation_p(const float *x, int64_t n_rows, int64_t n_features,
-                                     const uint8_t *in_a, int64_t n_perm, struct rng *r,
-                                     double *p, struct gsae_error *err)
+                                     const uint8_t *in_a, int64_t n_perm, struct rng *r, double *p,
+                                     struct gsae_error *err)
 {
     int64_t n_a = 0;
     enum gsae_status st = check_groups(n_rows, in_a, &n_a, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     if (n_perm < 1)
         return gsae_fail(err, GSAE_EINVAL, "permutation test: %lld permutations, expected >= 1",
                          (long long)n_perm);
@@ -124,16 +123,14 @@ struct ranked {
 static int cmp_ascending(const void *a, const void *b)
 {
     const struct ranked *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
     return (x->index > y->index) - (x->index < y->index);
 }
 
 enum gsae_status stats_bh_fdr(const double *p, int64_t m, double *q, struct gsae_error *err)
 {
     struct ranked *r = malloc((size_t)(m > 0 ? m : 1) * sizeof *r);
-    if (!r)
-        return gsae_fail(err, GSAE_ENOMEM, "BH-FDR: no memory for %lld p-values", (long long)m);
+    if (!r) return gsae_fail(err, GSAE_ENOMEM, "BH-FDR: no memory for %lld p-values", (long long)m);
     for (int64_t i = 0; i < m; i++) {
         if (!(p[i] >= 0.0 && p[i] <= 1.0)) {
             free(r);
@@ -160,8 +157,7 @@ enum gsae_status stats_top_abs_diff(const float *a, const float *b, int64_t n, i
         return gsae_fail(err, GSAE_EINVAL, "top differences: k = %lld of %lld, expected 0..n",
                          (long long)k, (long long)n);
     struct ranked *r = malloc((size_t)(n > 0 ? n : 1) * sizeof *r);
-    if (!r)
-        return gsae_fail(err, GSAE_ENOMEM, "top differences: no memory for %lld", (long long)n);
+    if (!r) return gsae_fail(err, GSAE_ENOMEM, "top differences: no memory for %lld", (long long)n);
     /* Sorting on -|diff| ascending gives decreasing |diff| with ties by lower index. */
     for (int64_t i = 0; i < n; i++)
         r[i] = (struct ranked){-fabs((double)a[i] - (double)b[i]), i};

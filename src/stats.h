@@ -46,8 +46,8 @@ enum gsae_status stats_contrast(const float *x, int64_t n_rows, int64_t n_featur
  * (n_perm shuffles of n_rows labels); same r state, same p. Local.
  * Errors: GSAE_EINVAL (group sizes, n_perm < 1), GSAE_ENOMEM. */
 enum gsae_status stats_permutation_p(const float *x, int64_t n_rows, int64_t n_features,
-                                     const uint8_t *in_a, int64_t n_perm, struct rng *r,
-                                     double *p, struct gsae_error *err);
+                                     const uint8_t *in_a, int64_t n_perm, struct rng *r, double *p,
+                                     struct gsae_error *err);
 
 /* Benjamini-Hochberg adjusted p-values q (m) of p (m, each in [0, 1]). q may alias p. Local.
  * Errors: GSAE_EINVAL for a p outside [0, 1] or NaN, GSAE_ENOMEM. */

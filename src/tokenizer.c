@@ -63,17 +63,29 @@ const char *tokenizer_piece(const struct tokenizer *tk, int32_t id, size_t *len)
     return tk->piece_bytes + tk->piece_off[id];
 }
 
-int32_t tokenizer_find(const struct tokenizer *tk, const char *piece, size_t len)
+/* Id of piece, or -1 with *empty the slot where it would go. A slot holds the upper half of
+ * the piece's hash (compared first, so other pieces are rarely touched) and id + 1. */
+static int32_t piece_lookup(const struct tokenizer *tk, const char *piece, size_t len,
+                            size_t *empty)
 {
-    size_t mask = tk->piece_hash_cap - 1;
-    for (size_t h = tokenizer_hash_bytes(piece, len) & mask;; h = (h + 1) & mask) {
-        int32_t slot = tk->piece_hash[h];
-        if (slot == 0) return -1;
-        int32_t id = slot - 1;
-        if (tk->piece_len[id] == len &&
+    uint64_t hash = tokenizer_hash_bytes(piece, len), tag = hash & 0xffffffff00000000ull;
+    size_t mask = tk->piece_hash_cap - 1, h = hash & mask;
+    for (;; h = (h + 1) & mask) {
+        uint64_t slot = tk->piece_hash[h];
+        if (slot == 0) break;
+        int32_t id = (int32_t)(uint32_t)slot - 1;
+        if ((slot & 0xffffffff00000000ull) == tag && tk->piece_len[id] == len &&
             memcmp(tk->piece_bytes + tk->piece_off[id], piece, len) == 0)
             return id;
     }
+    *empty = h;
+    return -1;
+}
+
+int32_t tokenizer_find(const struct tokenizer *tk, const char *piece, size_t len)
+{
+    size_t empty;
+    return piece_lookup(tk, piece, len, &empty);
 }
 
 static void merge_insert(struct tokenizer_merge_slot *table, size_t cap,
@@ -133,7 +145,7 @@ size_t tokenizer_memory_bytes(const struct tokenizer *tk)
 {
     size_t n = (size_t)tk->n_vocab;
     return tk->piece_bytes_cap + n * (2 * sizeof(uint32_t) + sizeof(int16_t) + 1) +
-           tk->piece_hash_cap * sizeof(int32_t) +
+           tk->piece_hash_cap * sizeof *tk->piece_hash +
            tk->merge_cap * sizeof(struct tokenizer_merge_slot) +
            (size_t)tk->cap_added * sizeof(int32_t) + sizeof *tk;
 }
@@ -148,7 +160,8 @@ enum gsae_status tokenizer_set_piece(struct tokenizer *tk, int32_t id, const cha
         return gsae_fail(err, GSAE_EFORMAT, "tokenizer: id %d has two pieces", (int)id);
     if (tk->piece_bytes_len + len >= UINT32_MAX)
         return gsae_fail(err, GSAE_ERANGE, "tokenizer: pieces exceed 4 GiB");
-    int32_t other = tokenizer_find(tk, piece, len);
+    size_t slot;
+    int32_t other = piece_lookup(tk, piece, len, &slot);
     if (other >= 0)
         return gsae_fail(err, GSAE_EFORMAT, "tokenizer: ids %d and %d have the same piece",
                          (int)other, (int)id);
@@ -159,10 +172,8 @@ enum gsae_status tokenizer_set_piece(struct tokenizer *tk, int32_t id, const cha
     tk->piece_off[id] = (uint32_t)tk->piece_bytes_len;
     tk->piece_len[id] = (uint32_t)len;
     tk->piece_bytes_len += len;
-    size_t mask = tk->piece_hash_cap - 1, h = tokenizer_hash_bytes(piece, len) & mask;
-    while (tk->piece_hash[h] != 0)
-        h = (h + 1) & mask;
-    tk->piece_hash[h] = id + 1;
+    tk->piece_hash[slot] =
+        (tokenizer_hash_bytes(piece, len) & 0xffffffff00000000ull) | (uint32_t)(id + 1);
     tk->n_pieces_set++;
     return GSAE_OK;
 }
@@ -278,6 +289,31 @@ static int hexval(char c)
     return -1;
 }
 
+/* Whether p[0..len) has `to` somewhere other than at its start or right after another `to`. */
+static bool has_inner(const char *p, size_t len, const char *to, size_t tl)
+{
+    for (size_t i = 1; i + tl <= len; i++)
+        if (memcmp(p + i, to, tl) == 0 && (i < tl || memcmp(p + i - tl, to, tl) != 0)) return true;
+    return false;
+}
+
+/* Words may be split before every U+2581 (the normalizer's replacement) that follows another
+ * character when no merge can ever span such a place: U+2581 is one character with its own
+ * piece (so it starts a symbol of its own), and no piece contains it after something else
+ * (a symbol spanning the place would be such a piece). Merges within the parts then happen in
+ * the same relative order as in the whole word, so the ids are the same. */
+static bool can_split_at_norm(const struct tokenizer *tk)
+{
+    const char *to = tk->norm_to;
+    size_t tl = tk->norm_to_len;
+    if (tl == 0 || tokenizer_utf8_len((const unsigned char *)to, tl) != tl ||
+        tokenizer_find(tk, to, tl) < 0)
+        return false;
+    for (int32_t id = 0; id < tk->n_vocab; id++)
+        if (has_inner(tk->piece_bytes + tk->piece_off[id], tk->piece_len[id], to, tl)) return false;
+    return true;
+}
+
 /* Order of added tokens: bytewise, a prefix before its extensions. */
 static int cmp_pieces(const struct tokenizer *tk, int32_t ida, int32_t idb)
 {
@@ -331,6 +367,7 @@ enum gsae_status tokenizer_finish(struct tokenizer *tk, struct gsae_error *err)
         uint8_t c = (uint8_t)tk->piece_bytes[tk->piece_off[tk->added[i]]];
         tk->added_first[c >> 3] |= (uint8_t)(1u << (c & 7));
     }
+    tk->split_at_norm = can_split_at_norm(tk);
     tk->finished = true;
     return GSAE_OK;
 }
@@ -436,6 +473,9 @@ enum gsae_status tokenizer_text_append(struct tokenizer_text *text, const char *
 
 void tokenizer_work_free(struct tokenizer_work *work)
 {
+    free(work->cache);
+    free(work->cache_text);
+    free(work->cache_ids);
     free(work->norm);
     free(work->sym_id);
     free(work->sym_prev);

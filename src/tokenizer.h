@@ -45,7 +45,7 @@ struct tokenizer {
     char *piece_bytes;
     uint32_t *piece_off, *piece_len; /* (n_vocab); piece_off UINT32_MAX = not set yet */
     size_t piece_bytes_len, piece_bytes_cap;
-    int32_t *piece_hash;   /* open addressing on piece bytes: id + 1, 0 = empty */
+    uint64_t *piece_hash;  /* open addressing: hash's upper 32 bits | (id + 1); 0 = empty */
     size_t piece_hash_cap; /* power of two */
     int32_t n_pieces_set;
 
@@ -71,6 +71,10 @@ struct tokenizer {
     int32_t unk_id; /* -1: none (characters without byte fallback are then an error) */
     int32_t bos_id; /* -1: none */
     bool byte_fallback, fuse_unk, ignore_merges, finished;
+    /* Set by tokenizer_finish when no piece has the normalizer's replacement (U+2581) right
+     * after another character: then no merge crosses such a place and words are split there
+     * (same result, and the pieces can be cached). */
+    bool split_at_norm;
 };
 
 enum {
@@ -90,8 +94,24 @@ struct tokenizer_text {
     size_t len, cap;
 };
 
-/* Scratch buffers for encoding, reused across calls. Zero-initialize; one per thread. */
+/* A cached piece: text_len bytes at cache_text + text_off encode to n_ids ids at
+ * cache_ids + ids_off. hash 0 = empty slot. */
+struct tokenizer_cache_slot {
+    uint64_t hash;
+    uint32_t text_off, ids_off;
+    uint16_t text_len, n_ids;
+};
+
+/* Scratch buffers for encoding, reused across calls, and a cache of recently encoded pieces
+ * (about 2.4 MB once used). Zero-initialize; one per thread. The cache is cleared when the
+ * work is used with another tokenizer; free the work with the tokenizer it served (a new
+ * tokenizer at the same address would otherwise see the old one's cache). */
 struct tokenizer_work {
+    const struct tokenizer *cache_owner; /* the tokenizer the cached ids are from */
+    struct tokenizer_cache_slot *cache;
+    char *cache_text;
+    int32_t *cache_ids;
+    size_t cache_used, cache_text_len, cache_ids_len;
     char *norm; /* normalized segment */
     size_t norm_cap;
     int32_t *sym_id;              /* per symbol: id */

@@ -161,8 +161,9 @@ static uint64_t heap_pop(uint64_t *heap, size_t *n)
 static void queue_pair(const struct tokenizer *tk, struct tokenizer_work *w, size_t *n_heap,
                        int32_t pos)
 {
+    if (pos < 0) return;
     int32_t next = w->sym_next[pos];
-    if (pos < 0 || next < 0) return;
+    if (next < 0) return;
     const struct tokenizer_merge_slot *m =
         tokenizer_merge_find(tk, w->sym_id[pos], w->sym_id[next]);
     if (m) heap_push(w->heap, n_heap, (uint64_t)m->rank << 32 | (uint32_t)pos);
@@ -195,10 +196,121 @@ static void merge_all(const struct tokenizer *tk, struct tokenizer_work *w, size
     }
 }
 
+/* BPE of one piece of a word (already normalized); appends its ids. */
+static enum gsae_status bpe(const struct tokenizer *tk, const char *s, size_t n,
+                            struct tokenizer_work *w, struct tokenizer_ids *out,
+                            struct gsae_error *err)
+{
+    size_t n_sym = 0;
+    enum gsae_status st;
+    if ((st = work_reserve(w, n, err)) != GSAE_OK ||
+        (st = split_chars(tk, s, n, w, &n_sym, err)) != GSAE_OK)
+        return st;
+    merge_all(tk, w, n_sym);
+    st = tokenizer_grow((void **)&out->ids, &out->cap, out->n + n_sym, sizeof *out->ids, err);
+    if (st != GSAE_OK) return st;
+    for (int32_t i = 0; i >= 0; i = w->sym_next[i])
+        out->ids[out->n++] = w->sym_id[i];
+    return GSAE_OK;
+}
+
+/* ---- word cache: short pieces seen before skip BPE ---------------------------------------- */
+
+enum {
+    CACHE_SLOTS = 1 << 14, /* power of two */
+    CACHE_TEXT = 1 << 20,  /* bytes of cached pieces */
+    CACHE_IDS = 1 << 18,   /* ids of cached pieces */
+    CACHE_MAX_PIECE = 64,  /* longer pieces are not cached */
+};
+
+static void cache_clear(struct tokenizer_work *w)
+{
+    memset(w->cache, 0, CACHE_SLOTS * sizeof *w->cache);
+    w->cache_used = w->cache_text_len = w->cache_ids_len = 0;
+}
+
+static enum gsae_status cache_alloc(const struct tokenizer *tk, struct tokenizer_work *w,
+                                    struct gsae_error *err)
+{
+    if (w->cache) {
+        if (w->cache_owner != tk) cache_clear(w); /* the work moved to another tokenizer */
+        w->cache_owner = tk;
+        return GSAE_OK;
+    }
+    w->cache = calloc(CACHE_SLOTS, sizeof *w->cache);
+    w->cache_text = malloc(CACHE_TEXT);
+    w->cache_ids = malloc(CACHE_IDS * sizeof *w->cache_ids);
+    if (!w->cache || !w->cache_text || !w->cache_ids) {
+        free(w->cache), free(w->cache_text), free(w->cache_ids);
+        w->cache = NULL, w->cache_text = NULL, w->cache_ids = NULL;
+        return NOMEM(err, "word cache");
+    }
+    cache_clear(w);
+    w->cache_owner = tk;
+    return GSAE_OK;
+}
+
+/* BPE of s[0..n) through the cache (same result; repeated pieces cost one lookup). */
+static enum gsae_status bpe_cached(const struct tokenizer *tk, const char *s, size_t n,
+                                   struct tokenizer_work *w, struct tokenizer_ids *out,
+                                   struct gsae_error *err)
+{
+    if (n > CACHE_MAX_PIECE) return bpe(tk, s, n, w, out, err);
+    enum gsae_status st = cache_alloc(tk, w, err);
+    if (st != GSAE_OK) return st;
+    uint64_t h = tokenizer_hash_bytes(s, n) | 1;
+    size_t mask = CACHE_SLOTS - 1, k = h & mask;
+    for (; w->cache[k].hash; k = (k + 1) & mask) {
+        const struct tokenizer_cache_slot *c = &w->cache[k];
+        if (c->hash != h || c->text_len != n || memcmp(w->cache_text + c->text_off, s, n) != 0)
+            continue;
+        st =
+            tokenizer_grow((void **)&out->ids, &out->cap, out->n + c->n_ids, sizeof *out->ids, err);
+        if (st != GSAE_OK) return st;
+        memcpy(out->ids + out->n, w->cache_ids + c->ids_off, c->n_ids * sizeof *out->ids);
+        out->n += c->n_ids;
+        return GSAE_OK;
+    }
+    size_t first = out->n;
+    if ((st = bpe(tk, s, n, w, out, err)) != GSAE_OK) return st;
+    size_t n_ids = out->n - first;
+    if (4 * (w->cache_used + 1) > 3 * CACHE_SLOTS || w->cache_text_len + n > CACHE_TEXT ||
+        w->cache_ids_len + n_ids > CACHE_IDS) {
+        cache_clear(w); /* full: start over (simpler than evicting, and rare) */
+        for (k = h & mask; w->cache[k].hash; k = (k + 1) & mask)
+            ;
+    }
+    w->cache[k] = (struct tokenizer_cache_slot){
+        h, (uint32_t)w->cache_text_len, (uint32_t)w->cache_ids_len, (uint16_t)n, (uint16_t)n_ids};
+    memcpy(w->cache_text + w->cache_text_len, s, n);
+    memcpy(w->cache_ids + w->cache_ids_len, out->ids + first, n_ids * sizeof *out->ids);
+    w->cache_text_len += n;
+    w->cache_ids_len += n_ids;
+    w->cache_used++;
+    return GSAE_OK;
+}
+
+/* End of the piece of s[0..n) that starts at start: the next place where the normalizer's
+ * replacement (U+2581) follows something else. No merge crosses it (see tokenizer_finish). */
+static size_t piece_end(const struct tokenizer *tk, const char *s, size_t n, size_t start)
+{
+    const char *to = tk->norm_to;
+    size_t tl = tk->norm_to_len;
+    for (size_t i = start + 1; i + tl <= n; i++) {
+        const char *hit = memchr(s + i, to[0], n - i);
+        if (!hit) break;
+        i = (size_t)(hit - s);
+        if (i + tl <= n && memcmp(s + i, to, tl) == 0 &&
+            (i < tl || memcmp(s + i - tl, to, tl) != 0))
+            return i;
+    }
+    return n;
+}
+
 /* BPE-encode one stretch of raw text between added tokens. */
 static enum gsae_status encode_word(const struct tokenizer *tk, const char *s, size_t n,
-                                    struct tokenizer_work *w, struct tokenizer_ids *out,
-                                    struct gsae_error *err)
+                                    struct tokenizer_work *w, bool use_cache,
+                                    struct tokenizer_ids *out, struct gsae_error *err)
 {
     if (n == 0) return GSAE_OK;
     enum gsae_status st = GSAE_OK;
@@ -211,16 +323,14 @@ static enum gsae_status encode_word(const struct tokenizer *tk, const char *s, s
         return gsae_fail(err, GSAE_ERANGE, "tokenizer: a word of %zu bytes exceeds 2^31", n);
     int32_t whole = tk->ignore_merges ? tokenizer_find(tk, s, n) : -1;
     if (whole >= 0) return tokenizer_ids_push(out, whole, err);
-    size_t n_sym = 0;
-    if ((st = work_reserve(w, n, err)) != GSAE_OK ||
-        (st = split_chars(tk, s, n, w, &n_sym, err)) != GSAE_OK)
-        return st;
-    merge_all(tk, w, n_sym);
-    if ((st = tokenizer_grow((void **)&out->ids, &out->cap, out->n + n_sym, sizeof *out->ids, err)))
-        return st;
-    for (int32_t i = 0; i >= 0; i = w->sym_next[i])
-        out->ids[out->n++] = w->sym_id[i];
-    return GSAE_OK;
+    if (!tk->split_at_norm) return bpe(tk, s, n, w, out, err);
+    for (size_t start = 0; start < n && st == GSAE_OK;) {
+        size_t end = piece_end(tk, s, n, start);
+        st = use_cache ? bpe_cached(tk, s + start, end - start, w, out, err)
+                       : bpe(tk, s + start, end - start, w, out, err);
+        start = end;
+    }
+    return st;
 }
 
 enum gsae_status tokenizer_encode(const struct tokenizer *tk, const char *text, size_t len,
@@ -230,6 +340,7 @@ enum gsae_status tokenizer_encode(const struct tokenizer *tk, const char *text, 
     GSAE_ASSERT(tk->finished);
     struct tokenizer_work local = {0};
     struct tokenizer_work *w = work ? work : &local;
+    bool cache = work != NULL; /* a cache for one call would cost more than it saves */
     enum gsae_status st = GSAE_OK;
     if (add_bos) {
         if (tk->bos_id < 0) {
@@ -247,13 +358,13 @@ enum gsae_status tokenizer_encode(const struct tokenizer *tk, const char *text, 
             i++;
             continue;
         }
-        if ((st = encode_word(tk, text + word, i - word, w, out, err)) != GSAE_OK ||
+        if ((st = encode_word(tk, text + word, i - word, w, cache, out, err)) != GSAE_OK ||
             (st = tokenizer_ids_push(out, id, err)) != GSAE_OK)
             goto done;
         i += mlen;
         word = i;
     }
-    st = encode_word(tk, text + word, len - word, w, out, err);
+    st = encode_word(tk, text + word, len - word, w, cache, out, err);
 done:
     tokenizer_work_free(&local);
     return st;

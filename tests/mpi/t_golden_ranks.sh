@@ -4,6 +4,9 @@
 # run. A 3-layer case on 4 ranks has a last stage holding only the unembedding; more stages than
 # layers + 1 are refused with a message saying how many are possible.
 set -u
+# Open MPI session files under this test's directory: concurrent mpiruns elsewhere on the
+# machine cannot collide with ours in /tmp/ompi.*.
+export OMPI_MCA_orte_tmpdir_base="$T"
 status=0 n=0
 run() { # run NAME NP CASE [OPTIONS...]: gsae golden under mpirun, output $T/NAME.safetensors
     local name=$1 np=$2 case=$3; shift 3

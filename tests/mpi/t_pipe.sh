@@ -3,6 +3,9 @@
 # gives bit-identical prefill rows, generation logits and tokens to direct forward calls on an
 # in-memory random model, and hooks run only on the stage owning the hooked layer.
 set -euo pipefail
+# Open MPI session files under this test's directory: concurrent mpiruns elsewhere on the
+# machine cannot collide with ours in /tmp/ompi.*.
+export OMPI_MCA_orte_tmpdir_base="$T"
 for np in 2 3 4; do
     $MPIRUN -np $np "$BUILD/tests/test_pipe"
 done

@@ -4,6 +4,9 @@
 # (--layers 0-2,3-5): stage 0's outputs (embed, resid_post.0-2) are bit-identical to the clean
 # run, while stage 1's (resid_post.3-5, logits) are not, which shows the damage was live.
 set -u
+# Open MPI session files under this test's directory: concurrent mpiruns elsewhere on the
+# machine cannot collide with ours in /tmp/ompi.*.
+export OMPI_MCA_orte_tmpdir_base="$T"
 [ -x "$PY3" ] && "$PY3" -c 'import numpy' 2>/dev/null || { echo "skip: $PY3 with numpy not found"; exit 77; }
 src="$TESTDATA/gemma2/tiny-gqa-bf16"
 cp -r "$src" "$T/nan"

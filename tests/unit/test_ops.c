@@ -68,6 +68,13 @@ static void test_softcap_gelu(void **state)
         e[i] = 50.0 * tanh(x[i] / 50.0);
     ops_softcap(g, N, 50.0f);
     assert_close(g, e, N, 2e-6, 1e-6);
+    float bad[3] = {1.0f, NAN, -2.0f}; /* NaN propagates, as in the reference */
+    ops_softcap(bad, 3, 30.0f);
+    assert_true(isnan(bad[1]) && !isnan(bad[0]) && !isnan(bad[2]));
+    float bad2[20] = {0};
+    bad2[17] = NAN;
+    ops_softmax(bad2, 20);
+    assert_true(isnan(bad2[0]) && isnan(bad2[17]));
     memcpy(g, x, sizeof x);
     ops_softcap(g, N, 0.0f); /* disabled */
     assert_memory_equal(g, x, sizeof x);
@@ -121,6 +128,17 @@ static void test_softmax(void **state)
     double z = exp(1 - 1000.0) + exp(3 - 1000.0) + 1 + exp(-1.0);
     double e[6] = {exp(1 - 1000.0) / z, 0, exp(3 - 1000.0) / z, 1 / z, exp(-1.0) / z, 0};
     assert_close(x, e, 6, 1e-6, 1e-30);
+
+    /* A length with a vector tail, against double. */
+    float y[37];
+    double ey[37], z2 = 0;
+    fill_normal(y, 37, 11, 8.0);
+    for (int i = 0; i < 37; i++)
+        z2 += exp((double)y[i]);
+    for (int i = 0; i < 37; i++)
+        ey[i] = exp((double)y[i]) / z2;
+    ops_softmax(y, 37);
+    assert_close(y, ey, 37, 1e-6, 1e-12);
 }
 
 /* y = x W^T against a double reference, for each dtype and both paths. */

@@ -50,7 +50,7 @@ static int lapack_top(int n, int k, double *a, double *wl, double *zl, int *m)
 static void test_sign_flip(void **state)
 {
     (void)state;
-    double v[6] = {0.1, -0.9, 0.3, /* largest |.| negative: flipped */
+    double v[6] = {0.1, -0.9, 0.3,  /* largest |.| negative: flipped */
                    0.5, -0.5, 0.2}; /* tie: the first (positive) wins: kept */
     pca_sign_flip(v, 2, 3);
     assert_true(v[0] == -0.1 && v[1] == 0.9 && v[2] == -0.3);
@@ -130,8 +130,7 @@ static void make_share(int64_t n, uint64_t seed, int rank, int size, const doubl
             else if (rank == 0)
                 part[i] -= x;
         }
-        if (q == rank)
-            return;
+        if (q == rank) return;
     }
 }
 
@@ -219,8 +218,8 @@ int main(int argc, char **argv)
     static const struct {
         int64_t n, k;
         int block;
-    } cases[] = {{1, 1, 64}, {3, 2, 64}, {5, 5, 2}, {37, 5, 4}, {64, 9, 64},
-                 {130, 7, 64}, {97, 97, 8}, {50, 3, 1}};
+    } cases[] = {{1, 1, 64},  {3, 2, 64},   {5, 5, 2},   {37, 5, 4},
+                 {64, 9, 64}, {130, 7, 64}, {97, 97, 8}, {50, 3, 1}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         failed |= eig_case(MPI_COMM_WORLD, cases[i].n, cases[i].k, cases[i].block, 11 + i);
     int any = 0;

@@ -7,7 +7,9 @@
  * with the same micro-batches:
  *  - streaming prefill of 7 sequences in 4 micro-batches: every sequence's final rows;
  *  - pipelined greedy generation of 5 sequences in flight: the logits of every step;
- *  - a steering hook at one layer, called only by the stage that owns that layer.
+ *  - a steering hook at one layer, called only by the stage that owns that layer;
+ *  - a truncated pipeline (layers 0..2 of 5, no logits) whose stages hold only their own
+ *    layers' weights (NULL elsewhere, so a touch of another layer would crash).
  * Exit status 0 on success; failures print the check and the rank.
  */
 #include <math.h>
@@ -270,7 +272,8 @@ static void check_blob(const struct dist_blob *all, int64_t n_all, const char *n
 
 /* Rank 0: the same prefill micro-batches through gemma_forward directly. */
 static void reference_prefill(const struct fake_model *m, const struct test_work *t,
-                              struct steer *s, const struct dist_blob *all, int64_t n_all)
+                              int64_t n_layers, struct steer *s, const struct dist_blob *all,
+                              int64_t n_all)
 {
     struct gemma_state st;
     struct gsae_error err = {0};
@@ -290,7 +293,7 @@ static void reference_prefill(const struct fake_model *m, const struct test_work
         struct ref_steer rs = {s, seq};
         struct gemma_hook h = {ref_hook, &rs};
         CHECK_OK(gemma_embed(&m->cfg, &m->w, tok, rows, x, &err));
-        CHECK_OK(gemma_forward(&m->w, &st, &b, x, 0, N_LAYERS, &h, &err));
+        CHECK_OK(gemma_forward(&m->w, &st, &b, x, 0, n_layers, &h, &err));
         int64_t row = 0;
         for (int64_t k = 0; k < n; k++) {
             char name[32];
@@ -387,7 +390,7 @@ static void run_layout(const struct fake_model *m, int n_stages)
     if (d.rank == 0) {
         struct steer ref = s;
         CHECK(n_all == pre.w.n_seq + gen.w.n_seq * 6);
-        reference_prefill(m, &pre, &ref, all, n_all);
+        reference_prefill(m, &pre, N_LAYERS, &ref, all, n_all);
         reference_generate(m, &gen, 6, &ref, all, n_all, tokens);
     }
     /* Every rank got the same tokens. */
@@ -406,6 +409,59 @@ static void run_layout(const struct fake_model *m, int n_stages)
     plan_free(&plan);
 }
 
+/* A truncated pipeline (layers 0..HOOK_LAYER, no logits): the last stage owns the hooked layer
+ * and hands resid_post.HOOK_LAYER to the sink; stages see no weights of later layers. */
+static void run_truncated(const struct fake_model *m, int n_stages)
+{
+    struct gsae_error err = {0};
+    int size = 0;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    struct plan_options o = {.n_ranks = size, .n_stages = n_stages, .n_layers = HOOK_LAYER + 1,
+                             .dtype = GSAE_DTYPE_F32, .ctx_len = 8};
+    struct plan plan;
+    struct dist d;
+    CHECK_OK(plan_make(&plan, &m->cfg, &o, &err));
+    CHECK_OK(dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err));
+    struct plan_stage ps = plan.stages[d.stage_index];
+    CHECK(plan.stages[plan.n_stages - 1].layer_end == HOOK_LAYER + 1);
+    /* This stage's view of the model: its layers only (and the embedding on the first). */
+    struct gemma_layer_weights layers[N_LAYERS];
+    memset(layers, 0, sizeof layers);
+    for (int64_t l = ps.layer_begin; l < ps.layer_end; l++)
+        layers[l] = m->layers[l];
+    struct gemma_weights w = {.layers = layers};
+    if (ps.has_embed)
+        w.embed = m->w.embed;
+    struct steer s = {ps.layer_begin, ps.layer_end, 0, 0, {0}};
+    for (int j = 0; j < D; j++)
+        s.direction[j] = (float)((j % 5) - 2) * 0.2f;
+    struct test_work pre;
+    work_init(&pre, 7, 3, 33);
+    struct pipe_limits lim;
+    pipe_limits_of_work(&pre.w, 0, d.n_replicas, &lim);
+    struct pipe p;
+    CHECK_OK(pipe_open(&p, &d, &plan, &m->cfg, &w, &lim, 1, &err));
+    struct record rec = {0};
+    struct pipe_hook hook = {pipe_steer, &s};
+    struct pipe_sink sink = {sink_fn, &rec};
+    CHECK_OK(pipe_prefill(&p, &pre.w, &hook, &sink, &err));
+    CHECK(s.misplaced == 0);
+    struct dist_blob *all = NULL;
+    int64_t n_all = 0;
+    CHECK_OK(dist_collect(&d, rec.blobs, rec.n, &all, &n_all, &err));
+    if (d.rank == 0) {
+        CHECK(n_all == pre.w.n_seq);
+        reference_prefill(m, &pre, HOOK_LAYER + 1, &s, all, n_all);
+    }
+    dist_blobs_free(all, n_all);
+    for (int64_t i = 0; i < rec.n; i++)
+        free(rec.blobs[i].data);
+    pipe_close(&p);
+    work_free(&pre);
+    dist_close(&d);
+    plan_free(&plan);
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -418,6 +474,8 @@ int main(int argc, char **argv)
         if (size % s != 0 || s > N_LAYERS + 1)
             continue;
         run_layout(&m, s);
+        if (s <= HOOK_LAYER + 1)
+            run_truncated(&m, s);
         if (rank == 0)
             printf("%d ranks, %d stages x %d replicas: %s\n", size, s, size / s,
                    n_failed ? "FAIL" : "ok");

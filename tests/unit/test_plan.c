@@ -209,6 +209,10 @@ static void test_refusals(void **state)
     expect_fail(&c, o, "gives 1 stages, expected 2");
     o.layers = "0-1,2-5";
     expect_fail(&c, o, "ends at layer 5");
+    o.layers = "0-0,1-1";
+    o.with_logits = true;
+    expect_fail(&c, o, "logits need every layer");
+    o.with_logits = false;
     o.layers = "0-x";
     expect_fail(&c, o, "inclusive layer ranges");
     o.layers = "1-0,1-2";

@@ -97,8 +97,8 @@ static void test_top_abs_diff(void **state)
     assert_int_equal(stats_top_abs_diff(a, b, 5, 6, idx, &err), GSAE_EINVAL);
 }
 
-static int save(const char *dir, const char *name, const void *data, enum gsae_dtype t,
-                int n_dims, int64_t n0, int64_t n1)
+static int save(const char *dir, const char *name, const void *data, enum gsae_dtype t, int n_dims,
+                int64_t n0, int64_t n1)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.npy", dir, name);
@@ -154,8 +154,7 @@ static int dump(const char *dir)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--dump") == 0)
-        return dump(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--dump") == 0) return dump(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_contrast_hand),
         cmocka_unit_test(test_permutation),

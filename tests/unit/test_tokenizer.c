@@ -167,6 +167,31 @@ static void test_toy_encode(void **state)
     tokenizer_free(&tk);
 }
 
+/* One work (and its word cache) used with two tokenizers in turn gives each one's own ids. */
+static void test_work_shared_by_tokenizers(void **state)
+{
+    (void)state;
+    struct tokenizer toy;
+    build_toy(&toy);
+    struct tokenizer_work work = {0};
+    struct tokenizer_ids ids = {0};
+    struct gsae_error err = {0};
+    for (int round = 0; round < 2; round++) {
+        ids.n = 0;
+        assert_int_equal(tokenizer_encode(&toy, "ab ab", 5, false, &work, &ids, &err), GSAE_OK);
+        assert_int_equal(ids.n, 3);
+        assert_int_equal(ids.ids[0], 3);
+        assert_int_equal(ids.ids[2], 3);
+        ids.n = 0;
+        assert_int_equal(tokenizer_encode(&gemma, "ab ab", 5, false, &work, &ids, &err), GSAE_OK);
+        assert_int_equal(ids.n, 2);
+        assert_int_equal(ids.ids[0], 670); /* "ab", "▁ab" */
+    }
+    tokenizer_ids_free(&ids);
+    tokenizer_work_free(&work);
+    tokenizer_free(&toy);
+}
+
 static void expect_text(const struct tokenizer *tk, const int32_t *ids, size_t n, bool skip,
                         const char *want, size_t want_len)
 {
@@ -316,12 +341,65 @@ static void test_gemma_properties(void **state)
     tokenizer_text_free(&text);
 }
 
+/* Splitting words before U+2581 and caching pieces is an optimization only: on real text (the
+ * Pile shard, 400 documents) it must give exactly the ids of BPE over each whole word. */
+static void test_split_and_cache_exact(void **state)
+{
+    (void)state;
+    assert_true(gemma.split_at_norm);
+    struct tokenizer whole = gemma; /* shallow copy sharing the tables; not freed */
+    whole.split_at_norm = false;
+    char path[4096];
+    struct tokenizer_text file = {0};
+    struct gsae_error err = {0};
+    assert_int_equal(
+        tokenizer_read_file(testdata("pile/00.jsonl.zst", path, sizeof path), &file, &err),
+        GSAE_OK);
+    struct tokenizer_work work = {0}, work_whole = {0};
+    struct tokenizer_ids a = {0}, b = {0};
+    size_t n_docs = 0;
+    for (size_t at = 0; at < file.len;) {
+        const char *nl = memchr(file.data + at, '\n', file.len - at);
+        size_t end = nl ? (size_t)(nl - file.data) : file.len;
+        json_error_t jerr;
+        json_t *r = json_loadb(file.data + at, end - at, JSON_ALLOW_NUL, &jerr);
+        at = end + 1;
+        const json_t *t = json_object_get(r, "text");
+        if (!json_is_string(t)) {
+            json_decref(r);
+            continue;
+        }
+        a.n = b.n = 0;
+        assert_int_equal(tokenizer_encode(&gemma, json_string_value(t), json_string_length(t), true,
+                                          &work, &a, &err),
+                         GSAE_OK);
+        assert_int_equal(tokenizer_encode(&whole, json_string_value(t), json_string_length(t), true,
+                                          &work_whole, &b, &err),
+                         GSAE_OK);
+        assert_int_equal(a.n, b.n);
+        assert_memory_equal(a.ids, b.ids, a.n * sizeof *a.ids);
+        n_docs++;
+        json_decref(r);
+    }
+    assert_int_equal(n_docs, 400);
+    tokenizer_text_free(&file);
+    tokenizer_work_free(&work);
+    tokenizer_work_free(&work_whole);
+    tokenizer_ids_free(&a);
+    tokenizer_ids_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reference_cases), cmocka_unit_test(test_toy_encode),
-        cmocka_unit_test(test_toy_decode),      cmocka_unit_test(test_build_errors),
-        cmocka_unit_test(test_load_errors),     cmocka_unit_test(test_gemma_properties),
+        cmocka_unit_test(test_reference_cases),
+        cmocka_unit_test(test_toy_encode),
+        cmocka_unit_test(test_toy_decode),
+        cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_gemma_properties),
+        cmocka_unit_test(test_split_and_cache_exact),
+        cmocka_unit_test(test_work_shared_by_tokenizers),
     };
     return cmocka_run_group_tests(tests, load_gemma, free_gemma);
 }

@@ -1,0 +1,148 @@
+/* pca_out.c: NetCDF-4 and CSV writers for PCA results (see pca_out.h). */
+#include "pca_out.h"
+
+#include <errno.h>
+#include <netcdf.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PCA_NC_SCHEMA_VERSION 1
+
+#define NCW(call, what)                                                                            \
+    do {                                                                                           \
+        int nc_rc_ = (call);                                                                       \
+        if (nc_rc_ != NC_NOERR) {                                                                  \
+            st = gsae_fail(err, GSAE_EIO, "%s: %s: %s", tmp, what, nc_strerror(nc_rc_));           \
+            goto fail;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+static int def_var(int ncid, const char *name, nc_type type, int n_dims, const int *dims,
+                   int *varid)
+{
+    int rc = nc_def_var(ncid, name, type, n_dims, dims, varid);
+    if (rc == NC_NOERR && n_dims > 0) rc = nc_def_var_deflate(ncid, *varid, 1, 1, 4);
+    return rc;
+}
+
+enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struct gsae_error *err)
+{
+    char tmp[4200];
+    enum gsae_status st = GSAE_OK;
+    int ncid = -1, d_row, d_comp, d_d, d_ctx, d_feat = -1;
+    int v_pc, v_tok, v_doc, v_pos, v_id, v_ctx, v_comp, v_ev, v_evr, v_mean, v_feat = -1;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    NCW(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid), "create");
+    NCW(nc_def_dim(ncid, "row", (size_t)t->n_rows, &d_row), "dimension row");
+    NCW(nc_def_dim(ncid, "component", (size_t)t->k, &d_comp), "dimension component");
+    NCW(nc_def_dim(ncid, "d", (size_t)t->d, &d_d), "dimension d");
+    NCW(nc_def_dim(ncid, "context", (size_t)t->context_len, &d_ctx), "dimension context");
+    if (t->features)
+        NCW(nc_def_dim(ncid, "feature", (size_t)t->n_features, &d_feat), "dimension feature");
+    int rk[2] = {d_row, d_comp}, rc[2] = {d_row, d_ctx}, cd[2] = {d_comp, d_d};
+    NCW(def_var(ncid, "pc", NC_DOUBLE, 2, rk, &v_pc), "variable pc");
+    if (t->n_rows > 0) {
+        size_t chunk[2] = {t->n_rows < 65536 ? (size_t)t->n_rows : 65536, (size_t)t->k};
+        NCW(nc_def_var_chunking(ncid, v_pc, NC_CHUNKED, chunk), "chunking pc");
+    }
+    NCW(def_var(ncid, "token", NC_INT64, 1, &d_row, &v_tok), "variable token");
+    NCW(def_var(ncid, "doc", NC_INT64, 1, &d_row, &v_doc), "variable doc");
+    NCW(def_var(ncid, "pos", NC_INT64, 1, &d_row, &v_pos), "variable pos");
+    NCW(def_var(ncid, "token_id", NC_INT, 1, &d_row, &v_id), "variable token_id");
+    NCW(def_var(ncid, "context", NC_INT, 2, rc, &v_ctx), "variable context");
+    NCW(def_var(ncid, "components", NC_DOUBLE, 2, cd, &v_comp), "variable components");
+    NCW(def_var(ncid, "explained_variance", NC_DOUBLE, 1, &d_comp, &v_ev), "explained_variance");
+    NCW(def_var(ncid, "explained_variance_ratio", NC_DOUBLE, 1, &d_comp, &v_evr),
+        "explained_variance_ratio");
+    NCW(def_var(ncid, "mean", NC_DOUBLE, 1, &d_d, &v_mean), "variable mean");
+    if (t->features)
+        NCW(def_var(ncid, "features", NC_INT64, 1, &d_feat, &v_feat), "variable features");
+    int version = PCA_NC_SCHEMA_VERSION;
+    long long n_rows = t->n_rows, before = t->context_before,
+              after = t->context_len - t->context_before - 1;
+    const char *title = "gsae pca: principal components of activation-store rows";
+    NCW(nc_put_att_int(ncid, NC_GLOBAL, "schema_version", NC_INT, 1, &version), "schema_version");
+    NCW(nc_put_att_text(ncid, NC_GLOBAL, "title", strlen(title), title), "title");
+    NCW(nc_put_att_text(ncid, NC_GLOBAL, "source", strlen(t->source), t->source), "source");
+    NCW(nc_put_att_text(ncid, NC_GLOBAL, "rows", strlen(t->rows_kind), t->rows_kind), "rows");
+    NCW(nc_put_att_longlong(ncid, NC_GLOBAL, "n_rows", NC_INT64, 1, &n_rows), "n_rows");
+    NCW(nc_put_att_double(ncid, NC_GLOBAL, "total_variance", NC_DOUBLE, 1, &t->total_variance),
+        "total_variance");
+    NCW(nc_put_att_longlong(ncid, NC_GLOBAL, "context_before", NC_INT64, 1, &before), "ctx");
+    NCW(nc_put_att_longlong(ncid, NC_GLOBAL, "context_after", NC_INT64, 1, &after), "ctx");
+    NCW(nc_enddef(ncid), "enddef");
+    if (t->n_rows > 0) {
+        NCW(nc_put_var_double(ncid, v_pc, t->pc), "writing pc");
+        NCW(nc_put_var_longlong(ncid, v_tok, (const long long *)t->token), "writing token");
+        NCW(nc_put_var_longlong(ncid, v_doc, (const long long *)t->doc), "writing doc");
+        NCW(nc_put_var_longlong(ncid, v_pos, (const long long *)t->pos), "writing pos");
+        NCW(nc_put_var_int(ncid, v_id, t->token_id), "writing token_id");
+        NCW(nc_put_var_int(ncid, v_ctx, t->context), "writing context");
+    }
+    NCW(nc_put_var_double(ncid, v_comp, t->components), "writing components");
+    NCW(nc_put_var_double(ncid, v_ev, t->explained_variance), "writing explained_variance");
+    NCW(nc_put_var_double(ncid, v_evr, t->explained_variance_ratio), "writing ratio");
+    NCW(nc_put_var_double(ncid, v_mean, t->mean), "writing mean");
+    if (t->features)
+        NCW(nc_put_var_longlong(ncid, v_feat, (const long long *)t->features), "features");
+    int rc_close = nc_close(ncid);
+    ncid = -1;
+    NCW(rc_close, "close");
+    if (rename(tmp, path) != 0)
+        return gsae_fail(err, GSAE_EIO, "%s: rename to %s: %s", tmp, path, strerror(errno));
+    return GSAE_OK;
+fail:
+    if (ncid >= 0) nc_close(ncid);
+    remove(tmp);
+    return st;
+}
+
+/* Write s as one CSV field (quoted when it holds a comma, quote or line break). */
+static void csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void context_ids(FILE *f, const int32_t *ctx, int64_t len, int64_t before)
+{
+    for (int64_t c = 0; c < len; c++) {
+        bool edge = c == before || c == before + 1;
+        if (c > 0) fputc(edge ? '|' : ' ', f);
+        if (ctx[c] >= 0) fprintf(f, "%d", ctx[c]);
+    }
+}
+
+enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
+                               const char *const *context_text, struct gsae_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    fputs("row,token,doc,pos,token_id", f);
+    for (int64_t c = 0; c < t->k; c++)
+        fprintf(f, ",PC%lld", (long long)c + 1);
+    fputs(",context\n", f);
+    for (int64_t r = 0; r < t->n_rows; r++) {
+        fprintf(f, "%lld,%lld,%lld,%lld,%d", (long long)r, (long long)t->token[r],
+                (long long)t->doc[r], (long long)t->pos[r], t->token_id[r]);
+        for (int64_t c = 0; c < t->k; c++)
+            fprintf(f, ",%.17g", t->pc[r * t->k + c]);
+        fputc(',', f);
+        if (context_text)
+            csv_field(f, context_text[r]);
+        else
+            context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
+        fputc('\n', f);
+    }
+    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    return GSAE_OK;
+}

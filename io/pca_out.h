@@ -1,0 +1,56 @@
+/* pca_out.h: PCA results of `gsae pca` on a store as NetCDF-4 and CSV.
+ *
+ * NetCDF schema (pca.nc), schema_version 1:
+ *   dimensions:  row = n_rows ; component = k ; d = row length ; context = context_len ;
+ *                feature = n_features (feature rows only)
+ *   variables:
+ *     double pc(row, component) ;           // centered rows projected on the components
+ *     int64  token(row) ;                   // global token number in the store
+ *                                           // (window * context_size + offset)
+ *     int64  doc(row), pos(row) ;           // document and position (-1: inserted <bos>)
+ *     int    token_id(row) ;
+ *     int    context(row, context) ;        // token ids around the token, the token at index
+ *                                           // attribute context_before; -1 outside its window
+ *     double components(component, d) ;     // unit rows, sign: largest |entry| positive
+ *     double explained_variance(component) ; // eigenvalue / (n_rows - 1)
+ *     double explained_variance_ratio(component) ;
+ *     double mean(d) ;
+ *     int64  features(feature) ;            // the feature list (feature rows only)
+ *   global attributes: schema_version = 1, title, source (store path), rows ("resid_post" or
+ *     "features"), n_rows, total_variance, context_before, context_after.
+ *   pc is chunked (min(n_rows, 65536) rows, k) and deflated (level 4) with shuffle.
+ *
+ * CSV (pca.csv): header `row,token,doc,pos,token_id,PC1,...,PCk,context`, one line per row;
+ * context is `prefix|token|suffix` (the text of the tokens before, the token, the tokens after)
+ * when text is given, else the same with space-separated token ids; quoted as CSV requires.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "../src/gsae.h"
+
+struct pca_table {
+    int64_t n_rows, k, d;
+    const double *pc;                 /* (n_rows, k) */
+    const int64_t *token, *doc, *pos; /* (n_rows) each */
+    const int32_t *token_id;          /* (n_rows) */
+    const int32_t *context;           /* (n_rows, context_len) */
+    int64_t context_len, context_before;
+    const double *components;                                    /* (k, d) */
+    const double *explained_variance, *explained_variance_ratio; /* (k) */
+    const double *mean;                                          /* (d) */
+    double total_variance;
+    const char *source, *rows_kind;
+    const int64_t *features; /* (n_features), or NULL */
+    int64_t n_features;
+};
+
+/* Write t to path (NetCDF-4, via path.tmp and rename). Local. Errors: GSAE_EIO naming the file
+ * and the variable, with nc_strerror. */
+enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struct gsae_error *err);
+
+/* Write t to path as CSV. context_text (n_rows NUL-terminated strings, each already
+ * "prefix|token|suffix") or NULL for ids. Local. Errors: GSAE_EIO. */
+enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
+                               const char *const *context_text, struct gsae_error *err);

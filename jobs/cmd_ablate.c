@@ -1,0 +1,324 @@
+/* cmd_ablate.c: `gsae ablate`: how ablating SAE features changes the logits of an answer.
+ *
+ * TransformerLens test_prompt semantics: the prompt is tokenized with <bos>, the answer
+ * separately without (with a space prepended unless it starts with one or --no-prepend-space
+ * is given), the two are concatenated and run once; for each answer token at index i, the
+ * logits at row i-1 are read: the top K next tokens (logit, probability) and the answer
+ * token's rank (0 = top), logit and probability. This is done without and with the ablation
+ *   resid_post.L := decode(acts with the features zeroed)                       (default)
+ *   resid_post.L := decode(acts with the features zeroed) + (x - decode(encode(x)))  (--error-term)
+ * at every position or the --positions given, and printed side by side. --json FILE writes
+ *   {"command": "ablate", "model": DIR, "sae": PATH, "layer": L, "features": [f...],
+ *    "error_term": bool, "positions": "all" | [p...], "n_prompt": T,
+ *    "answer": [{"index": i, "token": id, "text": "...",
+ *                "clean":   {"rank": r, "logit": x, "prob": p, "top": [{"token", "text",
+ *                            "logit", "prob"}...]},
+ *                "ablated": {...same...}}, ...]}
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "sae_cli.h"
+#include "sae_session.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: [mpirun -np N] gsae ablate --model DIR --sae PATH [--layer L]\n"
+            "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
+            "           --feature F[,F2...] [--error-term] (--answer TEXT | --answer-ids LIST)\n"
+            "           [--positions P1,P2...] [--no-prepend-space] [--top K] [--json FILE]\n"
+            "\n"
+            "For each answer token, the top K next tokens and the answer token's rank, logit and\n"
+            "probability (TransformerLens test_prompt), without and with the features ablated.\n"
+            "\n%s"
+            "  --feature LIST     features to zero (required)\n"
+            "  --error-term       add back x - decode(encode(x)) (default: plain reconstruction)\n"
+            "  --answer TEXT      the answer, tokenized without <bos>\n"
+            "  --answer-ids LIST  the answer as token ids\n"
+            "  --positions LIST   ablate only at these positions (0 = <bos>; default all)\n"
+            "  --no-prepend-space do not prepend a space to the answer\n"
+            "  --top K            next tokens listed per answer token (default 10)\n"
+            "  --json FILE        the table as JSON (format in the source's header comment)\n",
+            sae_session_usage);
+}
+
+struct ablate_opts {
+    int64_t *features, n_features, *positions, n_positions, top;
+    const char *answer, *answer_ids, *json_path;
+    bool error_term, no_space;
+};
+
+static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablate_opts *ao)
+{
+    for (int i = 1; i < argc;) {
+        int took = sae_session_parse("ablate", argc, argv, i, o);
+        if (took < 0) return 2;
+        if (took > 0) {
+            i += took;
+            continue;
+        }
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--error-term") == 0 || strcmp(a, "--no-prepend-space") == 0) {
+            *(a[2] == 'e' ? &ao->error_term : &ao->no_space) = true;
+            i++;
+            continue;
+        }
+        bool ok = v != NULL;
+        if (ok && strcmp(a, "--feature") == 0)
+            ok = !ao->features && sae_cli_i64_list(v, 0, INT32_MAX, &ao->features, &ao->n_features);
+        else if (ok && strcmp(a, "--positions") == 0)
+            ok = !ao->positions &&
+                 sae_cli_i64_list(v, 0, INT64_MAX, &ao->positions, &ao->n_positions);
+        else if (ok && strcmp(a, "--answer") == 0)
+            ao->answer = v;
+        else if (ok && strcmp(a, "--answer-ids") == 0)
+            ao->answer_ids = v;
+        else if (ok && strcmp(a, "--top") == 0)
+            ok = sae_cli_i64(v, 1, 1000, &ao->top);
+        else if (ok && strcmp(a, "--json") == 0)
+            ao->json_path = v;
+        else
+            ok = false;
+        if (!ok) {
+            fprintf(stderr, "gsae ablate: bad argument '%s%s%s' (see gsae ablate --help)\n", a,
+                    v ? " " : "", v ? v : "");
+            return 2;
+        }
+        i += 2;
+    }
+    if (!ao->features || (ao->answer != NULL) == (ao->answer_ids != NULL)) {
+        fprintf(stderr, "gsae ablate: --feature and one of --answer, --answer-ids are required\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* The answer's ids: text (tokenized without <bos>, space prepended as TransformerLens does) or
+ * explicit ids. */
+static enum gsae_status answer_ids(struct sae_session *s, const struct ablate_opts *ao,
+                                   int32_t **ids, int64_t *n, struct gsae_error *err)
+{
+    if (ao->answer_ids) {
+        int64_t *v;
+        if (!sae_cli_i64_list(ao->answer_ids, 0, s->cfg.n_vocab - 1, &v, n))
+            return gsae_fail(err, GSAE_EINVAL, "--answer-ids: expected ids in [0, %lld)",
+                             (long long)s->cfg.n_vocab);
+        *ids = malloc((size_t)*n * sizeof **ids);
+        for (int64_t i = 0; *ids && i < *n; i++)
+            (*ids)[i] = (int32_t)v[i];
+        free(v);
+        return *ids ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    size_t len = strlen(ao->answer);
+    char *text = malloc(len + 2);
+    if (!text) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    bool space = !ao->no_space && ao->answer[0] != ' ';
+    snprintf(text, len + 2, "%s%s", space ? " " : "", ao->answer);
+    enum gsae_status st = sae_session_tokenize(s, text, false, ids, n, err);
+    free(text);
+    if (st == GSAE_OK && *n == 0) st = gsae_fail(err, GSAE_EINVAL, "--answer is empty");
+    return st;
+}
+
+/* Rank of token (0 = largest; ties broken by lower id), its probability, the softmax sum. */
+struct token_stats {
+    int64_t rank;
+    double logit, prob;
+};
+
+static struct token_stats stats_of(const float *l, int64_t V, int32_t token, double *log_z)
+{
+    double mx = -INFINITY, z = 0;
+    for (int64_t i = 0; i < V; i++)
+        mx = l[i] > mx ? l[i] : mx;
+    for (int64_t i = 0; i < V; i++)
+        z += exp((double)l[i] - mx);
+    *log_z = mx + log(z);
+    struct token_stats t = {0, l[token], exp((double)l[token] - *log_z)};
+    for (int64_t i = 0; i < V; i++)
+        t.rank += l[i] > l[token] || (l[i] == l[token] && i < token);
+    return t;
+}
+
+/* Top k ids of l by decreasing logit (lower id first on ties). */
+static void top_ids(const float *l, int64_t V, int64_t k, int32_t *idx)
+{
+    int64_t m = 0;
+    for (int64_t i = 0; i < V; i++) {
+        int64_t j;
+        if (m < k)
+            j = m++;
+        else if (l[i] > l[idx[k - 1]])
+            j = k - 1;
+        else
+            continue;
+        while (j > 0 && l[i] > l[idx[j - 1]]) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = (int32_t)i;
+    }
+}
+
+static json_t *side_json(const struct sae_session *s, const float *l, int32_t token, int64_t k,
+                         const int32_t *idx)
+{
+    double log_z;
+    struct token_stats t = stats_of(l, s->cfg.n_vocab, token, &log_z);
+    json_t *top = json_array();
+    for (int64_t j = 0; j < k; j++) {
+        char *txt = sae_session_decode(s, &idx[j], 1);
+        json_array_append_new(top, json_pack("{s:i, s:s, s:f, s:f}", "token", idx[j], "text",
+                                             txt ? txt : "", "logit", (double)l[idx[j]], "prob",
+                                             exp((double)l[idx[j]] - log_z)));
+        free(txt);
+    }
+    return json_pack("{s:I, s:f, s:f, s:o}", "rank", (json_int_t)t.rank, "logit", t.logit, "prob",
+                     t.prob, "top", top);
+}
+
+/* Rank 0: the side-by-side table, and the JSON document. */
+static json_t *report(const struct sae_session *s, const struct ablate_opts *ao,
+                      const int32_t *answer, int64_t n_ans, const float *clean,
+                      const float *ablated)
+{
+    const int64_t V = s->cfg.n_vocab, k = ao->top < V ? ao->top : V;
+    int32_t *ic = malloc((size_t)k * sizeof *ic), *ia = malloc((size_t)k * sizeof *ia);
+    json_t *rows = json_array();
+    for (int64_t i = 0; ic && ia && i < n_ans; i++) {
+        const float *lc = clean + i * V, *la = ablated + i * V;
+        double zc, za;
+        struct token_stats c = stats_of(lc, V, answer[i], &zc), a = stats_of(la, V, answer[i], &za);
+        char *txt = sae_session_decode(s, &answer[i], 1);
+        printf("\nanswer token %lld: %d |%s|\n", (long long)i, answer[i], txt ? txt : "?");
+        printf("  %-38s %-38s\n", "clean",
+               ao->error_term ? "ablated (with error term)" : "ablated (no error term)");
+        printf("  rank %-5lld logit %8.3f prob %6.2f%%     rank %-5lld logit %8.3f prob %6.2f%%\n",
+               (long long)c.rank, c.logit, 100 * c.prob, (long long)a.rank, a.logit, 100 * a.prob);
+        top_ids(lc, V, k, ic);
+        top_ids(la, V, k, ia);
+        for (int64_t j = 0; j < k; j++) {
+            char *tc = sae_session_decode(s, &ic[j], 1), *ta = sae_session_decode(s, &ia[j], 1);
+            printf("  %2lld. %8.3f %6.2f%% %-16.16s     %8.3f %6.2f%% %-16.16s\n", (long long)j,
+                   (double)lc[ic[j]], 100 * exp((double)lc[ic[j]] - zc), tc ? tc : "?",
+                   (double)la[ia[j]], 100 * exp((double)la[ia[j]] - za), ta ? ta : "?");
+            free(tc);
+            free(ta);
+        }
+        json_array_append_new(rows,
+                              json_pack("{s:I, s:i, s:s, s:o, s:o}", "index",
+                                        (json_int_t)(s->n_prompt + i), "token", answer[i], "text",
+                                        txt ? txt : "", "clean", side_json(s, lc, answer[i], k, ic),
+                                        "ablated", side_json(s, la, answer[i], k, ia)));
+        free(txt);
+    }
+    free(ic);
+    free(ia);
+    return rows;
+}
+
+int cmd_ablate(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    struct sae_session_opts o = {.layer = -1};
+    struct ablate_opts ao = {.top = 10};
+    int rc = parse(argc, argv, &o, &ao);
+    if (rc) {
+        free(ao.features);
+        free(ao.positions);
+        return rc;
+    }
+    struct gsae_error err = {0};
+    struct sae_session s;
+    int32_t *answer = NULL, *tokens = NULL, *feats = NULL;
+    int64_t n_ans = 0, *rows = NULL;
+    float *clean = NULL, *ablated = NULL;
+    struct intervene iv = {0};
+    /* Every token covers at least one byte: the answer's bytes (plus the prepended space)
+     * bound its token count, and so the positions the KV caches need. */
+    int64_t max_ans = 2;
+    if (ao.answer) max_ans += (int64_t)strlen(ao.answer);
+    for (const char *c = ao.answer_ids; c && *c; c++)
+        max_ans += *c == ',';
+    enum gsae_status st = sae_session_open(&s, "ablate", &o, max_ans, &err);
+    if (st == GSAE_OK) st = answer_ids(&s, &ao, &answer, &n_ans, &err);
+    for (int64_t i = 0; st == GSAE_OK && i < ao.n_features; i++)
+        if (ao.features[i] >= s.d_sae)
+            st = gsae_fail(&err, GSAE_EINVAL, "--feature %lld is outside the SAE's [0, %lld)",
+                           (long long)ao.features[i], (long long)s.d_sae);
+    int64_t n = s.n_prompt + n_ans, V = s.cfg.n_vocab;
+    if (st == GSAE_OK) {
+        tokens = malloc((size_t)n * sizeof *tokens);
+        rows = malloc((size_t)n_ans * sizeof *rows);
+        feats = malloc((size_t)ao.n_features * sizeof *feats);
+        clean = malloc((size_t)(n_ans * V) * sizeof *clean);
+        ablated = malloc((size_t)(n_ans * V) * sizeof *ablated);
+        if (!tokens || !rows || !feats || !clean || !ablated)
+            st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
+    }
+    if (st == GSAE_OK) {
+        memcpy(tokens, s.prompt, (size_t)s.n_prompt * sizeof *tokens);
+        memcpy(tokens + s.n_prompt, answer, (size_t)n_ans * sizeof *tokens);
+        for (int64_t i = 0; i < n_ans; i++)
+            rows[i] = s.n_prompt + i - 1; /* the logits that predict answer token i */
+        for (int64_t i = 0; i < ao.n_features; i++)
+            feats[i] = (int32_t)ao.features[i];
+        struct intervene_spec spec = {.op = INTERVENE_ABLATE,
+                                      .layer = s.layer,
+                                      .ablate = feats,
+                                      .n_ablate = ao.n_features,
+                                      .error_term = ao.error_term,
+                                      .positions = ao.positions,
+                                      .n_positions = ao.n_positions};
+        if (s.owns_layer) st = intervene_init(&iv, &spec, &s.sae, n, &err);
+    }
+    if (s.d.world != MPI_COMM_NULL && s.d.world) st = dist_agree(s.d.world, st, &err);
+    if (st == GSAE_OK) st = sae_session_logits(&s, tokens, n, NULL, rows, n_ans, clean, &err);
+    if (st == GSAE_OK) st = sae_session_logits(&s, tokens, n, &iv, rows, n_ans, ablated, &err);
+    if (st == GSAE_OK && s.d.rank == 0) {
+        printf("prompt: %lld tokens; answer: %lld tokens; SAE at resid_post.%lld; ablating",
+               (long long)s.n_prompt, (long long)n_ans, (long long)s.layer);
+        for (int64_t i = 0; i < ao.n_features; i++)
+            printf("%s%lld", i ? "," : " ", (long long)ao.features[i]);
+        printf(" %s\n", ao.error_term ? "with the error term" : "without the error term");
+        json_t *table = report(&s, &ao, answer, n_ans, clean, ablated);
+        if (ao.json_path) {
+            json_t *fl = json_array(), *pl = ao.positions ? json_array() : json_string("all");
+            for (int64_t i = 0; i < ao.n_features; i++)
+                json_array_append_new(fl, json_integer(ao.features[i]));
+            for (int64_t i = 0; ao.positions && i < ao.n_positions; i++)
+                json_array_append_new(pl, json_integer(ao.positions[i]));
+            json_t *doc =
+                json_pack("{s:s, s:s, s:s, s:I, s:o, s:b, s:o, s:I, s:o}", "command", "ablate",
+                          "model", o.model_dir, "sae", o.sae_path, "layer", (json_int_t)s.layer,
+                          "features", fl, "error_term", ao.error_term, "positions", pl, "n_prompt",
+                          (json_int_t)s.n_prompt, "answer", table);
+            if (!doc || json_dump_file(doc, ao.json_path, JSON_INDENT(1)) != 0)
+                st = gsae_fail(&err, GSAE_EIO, "%s: cannot write", ao.json_path);
+            json_decref(doc);
+        } else {
+            json_decref(table);
+        }
+    }
+    if (st != GSAE_OK) cli_report("ablate", &err);
+    intervene_free(&iv);
+    free(answer);
+    free(tokens);
+    free(rows);
+    free(feats);
+    free(clean);
+    free(ablated);
+    free(ao.features);
+    free(ao.positions);
+    sae_session_close(&s);
+    return st == GSAE_OK ? 0 : 1;
+}

@@ -1,0 +1,162 @@
+/* cmd_steer.c: `gsae steer`: one continuation per steering strength, as the notebook did.
+ *
+ * For each strength s, resid_post.L += max_act * s * W_dec[feature] at every position, prompt
+ * and generated (the hook runs on every forward call: prefill and each KV-cache decode step),
+ * and max_new tokens are generated (greedy at temperature 0). Printed: "strength %+.1f" and
+ * the decoded continuation. --json FILE writes
+ *   {"command": "steer", "model": DIR, "sae": PATH, "layer": L, "feature": f, "max_act": A,
+ *    "temperature": t, "n_prompt": T,
+ *    "runs": [{"strength": s, "tokens": [ids...], "text": "..."}, ...]}
+ */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "sae_cli.h"
+#include "sae_session.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: [mpirun -np N] gsae steer --model DIR --sae PATH [--layer L]\n"
+            "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) --feature F\n"
+            "           --max-act A [--strengths -2,-1,0,1,2] [--max-new 95] [--temperature 0]\n"
+            "           [--seed N] [--json FILE]\n"
+            "\n"
+            "Generate one continuation per strength with resid_post.L += A * strength * W_dec[F]\n"
+            "at every position, prompt and generated, and print each with its strength.\n"
+            "\n%s"
+            "  --feature F        the feature to steer with (required)\n"
+            "  --max-act A        its maximum activation, the scale of a strength of 1 (required)\n"
+            "  --strengths LIST   comma-separated strengths (default -2,-1,0,1,2)\n"
+            "  --max-new N        tokens to generate per strength (default 95)\n"
+            "  --temperature T    0 (default): greedy; else sampled with --seed\n"
+            "  --seed N           sampling seed (default 0)\n"
+            "  --json FILE        the runs as JSON: command, model, sae, layer, feature, max_act,\n"
+            "                     temperature, n_prompt, runs[{strength, tokens, text}]\n",
+            sae_session_usage);
+}
+
+struct steer_opts {
+    int64_t feature, max_new, seed, n_strengths;
+    double max_act, temperature, *strengths;
+    const char *json_path;
+};
+
+static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer_opts *so)
+{
+    for (int i = 1; i < argc;) {
+        int took = sae_session_parse("steer", argc, argv, i, o);
+        if (took < 0) return 2;
+        if (took > 0) {
+            i += took;
+            continue;
+        }
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = v != NULL;
+        if (ok && strcmp(a, "--feature") == 0)
+            ok = sae_cli_i64(v, 0, INT32_MAX, &so->feature);
+        else if (ok && strcmp(a, "--max-act") == 0)
+            ok = sae_cli_f64(v, &so->max_act);
+        else if (ok && strcmp(a, "--strengths") == 0) {
+            free(so->strengths);
+            ok = sae_cli_f64_list(v, &so->strengths, &so->n_strengths);
+        } else if (ok && strcmp(a, "--max-new") == 0)
+            ok = sae_cli_i64(v, 1, 1 << 20, &so->max_new);
+        else if (ok && strcmp(a, "--temperature") == 0)
+            ok = sae_cli_f64(v, &so->temperature) && so->temperature >= 0;
+        else if (ok && strcmp(a, "--seed") == 0)
+            ok = sae_cli_i64(v, 0, INT64_MAX, &so->seed);
+        else if (ok && strcmp(a, "--json") == 0)
+            so->json_path = v;
+        else
+            ok = false;
+        if (!ok) {
+            fprintf(stderr, "gsae steer: bad argument '%s%s%s' (see gsae steer --help)\n", a,
+                    v ? " " : "", v ? v : "");
+            return 2;
+        }
+        i += 2;
+    }
+    if (so->feature < 0 || isnan(so->max_act)) {
+        fprintf(stderr, "gsae steer: --feature and --max-act are required\n");
+        return 2;
+    }
+    return 0;
+}
+
+int cmd_steer(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    struct sae_session_opts o = {.layer = -1};
+    static const double default_strengths[] = {-2, -1, 0, 1, 2};
+    struct steer_opts so = {.feature = -1, .max_new = 95, .max_act = NAN};
+    int rc = parse(argc, argv, &o, &so);
+    if (rc) {
+        free(so.strengths);
+        return rc;
+    }
+    if (!so.strengths) {
+        so.n_strengths = 5;
+        so.strengths = malloc(sizeof default_strengths);
+        if (so.strengths) memcpy(so.strengths, default_strengths, sizeof default_strengths);
+    }
+    struct gsae_error err = {0};
+    struct sae_session s;
+    enum gsae_status st = sae_session_open(&s, "steer", &o, so.max_new, &err);
+    if (st == GSAE_OK && so.feature >= s.d_sae)
+        st = gsae_fail(&err, GSAE_EINVAL, "--feature %lld is outside the SAE's [0, %lld)",
+                       (long long)so.feature, (long long)s.d_sae);
+    int32_t *tokens = calloc((size_t)(so.n_strengths * so.max_new + 1), sizeof *tokens);
+    if (st == GSAE_OK && (!tokens || !so.strengths))
+        st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
+    json_t *runs = json_array();
+    for (int64_t k = 0; st == GSAE_OK && k < so.n_strengths; k++) {
+        struct intervene iv = {0};
+        struct intervene_spec spec = {.op = INTERVENE_STEER,
+                                      .layer = s.layer,
+                                      .steer_feature = so.feature,
+                                      .steer_coef = (float)(so.max_act * so.strengths[k])};
+        if (s.owns_layer) st = intervene_init(&iv, &spec, &s.sae, s.n_prompt, &err);
+        st = dist_agree(s.d.world, st, &err);
+        int32_t *out = tokens + k * so.max_new;
+        if (st == GSAE_OK)
+            st = sae_session_generate(&s, s.prompt, s.n_prompt, &iv, so.max_new,
+                                      (float)so.temperature, (uint64_t)so.seed, out, &err);
+        intervene_free(&iv);
+        if (st == GSAE_OK && s.d.rank == 0) {
+            char *text = sae_session_decode(&s, out, so.max_new);
+            printf("strength %+.1f: %s\n", so.strengths[k], text ? text : "?");
+            fflush(stdout);
+            json_t *ids = json_array();
+            for (int64_t i = 0; i < so.max_new; i++)
+                json_array_append_new(ids, json_integer(out[i]));
+            json_array_append_new(runs, json_pack("{s:f, s:o, s:s}", "strength", so.strengths[k],
+                                                  "tokens", ids, "text", text ? text : ""));
+            free(text);
+        }
+    }
+    if (st == GSAE_OK && s.d.rank == 0 && so.json_path) {
+        json_t *doc =
+            json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:O}", "command", "steer", "model",
+                      o.model_dir, "sae", o.sae_path, "layer", (json_int_t)s.layer, "feature",
+                      (json_int_t)so.feature, "max_act", so.max_act, "temperature", so.temperature,
+                      "n_prompt", (json_int_t)s.n_prompt, "runs", runs);
+        if (!doc || json_dump_file(doc, so.json_path, JSON_INDENT(1)) != 0)
+            st = gsae_fail(&err, GSAE_EIO, "%s: cannot write", so.json_path);
+        json_decref(doc);
+    }
+    if (st != GSAE_OK) cli_report("steer", &err);
+    json_decref(runs);
+    free(tokens);
+    free(so.strengths);
+    sae_session_close(&s);
+    return st == GSAE_OK ? 0 : 1;
+}

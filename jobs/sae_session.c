@@ -1,0 +1,353 @@
+/* sae_session.c: pipeline + SAE set-up shared by the SAE commands (see sae_session.h). */
+#include "sae_session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../io/arc_task.h"
+#include "../io/tokenizer_load.h"
+#include "../src/arc.h"
+#include "../src/sampler.h"
+#include "cli.h"
+#include "sae_cli.h"
+
+const char *const sae_session_usage =
+    "  --model DIR        Gemma-2 checkpoint directory (required)\n"
+    "  --sae PATH         SAE: Gemma Scope params.npz or a SAELens directory (required)\n"
+    "  --layer L          hooked layer, resid_post.L (default: the SAE's own, if it records one)\n"
+    "  --prompt TEXT      the prompt, tokenized with <bos>\n"
+    "  --arc TASK.json    the notebook's prompt for an ARC task\n"
+    "  --prompt-ids LIST  the prompt as comma-separated token ids (with <bos> if wanted)\n"
+    "  --tokenizer PATH   tokenizer.json(.zst) (default: DIR/tokenizer.json when present)\n"
+    "  --stages S         pipeline stages per replica (default: all ranks in one pipeline)\n"
+    "  --layers SPEC      explicit stages, inclusive layer ranges (e.g. 0-20,21-41)\n"
+    "  --threads T        BLAS and loop threads per rank\n";
+
+int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_session_opts *o)
+{
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    const char **dst = NULL;
+    if (strcmp(a, "--model") == 0)
+        dst = &o->model_dir;
+    else if (strcmp(a, "--sae") == 0)
+        dst = &o->sae_path;
+    else if (strcmp(a, "--tokenizer") == 0)
+        dst = &o->tokenizer_path;
+    else if (strcmp(a, "--prompt") == 0)
+        dst = &o->prompt;
+    else if (strcmp(a, "--arc") == 0)
+        dst = &o->arc_path;
+    else if (strcmp(a, "--prompt-ids") == 0)
+        dst = &o->prompt_ids;
+    else if (strcmp(a, "--layers") == 0)
+        dst = &o->layers;
+    else if (strcmp(a, "--layer") != 0 && strcmp(a, "--stages") != 0 && strcmp(a, "--threads") != 0)
+        return 0;
+    if (!v) {
+        fprintf(stderr, "gsae %s: %s needs a value\n", cmd, a);
+        return -1;
+    }
+    if (dst) {
+        *dst = v;
+        return 2;
+    }
+    int64_t n;
+    if (!sae_cli_i64(v, strcmp(a, "--layer") == 0 ? 0 : 1, 100000, &n)) {
+        fprintf(stderr, "gsae %s: %s '%s' is not valid\n", cmd, a, v);
+        return -1;
+    }
+    if (strcmp(a, "--layer") == 0)
+        o->layer = n;
+    else if (strcmp(a, "--stages") == 0)
+        o->n_stages = (int)n;
+    else
+        o->n_threads = (int)n;
+    return 2;
+}
+
+/* The prompt's ids from --prompt, --arc or --prompt-ids. Local (same result on every rank). */
+static enum gsae_status read_prompt(struct sae_session *s, const struct sae_session_opts *o,
+                                    struct gsae_error *err)
+{
+    if ((o->prompt != NULL) + (o->arc_path != NULL) + (o->prompt_ids != NULL) != 1)
+        return gsae_fail(err, GSAE_EINVAL, "give exactly one of --prompt, --arc and --prompt-ids");
+    if (o->prompt_ids) {
+        int64_t *ids, n;
+        if (!sae_cli_i64_list(o->prompt_ids, 0, s->cfg.n_vocab - 1, &ids, &n))
+            return gsae_fail(err, GSAE_EINVAL,
+                             "--prompt-ids '%s': expected comma-separated ids in [0, %lld)",
+                             o->prompt_ids, (long long)s->cfg.n_vocab);
+        s->prompt = malloc((size_t)n * sizeof *s->prompt);
+        for (int64_t i = 0; s->prompt && i < n; i++)
+            s->prompt[i] = (int32_t)ids[i];
+        free(ids);
+        s->n_prompt = n;
+        return s->prompt ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    char *text = NULL;
+    enum gsae_status st = GSAE_OK;
+    if (o->arc_path) {
+        struct arc_task task;
+        size_t len;
+        st = arc_task_load(o->arc_path, &task, err);
+        if (st == GSAE_OK) st = arc_prompt_build(&task, &text, &len, err);
+        arc_task_free(&task);
+    }
+    if (st == GSAE_OK)
+        st = sae_session_tokenize(s, text ? text : o->prompt, true, &s->prompt, &s->n_prompt, err);
+    free(text);
+    return st;
+}
+
+static enum gsae_status load_tokenizer(struct sae_session *s, const struct sae_session_opts *o,
+                                       struct gsae_error *err)
+{
+    char guess[4096];
+    const char *path = o->tokenizer_path;
+    struct stat sb;
+    if (!path) {
+        snprintf(guess, sizeof guess, "%s/tokenizer.json", o->model_dir);
+        if (stat(guess, &sb) == 0) path = guess;
+    }
+    if (!path) {
+        if (o->prompt || o->arc_path)
+            return gsae_fail(err, GSAE_EINVAL,
+                             "%s has no tokenizer.json: give --tokenizer PATH for a text prompt",
+                             o->model_dir);
+        return GSAE_OK;
+    }
+    enum gsae_status st = tokenizer_load(&s->tk, path, err);
+    s->has_tokenizer = st == GSAE_OK;
+    return st;
+}
+
+/* Config, plan, communicators, this stage's tensors, the SAE where the layer runs. */
+static enum gsae_status open_local(struct sae_session *s, const struct sae_session_opts *o,
+                                   struct gsae_error *err)
+{
+    enum gsae_status st = ckpt_config_load(o->model_dir, &s->cfg, err);
+    if (st == GSAE_OK) st = load_tokenizer(s, o, err);
+    if (st == GSAE_OK) st = read_prompt(s, o, err);
+    struct plan_options po = {.n_ranks = cli_world_size(),
+                              .n_stages = o->n_stages,
+                              .with_logits = true,
+                              .dtype = GSAE_DTYPE_BF16,
+                              .ctx_len = s->n_prompt,
+                              .layers = o->layers};
+    if (st == GSAE_OK) st = plan_make(&s->plan, &s->cfg, &po, err);
+    return st;
+}
+
+static enum gsae_status open_stage(struct sae_session *s, const char *cmd,
+                                   const struct sae_session_opts *o, struct gsae_error *err)
+{
+    const struct plan_stage *ps = &s->plan.stages[s->d.stage_index];
+    struct ckpt_select sel = {ps->layer_begin, ps->layer_end, ps->has_embed || ps->has_unembed,
+                              ps->has_unembed};
+    enum gsae_status st = ckpt_open(&s->ck, o->model_dir, &sel, err);
+    if (st == GSAE_OK)
+        st = gemma_weights_check(&s->ck.cfg, &s->ck.w, ps->layer_begin, ps->layer_end,
+                                 ps->has_unembed, err);
+    if (st != GSAE_OK) return st;
+    /* Every rank learns the layer from the file's metadata; only the owner keeps the SAE. */
+    st = sae_load(o->sae_path, &s->sae, &s->info, err);
+    char warning[1024] = "";
+    if (st == GSAE_OK)
+        st = sae_check_model(&s->info, &s->sae, &s->cfg, s->ck.model_name, o->layer, &s->layer,
+                             warning, sizeof warning, err);
+    if (st == GSAE_OK && s->layer < 0)
+        st =
+            gsae_fail(err, GSAE_EINVAL,
+                      "%s: the file does not say which layer it hooks; give --layer", s->info.path);
+    if (st != GSAE_OK) return st;
+    if (warning[0] && s->d.rank == 0) fprintf(stderr, "gsae %s: warning: %s\n", cmd, warning);
+    s->d_sae = s->sae.d_sae;
+    s->owns_layer = ps->layer_begin <= s->layer && s->layer < ps->layer_end;
+    if (!s->owns_layer) sae_params_free(&s->sae);
+    return GSAE_OK;
+}
+
+enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
+                                  const struct sae_session_opts *o, int64_t max_extra,
+                                  struct gsae_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->layer = -1;
+    enum gsae_status st = GSAE_OK;
+    if (!o->model_dir || !o->sae_path)
+        st = gsae_fail(err, GSAE_EINVAL, "--model and --sae are required");
+    if (st == GSAE_OK) st = open_local(s, o, err);
+    st = dist_agree(MPI_COMM_WORLD, st, err);
+    if (st == GSAE_OK) st = dist_open(&s->d, MPI_COMM_WORLD, s->plan.n_stages, err);
+    if (st == GSAE_OK) {
+        st = open_stage(s, cmd, o, err);
+        st = dist_agree(s->d.world, st, err);
+    }
+    if (st == GSAE_OK) st = dist_threads_choose(&s->d, o->n_threads, &s->n_threads, err);
+    if (st == GSAE_OK) {
+        dist_threads_apply(s->n_threads);
+        int64_t mb_first[2] = {0, 1}, n = s->n_prompt + max_extra;
+        struct pipe_work work = {1, NULL, &n, 1, mb_first};
+        struct pipe_limits lim;
+        pipe_limits_of_work(&work, max_extra, s->d.n_replicas, &lim);
+        st = pipe_open(&s->p, &s->d, &s->plan, &s->cfg, &s->ck.w, &lim, s->n_threads, err);
+        st = dist_agree(s->d.world, st, err);
+    }
+    return st;
+}
+
+void sae_session_close(struct sae_session *s)
+{
+    pipe_close(&s->p);
+    ckpt_close(&s->ck);
+    dist_close(&s->d);
+    plan_free(&s->plan);
+    sae_params_free(&s->sae);
+    sae_info_free(&s->info);
+    if (s->has_tokenizer) tokenizer_free(&s->tk);
+    free(s->prompt);
+    memset(s, 0, sizeof *s);
+}
+
+enum gsae_status sae_session_tokenize(struct sae_session *s, const char *text, bool add_bos,
+                                      int32_t **ids, int64_t *n, struct gsae_error *err)
+{
+    *ids = NULL;
+    *n = 0;
+    if (!s->has_tokenizer)
+        return gsae_fail(err, GSAE_EINVAL, "text needs a tokenizer (--tokenizer PATH)");
+    struct tokenizer_work work = {0};
+    struct tokenizer_ids out = {0};
+    enum gsae_status st = tokenizer_encode(&s->tk, text, strlen(text), add_bos, &work, &out, err);
+    for (size_t i = 0; st == GSAE_OK && i < out.n; i++)
+        if (out.ids[i] >= s->cfg.n_vocab)
+            st = gsae_fail(err, GSAE_ERANGE, "token id %d is outside the model's vocabulary (%lld)",
+                           out.ids[i], (long long)s->cfg.n_vocab);
+    if (st == GSAE_OK) {
+        *ids = out.ids;
+        *n = (int64_t)out.n;
+        out.ids = NULL;
+    }
+    tokenizer_ids_free(&out);
+    tokenizer_work_free(&work);
+    return st;
+}
+
+char *sae_session_decode(const struct sae_session *s, const int32_t *ids, int64_t n)
+{
+    struct tokenizer_text t = {0};
+    struct gsae_error err;
+    if (s->has_tokenizer && tokenizer_decode(&s->tk, ids, (size_t)n, false, &t, &err) == GSAE_OK &&
+        tokenizer_text_append(&t, "", 1, &err) == GSAE_OK)
+        return t.data;
+    tokenizer_text_free(&t);
+    size_t cap = 16 + 12 * (size_t)n, at = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    at += (size_t)snprintf(out, cap, "[");
+    for (int64_t i = 0; i < n; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%d", i ? ", " : "", ids[i]);
+    snprintf(out + at, cap - at, "]");
+    return out;
+}
+
+static enum gsae_status hook_adapter(void *ctx, const struct pipe_rows *rows, const char *name,
+                                     int64_t layer, float *x, int64_t d_model,
+                                     struct gsae_error *err)
+{
+    return intervene_apply(ctx, name, layer, x, rows->batch, d_model, err);
+}
+
+struct pipe_hook sae_session_hook(struct sae_session *s, struct intervene *iv)
+{
+    (void)s;
+    return (struct pipe_hook){iv ? hook_adapter : NULL, iv};
+}
+
+struct logits_sink {
+    const int64_t *rows;
+    int64_t n_rows, n_vocab;
+    float *out; /* (n_rows, n_vocab) on the last stage */
+};
+
+static enum gsae_status sink_logits(void *ctx, struct pipe *p, const struct pipe_rows *rows,
+                                    const float *x, int64_t d_model, struct gsae_error *err)
+{
+    struct logits_sink *ls = ctx;
+    (void)rows;
+    enum gsae_status st = GSAE_OK;
+    for (int64_t i = 0; st == GSAE_OK && i < ls->n_rows; i++)
+        st = pipe_logits(p, x + ls->rows[i] * d_model, 1, ls->out + i * ls->n_vocab, err);
+    return st;
+}
+
+enum gsae_status sae_session_logits(struct sae_session *s, const int32_t *tokens, int64_t n,
+                                    struct intervene *iv, const int64_t *rows_wanted,
+                                    int64_t n_wanted, float *logits, struct gsae_error *err)
+{
+    int64_t mb_first[2] = {0, 1};
+    const int32_t *seqs[1] = {tokens};
+    struct pipe_work work = {1, seqs, &n, 1, mb_first};
+    struct pipe_hook hook = sae_session_hook(s, s->owns_layer ? iv : NULL);
+    struct dist_blob mine = {.name = "logits", .n = 0, .data = NULL};
+    struct logits_sink ls = {rows_wanted, n_wanted, s->cfg.n_vocab, NULL};
+    bool last = s->p.stage.has_unembed && s->p.replica == 0;
+    if (last && n_wanted > 0 &&
+        !(ls.out = malloc((size_t)(n_wanted * s->cfg.n_vocab) * sizeof(float))))
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory for logits");
+    struct pipe_sink sink = {sink_logits, &ls};
+    enum gsae_status st =
+        pipe_prefill(&s->p, &work, hook.fn ? &hook : NULL, n_wanted > 0 ? &sink : NULL, err);
+    if (st == GSAE_OK && n_wanted > 0) {
+        if (last) {
+            mine.n = n_wanted * s->cfg.n_vocab;
+            mine.data = ls.out;
+        }
+        struct dist_blob *all = NULL;
+        int64_t n_all = 0;
+        st = dist_collect(&s->d, &mine, last ? 1 : 0, &all, &n_all, err);
+        if (st == GSAE_OK && s->d.rank == 0)
+            for (int64_t i = 0; i < n_all; i++)
+                if (strcmp(all[i].name, "logits") == 0)
+                    memcpy(logits, all[i].data, (size_t)all[i].n * sizeof(float));
+        dist_blobs_free(all, n_all);
+    }
+    free(ls.out);
+    return st;
+}
+
+struct pick_ctx {
+    struct sampler sm;
+    struct rng rng;
+};
+
+static enum gsae_status pick(void *ctx, const struct pipe_rows *rows, int64_t i,
+                             const float *logits, int64_t n_vocab, int32_t *token,
+                             struct gsae_error *err)
+{
+    (void)rows, (void)i, (void)n_vocab, (void)err;
+    struct pick_ctx *pc = ctx;
+    *token = sampler_pick(&pc->sm, logits, &pc->rng);
+    return GSAE_OK;
+}
+
+enum gsae_status sae_session_generate(struct sae_session *s, const int32_t *tokens, int64_t n,
+                                      struct intervene *iv, int64_t n_new, float temperature,
+                                      uint64_t seed, int32_t *out, struct gsae_error *err)
+{
+    int64_t mb_first[2] = {0, 1};
+    const int32_t *seqs[1] = {tokens};
+    struct pipe_work work = {1, seqs, &n, 1, mb_first};
+    struct pipe_hook hook = sae_session_hook(s, s->owns_layer ? iv : NULL);
+    struct pick_ctx pc;
+    struct sampler_params sp = {.temperature = temperature, .top_k = 0, .top_p = 1.0f};
+    enum gsae_status st = sampler_init(&pc.sm, &sp, s->cfg.n_vocab, err);
+    if (st != GSAE_OK) return st;
+    rng_seed(&pc.rng, seed);
+    struct pipe_sampler sampler = {pick, &pc};
+    st = pipe_generate(&s->p, &work, n_new, hook.fn ? &hook : NULL, &sampler, out, err);
+    sampler_free(&pc.sm);
+    return st;
+}

@@ -1,0 +1,87 @@
+/* sae_session.h: a model split over the job's ranks as a pipeline, with an SAE at resid_post.L
+ * on the stage that owns layer L: the common set-up of `gsae features`, `steer` and `ablate`.
+ *
+ * Every rank reads the config, plans the stages (mpi/plan.h), maps only its stage's tensors
+ * and opens its pipeline stage; the stage owning the hooked layer also loads and checks the
+ * SAE (d_in against hidden_size, the layer, the model name as a warning). Each fallible step is
+ * agreed across ranks, so all fail together with the message of the rank that failed. Runs
+ * are one sequence at a time (one micro-batch), so results do not depend on the layout.
+ * Prompts come as text (tokenized with the Gemma-2 tokenizer on every rank), an ARC task
+ * (the notebook's prompt) or explicit ids.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../io/ckpt.h"
+#include "../io/sae_io.h"
+#include "../mpi/dist.h"
+#include "../mpi/pipe.h"
+#include "../mpi/plan.h"
+#include "../src/intervene.h"
+#include "../src/tokenizer.h"
+
+/* Options every SAE command takes (parsed by sae_session_parse). */
+struct sae_session_opts {
+    const char *model_dir, *sae_path, *tokenizer_path;
+    const char *prompt, *arc_path, *prompt_ids; /* exactly one */
+    int64_t layer;                              /* -1: the SAE file's */
+    int n_stages, n_threads;
+    const char *layers;
+};
+
+struct sae_session {
+    struct dist d;
+    struct plan plan;
+    struct ckpt ck;
+    struct pipe p;
+    struct gemma_config cfg;
+    int n_threads;
+    bool owns_layer;       /* this stage runs the hooked layer: the SAE is loaded here */
+    struct sae_params sae; /* loaded on the owning stage only */
+    struct sae_info info;
+    int64_t layer, d_sae; /* on every rank */
+    struct tokenizer tk;  /* loaded when a tokenizer is given or found */
+    bool has_tokenizer;
+    int32_t *prompt; /* (n_prompt) ids, <bos> first */
+    int64_t n_prompt;
+};
+
+/* Consume the shared options at argv[i] (and its value); returns how many arguments it took
+ * (0: not a shared option, -1: bad value, message printed). */
+int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_session_opts *o);
+
+/* Usage lines for the shared options. */
+extern const char *const sae_session_usage;
+
+/* Open everything for prompts of up to max_extra tokens beyond the prompt (answers or
+ * generated tokens). Collective on MPI_COMM_WORLD; on failure every rank returns the same
+ * status and s may be passed to sae_session_close. */
+enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
+                                  const struct sae_session_opts *o, int64_t max_extra,
+                                  struct gsae_error *err);
+void sae_session_close(struct sae_session *s);
+
+/* Tokenize text without <bos> (for answers), on every rank. */
+enum gsae_status sae_session_tokenize(struct sae_session *s, const char *text, bool add_bos,
+                                      int32_t **ids, int64_t *n, struct gsae_error *err);
+
+/* Text of ids (malloc'd, NUL-terminated; special tokens kept), or the ids as "[2, 5, ...]"
+ * when there is no tokenizer. */
+char *sae_session_decode(const struct sae_session *s, const int32_t *ids, int64_t n);
+
+/* The pipe hook that runs iv (NULL on ranks that do not own the layer). */
+struct pipe_hook sae_session_hook(struct sae_session *s, struct intervene *iv);
+
+/* Prefill tokens (n) with iv (may be NULL) at the hooked layer; logits of the rows listed in
+ * rows_wanted (n_wanted, ascending) land on rank 0 in logits (n_wanted, n_vocab). Collective. */
+enum gsae_status sae_session_logits(struct sae_session *s, const int32_t *tokens, int64_t n,
+                                    struct intervene *iv, const int64_t *rows_wanted,
+                                    int64_t n_wanted, float *logits, struct gsae_error *err);
+
+/* Greedy (temperature 0) or sampled generation of n_new tokens after tokens (n) with iv (may
+ * be NULL); out (n_new) is filled on every rank. Collective. */
+enum gsae_status sae_session_generate(struct sae_session *s, const int32_t *tokens, int64_t n,
+                                      struct intervene *iv, int64_t n_new, float temperature,
+                                      uint64_t seed, int32_t *out, struct gsae_error *err);

@@ -1,0 +1,223 @@
+/* dpca_store.c: dpca row sources over an activation store (see dpca_store.h). */
+#include "dpca_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/pca.h"
+
+void dpca_store_rows_free(struct dpca_store_rows *src)
+{
+    if (!src) return;
+    manifest_free(&src->manifest);
+    free(src->token);
+    free(src->doc);
+    free(src->pos);
+    free(src->token_id);
+    free(src->context);
+    free(src->features);
+    free(src->w_rows);
+    free(src->coef);
+    free(src->part_row0);
+    store_part_free(&src->part);
+    memset(src, 0, sizeof *src);
+    src->loaded = -1;
+}
+
+static enum gsae_status read_part(struct dpca_store_rows *src, int64_t j, bool with_resid,
+                                  struct gsae_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", src->dir, src->manifest.parts[j].info.file);
+    store_part_free(&src->part);
+    src->loaded = -1;
+    enum gsae_status st = store_part_read(path, with_resid, &src->part, err);
+    if (st == GSAE_OK && with_resid && src->part.resid_post == NULL)
+        st = gsae_fail(err, GSAE_EFORMAT,
+                       "%s: no 'resid_post': the store keeps no residuals "
+                       "(use feature rows)",
+                       path);
+    if (st == GSAE_OK && src->kind == DPCA_STORE_RESID && src->d > 0 && src->part.d_model != src->d)
+        st = gsae_fail(err, GSAE_EFORMAT, "%s: d_model is %lld, expected %lld", path,
+                       (long long)src->part.d_model, (long long)src->d);
+    if (st == GSAE_OK) src->loaded = with_resid ? j : -1;
+    return st;
+}
+
+/* Grow the per-row arrays to hold at least n rows. */
+static enum gsae_status reserve_rows(struct dpca_store_rows *src, int64_t n, int64_t *cap,
+                                     struct gsae_error *err)
+{
+    if (n <= *cap) return GSAE_OK;
+    int64_t c = *cap ? *cap * 2 : 4096;
+    while (c < n)
+        c *= 2;
+    size_t uc = (size_t)c, nf = (size_t)(src->n_features > 0 ? src->n_features : 1);
+    int64_t *token = realloc(src->token, uc * sizeof *token);
+    src->token = token ? token : src->token;
+    int64_t *doc = realloc(src->doc, uc * sizeof *doc);
+    src->doc = doc ? doc : src->doc;
+    int64_t *pos = realloc(src->pos, uc * sizeof *pos);
+    src->pos = pos ? pos : src->pos;
+    int32_t *id = realloc(src->token_id, uc * sizeof *id);
+    src->token_id = id ? id : src->token_id;
+    int32_t *ctx = realloc(src->context, uc * DPCA_CONTEXT_LEN * sizeof *ctx);
+    src->context = ctx ? ctx : src->context;
+    double *coef =
+        src->kind == DPCA_STORE_FEATURES ? realloc(src->coef, uc * nf * sizeof *coef) : src->coef;
+    src->coef = coef ? coef : src->coef;
+    if (!token || !doc || !pos || !id || !ctx || (src->kind == DPCA_STORE_FEATURES && !coef))
+        return gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory for %lld rows", (long long)n);
+    *cap = c;
+    return GSAE_OK;
+}
+
+/* Record token t of the loaded part as local row r. */
+static void keep_token(struct dpca_store_rows *src, int64_t r, int64_t t)
+{
+    const struct store_part *p = &src->part;
+    int64_t cs = p->context_size, w0 = t - t % cs;
+    src->token[r] = (p->first_window * cs) + t;
+    src->doc[r] = p->doc[t];
+    src->pos[r] = p->pos[t];
+    src->token_id[r] = p->token_id[t];
+    for (int64_t c = 0; c < DPCA_CONTEXT_LEN; c++) {
+        int64_t u = t - DPCA_CONTEXT_BEFORE + c;
+        src->context[r * DPCA_CONTEXT_LEN + c] = u >= w0 && u < w0 + cs ? p->token_id[u] : -1;
+    }
+}
+
+/* The list's coefficients for token t of the loaded part; whether it fires. */
+static bool token_fires(struct dpca_store_rows *src, int64_t t, int32_t *scratch, double *coef)
+{
+    const struct store_part *p = &src->part;
+    int64_t a = p->row_ptr[t], n = p->row_ptr[t + 1] - a;
+    for (int64_t e = 0; e < n; e++)
+        scratch[e] = (int32_t)p->index[a + e]; /* < d_sae, checked < INT32_MAX at open */
+    return pca_recon_coef(scratch, p->value + a, n, src->features, src->n_features, coef);
+}
+
+/* Scan this rank's parts once: every token (resid) or the firing ones (features). */
+static enum gsae_status scan_parts(struct dpca_store_rows *src, struct gsae_error *err)
+{
+    int64_t cap = 0, nf = src->n_features;
+    int32_t *scratch = NULL;
+    double *coef = malloc((size_t)(nf > 0 ? nf : 1) * sizeof *coef);
+    enum gsae_status st = coef ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory");
+    for (int64_t j = src->part_begin; st == GSAE_OK && j < src->part_end; j++) {
+        src->part_row0[j - src->part_begin] = src->n_local;
+        if ((st = read_part(src, j, false, err)) != GSAE_OK) break;
+        const struct store_part *p = &src->part;
+        if (src->kind == DPCA_STORE_RESID && p->resid == STORE_RESID_NONE) {
+            st = gsae_fail(err, GSAE_EFORMAT,
+                           "%s/%s: no 'resid_post': the store keeps no "
+                           "residuals (use feature rows)",
+                           src->dir, src->manifest.parts[j].info.file);
+            break;
+        }
+        if (src->kind == DPCA_STORE_RESID)
+            src->d = p->d_model; /* read_part checks that later parts agree */
+        if (p->d_sae > INT32_MAX) {
+            st = gsae_fail(err, GSAE_ERANGE, "%s: d_sae %lld", src->dir, (long long)p->d_sae);
+            break;
+        }
+        free(scratch);
+        scratch = malloc((size_t)(p->d_sae > 0 ? p->d_sae : 1) * sizeof *scratch);
+        if (!scratch) {
+            st = gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory");
+            break;
+        }
+        for (int64_t t = 0; st == GSAE_OK && t < p->n_tokens; t++) {
+            if (src->kind == DPCA_STORE_FEATURES && !token_fires(src, t, scratch, coef)) continue;
+            if ((st = reserve_rows(src, src->n_local + 1, &cap, err)) != GSAE_OK) break;
+            if (src->kind == DPCA_STORE_FEATURES)
+                memcpy(src->coef + src->n_local * nf, coef, (size_t)nf * sizeof *coef);
+            keep_token(src, src->n_local++, t);
+        }
+    }
+    src->part_row0[src->part_end - src->part_begin] = src->n_local;
+    store_part_free(&src->part);
+    free(scratch);
+    free(coef);
+    return st;
+}
+
+static enum gsae_status features_read(void *ctx, int64_t begin, int64_t count, double *out,
+                                      struct gsae_error *err)
+{
+    (void)err;
+    struct dpca_store_rows *src = ctx;
+    for (int64_t i = begin; i < begin + count; i++)
+        pca_recon_row(src->coef + i * src->n_features, src->w_rows, src->n_features, src->d,
+                      out + (i - begin) * src->d);
+    return GSAE_OK;
+}
+
+static enum gsae_status resid_read(void *ctx, int64_t begin, int64_t count, double *out,
+                                   struct gsae_error *err)
+{
+    struct dpca_store_rows *src = ctx;
+    int64_t n_parts = src->part_end - src->part_begin, j = 0;
+    for (int64_t i = begin; i < begin + count; i++) {
+        while (j + 1 < n_parts && src->part_row0[j + 1] <= i)
+            j++;
+        if (src->loaded != src->part_begin + j) {
+            enum gsae_status st = read_part(src, src->part_begin + j, true, err);
+            if (st != GSAE_OK) return st;
+        }
+        const float *x = src->part.resid_post + (i - src->part_row0[j]) * src->d;
+        for (int64_t c = 0; c < src->d; c++)
+            out[(i - begin) * src->d + c] = (double)x[c];
+    }
+    return GSAE_OK;
+}
+
+static enum gsae_status open_share(const char *dir, int rank, int size, struct dpca_store_rows *src,
+                                   struct gsae_error *err)
+{
+    if (strlen(dir) >= sizeof src->dir)
+        return gsae_fail(err, GSAE_EINVAL, "store path is too long: %s", dir);
+    strcpy(src->dir, dir);
+    enum gsae_status st = manifest_load(dir, &src->manifest, err);
+    if (st != GSAE_OK) return st;
+    int64_t n = src->manifest.n_parts;
+    if (n < 1) return gsae_fail(err, GSAE_EFORMAT, "%s/manifest.json lists no parts", dir);
+    src->part_begin = n * rank / size;
+    src->part_end = n * (rank + 1) / size;
+    src->part_row0 = calloc((size_t)(src->part_end - src->part_begin + 1), sizeof(int64_t));
+    if (!src->part_row0) return gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory");
+    return GSAE_OK;
+}
+
+enum gsae_status dpca_store_rows_open(const char *dir, enum dpca_store_kind kind,
+                                      const int64_t *features, int64_t n_features,
+                                      const double *w_rows, int64_t w_d, int rank, int size,
+                                      struct dpca_store_rows *src, struct dpca_rows *rows,
+                                      struct gsae_error *err)
+{
+    memset(src, 0, sizeof *src);
+    src->loaded = -1;
+    src->kind = kind;
+    *rows = (struct dpca_rows){.d = -1};
+    enum gsae_status st = open_share(dir, rank, size, src, err);
+    if (st == GSAE_OK && kind == DPCA_STORE_FEATURES) {
+        if (n_features < 1 || w_d < 1)
+            return gsae_fail(err, GSAE_EINVAL, "feature rows need a feature list and W_dec");
+        src->n_features = n_features;
+        src->d = w_d;
+        src->features = malloc((size_t)n_features * sizeof *src->features);
+        src->w_rows = malloc((size_t)(n_features * w_d) * sizeof *src->w_rows);
+        if (!src->features || !src->w_rows)
+            return gsae_fail(err, GSAE_ENOMEM, "pca rows: no memory");
+        memcpy(src->features, features, (size_t)n_features * sizeof *features);
+        memcpy(src->w_rows, w_rows, (size_t)(n_features * w_d) * sizeof *w_rows);
+    }
+    if (st == GSAE_OK) st = scan_parts(src, err);
+    if (st != GSAE_OK) return st;
+    *rows = (struct dpca_rows){.d = src->d,
+                               .n_local = src->n_local,
+                               .ctx = src,
+                               .read = kind == DPCA_STORE_RESID ? resid_read : features_read};
+    return GSAE_OK;
+}

@@ -1,0 +1,546 @@
+/* pstore.c: the harvest driver: stream, window, deal parts to replicas, commit, reduce
+ * statistics (see pstore.h). */
+#include "pstore.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../io/featstats_nc.h"
+
+/* ---- agreement and statistics reduction ---- */
+
+enum gsae_status pstore_agree(MPI_Comm comm, enum gsae_status st, struct gsae_error *err)
+{
+    int rank = 0, size = 1, mine = (int)st, worst = 0;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
+        return gsae_fail(err, GSAE_EMPI, "MPI_Allreduce failed while agreeing on a status");
+    if (worst == GSAE_OK)
+        return GSAE_OK;
+    int who = st != GSAE_OK ? rank : size, first = size;
+    MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);
+    char msg[GSAE_ERROR_MSG_LEN] = {0};
+    if (err)
+        memcpy(msg, err->msg, sizeof msg);
+    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm);
+    msg[sizeof msg - 1] = '\0';
+    int code = worst;
+    MPI_Bcast(&code, 1, MPI_INT, first, comm);
+    if (rank == first)
+        return st;
+    return gsae_fail(err, (enum gsae_status)code, "rank %d failed: %s", first, msg);
+}
+
+/* The statistics as one byte buffer (same layout on every rank of a homogeneous job). */
+static size_t stats_bytes(const struct featstats *fs)
+{
+    size_t d = (size_t)fs->cfg.d_sae, k = (size_t)fs->cfg.top_k, c = (size_t)fs->ctx_len;
+    return sizeof(int64_t) + d * (3 * sizeof(int64_t) + FEATSTATS_HIST_BINS * sizeof(int64_t) +
+                                  sizeof(int64_t)) +
+           d * k * (sizeof(struct featstats_example) + c * sizeof(int32_t));
+}
+
+static void stats_copy(const struct featstats *fs, char *buf, bool pack)
+{
+    size_t d = (size_t)fs->cfg.d_sae, k = (size_t)fs->cfg.top_k, c = (size_t)fs->ctx_len;
+    struct {
+        void *p;
+        size_t n;
+    } fields[] = {
+        {(void *)&fs->n_tokens, sizeof(int64_t)},
+        {fs->fire_count, d * sizeof(int64_t)},
+        {fs->sum_hi, d * sizeof(uint64_t)},
+        {fs->sum_lo, d * sizeof(uint64_t)},
+        {fs->hist, d * FEATSTATS_HIST_BINS * sizeof(int64_t)},
+        {fs->top_n, d * sizeof(int64_t)},
+        {fs->top, d * k * sizeof(struct featstats_example)},
+        {fs->top_ctx, d * k * c * sizeof(int32_t)},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (pack)
+            memcpy(buf, fields[i].p, fields[i].n);
+        else
+            memcpy(fields[i].p, buf, fields[i].n);
+        buf += fields[i].n;
+    }
+}
+
+enum gsae_status pstore_stats_reduce(MPI_Comm comm, struct featstats *fs, int root,
+                                     struct gsae_error *err)
+{
+    int rank = 0, size = 1, count = 0;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    size_t bytes = stats_bytes(fs);
+    enum gsae_status st = gsae_narrow_int((int64_t)bytes, &count, err);
+    char *buf = st == GSAE_OK ? malloc(bytes) : NULL;
+    struct featstats other = {0};
+    if (st == GSAE_OK && !buf)
+        st = gsae_fail(err, GSAE_ENOMEM, "stats reduce: out of memory for %zu bytes", bytes);
+    if (st == GSAE_OK)
+        st = featstats_init(&other, &fs->cfg, err);
+    if ((st = pstore_agree(comm, st, err)) != GSAE_OK)
+        goto done;
+    /* binomial tree on ranks relative to root; merging is exact, so the shape is irrelevant */
+    int vr = (rank - root + size) % size;
+    for (int step = 1; step < size; step *= 2) {
+        if (vr % (2 * step) == step) {
+            stats_copy(fs, buf, true);
+            if (MPI_Send(buf, count, MPI_BYTE, (rank - step + size) % size, 7, comm) !=
+                MPI_SUCCESS)
+                st = gsae_fail(err, GSAE_EMPI, "stats reduce: MPI_Send failed");
+            break;
+        }
+        if (vr % (2 * step) == 0 && vr + step < size) {
+            if (MPI_Recv(buf, count, MPI_BYTE, (rank + step) % size, 7, comm,
+                         MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+                st = gsae_fail(err, GSAE_EMPI, "stats reduce: MPI_Recv failed");
+                break;
+            }
+            stats_copy(&other, buf, false);
+            if ((st = featstats_merge(fs, &other, err)) != GSAE_OK)
+                break;
+        }
+    }
+    st = pstore_agree(comm, st, err);
+done:
+    featstats_free(&other);
+    free(buf);
+    return st;
+}
+
+enum gsae_status pstore_stats_from_parts(const char *dir, const int64_t *parts, int64_t n_parts,
+                                         int reader, int n_readers, struct featstats *fs,
+                                         struct gsae_error *err)
+{
+    for (int64_t i = reader; i < n_parts; i += n_readers) {
+        char name[32], path[4200];
+        store_part_name(parts[i], name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        struct store_part p;
+        enum gsae_status st = store_part_read(path, false, &p, err);
+        if (st != GSAE_OK)
+            return st;
+        if (p.resid == STORE_RESID_NONE && p.checksum != p.checksum_attr) {
+            store_part_free(&p);
+            return gsae_fail(err, GSAE_EFORMAT, "%s: content does not match its checksum", path);
+        }
+        if (p.d_sae != fs->cfg.d_sae) {
+            store_part_free(&p);
+            return gsae_fail(err, GSAE_EFORMAT, "%s: d_sae %lld, expected %lld", path,
+                             (long long)p.d_sae, (long long)fs->cfg.d_sae);
+        }
+        for (int64_t w = 0; w < p.n_windows; w++) {
+            int64_t t0 = w * p.context_size;
+            /* row pointers are absolute into the part's index/value arrays */
+            featstats_add_window(fs, p.first_window + w, p.context_size, p.token_id + t0,
+                                 p.doc + t0, p.pos + t0, p.row_ptr + t0, p.index, p.value);
+        }
+        store_part_free(&p);
+    }
+    return GSAE_OK;
+}
+
+/* ---- the harvest ---- */
+
+/* What a writer reports to rank 0 at the end of a round. */
+struct part_record {
+    int64_t has;
+    struct store_part_info info;
+    struct manifest_state end;
+};
+
+struct run {
+    const struct pstore_config *cfg;
+    const struct pstore_encoder *enc;
+    MPI_Comm comm;
+    int rank, size, n_replicas, replica;
+    bool writer;
+    int64_t W, ctx, q;          /* windows per part, context size, first part to write */
+    int64_t *listed;            /* parts listed before this run (sorted) */
+    int64_t n_listed;
+    struct manifest m;          /* rank 0 */
+    struct manifest_state at;   /* the pending document: number, shard, line */
+    /* the batch of this replica's current part */
+    int32_t *b_tok;
+    int64_t *b_doc, *b_pos, b_windows, b_part;
+    struct store_part_writer *pw;
+    struct featstats fs;
+    struct part_record rec;
+    struct pstore_result *res;
+    double t0, enc_seconds;
+    int64_t tokens_done, parts_this_run;
+    double fraction;
+    bool stop_agreed;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool listed(const struct run *r, int64_t part)
+{
+    int64_t lo = 0, hi = r->n_listed;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (r->listed[mid] < part)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->n_listed && r->listed[lo] == part;
+}
+
+static bool owned(const struct run *r, int64_t part)
+{
+    return part >= r->q && (part - r->q) % r->n_replicas == r->replica && !listed(r, part);
+}
+
+static enum gsae_status sink_put(void *ctx, int64_t i, const struct pstore_acts *a,
+                                 struct gsae_error *err)
+{
+    struct run *r = ctx;
+    int64_t t0 = i * r->ctx;
+    GSAE_ASSERT(r->pw && i >= 0 && i < r->b_windows);
+    enum gsae_status st =
+        store_part_append(r->pw, r->ctx, r->b_tok + t0, r->b_doc + t0, r->b_pos + t0, a->row_ptr,
+                          a->index, a->value, a->resid, err);
+    if (st == GSAE_OK)
+        featstats_add_window(&r->fs, r->b_part * r->W + i, r->ctx, r->b_tok + t0, r->b_doc + t0,
+                             r->b_pos + t0, a->row_ptr, a->index, a->value);
+    return st;
+}
+
+/* Encode the buffered part and (writer) commit it. */
+static enum gsae_status run_part(struct run *r, const struct manifest_state *end,
+                                 struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    if (r->writer && (st = store_part_open(r->cfg->dir, r->b_part, r->cfg->meta, &r->pw, err)) !=
+                         GSAE_OK)
+        return st;
+    struct pstore_batch batch = {r->b_part, r->b_part * r->W, r->b_windows, r->ctx,
+                                 r->b_tok,  r->b_doc,         r->b_pos};
+    struct pstore_sink sink = {sink_put, r};
+    double t = now();
+    st = r->enc->encode(r->enc->ctx, &batch, &sink, err);
+    r->enc_seconds += now() - t;
+    if (r->writer) {
+        if (st == GSAE_OK) {
+            struct store_part_writer *pw = r->pw;
+            r->pw = NULL;
+            st = store_part_commit(pw, &r->rec.info, err);
+        }
+        if (st == GSAE_OK && r->rec.info.n_windows != r->b_windows)
+            st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
+                           (long long)r->b_part, (long long)r->rec.info.n_windows,
+                           (long long)r->b_windows);
+        store_part_abort(r->pw);
+        r->pw = NULL;
+        if (st == GSAE_OK) {
+            r->rec.has = 1;
+            r->rec.end = *end;
+            r->res->parts_written++;
+            r->res->windows_written += r->b_windows;
+            r->res->tokens_written += r->b_windows * r->ctx;
+        }
+    }
+    r->b_windows = 0;
+    return st;
+}
+
+/* End of a round: gather the writers' records, extend and save the manifest, agree on errors
+ * and on stopping. */
+static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_parts_total,
+                                  struct gsae_error *err)
+{
+    struct part_record *all = NULL;
+    int bytes = (int)sizeof r->rec;
+    if (r->rank == 0 && !(all = calloc((size_t)r->size, sizeof *all)))
+        st = gsae_fail(err, GSAE_ENOMEM, "out of memory gathering part records");
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) {
+        free(all);
+        return st;
+    }
+    MPI_Gather(&r->rec, bytes, MPI_BYTE, all, bytes, MPI_BYTE, 0, r->comm);
+    memset(&r->rec, 0, sizeof r->rec);
+    if (r->rank == 0) {
+        int64_t added = 0;
+        for (int i = 0; i < r->size && st == GSAE_OK; i++)
+            if (all[i].has) {
+                struct manifest_part p = {all[i].info, all[i].end};
+                st = manifest_add(&r->m, &p, err);
+                r->tokens_done += p.info.n_tokens;
+                added++;
+            }
+        r->parts_this_run += added;
+        if (st == GSAE_OK && (added > 0 || n_parts_total >= 0))
+            st = manifest_save(&r->m, r->cfg->dir, err);
+        if (st == GSAE_OK && r->cfg->progress) {
+            struct pstore_progress p = {r->tokens_done, r->m.n_parts, r->parts_this_run,
+                                        r->fraction, now() - r->t0, r->enc_seconds};
+            r->cfg->progress(r->cfg->progress_ctx, &p);
+        }
+    }
+    free(all);
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
+        return st;
+    int stop = r->cfg->stop && *r->cfg->stop, any = 0;
+    MPI_Allreduce(&stop, &any, 1, MPI_INT, MPI_MAX, r->comm);
+    r->stop_agreed = any != 0;
+    return GSAE_OK;
+}
+
+/* Rank 0 reads or creates the manifest; everyone learns q, the start state and the parts
+ * already listed. */
+static enum gsae_status load_plan(struct run *r, struct manifest_state *start, bool *complete,
+                                  struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    const struct pstore_config *cfg = r->cfg;
+    int64_t head[8] = {0};
+    if (r->rank == 0) {
+        if (mkdir(cfg->dir, 0777) != 0 && errno != EEXIST)
+            st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", cfg->dir, strerror(errno));
+        if (st == GSAE_OK) {
+            st = manifest_load(cfg->dir, &r->m, err);
+            if (st == GSAE_ENOTFOUND) {
+                manifest_init(&r->m, cfg->job_hash, r->ctx, r->W);
+                st = GSAE_OK;
+            } else if (st == GSAE_OK &&
+                       (strcmp(r->m.job_hash, cfg->job_hash) != 0 || r->m.context_size != r->ctx ||
+                        r->m.windows_per_part != r->W)) {
+                st = gsae_fail(err, GSAE_EINVAL,
+                               "%s: the store was written by another job (job_hash %s, context "
+                               "%lld, windows_per_part %lld; this run: %s, %lld, %lld); use a new "
+                               "output directory",
+                               cfg->dir, r->m.job_hash, (long long)r->m.context_size,
+                               (long long)r->m.windows_per_part, cfg->job_hash, (long long)r->ctx,
+                               (long long)r->W);
+            }
+        }
+        if (st == GSAE_OK) {
+            int64_t q = manifest_first_missing(&r->m);
+            struct manifest_state s = manifest_start_of(&r->m, q);
+            int64_t h[8] = {q, s.doc, s.offset, s.shard, s.line, r->m.complete, r->m.n_parts, 0};
+            memcpy(head, h, sizeof h);
+        }
+    }
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
+        return st;
+    MPI_Bcast(head, 8, MPI_INT64_T, 0, r->comm);
+    r->q = head[0];
+    *start = (struct manifest_state){head[1], head[2], head[3], head[4]};
+    *complete = head[5] != 0;
+    r->n_listed = head[6];
+    r->listed = malloc((size_t)(r->n_listed + 1) * sizeof *r->listed);
+    if (!r->listed)
+        st = gsae_fail(err, GSAE_ENOMEM, "out of memory for %lld part numbers",
+                       (long long)r->n_listed);
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
+        return st;
+    if (r->rank == 0)
+        for (int64_t i = 0; i < r->n_listed; i++)
+            r->listed[i] = r->m.parts[i].info.index;
+    int n = 0;
+    if ((st = gsae_narrow_int(r->n_listed, &n, err)) == GSAE_OK)
+        MPI_Bcast(r->listed, n, MPI_INT64_T, 0, r->comm);
+    return st;
+}
+
+/* Stream the corpus from start, writing this replica's parts; returns at the end of the
+ * stream (*n_parts_total set), on an agreed stop (GSAE_EINTR) or on an agreed error. */
+static enum gsae_status stream(struct run *r, const struct manifest_state *start,
+                               int64_t *n_parts_total, struct gsae_error *err)
+{
+    const struct pstore_config *cfg = r->cfg;
+    struct corpus_position from = {start->doc, start->shard, start->line};
+    struct corpus_reader *cr = NULL;
+    struct window_builder wb = {0};
+    int32_t *ids = NULL;
+    int64_t n_ids = 0, cap_ids = 0;
+    enum gsae_status st = corpus_open(&cfg->corpus, &from, &cr, err);
+    if (st == GSAE_OK)
+        st = window_builder_init(&wb, r->ctx, (int32_t)cfg->meta->bos_token_id, r->q * r->W, err);
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
+        goto done;
+    enum gsae_status local = GSAE_OK; /* a local failure is carried to the next round end */
+    bool first = true, ended = false;
+    while (!ended) {
+        struct corpus_doc doc;
+        bool got = false;
+        if ((local = corpus_next(cr, &doc, &got, err)) != GSAE_OK || !got)
+            break;
+        r->fraction = corpus_fraction(cr);
+        if ((local = cfg->tokenizer.encode(cfg->tokenizer.ctx, doc.text, doc.len, &ids, &n_ids,
+                                           &cap_ids, err)) != GSAE_OK) {
+            gsae_error_prefix(err, "%s:%lld", cfg->corpus.shards[doc.shard], (long long)doc.line);
+            break;
+        }
+        r->at = (struct manifest_state){doc.index, 0, doc.shard, doc.line};
+        if ((local = window_builder_push_doc(&wb, doc.index, ids, n_ids, first ? start->offset : 0,
+                                             err)) != GSAE_OK)
+            break;
+        first = false;
+        struct window w;
+        while (window_builder_next(&wb, &w)) {
+            if (cfg->max_windows > 0 && w.index >= cfg->max_windows) {
+                ended = true;
+                break;
+            }
+            int64_t p = w.index / r->W;
+            if (owned(r, p) && local == GSAE_OK) {
+                size_t at = (size_t)(r->b_windows * r->ctx), n = (size_t)r->ctx;
+                memcpy(r->b_tok + at, w.token, n * sizeof *w.token);
+                memcpy(r->b_doc + at, w.doc, n * sizeof *w.doc);
+                memcpy(r->b_pos + at, w.pos, n * sizeof *w.pos);
+                r->b_part = p;
+                r->b_windows++;
+            }
+            if ((w.index + 1) % r->W != 0)
+                continue;
+            struct manifest_state end = r->at;
+            int64_t partial;
+            window_builder_position(&wb, &end.doc, &end.offset, &partial);
+            if (owned(r, p) && local == GSAE_OK)
+                local = run_part(r, &end, err);
+            if ((p - r->q) % r->n_replicas == r->n_replicas - 1) {
+                if ((st = round_end(r, local, -1, err)) != GSAE_OK)
+                    goto done;
+                if (r->stop_agreed) {
+                    st = GSAE_EINTR;
+                    goto done;
+                }
+            }
+        }
+    }
+    int64_t total = wb.next_index; /* windows in the stream */
+    if (cfg->max_windows > 0 && total > cfg->max_windows)
+        total = cfg->max_windows;
+    if (local == GSAE_OK && r->b_windows > 0) { /* the last, short part */
+        struct manifest_state end = r->at;
+        int64_t partial;
+        window_builder_position(&wb, &end.doc, &end.offset, &partial);
+        local = run_part(r, &end, err);
+    }
+    *n_parts_total = (total + r->W - 1) / r->W;
+    st = round_end(r, local, *n_parts_total, err);
+done:
+    free(ids);
+    window_builder_free(&wb);
+    corpus_close(cr);
+    return st;
+}
+
+/* Statistics of every part: this run's are in r->fs; earlier runs' are read back. */
+static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    if (r->writer)
+        st = pstore_stats_from_parts(r->cfg->dir, r->listed, r->n_listed, r->replica,
+                                     r->n_replicas, &r->fs, err);
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
+        return st;
+    if ((st = pstore_stats_reduce(r->comm, &r->fs, 0, err)) != GSAE_OK)
+        return st;
+    if (r->rank == 0) {
+        r->m.n_parts_total = n_parts_total;
+        if (manifest_first_missing(&r->m) < n_parts_total || r->m.n_parts != n_parts_total)
+            st = gsae_fail(err, GSAE_EINTERNAL, "%s: %lld parts listed, expected 0..%lld",
+                           r->cfg->dir, (long long)r->m.n_parts, (long long)n_parts_total - 1);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/feature_stats.nc", r->cfg->dir);
+        if (st == GSAE_OK)
+            st = featstats_nc_write(path, &r->fs, err);
+        r->m.complete = true;
+        if (st == GSAE_OK)
+            st = manifest_save(&r->m, r->cfg->dir, err);
+    }
+    return pstore_agree(r->comm, st, err);
+}
+
+static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
+{
+    struct manifest_state start;
+    bool complete = false;
+    enum gsae_status st = load_plan(r, &start, &complete, err);
+    if (st != GSAE_OK)
+        return st;
+    size_t n = (size_t)(r->W * r->ctx);
+    r->b_tok = malloc(n * sizeof *r->b_tok);
+    r->b_doc = malloc(n * sizeof *r->b_doc);
+    r->b_pos = malloc(n * sizeof *r->b_pos);
+    if (!r->b_tok || !r->b_doc || !r->b_pos)
+        st = gsae_fail(err, GSAE_ENOMEM, "out of memory for a part of %zu tokens", n);
+    if (st == GSAE_OK)
+        st = featstats_init(&r->fs, &r->cfg->stats, err);
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
+        return st;
+    int64_t n_parts_total = 0;
+    if (complete) {
+        r->res->complete = true;
+        r->res->parts_total = r->n_listed;
+        return GSAE_OK;
+    }
+    if ((st = stream(r, &start, &n_parts_total, err)) != GSAE_OK)
+        return st;
+    r->res->parts_total = n_parts_total;
+    if ((st = finish(r, n_parts_total, err)) == GSAE_OK)
+        r->res->complete = true;
+    return st;
+}
+
+enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
+                                const struct pstore_encoder *enc, struct pstore_result *res,
+                                struct gsae_error *err)
+{
+    memset(res, 0, sizeof *res);
+    struct run r = {0};
+    r.cfg = cfg;
+    r.enc = enc;
+    r.res = res;
+    r.t0 = now();
+    r.W = cfg->meta->windows_per_part;
+    r.ctx = cfg->meta->context_size;
+    if (MPI_Comm_dup(comm, &r.comm) != MPI_SUCCESS)
+        return gsae_fail(err, GSAE_EMPI, "harvest: MPI_Comm_dup failed");
+    MPI_Comm_set_errhandler(r.comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(r.comm, &r.rank);
+    MPI_Comm_size(r.comm, &r.size);
+    enum gsae_status st = GSAE_OK;
+    int per = cfg->ranks_per_replica;
+    if (per < 1 || r.size % per != 0)
+        st = gsae_fail(err, GSAE_EINVAL, "harvest: %d ranks do not split into replicas of %d",
+                       r.size, per);
+    else if (r.W < 1 || r.ctx < 2 || cfg->stats.d_sae != cfg->meta->d_sae)
+        st = gsae_fail(err, GSAE_EINVAL, "harvest: windows_per_part %lld, context %lld, or "
+                                         "statistics d_sae %lld vs store d_sae %lld",
+                       (long long)r.W, (long long)r.ctx, (long long)cfg->stats.d_sae,
+                       (long long)cfg->meta->d_sae);
+    if (st == GSAE_OK) {
+        r.n_replicas = r.size / per;
+        r.replica = r.rank / per;
+        r.writer = r.rank % per == per - 1;
+    }
+    if ((st = pstore_agree(r.comm, st, err)) == GSAE_OK)
+        st = harvest_run(&r, err);
+    res->seconds = now() - r.t0;
+    res->encode_seconds = r.enc_seconds;
+    store_part_abort(r.pw);
+    featstats_free(&r.fs);
+    manifest_free(&r.m);
+    free(r.listed);
+    free(r.b_tok);
+    free(r.b_doc);
+    free(r.b_pos);
+    MPI_Comm_free(&r.comm);
+    return st;
+}

@@ -1,0 +1,124 @@
+/* pstore.h: the harvest driver and cross-rank store coordination.
+ *
+ * Ranks form replicas of ranks_per_replica consecutive ranks (one pipeline each); the last rank
+ * of a replica is its writer. Every rank reads the whole corpus stream and windows it the same
+ * way (tokenizing is cheap next to a forward pass), so all ranks agree on every window without
+ * talking. The stream is cut into parts of windows_per_part windows (store.h); parts are dealt
+ * to replicas round-robin from the first part this run writes: in round j, replica r writes
+ * part q + j*R + r (q: the first part missing from the manifest, R: number of replicas). A
+ * part's content depends only on the corpus and the settings, never on R, so stores written
+ * with 1 or N replicas hold the same parts (byte for byte in their variables; `gsae store dump`
+ * prints the same text).
+ *
+ * After each round the writers' part summaries are gathered to rank 0, which adds them to the
+ * manifest and saves it atomically (after the parts were renamed into place). A stop request
+ * (*stop set by the command's SIGTERM/SIGUSR1 handler on any rank) is agreed at the end of a
+ * round: every rank finishes its current part, the manifest is saved, and pstore_harvest
+ * returns GSAE_EINTR on all ranks. A killed run (SIGKILL) loses at most its unlisted parts; a
+ * rerun starts from the first missing part at the stream state the manifest recorded, skipping
+ * parts that are listed.
+ *
+ * Statistics: writers accumulate featstats for the parts they write; when the stream ends,
+ * parts written by earlier runs are read back from disk (dealt to writers the same way), all
+ * statistics are reduced to rank 0 (order-independent, so bit-identical for any R), written to
+ * feature_stats.nc, and the manifest is marked complete.
+ */
+#pragma once
+
+#include <mpi.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../io/corpus.h"
+#include "../io/manifest.h"
+#include "../io/store.h"
+#include "../src/featstats.h"
+#include "../src/gsae.h"
+#include "../src/window.h"
+
+/* The windows of one part, in order: n_windows * context_size tokens, row-major. */
+struct pstore_batch {
+    int64_t part, first_window, n_windows, context_size;
+    const int32_t *token; /* (n_windows, context_size) */
+    const int64_t *doc, *pos;
+};
+
+/* SAE activations of one window (context_size tokens) in CSR form, plus residuals when the
+ * store keeps them (context_size * d_model f32), else NULL. Borrowed for the call. */
+struct pstore_acts {
+    const int64_t *row_ptr; /* (context_size + 1), from 0 */
+    const uint32_t *index;  /* increasing within a token, < d_sae */
+    const float *value;
+    const float *resid;
+};
+
+/* Where the encoder delivers results: put(ctx, i, acts) for window i of the batch, in order,
+ * on the writer rank only. */
+struct pstore_sink {
+    enum gsae_status (*put)(void *ctx, int64_t i, const struct pstore_acts *acts,
+                            struct gsae_error *err);
+    void *ctx;
+};
+
+/* The model + SAE: encode runs a batch through the replica (collectively over the replica's
+ * ranks, which all call it with the same batch) and hands each window's activations to sink on
+ * the writer rank. It may stream windows through pipeline stages as it likes. */
+struct pstore_encoder {
+    enum gsae_status (*encode)(void *ctx, const struct pstore_batch *batch,
+                               const struct pstore_sink *sink, struct gsae_error *err);
+    void *ctx;
+};
+
+/* Progress after each round (rank 0 only). */
+struct pstore_progress {
+    int64_t tokens_done;    /* tokens in parts written by this run */
+    int64_t parts_done;     /* parts in the manifest */
+    int64_t parts_this_run;
+    double corpus_fraction; /* how far the stream is through the corpus, 0..1 */
+    double seconds, encode_seconds; /* wall time of this run; of it, inside encode (rank 0) */
+};
+
+struct pstore_config {
+    const char *dir;               /* the store directory (created if missing) */
+    const struct store_meta *meta; /* windows_per_part and context_size included */
+    const char *job_hash;          /* identity of the settings; the manifest must match */
+    struct corpus_config corpus;
+    struct window_tokenizer tokenizer;
+    struct featstats_config stats;
+    int ranks_per_replica;         /* ranks in one replica (pipeline stages); size % it == 0 */
+    int64_t max_windows;           /* stop the stream after this many windows (0: no limit) */
+    volatile sig_atomic_t *stop;   /* set asynchronously to request a clean stop; may be NULL */
+    void (*progress)(void *ctx, const struct pstore_progress *p); /* rank 0; may be NULL */
+    void *progress_ctx;
+};
+
+struct pstore_result {
+    int64_t parts_total, parts_written, windows_written, tokens_written, docs_skipped;
+    double seconds, encode_seconds; /* on this rank */
+    bool complete;
+};
+
+/* Run (or resume) a harvest into cfg->dir. Collective on comm: every rank passes the same
+ * settings. Returns GSAE_OK when the store is complete, GSAE_EINTR after a requested stop
+ * (work so far committed), or the first error of any rank (all ranks return it). */
+enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
+                                const struct pstore_encoder *enc, struct pstore_result *res,
+                                struct gsae_error *err);
+
+/* Reduce statistics to root: afterwards root's fs holds the merge of all ranks' (others' are
+ * unchanged). Collective; every rank's fs has the same configuration. The result does not
+ * depend on the number of ranks or the reduction order. */
+enum gsae_status pstore_stats_reduce(MPI_Comm comm, struct featstats *fs, int root,
+                                     struct gsae_error *err);
+
+/* Accumulate into fs the statistics of parts[i] for i % n_readers == reader, read from dir
+ * (each part's checksum is checked against its content). Local. Errors: GSAE_EIO,
+ * GSAE_EFORMAT. */
+enum gsae_status pstore_stats_from_parts(const char *dir, const int64_t *parts, int64_t n_parts,
+                                         int reader, int n_readers, struct featstats *fs,
+                                         struct gsae_error *err);
+
+/* Agree on a status: the worst (largest) over comm; a local failure's message is sent to all
+ * ranks from the lowest failing rank. Collective. */
+enum gsae_status pstore_agree(MPI_Comm comm, enum gsae_status st, struct gsae_error *err);

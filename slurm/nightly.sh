@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Nightly reproducibility run: run a fixed set of gsae computations, write
+#   $NIGHTLY_DIR/<date>/manifest
+# with the sha256 of every output, of the inputs and job files, gsae's version and the machine,
+# then compare it with the previous manifest. Exit 0: nothing drifted (or this is the first
+# run, the baseline); 1: a result or input drifted (each drift is named with the file and its
+# first differing value); 2: an entry failed or gave different results on different rank
+# counts.
+#
+#   slurm/nightly.sh [BUILD_DIR]       (make nightly; slurm/nightly.sbatch on a cluster)
+#
+# Environment: NIGHTLY_DIR (default results/nightly), NIGHTLY_DATA (the inputs, default
+# tests/data), NIGHTLY_STAMP (the run's directory name, default the UTC date, with .2, .3, ...
+# for further runs that day), GSAE_LAUNCHER (default "$MPIRUN -np {n}", srun under Slurm).
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=$(cd "${1:-$TOP/build}" && pwd)
+source "$TOP/tests/env.sh"
+GSAE=${GSAE:-$BUILD/gsae}
+DATA=$(cd "${NIGHTLY_DATA:-$TOP/tests/data}" && pwd)
+NIGHTLY_DIR=${NIGHTLY_DIR:-$TOP/results/nightly}
+if [ -n "${SLURM_JOB_ID:-}" ]; then
+    LAUNCHER=${GSAE_LAUNCHER:-srun --mpi=pmix -n {n}}
+else
+    LAUNCHER=${GSAE_LAUNCHER:-$MPIRUN -np {n}}
+fi
+export GSAE DATA TOP PY3
+
+# ---- the fixed set: one `entry` line per computation; add lines to grow it -----------------
+# entry NAME "RANKS" REQUIRES "INPUTS" COMMAND
+#   RANKS     rank counts to run it with; all must give bit-identical outputs
+#   REQUIRES  the gsae subcommand it needs; the entry is skipped (and listed so) until it exists
+#   INPUTS    files or directories, relative to $DATA (or $TOP for jobs/...), hashed as inputs
+#   COMMAND   bash, run in the entry's own empty directory; $RUN is the launcher for this rank
+#             count ("mpirun -np N" / "srun -n N"); everything it leaves there is an output
+define_entries() {
+    entry report "1" report "arc/notebook_outcomes.csv" \
+        '$PY3 "$TOP/tests/report/make_results.py" res &&
+         cp "$DATA/arc/notebook_outcomes.csv" res/table_notebook_outcomes.csv &&
+         "$GSAE" report res --title "gsae nightly: report views" >/dev/null'
+    local case_dir c
+    for case_dir in "$DATA"/gemma2/*/; do
+        c=$(basename "$case_dir")
+        entry "golden-$c" "1 2 3" golden "gemma2/$c" \
+            '$RUN "$GSAE" golden "$DATA/gemma2/'"$c"'" out.safetensors'
+    done
+    # The notebook's 10 ARC prompts, as text and as token ids.
+    local tasks
+    tasks=$(cd "$DATA" && for t in $(tail -n +2 arc/notebook_outcomes.csv | cut -d, -f1); do ls arc/*/"$t"; done)
+    entry arc-prompts "1" tokenize "arc/notebook_outcomes.csv $tasks tokenizer/gemma2-tokenizer.json.zst" \
+        'for t in $(tail -n +2 "$DATA/arc/notebook_outcomes.csv" | cut -d, -f1); do
+             "$GSAE" arc-prompt "$(ls "$DATA"/arc/*/"$t")" >"${t%.json}.txt"
+         done
+         $PY3 -c "import json, sys; [print(json.dumps({\"text\": open(f).read()})) for f in sys.argv[1:]]" \
+             $(tail -n +2 "$DATA/arc/notebook_outcomes.csv" | cut -d, -f1 | sed "s/json$/txt/") >prompts.jsonl
+         "$GSAE" tokenize --tokenizer "$DATA/tokenizer/gemma2-tokenizer.json.zst" --jsonl <prompts.jsonl >ids.jsonl'
+}
+# ----------------------------------------------------------------------------------------
+
+names=() ranks=() requires=() inputs=() commands=()
+entry() { names+=("$1"); ranks+=("$2"); requires+=("$3"); inputs+=("$4"); commands+=("$5"); }
+define_entries
+
+stamp=${NIGHTLY_STAMP:-$(date -u +%F)}
+mkdir -p "$NIGHTLY_DIR"
+if [ -z "${NIGHTLY_STAMP:-}" ] && [ -e "$NIGHTLY_DIR/$stamp" ]; then
+    n=2; while [ -e "$NIGHTLY_DIR/$stamp.$n" ]; do n=$((n + 1)); done; stamp="$stamp.$n"
+fi
+prev=$(cd "$NIGHTLY_DIR" && for d in */manifest; do [ -f "$d" ] && echo "${d%/manifest}"; done |
+       grep -vxF "$stamp" | sort -V | tail -n 1 || true)
+run="$NIGHTLY_DIR/$stamp"
+rm -rf "$run"; mkdir -p "$run/out"
+echo "nightly: $run${prev:+ (previous: $prev)}"
+
+has_command() { "$GSAE" --help 2>/dev/null | grep -q "^  $1 "; }
+hash_files() { # hash_files KIND ROOT REL...: "KIND REL sha256" for each file under ROOT/REL
+    local kind=$1 root=$2; shift 2
+    (cd "$root" && find -L "$@" -type f -print0 | sort -z | xargs -0 -r sha256sum) |
+        awk -v k="$kind" '{ print k, $2, $1 }'
+}
+
+failed=0 body="$run/manifest.body"; : >"$body"
+for i in "${!names[@]}"; do
+    name=${names[$i]}
+    if ! has_command "${requires[$i]}"; then
+        echo "nightly: $name: skipped (gsae has no '${requires[$i]}' command yet)"
+        echo "skipped $name no-gsae-${requires[$i]}" >>"$body"
+        continue
+    fi
+    for rel in ${inputs[$i]}; do
+        case "$rel" in jobs/*) hash_files job "$TOP" "$rel" ;; *) hash_files input "$DATA" "$rel" ;; esac
+    done >>"$body"
+    first=""
+    for np in ${ranks[$i]}; do
+        dir="$run/out/$name/np$np"; mkdir -p "$dir"
+        RUN=""; [ "$np" -gt 1 ] && RUN=${LAUNCHER//\{n\}/$np}
+        start=$(date +%s.%N)
+        if ! (cd "$dir" && RUN="$RUN" bash -c "set -euo pipefail; ${commands[$i]}") >"$run/out/$name/np$np.log" 2>&1; then
+            echo "nightly: $name on $np rank(s) FAILED; log: $run/out/$name/np$np.log"
+            tail -n 20 "$run/out/$name/np$np.log" | sed 's/^/    | /'
+            failed=1; continue
+        fi
+        printf 'nightly: %-28s %2s rank(s) %6.1f s\n' "$name" "$np" "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+        hash_files output "$run/out" "$name/np$np" >>"$body"
+        if [ -z "$first" ]; then first=$np; continue; fi
+        # Every rank count must reproduce the first one's outputs bit for bit.
+        if ! diff -q <(cd "$run/out/$name/np$first" && find . -type f | sort | xargs -r sha256sum) \
+                     <(cd "$dir" && find . -type f | sort | xargs -r sha256sum) >/dev/null; then
+            echo "nightly: $name: outputs on $np ranks differ from $first rank(s):"
+            diff <(cd "$run/out/$name/np$first" && find . -type f | sort | xargs -r sha256sum) \
+                 <(cd "$dir" && find . -type f | sort | xargs -r sha256sum) | sed 's/^/    /' || true
+            failed=1
+        fi
+    done
+done
+
+{
+    echo "# gsae nightly manifest v1: sha256 of inputs, job files and outputs"
+    echo "gsae_version $("$GSAE" version 2>/dev/null | head -n 1 | sed 's/^gsae //')"
+    echo "machine $(hostname -s) $(uname -sm) $(nproc --all) cpus $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //' | tr -s ' ')"
+    sort -u "$body"
+} >"$run/manifest"
+rm -f "$body"
+echo "nightly: wrote $run/manifest ($(grep -c '^output ' "$run/manifest") outputs)"
+[ "$failed" -eq 0 ] || { echo "nightly: FAILED (see above)"; exit 2; }
+if [ -z "$prev" ]; then
+    echo "nightly: no previous manifest in $NIGHTLY_DIR: this run is the baseline"
+    exit 0
+fi
+
+# ---- compare with the previous run ----
+$PY3 - "$NIGHTLY_DIR/$prev" "$run" <<'PY'
+import sys
+prev_dir, cur_dir = sys.argv[1], sys.argv[2]
+
+def entries(path):
+    out = {}
+    for line in open(path + "/manifest"):
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in ("input", "job", "output"):
+            out[(parts[0], parts[1])] = parts[2]
+    return out
+
+def first_difference(a_path, b_path):
+    a, b = open(a_path, "rb").read(), open(b_path, "rb").read()
+    try:
+        la, lb = a.decode().split("\n"), b.decode().split("\n")
+        for n, (x, y) in enumerate(zip(la, lb), 1):
+            if x != y:
+                col = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+                lo = max(0, col - 30)
+                return f"line {n}, column {col + 1}: was {x[lo:col + 50]!r}, now {y[lo:col + 50]!r}"
+        return f"line {min(len(la), len(lb)) + 1}: one file ends ({len(la)} vs {len(lb)} lines)"
+    except UnicodeDecodeError:
+        n = next((i for i, (p, q) in enumerate(zip(a, b)) if p != q), min(len(a), len(b)))
+        return f"byte {n}: was {a[n:n + 8].hex()}, now {b[n:n + 8].hex()} ({len(a)} vs {len(b)} bytes)"
+
+old, new = entries(prev_dir), entries(cur_dir)
+drift = []
+for key in sorted(old.keys() | new.keys()):
+    kind, path = key
+    if key not in new:
+        if kind == "output" and any(k[0] == "output" and k[1].split("/")[0] == path.split("/")[0] for k in new):
+            drift.append(f"{kind} {path}: no longer produced")
+        continue
+    if key not in old:
+        continue  # the set grew, or an entry's command landed: new baseline for it
+    if old[key] != new[key]:
+        where = f"{kind} {path}: sha256 {old[key][:12]} -> {new[key][:12]}"
+        if kind == "output":
+            where += "; first difference at " + first_difference(f"{prev_dir}/out/{path}", f"{cur_dir}/out/{path}")
+        drift.append(where)
+if drift:
+    print(f"nightly: DRIFT against {prev_dir}:")
+    for d in drift:
+        print("  " + d)
+    sys.exit(1)
+print(f"nightly: reproduced {prev_dir}: {sum(k[0] == 'output' for k in new)} outputs identical")
+PY

@@ -1,0 +1,274 @@
+/* bench_pipe.c: streaming prefill throughput of the pipeline on a real checkpoint.
+ *
+ *   mpirun -np N bench_pipe MODEL_DIR [--seqs 64] [--tokens 32] [--per-mb 1] [--stages S]
+ *                                     [--threads T] [--label NAME]
+ *
+ * Runs every layer of the checkpoint as a truncated pipeline (prefill only, no logits: the
+ * harvest workload) over --seqs random sequences of --tokens tokens, --per-mb sequences per
+ * micro-batch, after a warm-up micro-batch per replica (first touch of the weights). Rank 0
+ * prints tokens/s, per-rank compute / wait / bubble (fill + drain) shares, and per rank the
+ * checkpoint bytes it mapped, selected, and touched inside and outside its own tensors (pages
+ * present in this process's page table, from /proc/self/pagemap). A fingerprint of the final
+ * activations shows the layouts compute the same bits. The last line, "BENCH key=value ...", is
+ * for tests/bench/pipe.sh.
+ */
+#include <fcntl.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../io/ckpt.h"
+#include "../../mpi/dist.h"
+#include "../../mpi/pipe.h"
+#include "../../mpi/plan.h"
+#include "../../src/rng.h"
+
+struct options {
+    const char *dir, *label;
+    int64_t n_seq, n_tok, per_mb;
+    int n_stages, n_threads;
+};
+
+static int parse(int argc, char **argv, struct options *o)
+{
+    *o = (struct options){NULL, "run", 64, 32, 1, 0, 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (a[0] != '-') {
+            o->dir = a;
+            continue;
+        }
+        if (!v)
+            return 0;
+        i++;
+        if (!strcmp(a, "--seqs"))
+            o->n_seq = atoll(v);
+        else if (!strcmp(a, "--tokens"))
+            o->n_tok = atoll(v);
+        else if (!strcmp(a, "--per-mb"))
+            o->per_mb = atoll(v);
+        else if (!strcmp(a, "--stages"))
+            o->n_stages = atoi(v);
+        else if (!strcmp(a, "--threads"))
+            o->n_threads = atoi(v);
+        else if (!strcmp(a, "--label"))
+            o->label = v;
+        else
+            return 0;
+    }
+    return o->dir && o->n_seq > 0 && o->n_tok > 0 && o->per_mb > 0;
+}
+
+static void die(const char *what, const struct gsae_error *err)
+{
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    fprintf(stderr, "rank %d: %s: %s\n", rank, what, err->msg);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+/* Pages of [base, base + len) present in this process's page table, as a byte array (1 =
+ * present); NULL when /proc/self/pagemap cannot be read. */
+static unsigned char *present_pages(const unsigned char *base, size_t len, size_t *n_pages)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), first = (size_t)base / page;
+    size_t n = ((size_t)base + len + page - 1) / page - first;
+    unsigned char *out = calloc(n + 1, 1);
+    uint64_t *buf = malloc(4096 * sizeof *buf);
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    *n_pages = n;
+    for (size_t at = 0; fd >= 0 && out && buf && at < n; at += 4096) {
+        size_t m = n - at < 4096 ? n - at : 4096;
+        ssize_t got = pread(fd, buf, m * 8, (off_t)((first + at) * 8));
+        if (got != (ssize_t)(m * 8))
+            break;
+        for (size_t k = 0; k < m; k++)
+            out[at + k] = (unsigned char)(buf[k] >> 63);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return out;
+}
+
+/* Bytes of the checkpoint mappings touched inside and outside this rank's selected tensors. */
+static void touched(const struct ckpt *ck, double *mapped, double *inside, double *outside)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *mapped = *inside = *outside = 0.0;
+    for (int64_t f = 0; f < ck->n_files; f++) {
+        const unsigned char *base = ck->files[f].map;
+        size_t n = 0, first = (size_t)base / page;
+        unsigned char *present = present_pages(base, ck->files[f].map_size, &n);
+        unsigned char *own = calloc(n + 1, 1);
+        if (!present || !own) {
+            free(present);
+            free(own);
+            continue;
+        }
+        for (int64_t t = 0; t < ck->n_tensors; t++) {
+            const unsigned char *d = ck->tensors[t].t.data;
+            if (d < base || d >= base + ck->files[f].map_size || ck->tensors[t].bytes == 0)
+                continue;
+            size_t p0 = (size_t)d / page - first;
+            size_t p1 = ((size_t)d + ck->tensors[t].bytes - 1) / page - first;
+            memset(own + p0, 1, p1 - p0 + 1);
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (present[k] && own[k])
+                *inside += (double)page;
+            else if (present[k])
+                *outside += (double)page;
+        }
+        *mapped += (double)ck->files[f].map_size;
+        free(present);
+        free(own);
+    }
+}
+
+struct fingerprint {
+    double *sums; /* (n_seq) sum of each sequence's final activations */
+};
+
+static enum gsae_status sink_sum(void *ctx, struct pipe *p, const struct pipe_rows *rows,
+                                 const float *x, int64_t d_model, struct gsae_error *err)
+{
+    (void)p;
+    (void)err;
+    struct fingerprint *f = ctx;
+    int64_t row = 0;
+    for (int64_t k = 0; k < rows->batch->n_seq; k++) {
+        double s = 0.0;
+        for (int64_t i = 0; i < rows->batch->n_tok[k] * d_model; i++)
+            s += (double)x[row * d_model + i];
+        f->sums[rows->seq[k]] = s;
+        row += rows->batch->n_tok[k];
+    }
+    return GSAE_OK;
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    struct options o;
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (!parse(argc, argv, &o)) {
+        if (rank == 0)
+            fprintf(stderr, "usage: bench_pipe MODEL_DIR [--seqs N] [--tokens T] [--per-mb G] "
+                            "[--stages S] [--threads K] [--label NAME]\n");
+        MPI_Finalize();
+        return 2;
+    }
+    struct gsae_error err = {0};
+    struct gemma_config cfg;
+    struct plan plan;
+    struct dist d;
+    struct ckpt ck = {0};
+    struct pipe p;
+    if (ckpt_config_load(o.dir, &cfg, &err))
+        die("config", &err);
+    struct plan_options po = {.n_ranks = size, .n_stages = o.n_stages, .with_logits = false,
+                              .dtype = GSAE_DTYPE_BF16, .ctx_len = o.n_tok};
+    if (plan_make(&plan, &cfg, &po, &err) || dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err))
+        die("plan", &err);
+    const struct plan_stage *s = &plan.stages[d.stage_index];
+    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed, false};
+    if (dist_agree(d.world, ckpt_open(&ck, o.dir, &sel, &err), &err))
+        die("checkpoint", &err);
+    dist_threads_apply(o.n_threads);
+
+    /* Random sequences, micro-batches of per_mb; warm-up: one micro-batch per replica. */
+    struct rng r;
+    rng_seed(&r, 7);
+    int32_t *ids = malloc((size_t)(o.n_seq * o.n_tok) * sizeof *ids);
+    const int32_t **tok = malloc((size_t)o.n_seq * sizeof *tok);
+    int64_t *n_tok = malloc((size_t)o.n_seq * sizeof *n_tok);
+    int64_t n_mb = (o.n_seq + o.per_mb - 1) / o.per_mb;
+    int64_t *mb_first = malloc((size_t)(n_mb + 1) * sizeof *mb_first);
+    for (int64_t i = 0; i < o.n_seq * o.n_tok; i++)
+        ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg.n_vocab);
+    for (int64_t q = 0; q < o.n_seq; q++) {
+        tok[q] = ids + q * o.n_tok;
+        n_tok[q] = o.n_tok;
+    }
+    for (int64_t m = 0; m <= n_mb; m++)
+        mb_first[m] = m * o.per_mb < o.n_seq ? m * o.per_mb : o.n_seq;
+    struct pipe_work work = {o.n_seq, tok, n_tok, n_mb, mb_first};
+    int64_t n_warm = n_mb < d.n_replicas ? n_mb : d.n_replicas;
+    struct pipe_work warm = {mb_first[n_warm], tok, n_tok, n_warm, mb_first};
+    struct pipe_limits lim;
+    pipe_limits_of_work(&work, 0, d.n_replicas, &lim);
+    if (dist_agree(d.world, pipe_open(&p, &d, &plan, &cfg, &ck.w, &lim, o.n_threads, &err), &err))
+        die("pipeline", &err);
+
+    struct fingerprint fp = {calloc((size_t)o.n_seq, sizeof(double))};
+    struct pipe_sink sink = {sink_sum, &fp};
+    if (pipe_prefill(&p, &warm, NULL, &sink, &err))
+        die("warm-up", &err);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double t0 = MPI_Wtime();
+    if (pipe_prefill(&p, &work, NULL, &sink, &err))
+        die("prefill", &err);
+    MPI_Barrier(MPI_COMM_WORLD);
+    double secs = MPI_Wtime() - t0;
+
+    double mine[9], *all = malloc((size_t)size * sizeof mine);
+    touched(&ck, &mine[5], &mine[6], &mine[7]);
+    mine[0] = p.stats.total_s;
+    mine[1] = p.stats.compute_s;
+    mine[2] = p.stats.wait_s;
+    mine[3] = p.stats.fill_s + p.stats.drain_s;
+    mine[4] = (double)ckpt_bytes_selected(&ck);
+    mine[8] = (double)pipe_bytes(&p);
+    MPI_Gather(mine, 9, MPI_DOUBLE, all, 9, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    double *sums = calloc((size_t)o.n_seq, sizeof(double));
+    MPI_Reduce(fp.sums, sums, (int)o.n_seq, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        uint64_t h = 1469598103934665603ull; /* FNV-1a over the sums' bits */
+        for (size_t i = 0; i < (size_t)o.n_seq * sizeof(double); i++)
+            h = (h ^ ((const unsigned char *)sums)[i]) * 1099511628211ull;
+        double tokens = (double)(o.n_seq * o.n_tok), worst_wait = 0.0, worst_bubble = 0.0;
+        double busy = 0.0; /* mean share of its time a rank computes: 1 - bubble - wait */
+        printf("%s: %d ranks = %d replicas x %d stages, %lld layers, %lld seqs x %lld tokens, "
+               "%lld micro-batches, %d threads/rank\n",
+               o.label, size, d.n_replicas, d.n_stages, (long long)plan.n_layers,
+               (long long)o.n_seq, (long long)o.n_tok, (long long)n_mb, o.n_threads);
+        for (int q = 0; q < size; q++) {
+            double *a = all + q * 9;
+            printf("  rank %d: stage %d: compute %.2fs (%.1f%%), wait %.2fs (%.1f%%), bubble "
+                   "%.2fs (%.1f%%); checkpoint mapped %.0f MiB, own tensors %.0f MiB, touched "
+                   "in own %.0f MiB, outside own %.2f MiB; activations+KV %.0f MiB\n",
+                   q, q % d.n_stages, a[1], 100 * a[1] / a[0], a[2], 100 * a[2] / a[0], a[3],
+                   100 * a[3] / a[0], a[5] / 1048576, a[4] / 1048576, a[6] / 1048576,
+                   a[7] / 1048576, a[8] / 1048576);
+            busy += a[1] / a[0] / size;
+            if (a[2] / a[0] > worst_wait)
+                worst_wait = a[2] / a[0];
+            if (a[3] / a[0] > worst_bubble)
+                worst_bubble = a[3] / a[0];
+        }
+        printf("  %.1f tokens/s (%.2f s), fingerprint %016llx\n", tokens / secs, secs,
+               (unsigned long long)h);
+        printf("BENCH label=%s ranks=%d stages=%d replicas=%d tok_s=%.3f secs=%.3f "
+               "wait_share=%.4f bubble_share=%.4f busy=%.4f fingerprint=%016llx\n",
+               o.label, size, d.n_stages, d.n_replicas, tokens / secs, secs, worst_wait,
+               worst_bubble, busy, (unsigned long long)h);
+    }
+    free(sums);
+    free(all);
+    free(fp.sums);
+    pipe_close(&p);
+    ckpt_close(&ck);
+    free(ids);
+    free(tok);
+    free(n_tok);
+    free(mb_first);
+    dist_close(&d);
+    plan_free(&plan);
+    MPI_Finalize();
+    return 0;
+}

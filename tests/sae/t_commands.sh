@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# gsae features / steer / ablate on the golden cases, checked against expected.safetensors:
+#   features: the final token's top features and the --all-positions CSV equal sae.acts
+#   steer:    each strength's tokens equal steer.<S>
+#   ablate:   the logits predicting the first answer token equal logits[T-1] (clean) and
+#             ablate.noerr.logits[T-1] / ablate.err.logits[T-1] (ablated)
+# One case also runs under mpirun with 2 ranks and must print the same.
+set -u
+[ -x "$PY3" ] && "$PY3" -c 'import numpy' 2>/dev/null || { echo "skip: $PY3 with numpy not found"; exit 77; }
+cd "$T"
+fails=0
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+
+for case in "$TESTDATA"/gemma2/*/; do
+    name=$(basename "$case")
+    eval "$("$PY3" - "$case" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1] + "/../../../golden")
+import compare
+c = sys.argv[1]
+m = json.load(open(c + "/meta.json")); e = compare.read_safetensors(c + "/expected.safetensors")
+print("IDS=" + ",".join(map(str, e["tokens"].tolist())))
+print("SAE=%s/%s LAYER=%d" % (c, m["sae"]["path"], m["sae"]["layer"]))
+st = m["steer"]
+print("FEAT=%d MAXACT=%r NNEW=%d STRENGTHS=%s" % (st["feature"], st["max_act"], st["n_new"],
+      ",".join(repr(s) for s in st["strengths"])))
+a = m["ablate"]["feature"]
+print("AFEAT=" + (",".join(map(str, a)) if isinstance(a, list) else str(a)))
+print("ANS=%d" % e["greedy"][0])
+PY
+)"
+    common=(--model "$case" --sae "$SAE" --layer "$LAYER" --prompt-ids "$IDS")
+    "$GSAE" features "${common[@]}" --top 10 --json "$name.features.json" \
+        --all-positions "$name.features.csv" >"$name.features.txt" 2>&1 || fail "$name: features: $(cat "$name.features.txt")"
+    "$GSAE" steer "${common[@]}" --feature "$FEAT" --max-act "$MAXACT" --strengths "$STRENGTHS" \
+        --max-new "$NNEW" --json "$name.steer.json" >"$name.steer.txt" 2>&1 || fail "$name: steer: $(cat "$name.steer.txt")"
+    for et in "" --error-term; do
+        "$GSAE" ablate "${common[@]}" --feature "$AFEAT" $et --answer-ids "$ANS" --top 10 \
+            --json "$name.ablate$et.json" >"$name.ablate$et.txt" 2>&1 || fail "$name: ablate $et: $(cat "$name.ablate$et.txt")"
+    done
+    "$PY3" - "$case" "$name" <<'PY' || fail "$name: outputs differ from expected.safetensors"
+import csv, json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1] + "/../../../golden")
+import compare
+c, name = sys.argv[1:3]
+m = json.load(open(c + "/meta.json")); e = compare.read_safetensors(c + "/expected.safetensors")
+rtol, atol = m["tolerance"]["rtol"], m["tolerance"]["atol"]
+ok = True
+def close(a, b):
+    return np.all(np.abs(np.asarray(a, float) - np.asarray(b, float)) <= atol + rtol * np.abs(np.asarray(b, float)))
+# features: top list against the final row of sae.acts (order may swap only within tolerance)
+acts = e["sae.acts"]; f = json.load(open(name + ".features.json"))
+top = f["final"]["top"]; last = acts[-1]
+want = np.argsort(-last, kind="stable")[:len(top)]
+got_vals = [t["activation"] for t in top]
+if not close(got_vals, last[want]) or not close(last[[t["feature"] for t in top]], got_vals):
+    print("features: top list differs", top[:3], want[:3]); ok = False
+if f["final"]["n_active"] != int((last > 0).sum()):
+    print("features: n_active", f["final"]["n_active"], int((last > 0).sum())); ok = False
+dense = np.zeros_like(acts)
+for r in csv.DictReader(open(name + ".features.csv")):
+    dense[int(r["position"]), int(r["feature"])] = float(r["activation"])
+if not close(dense, acts):
+    print("features: --all-positions differs from sae.acts"); ok = False
+# steer
+s = json.load(open(name + ".steer.json"))
+for run in s["runs"]:
+    key = "steer.%+.1f" % run["strength"]
+    if run["tokens"] != e[key].tolist():
+        print("steer:", key, run["tokens"], e[key].tolist()); ok = False
+# ablate: the row predicting the first answer token is the prompt's last row
+for et, key in (("", "ablate.noerr.logits"), ("--error-term", "ablate.err.logits")):
+    a = json.load(open(name + ".ablate" + et + ".json"))["answer"][0]
+    for side, ref in (("clean", e["logits"][-1]), ("ablated", e[key][-1])):
+        toks = [t["token"] for t in a[side]["top"]]
+        vals = [t["logit"] for t in a[side]["top"]]
+        if not close(vals, ref[toks]) or not close(vals, np.sort(ref)[::-1][:len(vals)]):
+            print("ablate", et, side, "top logits differ"); ok = False
+        if not close([a[side]["logit"]], [ref[a["token"]]]):
+            print("ablate", et, side, "answer logit differs"); ok = False
+print(name, "ok" if ok else "FAILED")
+sys.exit(0 if ok else 1)
+PY
+done
+
+# the same under two ranks (pipeline of two stages)
+case="$TESTDATA/gemma2/tiny-mqa-bf16"
+IDS=$("$PY3" -c "
+import sys; sys.path.insert(0, '$TOP/tests/golden'); import compare
+print(','.join(map(str, compare.read_safetensors('$case/expected.safetensors')['tokens'].tolist())))")
+for np_ in 1 2; do
+    $MPIRUN -np $np_ "$GSAE" steer --model "$case" --sae "$case/sae/params.npz" --layer 1 \
+        --prompt-ids "$IDS" --feature 70 --max-act 15.3 --max-new 6 >"steer.np$np_" 2>&1 \
+        || fail "steer -np $np_: $(cat "steer.np$np_")"
+    $MPIRUN -np $np_ "$GSAE" features --model "$case" --sae "$case/sae/params.npz" --layer 1 \
+        --prompt-ids "$IDS" >"features.np$np_" 2>&1 || fail "features -np $np_: $(cat "features.np$np_")"
+done
+cmp -s steer.np1 steer.np2 || fail "steer output differs between 1 and 2 ranks"
+cmp -s features.np1 features.np2 || fail "features output differs between 1 and 2 ranks"
+
+# bad input: a feature outside the SAE is one line naming it, exit 1
+out=$("$GSAE" steer --model "$case" --sae "$case/sae/params.npz" --layer 1 --prompt-ids 2,5 \
+      --feature 100000 --max-act 1 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "feature 100000" || fail "bad feature: exit $rc: $out"
+echo "$fails failures"
+[ $fails -eq 0 ]

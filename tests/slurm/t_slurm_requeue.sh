@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A harvest requeued mid-run resumes to the identical store. Under the local single-node Slurm
+# (slurm/local-slurm.sh), the demo job's harvest step runs via slurm/gsae.sbatch on 3 ranks and
+# is interrupted twice: `scontrol requeue` (a hard stop) and SIGUSR1 to the batch script (the
+# graceful stop before a time limit: exit 75, the script requeues). Both resumed runs must
+# produce the same store as an uninterrupted run. The harvest's options come from
+# jobs/demo.ini. Skipped until gsae has `harvest` (and `mkmodel`, `mksae` for the inputs).
+set -euo pipefail
+cd "$T"
+for c in harvest mkmodel mksae; do
+    "$GSAE" --help | grep -q "^  $c " ||
+        { echo "skip: gsae has no '$c' command yet; the requeue/resume test of a harvest waits for it"; exit 77; }
+done
+DEMO_DIR="$T/demo" "$TOP/tests/demo.sh" "$BUILD" --inputs-only >inputs.log 2>&1 || { cat inputs.log; echo "FAIL: demo inputs"; exit 1; }
+MAX_TOKENS=${REQUEUE_MAX_TOKENS:-60000}   # enough for several progress reports on 3 ranks
+common=(--set job.steps=harvest --set job.report=false --set "paths.demo=$T/demo/inputs"
+        --set "harvest.max-tokens=$MAX_TOKENS")
+
+# The reference: one uninterrupted run.
+(cd "$TOP" && GSAE_LAUNCHER="$MPIRUN -np {n}" "$GSAE" run --job jobs/demo.ini "${common[@]}" --out "$T/ref") >ref.log 2>&1 ||
+    { tail -n 30 ref.log; echo "FAIL: uninterrupted harvest"; exit 1; }
+
+cluster="$T/cluster"
+trap '"$TOP/slurm/local-slurm.sh" stop "$cluster" || true' EXIT
+rc=0; "$TOP/slurm/local-slurm.sh" start "$cluster" >cluster.env 2>cluster.err || rc=$?
+[ $rc -eq 0 ] || { cat cluster.err; [ $rc -eq 77 ] && exit 77; echo "FAIL: local-slurm.sh start exited $rc"; exit 1; }
+source cluster.env
+export GSAE_TOP="$TOP" GSAE="$GSAE" GSAE_RESULTS="$T/results"
+
+job_state() { scontrol show job "$1" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
+store_dump() { # a comparable text form of a store (path may be a file or a directory)
+    if "$GSAE" --help | grep -q '^  store '; then "$GSAE" store dump "$1"; else ncdump "$1" | tail -n +2; fi
+}
+interrupted_run() { # interrupted_run requeue|usr1: submit, interrupt mid-harvest, wait, compare
+    local how=$1 jid out i rows
+    jid=$(sbatch --parsable -n 3 --time=10 -o "$T/slurm-%j.out" "$TOP/slurm/gsae.sbatch" jobs/demo.ini "${common[@]}")
+    out="$T/results/demo-$jid"
+    for i in $(seq 600); do
+        rows=$(wc -l <"$out/harvest_progress.csv" 2>/dev/null || echo 0)
+        [ "$rows" -ge 3 ] && break
+        [ "$(job_state "$jid")" = COMPLETED ] && break
+        sleep 0.1
+    done
+    [ "$(job_state "$jid")" = RUNNING ] || { echo "FAIL: harvest ended before the interruption (state $(job_state "$jid")); raise REQUEUE_MAX_TOKENS"; exit 1; }
+    if [ "$how" = requeue ]; then scontrol requeue "$jid"; else scancel --batch --signal=USR1 "$jid"; fi
+    for i in $(seq 1200); do
+        case "$(job_state "$jid")" in
+            COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;;
+            PENDING) scontrol update jobid="$jid" StartTime=now 2>/dev/null || true ;;
+        esac
+        sleep 0.25
+    done
+    [ "$(job_state "$jid")" = COMPLETED ] || { tail -n 40 "$out/sbatch.log"; echo "FAIL: $how: job ended $(job_state "$jid")"; exit 1; }
+    restarts=$(scontrol show job "$jid" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
+    [ "$restarts" -ge 1 ] || { echo "FAIL: $how: the job was not requeued"; exit 1; }
+    store_dump "$T/ref/store.nc" >ref.dump
+    store_dump "$out/store.nc" >"$how.dump"
+    cmp -s ref.dump "$how.dump" || { diff ref.dump "$how.dump" | head -n 20; echo "FAIL: $how: the resumed store differs from the uninterrupted one"; exit 1; }
+    echo "$how: job $jid resumed after $restarts requeue(s) to the identical store"
+}
+interrupted_run requeue
+interrupted_run usr1
