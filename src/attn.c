@@ -63,7 +63,8 @@ static void attn_one_token(float *out, const float *q, const float *k, const flo
     int64_t j_lo = shape->window > 0 ? pos - shape->window + 1 : 0;
     j_lo = j_lo > 0 ? j_lo : 0;
     int64_t nk = pos + 1 - j_lo;
-#pragma omp parallel for schedule(static) num_threads(n_threads) if (shape->n_heads * nk * dh > 65536)
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (shape->n_heads * nk * dh > 65536)
     for (int64_t h = 0; h < shape->n_heads; h++) {
         int64_t g = h / group;
         const float *kh = k + j_lo * ld_kv + g * dh, *vh = v + j_lo * ld_kv + g * dh;
