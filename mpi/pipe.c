@@ -205,9 +205,8 @@ static void task_batch(struct pipe *p, const struct stream *s, int64_t i, struct
     rows->batch = b;
 }
 
-static enum gsae_status wait_req(MPI_Request *r, struct pipe_stats *stats, struct gsae_error *err)
+static enum gsae_status wait_req(MPI_Request *r, struct gsae_error *err)
 {
-    (void)stats;
     return GSAE_MPI(MPI_Wait(r, MPI_STATUS_IGNORE), err);
 }
 
@@ -288,7 +287,7 @@ static enum gsae_status post_recv(struct pipe *p, struct stream *s, int64_t i,
                                   struct gsae_error *err)
 {
     int slot = (int)(i % N_BUF), count = 0;
-    enum gsae_status st = wait_req(&s->send[slot], &p->stats, err); /* buffer still sending? */
+    enum gsae_status st = wait_req(&s->send[slot], err); /* buffer still sending? */
     if (st == GSAE_OK)
         st = gsae_narrow_int(task_rows(s, i) * p->cfg.d_model, &count, err);
     if (st == GSAE_OK)
@@ -338,10 +337,10 @@ static enum gsae_status run_stream(struct pipe *p, struct stream *s, struct gsae
         int slot = (int)(i % N_BUF);
         float *x = p->buf[slot];
         if (first) {
-            if ((st = wait_req(&s->send[slot], &p->stats, err)) != GSAE_OK)
+            if ((st = wait_req(&s->send[slot], err)) != GSAE_OK)
                 return st;
         } else {
-            if ((st = wait_req(&s->recv[slot], &p->stats, err)) != GSAE_OK)
+            if ((st = wait_req(&s->recv[slot], err)) != GSAE_OK)
                 return st;
             if (i + 1 < s->n_tasks && (st = post_recv(p, s, i + 1, err)) != GSAE_OK)
                 return st;
@@ -364,7 +363,7 @@ static enum gsae_status run_stream(struct pipe *p, struct stream *s, struct gsae
         }
     }
     for (int k = 0; k < N_BUF && st == GSAE_OK; k++)
-        st = wait_req(&s->send[k], &p->stats, err);
+        st = wait_req(&s->send[k], err);
     if (st == GSAE_OK && s->tok_send)
         st = GSAE_MPI(MPI_Waitall((int)s->n_tasks, s->tok_send, MPI_STATUSES_IGNORE), err);
     double end = MPI_Wtime();
