@@ -87,7 +87,12 @@ enum gsae_status dist_agree(MPI_Comm comm, enum gsae_status status, struct gsae_
     }
     if (first == size)
         return GSAE_OK;
-    /* Everyone learns the first failing rank's code and message. */
+    /* When every rank failed (a deterministic failure such as a bad option), each keeps its own
+     * message. Otherwise everyone learns the first failing rank's code and message. */
+    int failed = status != GSAE_OK, n_failed = 0;
+    st = GSAE_MPI(MPI_Allreduce(&failed, &n_failed, 1, MPI_INT, MPI_SUM, comm), &local);
+    if (st == GSAE_OK && n_failed == size)
+        return status;
     struct gsae_error shared;
     memset(&shared, 0, sizeof shared);
     if (rank == first && err)

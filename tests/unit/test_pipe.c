@@ -463,6 +463,32 @@ static void run_truncated(const struct fake_model *m, int n_stages)
     plan_free(&plan);
 }
 
+/* dist_agree: one failing rank's message reaches every rank; when all fail each keeps its own;
+ * when none fails nothing changes. */
+static void check_agree(void)
+{
+    int rank = 0, size = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    struct gsae_error err = {0};
+    CHECK(dist_agree(MPI_COMM_WORLD, GSAE_OK, &err) == GSAE_OK);
+    int culprit = size - 1;
+    enum gsae_status mine = GSAE_OK;
+    if (rank == culprit)
+        mine = gsae_fail(&err, GSAE_ENOTFOUND, "shard %d missing", rank);
+    CHECK(dist_agree(MPI_COMM_WORLD, mine, &err) == GSAE_ENOTFOUND);
+    char want[128];
+    if (rank == culprit)
+        snprintf(want, sizeof want, "shard %d missing", culprit);
+    else
+        snprintf(want, sizeof want, "rank %d failed: shard %d missing", culprit, culprit);
+    CHECK(strcmp(err.msg, want) == 0);
+    gsae_fail(&err, GSAE_EINVAL, "bad option on rank %d", rank);
+    CHECK(dist_agree(MPI_COMM_WORLD, GSAE_EINVAL, &err) == GSAE_EINVAL);
+    snprintf(want, sizeof want, "bad option on rank %d", rank);
+    CHECK(strcmp(err.msg, want) == 0);
+}
+
 int main(int argc, char **argv)
 {
     /* Under ASan (GSAE_SAN), MPI's leak suppressions need full malloc stacks: restart once with
@@ -479,6 +505,7 @@ int main(int argc, char **argv)
     int size = 0, rank = 0;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    check_agree();
     struct fake_model m;
     fake_init(&m);
     for (int s = 1; s <= size; s++) {
