@@ -42,8 +42,7 @@ static int parse(int argc, char **argv, struct options *o)
             o->dir = a;
             continue;
         }
-        if (!v)
-            return 0;
+        if (!v) return 0;
         i++;
         if (!strcmp(a, "--seqs"))
             o->n_seq = atoll(v);
@@ -84,13 +83,11 @@ static unsigned char *present_pages(const unsigned char *base, size_t len, size_
     for (size_t at = 0; fd >= 0 && out && buf && at < n; at += 4096) {
         size_t m = n - at < 4096 ? n - at : 4096;
         ssize_t got = pread(fd, buf, m * 8, (off_t)((first + at) * 8));
-        if (got != (ssize_t)(m * 8))
-            break;
+        if (got != (ssize_t)(m * 8)) break;
         for (size_t k = 0; k < m; k++)
             out[at + k] = (unsigned char)(buf[k] >> 63);
     }
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
     free(buf);
     return out;
 }
@@ -195,16 +192,17 @@ int main(int argc, char **argv)
     struct dist d;
     struct ckpt ck = {0};
     struct pipe p;
-    if (ckpt_config_load(o.dir, &cfg, &err))
-        die("config", &err);
-    struct plan_options po = {.n_ranks = size, .n_stages = o.n_stages, .with_logits = false,
-                              .dtype = GSAE_DTYPE_BF16, .ctx_len = o.n_tok};
+    if (ckpt_config_load(o.dir, &cfg, &err)) die("config", &err);
+    struct plan_options po = {.n_ranks = size,
+                              .n_stages = o.n_stages,
+                              .with_logits = false,
+                              .dtype = GSAE_DTYPE_BF16,
+                              .ctx_len = o.n_tok};
     if (plan_make(&plan, &cfg, &po, &err) || dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err))
         die("plan", &err);
     const struct plan_stage *s = &plan.stages[d.stage_index];
     struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed, false};
-    if (dist_agree(d.world, ckpt_open(&ck, o.dir, &sel, &err), &err))
-        die("checkpoint", &err);
+    if (dist_agree(d.world, ckpt_open(&ck, o.dir, &sel, &err), &err)) die("checkpoint", &err);
     dist_threads_apply(o.n_threads);
 
     /* Random sequences, micro-batches of per_mb; warm-up: one micro-batch per replica. */
@@ -233,12 +231,10 @@ int main(int argc, char **argv)
 
     struct fingerprint fp = {calloc((size_t)o.n_seq, sizeof(double))};
     struct pipe_sink sink = {sink_sum, &fp};
-    if (pipe_prefill(&p, &warm, NULL, &sink, &err))
-        die("warm-up", &err);
+    if (pipe_prefill(&p, &warm, NULL, &sink, &err)) die("warm-up", &err);
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime(), c0 = cpu_seconds();
-    if (pipe_prefill(&p, &work, NULL, &sink, &err))
-        die("prefill", &err);
+    if (pipe_prefill(&p, &work, NULL, &sink, &err)) die("prefill", &err);
     double cpu = cpu_seconds() - c0;
     MPI_Barrier(MPI_COMM_WORLD);
     double secs = MPI_Wtime() - t0;
@@ -260,7 +256,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < (size_t)o.n_seq * sizeof(double); i++)
             h = (h ^ ((const unsigned char *)sums)[i]) * 1099511628211ull;
         double tokens = (double)(o.n_seq * o.n_tok), worst_wait = 0.0, worst_bubble = 0.0;
-        double busy = 0.0; /* mean share of its time a rank computes: 1 - bubble - wait */
+        double busy = 0.0;       /* mean share of its time a rank computes: 1 - bubble - wait */
         double core_share = 0.0; /* mean CPU time / wall time: < 1 when other load competes */
         printf("%s: %d ranks = %d replicas x %d stages, %lld layers, %lld seqs x %lld tokens, "
                "%lld micro-batches, %d threads/rank\n",
@@ -277,10 +273,8 @@ int main(int argc, char **argv)
                    a[6] / 1048576, a[7] / 1048576, a[8] / 1048576);
             core_share += a[9] / a[0] / size;
             busy += a[1] / a[0] / size;
-            if (a[2] / a[0] > worst_wait)
-                worst_wait = a[2] / a[0];
-            if (a[3] / a[0] > worst_bubble)
-                worst_bubble = a[3] / a[0];
+            if (a[2] / a[0] > worst_wait) worst_wait = a[2] / a[0];
+            if (a[3] / a[0] > worst_bubble) worst_bubble = a[3] / a[0];
         }
         printf("  %.1f tokens/s (%.2f s), fingerprint %016llx\n", tokens / secs, secs,
                (unsigned long long)h);
