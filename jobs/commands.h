@@ -20,3 +20,4 @@ int cmd_store(int argc, char **argv);
 int cmd_pca(int argc, char **argv);
 int cmd_contrast(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_harvest(int argc, char **argv);
