@@ -485,12 +485,25 @@ static int run(const struct harvest_opts *o)
         struct pstore_encoder enc = {encode_round, &h};
         struct pstore_result res;
         st = pstore_harvest(MPI_COMM_WORLD, &cfg, &enc, &res, &err);
+        /* where the time went, on the writer of replica 0 (the last stage) */
+        double times[4] = {res.seconds, res.encode_seconds, res.read_seconds, res.write_seconds};
+        int writer0 = h.d.n_stages - 1;
+        if (st == GSAE_OK && writer0 != 0 && h.d.rank == writer0)
+            MPI_Send(times, 4, MPI_DOUBLE, 0, 11, MPI_COMM_WORLD);
+        if (st == GSAE_OK && writer0 != 0 && h.d.rank == 0)
+            MPI_Recv(times, 4, MPI_DOUBLE, writer0, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        long long mine = res.tokens_written, written = 0;
+        if (st == GSAE_OK)
+            MPI_Reduce(&mine, &written, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
         if (st == GSAE_OK && h.d.rank == 0) {
+            double model = times[1] - times[3]; /* the encoder's time less the sink's writes */
             fprintf(stderr,
-                    "harvest: complete: %lld parts (%lld written by this run on rank 0's "
-                    "replica), %.1f s, %.1f%% of rank 0's time in the model+SAE\n",
-                    (long long)res.parts_total, (long long)res.parts_written, res.seconds,
-                    res.seconds > 0 ? 100.0 * res.encode_seconds / res.seconds : 0.0);
+                    "harvest: complete: %lld parts, %lld tokens written by this run, %.2f s; "
+                    "replica 0's writer: model+SAE %.1f%%, corpus+tokenizer+windows %.1f%%, "
+                    "store+statistics %.1f%%\n",
+                    (long long)res.parts_total, written,
+                    times[0], 100.0 * model / times[0], 100.0 * times[2] / times[0],
+                    100.0 * times[3] / times[0]);
             if (o->freq_csv)
                 st = write_freq(o->out, o->freq_csv, &err);
         }

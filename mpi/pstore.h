@@ -105,7 +105,9 @@ struct pstore_config {
 
 struct pstore_result {
     int64_t parts_total, parts_written, windows_written, tokens_written, docs_skipped;
-    double seconds, encode_seconds; /* on this rank */
+    double seconds, encode_seconds; /* on this rank: all; inside the encoder */
+    double read_seconds;  /* corpus reading, tokenizing and windowing */
+    double write_seconds; /* store appends, statistics, part commits (writers) */
     bool complete;
 };
 
