@@ -316,6 +316,22 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
     return GSAE_OK;
 }
 
+/* mkdir -p: the directory and its missing parents. */
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return -1;
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 /* Rank 0 reads or creates the manifest; everyone learns q, the start state and the parts
  * already listed. */
 static enum gsae_status load_plan(struct run *r, struct manifest_state *start, bool *complete,
@@ -325,7 +341,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
     const struct pstore_config *cfg = r->cfg;
     int64_t head[8] = {0};
     if (r->rank == 0) {
-        if (mkdir(cfg->dir, 0777) != 0 && errno != EEXIST)
+        if (make_dirs(cfg->dir) != 0)
             st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", cfg->dir, strerror(errno));
         if (st == GSAE_OK) {
             st = manifest_load(cfg->dir, &r->m, err);

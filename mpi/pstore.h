@@ -90,7 +90,7 @@ struct pstore_progress {
 };
 
 struct pstore_config {
-    const char *dir;               /* the store directory (created if missing) */
+    const char *dir;               /* the store directory (created with its parents) */
     const struct store_meta *meta; /* windows_per_part and context_size included */
     const char *job_hash;          /* identity of the settings; the manifest must match */
     struct corpus_config corpus;

@@ -40,6 +40,21 @@ assert p.hook == "resid_post.2" and p.d_sae == 400 and p.context_size == 48
 assert p["sae_index"].dtype == np.uint16 and p["token_id"][0] == p.bos_token_id
 print("feature_stats equal on all layouts")
 PY
+# the same settings from a job file's [harvest] section
+cat >hj.ini <<INI
+[harvest]
+model = m
+sae = sae.npz
+layer = 2
+tokenizer = $TESTDATA/tokenizer/gemma2-tokenizer.json.zst
+corpus = $TESTDATA/pile
+store = \${job.out}/store
+context = 48
+windows-per-part = 6
+max-tokens = 4000
+INI
+"$GSAE" harvest --job hj.ini 2>/dev/null
+same results/hj/store
 # max-activating examples rendered as text with the tokenizer; CSV for the report
 "$GSAE" maxact h1 --feature 7 --top 3 --tokenizer "$TESTDATA/tokenizer/gemma2-tokenizer.json.zst" >ma.txt
 grep -q "^feature 7: fired on [0-9]* of [0-9]* tokens" ma.txt
