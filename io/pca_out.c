@@ -146,3 +146,44 @@ enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
     if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
     return GSAE_OK;
 }
+
+enum gsae_status pca_scores_write(const char *path, const struct pca_table *t,
+                                  const char *const *token_text, const char *const *context_text,
+                                  struct gsae_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    fputs("token", f);
+    for (int64_t c = 0; c < t->k; c++)
+        fprintf(f, ",pc%lld", (long long)c + 1);
+    fputs(",token_id,token_index,context\n", f);
+    for (int64_t r = 0; r < t->n_rows; r++) {
+        if (token_text)
+            csv_field(f, token_text[r]);
+        else
+            fprintf(f, "%d", t->token_id[r]);
+        for (int64_t c = 0; c < t->k; c++)
+            fprintf(f, ",%.17g", t->pc[r * t->k + c]);
+        fprintf(f, ",%d,%lld,", t->token_id[r], (long long)t->token[r]);
+        if (context_text)
+            csv_field(f, context_text[r]);
+        else
+            context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
+        fputc('\n', f);
+    }
+    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    return GSAE_OK;
+}
+
+enum gsae_status pca_explained_write(const char *path, const struct pca_table *t,
+                                     struct gsae_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    fputs("component,explained_variance,explained_variance_ratio\n", f);
+    for (int64_t c = 0; c < t->k; c++)
+        fprintf(f, "PC%lld,%.17g,%.17g\n", (long long)c + 1, t->explained_variance[c],
+                t->explained_variance_ratio[c]);
+    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    return GSAE_OK;
+}

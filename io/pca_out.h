@@ -20,6 +20,11 @@
  *     "features"), n_rows, total_variance, context_before, context_after.
  *   pc is chunked (min(n_rows, 65536) rows, k) and deflated (level 4) with shuffle.
  *
+ * Report CSVs (what `gsae report` plots): pca_scores.csv `token,pc1,...,pck,token_id,
+ * token_index,context` (token: the token's text when given, else its id; token_index: the
+ * global token number) and pca_explained.csv `component,explained_variance,
+ * explained_variance_ratio` (component PC1..PCk).
+ *
  * CSV (pca.csv): header `row,token,doc,pos,token_id,PC1,...,PCk,context`, one line per row;
  * context is `prefix|token|suffix` (the text of the tokens before, the token, the tokens after)
  * when text is given, else the same with space-separated token ids; quoted as CSV requires.
@@ -54,3 +59,13 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
  * "prefix|token|suffix") or NULL for ids. Local. Errors: GSAE_EIO. */
 enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
                                const char *const *context_text, struct gsae_error *err);
+
+/* Write pca_scores.csv-style rows to path. token_text and context_text: n_rows strings each, or
+ * NULL for ids. Local. Errors: GSAE_EIO. */
+enum gsae_status pca_scores_write(const char *path, const struct pca_table *t,
+                                  const char *const *token_text, const char *const *context_text,
+                                  struct gsae_error *err);
+
+/* Write pca_explained.csv-style rows to path. Local. Errors: GSAE_EIO. */
+enum gsae_status pca_explained_write(const char *path, const struct pca_table *t,
+                                     struct gsae_error *err);

@@ -29,6 +29,8 @@
 
 #include "../io/npy.h"
 #include "../io/pca_out.h"
+#include "../io/sae_io.h"
+#include "../io/tokenizer_load.h"
 #include "../mpi/dpca.h"
 #include "../mpi/dpca_store.h"
 #include "../src/pca.h"
@@ -44,6 +46,8 @@ struct pca_args {
     const char *rows;      /* STORE mode: "resid" or "features" (default: features when a
                               list is given, else resid) */
     const char *w_dec;     /* STORE mode, feature rows: W_dec as .npy (d_sae, d_model) */
+    const char *sae;       /* STORE mode, feature rows: the SAE (io/sae_io.h) */
+    const char *tokenizer; /* STORE mode: tokenizer.json(.zst) to write token text */
     int64_t n_components;  /* 0: the case's n_components */
     int64_t chunk_rows;
     int64_t features[MAX_FEATURES];
@@ -492,6 +496,12 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
             a->rows = val;
         else if (strcmp(opt, "--w-dec") == 0)
             a->w_dec = val;
+        else if (strcmp(opt, "--sae") == 0)
+            a->sae = val;
+        else if (strcmp(opt, "--store") == 0 && !a->store_dir)
+            a->store_dir = val;
+        else if (strcmp(opt, "--tokenizer") == 0)
+            a->tokenizer = val;
         else if (strcmp(opt, "--components") == 0)
             ok = parse_i64(val, 1, &a->n_components);
         else if (strcmp(opt, "--chunk-rows") == 0)
@@ -520,10 +530,11 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
     if (a->store_dir && !a->rows)
         a->rows = a->n_features > 0 || a->random_features > 0 ? "features" : "resid";
     if (a->store_dir && strcmp(a->rows, "features") == 0 &&
-        (!a->w_dec || (a->n_features == 0 && a->random_features == 0)))
+        (!!a->w_dec == !!a->sae || (a->n_features == 0 && a->random_features == 0)))
         return gsae_fail(err, GSAE_EINVAL,
-                         "feature rows need --w-dec W_dec.npy and --features "
-                         "LIST or --random-features N --seed S");
+                         "feature rows need the decoder (--sae SAE or --w-dec "
+                         "W_dec.npy, one of them) and --features LIST or --random-features N "
+                         "--seed S");
     if (a->store_dir && a->n_components == 0)
         return gsae_fail(err, GSAE_EINVAL, "--components K is required with a STORE");
     if (a->random_features > 0 && (a->n_features > 0 || !a->have_seed))
@@ -535,28 +546,43 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
 
 /* ---- STORE mode ---- */
 
-/* The feature list and its W_dec rows (n_features, d_model) as double, from --w-dec. */
+/* The feature list and its W_dec rows (n_features, d_model) as double, from the SAE (--sae:
+ * Gemma Scope params.npz or a SAELens directory) or a bare W_dec (--w-dec FILE.npy). */
 static enum gsae_status store_features(const struct pca_args *args, struct recon_rows *rr,
                                        struct gsae_error *err)
 {
-    enum gsae_status st = mapped_npy_map(args->w_dec, &rr->w_dec, err);
-    if (st == GSAE_OK)
-        st = expect_npy(&rr->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
-    if (st != GSAE_OK) return st;
-    int64_t d_sae = rr->w_dec.a.shape[0];
-    rr->d = rr->w_dec.a.shape[1];
-    if ((st = recon_features(args, NULL, d_sae, rr, err)) != GSAE_OK) return st;
-    for (int64_t j = 0; j < rr->n_features; j++)
+    struct sae_params sae = {0};
+    struct sae_info info = {0};
+    struct npy_array w = {0};
+    const char *name = args->sae ? args->sae : args->w_dec;
+    enum gsae_status st = GSAE_OK;
+    if (args->sae) {
+        st = sae_load(args->sae, &sae, &info, err);
+        w = (struct npy_array){.dtype = GSAE_DTYPE_F32,
+                               .n_dims = 2,
+                               .shape = {sae.d_sae, sae.d_model},
+                               .data = sae.w_dec};
+    } else {
+        st = mapped_npy_map(args->w_dec, &rr->w_dec, err);
+        if (st == GSAE_OK)
+            st = expect_npy(&rr->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
+        w = rr->w_dec.a;
+    }
+    int64_t d_sae = w.shape[0];
+    rr->d = w.shape[1];
+    if (st == GSAE_OK) st = recon_features(args, NULL, d_sae, rr, err);
+    for (int64_t j = 0; st == GSAE_OK && j < rr->n_features; j++)
         if (rr->features[j] < 0 || rr->features[j] >= d_sae)
-            return gsae_fail(err, GSAE_EINVAL,
-                             "feature %lld is out of range: %s has %lld "
-                             "features",
-                             (long long)rr->features[j], args->w_dec, (long long)d_sae);
-    rr->w_rows = malloc((size_t)(rr->n_features * rr->d) * sizeof *rr->w_rows);
-    if (!rr->w_rows) return gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
-    for (int64_t j = 0; j < rr->n_features; j++)
-        row_to_double(&rr->w_dec.a, rr->features[j], rr->w_rows + j * rr->d);
-    return GSAE_OK;
+            st = gsae_fail(err, GSAE_EINVAL, "feature %lld is out of range: %s has %lld features",
+                           (long long)rr->features[j], name, (long long)d_sae);
+    if (st == GSAE_OK &&
+        !(rr->w_rows = malloc((size_t)(rr->n_features * rr->d) * sizeof *rr->w_rows)))
+        st = gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
+    for (int64_t j = 0; st == GSAE_OK && j < rr->n_features; j++)
+        row_to_double(&w, rr->features[j], rr->w_rows + j * rr->d);
+    sae_params_free(&sae);
+    sae_info_free(&info);
+    return st;
 }
 
 /* The gathered per-row results on rank 0 (NULL elsewhere). */
@@ -602,6 +628,59 @@ static enum gsae_status gather_store_rows(const struct dpca_result *r,
     return st;
 }
 
+/* Append the text of the valid (>= 0) ids of ctx[0..n) to out. */
+static enum gsae_status decode_span(const struct tokenizer *tk, const int32_t *ctx, int64_t n,
+                                    struct tokenizer_text *out, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    for (int64_t i = 0; st == GSAE_OK && i < n; i++)
+        if (ctx[i] >= 0) st = tokenizer_decode(tk, &ctx[i], 1, false, out, err);
+    return st;
+}
+
+/* Each row's token text and its context "prefix|token|suffix" (the notebook's: 5 tokens
+ * before, the token, 3 after), as malloc'd strings in *token_text and *context_text (n_rows
+ * each; free with free_texts). */
+static enum gsae_status decode_texts(const char *path, const struct pca_table *t,
+                                     char ***token_text, char ***context_text,
+                                     struct gsae_error *err)
+{
+    struct tokenizer tk = {0};
+    struct tokenizer_text buf = {0};
+    size_t n = (size_t)t->n_rows + 1;
+    enum gsae_status st = tokenizer_load(&tk, path, err);
+    *token_text = calloc(n, sizeof **token_text);
+    *context_text = calloc(n, sizeof **context_text);
+    if (st == GSAE_OK && (!*token_text || !*context_text))
+        st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
+    int64_t b = t->context_before, len = t->context_len;
+    for (int64_t r = 0; st == GSAE_OK && r < t->n_rows; r++) {
+        const int32_t *ctx = t->context + r * len;
+        buf.len = 0;
+        st = decode_span(&tk, ctx + b, 1, &buf, err);
+        if (st == GSAE_OK && !((*token_text)[r] = strndup(buf.data ? buf.data : "", buf.len)))
+            st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
+        buf.len = 0;
+        if (st == GSAE_OK) st = decode_span(&tk, ctx, b, &buf, err);
+        if (st == GSAE_OK) st = tokenizer_text_append(&buf, "|", 1, err);
+        if (st == GSAE_OK) st = decode_span(&tk, ctx + b, 1, &buf, err);
+        if (st == GSAE_OK) st = tokenizer_text_append(&buf, "|", 1, err);
+        if (st == GSAE_OK) st = decode_span(&tk, ctx + b + 1, len - b - 1, &buf, err);
+        if (st == GSAE_OK && !((*context_text)[r] = strndup(buf.data, buf.len)))
+            st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
+    }
+    tokenizer_text_free(&buf);
+    tokenizer_free(&tk);
+    return st;
+}
+
+static void free_texts(char **texts, int64_t n)
+{
+    for (int64_t i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+}
+
 static enum gsae_status write_store_outputs(const struct pca_args *args,
                                             const struct dpca_result *r,
                                             const struct dpca_store_rows *src,
@@ -638,8 +717,19 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
             st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
         snprintf(path, sizeof path, "%s/pca.nc", args->out_dir);
         if (st == GSAE_OK) st = pca_nc_write(path, &tab, err);
+        char **token_text = NULL, **context_text = NULL;
+        if (st == GSAE_OK && args->tokenizer)
+            st = decode_texts(args->tokenizer, &tab, &token_text, &context_text, err);
+        const char *const *tt = (const char *const *)token_text;
+        const char *const *ct = (const char *const *)context_text;
         snprintf(path, sizeof path, "%s/pca.csv", args->out_dir);
-        if (st == GSAE_OK) st = pca_csv_write(path, &tab, NULL, err);
+        if (st == GSAE_OK) st = pca_csv_write(path, &tab, ct, err);
+        snprintf(path, sizeof path, "%s/pca_scores.csv", args->out_dir);
+        if (st == GSAE_OK) st = pca_scores_write(path, &tab, tt, ct, err);
+        snprintf(path, sizeof path, "%s/pca_explained.csv", args->out_dir);
+        if (st == GSAE_OK) st = pca_explained_write(path, &tab, err);
+        free_texts(token_text, t.n_rows);
+        free_texts(context_text, t.n_rows);
         if (st == GSAE_OK)
             st = save_array(args->out_dir, "components.npy", r->components, GSAE_DTYPE_F64, 2, r->k,
                             r->d, err);
