@@ -58,6 +58,11 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
     NCW(def_var(ncid, "mean", NC_DOUBLE, 1, &d_d, &v_mean), "variable mean");
     if (t->features)
         NCW(def_var(ncid, "features", NC_INT64, 1, &d_feat, &v_feat), "variable features");
+    int v_ttext = -1, v_ctext = -1;
+    if (t->token_text && t->context_text) {
+        NCW(nc_def_var(ncid, "token_text", NC_STRING, 1, &d_row, &v_ttext), "token_text");
+        NCW(nc_def_var(ncid, "context_text", NC_STRING, 1, &d_row, &v_ctext), "context_text");
+    }
     int version = PCA_NC_SCHEMA_VERSION;
     long long n_rows = t->n_rows, before = t->context_before,
               after = t->context_len - t->context_before - 1;
@@ -86,6 +91,12 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
     NCW(nc_put_var_double(ncid, v_mean, t->mean), "writing mean");
     if (t->features)
         NCW(nc_put_var_longlong(ncid, v_feat, (const long long *)t->features), "features");
+    if (v_ttext >= 0 && t->n_rows > 0) {
+        /* netCDF's string API takes char ** but only reads the strings. */
+        NCW(nc_put_var_string(ncid, v_ttext, (const char **)t->token_text), "writing token_text");
+        NCW(nc_put_var_string(ncid, v_ctext, (const char **)t->context_text),
+            "writing context_text");
+    }
     int rc_close = nc_close(ncid);
     ncid = -1;
     NCW(rc_close, "close");

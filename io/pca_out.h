@@ -16,6 +16,9 @@
  *     double explained_variance_ratio(component) ;
  *     double mean(d) ;
  *     int64  features(feature) ;            // the feature list (feature rows only)
+ *     string token_text(row) ;              // the token's text (when a tokenizer was given)
+ *     string context_text(row) ;            // "prefix|token|suffix": the text of the 5
+ *                                           // tokens before, the token, the 3 after
  *   global attributes: schema_version = 1, title, source (store path), rows ("resid_post" or
  *     "features"), n_rows, total_variance, context_before, context_after.
  *   pc is chunked (min(n_rows, 65536) rows, k) and deflated (level 4) with shuffle.
@@ -49,6 +52,9 @@ struct pca_table {
     const char *source, *rows_kind;
     const int64_t *features; /* (n_features), or NULL */
     int64_t n_features;
+    /* Optional (NULL: not written): each row's token text and its context
+     * "prefix|token|suffix" (n_rows NUL-terminated strings each). */
+    const char *const *token_text, *const *context_text;
 };
 
 /* Write t to path (NetCDF-4, via path.tmp and rename). Local. Errors: GSAE_EIO naming the file

@@ -517,13 +517,15 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
         char path[4096];
         if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
             st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
-        snprintf(path, sizeof path, "%s/pca.nc", args->out_dir);
-        if (st == GSAE_OK) st = pca_nc_write(path, &tab, err);
         char **token_text = NULL, **context_text = NULL;
         if (st == GSAE_OK && args->tokenizer)
             st = decode_texts(args->tokenizer, &tab, &token_text, &context_text, err);
         const char *const *tt = (const char *const *)token_text;
         const char *const *ct = (const char *const *)context_text;
+        tab.token_text = tt;
+        tab.context_text = ct;
+        snprintf(path, sizeof path, "%s/pca.nc", args->out_dir);
+        if (st == GSAE_OK) st = pca_nc_write(path, &tab, err);
         snprintf(path, sizeof path, "%s/pca.csv", args->out_dir);
         if (st == GSAE_OK) st = pca_csv_write(path, &tab, ct, err);
         snprintf(path, sizeof path, "%s/pca_scores.csv", args->out_dir);

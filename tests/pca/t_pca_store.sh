@@ -77,8 +77,10 @@ for name, (X, tokens, k) in cases.items():
 rows = list(csv.DictReader(open(f"{T}/tok/pca_scores.csv")))
 with netCDF4.Dataset(f"{T}/tok/pca.nc") as ds:
     evr, pc = ds["explained_variance_ratio"][:], ds["pc"][:]
+    nc_ctx, nc_tok = list(ds["context_text"][:]), list(ds["token_text"][:])
 ok = len(rows) == len(fired) and all(r["context"].split("|")[1] == r["token"] for r in rows)
 ok &= all(len(r["context"].split("|")) == 3 for r in rows)
+ok &= nc_ctx == [r["context"] for r in rows] and nc_tok == [r["token"] for r in rows]
 ok &= np.allclose([float(r["pc2"]) for r in rows], pc[:, 1], rtol=1e-15, atol=0)
 ex = list(csv.DictReader(open(f"{T}/tok/pca_explained.csv")))
 ok &= [e["component"] for e in ex] == ["PC1", "PC2", "PC3"]
