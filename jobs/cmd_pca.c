@@ -113,6 +113,19 @@ static enum gsae_status recon_open(const struct pca_args *args, const json_t *me
     return st;
 }
 
+/* Agree on every rank's local setup before the PCA's collectives: all get the worst status,
+ * and a rank that was fine says another one failed. Collective on MPI_COMM_WORLD. */
+static enum gsae_status agree_world(enum gsae_status local, struct gsae_error *err)
+{
+    int mine = (int)local, worst = 0;
+    if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return gsae_fail(err, GSAE_EMPI, "could not agree on the setup with the other ranks");
+    if (worst != GSAE_OK && local == GSAE_OK)
+        return gsae_fail(err, (enum gsae_status)worst, "another rank failed (%s)",
+                         gsae_status_name((enum gsae_status)worst));
+    return local;
+}
+
 /* ---- outputs ---- */
 
 /* Gather each rank's n_local x width block (elements of type/elem bytes) on rank 0 in rank
@@ -576,11 +589,9 @@ static enum gsae_status run_store(struct pca_args *args, struct gsae_error *err)
         st = dpca_store_rows_open(args->store_dir,
                                   features ? DPCA_STORE_FEATURES : DPCA_STORE_RESID, dec->list.ids,
                                   dec->list.n, dec->w_rows, dec->d, rank, size, src, &rows, err);
-    if (st != GSAE_OK) rows = (struct dpca_rows){.d = -1};
+    st = agree_world(st, err);
     struct dpca_options opt = {.n_components = args->n_components, .chunk_rows = args->chunk_rows};
-    enum gsae_status run = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result,
-                                    st == GSAE_OK ? err : &(struct gsae_error){0});
-    if (st == GSAE_OK) st = run;
+    if (st == GSAE_OK) st = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result, err);
     if (st == GSAE_OK) st = write_store_outputs(args, &result, src, dec, err);
     if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
@@ -641,12 +652,9 @@ static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
     if (st == GSAE_OK)
         st = recon ? recon_open(args, meta, rank, size, rr, &rows, err)
                    : dpca_dense_rows_open(args->case_dir, rank, size, &dense, &rows, err);
-    /* dpca_run agrees on every rank's setup before its first collective. */
-    if (st != GSAE_OK) rows = (struct dpca_rows){.d = -1};
+    st = agree_world(st, err);
     struct dpca_options opt = {.n_components = args->n_components, .chunk_rows = args->chunk_rows};
-    enum gsae_status run = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result,
-                                    st == GSAE_OK ? err : &(struct gsae_error){0});
-    if (st == GSAE_OK) st = run;
+    if (st == GSAE_OK) st = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result, err);
     if (st == GSAE_OK) st = write_outputs(args, &result, recon ? rr : NULL, err);
     if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
