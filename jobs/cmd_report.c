@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "report.h"
+#include "report_views.h"
 
 #define TOP_FEATURES 20     /* bars in "top features by difference" */
 #define MAX_SMALL_CHARTS 24 /* line charts per view */
@@ -82,6 +83,47 @@ static char *read_text(const char *dir, const char *name)
     if (buf)
         buf[len] = '\0';
     return buf;
+}
+
+/* A token as text you can see: newline, tab and carriage return as \n \t \r, spaces as
+ * U+2423 (open box), other control bytes as \xNN. Newly allocated. */
+static char *visible_token(const char *tok)
+{
+    size_t n = strlen(tok);
+    char *out = malloc(4 * n + 1), *p = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *c = (const unsigned char *)tok; *c; c++) {
+        if (*c == ' ')
+            p += sprintf(p, "\xe2\x90\xa3");
+        else if (*c == '\n')
+            p += sprintf(p, "\\n");
+        else if (*c == '\t')
+            p += sprintf(p, "\\t");
+        else if (*c == '\r')
+            p += sprintf(p, "\\r");
+        else if (*c < 0x20 || *c == 0x7f)
+            p += sprintf(p, "\\x%02x", *c);
+        else
+            *p++ = (char)*c;
+    }
+    *p = '\0';
+    return out;
+}
+
+/* Replace column col's cells by their visible_token form. */
+static enum gsae_status make_tokens_visible(struct report_csv *t, int64_t col,
+                                            struct gsae_error *err)
+{
+    for (int64_t i = 0; i < t->n_rows; i++) {
+        char **cell = &t->cells[i * t->n_cols + col];
+        char *v = visible_token(*cell);
+        if (!v)
+            return gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+        free(*cell);
+        *cell = v;
+    }
+    return GSAE_OK;
 }
 
 /* Whole-table view: every column as given. */
@@ -231,11 +273,14 @@ static int64_t distinct(const struct report_csv *t, int64_t col, const char ***n
     return n;
 }
 
-/* Rows of t whose column col equals value, as a table of the given columns; a column index
- * flagged in pre[] is shown preformatted. */
+/* How subtable shows a column: as is, preformatted text, or a token (monospace, as text). */
+enum cell_kind { CELL_PLAIN, CELL_PRE, CELL_TOKEN };
+
+/* Rows of t whose column key_col equals value, as a table of the given columns. */
 static enum gsae_status subtable(struct report *r, const struct report_csv *t, int64_t key_col,
-                                 const char *value, const int64_t *cols, const bool *pre,
-                                 int64_t n_cols, const char *caption, struct gsae_error *err)
+                                 const char *value, const int64_t *cols,
+                                 const enum cell_kind *kind, int64_t n_cols, const char *caption,
+                                 struct gsae_error *err)
 {
     const char **header = malloc((size_t)n_cols * sizeof *header);
     char **cells = calloc((size_t)(t->n_rows * n_cols + 1), sizeof *cells);
@@ -258,9 +303,10 @@ static enum gsae_status subtable(struct report *r, const struct report_csv *t, i
                 st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
                 break;
             }
-            cell[0] = '\x01';
-            memcpy(cell + 1, v, len + 1);
-            cells[n * n_cols + c] = pre[c] ? cell : (memmove(cell, cell + 1, len + 1), cell);
+            static const char marks[] = {'\0', '\x01', '\x03'};
+            cell[0] = marks[kind[c]];
+            memcpy(cell + (kind[c] != CELL_PLAIN), v, len + 1);
+            cells[n * n_cols + c] = cell;
         }
         n++;
     }
@@ -296,11 +342,11 @@ static enum gsae_status view_steer(struct report *r, const char *dir, struct gsa
                    "Continuations with max_act x strength x W_dec[feature] added to the "
                    "residual stream at every position.");
     const int64_t cols[3] = {c[1], c[2], c[3]};
-    const bool pre[3] = {false, false, true};
+    const enum cell_kind kind[3] = {CELL_PLAIN, CELL_PLAIN, CELL_PRE};
     for (int64_t k = 0; k < n && st == GSAE_OK; k++) {
         char caption[300];
         snprintf(caption, sizeof caption, "Feature %s", features[k]);
-        st = subtable(r, &t, c[0], features[k], cols, pre, 3, caption, err);
+        st = subtable(r, &t, c[0], features[k], cols, kind, 3, caption, err);
     }
 done:
     free(features);
@@ -320,7 +366,8 @@ static enum gsae_status view_ablate(struct report *r, const char *dir, struct gs
     if (st != GSAE_OK || !has)
         goto done;
     static const char *const names[] = {"condition", "rank", "token", "prob", NULL};
-    if ((st = need_cols(&t, "ablate_topk.csv", names, c, err)) != GSAE_OK)
+    if ((st = need_cols(&t, "ablate_topk.csv", names, c, err)) != GSAE_OK ||
+        (st = make_tokens_visible(&t, c[2], err)) != GSAE_OK)
         goto done;
     int64_t n = distinct(&t, c[0], &conds, &group);
     if (n < 0) {
@@ -331,10 +378,10 @@ static enum gsae_status view_ablate(struct report *r, const char *dir, struct gs
                    "Top next tokens and probabilities under each condition.");
     report_grid_begin(r);
     const int64_t cols[3] = {c[1], c[2], c[3]};
-    const bool pre[3] = {false, true, false};
+    const enum cell_kind kind[3] = {CELL_PLAIN, CELL_TOKEN, CELL_PLAIN};
     for (int64_t k = 0; k < n && st == GSAE_OK; k++) {
         fputs("<div>", r->f);
-        st = subtable(r, &t, c[0], conds[k], cols, pre, 3, conds[k], err);
+        st = subtable(r, &t, c[0], conds[k], cols, kind, 3, conds[k], err);
         fputs("</div>", r->f);
     }
     report_grid_end(r);
@@ -362,7 +409,8 @@ static enum gsae_status view_pca(struct report *r, const char *dir, struct gsae_
     report_section(r, "pca", "PCA", "Token positions projected on the principal components.");
     if (has) {
         static const char *const names[] = {"token", "pc1", "pc2", "pc3", NULL};
-        if ((st = need_cols(&t, "pca_scores.csv", names, c, err)) != GSAE_OK)
+        if ((st = need_cols(&t, "pca_scores.csv", names, c, err)) != GSAE_OK ||
+            (st = make_tokens_visible(&t, c[0], err)) != GSAE_OK)
             goto done;
         int64_t n_tok = distinct(&t, c[0], &tokens, &group);
         for (int i = 0; i < 3; i++)
@@ -570,8 +618,11 @@ static enum gsae_status view_harvest(struct report *r, const char *dir, struct g
         st = view_progress(r, &prog, err);
     if (st == GSAE_OK && has_freq)
         st = view_freq(r, &freq, err);
+    if (st == GSAE_OK && has_max && report_csv_col(&maxact, "token") >= 0)
+        st = make_tokens_visible(&maxact, report_csv_col(&maxact, "token"), err);
     if (st == GSAE_OK && has_max) {
-        report_paragraph(r, "Max-activating examples (the token is highlighted).");
+        report_paragraph(r, "Max-activating examples (the token is highlighted; \\n is a "
+                            "newline, \u2423 a space).");
         st = view_maxact(r, &maxact, err);
     }
     report_csv_free(&prog);
@@ -669,8 +720,9 @@ int cmd_report(int argc, char **argv)
     struct report r = {0};
     struct gsae_error err = {0};
     enum gsae_status (*views[])(struct report *, const char *, struct gsae_error *) = {
-        view_summary, view_acts, view_diff,   view_steer,
-        view_ablate,  view_pca,  view_harvest, view_tables};
+        view_summary, view_acts, view_diff,    view_steer,  report_view_steer_json,
+        view_ablate,  report_view_ablate_json, view_pca,   report_view_pca_npy, view_harvest,
+        view_tables};
     enum gsae_status st = report_open(&r, out, title, "Results of one gsae run", &err);
     for (size_t i = 0; i < sizeof views / sizeof views[0] && st == GSAE_OK; i++)
         st = views[i](&r, dir, &err);

@@ -160,10 +160,36 @@ static int add_word(struct step_argv *a, const char *w)
     return 0;
 }
 
+/* Add w with every "{each}" replaced by each (when each is not NULL). */
+static int add_word_each(struct step_argv *a, const char *w, const char *each)
+{
+    const char *hole = each ? strstr(w, "{each}") : NULL;
+    if (!hole)
+        return add_word(a, w);
+    size_t n = strlen(w) + 1;
+    for (const char *p = hole; p; p = strstr(p + 6, "{each}"))
+        n += strlen(each);
+    char *buf = malloc(n), *q = buf;
+    if (!buf)
+        return -1;
+    for (const char *p = w; *p;) {
+        if (strncmp(p, "{each}", 6) == 0) {
+            q += sprintf(q, "%s", each);
+            p += 6;
+        } else {
+            *q++ = *p++;
+        }
+    }
+    *q = '\0';
+    int rc = add_word(a, buf);
+    free(buf);
+    return rc;
+}
+
 static bool step_key_reserved(const char *key)
 {
     return strcmp(key, "command") == 0 || strcmp(key, "ranks") == 0 || strcmp(key, "args") == 0 ||
-           strcmp(key, "launcher") == 0;
+           strcmp(key, "launcher") == 0 || strcmp(key, "foreach") == 0;
 }
 
 /* Whether this gsae has subcommand name: `gsae --help` lists it as "  NAME  summary". */
@@ -206,8 +232,9 @@ static bool have_command(const char *self, const char *name)
     return strstr(text, needle) != NULL;
 }
 
-static enum gsae_status build_step(const struct job *job, const char *step, const char *launcher,
-                                   const char *self, struct step_argv *a, struct gsae_error *err)
+static enum gsae_status build_step(const struct job *job, const char *step, const char *each,
+                                   const char *launcher, const char *self, struct step_argv *a,
+                                   struct gsae_error *err)
 {
     const char *command = job_get(job, step, "command");
     const char *ranks_s = job_get(job, step, "ranks");
@@ -253,14 +280,15 @@ static enum gsae_status build_step(const struct job *job, const char *step, cons
         char opt[512];
         if (snprintf(opt, sizeof opt, "--%s", e->key) >= (int)sizeof opt)
             return gsae_fail(err, GSAE_ERANGE, "[%s] %s: key too long", step, e->key);
-        if (add_word(a, opt) || (strcmp(e->value, "true") != 0 && add_word(a, e->value)))
+        if (add_word(a, opt) ||
+            (strcmp(e->value, "true") != 0 && add_word_each(a, e->value, each)))
             goto nomem;
     }
     char **args = NULL;
     int64_t n_args = 0;
     enum gsae_status st = job_get_list(job, step, "args", &args, &n_args, err);
     for (int64_t i = 0; i < n_args && st == GSAE_OK; i++)
-        if (add_word(a, args[i]))
+        if (add_word_each(a, args[i], each))
             st = gsae_fail(err, GSAE_ENOMEM, "step [%s]: too many arguments", step);
     job_list_free(args);
     return st;
@@ -404,15 +432,18 @@ static int write_text(const char *path, const char *text)
     return fclose(f);
 }
 
-/* Run one step unless already done. Returns 0, RUN_EXIT_RESUMABLE or another exit status. */
-static int run_step(const struct job *job, const char *step, const struct run_opts *o,
-                    const char *launcher, const char *self, const char *out, FILE *timings)
+/* Run one step (for one value of its foreach list, or each = NULL) unless already done.
+ * Returns 0, RUN_EXIT_RESUMABLE or another exit status. */
+static int run_instance(const struct job *job, const char *step, const char *each,
+                        const struct run_opts *o, const char *launcher, const char *self,
+                        const char *out, FILE *timings)
 {
     struct gsae_error err = {0};
     struct step_argv a = {0};
     int rc = 0;
-    char *line = NULL, marker[4096], log_path[4096];
-    if (build_step(job, step, launcher, self, &a, &err) != GSAE_OK) {
+    char *line = NULL, marker[4096], log_path[4096], name[512];
+    snprintf(name, sizeof name, "%s%s%s", step, each ? "." : "", each ? each : "");
+    if (build_step(job, step, each, launcher, self, &a, &err) != GSAE_OK) {
         cli_report("run", &err);
         rc = 2;
         goto done;
@@ -421,8 +452,8 @@ static int run_step(const struct job *job, const char *step, const struct run_op
         rc = 1;
         goto done;
     }
-    if (fmt_path(marker, sizeof marker, "%s/steps/%s.done", out, step) ||
-        fmt_path(log_path, sizeof log_path, "%s/logs/%s.log", out, step)) {
+    if (fmt_path(marker, sizeof marker, "%s/steps/%s.done", out, name) ||
+        fmt_path(log_path, sizeof log_path, "%s/logs/%s.log", out, name)) {
         fprintf(stderr, "gsae run: output path too long: %s\n", out);
         rc = 2;
         goto done;
@@ -439,34 +470,54 @@ static int run_step(const struct job *job, const char *step, const struct run_op
         goto done;
     }
     if (!o->force && file_equals(marker, line)) {
-        printf("gsae run: step %s: done before, skipped (%s)\n", step, marker);
+        printf("gsae run: step %s: done before, skipped (%s)\n", name, marker);
         goto done;
     }
     unlink(marker);
-    printf("gsae run: step %s: %s\n", step, line);
+    printf("gsae run: step %s: %s\n", name, line);
     double t0 = now_s();
     rc = launch(&a, log_path);
     double secs = now_s() - t0;
     const char *ranks = job_get(job, step, "ranks");
     if (!ranks)
         ranks = job_get(job, "job", "ranks");
-    fprintf(timings, "%s,%s,%s,%.3f,%d\n", step, command ? command : step, ranks ? ranks : "1",
+    fprintf(timings, "%s,%s,%s,%.3f,%d\n", name, command ? command : step, ranks ? ranks : "1",
             secs, rc);
     fflush(timings);
     if (rc == 0) {
         if (write_text(marker, line) != 0)
             rc = 1;
-        printf("gsae run: step %s: ok (%.1f s)\n", step, secs);
+        printf("gsae run: step %s: ok (%.1f s)\n", name, secs);
     } else if (rc == RUN_EXIT_RESUMABLE) {
-        printf("gsae run: step %s: stopped on request after %.1f s; rerun to resume\n", step,
+        printf("gsae run: step %s: stopped on request after %.1f s; rerun to resume\n", name,
                secs);
     } else {
-        fprintf(stderr, "gsae run: step %s failed (exit %d) after %.1f s; log: %s\n", step, rc,
+        fprintf(stderr, "gsae run: step %s failed (exit %d) after %.1f s; log: %s\n", name, rc,
                 secs, log_path);
     }
 done:
     free(line);
     step_argv_free(&a);
+    return rc;
+}
+
+/* Run a step, once per value of its `foreach` list ({each} in its values), or once. */
+static int run_step(const struct job *job, const char *step, const struct run_opts *o,
+                    const char *launcher, const char *self, const char *out, FILE *timings)
+{
+    char **items = NULL;
+    int64_t n_items = 0;
+    struct gsae_error err = {0};
+    if (job_get_list(job, step, "foreach", &items, &n_items, &err) != GSAE_OK) {
+        cli_report("run", &err);
+        return 1;
+    }
+    int rc = 0;
+    if (!job_get(job, step, "foreach"))
+        rc = run_instance(job, step, NULL, o, launcher, self, out, timings);
+    for (int64_t i = 0; i < n_items && rc == 0; i++)
+        rc = run_instance(job, step, items[i], o, launcher, self, out, timings);
+    job_list_free(items);
     return rc;
 }
 

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Chart geometry (SVG user units; the SVG scales to the page width). */
-#define CHART_W 760.0
+/* Chart geometry (SVG user units; the SVG scales to its box). Charts in a grid are drawn
+ * narrower so their text stays legible when two share a row; CHART_W reads the report `r`
+ * every drawing function has in scope. */
+#define CHART_W (r->in_grid ? 500.0 : 760.0)
 #define CHART_H 300.0
 #define MARGIN_L 64.0
 #define MARGIN_R 16.0
@@ -54,11 +56,13 @@ static const char *const style_css =
     "th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;"
     "vertical-align:top}"
     "th{background:#f0f2f8;font-weight:600}"
-    "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    "th.num{text-align:right}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
     "td pre,pre{margin:0;white-space:pre-wrap;word-break:break-word;"
     "font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}"
     "details pre{background:#f6f7fb;padding:10px;border-radius:6px}"
     "mark{background:#ffd86b;padding:0 2px;border-radius:2px}"
+    "td code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
+    "background:#eef1f8;padding:1px 5px;border-radius:4px;white-space:pre}"
     "footer{color:var(--muted);font-size:12px;text-align:center;padding:20px}";
 
 void report_escape(FILE *f, const char *s)
@@ -150,11 +154,13 @@ void report_pre(struct report *r, const char *summary, const char *text, bool op
 void report_grid_begin(struct report *r)
 {
     fputs("<div class=\"grid2\">\n", r->f);
+    r->in_grid = true;
 }
 
 void report_grid_end(struct report *r)
 {
     fputs("</div>\n", r->f);
+    r->in_grid = false;
 }
 
 /* Axis range with round ends and a tick step of 1, 2 or 5 times a power of ten. */
@@ -529,7 +535,8 @@ void report_table(struct report *r, const char *caption, const char *const *head
     }
     fputs("<thead><tr>", r->f);
     for (int64_t c = 0; c < n_cols; c++) {
-        fputs("<th>", r->f);
+        /* A column whose first cell is a number is right-aligned, header included. */
+        fputs(n_rows > 0 && is_number(cells[c]) ? "<th class=\"num\">" : "<th>", r->f);
         report_escape(r->f, header[c]);
         fputs("</th>", r->f);
     }
@@ -539,7 +546,11 @@ void report_table(struct report *r, const char *caption, const char *const *head
         fputs("<tr>", r->f);
         for (int64_t c = 0; c < n_cols; c++) {
             const char *v = cells[i * n_cols + c];
-            if (is_number(v)) {
+            if (v && v[0] == '\x03') {
+                fputs("<td><code>", r->f);
+                report_escape(r->f, v + 1);
+                fputs("</code>", r->f);
+            } else if (is_number(v)) {
                 fputs("<td class=\"num\">", r->f);
                 report_escape(r->f, v);
             } else if (v && v[0] == '\x01') {

@@ -44,6 +44,7 @@ note "inputs in $inputs ($(du -sh "$inputs" | cut -f1))"
 [ "${2:-}" = --inputs-only ] && exit 0
 
 # The demo job, its MPI steps on 3 ranks (jobs/demo.ini), then its report.
-"$GSAE" run --job jobs/demo.ini --set "paths.demo=$inputs" --out "$DEMO_DIR/run" --force
+rm -rf "$DEMO_DIR/run"
+"$GSAE" run --job jobs/demo.ini --set "paths.demo=$inputs" --out "$DEMO_DIR/run"
 note "finished in $(( $(date +%s) - start )) s"
 note "report: $DEMO_DIR/run/report.html  (open it in a browser: file://$DEMO_DIR/run/report.html)"
