@@ -18,8 +18,8 @@
 #include "../src/gsae.h"
 
 struct report {
-    FILE *f;    /* owned; NULL after report_close */
-    char *path; /* owned */
+    FILE *f;       /* owned; NULL after report_close */
+    char *path;    /* owned */
     int n_figures; /* sections so far */
     bool in_grid;  /* between report_grid_begin and _end: charts are drawn narrower */
 };
@@ -88,8 +88,8 @@ void report_scatter(struct report *r, const struct report_axes *ax,
  * numbers are right-aligned. A cell "\x01" + text is shown preformatted (line breaks kept),
  * "\x03" + text as a token (monospace, spaces kept);
  * "\x02" left "\x02" token "\x02" right is shown preformatted with token highlighted. */
-void report_table(struct report *r, const char *caption, const char *const *header,
-                  int64_t n_cols, const char *const *cells, int64_t n_rows);
+void report_table(struct report *r, const char *caption, const char *const *header, int64_t n_cols,
+                  const char *const *cells, int64_t n_rows);
 
 /* Parsed CSV. */
 struct report_csv {

@@ -18,8 +18,7 @@ static int list_json(const char *dir, const char *prefix, char ***names)
     DIR *d = opendir(dir);
     int n = 0, cap = 0;
     char **out = NULL;
-    if (!d)
-        return -1;
+    if (!d) return -1;
     for (struct dirent *e; (e = readdir(d));) {
         size_t len = strlen(e->d_name), lp = strlen(prefix);
         if (len <= lp + 5 || strncmp(e->d_name, prefix, lp) != 0 ||
@@ -28,12 +27,10 @@ static int list_json(const char *dir, const char *prefix, char ***names)
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             char **g = realloc(out, (size_t)cap * sizeof *g);
-            if (!g)
-                break;
+            if (!g) break;
             out = g;
         }
-        if (!(out[n] = strdup(e->d_name)))
-            break;
+        if (!(out[n] = strdup(e->d_name))) break;
         n++;
     }
     closedir(d);
@@ -76,8 +73,7 @@ static json_t *load_json(const char *dir, const char *name, struct gsae_error *e
     return root;
 }
 
-enum gsae_status report_view_steer_json(struct report *r, const char *dir,
-                                        struct gsae_error *err)
+enum gsae_status report_view_steer_json(struct report *r, const char *dir, struct gsae_error *err)
 {
     char **names = NULL;
     int n = list_json(dir, "steer_", &names);
@@ -139,8 +135,7 @@ static char *token_cell(const char *text)
 {
     size_t n = text ? strlen(text) : 0;
     char *c = malloc(4 * n + 2), *p = c;
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     *p++ = '\x03';
     for (size_t i = 0; i < n; i++) {
         if (text[i] == '\n')
@@ -186,8 +181,7 @@ static bool answer_table(struct report *r, json_t *answer, const char *caption)
         for (int c = 0; c < 6; c++)
             ok = ok && row[c];
     }
-    if (ok)
-        report_table(r, caption, header, 6, (const char *const *)cells, (int64_t)n);
+    if (ok) report_table(r, caption, header, 6, (const char *const *)cells, (int64_t)n);
     for (size_t k = 0; cells && k < 6 * n; k++)
         free(cells[k]);
     free(cells);
@@ -199,8 +193,8 @@ static bool topk_table(struct report *r, json_t *a, const char *caption)
 {
     json_t *ct = json_object_get(json_object_get(a, "clean"), "top");
     json_t *at = json_object_get(json_object_get(a, "ablated"), "top");
-    size_t n = json_array_size(ct) > json_array_size(at) ? json_array_size(ct)
-                                                          : json_array_size(at);
+    size_t n =
+        json_array_size(ct) > json_array_size(at) ? json_array_size(ct) : json_array_size(at);
     static const char *const header[] = {"rank", "clean", "prob", "ablated", "prob"};
     char **cells = calloc(5 * n + 1, sizeof *cells);
     bool ok = cells != NULL;
@@ -215,16 +209,33 @@ static bool topk_table(struct report *r, json_t *a, const char *caption)
         for (int k = 0; k < 5; k++)
             ok = ok && row[k];
     }
-    if (ok)
-        report_table(r, caption, header, 5, (const char *const *)cells, (int64_t)n);
+    if (ok) report_table(r, caption, header, 5, (const char *const *)cells, (int64_t)n);
     for (size_t k = 0; cells && k < 5 * n; k++)
         free(cells[k]);
     free(cells);
     return ok;
 }
 
-enum gsae_status report_view_ablate_json(struct report *r, const char *dir,
-                                         struct gsae_error *err)
+/* One condition's tables: the answer tokens and the top next tokens before the first. */
+static bool ablate_condition(struct report *r, const char *label, const char *feats, json_t *cond,
+                             json_t *answer)
+{
+    char caption[768], what[300];
+    const char *name = json_string_value(json_object_get(cond, "condition"));
+    if (name)
+        snprintf(what, sizeof what, "%s", name);
+    else
+        snprintf(what, sizeof what, "ablate %s%s", feats,
+                 json_is_true(json_object_get(cond, "error_term")) ? " + error" : "");
+    snprintf(caption, sizeof caption, "%s: %s (error term %s)", label, what,
+             json_is_true(json_object_get(cond, "error_term")) ? "added back" : "left out");
+    bool ok = answer_table(r, answer, caption);
+    snprintf(caption, sizeof caption, "%s: %s: top next tokens before the first answer token",
+             label, what);
+    return ok && topk_table(r, json_array_get(answer, 0), caption);
+}
+
+enum gsae_status report_view_ablate_json(struct report *r, const char *dir, struct gsae_error *err)
 {
     char **names = NULL;
     int n = list_json(dir, "ablate_", &names);
@@ -235,27 +246,29 @@ enum gsae_status report_view_ablate_json(struct report *r, const char *dir,
                        "hooked layer (TransformerLens test_prompt): rank 0 is the top token.");
     for (int i = 0; i < n && st == GSAE_OK; i++) {
         json_t *root = load_json(dir, names[i], err);
-        json_t *answer = root ? json_object_get(root, "answer") : NULL;
-        if (!root || !json_is_array(answer) || json_array_size(answer) == 0) {
-            st = root ? gsae_fail(err, GSAE_EFORMAT, "%s/%s: no array 'answer'", dir, names[i])
-                      : GSAE_EFORMAT;
-            json_decref(root);
+        if (!root) {
+            st = GSAE_EFORMAT;
             break;
         }
-        char label[256], feats[256] = "", caption[768];
+        /* {"conditions": [{"condition", "error_term", "answer"}...]}, or one condition at the
+         * top level ({"error_term", "answer"}). */
+        json_t *conds = json_object_get(root, "conditions");
+        size_t n_conds = json_is_array(conds) ? json_array_size(conds) : 1;
+        char label[256], feats[256] = "";
         label_of(names[i], "ablate_", label, sizeof label);
         json_t *fl = json_object_get(root, "features");
         for (size_t k = 0; k < json_array_size(fl) && strlen(feats) < 200; k++)
             snprintf(feats + strlen(feats), sizeof feats - strlen(feats), "%s%lld", k ? "," : "",
                      (long long)json_integer_value(json_array_get(fl, k)));
-        snprintf(caption, sizeof caption, "%s: features %s ablated, %s error term", label, feats,
-                 json_is_true(json_object_get(root, "error_term")) ? "with" : "without");
-        bool ok = answer_table(r, answer, caption);
-        snprintf(caption, sizeof caption, "%s: top next tokens before the first answer token",
-                 label);
-        ok = ok && topk_table(r, json_array_get(answer, 0), caption);
-        if (!ok)
-            st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+        for (size_t c = 0; c < n_conds && st == GSAE_OK; c++) {
+            json_t *cond = json_is_array(conds) ? json_array_get(conds, c) : root;
+            json_t *answer = json_object_get(cond, "answer");
+            if (!json_is_array(answer) || json_array_size(answer) == 0)
+                st = gsae_fail(err, GSAE_EFORMAT, "%s/%s: no array 'answer'%s", dir, names[i],
+                               json_is_array(conds) ? " in a condition" : "");
+            else if (!ablate_condition(r, label, feats, cond, answer))
+                st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+        }
         json_decref(root);
     }
     free_names(names, n);
@@ -285,13 +298,11 @@ enum gsae_status report_view_pca_npy(struct report *r, const char *dir, struct g
     struct npy_array t = {0}, ratio = {0};
     double *pc[3] = {NULL, NULL, NULL};
     snprintf(path, sizeof path, "%s/transformed.npy", dir);
-    if (access(path, F_OK) != 0)
-        return GSAE_OK;
+    if (access(path, F_OK) != 0) return GSAE_OK;
     enum gsae_status st = npy_load(path, &buf, &t, err);
     if (st == GSAE_OK && (t.n_dims != 2 || t.shape[1] < 2 || !npy_is_float(&t)))
         st = gsae_fail(err, GSAE_EFORMAT, "%s: expected a (rows, k >= 2) float array", path);
-    if (st != GSAE_OK)
-        goto done;
+    if (st != GSAE_OK) goto done;
     report_section(r, "pca-npy", "PCA",
                    "Rows projected on the principal components (gsae pca: transformed.npy).");
     int64_t k = t.shape[1] < 3 ? t.shape[1] : 3;
@@ -317,8 +328,7 @@ enum gsae_status report_view_pca_npy(struct report *r, const char *dir, struct g
     free(group);
     snprintf(path, sizeof path, "%s/explained_variance_ratio.npy", dir);
     if (access(path, F_OK) == 0) {
-        if ((st = npy_load(path, &rbuf, &ratio, err)) != GSAE_OK)
-            goto done;
+        if ((st = npy_load(path, &rbuf, &ratio, err)) != GSAE_OK) goto done;
         if (ratio.n_dims != 1 || !npy_is_float(&ratio) || ratio.shape[0] > 64) {
             st = gsae_fail(err, GSAE_EFORMAT, "%s: expected a (k,) float array, k <= 64", path);
             goto done;
