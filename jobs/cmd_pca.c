@@ -657,8 +657,10 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
 
 static void print_summary(const struct dpca_result *r, int size)
 {
-    printf("pca: %lld rows x %lld, %d ranks, %lld components\n", (long long)r->n_rows,
-           (long long)r->d, size, (long long)r->k);
+    printf("pca: %lld rows x %lld, %d ranks, %lld components; rank 0 seconds: mean %.2f, "
+           "Gram %.2f, eigen-solve %.2f, projection %.2f\n",
+           (long long)r->n_rows, (long long)r->d, size, (long long)r->k, r->seconds_mean,
+           r->seconds_gram, r->seconds_eig, r->seconds_project);
     for (int64_t c = 0; c < r->k; c++)
         printf("  PC%lld  explained variance %.10g  ratio %.6f\n", (long long)c + 1,
                r->explained_variance[c], r->explained_variance_ratio[c]);

@@ -265,15 +265,18 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static enum gsae_status synth_encode(void *ctx, const struct pstore_batch *b,
+static enum gsae_status synth_encode(void *ctx, const struct pstore_round *round,
                                      const struct pstore_sink *sink, struct gsae_error *err)
 {
     struct synth *s = ctx;
-    for (int64_t w = 0; w < b->n_windows; w++) {
-        const int32_t *tok = b->token + w * b->context_size;
+    int64_t k = round->replica; /* one rank per replica: this rank writes part k */
+    if (k >= round->n_parts)
+        return GSAE_OK;
+    for (int64_t w = 0; w < round->n_windows[k]; w++) {
+        const int32_t *tok = round->token[k] + w * round->context_size;
         int64_t z = 0;
         s->rows[0] = 0;
-        for (int64_t t = 0; t < b->context_size; t++) {
+        for (int64_t t = 0; t < round->context_size; t++) {
             uint64_t h = mix((uint64_t)tok[t] * 1000003u + (uint64_t)(t ? tok[t - 1] : 0) * 7919u);
             int64_t nz = (int64_t)(h % 6), start = z;
             for (int64_t j = 0; j < nz; j++) {
@@ -299,11 +302,9 @@ static enum gsae_status synth_encode(void *ctx, const struct pstore_batch *b,
             nanosleep(&ts, NULL);
         }
         struct pstore_acts a = {s->rows, s->index, s->value, s->d_model ? s->resid : NULL};
-        if (sink->put) {
-            enum gsae_status st = sink->put(sink->ctx, w, &a, err);
-            if (st != GSAE_OK)
-                return st;
-        }
+        enum gsae_status st = sink->put(sink->ctx, w, &a, err);
+        if (st != GSAE_OK)
+            return st;
     }
     return GSAE_OK;
 }
@@ -413,6 +414,7 @@ static int store_synth(int argc, char **argv)
     if (st == GSAE_EINTR) {
         if (cli_world_rank() == 0)
             fprintf(stderr, "store synth: stopped on request; rerun to continue\n");
+        rc = RUNCTL_EXIT_RESUMABLE;
     } else if (st != GSAE_OK) {
         rc = fail(&err);
     } else if (cli_world_rank() == 0) {

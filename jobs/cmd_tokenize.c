@@ -7,6 +7,8 @@
  *       per input line {"text": ..., "add_bos": bool (default true)}: {"ids": [...]}
  *   gsae detokenize --tokenizer PATH [--keep-special] < ids
  *       ids separated by spaces, commas or newlines (brackets allowed) -> the text, as is
+ *   gsae detokenize --tokenizer PATH [--keep-special] --jsonl < in.jsonl > out.jsonl
+ *       per input line {"ids": [...]}: {"text": "..."} (JSON, non-ASCII escaped)
  */
 #include <errno.h>
 #include <jansson.h>
@@ -28,7 +30,7 @@ static int usage_error(const char *cmd, const char *msg)
 {
     fprintf(stderr,
             "gsae %s: %s\nusage: gsae tokenize --tokenizer PATH [--no-bos] [--pieces | --jsonl]\n"
-            "       gsae detokenize --tokenizer PATH [--keep-special]\n",
+            "       gsae detokenize --tokenizer PATH [--keep-special] [--jsonl]\n",
             cmd, msg);
     return 2;
 }
@@ -118,22 +120,85 @@ static enum gsae_status tokenize_json_line(const struct tokenizer *tk, const cha
     return st;
 }
 
+/* The next line of in from *at (without its newline); false at the end. */
+static bool next_line(const struct tokenizer_text *in, size_t *at, const char **line, size_t *len)
+{
+    if (*at >= in->len) return false;
+    const char *nl = memchr(in->data + *at, '\n', in->len - *at);
+    size_t end = nl ? (size_t)(nl - in->data) : in->len;
+    *line = in->data + *at;
+    *len = end - *at;
+    *at = end + 1;
+    return true;
+}
+
 static enum gsae_status tokenize_jsonl(const struct tokenizer *tk, const struct tokenizer_text *in,
                                        struct gsae_error *err)
 {
     struct tokenizer_work work = {0};
     struct tokenizer_ids ids = {0};
     enum gsae_status st = GSAE_OK;
-    size_t line_no = 0;
-    for (size_t at = 0; at < in->len && st == GSAE_OK;) {
-        const char *nl = memchr(in->data + at, '\n', in->len - at);
-        size_t end = nl ? (size_t)(nl - in->data) : in->len;
-        line_no++;
-        st = tokenize_json_line(tk, in->data + at, end - at, line_no, &work, &ids, err);
-        at = end + 1;
-    }
+    const char *line;
+    size_t at = 0, len, line_no = 0;
+    while (st == GSAE_OK && next_line(in, &at, &line, &len))
+        st = tokenize_json_line(tk, line, len, ++line_no, &work, &ids, err);
     tokenizer_work_free(&work);
     tokenizer_ids_free(&ids);
+    return st;
+}
+
+/* One JSON line {"ids": [...]} -> {"text": "..."} on stdout. */
+static enum gsae_status detokenize_json_line(const struct tokenizer *tk, const char *line,
+                                             size_t len, size_t line_no, bool skip_special,
+                                             struct tokenizer_ids *ids, struct tokenizer_text *out,
+                                             struct gsae_error *err)
+{
+    json_error_t jerr;
+    json_t *obj = json_loadb(line, len, 0, &jerr), *result = NULL;
+    const json_t *list = json_object_get(obj, "ids");
+    enum gsae_status st = GSAE_OK;
+    if (!obj)
+        st = gsae_fail(err, GSAE_EFORMAT, "stdin line %zu: %s", line_no, jerr.text);
+    else if (!json_is_array(list))
+        st = gsae_fail(err, GSAE_EFORMAT, "stdin line %zu: \"ids\" missing or not a list", line_no);
+    ids->n = out->len = 0;
+    for (size_t i = 0; st == GSAE_OK && i < json_array_size(list); i++) {
+        const json_t *v = json_array_get(list, i);
+        json_int_t id = json_integer_value(v);
+        if (!json_is_integer(v) || id < INT32_MIN || id > INT32_MAX)
+            st = gsae_fail(err, GSAE_EFORMAT, "stdin line %zu: ids[%zu] is not an id", line_no, i);
+        else
+            st = tokenizer_ids_push(ids, (int32_t)id, err);
+    }
+    if (st == GSAE_OK && (st = tokenizer_decode(tk, ids->ids, ids->n, skip_special, out, err)))
+        gsae_error_prefix(err, "stdin line %zu", line_no);
+    if (st == GSAE_OK) {
+        result = json_pack("{s:s%}", "text", out->data ? out->data : "", out->len);
+        char *s = result ? json_dumps(result, JSON_ENSURE_ASCII) : NULL;
+        if (!s)
+            st = gsae_fail(err, GSAE_ENOMEM, "stdin line %zu: cannot format the text", line_no);
+        else
+            printf("%s\n", s);
+        free(s);
+    }
+    json_decref(result);
+    json_decref(obj);
+    return st;
+}
+
+static enum gsae_status detokenize_jsonl(const struct tokenizer *tk,
+                                         const struct tokenizer_text *in, bool skip_special,
+                                         struct gsae_error *err)
+{
+    struct tokenizer_ids ids = {0};
+    struct tokenizer_text out = {0};
+    enum gsae_status st = GSAE_OK;
+    const char *line;
+    size_t at = 0, len, line_no = 0;
+    while (st == GSAE_OK && next_line(in, &at, &line, &len))
+        st = detokenize_json_line(tk, line, len, ++line_no, skip_special, &ids, &out, err);
+    tokenizer_ids_free(&ids);
+    tokenizer_text_free(&out);
     return st;
 }
 
@@ -211,10 +276,15 @@ int cmd_detokenize(int argc, char **argv)
     struct tokenizer_ids ids = {0};
     enum gsae_status st = tokenizer_load(&tk, o.tokenizer, &err);
     if (st == GSAE_OK) st = tokenizer_read_file("-", &in, &err);
-    if (st == GSAE_OK) st = tokenizer_text_append(&in, "", 0, &err); /* NUL-terminate for strtoll */
-    if (st == GSAE_OK) st = parse_ids(&in, &ids, &err);
-    if (st == GSAE_OK) st = tokenizer_decode(&tk, ids.ids, ids.n, !o.keep_special, &out, &err);
-    if (st == GSAE_OK && out.len) fwrite(out.data, 1, out.len, stdout);
+    if (st == GSAE_OK && o.jsonl)
+        st = detokenize_jsonl(&tk, &in, !o.keep_special, &err);
+    else {
+        /* NUL-terminate for strtoll */
+        if (st == GSAE_OK) st = tokenizer_text_append(&in, "", 0, &err);
+        if (st == GSAE_OK) st = parse_ids(&in, &ids, &err);
+        if (st == GSAE_OK) st = tokenizer_decode(&tk, ids.ids, ids.n, !o.keep_special, &out, &err);
+        if (st == GSAE_OK && out.len) fwrite(out.data, 1, out.len, stdout);
+    }
     rc = finish(argv[0], st, &err);
     tokenizer_ids_free(&ids);
     tokenizer_text_free(&in);

@@ -19,3 +19,5 @@ int cmd_ablate(int argc, char **argv);
 int cmd_store(int argc, char **argv);
 int cmd_pca(int argc, char **argv);
 int cmd_contrast(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_harvest(int argc, char **argv);

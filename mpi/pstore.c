@@ -166,10 +166,15 @@ struct run {
     int64_t n_listed;
     struct manifest m;          /* rank 0 */
     struct manifest_state at;   /* the pending document: number, shard, line */
-    /* the batch of this replica's current part */
-    int32_t *b_tok;
-    int64_t *b_doc, *b_pos, b_windows, b_part;
+    /* the round being collected: part first_part + k in slot k (k < n_replicas) */
+    int64_t first_part, n_parts;
+    int32_t **b_tok;
+    int64_t **b_doc, **b_pos;
+    int64_t *b_windows;
+    bool *b_listed;
+    struct manifest_state *b_end;
     struct store_part_writer *pw;
+    int64_t put_next; /* next window the sink expects */
     struct featstats fs;
     struct part_record rec;
     struct pstore_result *res;
@@ -199,61 +204,69 @@ static bool listed(const struct run *r, int64_t part)
     return lo < r->n_listed && r->listed[lo] == part;
 }
 
-static bool owned(const struct run *r, int64_t part)
-{
-    return part >= r->q && (part - r->q) % r->n_replicas == r->replica && !listed(r, part);
-}
-
 static enum gsae_status sink_put(void *ctx, int64_t i, const struct pstore_acts *a,
                                  struct gsae_error *err)
 {
     struct run *r = ctx;
+    int64_t k = r->replica;
+    GSAE_ASSERT(r->writer && k < r->n_parts && i == r->put_next && i < r->b_windows[k]);
+    r->put_next++;
+    if (!r->pw) /* a part written by an earlier run */
+        return GSAE_OK;
     int64_t t0 = i * r->ctx;
-    GSAE_ASSERT(r->pw && i >= 0 && i < r->b_windows);
-    enum gsae_status st =
-        store_part_append(r->pw, r->ctx, r->b_tok + t0, r->b_doc + t0, r->b_pos + t0, a->row_ptr,
-                          a->index, a->value, a->resid, err);
+    const int32_t *tok = r->b_tok[k] + t0;
+    const int64_t *doc = r->b_doc[k] + t0, *pos = r->b_pos[k] + t0;
+    enum gsae_status st = store_part_append(r->pw, r->ctx, tok, doc, pos, a->row_ptr, a->index,
+                                            a->value, a->resid, err);
     if (st == GSAE_OK)
-        featstats_add_window(&r->fs, r->b_part * r->W + i, r->ctx, r->b_tok + t0, r->b_doc + t0,
-                             r->b_pos + t0, a->row_ptr, a->index, a->value);
+        featstats_add_window(&r->fs, (r->first_part + k) * r->W + i, r->ctx, tok, doc, pos,
+                             a->row_ptr, a->index, a->value);
     return st;
 }
 
-/* Encode the buffered part and (writer) commit it. */
-static enum gsae_status run_part(struct run *r, const struct manifest_state *end,
-                                 struct gsae_error *err)
+/* Encode the collected round; each writer commits its replica's part. */
+static enum gsae_status run_round(struct run *r, struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
-    if (r->writer && (st = store_part_open(r->cfg->dir, r->b_part, r->cfg->meta, &r->pw, err)) !=
-                         GSAE_OK)
+    int64_t k = r->replica, part = r->first_part + k;
+    bool mine = r->writer && k < r->n_parts && !r->b_listed[k];
+    if (mine && (st = store_part_open(r->cfg->dir, part, r->cfg->meta, &r->pw, err)) != GSAE_OK)
         return st;
-    struct pstore_batch batch = {r->b_part, r->b_part * r->W, r->b_windows, r->ctx,
-                                 r->b_tok,  r->b_doc,         r->b_pos};
+    bool all_listed = true;
+    for (int64_t j = 0; j < r->n_parts; j++)
+        all_listed = all_listed && r->b_listed[j];
+    struct pstore_round round = {
+        r->first_part,       r->n_parts,
+        r->ctx,              r->b_windows,
+        r->b_listed,         (const int32_t *const *)r->b_tok,
+        (const int64_t *const *)r->b_doc, (const int64_t *const *)r->b_pos,
+        r->replica,          r->n_replicas,
+    };
     struct pstore_sink sink = {sink_put, r};
+    r->put_next = 0;
     double t = now();
-    st = r->enc->encode(r->enc->ctx, &batch, &sink, err);
+    if (!all_listed) /* the same on every rank: the listed set is shared */
+        st = r->enc->encode(r->enc->ctx, &round, &sink, err);
     r->enc_seconds += now() - t;
-    if (r->writer) {
+    if (mine) {
+        if (st == GSAE_OK && r->put_next != r->b_windows[k])
+            st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
+                           (long long)part, (long long)r->put_next, (long long)r->b_windows[k]);
         if (st == GSAE_OK) {
             struct store_part_writer *pw = r->pw;
             r->pw = NULL;
             st = store_part_commit(pw, &r->rec.info, err);
         }
-        if (st == GSAE_OK && r->rec.info.n_windows != r->b_windows)
-            st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
-                           (long long)r->b_part, (long long)r->rec.info.n_windows,
-                           (long long)r->b_windows);
         store_part_abort(r->pw);
         r->pw = NULL;
         if (st == GSAE_OK) {
             r->rec.has = 1;
-            r->rec.end = *end;
+            r->rec.end = r->b_end[k];
             r->res->parts_written++;
-            r->res->windows_written += r->b_windows;
-            r->res->tokens_written += r->b_windows * r->ctx;
+            r->res->windows_written += r->b_windows[k];
+            r->res->tokens_written += r->b_windows[k] * r->ctx;
         }
     }
-    r->b_windows = 0;
     return st;
 }
 
@@ -356,6 +369,17 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
     return st;
 }
 
+/* Start collecting the round whose first part is first. */
+static void round_begin(struct run *r, int64_t first)
+{
+    r->first_part = first;
+    r->n_parts = 0;
+    for (int k = 0; k < r->n_replicas; k++) {
+        r->b_windows[k] = 0;
+        r->b_listed[k] = listed(r, first + k);
+    }
+}
+
 /* Stream the corpus from start, writing this replica's parts; returns at the end of the
  * stream (*n_parts_total set), on an agreed stop (GSAE_EINTR) or on an agreed error. */
 static enum gsae_status stream(struct run *r, const struct manifest_state *start,
@@ -374,6 +398,7 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
         goto done;
     enum gsae_status local = GSAE_OK; /* a local failure is carried to the next round end */
     bool first = true, ended = false;
+    round_begin(r, r->q);
     while (!ended) {
         struct corpus_doc doc;
         bool got = false;
@@ -396,40 +421,44 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
                 ended = true;
                 break;
             }
-            int64_t p = w.index / r->W;
-            if (owned(r, p) && local == GSAE_OK) {
-                size_t at = (size_t)(r->b_windows * r->ctx), n = (size_t)r->ctx;
-                memcpy(r->b_tok + at, w.token, n * sizeof *w.token);
-                memcpy(r->b_doc + at, w.doc, n * sizeof *w.doc);
-                memcpy(r->b_pos + at, w.pos, n * sizeof *w.pos);
-                r->b_part = p;
-                r->b_windows++;
-            }
-            if ((w.index + 1) % r->W != 0)
+            int64_t k = w.index / r->W - r->first_part, i = w.index % r->W;
+            GSAE_ASSERT(k >= 0 && k < r->n_replicas && i == r->b_windows[k]);
+            size_t at = (size_t)(i * r->ctx), n = (size_t)r->ctx;
+            memcpy(r->b_tok[k] + at, w.token, n * sizeof *w.token);
+            memcpy(r->b_doc[k] + at, w.doc, n * sizeof *w.doc);
+            memcpy(r->b_pos[k] + at, w.pos, n * sizeof *w.pos);
+            r->b_windows[k]++;
+            r->n_parts = k + 1;
+            if (i + 1 < r->W)
                 continue;
-            struct manifest_state end = r->at;
+            struct manifest_state end = r->at; /* the stream right after the part */
             int64_t partial;
             window_builder_position(&wb, &end.doc, &end.offset, &partial);
-            if (owned(r, p) && local == GSAE_OK)
-                local = run_part(r, &end, err);
-            if ((p - r->q) % r->n_replicas == r->n_replicas - 1) {
-                if ((st = round_end(r, local, -1, err)) != GSAE_OK)
-                    goto done;
-                if (r->stop_agreed) {
-                    st = GSAE_EINTR;
-                    goto done;
-                }
+            r->b_end[k] = end;
+            if (k + 1 < r->n_replicas)
+                continue;
+            if (local == GSAE_OK)
+                local = run_round(r, err);
+            if ((st = round_end(r, local, -1, err)) != GSAE_OK)
+                goto done;
+            if (r->stop_agreed) {
+                st = GSAE_EINTR;
+                goto done;
             }
+            round_begin(r, r->first_part + r->n_replicas);
         }
     }
     int64_t total = wb.next_index; /* windows in the stream */
     if (cfg->max_windows > 0 && total > cfg->max_windows)
         total = cfg->max_windows;
-    if (local == GSAE_OK && r->b_windows > 0) { /* the last, short part */
+    if (r->n_parts > 0) { /* the last round: some parts, the last maybe short */
+        int64_t k = r->n_parts - 1, partial;
         struct manifest_state end = r->at;
-        int64_t partial;
         window_builder_position(&wb, &end.doc, &end.offset, &partial);
-        local = run_part(r, &end, err);
+        if (r->b_windows[k] < r->W)
+            r->b_end[k] = end;
+        if (local == GSAE_OK)
+            local = run_round(r, err);
     }
     *n_parts_total = (total + r->W - 1) / r->W;
     st = round_end(r, local, *n_parts_total, err);
@@ -474,12 +503,23 @@ static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
     enum gsae_status st = load_plan(r, &start, &complete, err);
     if (st != GSAE_OK)
         return st;
-    size_t n = (size_t)(r->W * r->ctx);
-    r->b_tok = malloc(n * sizeof *r->b_tok);
-    r->b_doc = malloc(n * sizeof *r->b_doc);
-    r->b_pos = malloc(n * sizeof *r->b_pos);
-    if (!r->b_tok || !r->b_doc || !r->b_pos)
-        st = gsae_fail(err, GSAE_ENOMEM, "out of memory for a part of %zu tokens", n);
+    size_t n = (size_t)(r->W * r->ctx), R = (size_t)r->n_replicas;
+    r->b_tok = calloc(R, sizeof *r->b_tok);
+    r->b_doc = calloc(R, sizeof *r->b_doc);
+    r->b_pos = calloc(R, sizeof *r->b_pos);
+    r->b_windows = calloc(R, sizeof *r->b_windows);
+    r->b_listed = calloc(R, sizeof *r->b_listed);
+    r->b_end = calloc(R, sizeof *r->b_end);
+    bool ok = r->b_tok && r->b_doc && r->b_pos && r->b_windows && r->b_listed && r->b_end;
+    for (size_t k = 0; ok && k < R; k++) {
+        r->b_tok[k] = malloc(n * sizeof **r->b_tok);
+        r->b_doc[k] = malloc(n * sizeof **r->b_doc);
+        r->b_pos[k] = malloc(n * sizeof **r->b_pos);
+        ok = r->b_tok[k] && r->b_doc[k] && r->b_pos[k];
+    }
+    if (!ok)
+        st = gsae_fail(err, GSAE_ENOMEM, "out of memory for a round of %zu parts of %zu tokens",
+                       R, n);
     if (st == GSAE_OK)
         st = featstats_init(&r->fs, &r->cfg->stats, err);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
@@ -538,9 +578,20 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     featstats_free(&r.fs);
     manifest_free(&r.m);
     free(r.listed);
+    for (int k = 0; k < r.n_replicas; k++) {
+        if (r.b_tok)
+            free(r.b_tok[k]);
+        if (r.b_doc)
+            free(r.b_doc[k]);
+        if (r.b_pos)
+            free(r.b_pos[k]);
+    }
     free(r.b_tok);
     free(r.b_doc);
     free(r.b_pos);
+    free(r.b_windows);
+    free(r.b_listed);
+    free(r.b_end);
     MPI_Comm_free(&r.comm);
     return st;
 }

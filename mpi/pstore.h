@@ -5,7 +5,9 @@
  * way (tokenizing is cheap next to a forward pass), so all ranks agree on every window without
  * talking. The stream is cut into parts of windows_per_part windows (store.h); parts are dealt
  * to replicas round-robin from the first part this run writes: in round j, replica r writes
- * part q + j*R + r (q: the first part missing from the manifest, R: number of replicas). A
+ * part q + j*R + r (q: the first part missing from the manifest, R: number of replicas). Every
+ * rank buffers the windows of the whole round and the encoder is called once per round on all
+ * ranks (pipelines take work that is the same on every rank, see mpi/pipe.h). A
  * part's content depends only on the corpus and the settings, never on R, so stores written
  * with 1 or N replicas hold the same parts (byte for byte in their variables; `gsae store dump`
  * prints the same text).
@@ -37,11 +39,19 @@
 #include "../src/gsae.h"
 #include "../src/window.h"
 
-/* The windows of one part, in order: n_windows * context_size tokens, row-major. */
-struct pstore_batch {
-    int64_t part, first_window, n_windows, context_size;
-    const int32_t *token; /* (n_windows, context_size) */
-    const int64_t *doc, *pos;
+/* The windows of one round: parts first_part .. first_part + n_parts - 1, where part
+ * first_part + k belongs to replica k (n_parts <= n_replicas; fewer only at the end of the
+ * stream). Part k's windows are token[k] (n_windows[k], context_size), row-major, with doc[k]
+ * and pos[k] alike. listed[k] is true for a part an earlier run already wrote: its results are
+ * not needed (an encoder may skip it or compute it anyway). */
+struct pstore_round {
+    int64_t first_part, n_parts, context_size;
+    const int64_t *n_windows;     /* (n_parts) */
+    const bool *listed;           /* (n_parts) */
+    const int32_t *const *token;  /* (n_parts) */
+    const int64_t *const *doc;    /* (n_parts) */
+    const int64_t *const *pos;    /* (n_parts) */
+    int replica, n_replicas;      /* the calling rank's replica */
 };
 
 /* SAE activations of one window (context_size tokens) in CSR form, plus residuals when the
@@ -53,19 +63,19 @@ struct pstore_acts {
     const float *resid;
 };
 
-/* Where the encoder delivers results: put(ctx, i, acts) for window i of the batch, in order,
- * on the writer rank only. */
+/* Where the encoder delivers results: put(ctx, i, acts) for window i of the calling rank's
+ * replica's part, in order (i = 0, 1, ...), on the replica's writer rank only. */
 struct pstore_sink {
     enum gsae_status (*put)(void *ctx, int64_t i, const struct pstore_acts *acts,
                             struct gsae_error *err);
     void *ctx;
 };
 
-/* The model + SAE: encode runs a batch through the replica (collectively over the replica's
- * ranks, which all call it with the same batch) and hands each window's activations to sink on
- * the writer rank. It may stream windows through pipeline stages as it likes. */
+/* The model + SAE: encode runs a round (collectively: every rank of the job calls it with the
+ * same round) and, on each replica's writer rank, hands that replica's part's windows to sink
+ * in order. How the windows flow through pipeline stages is the encoder's business. */
 struct pstore_encoder {
-    enum gsae_status (*encode)(void *ctx, const struct pstore_batch *batch,
+    enum gsae_status (*encode)(void *ctx, const struct pstore_round *round,
                                const struct pstore_sink *sink, struct gsae_error *err);
     void *ctx;
 };

@@ -50,7 +50,10 @@ static struct scratch_layout scratch_layout(const struct gemma_config *c, int64_
     PLACE(proj, r * c->d_model);
     PLACE(gate, r * c->d_ff);
     PLACE(up, r * c->d_ff);
-    l.tile_floats = matmul_tile_floats(k_max);
+    int64_t w_max = c->n_vocab * c->d_model; /* the unembedding, usually the largest */
+    w_max = w_max > c->d_ff * c->d_model ? w_max : c->d_ff * c->d_model;
+    w_max = w_max > qd * c->d_model ? w_max : qd * c->d_model;
+    l.tile_floats = matmul_tile_floats(k_max, w_max);
     PLACE(tile, l.tile_floats);
     PLACE(scores, attn_scratch_floats(max_rows, max_seq, c->n_heads));
     PLACE(norms, 5 * c->d_model);

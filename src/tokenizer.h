@@ -9,6 +9,9 @@
  *      valid UTF-8 count as one character each and so always go through byte fallback.
  *   4. Merges are applied lowest rank first (leftmost on ties) with a priority queue over a
  *      linked list of symbols: O(n log n) in the word's length.
+ *   Speed-up with the same result: when the vocabulary allows it (checked by tokenizer_finish,
+ *   true for Gemma-2), a word is cut before every U+2581 that follows another character, since
+ *   no merge can cross there, and short pieces are cached in the struct tokenizer_work.
  * Decoding maps ids to pieces, drops special added tokens when asked (the ones flagged
  * "special" in tokenizer.json), applies the decoder's replacement (U+2581 -> " "), turns runs of
  * byte tokens back into bytes (U+FFFD per byte when a run is not valid UTF-8) and concatenates.
@@ -16,8 +19,9 @@
  * Text is always (pointer, length): NUL is an ordinary character. Ids are int32_t.
  *
  * Building: tokenizer_init, tokenizer_set_piece for every id, then tokenizer_add_merge in rank
- * order, tokenizer_mark_added for added tokens, tokenizer_set_normalizer / _decoder_replace /
- * _unk, and tokenizer_finish. After tokenizer_finish the struct is read-only: any number of
+ * order, tokenizer_mark_added for added tokens, tokenizer_set_normalizer / _decoder_replace,
+ * the plain fields (unk_id, bos_id, byte_fallback, fuse_unk, ignore_merges), and
+ * tokenizer_finish. After tokenizer_finish the struct is read-only: any number of
  * threads may encode and decode with it at once, each with its own struct tokenizer_work.
  * io/tokenizer_load.h builds one from a tokenizer.json file.
  */
@@ -158,16 +162,19 @@ enum gsae_status tokenizer_set_decoder_replace(struct tokenizer *tk, const char 
  * fuse_unk, unk_id, bos_id and ignore_merges are plain fields: set them before this call. */
 enum gsae_status tokenizer_finish(struct tokenizer *tk, struct gsae_error *err);
 
-/* Encode text[0..len) and append its ids to out (bos_id first when add_bos). work may be NULL
- * (scratch is then allocated for this call). Errors: GSAE_ENOMEM, GSAE_ERANGE (a segment of
- * more than 2^31 symbols), GSAE_EINVAL (add_bos without a bos token; a character with neither
- * byte fallback nor unk). Thread-safe on a finished tokenizer with distinct work and out. */
+/* Encode text[0..len) and append its ids to out (bos_id first when add_bos); set out->n = 0
+ * first to replace. work may be NULL (scratch is then allocated for this call, and nothing is
+ * cached): pass one work per thread for many documents. Errors: GSAE_ENOMEM, GSAE_ERANGE (a
+ * segment of more than 2^31 bytes), GSAE_EINVAL (add_bos without a bos token; a character with
+ * neither byte fallback nor unk); on error out holds a prefix of the ids. Thread-safe on a
+ * finished tokenizer with distinct work and out. */
 enum gsae_status tokenizer_encode(const struct tokenizer *tk, const char *text, size_t len,
                                   bool add_bos, struct tokenizer_work *work,
                                   struct tokenizer_ids *out, struct gsae_error *err);
 
-/* Decode ids and append the text to out. skip_special drops tokens marked special.
- * Errors: GSAE_ERANGE for an id outside 0 .. n_vocab-1 (the message gives its index). */
+/* Decode ids and append the text to out (kept NUL-terminated for convenience; out->len counts).
+ * skip_special drops tokens marked special. Errors: GSAE_ERANGE for an id outside
+ * 0 .. n_vocab-1 (the message gives the id and its index), GSAE_ENOMEM. */
 enum gsae_status tokenizer_decode(const struct tokenizer *tk, const int32_t *ids, size_t n,
                                   bool skip_special, struct tokenizer_text *out,
                                   struct gsae_error *err);

@@ -123,7 +123,7 @@ static double conversion_seconds(const struct synth_model *m)
 {
     const struct gemma_config *c = &m->cfg;
     const struct gemma_layer_weights *lw = &m->w.layers[0];
-    int64_t kmax = c->d_ff > c->d_model ? c->d_ff : c->d_model, tf = matmul_tile_floats(kmax);
+    int64_t kmax = c->d_ff > c->d_model ? c->d_ff : c->d_model, tf = matmul_tile_floats(kmax, kmax * c->d_model);
     float *tile = malloc(sizeof(float) * (size_t)tf);
     const struct gsae_tensor *w[] = {&lw->attn_q, &lw->attn_k, &lw->attn_v, &lw->attn_o,
                                      &lw->ffn_gate, &lw->ffn_up, &lw->ffn_down};

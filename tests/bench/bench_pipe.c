@@ -10,7 +10,8 @@
  * checkpoint bytes it mapped, selected, and touched inside and outside its own tensors (pages
  * present in this process's page table, from /proc/self/pagemap). A fingerprint of the final
  * activations shows the layouts compute the same bits. The last line, "BENCH key=value ...", is
- * for tests/bench/pipe.sh.
+ * for tests/bench/pipe.sh. Run with no arguments (as tests/bench/run.sh does) it runs
+ * tests/bench/pipe.sh, which makes the checkpoint and runs every layout.
  */
 #include <fcntl.h>
 #include <mpi.h>
@@ -151,6 +152,22 @@ static enum gsae_status sink_sum(void *ctx, struct pipe *p, const struct pipe_ro
 
 int main(int argc, char **argv)
 {
+    /* Called bare by tests/bench/run.sh (`make bench`): run the whole comparison script, which
+     * makes the checkpoint and calls this program under mpirun in each layout. */
+    const char *top = getenv("TOP");
+    if (argc == 1 && top && !getenv("OMPI_COMM_WORLD_SIZE")) {
+        char script[4096], build[4096];
+        snprintf(script, sizeof script, "%s/tests/bench/pipe.sh", top);
+        snprintf(build, sizeof build, "%s", argv[0]);
+        char *slash = strrchr(build, '/');
+        for (int up = 0; up < 2 && slash; up++) { /* BUILD/tests/bench_pipe -> BUILD */
+            *slash = '\0';
+            slash = strrchr(build, '/');
+        }
+        execl("/bin/bash", "bash", script, build, (char *)NULL);
+        perror(script);
+        return 1;
+    }
     MPI_Init(&argc, &argv);
     struct options o;
     int rank = 0, size = 1;

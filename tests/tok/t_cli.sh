@@ -45,6 +45,17 @@ bad = [w["name"] for w, g in zip(want, got) if w["ids"] != g["ids"] or list(g) !
 assert not bad, bad
 print(f"{len(got)} jsonl cases identical")
 PY
+# ... and back through detokenize --jsonl: the reference decoded texts.
+"$GSAE" detokenize --tokenizer "$TK" --jsonl <got.jsonl >decoded.jsonl
+"$PY3" - "$TESTDATA/tokenizer/cases.jsonl" decoded.jsonl <<'PY'
+import json, sys
+want = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8")]
+got = [json.loads(l) for l in open(sys.argv[2], encoding="utf-8")]
+assert len(want) == len(got), (len(want), len(got))
+bad = [w["name"] for w, g in zip(want, got) if w["decoded"] != g["text"]]
+assert not bad, bad
+print(f"{len(got)} jsonl cases decoded identically")
+PY
 if printf '{"text": 5}\n' | "$GSAE" tokenize --tokenizer "$TK" --jsonl 2>err.txt >/dev/null; then
     fail "jsonl accepted a non-string text"
 fi

@@ -1,0 +1,199 @@
+/* cmd_generate.c: `gsae generate MODEL_DIR ...`: prefill a prompt and sample new tokens on one
+ * process, with the KV cache (src/generate.h). */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "../io/ckpt.h"
+#include "../io/tokenizer_load.h"
+#include "../src/generate.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: gsae generate MODEL_DIR (--ids I,J,... | --text TEXT --tokenizer FILE)\n"
+            "                     [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
+            "                     [--seed S] [--threads N] [--no-eos]\n"
+            "\n"
+            "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
+            "of the checkpoint in MODEL_DIR and generate up to N new tokens (default 32) with the\n"
+            "KV cache. Sampling: greedy when T is 0 (default), else temperature T, the K most\n"
+            "likely (0: all) and the nucleus of mass P (default 1), drawn with seed S (default 0).\n"
+            "Stops at the eos token unless --no-eos. Prints the new ids, the text when a\n"
+            "tokenizer is given, and prefill/decode speeds. --threads: BLAS and loop threads\n"
+            "(default: OPENBLAS_NUM_THREADS, else all cores).\n");
+}
+
+struct options {
+    const char *dir, *ids, *text, *tokenizer;
+    int64_t max_new, top_k;
+    double temperature, top_p;
+    unsigned long long seed;
+    int n_threads;
+    bool stop_at_eos;
+};
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    *o = (struct options){.max_new = 32, .top_p = 1.0, .stop_at_eos = true};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = (char *)"";
+        if (strcmp(a, "--no-eos") == 0) {
+            o->stop_at_eos = false;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (o->dir)
+                return fprintf(stderr, "gsae generate: unexpected argument '%s'\n", a), 2;
+            o->dir = a;
+            continue;
+        }
+        if (!v)
+            return fprintf(stderr, "gsae generate: %s needs a value\n", a), 2;
+        i++;
+        if (strcmp(a, "--ids") == 0)
+            o->ids = v;
+        else if (strcmp(a, "--text") == 0)
+            o->text = v;
+        else if (strcmp(a, "--tokenizer") == 0)
+            o->tokenizer = v;
+        else if (strcmp(a, "--max-new") == 0)
+            o->max_new = strtoll(v, &end, 10);
+        else if (strcmp(a, "--top-k") == 0)
+            o->top_k = strtoll(v, &end, 10);
+        else if (strcmp(a, "--temperature") == 0)
+            o->temperature = strtod(v, &end);
+        else if (strcmp(a, "--top-p") == 0)
+            o->top_p = strtod(v, &end);
+        else if (strcmp(a, "--seed") == 0)
+            o->seed = strtoull(v, &end, 10);
+        else if (strcmp(a, "--threads") == 0)
+            o->n_threads = (int)strtol(v, &end, 10);
+        else
+            return fprintf(stderr, "gsae generate: unknown option '%s'\n", a), 2;
+        if (*end != '\0')
+            return fprintf(stderr, "gsae generate: %s: '%s' is not a number\n", a, v), 2;
+    }
+    if (!o->dir || (!o->ids == !o->text) || (o->text && !o->tokenizer) || o->max_new < 0)
+        return usage(stderr), 2;
+    return 0;
+}
+
+/* "2,651,1234" into ids. */
+static enum gsae_status parse_ids(const char *s, struct tokenizer_ids *ids, struct gsae_error *err)
+{
+    while (*s) {
+        char *end = NULL;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || v < 0 || v > INT32_MAX || (*end != ',' && *end != '\0'))
+            return gsae_fail(err, GSAE_EINVAL, "--ids: '%s' is not a list of token ids", s);
+        enum gsae_status st = tokenizer_ids_push(ids, (int32_t)v, err);
+        if (st)
+            return st;
+        s = *end == ',' ? end + 1 : end;
+    }
+    return ids->n ? GSAE_OK : gsae_fail(err, GSAE_EINVAL, "--ids: no ids");
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Run generation and print what it made. */
+static enum gsae_status run(const struct options *o, const struct ckpt *ck,
+                            const struct tokenizer *tk, const struct tokenizer_ids *prompt,
+                            struct gsae_error *err)
+{
+    const struct gemma_config *c = &ck->cfg;
+    int64_t n_prompt = (int64_t)prompt->n;
+    struct gemma_state s = {0};
+    struct sampler sm = {0};
+    struct tokenizer_text text = {0};
+    int32_t *out_ids = malloc((size_t)(o->max_new > 0 ? o->max_new : 1) * sizeof *out_ids);
+    if (!out_ids)
+        return gsae_fail(err, GSAE_ENOMEM, "generate: no memory");
+    struct sampler_params sp = {.temperature = (float)o->temperature, .top_k = o->top_k,
+                                .top_p = (float)o->top_p};
+    enum gsae_status st = sampler_init(&sm, &sp, c->n_vocab, err);
+    if (!st)
+        st = gemma_weights_check(c, &ck->w, 0, c->n_layers, true, err);
+    if (!st)
+        st = gemma_state_init(&s, c, 0, c->n_layers, 1, n_prompt + o->max_new,
+                              n_prompt < 512 ? n_prompt : 512, err);
+    struct gemma_timing tm = {0};
+    double t0 = now();
+    if (!st) {
+        s.n_threads = o->n_threads;
+        s.timing = &tm;
+        struct rng r;
+        rng_seed(&r, o->seed);
+        struct generate_params gp = {.max_new = o->max_new, .slot = 0,
+                                     .stop_at_eos = o->stop_at_eos};
+        struct generate_out out = {.tokens = out_ids};
+        st = generate_run(&ck->w, &s, prompt->ids, n_prompt, &gp, &sm, &r, NULL, &out, err);
+        double secs = now() - t0;
+        if (!st) {
+            printf("ids:");
+            for (int64_t i = 0; i < out.n_new; i++)
+                printf("%s%d", i ? "," : " ", out_ids[i]);
+            printf("\n");
+            if (tk && !(st = tokenizer_decode(tk, out_ids, (size_t)out.n_new, false, &text, err)))
+                printf("text: %.*s\n", (int)text.len, text.data);
+            printf("%lld prompt + %lld new tokens in %.2f s (projections %.2f s, attention "
+                   "%.2f s, other %.2f s; %d threads)\n",
+                   (long long)n_prompt, (long long)out.n_new, secs, tm.proj, tm.attn, tm.other,
+                   s.n_threads);
+        }
+    }
+    tokenizer_text_free(&text);
+    sampler_free(&sm);
+    gemma_state_free(&s);
+    free(out_ids);
+    return st;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv))
+        return usage(stdout), 0;
+    struct options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc;
+    if (o.n_threads <= 0) {
+        const char *env = getenv("OPENBLAS_NUM_THREADS");
+        o.n_threads = env && atoi(env) > 0 ? atoi(env) : omp_get_num_procs();
+    }
+    openblas_set_num_threads(o.n_threads);
+    struct gsae_error err = {0};
+    struct ckpt ck = {0};
+    struct tokenizer tk = {0};
+    struct tokenizer_ids prompt = {0};
+    enum gsae_status st = GSAE_OK;
+    if (o.tokenizer)
+        st = tokenizer_load(&tk, o.tokenizer, &err);
+    if (!st && o.ids)
+        st = parse_ids(o.ids, &prompt, &err);
+    if (!st && o.text)
+        st = tokenizer_encode(&tk, o.text, strlen(o.text), true, NULL, &prompt, &err);
+    if (!st)
+        st = ckpt_open(&ck, o.dir, NULL, &err);
+    if (!st)
+        st = run(&o, &ck, o.tokenizer ? &tk : NULL, &prompt, &err);
+    if (st)
+        cli_report("generate", &err);
+    tokenizer_ids_free(&prompt);
+    tokenizer_free(&tk);
+    ckpt_close(&ck);
+    return st ? 1 : 0;
+}

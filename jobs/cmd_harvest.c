@@ -1,0 +1,523 @@
+/* cmd_harvest.c: `gsae harvest`: run Gemma-2 up to resid_post.L over a corpus, encode every
+ * token with the SAE and write a NetCDF-4 activation store with per-feature statistics.
+ *
+ * Set-up follows sae_session (config, plan, communicators, this stage's tensors, the SAE on
+ * the stage owning the layer) with a truncated plan: layers 0..L only, no logits, so the last
+ * stage's output is resid_post.L. The store layers (mpi/pstore.h) stream and window the corpus
+ * on every rank and call the encoder once per round of parts: the round's windows become a
+ * pipe_work whose micro-batches (windows_per_mb windows each) are interleaved so that
+ * micro-batch m = j * R + k is the j-th group of replica k's part (the pipeline deals
+ * micro-batch m to replica m % R). A replica with fewer groups in a round gets one-token
+ * filler micro-batches whose output is dropped. The grouping depends on neither the number of
+ * ranks nor the replica count, so the store does not either.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../io/ckpt.h"
+#include "../io/corpus.h"
+#include "../io/featstats_nc.h"
+#include "../io/sae_io.h"
+#include "../io/store.h"
+#include "../io/tokenizer_load.h"
+#include "../mpi/dist.h"
+#include "../mpi/pipe.h"
+#include "../mpi/plan.h"
+#include "../mpi/pstore.h"
+#include "../src/hash.h"
+#include "../src/sae.h"
+#include "../src/tokenizer.h"
+#include "cli.h"
+#include "commands.h"
+#include "runctl.h"
+#include "sae_cli.h"
+#include "sae_session.h"
+
+static const char usage_text[] =
+    "usage: [mpirun -np N] gsae harvest --model DIR --sae PATH --corpus SHARDS --out STORE\n"
+    "           [--layer L] [--tokenizer PATH] [--stages S] [--layers SPEC] [--threads T]\n"
+    "           [--context 1024] [--windows-per-part 16] [--windows-per-mb 1]\n"
+    "           [--max-tokens N] [--resid none|f32|bf16] [--on-bad-doc skip|fail]\n"
+    "           [--top-k 32] [--progress CSV] [--freq CSV]\n"
+    "Run the model to resid_post.L over the corpus (comma-separated paths or globs of .jsonl,\n"
+    ".jsonl.zst, .jsonl.gz or .txt), encode each token with the SAE and write the store\n"
+    "directory STORE (io/store.h; --store is the same as --out). Resumable: a rerun continues\n"
+    "where a killed or stopped run left off. SIGTERM/SIGUSR1 finish the current round and exit\n"
+    "75. --progress appends seconds,tokens rows; --freq writes feature,frequency at the end.\n"
+    "Windows follow SAELens (prepend_bos): see src/window.h.\n";
+
+struct harvest_opts {
+    struct sae_session_opts s;
+    const char *corpus, *out, *progress_csv, *freq_csv;
+    int64_t context, wpp, wpmb, max_tokens, top_k;
+    enum store_resid resid;
+    enum corpus_on_bad on_bad;
+};
+
+/* Everything one rank holds. */
+struct harvest {
+    struct dist d;
+    struct plan plan;
+    struct ckpt ck;
+    struct pipe p;
+    struct gemma_config cfg;
+    struct tokenizer tk;
+    struct tokenizer_work tk_work; /* zeroed is ready; caches pieces across documents */
+    bool has_tk, last_stage;
+    struct sae_params sae;
+    struct sae_info info;
+    struct sae_encoder enc;
+    struct sae_acts acts;
+    int64_t layer, d_sae;
+    uint64_t sae_hash, tok_hash;
+    int n_threads;
+    int64_t context, wpmb;
+    enum store_resid resid;
+    /* per round */
+    const struct pstore_round *round;
+    const struct pstore_sink *sink;
+    int64_t *mb_part, *mb_first_window; /* (n_mb): replica slot k and first window; -1: filler */
+    uint32_t *index;                    /* (context * d_sae) worst case, grown */
+    int64_t *rows;                      /* (context + 1) */
+    int64_t index_cap;
+    struct runctl_progress progress;
+    FILE *progress_csv;
+};
+
+static int parse(int argc, char **argv, struct harvest_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->s.layer = -1;
+    o->context = 1024, o->wpp = 16, o->wpmb = 1, o->top_k = 32;
+    o->resid = STORE_RESID_NONE;
+    o->on_bad = CORPUS_ON_BAD_FAIL;
+    for (int i = 1; i < argc; i++) {
+        int used = sae_session_parse("harvest", argc, argv, i, &o->s);
+        if (used < 0)
+            return 2;
+        if (used > 0) {
+            i += used - 1;
+            continue;
+        }
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "gsae harvest: unknown option or missing value: %s\n%s", a, usage_text);
+            return 2;
+        }
+        i++;
+        int64_t *num = NULL, lo = 1;
+        if (strcmp(a, "--corpus") == 0)
+            o->corpus = v;
+        else if (strcmp(a, "--out") == 0 || strcmp(a, "--store") == 0)
+            o->out = v;
+        else if (strcmp(a, "--progress") == 0)
+            o->progress_csv = v;
+        else if (strcmp(a, "--freq") == 0)
+            o->freq_csv = v;
+        else if (strcmp(a, "--context") == 0)
+            num = &o->context, lo = 2;
+        else if (strcmp(a, "--windows-per-part") == 0)
+            num = &o->wpp;
+        else if (strcmp(a, "--windows-per-mb") == 0)
+            num = &o->wpmb;
+        else if (strcmp(a, "--max-tokens") == 0)
+            num = &o->max_tokens, lo = 0;
+        else if (strcmp(a, "--top-k") == 0)
+            num = &o->top_k;
+        else if (strcmp(a, "--resid") == 0 &&
+                 (!strcmp(v, "none") || !strcmp(v, "f32") || !strcmp(v, "bf16")))
+            o->resid = !strcmp(v, "none") ? STORE_RESID_NONE
+                       : !strcmp(v, "f32") ? STORE_RESID_F32 : STORE_RESID_BF16;
+        else if (strcmp(a, "--on-bad-doc") == 0 && (!strcmp(v, "skip") || !strcmp(v, "fail")))
+            o->on_bad = !strcmp(v, "skip") ? CORPUS_ON_BAD_SKIP : CORPUS_ON_BAD_FAIL;
+        else {
+            fprintf(stderr, "gsae harvest: bad option %s %s\n%s", a, v, usage_text);
+            return 2;
+        }
+        if (num && !sae_cli_i64(v, lo, (int64_t)1 << 50, num)) {
+            fprintf(stderr, "gsae harvest: %s '%s' is not valid\n", a, v);
+            return 2;
+        }
+    }
+    if (!o->s.model_dir || !o->s.sae_path || !o->corpus || !o->out) {
+        fprintf(stderr, "gsae harvest: --model, --sae, --corpus and --out are required\n%s",
+                usage_text);
+        return 2;
+    }
+    if (o->top_k > 1024 || o->context > ((int64_t)1 << 20)) {
+        fprintf(stderr, "gsae harvest: --top-k at most 1024, --context at most 2^20\n");
+        return 2;
+    }
+    return 0;
+}
+
+static enum gsae_status tok_encode(void *ctx, const char *text, size_t len, int32_t **ids,
+                                   int64_t *n, int64_t *cap, struct gsae_error *err)
+{
+    struct harvest *h = ctx;
+    struct tokenizer_ids out = {*ids, 0, (size_t)*cap};
+    enum gsae_status st = tokenizer_encode(&h->tk, text, len, false, &h->tk_work, &out, err);
+    *ids = out.ids;
+    *cap = (int64_t)out.cap;
+    *n = (int64_t)out.n;
+    return st;
+}
+
+static uint64_t tokenizer_hash(const struct tokenizer *tk)
+{
+    uint64_t h = gsae_hash_update(GSAE_HASH_INIT, &tk->n_vocab, sizeof tk->n_vocab);
+    for (int32_t id = 0; id < tk->n_vocab; id++) {
+        size_t len = 0;
+        const char *piece = tokenizer_piece(tk, id, &len);
+        h = gsae_hash_update(h, &len, sizeof len);
+        if (piece)
+            h = gsae_hash_update(h, piece, len);
+    }
+    return h;
+}
+
+static enum gsae_status open_local(struct harvest *h, const struct harvest_opts *o,
+                                   struct gsae_error *err)
+{
+    enum gsae_status st = ckpt_config_load(o->s.model_dir, &h->cfg, err);
+    char guess[4200];
+    const char *tpath = o->s.tokenizer_path;
+    struct stat sb;
+    if (!tpath) {
+        snprintf(guess, sizeof guess, "%s/tokenizer.json", o->s.model_dir);
+        tpath = stat(guess, &sb) == 0 ? guess : NULL;
+    }
+    if (st == GSAE_OK && !tpath)
+        st = gsae_fail(err, GSAE_EINVAL, "%s has no tokenizer.json: give --tokenizer PATH",
+                       o->s.model_dir);
+    if (st == GSAE_OK && (st = tokenizer_load(&h->tk, tpath, err)) == GSAE_OK)
+        h->has_tk = true;
+    if (st == GSAE_OK && h->tk.bos_id < 0)
+        st = gsae_fail(err, GSAE_EINVAL, "%s: the tokenizer has no <bos> token", tpath);
+    if (st == GSAE_OK)
+        h->tok_hash = tokenizer_hash(&h->tk);
+    /* the layer comes from --layer or the SAE file; every rank reads the SAE's header data */
+    if (st == GSAE_OK)
+        st = sae_load(o->s.sae_path, &h->sae, &h->info, err);
+    char warning[1024] = "";
+    if (st == GSAE_OK)
+        st = sae_check_model(&h->info, &h->sae, &h->cfg, NULL, o->s.layer, &h->layer, warning,
+                             sizeof warning, err);
+    if (st == GSAE_OK && h->layer < 0)
+        st = gsae_fail(err, GSAE_EINVAL, "%s: the file does not say which layer it hooks; give "
+                                         "--layer", h->info.path);
+    if (st != GSAE_OK)
+        return st;
+    if (warning[0] && cli_world_rank() == 0)
+        fprintf(stderr, "gsae harvest: warning: %s\n", warning);
+    h->d_sae = h->sae.d_sae;
+    uint64_t sh = gsae_hash_update(GSAE_HASH_INIT, h->sae.w_enc,
+                                   (size_t)(h->sae.d_model * h->sae.d_sae) * sizeof(float));
+    sh = gsae_hash_update(sh, h->sae.b_enc, (size_t)h->sae.d_sae * sizeof(float));
+    h->sae_hash = gsae_hash_update(sh, h->sae.threshold, (size_t)h->sae.d_sae * sizeof(float));
+    struct plan_options po = {.n_ranks = cli_world_size(), .n_stages = o->s.n_stages,
+                              .n_layers = h->layer + 1, .with_logits = false,
+                              .dtype = GSAE_DTYPE_BF16, .ctx_len = o->context,
+                              .layers = o->s.layers};
+    return plan_make(&h->plan, &h->cfg, &po, err);
+}
+
+static enum gsae_status open_stage(struct harvest *h, const struct harvest_opts *o,
+                                   struct gsae_error *err)
+{
+    const struct plan_stage *ps = &h->plan.stages[h->d.stage_index];
+    struct ckpt_select sel = {ps->layer_begin, ps->layer_end, ps->has_embed, false};
+    enum gsae_status st = ckpt_open(&h->ck, o->s.model_dir, &sel, err);
+    if (st == GSAE_OK)
+        st = gemma_weights_check(&h->ck.cfg, &h->ck.w, ps->layer_begin, ps->layer_end, false, err);
+    h->last_stage = h->d.stage_index == h->d.n_stages - 1;
+    if (st == GSAE_OK && h->last_stage) {
+        GSAE_ASSERT(ps->layer_end == h->layer + 1);
+        st = sae_encoder_init(&h->enc, &h->sae, 0, err);
+        if (st == GSAE_OK)
+            st = sae_acts_init(&h->acts, o->wpmb * o->context, 0, err);
+        h->rows = malloc((size_t)(o->context + 1) * sizeof *h->rows);
+        if (st == GSAE_OK && !h->rows)
+            st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    } else if (st == GSAE_OK) {
+        sae_params_free(&h->sae);
+    }
+    if (st != GSAE_OK)
+        return st;
+    int64_t g = o->wpmb, mb_first[2] = {0, g};
+    int64_t *n_tok = malloc((size_t)g * sizeof *n_tok);
+    if (!n_tok)
+        return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    for (int64_t i = 0; i < g; i++)
+        n_tok[i] = o->context;
+    struct pipe_work work = {g, NULL, n_tok, 1, mb_first};
+    struct pipe_limits lim;
+    pipe_limits_of_work(&work, 0, h->d.n_replicas, &lim);
+    free(n_tok);
+    return pipe_open(&h->p, &h->d, &h->plan, &h->cfg, &h->ck.w, &lim, h->n_threads, err);
+}
+
+static void harvest_close(struct harvest *h)
+{
+    pipe_close(&h->p);
+    ckpt_close(&h->ck);
+    dist_close(&h->d);
+    plan_free(&h->plan);
+    sae_encoder_free(&h->enc);
+    sae_acts_free(&h->acts);
+    sae_params_free(&h->sae);
+    sae_info_free(&h->info);
+    if (h->has_tk)
+        tokenizer_free(&h->tk);
+    tokenizer_work_free(&h->tk_work);
+    free(h->mb_part);
+    free(h->mb_first_window);
+    free(h->index);
+    free(h->rows);
+    if (h->progress_csv)
+        fclose(h->progress_csv);
+}
+
+/* Last stage: resid_post.L of one micro-batch -> SAE -> the store's sink, window by window. */
+static enum gsae_status pipe_sink_fn(void *ctx, struct pipe *p, const struct pipe_rows *rows,
+                                     const float *x, int64_t d_model, struct gsae_error *err)
+{
+    (void)p;
+    struct harvest *h = ctx;
+    int64_t m = rows->mb, k = h->mb_part[m], w0 = h->mb_first_window[m];
+    if (k < 0)
+        return GSAE_OK; /* filler */
+    GSAE_ASSERT(k == h->round->replica);
+    enum gsae_status st = sae_encode(&h->enc, x, rows->batch->n_rows, &h->acts, err);
+    if (st != GSAE_OK)
+        return st;
+    int64_t ctxn = h->context;
+    for (int64_t s = 0; s < rows->batch->n_seq; s++) {
+        int64_t r0 = s * ctxn, base = h->acts.row_ptr[r0], nnz = h->acts.row_ptr[r0 + ctxn] - base;
+        if (nnz > h->index_cap) {
+            uint32_t *grown = realloc(h->index, (size_t)nnz * sizeof *grown);
+            if (!grown)
+                return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for %lld activations",
+                                 (long long)nnz);
+            h->index = grown;
+            h->index_cap = nnz;
+        }
+        for (int64_t t = 0; t <= ctxn; t++)
+            h->rows[t] = h->acts.row_ptr[r0 + t] - base;
+        for (int64_t z = 0; z < nnz; z++)
+            h->index[z] = (uint32_t)h->acts.feature[base + z];
+        struct pstore_acts a = {h->rows, h->index, h->acts.value + base,
+                                h->resid != STORE_RESID_NONE ? x + r0 * d_model : NULL};
+        if ((st = h->sink->put(h->sink->ctx, w0 + s, &a, err)) != GSAE_OK)
+            return st;
+    }
+    return GSAE_OK;
+}
+
+static enum gsae_status encode_round(void *ctx, const struct pstore_round *round,
+                                     const struct pstore_sink *sink, struct gsae_error *err)
+{
+    struct harvest *h = ctx;
+    int64_t R = round->n_replicas, g = h->wpmb, J = 0;
+    for (int64_t k = 0; k < round->n_parts; k++)
+        if ((round->n_windows[k] + g - 1) / g > J)
+            J = (round->n_windows[k] + g - 1) / g;
+    int64_t n_mb = J * R, n_seq = 0;
+    free(h->mb_part);
+    free(h->mb_first_window);
+    h->mb_part = malloc((size_t)(n_mb + 1) * sizeof *h->mb_part);
+    h->mb_first_window = malloc((size_t)(n_mb + 1) * sizeof *h->mb_first_window);
+    const int32_t **tokens = malloc((size_t)(n_mb * g + 1) * sizeof *tokens);
+    int64_t *n_tok = malloc((size_t)(n_mb * g + 1) * sizeof *n_tok);
+    int64_t *mb_first = malloc((size_t)(n_mb + 1) * sizeof *mb_first);
+    if (!h->mb_part || !h->mb_first_window || !tokens || !n_tok || !mb_first) {
+        free(tokens);
+        free(n_tok);
+        free(mb_first);
+        return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for a round");
+    }
+    const int32_t bos = h->tk.bos_id;
+    for (int64_t m = 0; m < n_mb; m++) {
+        int64_t k = m % R, j = m / R, w0 = j * g;
+        mb_first[m] = n_seq;
+        if (k < round->n_parts && w0 < round->n_windows[k]) {
+            h->mb_part[m] = k;
+            h->mb_first_window[m] = w0;
+            for (int64_t w = w0; w < w0 + g && w < round->n_windows[k]; w++) {
+                tokens[n_seq] = round->token[k] + w * round->context_size;
+                n_tok[n_seq++] = round->context_size;
+            }
+        } else {
+            h->mb_part[m] = -1;
+            h->mb_first_window[m] = -1;
+            tokens[n_seq] = &bos;
+            n_tok[n_seq++] = 1;
+        }
+    }
+    mb_first[n_mb] = n_seq;
+    h->round = round;
+    h->sink = sink;
+    struct pipe_work work = {n_seq, tokens, n_tok, n_mb, mb_first};
+    struct pipe_sink ps = {pipe_sink_fn, h};
+    enum gsae_status st = pipe_prefill(&h->p, &work, NULL, h->last_stage ? &ps : NULL, err);
+    free(tokens);
+    free(n_tok);
+    free(mb_first);
+    if (st != GSAE_OK) {
+        /* a failure inside the stream cannot be agreed on: partners wait in receives */
+        cli_report("harvest", err);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return st;
+}
+
+static void on_progress(void *ctx, const struct pstore_progress *p)
+{
+    struct harvest *h = ctx;
+    runctl_progress_print(&h->progress, "harvest", p->tokens_done, p->parts_done,
+                          p->corpus_fraction, p->seconds, false);
+    if (h->progress_csv) {
+        fprintf(h->progress_csv, "%.3f,%lld\n", p->seconds, (long long)p->tokens_done);
+        fflush(h->progress_csv);
+    }
+}
+
+static void on_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    if (cli_world_rank() == 0)
+        fprintf(stderr, "gsae harvest: skipped: %s\n", msg);
+}
+
+static enum gsae_status write_freq(const char *store, const char *path, struct gsae_error *err)
+{
+    char fs_path[4200];
+    snprintf(fs_path, sizeof fs_path, "%s/feature_stats.nc", store);
+    struct featstats fs;
+    enum gsae_status st = featstats_nc_read(fs_path, &fs, err);
+    if (st != GSAE_OK)
+        return st;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        featstats_free(&fs);
+        return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
+    }
+    fprintf(f, "feature,frequency\n");
+    for (int64_t i = 0; i < fs.cfg.d_sae; i++)
+        fprintf(f, "%lld,%.9g\n", (long long)i,
+                fs.n_tokens ? (double)fs.fire_count[i] / (double)fs.n_tokens : 0.0);
+    int bad = fclose(f);
+    featstats_free(&fs);
+    return bad ? gsae_fail(err, GSAE_EIO, "%s: write failed", path) : GSAE_OK;
+}
+
+static int run(const struct harvest_opts *o)
+{
+    struct harvest h;
+    memset(&h, 0, sizeof h);
+    h.context = o->context;
+    h.wpmb = o->wpmb;
+    h.resid = o->resid;
+    h.progress.interval_s = 10.0;
+    struct gsae_error err = {0};
+    char **shards = NULL;
+    int64_t n_shards = 0;
+    enum gsae_status st = corpus_expand(o->corpus, &shards, &n_shards, &err);
+    if (st == GSAE_OK)
+        st = open_local(&h, o, &err);
+    st = dist_agree(MPI_COMM_WORLD, st, &err);
+    if (st == GSAE_OK)
+        st = dist_open(&h.d, MPI_COMM_WORLD, h.plan.n_stages, &err);
+    if (st == GSAE_OK)
+        st = dist_threads_choose(&h.d, o->s.n_threads, &h.n_threads, &err);
+    if (st == GSAE_OK) {
+        dist_threads_apply(h.n_threads);
+        st = open_stage(&h, o, &err);
+        st = dist_agree(h.d.world, st, &err);
+    }
+    char *corpus_lines = NULL, job_hash[160] = "", model_hash[32], sae_hash[32], tok_hash[32];
+    size_t cl = 1;
+    for (int64_t i = 0; i < n_shards; i++)
+        cl += strlen(shards[i]) + 1;
+    corpus_lines = calloc(cl, 1);
+    for (int64_t i = 0; corpus_lines && i < n_shards; i++) {
+        strcat(corpus_lines, shards[i]);
+        if (i + 1 < n_shards)
+            strcat(corpus_lines, "\n");
+    }
+    if (st == GSAE_OK && h.d.rank == 0 && o->progress_csv) {
+        struct stat sb;
+        bool fresh = stat(o->progress_csv, &sb) != 0;
+        h.progress_csv = fopen(o->progress_csv, "a");
+        if (h.progress_csv && fresh)
+            fprintf(h.progress_csv, "seconds,tokens\n");
+    }
+    int64_t max_windows = o->max_tokens > 0 ? (o->max_tokens + o->context - 1) / o->context : 0;
+    if (st == GSAE_OK && corpus_lines) {
+        snprintf(model_hash, sizeof model_hash, "%016llx", (unsigned long long)h.ck.config_hash);
+        snprintf(sae_hash, sizeof sae_hash, "%016llx", (unsigned long long)h.sae_hash);
+        snprintf(tok_hash, sizeof tok_hash, "%016llx", (unsigned long long)h.tok_hash);
+        char settings[512];
+        snprintf(settings, sizeof settings, "%s %s %s %lld %lld %lld %lld %d %lld", model_hash,
+                 sae_hash, tok_hash, (long long)h.layer, (long long)o->context,
+                 (long long)o->wpp, (long long)max_windows, (int)o->resid, (long long)o->top_k);
+        snprintf(job_hash, sizeof job_hash, "%016llx",
+                 (unsigned long long)gsae_hash_update(gsae_hash_str(settings), corpus_lines,
+                                                      strlen(corpus_lines)));
+        struct store_meta meta = {
+            .model = o->s.model_dir, .model_config_hash = model_hash,
+            .sae_source = o->s.sae_path, .sae_hash = sae_hash, .tokenizer_hash = tok_hash,
+            .corpus = corpus_lines, .job = "gsae harvest", .layer = h.layer,
+            .context_size = o->context, .bos_token_id = h.tk.bos_id, .d_sae = h.d_sae,
+            .d_model = h.cfg.d_model, .windows_per_part = o->wpp, .resid = o->resid,
+        };
+        struct pstore_config cfg = {
+            .dir = o->out, .meta = &meta, .job_hash = job_hash,
+            .corpus = {(const char *const *)shards, n_shards, o->on_bad, 0, on_warning, NULL},
+            .tokenizer = {tok_encode, &h},
+            .stats = {h.d_sae, o->top_k, 16, 8, false},
+            .ranks_per_replica = h.d.n_stages, .max_windows = max_windows,
+            .stop = runctl_stop_flag_install(), .progress = on_progress, .progress_ctx = &h,
+        };
+        struct pstore_encoder enc = {encode_round, &h};
+        struct pstore_result res;
+        st = pstore_harvest(MPI_COMM_WORLD, &cfg, &enc, &res, &err);
+        if (st == GSAE_OK && h.d.rank == 0) {
+            fprintf(stderr,
+                    "harvest: complete: %lld parts (%lld written by this run on rank 0's "
+                    "replica), %.1f s, %.1f%% of rank 0's time in the model+SAE\n",
+                    (long long)res.parts_total, (long long)res.parts_written, res.seconds,
+                    res.seconds > 0 ? 100.0 * res.encode_seconds / res.seconds : 0.0);
+            if (o->freq_csv)
+                st = write_freq(o->out, o->freq_csv, &err);
+        }
+    }
+    int rc = 0;
+    if (st == GSAE_EINTR) {
+        if (cli_world_rank() == 0)
+            fprintf(stderr, "harvest: stopped on request; rerun to continue\n");
+        rc = RUNCTL_EXIT_RESUMABLE;
+    } else if (st != GSAE_OK) {
+        cli_report("harvest", &err);
+        rc = 1;
+    }
+    free(corpus_lines);
+    corpus_paths_free(shards, n_shards);
+    harvest_close(&h);
+    return rc;
+}
+
+int cmd_harvest(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        fputs(sae_session_usage, stdout);
+        return 0;
+    }
+    struct harvest_opts o;
+    int rc = parse(argc, argv, &o);
+    return rc ? rc : run(&o);
+}
