@@ -573,12 +573,12 @@ static enum gsae_status prepare(const struct options *o, struct run *r, struct c
     enum gsae_status st = load_prompts(o, &r->ps, err);
     if (st == GSAE_OK)
         st = parse_pairs(o->pairs, r->ps.n, &c->pair_a, &c->pair_b, &c->n_pairs, err);
-    if (st == GSAE_OK) st = tokenizer_load(&r->tk, o->tokenizer, err);
-    if (st == GSAE_OK) st = promptset_tokenize(&r->ps, &r->tk, !o->no_bos, err);
     if (st == GSAE_OK) st = ckpt_config_load(o->model, &r->cfg, err);
     if (st == GSAE_OK && o->layer >= r->cfg.n_layers)
         st = gsae_fail(err, GSAE_EINVAL, "--layer %lld: the model has layers 0..%lld",
                        (long long)o->layer, (long long)r->cfg.n_layers - 1);
+    if (st == GSAE_OK) st = tokenizer_load(&r->tk, o->tokenizer, err);
+    if (st == GSAE_OK) st = promptset_tokenize(&r->ps, &r->tk, !o->no_bos, err);
     int64_t longest = 0;
     for (int64_t i = 0; i < r->ps.n; i++) {
         const struct promptset_item *it = &r->ps.items[i];

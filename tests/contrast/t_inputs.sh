@@ -48,7 +48,7 @@ grep -q "group contrast skipped: 2 successful, 1 failed" "$T/warn.log" || { echo
 expect_fail() { # expect_fail NP WANT ARGS...
     local np=$1 want=$2; shift 2
     local rc=0
-    timeout 120 $MPIRUN -np "$np" "$GSAE" contrast "$@" >"$T/bad.out" 2>"$T/bad.err" || rc=$?
+    timeout 600 $MPIRUN -np "$np" "$GSAE" contrast "$@" >"$T/bad.out" 2>"$T/bad.err" || rc=$?
     if [ $rc -eq 0 ] || [ $rc -eq 124 ] || ! grep -qF -- "$want" "$T/bad.err"; then
         echo "FAIL: expected '$want' (np $np, exit $rc):"; cat "$T/bad.err"; fail=1
     elif [ "$np" -gt 1 ] && [ "$(grep -cF -- "$want" "$T/bad.err")" -lt "$np" ]; then
