@@ -39,7 +39,7 @@ WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototyp
         -Wvla -Wundef -Werror
 # -fopenmp: gsae's own loops (norms, attention, decode GEMV) use OpenMP; BLAS has its threads.
 BASE_CFLAGS := -std=c11 -O2 -g $(ARCH) -fopenmp -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
-               -DGSAE_VERSION='"$(GIT_VERSION)"' -MMD -MP
+               -MMD -MP
 CFLAGS   ?=
 SANFLAGS :=
 ALL_CFLAGS = $(BASE_CFLAGS) $(WARN) $(SANFLAGS) $(MPI_CFLAGS) $(NC_CFLAGS) $(CFLAGS)
@@ -67,6 +67,15 @@ $(BUILD)/io/%.o $(BUILD)/mpi/%.o: EXTRA_WARN := -Wconversion
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(EXTRA_WARN) -c $< -o $@
+
+# The version (git describe) is compiled into src/gsae.o only, which is rebuilt whenever it
+# changes, so results and manifests always name the commit that made them.
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(GIT_VERSION)' ] || echo '$(GIT_VERSION)' > $@
+$(BUILD)/src/gsae.o: $(BUILD)/version.stamp
+$(BUILD)/src/gsae.o: EXTRA_WARN := -DGSAE_VERSION='"$(GIT_VERSION)"'
+.PHONY: FORCE
 
 $(BUILD)/libgsae.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)

@@ -15,7 +15,10 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # Debian's python3 (with numpy/netCDF4 from Debian packages), whatever python3 is first on PATH.
 export PY3=/usr/bin/python3
 if [ -n "${GSAE_SAN:-}" ]; then
-    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0"
+    # fast_unwind_on_malloc=0: full stacks, so leaks inside MPI match tests/lsan.supp;
+    # Open MPI keeps its plugins loaded, so their frames still have names at exit.
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0:fast_unwind_on_malloc=0"
+    export OMPI_MCA_mca_base_component_disable_dlclose=1
     export LSAN_OPTIONS="suppressions=$TOP/tests/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
