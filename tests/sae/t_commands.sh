@@ -128,6 +128,24 @@ assert all(float(r["logprob"]) < 0 for r in lp)
 print("job-file spellings ok")
 PY
 
+# with the error term, ablating a feature that is active nowhere leaves every logit bit for bit
+# as it was (the SAE in the loop changes nothing)
+"$GSAE" features --model m --sae m.sae --layer 1 --prompt-ids 2,100,200,300,400 \
+    --all-positions idle.csv >idle.txt 2>&1 || fail "features for the idle test: $(cat idle.txt)"
+idle=$("$PY3" -c "
+import csv
+seen = {int(r['feature']) for r in csv.DictReader(open('idle.csv'))}
+print(min(set(range(128)) - seen))")
+"$GSAE" ablate --model m --sae m.sae --layer 1 --prompt-ids 2,100,200,300,400 \
+    --feature "$idle" --error-term --answer-ids 5,6,7 --top 5 --json idle.json >idle.txt 2>&1 \
+    || fail "ablate idle feature: $(cat idle.txt)"
+"$PY3" - <<'PY' || fail "error term with an idle feature changed the logits"
+import json
+for row in json.load(open("idle.json"))["conditions"][0]["answer"]:
+    assert row["clean"] == row["ablated"], (row["clean"], row["ablated"])
+print("idle feature with the error term: logits identical")
+PY
+
 # bad input: a feature outside the SAE is one line naming it, exit 1
 out=$("$GSAE" steer --model "$case" --sae "$case/sae/params.npz" --layer 1 --prompt-ids 2,5 \
       --feature 100000 --max-act 1 2>&1); rc=$?
