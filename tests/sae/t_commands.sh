@@ -97,6 +97,14 @@ for np_ in 1 2; do
         --prompt-ids "$IDS" >"features.np$np_" 2>&1 || fail "features -np $np_: $(cat "features.np$np_")"
 done
 cmp -s steer.np1 steer.np2 || fail "steer output differs between 1 and 2 ranks"
+# a SAELens SAE, its layer taken from cfg.json on every rank (only the owner reads the weights)
+lens="$TESTDATA/gemma2/tiny-mha-f32-sharded"
+for np_ in 1 2; do
+    $MPIRUN -np $np_ "$GSAE" features --model "$lens" --sae "$lens/sae" --prompt-ids 2,5,6,7 \
+        >"lens.np$np_" 2>&1 || fail "features on SAELens -np $np_: $(cat "lens.np$np_")"
+done
+grep -q "resid_post.2 (d_sae 96)" lens.np1 || fail "SAELens layer/d_sae: $(cat lens.np1)"
+cmp -s lens.np1 lens.np2 || fail "SAELens features differ between 1 and 2 ranks"
 cmp -s features.np1 features.np2 || fail "features output differs between 1 and 2 ranks"
 
 # the job-file spellings on a tiny model with the real tokenizer's vocabulary: ARC tasks by id
