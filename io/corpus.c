@@ -2,6 +2,7 @@
 #include "corpus.h"
 
 #include <archive.h>
+#include <dirent.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -439,6 +440,53 @@ static enum gsae_status push_path(char ***paths, int64_t *n, const char *p, stru
     return GSAE_OK;
 }
 
+/* A shard's name: a known document format, possibly compressed, not hidden. */
+static int is_shard_name(const struct dirent *de)
+{
+    static const char *const ext[] = {".jsonl", ".json", ".txt"};
+    static const char *const comp[] = {"", ".zst", ".zstd", ".gz", ".xz", ".bz2"};
+    if (de->d_name[0] == '.')
+        return 0;
+    size_t n = strlen(de->d_name);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        for (size_t j = 0; j < sizeof comp / sizeof comp[0]; j++) {
+            size_t m = strlen(ext[i]) + strlen(comp[j]);
+            if (n > m && strncmp(de->d_name + n - m, ext[i], strlen(ext[i])) == 0 &&
+                strcmp(de->d_name + n - strlen(comp[j]), comp[j]) == 0)
+                return 1;
+        }
+    return 0;
+}
+
+/* The shards in a directory, sorted by name. */
+static enum gsae_status push_dir(char ***paths, int64_t *n, const char *dir,
+                                 struct gsae_error *err)
+{
+    struct dirent **list = NULL;
+    int count = scandir(dir, &list, is_shard_name, alphasort);
+    if (count < 0)
+        return gsae_fail(err, GSAE_EIO, "corpus: cannot list directory %s", dir);
+    enum gsae_status st = count == 0 ? gsae_fail(err, GSAE_ENOTFOUND,
+                                                 "corpus: directory %s holds no .jsonl, .json "
+                                                 "or .txt shard (plain or compressed)",
+                                                 dir)
+                                     : GSAE_OK;
+    for (int i = 0; i < count; i++) {
+        size_t len = strlen(dir) + strlen(list[i]->d_name) + 2;
+        char *path = malloc(len);
+        if (st == GSAE_OK && !path)
+            st = gsae_fail(err, GSAE_ENOMEM, "corpus: out of memory listing shards");
+        if (st == GSAE_OK) {
+            snprintf(path, len, "%s/%s", dir, list[i]->d_name);
+            st = push_path(paths, n, path, err);
+        }
+        free(path);
+        free(list[i]);
+    }
+    free(list);
+    return st;
+}
+
 enum gsae_status corpus_expand(const char *spec, char ***paths, int64_t *n_paths,
                                struct gsae_error *err)
 {
@@ -451,6 +499,11 @@ enum gsae_status corpus_expand(const char *spec, char ***paths, int64_t *n_paths
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item && st == GSAE_OK;
          item = strtok_r(NULL, ",", &save)) {
+        struct stat sb;
+        if (stat(item, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            st = push_dir(paths, n_paths, item, err);
+            continue;
+        }
         if (!strpbrk(item, "*?[")) {
             st = push_path(paths, n_paths, item, err);
             continue;

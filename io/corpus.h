@@ -101,9 +101,10 @@ void corpus_line_free(struct corpus_line *l);
 /* Check that buf is valid UTF-8 without NUL; on failure *bad_at is the offending byte's offset. */
 bool corpus_utf8_valid(const char *buf, size_t len, size_t *bad_at);
 
-/* Expand a comma-separated list of paths and glob patterns into shard paths (patterns that
- * match nothing are an error; plain paths are kept as given). Caller frees with
- * corpus_paths_free. */
+/* Expand a comma-separated list of paths, directories and glob patterns into shard paths:
+ * a directory gives its *.jsonl, *.json and *.txt files (plain or .zst/.gz/.xz/.bz2, hidden
+ * files left out) sorted by name; a pattern gives its matches sorted (none is an error); a
+ * plain path is kept as given. Caller frees with corpus_paths_free. */
 enum gsae_status corpus_expand(const char *spec, char ***paths, int64_t *n_paths,
                                struct gsae_error *err);
 void corpus_paths_free(char **paths, int64_t n_paths);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void manifest_init(struct manifest *m, const char *job_hash, int64_t context_size,
                    int64_t windows_per_part)
@@ -165,16 +164,12 @@ static enum gsae_status part_from_json(json_t *j, const char *path, int64_t i,
     return GSAE_OK;
 }
 
-enum gsae_status manifest_load(const char *dir, struct manifest *m, struct gsae_error *err)
+enum gsae_status manifest_parse(const char *text, size_t len, const char *path,
+                                struct manifest *m, struct gsae_error *err)
 {
     memset(m, 0, sizeof *m);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/manifest.json", dir);
-    if (access(path, F_OK) != 0)
-        return gsae_fail(err, errno == ENOENT ? GSAE_ENOTFOUND : GSAE_EIO, "%s: %s", path,
-                         strerror(errno));
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
+    json_t *root = json_loadb(text, len, 0, &jerr);
     if (!root)
         return gsae_fail(err, GSAE_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     const char *format = NULL, *job = NULL;
@@ -196,6 +191,12 @@ enum gsae_status manifest_load(const char *dir, struct manifest *m, struct gsae_
                        format, version, MANIFEST_SCHEMA_VERSION);
         goto fail;
     }
+    if (ctx < 1 || wpp < 1 || total < -1) {
+        st = gsae_fail(err, GSAE_EFORMAT, "%s: context_size %lld, windows_per_part %lld, "
+                       "n_parts_total %lld out of range", path, (long long)ctx, (long long)wpp,
+                       (long long)total);
+        goto fail;
+    }
     manifest_init(m, job, ctx, wpp);
     m->complete = complete;
     m->n_parts_total = total;
@@ -209,5 +210,40 @@ fail:
     json_decref(root);
     if (st != GSAE_OK)
         manifest_free(m);
+    return st;
+}
+
+enum gsae_status manifest_load(const char *dir, struct manifest *m, struct gsae_error *err)
+{
+    memset(m, 0, sizeof *m);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return gsae_fail(err, errno == ENOENT ? GSAE_ENOTFOUND : GSAE_EIO, "%s: %s", path,
+                         strerror(errno));
+    size_t cap = 1 << 16, len = 0, got;
+    char *text = malloc(cap);
+    while (text && (got = fread(text + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            char *grown = realloc(text, cap * 2);
+            if (!grown) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = grown;
+            cap *= 2;
+        }
+    }
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (!text || failed) {
+        free(text);
+        return gsae_fail(err, text ? GSAE_EIO : GSAE_ENOMEM, "%s: cannot read", path);
+    }
+    enum gsae_status st = manifest_parse(text, len, path, m, err);
+    free(text);
     return st;
 }

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../src/gsae.h"
@@ -73,6 +74,11 @@ struct manifest_state manifest_start_of(const struct manifest *m, int64_t index)
 
 /* Write DIR/manifest.json atomically. Errors: GSAE_EIO, GSAE_ENOMEM. */
 enum gsae_status manifest_save(const struct manifest *m, const char *dir, struct gsae_error *err);
+
+/* Parse a manifest held in memory (len bytes; path names it in messages). Errors as
+ * manifest_load. */
+enum gsae_status manifest_parse(const char *text, size_t len, const char *path,
+                                struct manifest *m, struct gsae_error *err);
 
 /* Read DIR/manifest.json. Errors: GSAE_ENOTFOUND (no manifest: a new store), GSAE_EFORMAT
  * (naming the field), GSAE_EIO. */

@@ -32,12 +32,14 @@
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
+#include "job.h"
 #include "runctl.h"
 #include "sae_cli.h"
 #include "sae_session.h"
 
 static const char usage_text[] =
-    "usage: [mpirun -np N] gsae harvest --model DIR --sae PATH --corpus SHARDS --out STORE\n"
+    "usage: [mpirun -np N] gsae harvest --job FILE [OPTIONS]   (the [harvest] section's keys)\n"
+    "       [mpirun -np N] gsae harvest --model DIR --sae PATH --corpus SHARDS --out STORE\n"
     "           [--layer L] [--tokenizer PATH] [--stages S] [--layers SPEC] [--threads T]\n"
     "           [--context 1024] [--windows-per-part 16] [--windows-per-mb 1]\n"
     "           [--max-tokens N] [--resid none|f32|bf16] [--on-bad-doc skip|fail]\n"
@@ -485,12 +487,25 @@ static int run(const struct harvest_opts *o)
         struct pstore_encoder enc = {encode_round, &h};
         struct pstore_result res;
         st = pstore_harvest(MPI_COMM_WORLD, &cfg, &enc, &res, &err);
+        /* where the time went, on the writer of replica 0 (the last stage) */
+        double times[4] = {res.seconds, res.encode_seconds, res.read_seconds, res.write_seconds};
+        int writer0 = h.d.n_stages - 1;
+        if (st == GSAE_OK && writer0 != 0 && h.d.rank == writer0)
+            MPI_Send(times, 4, MPI_DOUBLE, 0, 11, MPI_COMM_WORLD);
+        if (st == GSAE_OK && writer0 != 0 && h.d.rank == 0)
+            MPI_Recv(times, 4, MPI_DOUBLE, writer0, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        long long mine = res.tokens_written, written = 0;
+        if (st == GSAE_OK)
+            MPI_Reduce(&mine, &written, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
         if (st == GSAE_OK && h.d.rank == 0) {
+            double model = times[1] - times[3]; /* the encoder's time less the sink's writes */
             fprintf(stderr,
-                    "harvest: complete: %lld parts (%lld written by this run on rank 0's "
-                    "replica), %.1f s, %.1f%% of rank 0's time in the model+SAE\n",
-                    (long long)res.parts_total, (long long)res.parts_written, res.seconds,
-                    res.seconds > 0 ? 100.0 * res.encode_seconds / res.seconds : 0.0);
+                    "harvest: complete: %lld parts, %lld tokens written by this run, %.2f s; "
+                    "replica 0's writer: model+SAE %.1f%%, corpus+tokenizer+windows %.1f%%, "
+                    "store+statistics %.1f%%\n",
+                    (long long)res.parts_total, written,
+                    times[0], 100.0 * model / times[0], 100.0 * times[2] / times[0],
+                    100.0 * times[3] / times[0]);
             if (o->freq_csv)
                 st = write_freq(o->out, o->freq_csv, &err);
         }
@@ -510,6 +525,66 @@ static int run(const struct harvest_opts *o)
     return rc;
 }
 
+/* argv with the [harvest] section of a job file in front of the command line's own options
+ * (which therefore win): `--key value` per key, `--key` alone for true, nothing for false, as
+ * `gsae run` passes them (jobs/README.md). */
+static int job_argv(struct job *job, const char *path, int argc, char **argv, char ***out,
+                    int *n_out, char ***owned, int *n_owned)
+{
+    struct gsae_error err;
+    const char *slash = strrchr(path, '/');
+    char name[256];
+    snprintf(name, sizeof name, "%s", slash ? slash + 1 : path);
+    char *dot = strrchr(name, '.');
+    if (dot)
+        *dot = '\0';
+    char def_out[512];
+    snprintf(def_out, sizeof def_out, "results/%s", name);
+    enum gsae_status st = job_load(job, path, &err);
+    if (st == GSAE_OK)
+        st = job_put(job, "job", "name", name, "gsae harvest", &err);
+    if (st == GSAE_OK && !job_get(job, "job", "out"))
+        st = job_put(job, "job", "out", def_out, "gsae harvest", &err);
+    if (st == GSAE_OK)
+        st = job_resolve(job, &err);
+    if (st != GSAE_OK) {
+        cli_report("harvest", &err);
+        return 1;
+    }
+    char **words = calloc((size_t)(2 * job->n_entries + argc + 1), sizeof *words);
+    char **names = calloc((size_t)(job->n_entries + 1), sizeof *names);
+    if (!words || !names) {
+        free(words);
+        free(names);
+        return 1;
+    }
+    *out = words;
+    *owned = names;
+    int n = 0;
+    words[n++] = argv[0];
+    for (int64_t i = 0; i < job->n_entries; i++) {
+        const struct job_entry *e = &job->entries[i];
+        if (strcmp(e->section, "harvest") != 0 || !strcmp(e->key, "command") ||
+            !strcmp(e->key, "ranks") || !strcmp(e->key, "args") || !strcmp(e->key, "launcher") ||
+            !strcmp(e->value, "false"))
+            continue;
+        size_t len = strlen(e->key) + 3;
+        if (!(names[*n_owned] = malloc(len)))
+            return 1;
+        snprintf(names[*n_owned], len, "--%s", e->key);
+        words[n++] = names[(*n_owned)++];
+        if (strcmp(e->value, "true") != 0)
+            words[n++] = e->value;
+    }
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--job") == 0)
+            i++;
+        else
+            words[n++] = argv[i];
+    *n_out = n;
+    return 0;
+}
+
 int cmd_harvest(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -517,7 +592,26 @@ int cmd_harvest(int argc, char **argv)
         fputs(sae_session_usage, stdout);
         return 0;
     }
+    const char *job_path = NULL;
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--job") == 0)
+            job_path = argv[i + 1];
+    struct job job;
+    memset(&job, 0, sizeof job);
+    char **words = argv, **owned = NULL;
+    int n_words = argc, n_owned = 0, rc = 0;
+    if (job_path)
+        rc = job_argv(&job, job_path, argc, argv, &words, &n_words, &owned, &n_owned);
     struct harvest_opts o;
-    int rc = parse(argc, argv, &o);
-    return rc ? rc : run(&o);
+    if (rc == 0)
+        rc = parse(n_words, words, &o);
+    if (rc == 0)
+        rc = run(&o);
+    for (int i = 0; i < n_owned; i++)
+        free(owned[i]);
+    free(owned);
+    if (words != argv)
+        free(words);
+    job_free(&job);
+    return rc;
 }

@@ -377,13 +377,21 @@ static enum gsae_status view_pca(struct report *r, const char *dir, struct gsae_
     const char **tokens = NULL;
     int64_t *group = NULL, c[4];
     double *pc[3] = {NULL, NULL, NULL};
-    enum gsae_status st = load(dir, "pca_scores.csv", &t, &has, err);
+    /* pca_scores.csv (token,pc1,pc2,pc3), else gsae pca STORE's pca.csv (token_id,PC1,..). */
+    const char *file = "pca_scores.csv";
+    static const char *const names[] = {"token", "pc1", "pc2", "pc3", NULL};
+    static const char *const store_names[] = {"token_id", "PC1", "PC2", "PC3", NULL};
+    enum gsae_status st = load(dir, file, &t, &has, err);
+    if (st == GSAE_OK && !has) {
+        file = "pca.csv";
+        st = load(dir, file, &t, &has, err);
+    }
     if (st == GSAE_OK) st = load(dir, "pca_explained.csv", &ev, &has_ev, err);
     if (st != GSAE_OK || (!has && !has_ev)) goto done;
     report_section(r, "pca", "PCA", "Token positions projected on the principal components.");
     if (has) {
-        static const char *const names[] = {"token", "pc1", "pc2", "pc3", NULL};
-        if ((st = need_cols(&t, "pca_scores.csv", names, c, err)) != GSAE_OK ||
+        if ((st = need_cols(&t, file, strcmp(file, "pca.csv") ? names : store_names, c, err)) !=
+                GSAE_OK ||
             (st = make_tokens_visible(&t, c[0], err)) != GSAE_OK)
             goto done;
         int64_t n_tok = distinct(&t, c[0], &tokens, &group);
@@ -405,8 +413,8 @@ static enum gsae_status view_pca(struct report *r, const char *dir, struct gsae_
         free(labels);
     }
     if (has_ev) {
-        static const char *const names[] = {"component", "explained_variance_ratio", NULL};
-        if ((st = need_cols(&ev, "pca_explained.csv", names, c, err)) != GSAE_OK) goto done;
+        static const char *const ev_names[] = {"component", "explained_variance_ratio", NULL};
+        if ((st = need_cols(&ev, "pca_explained.csv", ev_names, c, err)) != GSAE_OK) goto done;
         double *v = numbers(&ev, c[1]);
         const char **labels = malloc((size_t)(ev.n_rows + 1) * sizeof *labels);
         for (int64_t i = 0; labels && i < ev.n_rows; i++)

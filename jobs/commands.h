@@ -21,3 +21,4 @@ int cmd_pca(int argc, char **argv);
 int cmd_contrast(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_harvest(int argc, char **argv);
+int cmd_maxact(int argc, char **argv);

@@ -24,6 +24,7 @@ static const struct gsae_command commands[] = {
     {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
     {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},
     {"harvest", cmd_harvest, true, "harvest SAE features over a corpus into a NetCDF-4 store (resumable)"},
+    {"maxact", cmd_maxact, true, "max-activating examples of SAE features from a harvested store"},
     {"store", cmd_store, true, "inspect, dump or verify an activation store (info|dump|verify|synth)"},
     {"pca", cmd_pca, true, "distributed PCA (ScaLAPACK) of a case's rows or feature reconstructions"},
     {"contrast", cmd_contrast, true, "SAE features at the last token of prompts: pair differences, success vs failure"},

@@ -216,6 +216,25 @@ static bool topk_table(struct report *r, json_t *a, const char *caption)
     return ok;
 }
 
+/* One condition's tables: the answer tokens and the top next tokens before the first. */
+static bool ablate_condition(struct report *r, const char *label, const char *feats, json_t *cond,
+                             json_t *answer)
+{
+    char caption[768], what[300];
+    const char *name = json_string_value(json_object_get(cond, "condition"));
+    if (name)
+        snprintf(what, sizeof what, "%s", name);
+    else
+        snprintf(what, sizeof what, "ablate %s%s", feats,
+                 json_is_true(json_object_get(cond, "error_term")) ? " + error" : "");
+    snprintf(caption, sizeof caption, "%s: %s (error term %s)", label, what,
+             json_is_true(json_object_get(cond, "error_term")) ? "added back" : "left out");
+    bool ok = answer_table(r, answer, caption);
+    snprintf(caption, sizeof caption, "%s: %s: top next tokens before the first answer token",
+             label, what);
+    return ok && topk_table(r, json_array_get(answer, 0), caption);
+}
+
 enum gsae_status report_view_ablate_json(struct report *r, const char *dir, struct gsae_error *err)
 {
     char **names = NULL;
@@ -227,26 +246,29 @@ enum gsae_status report_view_ablate_json(struct report *r, const char *dir, stru
                        "hooked layer (TransformerLens test_prompt): rank 0 is the top token.");
     for (int i = 0; i < n && st == GSAE_OK; i++) {
         json_t *root = load_json(dir, names[i], err);
-        json_t *answer = root ? json_object_get(root, "answer") : NULL;
-        if (!root || !json_is_array(answer) || json_array_size(answer) == 0) {
-            st = root ? gsae_fail(err, GSAE_EFORMAT, "%s/%s: no array 'answer'", dir, names[i])
-                      : GSAE_EFORMAT;
-            json_decref(root);
+        if (!root) {
+            st = GSAE_EFORMAT;
             break;
         }
-        char label[256], feats[256] = "", caption[768];
+        /* {"conditions": [{"condition", "error_term", "answer"}...]}, or one condition at the
+         * top level ({"error_term", "answer"}). */
+        json_t *conds = json_object_get(root, "conditions");
+        size_t n_conds = json_is_array(conds) ? json_array_size(conds) : 1;
+        char label[256], feats[256] = "";
         label_of(names[i], "ablate_", label, sizeof label);
         json_t *fl = json_object_get(root, "features");
         for (size_t k = 0; k < json_array_size(fl) && strlen(feats) < 200; k++)
             snprintf(feats + strlen(feats), sizeof feats - strlen(feats), "%s%lld", k ? "," : "",
                      (long long)json_integer_value(json_array_get(fl, k)));
-        snprintf(caption, sizeof caption, "%s: features %s ablated, %s error term", label, feats,
-                 json_is_true(json_object_get(root, "error_term")) ? "with" : "without");
-        bool ok = answer_table(r, answer, caption);
-        snprintf(caption, sizeof caption, "%s: top next tokens before the first answer token",
-                 label);
-        ok = ok && topk_table(r, json_array_get(answer, 0), caption);
-        if (!ok) st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+        for (size_t c = 0; c < n_conds && st == GSAE_OK; c++) {
+            json_t *cond = json_is_array(conds) ? json_array_get(conds, c) : root;
+            json_t *answer = json_object_get(cond, "answer");
+            if (!json_is_array(answer) || json_array_size(answer) == 0)
+                st = gsae_fail(err, GSAE_EFORMAT, "%s/%s: no array 'answer'%s", dir, names[i],
+                               json_is_array(conds) ? " in a condition" : "");
+            else if (!ablate_condition(r, label, feats, cond, answer))
+                st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+        }
         json_decref(root);
     }
     free_names(names, n);

@@ -10,8 +10,9 @@
 /* steer_<label>.json files: {"feature", "max_act", "runs": [{"strength", "text"}]}. */
 enum gsae_status report_view_steer_json(struct report *r, const char *dir, struct gsae_error *err);
 
-/* ablate_<label>.json files: {"features", "error_term", "answer": [{"index", "text",
- * "clean": {"rank", "prob", "top": [{"text", "prob"}]}, "ablated": {...}}]}. */
+/* ablate_<label>.json files: {"features", "conditions": [{"condition", "error_term",
+ * "answer": [{"index", "text", "clean": {"rank", "prob", "top": [{"text", "prob"}]},
+ * "ablated": {...}}]}]}, or a single condition's keys at the top level. */
 enum gsae_status report_view_ablate_json(struct report *r, const char *dir, struct gsae_error *err);
 
 /* gsae pca's transformed.npy (rows, k) float and explained_variance_ratio.npy (k,). */

@@ -173,7 +173,14 @@ static enum gsae_status eig_solve(const struct eig_grid *g, double *a, int k, do
         status = gsae_fail(err, GSAE_EINTERNAL, "pca: pdsyevr workspace query: info %d", info);
         goto fail;
     }
-    lwork = (int)work_q;
+    if (!(work_q >= 1.0 && work_q <= (double)INT32_MAX)) {
+        status = gsae_fail(err, GSAE_ERANGE,
+                           "pca: pdsyevr asks for %.0f doubles of workspace, "
+                           "more than a ScaLAPACK INTEGER counts",
+                           work_q);
+        goto fail;
+    }
+    lwork = (int)work_q; /* an integer value in range, checked above */
     liwork = iwork_q;
     work = malloc((size_t)lwork * sizeof *work);
     iwork = malloc((size_t)liwork * sizeof *iwork);
@@ -296,7 +303,8 @@ static enum gsae_status run_pass(const struct pass *p, enum pass_kind kind, doub
         }
         pca_center_rows(p->buf, count, d, r->mean);
         if (kind == PASS_GRAM)
-            /* Lower triangle of the row-major d x d Gram: acc += chunk^T chunk. */
+            /* Lower triangle of the row-major d x d Gram: acc += chunk^T chunk. d was checked
+             * to fit an int in check_setup and count <= chunk <= INT32_MAX / 2. */
             cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)count, 1.0, p->buf,
                         (int)d, 1.0, acc, (int)d);
         else
@@ -394,7 +402,8 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
     if (status == GSAE_OK) status = alloc_result(out, &p, &gram, err);
     status = agree(dup, status, err);
     if (status != GSAE_OK) goto fail;
-    int d = (int)out->d; /* narrowed in check_setup */
+    int d = 0;
+    (void)gsae_narrow_int(out->d, &d, err); /* cannot fail: checked in check_setup */
     int64_t d64 = out->d, k = out->k;
 
     /* Pass 1: the global mean. */

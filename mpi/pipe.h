@@ -10,7 +10,9 @@
  * receives hidden states (n_rows, d_model) f32 from the previous stage with a non-blocking
  * receive posted one micro-batch ahead, computes its layers, and sends with a non-blocking
  * send; three rotating buffers (receive ahead, compute, send behind) keep at most one receive
- * and one send in flight per neighbour, so communication overlaps compute. The last stage
+ * and one send in flight per neighbour, so communication overlaps compute (after each layer
+ * the stage also lets MPI progress the messages in flight, which Open MPI's shared-memory
+ * transport moves fragment by fragment only inside MPI calls). The last stage
  * hands each micro-batch to a sink (record features, compute logits, ...).
  *
  * Generation (pipe_generate): decode steps of all the replica's micro-batches are in flight at

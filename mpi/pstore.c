@@ -178,7 +178,7 @@ struct run {
     struct featstats fs;
     struct part_record rec;
     struct pstore_result *res;
-    double t0, enc_seconds;
+    double t0, enc_seconds, read_seconds, write_seconds;
     int64_t tokens_done, parts_this_run;
     double fraction;
     bool stop_agreed;
@@ -213,6 +213,7 @@ static enum gsae_status sink_put(void *ctx, int64_t i, const struct pstore_acts 
     r->put_next++;
     if (!r->pw) /* a part written by an earlier run */
         return GSAE_OK;
+    double t_start = now();
     int64_t t0 = i * r->ctx;
     const int32_t *tok = r->b_tok[k] + t0;
     const int64_t *doc = r->b_doc[k] + t0, *pos = r->b_pos[k] + t0;
@@ -221,6 +222,7 @@ static enum gsae_status sink_put(void *ctx, int64_t i, const struct pstore_acts 
     if (st == GSAE_OK)
         featstats_add_window(&r->fs, (r->first_part + k) * r->W + i, r->ctx, tok, doc, pos,
                              a->row_ptr, a->index, a->value);
+    r->write_seconds += now() - t_start;
     return st;
 }
 
@@ -255,7 +257,9 @@ static enum gsae_status run_round(struct run *r, struct gsae_error *err)
         if (st == GSAE_OK) {
             struct store_part_writer *pw = r->pw;
             r->pw = NULL;
+            double tc = now();
             st = store_part_commit(pw, &r->rec.info, err);
+            r->write_seconds += now() - tc;
         }
         store_part_abort(r->pw);
         r->pw = NULL;
@@ -312,6 +316,22 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
     return GSAE_OK;
 }
 
+/* mkdir -p: the directory and its missing parents. */
+static int make_dirs(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return -1;
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0777) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 /* Rank 0 reads or creates the manifest; everyone learns q, the start state and the parts
  * already listed. */
 static enum gsae_status load_plan(struct run *r, struct manifest_state *start, bool *complete,
@@ -321,7 +341,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
     const struct pstore_config *cfg = r->cfg;
     int64_t head[8] = {0};
     if (r->rank == 0) {
-        if (mkdir(cfg->dir, 0777) != 0 && errno != EEXIST)
+        if (make_dirs(cfg->dir) != 0)
             st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", cfg->dir, strerror(errno));
         if (st == GSAE_OK) {
             st = manifest_load(cfg->dir, &r->m, err);
@@ -402,8 +422,12 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
     while (!ended) {
         struct corpus_doc doc;
         bool got = false;
-        if ((local = corpus_next(cr, &doc, &got, err)) != GSAE_OK || !got)
+        double tr = now();
+        local = corpus_next(cr, &doc, &got, err);
+        r->read_seconds += now() - tr;
+        if (local != GSAE_OK || !got)
             break;
+        tr = now();
         r->fraction = corpus_fraction(cr);
         if ((local = cfg->tokenizer.encode(cfg->tokenizer.ctx, doc.text, doc.len, &ids, &n_ids,
                                            &cap_ids, err)) != GSAE_OK) {
@@ -415,6 +439,7 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
                                              err)) != GSAE_OK)
             break;
         first = false;
+        r->read_seconds += now() - tr;
         struct window w;
         while (window_builder_next(&wb, &w)) {
             if (cfg->max_windows > 0 && w.index >= cfg->max_windows) {
@@ -574,6 +599,8 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
         st = harvest_run(&r, err);
     res->seconds = now() - r.t0;
     res->encode_seconds = r.enc_seconds;
+    res->read_seconds = r.read_seconds;
+    res->write_seconds = r.write_seconds;
     store_part_abort(r.pw);
     featstats_free(&r.fs);
     manifest_free(&r.m);

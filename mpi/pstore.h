@@ -90,7 +90,7 @@ struct pstore_progress {
 };
 
 struct pstore_config {
-    const char *dir;               /* the store directory (created if missing) */
+    const char *dir;               /* the store directory (created with its parents) */
     const struct store_meta *meta; /* windows_per_part and context_size included */
     const char *job_hash;          /* identity of the settings; the manifest must match */
     struct corpus_config corpus;
@@ -105,7 +105,9 @@ struct pstore_config {
 
 struct pstore_result {
     int64_t parts_total, parts_written, windows_written, tokens_written, docs_skipped;
-    double seconds, encode_seconds; /* on this rank */
+    double seconds, encode_seconds; /* on this rank: all; inside the encoder */
+    double read_seconds;  /* corpus reading, tokenizing and windowing */
+    double write_seconds; /* store appends, statistics, part commits (writers) */
     bool complete;
 };
 

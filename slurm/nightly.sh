@@ -55,7 +55,7 @@ define_entries() {
     entry demo-inputs "1" mksae "tokenizer/gemma2-tokenizer.json.zst arc/notebook_outcomes.csv pile" \
         'DEMO_DIR="$WORK/demo" DEMO_DATA="$DATA" "$TOP/tests/demo.sh" "$BUILD" --inputs-only &&
          (cd "$WORK/demo/inputs" && find . -type f | sort | xargs sha256sum) >inputs.sha256'
-    for step in contrast steer plain error; do
+    for step in contrast steer ablate; do
         entry "demo-$step" "1 3" "$(sed -n "/^\[$step\]/,/^\[/s/^command = //p" "$TOP/jobs/demo.ini")" "jobs/demo.ini" \
             '"$GSAE" run --job "$TOP/jobs/demo.ini" --set job.steps='"$step"' --set job.ranks="$NP" \
                  --set "paths.demo='"$demo"'" --set job.report=false --out run &&

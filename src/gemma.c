@@ -281,7 +281,7 @@ static void attention_block(const struct gemma_layer_weights *lw, struct gemma_s
         memcpy(kc + p0 * kvd, k + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
         memcpy(vc + p0 * kvd, v + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
         attn_sequence(att + row0 * qd, qd, q + row0 * qd, qd, kc, vc, kvd, nt, p0, &shape,
-                      sc + l->scores, s->n_threads);
+                      sc + l->scores);
         row0 += nt;
     }
     lap(s, &tm->attn, &t0);

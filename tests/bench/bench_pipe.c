@@ -10,8 +10,10 @@
  * checkpoint bytes it mapped, selected, and touched inside and outside its own tensors (pages
  * present in this process's page table, from /proc/self/pagemap). A fingerprint of the final
  * activations shows the layouts compute the same bits. The last line, "BENCH key=value ...", is
- * for tests/bench/pipe.sh. Run with no arguments (as tests/bench/run.sh does) it runs
- * tests/bench/pipe.sh, which makes the checkpoint and runs every layout.
+ * for tests/bench/pipe.sh. With --generate N the plan has logits (last stage unembeds) and the
+ * timed part is greedy generation of N tokens for every sequence, all micro-batches in flight. Run
+ * with no arguments (as tests/bench/run.sh does) it runs tests/bench/pipe.sh, which makes the
+ * checkpoint and runs every layout.
  */
 #include <fcntl.h>
 #include <mpi.h>
@@ -26,16 +28,17 @@
 #include "../../mpi/pipe.h"
 #include "../../mpi/plan.h"
 #include "../../src/rng.h"
+#include "../../src/sampler.h"
 
 struct options {
     const char *dir, *label;
-    int64_t n_seq, n_tok, per_mb;
+    int64_t n_seq, n_tok, per_mb, n_new;
     int n_stages, n_threads;
 };
 
 static int parse(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){NULL, "run", 64, 32, 1, 0, 1};
+    *o = (struct options){NULL, "run", 64, 32, 1, 0, 0, 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] != '-') {
@@ -54,12 +57,14 @@ static int parse(int argc, char **argv, struct options *o)
             o->n_stages = atoi(v);
         else if (!strcmp(a, "--threads"))
             o->n_threads = atoi(v);
+        else if (!strcmp(a, "--generate"))
+            o->n_new = atoll(v);
         else if (!strcmp(a, "--label"))
             o->label = v;
         else
             return 0;
     }
-    return o->dir && o->n_seq > 0 && o->n_tok > 0 && o->per_mb > 0;
+    return o->dir && o->n_seq > 0 && o->n_tok > 0 && o->per_mb > 0 && o->n_new >= 0;
 }
 
 static void die(const char *what, const struct gsae_error *err)
@@ -135,6 +140,15 @@ static double cpu_seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static enum gsae_status argmax_pick(void *ctx, const struct pipe_rows *rows, int64_t i,
+                                    const float *logits, int64_t n_vocab, int32_t *token,
+                                    struct gsae_error *err)
+{
+    (void)ctx, (void)rows, (void)i, (void)err;
+    *token = sampler_argmax(logits, n_vocab);
+    return GSAE_OK;
+}
+
 struct fingerprint {
     double *sums; /* (n_seq) sum of each sequence's final activations */
 };
@@ -182,7 +196,7 @@ int main(int argc, char **argv)
     if (!parse(argc, argv, &o)) {
         if (rank == 0)
             fprintf(stderr, "usage: bench_pipe MODEL_DIR [--seqs N] [--tokens T] [--per-mb G] "
-                            "[--stages S] [--threads K] [--label NAME]\n");
+                            "[--stages S] [--threads K] [--generate N] [--label NAME]\n");
         MPI_Finalize();
         return 2;
     }
@@ -195,13 +209,14 @@ int main(int argc, char **argv)
     if (ckpt_config_load(o.dir, &cfg, &err)) die("config", &err);
     struct plan_options po = {.n_ranks = size,
                               .n_stages = o.n_stages,
-                              .with_logits = false,
+                              .with_logits = o.n_new > 0,
                               .dtype = GSAE_DTYPE_BF16,
                               .ctx_len = o.n_tok};
     if (plan_make(&plan, &cfg, &po, &err) || dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err))
         die("plan", &err);
     const struct plan_stage *s = &plan.stages[d.stage_index];
-    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed, false};
+    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed || s->has_unembed,
+                              s->has_unembed};
     if (dist_agree(d.world, ckpt_open(&ck, o.dir, &sel, &err), &err)) die("checkpoint", &err);
     dist_threads_apply(o.n_threads);
 
@@ -225,7 +240,7 @@ int main(int argc, char **argv)
     int64_t n_warm = n_mb < d.n_replicas ? n_mb : d.n_replicas;
     struct pipe_work warm = {mb_first[n_warm], tok, n_tok, n_warm, mb_first};
     struct pipe_limits lim;
-    pipe_limits_of_work(&work, 0, d.n_replicas, &lim);
+    pipe_limits_of_work(&work, o.n_new, d.n_replicas, &lim);
     if (dist_agree(d.world, pipe_open(&p, &d, &plan, &cfg, &ck.w, &lim, o.n_threads, &err), &err))
         die("pipeline", &err);
 
@@ -234,7 +249,11 @@ int main(int argc, char **argv)
     if (pipe_prefill(&p, &warm, NULL, &sink, &err)) die("warm-up", &err);
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = MPI_Wtime(), c0 = cpu_seconds();
-    if (pipe_prefill(&p, &work, NULL, &sink, &err)) die("prefill", &err);
+    int32_t *gen = calloc((size_t)(o.n_seq * o.n_new) + 1, sizeof *gen);
+    struct pipe_sampler sampler = {argmax_pick, NULL};
+    if (o.n_new > 0 && pipe_generate(&p, &work, o.n_new, NULL, &sampler, gen, &err))
+        die("generate", &err);
+    if (o.n_new == 0 && pipe_prefill(&p, &work, NULL, &sink, &err)) die("prefill", &err);
     double cpu = cpu_seconds() - c0;
     MPI_Barrier(MPI_COMM_WORLD);
     double secs = MPI_Wtime() - t0;
@@ -253,15 +272,20 @@ int main(int argc, char **argv)
     MPI_Reduce(fp.sums, sums, (int)o.n_seq, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     if (rank == 0) {
         uint64_t h = 1469598103934665603ull; /* FNV-1a over the sums' bits */
-        for (size_t i = 0; i < (size_t)o.n_seq * sizeof(double); i++)
-            h = (h ^ ((const unsigned char *)sums)[i]) * 1099511628211ull;
-        double tokens = (double)(o.n_seq * o.n_tok), worst_wait = 0.0, worst_bubble = 0.0;
+        const unsigned char *bytes = o.n_new > 0 ? (const void *)gen : (const void *)sums;
+        size_t n_bytes = o.n_new > 0 ? (size_t)(o.n_seq * o.n_new) * sizeof *gen
+                                     : (size_t)o.n_seq * sizeof(double);
+        for (size_t i = 0; i < n_bytes; i++)
+            h = (h ^ bytes[i]) * 1099511628211ull;
+        double tokens = (double)(o.n_seq * (o.n_new > 0 ? o.n_new : o.n_tok));
+        double worst_wait = 0.0, worst_bubble = 0.0;
         double busy = 0.0;       /* mean share of its time a rank computes: 1 - bubble - wait */
         double core_share = 0.0; /* mean CPU time / wall time: < 1 when other load competes */
         printf("%s: %d ranks = %d replicas x %d stages, %lld layers, %lld seqs x %lld tokens, "
-               "%lld micro-batches, %d threads/rank\n",
+               "%lld micro-batches, %d threads/rank%s\n",
                o.label, size, d.n_replicas, d.n_stages, (long long)plan.n_layers,
-               (long long)o.n_seq, (long long)o.n_tok, (long long)n_mb, o.n_threads);
+               (long long)o.n_seq, (long long)o.n_tok, (long long)n_mb, o.n_threads,
+               o.n_new > 0 ? ", greedy generation (tokens/s counts generated tokens)" : "");
         for (int q = 0; q < size; q++) {
             double *a = all + q * 10;
             printf("  rank %d: stage %d: compute %.2fs (%.1f%%), wait %.2fs (%.1f%%), bubble "
@@ -285,6 +309,7 @@ int main(int argc, char **argv)
                worst_bubble, busy, core_share, (unsigned long long)h);
     }
     free(sums);
+    free(gen);
     free(all);
     free(fp.sums);
     pipe_close(&p);

@@ -88,3 +88,11 @@ with open(os.path.join(out, "ablate_plain.json"), "w") as f:
 # gsae pca's .npy outputs.
 np.save(os.path.join(out, "transformed.npy"), pcs.astype(np.float64))
 np.save(os.path.join(out, "explained_variance_ratio.npy"), np.array([0.31, 0.18, 0.09]))
+
+# The same in the "conditions" form (gsae ablate --error-term without,with --json).
+plain = json.load(open(os.path.join(out, "ablate_plain.json")))
+with open(os.path.join(out, "ablate_both.json"), "w") as f:
+    json.dump({"command": "ablate", "features": [3655], "prompt": "e9afcf9a",
+               "conditions": [{"condition": c, "error_term": e, "answer": plain["answer"]}
+                              for c, e in (("ablate 3655", False), ("ablate 3655 + error", True))]},
+              f, indent=1)

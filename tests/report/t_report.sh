@@ -20,7 +20,7 @@ if grep -qF '<b>rotates' "$html"; then echo "FAIL: raw HTML from a result file";
 grep -qF '<mark>tok0</mark>' "$html" || { echo "FAIL: max-activating token not highlighted"; exit 1; }
 grep -qF '&lt;i&gt;steered&lt;/i&gt; by -2' "$html" || { echo "FAIL: steer JSON text missing or unescaped"; exit 1; }
 grep -qF 'd037b0a7: feature 3655, max_act 183.167, layer 20' "$html" || { echo "FAIL: steer JSON caption"; exit 1; }
-grep -qF 'plain: features 3655 ablated, without error term' "$html" || { echo "FAIL: ablate JSON caption"; exit 1; }
+grep -qF "plain: ablate 3655 (error term left out)" "$html" && grep -qF "both: ablate 3655 + error (error term added back)" "$html" || { echo "FAIL: ablate JSON captions"; exit 1; }
 grep -qF '<td><code>\n</code></td>' "$html" || { echo "FAIL: newline token not shown as \\n"; exit 1; }
 # Deterministic: the same inputs give the same bytes.
 cp "$html" first.html

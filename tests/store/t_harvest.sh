@@ -2,7 +2,8 @@
 # gsae harvest end to end on a tiny random Gemma-2 and SAE over the two Pile shards with the real
 # tokenizer: 1 rank, 3 replicas of 1 stage, 1 replica of 3 stages and 2 x 2 give the same store
 # (`gsae store dump` identical, part checksums identical, feature_stats.nc variables equal); a
-# SIGKILLed run, rerun on another layout, ends equal too; verify passes; the CSVs are written.
+# SIGKILLed run, rerun on another layout, ends equal too; verify passes; the CSVs are written;
+# gsae maxact renders the top examples.
 set -euo pipefail
 cd "$T"
 "$GSAE" mkmodel m --preset tiny --layers 4 --seed 3 >/dev/null
@@ -39,6 +40,28 @@ assert p.hook == "resid_post.2" and p.d_sae == 400 and p.context_size == 48
 assert p["sae_index"].dtype == np.uint16 and p["token_id"][0] == p.bos_token_id
 print("feature_stats equal on all layouts")
 PY
+# the same settings from a job file's [harvest] section
+cat >hj.ini <<INI
+[harvest]
+model = m
+sae = sae.npz
+layer = 2
+tokenizer = $TESTDATA/tokenizer/gemma2-tokenizer.json.zst
+corpus = $TESTDATA/pile
+store = \${job.out}/store
+context = 48
+windows-per-part = 6
+max-tokens = 4000
+INI
+"$GSAE" harvest --job hj.ini 2>/dev/null
+same results/hj/store
+# max-activating examples rendered as text with the tokenizer; CSV for the report
+"$GSAE" maxact h1 --feature 7 --top 3 --tokenizer "$TESTDATA/tokenizer/gemma2-tokenizer.json.zst" >ma.txt
+grep -q "^feature 7: fired on [0-9]* of [0-9]* tokens" ma.txt
+grep -q "^  1\. .*\[\[.*\]\]" ma.txt
+"$GSAE" maxact --store h1 --top 2 --context 4 --out ma.csv --tokenizer "$TESTDATA/tokenizer/gemma2-tokenizer.json.zst"
+head -1 ma.csv | grep -qx "feature,rank,activation,doc,pos,left,token,right"
+test "$(wc -l <ma.csv)" -gt 100
 # SIGKILL mid-run on 2 replicas, rerun on 1 rank
 $MPIRUN -np 2 "$GSAE" harvest "${common[@]}" --out k --stages 1 2>/dev/null &
 pid=$!

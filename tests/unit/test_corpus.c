@@ -215,6 +215,12 @@ static void test_long_line_and_expand(void **state)
     assert_string_equal(paths[1], pile[1]);
     assert_string_equal(paths[2], "long.jsonl");
     corpus_paths_free(paths, n);
+    snprintf(spec, sizeof spec, "%s/pile", getenv("TESTDATA"));
+    assert_int_equal(corpus_expand(spec, &paths, &n, &err), GSAE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(paths[0], pile[0]);
+    assert_string_equal(paths[1], pile[1]);
+    corpus_paths_free(paths, n);
     assert_int_equal(corpus_expand("nothing-*.jsonl", &paths, &n, &err), GSAE_ENOTFOUND);
     assert_non_null(strstr(err.msg, "nothing-*.jsonl"));
 }

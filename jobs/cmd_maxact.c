@@ -1,0 +1,291 @@
+/* cmd_maxact.c: `gsae maxact STORE --feature F`: a feature's statistics and its max-activating
+ * examples from the store's feature_stats.nc (written by gsae harvest in one pass over the
+ * corpus), with the context rendered as text by the tokenizer; --out writes them as CSV. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../io/featstats_nc.h"
+#include "../io/store.h"
+#include "../io/tokenizer_load.h"
+#include "../src/tokenizer.h"
+#include "cli.h"
+#include "commands.h"
+#include "sae_cli.h"
+
+static const char usage_text[] =
+    "usage: gsae maxact STORE [--feature F[,F...]] [--top N] [--context C] [--tokenizer PATH]\n"
+    "                   [--out CSV]\n"
+    "Max-activating examples of features from STORE/feature_stats.nc: fire count, frequency,\n"
+    "mean and max activation, the activation histogram, and the top N examples with C tokens\n"
+    "of context on each side (at most what the harvest kept). Text needs the tokenizer\n"
+    "(default: the tokenizer.json of the store's model, when present); without one, ids are\n"
+    "shown. --out writes feature,rank,activation,doc,pos,left,token,right for the chosen\n"
+    "features (all that fired when --feature is not given). Under mpirun only rank 0 works.\n";
+
+struct maxact {
+    struct featstats fs;
+    struct tokenizer tk;
+    bool has_tk;
+    int64_t top, context;
+};
+
+/* Text of ids (those >= 0), with control characters escaped; malloc'd. */
+static char *render(const struct maxact *m, const int32_t *ids, int64_t n)
+{
+    struct tokenizer_text t = {0};
+    struct gsae_error err;
+    int32_t *kept = malloc((size_t)(n + 1) * sizeof *kept);
+    int64_t k = 0;
+    for (int64_t i = 0; kept && i < n; i++)
+        if (ids[i] >= 0)
+            kept[k++] = ids[i];
+    char *out = NULL;
+    if (kept && m->has_tk && tokenizer_decode(&m->tk, kept, (size_t)k, false, &t, &err) == GSAE_OK) {
+        out = malloc(4 * t.len + 1);
+        size_t o = 0;
+        for (size_t i = 0; out && i < t.len; i++) {
+            char c = t.data[i];
+            if (c == '\n' || c == '\t' || c == '\r') {
+                out[o++] = '\\';
+                out[o++] = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+            } else {
+                out[o++] = c;
+            }
+        }
+        if (out)
+            out[o] = '\0';
+    } else if (kept) {
+        out = malloc((size_t)k * 12 + 3);
+        size_t o = 0;
+        for (int64_t i = 0; out && i < k; i++)
+            o += (size_t)sprintf(out + o, "%s%d", i ? " " : "", kept[i]);
+        if (out)
+            out[o] = '\0';
+    }
+    tokenizer_text_free(&t);
+    free(kept);
+    return out ? out : calloc(1, 1);
+}
+
+/* The example's left context, token and right context. */
+static void example_parts(const struct maxact *m, int64_t f, int64_t j, char **left, char **tok,
+                          char **right)
+{
+    const struct featstats *fs = &m->fs;
+    const int32_t *c = fs->top_ctx + (f * fs->cfg.top_k + j) * fs->ctx_len;
+    int64_t b = fs->cfg.ctx_before, a = fs->cfg.ctx_after;
+    int64_t nb = m->context < b ? m->context : b, na = m->context < a ? m->context : a;
+    *left = render(m, c + b - nb, nb);
+    *tok = render(m, c + b, 1);
+    *right = render(m, c + b + 1, na);
+}
+
+static void print_feature(const struct maxact *m, int64_t f)
+{
+    const struct featstats *fs = &m->fs;
+    double n = (double)fs->n_tokens, fired = (double)fs->fire_count[f];
+    printf("feature %lld: fired on %lld of %lld tokens (frequency %.6g), mean activation %.6g\n",
+           (long long)f, (long long)fs->fire_count[f], (long long)fs->n_tokens,
+           n > 0 ? fired / n : 0.0, fired > 0 ? featstats_sum(fs, f) / fired : 0.0);
+    if (fs->top_n[f] > 0) {
+        const struct featstats_example *e = &fs->top[f * fs->cfg.top_k];
+        printf("max activation %.6g at doc %lld pos %lld\nhistogram (lower edge: count):", (double)e->value,
+               (long long)e->doc, (long long)e->pos);
+        for (int64_t b = 0; b < FEATSTATS_HIST_BINS; b++)
+            if (fs->hist[f * FEATSTATS_HIST_BINS + b])
+                printf(" %.3g:%lld", featstats_hist_lower(b),
+                       (long long)fs->hist[f * FEATSTATS_HIST_BINS + b]);
+        putchar('\n');
+    }
+    for (int64_t j = 0; j < fs->top_n[f] && j < m->top; j++) {
+        const struct featstats_example *e = &fs->top[f * fs->cfg.top_k + j];
+        char *l, *t, *r;
+        example_parts(m, f, j, &l, &t, &r);
+        printf("%3lld. %-10.6g doc %-8lld pos %-6lld %s[[%s]]%s\n", (long long)j + 1,
+               (double)e->value, (long long)e->doc, (long long)e->pos, l, t, r);
+        free(l);
+        free(t);
+        free(r);
+    }
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static int write_csv(const struct maxact *m, const char *path, const int64_t *features,
+                     int64_t n_features)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "gsae maxact: %s: cannot create\n", path);
+        return 1;
+    }
+    const struct featstats *fs = &m->fs;
+    fprintf(f, "feature,rank,activation,doc,pos,left,token,right\n");
+    int64_t n = n_features > 0 ? n_features : fs->cfg.d_sae;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t feat = n_features > 0 ? features[i] : i;
+        for (int64_t j = 0; j < fs->top_n[feat] && j < m->top; j++) {
+            const struct featstats_example *e = &fs->top[feat * fs->cfg.top_k + j];
+            char *l, *t, *r;
+            example_parts(m, feat, j, &l, &t, &r);
+            fprintf(f, "%lld,%lld,%.9g,%lld,%lld,", (long long)feat, (long long)j + 1,
+                    (double)e->value, (long long)e->doc, (long long)e->pos);
+            csv_field(f, l);
+            fputc(',', f);
+            csv_field(f, t);
+            fputc(',', f);
+            csv_field(f, r);
+            fputc('\n', f);
+            free(l);
+            free(t);
+            free(r);
+        }
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "gsae maxact: %s: write failed\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* The store's model directory (part attribute "model") may hold tokenizer.json. */
+static const char *guess_tokenizer(const char *store, char *buf, size_t size)
+{
+    char manifest[4200];
+    snprintf(manifest, sizeof manifest, "%s/part-00000.nc", store);
+    FILE *probe = fopen(manifest, "rb");
+    if (!probe)
+        return NULL;
+    fclose(probe);
+    char *text = NULL;
+    struct gsae_error err;
+    if (store_part_describe(manifest, &text, &err) != GSAE_OK)
+        return NULL;
+    const char *at = strstr(text, "\nmodel = ");
+    const char *found = NULL;
+    if (at) {
+        at += 9;
+        size_t len = strcspn(at, "\n");
+        snprintf(buf, size, "%.*s/tokenizer.json", (int)len, at);
+        struct stat sb;
+        if (stat(buf, &sb) == 0)
+            found = buf;
+    }
+    free(text);
+    return found;
+}
+
+static int parse_features(const char *spec, int64_t d_sae, int64_t **out, int64_t *n)
+{
+    *n = 0;
+    *out = malloc((strlen(spec) / 2 + 2) * sizeof **out);
+    char *copy = strdup(spec), *save = NULL;
+    if (!*out || !copy) {
+        free(copy);
+        return 1;
+    }
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int64_t v;
+        if (!sae_cli_i64(t, 0, d_sae - 1, &v)) {
+            fprintf(stderr, "gsae maxact: feature '%s' is not in 0..%lld\n", t,
+                    (long long)d_sae - 1);
+            free(copy);
+            return 1;
+        }
+        (*out)[(*n)++] = v;
+    }
+    free(copy);
+    return 0;
+}
+
+int cmd_maxact(int argc, char **argv)
+{
+    if (argc < 2 || cli_wants_help(argc, argv)) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *store = NULL, *feature = NULL, *tok_path = NULL, *out = NULL;
+    struct maxact m = {.top = 20, .context = 12};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (a[0] != '-' && !store) {
+            store = a;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "gsae maxact: %s needs a value\n%s", a, usage_text);
+            return 2;
+        }
+        i++;
+        if (strcmp(a, "--store") == 0)
+            store = v;
+        else if (strcmp(a, "--feature") == 0)
+            feature = v;
+        else if (strcmp(a, "--tokenizer") == 0)
+            tok_path = v;
+        else if (strcmp(a, "--out") == 0)
+            out = v;
+        else if (strcmp(a, "--top") == 0 && sae_cli_i64(v, 1, 1024, &m.top))
+            continue;
+        else if (strcmp(a, "--context") == 0 && sae_cli_i64(v, 0, 1024, &m.context))
+            continue;
+        else {
+            fprintf(stderr, "gsae maxact: bad option %s %s\n%s", a, v, usage_text);
+            return 2;
+        }
+    }
+    if (!store) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    if (cli_world_rank() != 0)
+        return 0;
+    char path[4200], guess[4200];
+    snprintf(path, sizeof path, "%s/feature_stats.nc", store);
+    struct gsae_error err;
+    if (featstats_nc_read(path, &m.fs, &err) != GSAE_OK) {
+        cli_report("maxact", &err);
+        return 1;
+    }
+    if (!tok_path)
+        tok_path = guess_tokenizer(store, guess, sizeof guess);
+    int rc = 0;
+    if (tok_path) {
+        if (tokenizer_load(&m.tk, tok_path, &err) != GSAE_OK) {
+            cli_report("maxact", &err);
+            rc = 1;
+        } else {
+            m.has_tk = true;
+        }
+    }
+    int64_t *features = NULL, n_features = 0;
+    if (rc == 0 && feature)
+        rc = parse_features(feature, m.fs.cfg.d_sae, &features, &n_features);
+    for (int64_t i = 0; rc == 0 && i < n_features; i++) {
+        if (i)
+            putchar('\n');
+        print_feature(&m, features[i]);
+    }
+    if (rc == 0 && out)
+        rc = write_csv(&m, out, features, n_features);
+    if (rc == 0 && !feature && !out)
+        printf("%s: %lld features over %lld tokens; give --feature F or --out CSV\n", path,
+               (long long)m.fs.cfg.d_sae, (long long)m.fs.n_tokens);
+    free(features);
+    featstats_free(&m.fs);
+    if (m.has_tk)
+        tokenizer_free(&m.tk);
+    return rc;
+}
