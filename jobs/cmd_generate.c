@@ -8,26 +8,27 @@
 
 #include <cblas.h>
 
-#include "cli.h"
-#include "commands.h"
 #include "../io/ckpt.h"
 #include "../io/tokenizer_load.h"
 #include "../src/generate.h"
+#include "cli.h"
+#include "commands.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gsae generate MODEL_DIR (--ids I,J,... | --text TEXT --tokenizer FILE)\n"
-            "                     [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
-            "                     [--seed S] [--threads N] [--no-eos]\n"
-            "\n"
-            "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
-            "of the checkpoint in MODEL_DIR and generate up to N new tokens (default 32) with the\n"
-            "KV cache. Sampling: greedy when T is 0 (default), else temperature T, the K most\n"
-            "likely (0: all) and the nucleus of mass P (default 1), drawn with seed S (default 0).\n"
-            "Stops at the eos token unless --no-eos. Prints the new ids, the text when a\n"
-            "tokenizer is given, and prefill/decode speeds. --threads: BLAS and loop threads\n"
-            "(default: OPENBLAS_NUM_THREADS, else all cores).\n");
+    fprintf(
+        out,
+        "usage: gsae generate MODEL_DIR (--ids I,J,... | --text TEXT --tokenizer FILE)\n"
+        "                     [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
+        "                     [--seed S] [--threads N] [--no-eos]\n"
+        "\n"
+        "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
+        "of the checkpoint in MODEL_DIR and generate up to N new tokens (default 32) with the\n"
+        "KV cache. Sampling: greedy when T is 0 (default), else temperature T, the K most\n"
+        "likely (0: all) and the nucleus of mass P (default 1), drawn with seed S (default 0).\n"
+        "Stops at the eos token unless --no-eos. Prints the new ids, the text when a\n"
+        "tokenizer is given, and prefill/decode speeds. --threads: BLAS and loop threads\n"
+        "(default: OPENBLAS_NUM_THREADS, else all cores).\n");
 }
 
 struct options {
@@ -50,13 +51,11 @@ static int parse_args(int argc, char **argv, struct options *o)
             continue;
         }
         if (a[0] != '-') {
-            if (o->dir)
-                return fprintf(stderr, "gsae generate: unexpected argument '%s'\n", a), 2;
+            if (o->dir) return fprintf(stderr, "gsae generate: unexpected argument '%s'\n", a), 2;
             o->dir = a;
             continue;
         }
-        if (!v)
-            return fprintf(stderr, "gsae generate: %s needs a value\n", a), 2;
+        if (!v) return fprintf(stderr, "gsae generate: %s needs a value\n", a), 2;
         i++;
         if (strcmp(a, "--ids") == 0)
             o->ids = v;
@@ -95,8 +94,7 @@ static enum gsae_status parse_ids(const char *s, struct tokenizer_ids *ids, stru
         if (end == s || v < 0 || v > INT32_MAX || (*end != ',' && *end != '\0'))
             return gsae_fail(err, GSAE_EINVAL, "--ids: '%s' is not a list of token ids", s);
         enum gsae_status st = tokenizer_ids_push(ids, (int32_t)v, err);
-        if (st)
-            return st;
+        if (st) return st;
         s = *end == ',' ? end + 1 : end;
     }
     return ids->n ? GSAE_OK : gsae_fail(err, GSAE_EINVAL, "--ids: no ids");
@@ -120,13 +118,11 @@ static enum gsae_status run(const struct options *o, const struct ckpt *ck,
     struct sampler sm = {0};
     struct tokenizer_text text = {0};
     int32_t *out_ids = malloc((size_t)(o->max_new > 0 ? o->max_new : 1) * sizeof *out_ids);
-    if (!out_ids)
-        return gsae_fail(err, GSAE_ENOMEM, "generate: no memory");
-    struct sampler_params sp = {.temperature = (float)o->temperature, .top_k = o->top_k,
-                                .top_p = (float)o->top_p};
+    if (!out_ids) return gsae_fail(err, GSAE_ENOMEM, "generate: no memory");
+    struct sampler_params sp = {
+        .temperature = (float)o->temperature, .top_k = o->top_k, .top_p = (float)o->top_p};
     enum gsae_status st = sampler_init(&sm, &sp, c->n_vocab, err);
-    if (!st)
-        st = gemma_weights_check(c, &ck->w, 0, c->n_layers, true, err);
+    if (!st) st = gemma_weights_check(c, &ck->w, 0, c->n_layers, true, err);
     if (!st)
         st = gemma_state_init(&s, c, 0, c->n_layers, 1, n_prompt + o->max_new,
                               n_prompt < 512 ? n_prompt : 512, err);
@@ -137,8 +133,8 @@ static enum gsae_status run(const struct options *o, const struct ckpt *ck,
         s.timing = &tm;
         struct rng r;
         rng_seed(&r, o->seed);
-        struct generate_params gp = {.max_new = o->max_new, .slot = 0,
-                                     .stop_at_eos = o->stop_at_eos};
+        struct generate_params gp = {
+            .max_new = o->max_new, .slot = 0, .stop_at_eos = o->stop_at_eos};
         struct generate_out out = {.tokens = out_ids};
         st = generate_run(&ck->w, &s, prompt->ids, n_prompt, &gp, &sm, &r, NULL, &out, err);
         double secs = now() - t0;
@@ -164,12 +160,10 @@ static enum gsae_status run(const struct options *o, const struct ckpt *ck,
 
 int cmd_generate(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv))
-        return usage(stdout), 0;
+    if (cli_wants_help(argc, argv)) return usage(stdout), 0;
     struct options o;
     int rc = parse_args(argc, argv, &o);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (o.n_threads <= 0) {
         const char *env = getenv("OPENBLAS_NUM_THREADS");
         o.n_threads = env && atoi(env) > 0 ? atoi(env) : omp_get_num_procs();
@@ -180,18 +174,13 @@ int cmd_generate(int argc, char **argv)
     struct tokenizer tk = {0};
     struct tokenizer_ids prompt = {0};
     enum gsae_status st = GSAE_OK;
-    if (o.tokenizer)
-        st = tokenizer_load(&tk, o.tokenizer, &err);
-    if (!st && o.ids)
-        st = parse_ids(o.ids, &prompt, &err);
+    if (o.tokenizer) st = tokenizer_load(&tk, o.tokenizer, &err);
+    if (!st && o.ids) st = parse_ids(o.ids, &prompt, &err);
     if (!st && o.text)
         st = tokenizer_encode(&tk, o.text, strlen(o.text), true, NULL, &prompt, &err);
-    if (!st)
-        st = ckpt_open(&ck, o.dir, NULL, &err);
-    if (!st)
-        st = run(&o, &ck, o.tokenizer ? &tk : NULL, &prompt, &err);
-    if (st)
-        cli_report("generate", &err);
+    if (!st) st = ckpt_open(&ck, o.dir, NULL, &err);
+    if (!st) st = run(&o, &ck, o.tokenizer ? &tk : NULL, &prompt, &err);
+    if (st) cli_report("generate", &err);
     tokenizer_ids_free(&prompt);
     tokenizer_free(&tk);
     ckpt_close(&ck);

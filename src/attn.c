@@ -42,35 +42,55 @@ static void mask_softmax(float *s, int64_t n_keys, int64_t a, int64_t b, int64_t
     }
 }
 
-/* One token (decode): the query heads sharing a kv head are contiguous in q, so they form a
- * (group, d_head) matrix and each kv head needs one sgemm pair, reading its keys and values
- * once. */
+/* a . b over n floats (vectorised; the order of the sum is fixed by the compiled code). */
+static float dot(const float *a, const float *b, int64_t n)
+{
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; i++)
+        acc += a[i] * b[i];
+    return acc;
+}
+
+/* One token (decode): per head, scores as dot products against the cached keys, then the
+ * weighted sum of cached values; OpenMP over heads (static, so deterministic). Too small for
+ * sgemm to pay off, and it keeps decoding on one thread pool. */
 static void attn_one_token(float *out, const float *q, const float *k, const float *v,
                            int64_t ld_kv, int64_t pos, const struct attn_shape *shape,
-                           float *scores)
+                           float *scores, int n_threads)
 {
     int64_t dh = shape->d_head, group = shape->n_heads / shape->n_kv_heads;
     int64_t j_lo = shape->window > 0 ? pos - shape->window + 1 : 0;
     j_lo = j_lo > 0 ? j_lo : 0;
     int64_t nk = pos + 1 - j_lo;
-    for (int64_t g = 0; g < shape->n_kv_heads; g++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(group), blas_int(nk),
-                    blas_int(dh), shape->scale, q + g * group * dh, blas_int(dh),
-                    k + j_lo * ld_kv + g * dh, blas_int(ld_kv), 0.0f, scores, blas_int(nk));
-        mask_softmax(scores, nk, 0, group, pos, 0, j_lo, shape);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blas_int(group), blas_int(dh),
-                    blas_int(nk), 1.0f, scores, blas_int(nk), v + j_lo * ld_kv + g * dh,
-                    blas_int(ld_kv), 0.0f, out + g * group * dh, blas_int(dh));
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (shape->n_heads * nk * dh > 65536)
+    for (int64_t h = 0; h < shape->n_heads; h++) {
+        int64_t g = h / group;
+        const float *kh = k + j_lo * ld_kv + g * dh, *vh = v + j_lo * ld_kv + g * dh;
+        float *s = scores + h * nk, *o = out + h * dh;
+        for (int64_t j = 0; j < nk; j++)
+            s[j] = shape->scale * dot(q + h * dh, kh + j * ld_kv, dh);
+        mask_softmax(s, nk, 0, 1, pos, 0, j_lo, shape);
+        for (int64_t i = 0; i < dh; i++)
+            o[i] = 0.0f;
+        for (int64_t j = 0; j < nk; j++) {
+            const float *vj = vh + j * ld_kv;
+            float p = s[j];
+#pragma omp simd
+            for (int64_t i = 0; i < dh; i++)
+                o[i] += p * vj[i];
+        }
     }
 }
 
 void attn_sequence(float *out, int64_t ld_out, const float *q, int64_t ld_q, const float *k,
                    const float *v, int64_t ld_kv, int64_t n_tok, int64_t pos0,
-                   const struct attn_shape *shape, float *scores)
+                   const struct attn_shape *shape, float *scores, int n_threads)
 {
     int64_t dh = shape->d_head, group = shape->n_heads / shape->n_kv_heads;
     if (n_tok == 1) {
-        attn_one_token(out, q, k, v, ld_kv, pos0, shape, scores);
+        attn_one_token(out, q, k, v, ld_kv, pos0, shape, scores, n_threads);
         return;
     }
     for (int64_t h = 0; h < shape->n_heads; h++) {

@@ -106,8 +106,7 @@ enum gsae_status gemma_state_init(struct gemma_state *s, const struct gemma_conf
     if (!s->k_cache || !s->v_cache || !s->scratch) {
         size_t total = gemma_state_bytes(cfg, layer_end - layer_begin, n_slots, max_seq, max_rows);
         gemma_state_free(s);
-        return gsae_fail(err, GSAE_ENOMEM, "gemma state: cannot allocate %zu MiB",
-                         total >> 20);
+        return gsae_fail(err, GSAE_ENOMEM, "gemma state: cannot allocate %zu MiB", total >> 20);
     }
     return GSAE_OK;
 }
@@ -171,8 +170,7 @@ enum gsae_status gemma_weights_check(const struct gemma_config *c, const struct 
     enum gsae_status st = GSAE_OK;
     if (need_embed) {
         st = check_tensor(&w->embed, "model.embed_tokens", -1, c->n_vocab, d, err);
-        if (!st)
-            st = check_tensor(&w->norm_final, "model.norm", -1, d, 0, err);
+        if (!st) st = check_tensor(&w->norm_final, "model.norm", -1, d, 0, err);
     }
     for (int64_t L = layer_begin; L < layer_end && !st; L++) {
         const struct gemma_layer_weights *lw = &w->layers[L];
@@ -202,8 +200,7 @@ enum gsae_status gemma_weights_check(const struct gemma_config *c, const struct 
 /* Add the time since *t0 to *part (when timing is on) and restart the clock. */
 static void lap(const struct gemma_state *s, double *part, double *t0)
 {
-    if (!s->timing)
-        return;
+    if (!s->timing) return;
     double t = omp_get_wtime();
     *part += t - *t0;
     *t0 = t;
@@ -226,8 +223,9 @@ static enum gsae_status check_batch(const struct gemma_state *s, const struct ge
     int64_t rows = 0;
     for (int64_t i = 0; i < b->n_seq; i++) {
         if (b->slot[i] < 0 || b->slot[i] >= s->n_slots)
-            return gsae_fail(err, GSAE_ERANGE, "gemma_forward: sequence %lld uses slot %lld of %lld",
-                             (long long)i, (long long)b->slot[i], (long long)s->n_slots);
+            return gsae_fail(err, GSAE_ERANGE,
+                             "gemma_forward: sequence %lld uses slot %lld of %lld", (long long)i,
+                             (long long)b->slot[i], (long long)s->n_slots);
         if (b->n_tok[i] < 0 || b->pos0[i] < 0 || b->pos0[i] + b->n_tok[i] > s->max_seq)
             return gsae_fail(err, GSAE_ERANGE,
                              "gemma_forward: sequence %lld positions %lld..%lld exceed the cache "
@@ -281,7 +279,7 @@ static void attention_block(const struct gemma_layer_weights *lw, struct gemma_s
         memcpy(kc + p0 * kvd, k + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
         memcpy(vc + p0 * kvd, v + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
         attn_sequence(att + row0 * qd, qd, q + row0 * qd, qd, kc, vc, kvd, nt, p0, &shape,
-                      sc + l->scores);
+                      sc + l->scores, s->n_threads);
         row0 += nt;
     }
     lap(s, &tm->attn, &t0);
@@ -326,11 +324,10 @@ enum gsae_status gemma_forward(const struct gemma_weights *w, struct gemma_state
     if (layer_begin < s->layer_begin || layer_end > s->layer_end || layer_begin > layer_end)
         return gsae_fail(err, GSAE_EINVAL,
                          "gemma_forward: layers [%lld, %lld) outside the state's [%lld, %lld)",
-                         (long long)layer_begin, (long long)layer_end,
-                         (long long)s->layer_begin, (long long)s->layer_end);
+                         (long long)layer_begin, (long long)layer_end, (long long)s->layer_begin,
+                         (long long)s->layer_end);
     enum gsae_status st = check_batch(s, batch, err);
-    if (st)
-        return st;
+    if (st) return st;
     const struct gemma_config *c = &s->cfg;
     struct scratch_layout l = scratch_layout(c, s->max_seq, s->max_rows);
     int64_t n = batch->n_rows, d = c->d_model;
@@ -362,16 +359,14 @@ enum gsae_status gemma_forward(const struct gemma_weights *w, struct gemma_state
 
         if (hook && hook->fn) {
             st = hook->fn(hook->ctx, "resid_post", L, x, batch, d, err);
-            if (st)
-                return st;
+            if (st) return st;
         }
     }
     return GSAE_OK;
 }
 
-enum gsae_status gemma_logits(const struct gemma_weights *w, struct gemma_state *s,
-                              const float *x, int64_t n_rows, float *logits,
-                              struct gsae_error *err)
+enum gsae_status gemma_logits(const struct gemma_weights *w, struct gemma_state *s, const float *x,
+                              int64_t n_rows, float *logits, struct gsae_error *err)
 {
     const struct gemma_config *c = &s->cfg;
     if (!w->embed.data || !w->norm_final.data)

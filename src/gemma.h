@@ -32,21 +32,21 @@
 #include "gsae.h"
 #include "tensor.h"
 
-struct gemma_config {          /* immutable once validated */
-    int64_t n_layers;          /* num_hidden_layers */
-    int64_t d_model;           /* hidden_size */
-    int64_t n_heads;           /* num_attention_heads */
-    int64_t n_kv_heads;        /* num_key_value_heads; n_heads % n_kv_heads == 0 */
-    int64_t d_head;            /* head_dim */
-    int64_t d_ff;              /* intermediate_size */
-    int64_t n_vocab;           /* vocab_size */
-    int64_t window_local;      /* sliding_window: even layers attend to i-j < window */
-    int64_t max_pos;           /* max_position_embeddings */
+struct gemma_config {            /* immutable once validated */
+    int64_t n_layers;            /* num_hidden_layers */
+    int64_t d_model;             /* hidden_size */
+    int64_t n_heads;             /* num_attention_heads */
+    int64_t n_kv_heads;          /* num_key_value_heads; n_heads % n_kv_heads == 0 */
+    int64_t d_head;              /* head_dim */
+    int64_t d_ff;                /* intermediate_size */
+    int64_t n_vocab;             /* vocab_size */
+    int64_t window_local;        /* sliding_window: even layers attend to i-j < window */
+    int64_t max_pos;             /* max_position_embeddings */
     float query_pre_attn_scalar; /* scores scaled by query_pre_attn_scalar^-0.5 */
-    float softcap_attn;        /* attn_logit_softcapping (50); 0 disables */
-    float softcap_final;       /* final_logit_softcapping (30); 0 disables */
-    float rms_eps;             /* rms_norm_eps */
-    float rope_theta;          /* rope_theta (10000) */
+    float softcap_attn;          /* attn_logit_softcapping (50); 0 disables */
+    float softcap_final;         /* final_logit_softcapping (30); 0 disables */
+    float rms_eps;               /* rms_norm_eps */
+    float rope_theta;            /* rope_theta (10000) */
     int32_t bos_id, eos_id, pad_id;
 };
 
@@ -62,13 +62,13 @@ enum gsae_status gemma_config_validate(const struct gemma_config *c, struct gsae
 
 /* Weights of one layer; shapes as stored by Hugging Face (out_features, in_features). */
 struct gemma_layer_weights {
-    struct gsae_tensor attn_q;    /* (n_heads*d_head, d_model)    self_attn.q_proj */
-    struct gsae_tensor attn_k;    /* (n_kv_heads*d_head, d_model) self_attn.k_proj */
-    struct gsae_tensor attn_v;    /* (n_kv_heads*d_head, d_model) self_attn.v_proj */
-    struct gsae_tensor attn_o;    /* (d_model, n_heads*d_head)    self_attn.o_proj */
-    struct gsae_tensor ffn_gate;  /* (d_ff, d_model)              mlp.gate_proj */
-    struct gsae_tensor ffn_up;    /* (d_ff, d_model)              mlp.up_proj */
-    struct gsae_tensor ffn_down;  /* (d_model, d_ff)              mlp.down_proj */
+    struct gsae_tensor attn_q;         /* (n_heads*d_head, d_model)    self_attn.q_proj */
+    struct gsae_tensor attn_k;         /* (n_kv_heads*d_head, d_model) self_attn.k_proj */
+    struct gsae_tensor attn_v;         /* (n_kv_heads*d_head, d_model) self_attn.v_proj */
+    struct gsae_tensor attn_o;         /* (d_model, n_heads*d_head)    self_attn.o_proj */
+    struct gsae_tensor ffn_gate;       /* (d_ff, d_model)              mlp.gate_proj */
+    struct gsae_tensor ffn_up;         /* (d_ff, d_model)              mlp.up_proj */
+    struct gsae_tensor ffn_down;       /* (d_model, d_ff)              mlp.down_proj */
     struct gsae_tensor norm_attn_in;   /* (d_model) input_layernorm */
     struct gsae_tensor norm_attn_post; /* (d_model) post_attention_layernorm */
     struct gsae_tensor norm_ffn_pre;   /* (d_model) pre_feedforward_layernorm */
@@ -79,8 +79,8 @@ struct gemma_layer_weights {
  * does not own has all data pointers NULL. embed is needed for the embedding lookup (first
  * stage) and the tied unembedding (last stage); NULL elsewhere. */
 struct gemma_weights {
-    struct gsae_tensor embed;      /* (n_vocab, d_model) model.embed_tokens */
-    struct gsae_tensor norm_final; /* (d_model) model.norm */
+    struct gsae_tensor embed;           /* (n_vocab, d_model) model.embed_tokens */
+    struct gsae_tensor norm_final;      /* (d_model) model.norm */
     struct gemma_layer_weights *layers; /* (n_layers) */
 };
 
@@ -120,11 +120,11 @@ struct gemma_state {
     struct gemma_config cfg;
     int64_t layer_begin, layer_end; /* layers with a KV cache here, half-open */
     int64_t n_slots, max_seq, max_rows;
-    float *k_cache;  /* (layer_end-layer_begin, n_slots, max_seq, n_kv_heads*d_head) */
-    float *v_cache;  /* same shape as k_cache */
-    float *scratch;  /* activations and converted weight tiles; see gemma.c */
+    float *k_cache; /* (layer_end-layer_begin, n_slots, max_seq, n_kv_heads*d_head) */
+    float *v_cache; /* same shape as k_cache */
+    float *scratch; /* activations and converted weight tiles; see gemma.c */
     size_t scratch_floats;
-    int n_threads;   /* threads for non-BLAS loops (norms, decode GEMV, attention) */
+    int n_threads;               /* threads for non-BLAS loops (norms, decode GEMV, attention) */
     struct gemma_timing *timing; /* when non-NULL, the forward adds its time per part here */
 };
 
@@ -160,6 +160,5 @@ enum gsae_status gemma_forward(const struct gemma_weights *w, struct gemma_state
 
 /* Final RMSNorm, tied unembedding and final soft-cap: logits (n_rows, n_vocab) from x
  * (n_rows, d_model). x is not modified. */
-enum gsae_status gemma_logits(const struct gemma_weights *w, struct gemma_state *s,
-                              const float *x, int64_t n_rows, float *logits,
-                              struct gsae_error *err);
+enum gsae_status gemma_logits(const struct gemma_weights *w, struct gemma_state *s, const float *x,
+                              int64_t n_rows, float *logits, struct gsae_error *err);

@@ -5,9 +5,9 @@
 #include <string.h>
 
 /* Run n rows of one sequence (slot, positions pos0..) through every layer, in place in x. */
-static enum gsae_status run_rows(const struct gemma_weights *w, struct gemma_state *s,
-                                 int64_t slot, int64_t pos0, int64_t n, float *x,
-                                 const struct gemma_hook *hook, struct gsae_error *err)
+static enum gsae_status run_rows(const struct gemma_weights *w, struct gemma_state *s, int64_t slot,
+                                 int64_t pos0, int64_t n, float *x, const struct gemma_hook *hook,
+                                 struct gsae_error *err)
 {
     struct gemma_batch b = {.n_seq = 1, .n_rows = n, .slot = &slot, .pos0 = &pos0, .n_tok = &n};
     return gemma_forward(w, s, &b, x, 0, s->cfg.n_layers, hook, err);
@@ -24,10 +24,8 @@ static enum gsae_status prefill(const struct gemma_weights *w, struct gemma_stat
     for (int64_t p0 = 0; p0 < n_prompt && !st; p0 += s->max_rows) {
         int64_t n = n_prompt - p0 < s->max_rows ? n_prompt - p0 : s->max_rows;
         st = gemma_embed(&s->cfg, w, prompt + p0, n, x, err);
-        if (!st)
-            st = run_rows(w, s, slot, p0, n, x, hook, err);
-        if (!st && prompt_logits)
-            st = gemma_logits(w, s, x, n, prompt_logits + p0 * nv, err);
+        if (!st) st = run_rows(w, s, slot, p0, n, x, hook, err);
+        if (!st && prompt_logits) st = gemma_logits(w, s, x, n, prompt_logits + p0 * nv, err);
         if (!st && p0 + n == n_prompt) {
             if (prompt_logits)
                 memcpy(last, prompt_logits + (n_prompt - 1) * nv, (size_t)nv * sizeof *last);
@@ -40,20 +38,23 @@ static enum gsae_status prefill(const struct gemma_weights *w, struct gemma_stat
 
 enum gsae_status generate_run(const struct gemma_weights *w, struct gemma_state *s,
                               const int32_t *prompt, int64_t n_prompt,
-                              const struct generate_params *gp, struct sampler *sm,
-                              struct rng *rng, const struct gemma_hook *hook,
-                              struct generate_out *out, struct gsae_error *err)
+                              const struct generate_params *gp, struct sampler *sm, struct rng *rng,
+                              const struct gemma_hook *hook, struct generate_out *out,
+                              struct gsae_error *err)
 {
     const struct gemma_config *c = &s->cfg;
     out->n_new = 0;
     if (s->layer_begin != 0 || s->layer_end != c->n_layers)
-        return gsae_fail(err, GSAE_EINVAL, "generate: the state holds layers [%lld, %lld), "
-                         "generation needs all %lld", (long long)s->layer_begin,
-                         (long long)s->layer_end, (long long)c->n_layers);
+        return gsae_fail(err, GSAE_EINVAL,
+                         "generate: the state holds layers [%lld, %lld), "
+                         "generation needs all %lld",
+                         (long long)s->layer_begin, (long long)s->layer_end,
+                         (long long)c->n_layers);
     if (n_prompt < 1 || gp->max_new < 0 || n_prompt + gp->max_new - 1 > s->max_seq)
-        return gsae_fail(err, GSAE_ERANGE, "generate: prompt of %lld tokens plus %lld new "
-                         "exceeds the cache (max_seq %lld)", (long long)n_prompt,
-                         (long long)gp->max_new, (long long)s->max_seq);
+        return gsae_fail(err, GSAE_ERANGE,
+                         "generate: prompt of %lld tokens plus %lld new "
+                         "exceeds the cache (max_seq %lld)",
+                         (long long)n_prompt, (long long)gp->max_new, (long long)s->max_seq);
     if (sm->n_vocab != c->n_vocab)
         return gsae_fail(err, GSAE_EINVAL, "generate: sampler for %lld tokens, model has %lld",
                          (long long)sm->n_vocab, (long long)c->n_vocab);
@@ -72,13 +73,10 @@ enum gsae_status generate_run(const struct gemma_weights *w, struct gemma_state 
         if (out->logits)
             memcpy(out->logits + i * c->n_vocab, last, (size_t)c->n_vocab * sizeof *last);
         out->n_new = i + 1;
-        if ((gp->stop_at_eos && tok == c->eos_id) || i + 1 == gp->max_new)
-            break;
+        if ((gp->stop_at_eos && tok == c->eos_id) || i + 1 == gp->max_new) break;
         st = gemma_embed(c, w, &tok, 1, x, err);
-        if (!st)
-            st = run_rows(w, s, gp->slot, n_prompt + i, 1, x, hook, err);
-        if (!st)
-            st = gemma_logits(w, s, x, 1, last, err);
+        if (!st) st = run_rows(w, s, gp->slot, n_prompt + i, 1, x, hook, err);
+        if (!st) st = gemma_logits(w, s, x, 1, last, err);
     }
 done:
     free(x);

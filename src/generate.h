@@ -34,6 +34,6 @@ struct generate_out {
  * slot out of range, GSAE_ENOMEM, or whatever the hook returns. */
 enum gsae_status generate_run(const struct gemma_weights *w, struct gemma_state *s,
                               const int32_t *prompt, int64_t n_prompt,
-                              const struct generate_params *gp, struct sampler *sm,
-                              struct rng *rng, const struct gemma_hook *hook,
-                              struct generate_out *out, struct gsae_error *err);
+                              const struct generate_params *gp, struct sampler *sm, struct rng *rng,
+                              const struct gemma_hook *hook, struct generate_out *out,
+                              struct gsae_error *err);

@@ -83,9 +83,8 @@ static void gemm_path(float *y, int64_t ldy, const float *x, int64_t m, int64_t 
 {
     int64_t n = w->shape[0];
     if (w->dtype == GSAE_DTYPE_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(m), blas_int(n),
-                    blas_int(k), 1.0f, x, blas_int(k), w->data, blas_int(k), 0.0f, y,
-                    blas_int(ldy));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(m), blas_int(n), blas_int(k),
+                    1.0f, x, blas_int(k), w->data, blas_int(k), 0.0f, y, blas_int(ldy));
         return;
     }
     GSAE_ASSERT(tile_floats >= k);
@@ -97,9 +96,8 @@ static void gemm_path(float *y, int64_t ldy, const float *x, int64_t m, int64_t 
         /* One thread: conversion runs at memory speed (well under 1% of the sgemm time) and
          * more threads would compete with OpenBLAS's own spinning workers. */
         matmul_rows_to_f32(tile, w, n0, nt, k, 1);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(m), blas_int(nt),
-                    blas_int(k), 1.0f, x, blas_int(k), tile, blas_int(k), 0.0f, y + n0,
-                    blas_int(ldy));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(m), blas_int(nt), blas_int(k),
+                    1.0f, x, blas_int(k), tile, blas_int(k), 0.0f, y + n0, blas_int(ldy));
     }
 }
 
@@ -109,11 +107,9 @@ static void gemm_path(float *y, int64_t ldy, const float *x, int64_t m, int64_t 
 static inline __attribute__((always_inline)) __m512 load_w16(const void *w, int dt, int64_t i,
                                                              __mmask16 mask)
 {
-    if (dt == GSAE_DTYPE_F32)
-        return _mm512_maskz_loadu_ps(mask, (const float *)w + i);
+    if (dt == GSAE_DTYPE_F32) return _mm512_maskz_loadu_ps(mask, (const float *)w + i);
     __m256i h = _mm256_maskz_loadu_epi16(mask, (const uint16_t *)w + i);
-    if (dt == GSAE_DTYPE_F16)
-        return _mm512_cvtph_ps(h);
+    if (dt == GSAE_DTYPE_F16) return _mm512_cvtph_ps(h);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
@@ -123,9 +119,9 @@ static inline __attribute__((always_inline)) __m512 load_w16(const void *w, int 
  * each instantiation) so the accumulators live in registers. Each output keeps one 16-lane
  * accumulator over k in steps of 16 (masked tail), then a fixed horizontal reduction: its bits
  * depend only on its own x row and weight row, not on R, m or the thread partition. */
-static inline __attribute__((always_inline)) void
-small_block(float *y, int64_t ldy, const float *x, const int m, int64_t k, const void *w,
-            const int dt, int64_t j, const int R)
+static inline __attribute__((always_inline)) void small_block(float *y, int64_t ldy, const float *x,
+                                                              const int m, int64_t k, const void *w,
+                                                              const int dt, int64_t j, const int R)
 {
     size_t row_bytes = (size_t)k * (dt == GSAE_DTYPE_F32 ? 4u : 2u);
     int64_t k16 = k - k % 16;
@@ -172,9 +168,10 @@ small_block(float *y, int64_t ldy, const float *x, const int m, int64_t k, const
 
 /* Output columns [j0, j1): blocks of 4 weight rows for m <= 4 (up to 16 accumulators), of 2
  * for larger m, single rows at the end. */
-static inline __attribute__((always_inline)) void
-small_kernel(float *y, int64_t ldy, const float *x, const int m, int64_t k, const void *w,
-             const int dt, int64_t j0, int64_t j1)
+static inline __attribute__((always_inline)) void small_kernel(float *y, int64_t ldy,
+                                                               const float *x, const int m,
+                                                               int64_t k, const void *w,
+                                                               const int dt, int64_t j0, int64_t j1)
 {
     int64_t j = j0;
     if (m <= 4)
@@ -262,8 +259,7 @@ void matmul_xwt(float *y, int64_t ldy, const float *x, int64_t m, int64_t k,
     GSAE_ASSERT(w->n_dims == 2 && w->shape[1] == k && ldy >= w->shape[0]);
     GSAE_ASSERT(w->dtype == GSAE_DTYPE_F32 || w->dtype == GSAE_DTYPE_BF16 ||
                 w->dtype == GSAE_DTYPE_F16);
-    if (m <= 0)
-        return;
+    if (m <= 0) return;
     if (m <= MATMUL_SMALL_ROWS || w->shape[0] * k < MATMUL_SGEMM_MIN_WEIGHT)
         small_path(y, ldy, x, m, k, w, n_threads);
     else

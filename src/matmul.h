@@ -28,8 +28,8 @@ int64_t matmul_tile_floats(int64_t k_max, int64_t weight_floats_max);
 
 /* y (m, n) = x (m, k) W^T, where W is (n, k) and y has row stride ldy >= n. tile is scratch of
  * tile_floats >= k floats (unused for F32 weights); n_threads runs the small-m kernel (sgemm
- * uses OpenBLAS's own threads; the tile conversion runs on the calling thread). W's dtype must be F32, BF16 or F16 and
- * its shape (n, k): callers check this once at load time. */
+ * uses OpenBLAS's own threads; the tile conversion runs on the calling thread). W's dtype must be
+ * F32, BF16 or F16 and its shape (n, k): callers check this once at load time. */
 void matmul_xwt(float *y, int64_t ldy, const float *x, int64_t m, int64_t k,
                 const struct gsae_tensor *w, float *tile, int64_t tile_floats, int n_threads);
 

@@ -42,9 +42,9 @@ static inline __m512 softcap16(__m512 x, float cap)
     __m512 y = _mm512_mul_ps(x, _mm512_set1_ps(1.0f / cap));
     __m512 a = _mm512_abs_ps(y);
     __m512 e = exp16(_mm512_add_ps(a, a));
-    __m512 t = _mm512_sub_ps(_mm512_set1_ps(1.0f),
-                             _mm512_div_ps(_mm512_set1_ps(2.0f),
-                                           _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    __m512 t =
+        _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                      _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
     /* copy the sign of y */
     __m512i sign = _mm512_and_si512(_mm512_castps_si512(y), _mm512_set1_epi32(INT32_MIN));
     t = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), sign));
@@ -84,8 +84,7 @@ void ops_rmsnorm(float *y, const float *x, const float *w1, int64_t n_rows, int6
 
 void ops_softcap(float *x, int64_t n, float cap)
 {
-    if (!(cap > 0.0f))
-        return;
+    if (!(cap > 0.0f)) return;
 #if OPS_AVX512
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
@@ -117,8 +116,7 @@ void ops_gelu_mul(float *gate, const float *up, int64_t n_rows, int64_t n, int n
             __m512 u = _mm512_mul_ps(_mm512_set1_ps(-1.5957691216057308f), /* -2 sqrt(2/pi) */
                                      _mm512_fmadd_ps(x3, _mm512_set1_ps(0.044715f), x));
             __m512 g = _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(u)));
-            _mm512_mask_storeu_ps(gate + i, m,
-                                  _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, up + i)));
+            _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, up + i)));
         }
     }
     return;

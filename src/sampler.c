@@ -44,8 +44,7 @@ int32_t sampler_argmax(const float *logits, int64_t n_vocab)
 {
     int64_t best = -1;
     for (int64_t i = 0; i < n_vocab; i++)
-        if (!isnan(logits[i]) && (best < 0 || logits[i] > logits[best]))
-            best = i;
+        if (!isnan(logits[i]) && (best < 0 || logits[i] > logits[best])) best = i;
     return best < 0 ? 0 : (int32_t)best;
 }
 
@@ -53,8 +52,7 @@ int32_t sampler_argmax(const float *logits, int64_t n_vocab)
 static int ranked_cmp(const void *a, const void *b)
 {
     const struct sampler_rank *x = a, *y = b;
-    if (x->value != y->value)
-        return x->value > y->value ? -1 : 1;
+    if (x->value != y->value) return x->value > y->value ? -1 : 1;
     return (x->id > y->id) - (x->id < y->id);
 }
 
@@ -62,8 +60,7 @@ int32_t sampler_pick(struct sampler *s, const float *logits, struct rng *rng)
 {
     const struct sampler_params *p = &s->params;
     int64_t n = s->n_vocab;
-    if (p->temperature == 0.0f)
-        return sampler_argmax(logits, n);
+    if (p->temperature == 0.0f) return sampler_argmax(logits, n);
     /* The candidates: the top_k by logit (all when 0), in decreasing order. */
     int64_t keep = p->top_k > 0 && p->top_k < n ? p->top_k : n;
     struct sampler_rank *r = s->ranked;
@@ -85,8 +82,7 @@ int32_t sampler_pick(struct sampler *s, const float *logits, struct rng *rng)
         while (cut < keep) {
             mass += s->prob[cut] / total;
             cut++;
-            if (mass >= p->top_p)
-                break;
+            if (mass >= p->top_p) break;
         }
         keep = cut;
         total = 0.0;
@@ -96,8 +92,7 @@ int32_t sampler_pick(struct sampler *s, const float *logits, struct rng *rng)
     double u = rng_uniform(rng) * total, acc = 0.0;
     for (int64_t i = 0; i < keep; i++) {
         acc += s->prob[i];
-        if (u < acc)
-            return r[i].id;
+        if (u < acc) return r[i].id;
     }
     return r[keep - 1].id;
 }

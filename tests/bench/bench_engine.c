@@ -31,7 +31,8 @@ static double now(void)
 /* Best of several large square sgemm calls (x W^T, as the model uses it). */
 static double sgemm_peak(int64_t n, int reps)
 {
-    float *a = malloc(sizeof(float) * (size_t)(n * n)), *b = malloc(sizeof(float) * (size_t)(n * n));
+    float *a = malloc(sizeof(float) * (size_t)(n * n)),
+          *b = malloc(sizeof(float) * (size_t)(n * n));
     float *c = malloc(sizeof(float) * (size_t)(n * n));
     for (int64_t i = 0; i < n * n; i++) {
         a[i] = (float)(i % 7) * 0.1f;
@@ -75,8 +76,7 @@ static void mem_bandwidth(int64_t n, int reps, double *read_gbs, double *triad_g
     }
     *read_gbs = (double)n * 4.0 / best_read / 1e9;
     *triad_gbs = (double)n * 12.0 / best_triad / 1e9;
-    if (sink == 42.0)
-        printf(" ");
+    if (sink == 42.0) printf(" ");
     free(a), free(b), free(c);
 }
 
@@ -96,7 +96,7 @@ static double attn_flops(const struct gemma_config *c, int64_t n)
 
 static size_t layer_weight_bytes(const struct gemma_layer_weights *lw)
 {
-    const struct gsae_tensor *t[] = {&lw->attn_q, &lw->attn_k, &lw->attn_v, &lw->attn_o,
+    const struct gsae_tensor *t[] = {&lw->attn_q,   &lw->attn_k, &lw->attn_v,  &lw->attn_o,
                                      &lw->ffn_gate, &lw->ffn_up, &lw->ffn_down};
     size_t b = 0;
     for (int i = 0; i < 7; i++)
@@ -108,8 +108,8 @@ static void forward_once(const struct synth_model *m, struct gemma_state *s, flo
                          int64_t n_seq, const int64_t *slot, const int64_t *pos0,
                          const int64_t *n_tok, int64_t n_rows)
 {
-    struct gemma_batch b = {.n_seq = n_seq, .n_rows = n_rows, .slot = slot, .pos0 = pos0,
-                            .n_tok = n_tok};
+    struct gemma_batch b = {
+        .n_seq = n_seq, .n_rows = n_rows, .slot = slot, .pos0 = pos0, .n_tok = n_tok};
     struct gsae_error err;
     if (gemma_forward(&m->w, s, &b, x, 0, m->cfg.n_layers, NULL, &err) != GSAE_OK) {
         fprintf(stderr, "bench_engine: %s\n", err.msg);
@@ -123,9 +123,10 @@ static double conversion_seconds(const struct synth_model *m)
 {
     const struct gemma_config *c = &m->cfg;
     const struct gemma_layer_weights *lw = &m->w.layers[0];
-    int64_t kmax = c->d_ff > c->d_model ? c->d_ff : c->d_model, tf = matmul_tile_floats(kmax, kmax * c->d_model);
+    int64_t kmax = c->d_ff > c->d_model ? c->d_ff : c->d_model,
+            tf = matmul_tile_floats(kmax, kmax * c->d_model);
     float *tile = malloc(sizeof(float) * (size_t)tf);
-    const struct gsae_tensor *w[] = {&lw->attn_q, &lw->attn_k, &lw->attn_v, &lw->attn_o,
+    const struct gsae_tensor *w[] = {&lw->attn_q,   &lw->attn_k, &lw->attn_v,  &lw->attn_o,
                                      &lw->ffn_gate, &lw->ffn_up, &lw->ffn_down};
     double best = 1e30;
     for (int rep = 0; rep < 2; rep++) {
@@ -177,8 +178,7 @@ static void bench_model(const char *label, struct gemma_config c, int64_t T, dou
         forward_once(&m, &s, x, 1, &slot, &pos0, &n, T);
         t = now() - t;
         s.timing = NULL;
-        if (t < best)
-            best = t, best_tm = tm;
+        if (t < best) best = t, best_tm = tm;
     }
     double L = (double)c.n_layers, per_layer = best / L;
     double fl = linear_flops(&c, T), fa = attn_flops(&c, T);
@@ -191,8 +191,8 @@ static void bench_model(const char *label, struct gemma_config c, int64_t T, dou
     printf("%s prefill per layer: projections %.3f s (%.0f%%; %.1f GFLOP/s = %.0f%% of peak; "
            "bf16->f32 conversion alone %.3f s), attention %.3f s (%.0f%%; %.1f GFLOP/s), "
            "norms/gelu/residual %.3f s (%.0f%%)\n",
-           label, proj, 100 * proj / per_layer, fl / proj / 1e9, 100 * fl / proj / 1e9 / peak,
-           conv, attn, 100 * attn / per_layer, fa / attn / 1e9, other, 100 * other / per_layer);
+           label, proj, 100 * proj / per_layer, fl / proj / 1e9, 100 * fl / proj / 1e9 / peak, conv,
+           attn, 100 * attn / per_layer, fa / attn / 1e9, other, 100 * other / per_layer);
 
     /* Decode: one row per step after the T-token prefill, then DECODE_BATCH rows (one per
      * sequence) per step. */
@@ -212,8 +212,7 @@ static void bench_model(const char *label, struct gemma_config c, int64_t T, dou
             forward_once(&m, &s, x, batch, slots, pos, one, batch);
             t = now() - t;
             s.timing = NULL;
-            if (t < best_step)
-                best_step = t, dec_tm = tm;
+            if (t < best_step) best_step = t, dec_tm = tm;
             for (int i = 0; i < batch; i++)
                 pos[i]++;
         }

@@ -48,8 +48,7 @@ static inline struct gemma_config synth_config(int64_t n_layers, int64_t d_model
 }
 
 static inline struct gsae_tensor synth_tensor(struct synth_model *m, struct rng *r,
-                                              enum gsae_dtype dt, int64_t d0, int64_t d1,
-                                              double sd)
+                                              enum gsae_dtype dt, int64_t d0, int64_t d1, double sd)
 {
     int64_t n = d0 * (d1 > 0 ? d1 : 1);
     size_t es = gsae_dtype_size(dt);

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "../../src/generate.h"
 #include "../../src/gemma.h"
+#include "../../src/generate.h"
 #include "../common/gemma_synth.h"
 
 static struct gemma_config tiny(void)
@@ -43,8 +43,8 @@ static void run_group(const struct synth_model *m, struct gemma_state *st, const
         n_tok[s - s0] = lens[s];
         rows += lens[s];
     }
-    struct gemma_batch b = {.n_seq = s1 - s0, .n_rows = rows, .slot = slot, .pos0 = pos0,
-                            .n_tok = n_tok};
+    struct gemma_batch b = {
+        .n_seq = s1 - s0, .n_rows = rows, .slot = slot, .pos0 = pos0, .n_tok = n_tok};
     struct gsae_error err;
     float *x = x_out + first * d;
     assert_int_equal(gemma_embed(&m->cfg, &m->w, tokens + first, rows, x, &err), GSAE_OK);
@@ -146,12 +146,10 @@ static void test_decode_matches_recompute(void **state)
     double max_err = 0;
     for (int64_t i = 0; i < N; i++) {
         int64_t n = P + i, slot = 0, pos0 = 0;
-        struct gemma_batch b = {.n_seq = 1, .n_rows = n, .slot = &slot, .pos0 = &pos0,
-                                .n_tok = &n};
+        struct gemma_batch b = {.n_seq = 1, .n_rows = n, .slot = &slot, .pos0 = &pos0, .n_tok = &n};
         assert_int_equal(gemma_embed(&c, &m.w, seq, n, x, &err), GSAE_OK);
         assert_int_equal(gemma_forward(&m.w, &st, &b, x, 0, c.n_layers, NULL, &err), GSAE_OK);
-        assert_int_equal(gemma_logits(&m.w, &st, x + (n - 1) * c.d_model, 1, full, &err),
-                         GSAE_OK);
+        assert_int_equal(gemma_logits(&m.w, &st, x + (n - 1) * c.d_model, 1, full, &err), GSAE_OK);
         for (int64_t v = 0; v < c.n_vocab; v++) {
             double e = fabs((double)full[v] - logits[i * c.n_vocab + v]);
             max_err = e > max_err ? e : max_err;
@@ -184,8 +182,7 @@ static enum gsae_status scale_hook(void *ctx, const char *name, int64_t layer, f
     if (layer == 1)
         for (int64_t i = 0; i < batch->n_rows * d_model; i++)
             x[i] *= h->scale;
-    if (layer == 2 && h->scale == 0.0f)
-        return gsae_fail(err, GSAE_EINTR, "stop at layer 2");
+    if (layer == 2 && h->scale == 0.0f) return gsae_fail(err, GSAE_EINTR, "stop at layer 2");
     return GSAE_OK;
 }
 

@@ -157,7 +157,9 @@ static void check_matmul_tiled(enum gsae_dtype dt, int64_t m, int64_t n, int64_t
         wf[i] = dt == GSAE_DTYPE_BF16 ? gsae_bf16_to_f32(wh[i]) : gsae_f16_to_f32(wh[i]);
     }
     struct gsae_tensor w = {.data = dt == GSAE_DTYPE_F32 ? (void *)wf : (void *)wh,
-                            .dtype = dt, .n_dims = 2, .shape = {n, k}};
+                            .dtype = dt,
+                            .n_dims = 2,
+                            .shape = {n, k}};
     for (int64_t r = 0; r < m; r++)
         for (int64_t j = 0; j < n; j++) {
             double s = 0;
@@ -165,8 +167,7 @@ static void check_matmul_tiled(enum gsae_dtype dt, int64_t m, int64_t n, int64_t
                 s += (double)x[r * k + i] * wf[j * k + i];
             e[r * n + j] = s;
         }
-    if (tile_floats == 0)
-        tile_floats = matmul_tile_floats(k, n * k);
+    if (tile_floats == 0) tile_floats = matmul_tile_floats(k, n * k);
     float *tile = malloc((size_t)tile_floats * sizeof *tile);
     matmul_xwt(y, n + 3, x, m, k, &w, tile, tile_floats, 2);
     for (int64_t r = 0; r < m; r++) {
@@ -190,9 +191,9 @@ static void test_matmul_dtypes(void **state)
     (void)state;
     const enum gsae_dtype dts[] = {GSAE_DTYPE_F32, GSAE_DTYPE_BF16, GSAE_DTYPE_F16};
     for (int i = 0; i < 3; i++) {
-        check_matmul(dts[i], 1, 37, 100);  /* decode path, odd n, k tail */
-        check_matmul(dts[i], 8, 64, 64);   /* largest decode batch */
-        check_matmul(dts[i], 9, 50, 33);   /* smallest GEMM batch */
+        check_matmul(dts[i], 1, 37, 100); /* decode path, odd n, k tail */
+        check_matmul(dts[i], 8, 64, 64);  /* largest decode batch */
+        check_matmul(dts[i], 9, 50, 33);  /* smallest GEMM batch */
         check_matmul(dts[i], 40, 300, 257);
         check_matmul_tiled(dts[i], 20, 1001, 300, 140000); /* three tiles of 333-334 rows */
     }
@@ -210,7 +211,9 @@ static void check_split(enum gsae_dtype dt, int64_t m, int64_t m1, int64_t n, in
     for (int64_t i = 0; i < n * k; i++)
         wh[i] = gsae_f32_to_bf16(wf[i]);
     struct gsae_tensor w = {.data = dt == GSAE_DTYPE_F32 ? (void *)wf : (void *)wh,
-                            .dtype = dt, .n_dims = 2, .shape = {n, k}};
+                            .dtype = dt,
+                            .n_dims = 2,
+                            .shape = {n, k}};
     int64_t tile_floats = matmul_tile_floats(k, n * k);
     float *tile = malloc((size_t)tile_floats * sizeof *tile);
     matmul_xwt(y_all, n, x, m, k, &w, tile, tile_floats, 2);
