@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/tokenizer_load.h"
+#include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
 #include "report.h"
@@ -370,7 +372,33 @@ done:
 
 /* pca_scores.csv: token,pc1,pc2,pc3  (one row per token position); pca_explained.csv:
  * component,explained_variance_ratio. */
-static enum gsae_status view_pca(struct report *r, const char *dir, struct gsae_error *err)
+/* Replace the token ids in column col by their text (tk may be NULL: ids stay). */
+static enum gsae_status decode_token_ids(struct report_csv *t, int64_t col,
+                                         const struct tokenizer *tk, struct gsae_error *err)
+{
+    for (int64_t i = 0; tk && i < t->n_rows; i++) {
+        char **cell = &t->cells[i * t->n_cols + col], *end = NULL;
+        long id = strtol(*cell, &end, 10);
+        if (end == *cell || *end != '\0' || id < 0 || id > INT32_MAX) continue;
+        int32_t id32 = (int32_t)id;
+        struct tokenizer_text text = {0};
+        enum gsae_status st = tokenizer_decode(tk, &id32, 1, false, &text, err);
+        if (st == GSAE_ENOMEM) return st;
+        if (st == GSAE_OK && text.data) {
+            free(*cell);
+            *cell = strndup(text.data, text.len);
+            tokenizer_text_free(&text);
+            if (!*cell) return gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+        }
+        tokenizer_text_free(&text);
+        gsae_error_clear(err);
+    }
+    return GSAE_OK;
+}
+
+/* pca_scores.csv or pca.csv, and pca_explained.csv; tk (may be NULL) decodes token ids. */
+static enum gsae_status view_pca(struct report *r, const char *dir, const struct tokenizer *tk,
+                                 struct gsae_error *err)
 {
     struct report_csv t = {0}, ev = {0};
     bool has = false, has_ev = false;
@@ -392,6 +420,7 @@ static enum gsae_status view_pca(struct report *r, const char *dir, struct gsae_
     if (has) {
         if ((st = need_cols(&t, file, strcmp(file, "pca.csv") ? names : store_names, c, err)) !=
                 GSAE_OK ||
+            (st = decode_token_ids(&t, c[0], tk, err)) != GSAE_OK ||
             (st = make_tokens_visible(&t, c[0], err)) != GSAE_OK)
             goto done;
         int64_t n_tok = distinct(&t, c[0], &tokens, &group);
@@ -636,7 +665,7 @@ static enum gsae_status view_tables(struct report *r, const char *dir, struct gs
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: gsae report RESULTS_DIR [--out FILE] [--title TEXT]\n"
+    fprintf(f, "usage: gsae report RESULTS_DIR [--out FILE] [--title TEXT] [--tokenizer PATH]\n"
                "Writes RESULTS_DIR/report.html (or FILE) from the result files in RESULTS_DIR\n"
                "(formats: jobs/README.md). Views whose files are absent are left out.\n");
 }
@@ -647,10 +676,12 @@ int cmd_report(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    const char *dir = NULL, *out = NULL, *title = NULL;
+    const char *dir = NULL, *out = NULL, *title = NULL, *tok_path = NULL;
     for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "--out") == 0 || strcmp(argv[i], "--title") == 0) && i + 1 < argc) {
-            *(argv[i][2] == 'o' ? &out : &title) = argv[i + 1];
+        if ((strcmp(argv[i], "--out") == 0 || strcmp(argv[i], "--title") == 0 ||
+             strcmp(argv[i], "--tokenizer") == 0) &&
+            i + 1 < argc) {
+            *(argv[i][2] == 'o' ? &out : argv[i][3] == 'i' ? &title : &tok_path) = argv[i + 1];
             i++;
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
@@ -683,21 +714,24 @@ int cmd_report(int argc, char **argv)
     }
     struct report r = {0};
     struct gsae_error err = {0};
-    enum gsae_status (*views[])(struct report *, const char *,
-                                struct gsae_error *) = {view_summary,
-                                                        view_acts,
-                                                        view_diff,
-                                                        view_steer,
-                                                        report_view_steer_json,
-                                                        view_ablate,
-                                                        report_view_ablate_json,
-                                                        view_pca,
-                                                        report_view_pca_npy,
-                                                        view_harvest,
-                                                        view_tables};
-    enum gsae_status st = report_open(&r, out, title, "Results of one gsae run", &err);
-    for (size_t i = 0; i < sizeof views / sizeof views[0] && st == GSAE_OK; i++)
-        st = views[i](&r, dir, &err);
+    struct tokenizer tk = {0};
+    typedef enum gsae_status (*view_fn)(struct report *, const char *, struct gsae_error *);
+    static const view_fn before_pca[] = {view_summary,
+                                         view_acts,
+                                         view_diff,
+                                         view_steer,
+                                         report_view_steer_json,
+                                         view_ablate,
+                                         report_view_ablate_json};
+    static const view_fn after_pca[] = {report_view_pca_npy, view_harvest, view_tables};
+    enum gsae_status st = tok_path ? tokenizer_load(&tk, tok_path, &err) : GSAE_OK;
+    if (st == GSAE_OK) st = report_open(&r, out, title, "Results of one gsae run", &err);
+    for (size_t i = 0; i < sizeof before_pca / sizeof before_pca[0] && st == GSAE_OK; i++)
+        st = before_pca[i](&r, dir, &err);
+    if (st == GSAE_OK) st = view_pca(&r, dir, tok_path ? &tk : NULL, &err);
+    for (size_t i = 0; i < sizeof after_pca / sizeof after_pca[0] && st == GSAE_OK; i++)
+        st = after_pca[i](&r, dir, &err);
+    tokenizer_free(&tk);
     if (st == GSAE_OK && r.n_figures == 0) {
         report_section(&r, "empty", "No results", NULL);
         report_paragraph(&r, "No result files found in this directory.");

@@ -617,8 +617,12 @@ int cmd_run(int argc, char **argv)
     rc = run_steps(&job, &o, out);
     const char *report = job_get(&job, "job", "report");
     if (rc == 0 && !o.dry_run && !(report && strcmp(report, "false") == 0)) {
-        char *rargv[] = {"report", out, NULL};
-        rc = cmd_report(2, rargv);
+        /* [job] report_tokenizer lets the report show token ids as text. */
+        const char *tok = job_get(&job, "job", "report_tokenizer");
+        char tok_path[4096];
+        snprintf(tok_path, sizeof tok_path, "%s", tok ? tok : "");
+        char *rargv[] = {"report", out, "--tokenizer", tok_path, NULL};
+        rc = cmd_report(tok ? 4 : 2, rargv);
     }
 done:
     job_free(&job);

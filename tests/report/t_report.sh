@@ -31,6 +31,14 @@ mkdir only_steer && cp res/steer.csv only_steer/
 "$GSAE" report only_steer
 grep -q '<section id="steer">' only_steer/report.html || { echo "FAIL: steer view missing"; exit 1; }
 if grep -q '<section id="pca">' only_steer/report.html; then echo "FAIL: pca shown without its file"; exit 1; fi
+# gsae pca STORE's pca.csv: coloured by token id, shown as text with --tokenizer.
+mkdir pca_store
+printf 'row,token,doc,pos,token_id,PC1,PC2,PC3,context\n0,1,0,0,2,0.5,1.5,2.5,x\n1,2,0,1,108,1.0,-1.0,0.5,y\n' >pca_store/pca.csv
+"$GSAE" report pca_store >/dev/null
+grep -qF '</i>108</span>' pca_store/report.html || { echo "FAIL: pca.csv token ids not in the legend"; exit 1; }
+"$GSAE" report pca_store --tokenizer "$TESTDATA/tokenizer/gemma2-tokenizer.json.zst" >/dev/null
+grep -qF '</i>&lt;bos&gt;</span>' pca_store/report.html && grep -qF '</i>\n</span>' pca_store/report.html ||
+    { echo "FAIL: --tokenizer did not turn token ids into text"; exit 1; }
 # An empty directory still gives a page that says so.
 mkdir empty && "$GSAE" report empty && grep -q 'No result files' empty/report.html
 # Malformed files fail, naming file and line or column.
