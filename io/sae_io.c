@@ -280,7 +280,7 @@ static void fold_b_dec(struct sae_params *p)
 static enum gsae_status load_saelens(const char *dir, struct sae_params *p, struct sae_info *info,
                                      struct gsae_error *err)
 {
-    char cfg_path[4096], w_path[4096];
+    char cfg_path[4200], w_path[4200];
     snprintf(cfg_path, sizeof cfg_path, "%s/cfg.json", dir);
     snprintf(w_path, sizeof w_path, "%s/sae_weights.safetensors", dir);
     info->layout = SAE_LAYOUT_SAELENS;
@@ -330,6 +330,54 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* Resolve path to the .npz file or the SAELens directory (where, 4096 bytes). */
+static enum gsae_status resolve(const char *path, char *where, bool *saelens,
+                                struct gsae_error *err)
+{
+    if (strlen(path) + 32 >= 4096) return gsae_fail(err, GSAE_EINVAL, "SAE path is too long");
+    snprintf(where, 4096, "%s", path);
+    size_t n = strlen(where);
+    while (n > 1 && where[n - 1] == '/')
+        where[--n] = '\0';
+    *saelens = false;
+    if (ends_with(where, "/cfg.json") || ends_with(where, "/sae_weights.safetensors")) {
+        *strrchr(where, '/') = '\0';
+        *saelens = true;
+    } else if (is_dir(where)) {
+        char probe[4096];
+        snprintf(probe, sizeof probe, "%s/params.npz", where);
+        struct stat sb;
+        if (stat(probe, &sb) == 0)
+            snprintf(where + n, 4096 - n, "/params.npz");
+        else
+            *saelens = true;
+    }
+    return GSAE_OK;
+}
+
+enum gsae_status sae_probe(const char *path, struct sae_info *info, struct gsae_error *err)
+{
+    memset(info, 0, sizeof *info);
+    info->layer = -1;
+    char where[4096];
+    bool saelens;
+    enum gsae_status st = resolve(path, where, &saelens, err);
+    if (st != GSAE_OK) return st;
+    if (!(info->path = dup_str(where))) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    info->layout = saelens ? SAE_LAYOUT_SAELENS : SAE_LAYOUT_NPZ;
+    if (!saelens) {
+        info->layer = layer_hint(where);
+        return GSAE_OK;
+    }
+    char cfg_path[4200];
+    snprintf(cfg_path, sizeof cfg_path, "%s/cfg.json", where);
+    int64_t d_in, d_sae;
+    bool fold;
+    st = read_cfg(cfg_path, &d_in, &d_sae, &info->layer, &fold, &info->model_name, err);
+    if (st != GSAE_OK) sae_info_free(info);
+    return st;
+}
+
 enum gsae_status sae_load(const char *path, struct sae_params *p, struct sae_info *info,
                           struct gsae_error *err)
 {
@@ -337,28 +385,11 @@ enum gsae_status sae_load(const char *path, struct sae_params *p, struct sae_inf
     memset(info, 0, sizeof *info);
     info->layer = -1;
     char where[4096];
-    if (strlen(path) + 32 >= sizeof where)
-        return gsae_fail(err, GSAE_EINVAL, "SAE path is too long");
-    snprintf(where, sizeof where, "%s", path);
-    size_t n = strlen(where);
-    while (n > 1 && where[n - 1] == '/')
-        where[--n] = '\0';
-    bool saelens = false;
-    if (ends_with(where, "/cfg.json") || ends_with(where, "/sae_weights.safetensors")) {
-        *strrchr(where, '/') = '\0';
-        saelens = true;
-    } else if (is_dir(where)) {
-        char probe[4096];
-        snprintf(probe, sizeof probe, "%s/params.npz", where);
-        struct stat sb;
-        if (stat(probe, &sb) == 0)
-            snprintf(where + n, sizeof where - n, "/params.npz");
-        else
-            saelens = true;
-    }
+    bool saelens;
+    enum gsae_status st = resolve(path, where, &saelens, err);
+    if (st != GSAE_OK) return st;
     if (!(info->path = dup_str(where))) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    enum gsae_status st =
-        saelens ? load_saelens(where, p, info, err) : load_npz(where, p, info, err);
+    st = saelens ? load_saelens(where, p, info, err) : load_npz(where, p, info, err);
     if (st != GSAE_OK) {
         sae_info_free(info);
         sae_params_free(p);

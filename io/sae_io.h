@@ -49,6 +49,11 @@ void sae_info_free(struct sae_info *info);
 enum gsae_status sae_load(const char *path, struct sae_params *p, struct sae_info *info,
                           struct gsae_error *err);
 
+/* What sae_load would report in info (layout, path, layer, model name) without reading any
+ * tensor: cfg.json for SAELens, the path's "layer_N" hint for an .npz. For ranks that need the
+ * hooked layer but not the weights. Errors: those of cfg.json (see sae_load). */
+enum gsae_status sae_probe(const char *path, struct sae_info *info, struct gsae_error *err);
+
 /* Check an SAE against the model it is used with: d_in must equal the hidden size, and the
  * layer (requested >= 0, else the file's) must exist and, when both are known, agree with the
  * file's. On success *layer is the layer to hook, -1 when neither the request nor the file

@@ -362,6 +362,59 @@ static enum gsae_status run_condition(struct sae_session *s, const struct ablate
     return st;
 }
 
+/* The inputs of the runs: prompt + answer, the rows read, the conditions and their names. */
+struct ablate_run {
+    int32_t *tokens, *feats;
+    int64_t n, *rows;
+    float *logits[3]; /* clean, then one per condition: (n_ans, n_vocab) each */
+    char names[2][128];
+    bool with_err[2];
+    int n_cond;
+};
+
+static void run_free(struct ablate_run *r)
+{
+    free(r->tokens);
+    free(r->feats);
+    free(r->rows);
+    for (int c = 0; c < 3; c++)
+        free(r->logits[c]);
+    memset(r, 0, sizeof *r);
+}
+
+static enum gsae_status run_prepare(struct ablate_run *r, const struct sae_session *s,
+                                    const struct ablate_opts *ao, const int32_t *answer,
+                                    int64_t n_ans, struct gsae_error *err)
+{
+    const int64_t V = s->cfg.n_vocab;
+    r->n = s->n_prompt + n_ans;
+    r->tokens = malloc((size_t)r->n * sizeof *r->tokens);
+    r->rows = malloc((size_t)n_ans * sizeof *r->rows);
+    r->feats = malloc((size_t)ao->n_features * sizeof *r->feats);
+    for (int c = 0; c < 3; c++)
+        r->logits[c] = malloc((size_t)(n_ans * V) * sizeof(float));
+    if (!r->tokens || !r->rows || !r->feats || !r->logits[0] || !r->logits[1] || !r->logits[2])
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    memcpy(r->tokens, s->prompt, (size_t)s->n_prompt * sizeof *r->tokens);
+    memcpy(r->tokens + s->n_prompt, answer, (size_t)n_ans * sizeof *r->tokens);
+    for (int64_t i = 0; i < n_ans; i++)
+        r->rows[i] = s->n_prompt + i - 1; /* the logits that predict answer token i */
+    int at = 0;
+    for (int64_t i = 0; i < ao->n_features; i++) {
+        r->feats[i] = (int32_t)ao->features[i];
+        if (at < 90) /* the name lists the first features only */
+            at += snprintf(r->names[0] + at, sizeof r->names[0] - (size_t)at, "%s%d",
+                           i ? "," : "ablate ", r->feats[i]);
+    }
+    snprintf(r->names[1], sizeof r->names[1], "%.100s + error", r->names[0]);
+    if (ao->without) r->with_err[r->n_cond++] = false;
+    if (ao->with) {
+        if (r->n_cond == 0) memcpy(r->names[0], r->names[1], sizeof r->names[0]);
+        r->with_err[r->n_cond++] = true;
+    }
+    return GSAE_OK;
+}
+
 int cmd_ablate(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -378,12 +431,9 @@ int cmd_ablate(int argc, char **argv)
     }
     struct gsae_error err = {0};
     struct sae_session s;
-    int32_t *answer = NULL, *tokens = NULL, *feats = NULL;
-    int64_t n_ans = 0, *rows = NULL;
-    float *logits[3] = {NULL, NULL, NULL};
-    char names[2][128];
-    bool with_err[2];
-    int n_cond = 0;
+    struct ablate_run r = {0};
+    int32_t *answer = NULL;
+    int64_t n_ans = 0;
     /* Every token covers at least one byte: the answer's bytes (plus the prepended space)
      * bound its token count, and so the positions the KV caches need. */
     int64_t max_ans = 2;
@@ -400,51 +450,17 @@ int cmd_ablate(int argc, char **argv)
         if (ao.features[i] >= s.d_sae)
             st = gsae_fail(&err, GSAE_EINVAL, "--feature %lld is outside the SAE's [0, %lld)",
                            (long long)ao.features[i], (long long)s.d_sae);
-    int64_t n = s.n_prompt + n_ans, V = s.cfg.n_vocab;
-    if (st == GSAE_OK) {
-        tokens = malloc((size_t)n * sizeof *tokens);
-        rows = malloc((size_t)n_ans * sizeof *rows);
-        feats = malloc((size_t)ao.n_features * sizeof *feats);
-        for (int c = 0; c < 3; c++)
-            logits[c] = malloc((size_t)(n_ans * V) * sizeof(float));
-        if (!tokens || !rows || !feats || !logits[0] || !logits[1] || !logits[2])
-            st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
-    }
-    if (st == GSAE_OK) {
-        memcpy(tokens, s.prompt, (size_t)s.n_prompt * sizeof *tokens);
-        memcpy(tokens + s.n_prompt, answer, (size_t)n_ans * sizeof *tokens);
-        for (int64_t i = 0; i < n_ans; i++)
-            rows[i] = s.n_prompt + i - 1; /* the logits that predict answer token i */
-        int at = 0;
-        for (int64_t i = 0; i < ao.n_features; i++) {
-            feats[i] = (int32_t)ao.features[i];
-            at += snprintf(names[0] + at, sizeof names[0] - (size_t)at, "%s%d", i ? "," : "ablate ",
-                           feats[i]);
-            if (at >= 90) break;
-        }
-        snprintf(names[1], sizeof names[1], "%.100s + error", names[0]);
-        if (ao.without) with_err[n_cond++] = false;
-        if (ao.with) {
-            with_err[n_cond] = true;
-            if (n_cond == 0) memcpy(names[0], names[1], sizeof names[0]);
-            n_cond++;
-        }
-    }
+    if (st == GSAE_OK) st = run_prepare(&r, &s, &ao, answer, n_ans, &err);
     if (opened) st = dist_agree(s.d.world, st, &err);
-    if (st == GSAE_OK)
-        st = run_condition(&s, &ao, NULL, false, tokens, n, rows, n_ans, logits[0], &err);
-    for (int c = 0; st == GSAE_OK && c < n_cond; c++)
-        st =
-            run_condition(&s, &ao, feats, with_err[c], tokens, n, rows, n_ans, logits[c + 1], &err);
+    for (int c = 0; st == GSAE_OK && c <= r.n_cond; c++)
+        st = run_condition(&s, &ao, c ? r.feats : NULL, c ? r.with_err[c - 1] : false, r.tokens,
+                           r.n, r.rows, n_ans, r.logits[c], &err);
     if (st == GSAE_OK && s.d.rank == 0)
-        st = write_results(&s, &ao, &o, answer, n_ans, logits, names, with_err, n_cond, &err);
+        st = write_results(&s, &ao, &o, answer, n_ans, r.logits, r.names, r.with_err, r.n_cond,
+                           &err);
     if (st != GSAE_OK) cli_report("ablate", &err);
     free(answer);
-    free(tokens);
-    free(rows);
-    free(feats);
-    for (int c = 0; c < 3; c++)
-        free(logits[c]);
+    run_free(&r);
     free(ao.features);
     free(ao.positions);
     sae_session_close(&s);

@@ -149,9 +149,10 @@ static double normal_upper_quantile(double p)
     return 0.5 * (lo + hi);
 }
 
-/* Residuals of the model at resid_post.layer for n random tokens: rows (n, d_model). */
+/* Residuals of the model at resid_post.layer for n random tokens after <bos> (at most the
+ * model's max_position_embeddings): rows (*n_rows, d_model), the <bos> row left out. */
 static enum gsae_status model_rows(const char *dir, int64_t layer, int64_t n, uint64_t seed,
-                                   float **rows, struct gsae_error *err)
+                                   float **rows, int64_t *n_rows, struct gsae_error *err)
 {
     struct ckpt c = {0};
     struct gemma_state s = {0};
@@ -187,6 +188,7 @@ done:
         /* drop the <bos> row: its residual is atypical and would skew the statistics */
         memmove(x, x + c.cfg.d_model, (size_t)((n - 1) * c.cfg.d_model) * sizeof *x);
         *rows = x;
+        *n_rows = n - 1;
         x = NULL;
     }
     free(tok);
@@ -281,6 +283,56 @@ static int convert(const struct mksae_options *o)
     return st == GSAE_OK ? 0 : 1;
 }
 
+/* With --model: take d_model from its config and check --layer against it. */
+static enum gsae_status check_model(struct mksae_options *o, struct gsae_error *err)
+{
+    struct gemma_config cfg;
+    enum gsae_status st = ckpt_config_load(o->model_dir, &cfg, err);
+    if (st != GSAE_OK) return st;
+    if (o->d_model >= 0 && o->d_model != cfg.d_model)
+        return gsae_fail(err, GSAE_EINVAL, "--d-model %lld disagrees with %s (hidden_size %lld)",
+                         (long long)o->d_model, o->model_dir, (long long)cfg.d_model);
+    if (o->layer >= cfg.n_layers)
+        return gsae_fail(err, GSAE_EINVAL, "--layer %lld does not exist in %s (%lld layers)",
+                         (long long)o->layer, o->model_dir, (long long)cfg.n_layers);
+    o->d_model = cfg.d_model;
+    return GSAE_OK;
+}
+
+/* Calibration rows (*n_rows, d_model): the model's residuals, or Gaussian rows. */
+static enum gsae_status calibration_rows(const struct mksae_options *o, float **rows,
+                                         int64_t *n_rows, const char **source,
+                                         struct gsae_error *err)
+{
+    if (o->model_dir && o->calib_tokens > 1) {
+        *source = "model residuals";
+        return model_rows(o->model_dir, o->layer, o->calib_tokens, o->seed, rows, n_rows, err);
+    }
+    *n_rows = 1024;
+    *source = "Gaussian rows";
+    if (!(*rows = malloc((size_t)(*n_rows * o->d_model) * sizeof **rows)))
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory for calibration rows");
+    struct rng r;
+    rng_seed(&r, o->seed ^ 0x6761757373ull);
+    for (int64_t i = 0; i < *n_rows * o->d_model; i++)
+        (*rows)[i] = (float)(o->input_rms * rng_normal(&r));
+    return GSAE_OK;
+}
+
+/* The checkpoint's model name (malloc'd), or NULL. */
+static char *checkpoint_name(const char *dir)
+{
+    struct ckpt c = {0};
+    struct ckpt_select none = {0};
+    struct gsae_error err;
+    char *name = NULL;
+    if (ckpt_open(&c, dir, &none, &err) == GSAE_OK && c.model_name &&
+        (name = malloc(strlen(c.model_name) + 1)))
+        strcpy(name, c.model_name);
+    ckpt_close(&c);
+    return name;
+}
+
 int cmd_mksae(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -294,67 +346,33 @@ int cmd_mksae(int argc, char **argv)
     struct gsae_error err = {0};
     struct sae_params p = {0};
     float *rows = NULL;
-    char *model_name = NULL;
-    enum gsae_status st = GSAE_OK;
-    if (o.model_dir) {
-        struct gemma_config cfg;
-        if ((st = ckpt_config_load(o.model_dir, &cfg, &err)) != GSAE_OK) goto done;
-        if (o.d_model >= 0 && o.d_model != cfg.d_model) {
-            st = gsae_fail(&err, GSAE_EINVAL, "--d-model %lld disagrees with %s (hidden_size %lld)",
-                           (long long)o.d_model, o.model_dir, (long long)cfg.d_model);
-            goto done;
-        }
-        o.d_model = cfg.d_model;
-        if (o.layer >= cfg.n_layers) {
-            st = gsae_fail(&err, GSAE_EINVAL, "--layer %lld does not exist in %s (%lld layers)",
-                           (long long)o.layer, o.model_dir, (long long)cfg.n_layers);
-            goto done;
-        }
+    int64_t n_rows = 0;
+    const char *source = "";
+    char *model_name = o.model_dir && !o.model_name ? checkpoint_name(o.model_dir) : NULL;
+    enum gsae_status st = o.model_dir ? check_model(&o, &err) : GSAE_OK;
+    if (st == GSAE_OK) st = sae_params_init(&p, o.d_model, o.d_sae, &err);
+    if (st == GSAE_OK) {
+        draw_weights(&p, o.seed);
+        st = calibration_rows(&o, &rows, &n_rows, &source, &err);
     }
-    if ((st = sae_params_init(&p, o.d_model, o.d_sae, &err)) != GSAE_OK) goto done;
-    draw_weights(&p, o.seed);
-    int64_t n_rows = 1024;
-    const char *source = "Gaussian rows";
-    if (o.model_dir && o.calib_tokens > 1) {
-        if ((st = model_rows(o.model_dir, o.layer, o.calib_tokens, o.seed, &rows, &err))) goto done;
-        n_rows = o.calib_tokens - 1;
-        source = "model residuals";
-    } else {
-        rows = malloc((size_t)(n_rows * o.d_model) * sizeof *rows);
-        if (!rows) {
-            st = gsae_fail(&err, GSAE_ENOMEM, "out of memory for calibration rows");
-            goto done;
-        }
-        struct rng r;
-        rng_seed(&r, o.seed ^ 0x6761757373ull);
-        for (int64_t i = 0; i < n_rows * o.d_model; i++)
-            rows[i] = (float)(o.input_rms * rng_normal(&r));
-    }
-    double fired = calibrate(&p, rows, n_rows, o.density);
-    if (o.model_dir && !o.model_name) {
-        struct ckpt c = {0};
-        struct ckpt_select none = {0};
-        if (ckpt_open(&c, o.model_dir, &none, &err) == GSAE_OK && c.model_name) {
-            size_t n = strlen(c.model_name) + 1;
-            if ((model_name = malloc(n))) memcpy(model_name, c.model_name, n);
-        }
-        ckpt_close(&c);
-        gsae_error_clear(&err);
-    }
+    double fired = st == GSAE_OK ? calibrate(&p, rows, n_rows, o.density) : 0;
     struct sae_save_opts so = {.layout = o.layout,
                                .compression = o.compression,
                                .layer = o.layer,
                                .model_name = o.model_name ? o.model_name : model_name};
-    if ((st = sae_save(o.out, &p, &so, &err)) != GSAE_OK) goto done;
-    char layer_txt[48] = "";
-    if (o.layer >= 0) snprintf(layer_txt, sizeof layer_txt, ", layer %lld", (long long)o.layer);
-    printf("wrote %s (%s): d_in %lld, d_sae %lld%s, %.1f MiB in memory; %.2f%% of features "
-           "fire on %lld calibration %s\n",
-           o.out, o.layout == SAE_LAYOUT_SAELENS ? "saelens" : "npz", (long long)o.d_model,
-           (long long)o.d_sae, layer_txt, (double)sae_params_bytes(o.d_model, o.d_sae) / (1 << 20),
-           100 * fired, (long long)n_rows, source);
-done:
-    if (st != GSAE_OK) cli_report("mksae", &err);
+    if (st == GSAE_OK) st = sae_save(o.out, &p, &so, &err);
+    if (st == GSAE_OK) {
+        char layer_txt[48] = "";
+        if (o.layer >= 0) snprintf(layer_txt, sizeof layer_txt, ", layer %lld", (long long)o.layer);
+        printf("wrote %s (%s): d_in %lld, d_sae %lld%s, %.1f MiB in memory; %.2f%% of features "
+               "fire on %lld calibration %s\n",
+               o.out, o.layout == SAE_LAYOUT_SAELENS ? "saelens" : "npz", (long long)o.d_model,
+               (long long)o.d_sae, layer_txt,
+               (double)sae_params_bytes(o.d_model, o.d_sae) / (1 << 20), 100 * fired,
+               (long long)n_rows, source);
+    } else {
+        cli_report("mksae", &err);
+    }
     free(rows);
     free(model_name);
     sae_params_free(&p);

@@ -256,21 +256,29 @@ static enum gsae_status open_stage(struct sae_session *s, const char *cmd,
         st = gemma_weights_check(&s->ck.cfg, &s->ck.w, ps->layer_begin, ps->layer_end,
                                  ps->has_unembed, err);
     if (st != GSAE_OK) return st;
-    /* Every rank learns the layer from the file's metadata; only the owner keeps the SAE. */
-    st = sae_load(o->sae_path, &s->sae, &s->info, err);
+    /* Every rank learns the layer (--layer, or the file's metadata); only the stages that run
+     * it read the weights, so the other ranks never hold a copy of a large SAE. */
+    st = sae_probe(o->sae_path, &s->info, err);
+    if (st != GSAE_OK) return st;
+    s->layer = o->layer >= 0 ? o->layer : s->info.layer;
+    if (s->layer < 0)
+        return gsae_fail(err, GSAE_EINVAL,
+                         "%s: the file does not say which layer it hooks; give --layer",
+                         s->info.path);
+    if (s->layer >= s->cfg.n_layers)
+        return gsae_fail(err, GSAE_EINVAL, "%s: hook layer %lld does not exist (%lld layers)",
+                         s->info.path, (long long)s->layer, (long long)s->cfg.n_layers);
+    s->owns_layer = ps->layer_begin <= s->layer && s->layer < ps->layer_end;
+    if (!s->owns_layer) return GSAE_OK;
+    sae_info_free(&s->info);
     char warning[1024] = "";
+    st = sae_load(o->sae_path, &s->sae, &s->info, err);
     if (st == GSAE_OK)
         st = sae_check_model(&s->info, &s->sae, &s->cfg, s->ck.model_name, o->layer, &s->layer,
                              warning, sizeof warning, err);
-    if (st == GSAE_OK && s->layer < 0)
-        st =
-            gsae_fail(err, GSAE_EINVAL,
-                      "%s: the file does not say which layer it hooks; give --layer", s->info.path);
     if (st != GSAE_OK) return st;
-    if (warning[0] && s->d.rank == 0) fprintf(stderr, "gsae %s: warning: %s\n", cmd, warning);
+    if (warning[0] && s->d.replica == 0) fprintf(stderr, "gsae %s: warning: %s\n", cmd, warning);
     s->d_sae = s->sae.d_sae;
-    s->owns_layer = ps->layer_begin <= s->layer && s->layer < ps->layer_end;
-    if (!s->owns_layer) sae_params_free(&s->sae);
     return GSAE_OK;
 }
 
@@ -290,6 +298,12 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
         st = open_stage(s, cmd, o, err);
         st = dist_agree(s->d.world, st, err);
     }
+    if (st == GSAE_OK) /* d_sae from the stages that loaded the SAE */
+        st = GSAE_MPI(MPI_Allreduce(MPI_IN_PLACE, &s->d_sae, 1, MPI_INT64_T, MPI_MAX, s->d.world),
+                      err);
+    if (st == GSAE_OK && s->d_sae == 0)
+        st = gsae_fail(err, GSAE_EINVAL, "no pipeline stage runs layer %lld (see --layers)",
+                       (long long)s->layer);
     if (st == GSAE_OK) st = dist_threads_choose(&s->d, o->n_threads, &s->n_threads, err);
     if (st == GSAE_OK) {
         dist_threads_apply(s->n_threads);

@@ -97,6 +97,14 @@ for np_ in 1 2; do
         --prompt-ids "$IDS" >"features.np$np_" 2>&1 || fail "features -np $np_: $(cat "features.np$np_")"
 done
 cmp -s steer.np1 steer.np2 || fail "steer output differs between 1 and 2 ranks"
+# a SAELens SAE, its layer taken from cfg.json on every rank (only the owner reads the weights)
+lens="$TESTDATA/gemma2/tiny-mha-f32-sharded"
+for np_ in 1 2; do
+    $MPIRUN -np $np_ "$GSAE" features --model "$lens" --sae "$lens/sae" --prompt-ids 2,5,6,7 \
+        >"lens.np$np_" 2>&1 || fail "features on SAELens -np $np_: $(cat "lens.np$np_")"
+done
+grep -q "resid_post.2 (d_sae 96)" lens.np1 || fail "SAELens layer/d_sae: $(cat lens.np1)"
+cmp -s lens.np1 lens.np2 || fail "SAELens features differ between 1 and 2 ranks"
 cmp -s features.np1 features.np2 || fail "features output differs between 1 and 2 ranks"
 
 # the job-file spellings on a tiny model with the real tokenizer's vocabulary: ARC tasks by id
@@ -126,6 +134,24 @@ lp = list(csv.DictReader(open("abl/table_answer_logprob.csv")))
 assert [r["condition"] for r in lp] == ["baseline", "ablate 3", "ablate 3 + error"]
 assert all(float(r["logprob"]) < 0 for r in lp)
 print("job-file spellings ok")
+PY
+
+# with the error term, ablating a feature that is active nowhere leaves every logit bit for bit
+# as it was (the SAE in the loop changes nothing)
+"$GSAE" features --model m --sae m.sae --layer 1 --prompt-ids 2,100,200,300,400 \
+    --all-positions idle.csv >idle.txt 2>&1 || fail "features for the idle test: $(cat idle.txt)"
+idle=$("$PY3" -c "
+import csv
+seen = {int(r['feature']) for r in csv.DictReader(open('idle.csv'))}
+print(min(set(range(128)) - seen))")
+"$GSAE" ablate --model m --sae m.sae --layer 1 --prompt-ids 2,100,200,300,400 \
+    --feature "$idle" --error-term --answer-ids 5,6,7 --top 5 --json idle.json >idle.txt 2>&1 \
+    || fail "ablate idle feature: $(cat idle.txt)"
+"$PY3" - <<'PY' || fail "error term with an idle feature changed the logits"
+import json
+for row in json.load(open("idle.json"))["conditions"][0]["answer"]:
+    assert row["clean"] == row["ablated"], (row["clean"], row["ablated"])
+print("idle feature with the error term: logits identical")
 PY
 
 # bad input: a feature outside the SAE is one line naming it, exit 1
