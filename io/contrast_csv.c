@@ -44,8 +44,8 @@ static enum gsae_status close_out(const char *path, FILE *f, struct gsae_error *
     return GSAE_OK;
 }
 
-enum gsae_status contrast_csv_acts(const char *path, const struct promptset *ps,
-                                   const float *acts, int64_t d_sae, struct gsae_error *err)
+enum gsae_status contrast_csv_acts(const char *path, const struct promptset *ps, const float *acts,
+                                   int64_t d_sae, struct gsae_error *err)
 {
     FILE *f = NULL;
     enum gsae_status st = open_out(path, &f, err);
@@ -66,7 +66,8 @@ enum gsae_status contrast_csv_acts(const char *path, const struct promptset *ps,
 }
 
 enum gsae_status contrast_csv_diff(const char *path, const float *acts, int64_t d_sae,
-                                   const struct contrast_nc_pairs *pairs, struct gsae_error *err)
+                                   const struct contrast_nc_pairs *pairs, const double *group_diff,
+                                   struct gsae_error *err)
 {
     FILE *f = NULL;
     enum gsae_status st = open_out(path, &f, err);
@@ -74,12 +75,13 @@ enum gsae_status contrast_csv_diff(const char *path, const float *acts, int64_t 
     fputs("feature", f);
     for (int64_t k = 0; k < pairs->n; k++)
         fprintf(f, ",%lld-%lld", (long long)pairs->a[k], (long long)pairs->b[k]);
-    fputc('\n', f);
+    fputs(group_diff ? ",success-failure\n" : "\n", f);
     for (int64_t j = 0; j < d_sae; j++) {
         fprintf(f, "%lld", (long long)j);
         for (int64_t k = 0; k < pairs->n; k++)
             fprintf(f, ",%.17g",
                     (double)acts[pairs->a[k] * d_sae + j] - (double)acts[pairs->b[k] * d_sae + j]);
+        if (group_diff) fprintf(f, ",%.17g", group_diff[j]);
         fputc('\n', f);
     }
     return close_out(path, f, err);
@@ -104,8 +106,8 @@ enum gsae_status contrast_csv_pair_top(const char *path, const struct promptset 
             prompt_column(f, ps->items[a].name);
             fputc(',', f);
             prompt_column(f, ps->items[b].name);
-            fprintf(f, ",%lld,%lld,%.9g,%.9g,%.17g\n", (long long)r + 1, (long long)j,
-                    (double)va, (double)vb, (double)va - (double)vb);
+            fprintf(f, ",%lld,%lld,%.9g,%.9g,%.17g\n", (long long)r + 1, (long long)j, (double)va,
+                    (double)vb, (double)va - (double)vb);
         }
     }
     return close_out(path, f, err);

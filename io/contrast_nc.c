@@ -13,18 +13,20 @@
     do {                                                                                           \
         int rc_ = (call);                                                                          \
         if (rc_ != NC_NOERR) {                                                                     \
-            st = gsae_fail(err, rc_ == NC_ENOMEM ? GSAE_ENOMEM : GSAE_EIO, "%s: %s: %s", tmp,     \
+            st = gsae_fail(err, rc_ == NC_ENOMEM ? GSAE_ENOMEM : GSAE_EIO, "%s: %s: %s", tmp,      \
                            what, nc_strerror(rc_));                                                \
             goto fail;                                                                             \
         }                                                                                          \
     } while (0)
 
+/* clang-format off */
 enum {
     V_ACTS, V_NAME, V_LABEL, V_CONF, V_LEN, V_CHARS, V_NTOK, V_LAST, /* per prompt */
     V_PA, V_PB, V_PTOP,                                              /* per pair */
     V_MA, V_MB, V_DIFF, V_D, V_G, V_P, V_Q, V_GTOP,                  /* group contrast */
     N_VARS
 };
+/* clang-format on */
 
 /* Variable names, types and dimensions (indices into the dims array of write_defs). */
 enum { D_PROMPT, D_FEATURE, D_PAIR, D_PAIR_TOP, D_GROUP_TOP, N_DIMS };
@@ -151,8 +153,13 @@ static int put_prompts(int ncid, const int *varid, const struct promptset *ps, l
 static int put_group(int ncid, const int *varid, const struct contrast_nc_group *g,
                      long long *scratch)
 {
-    const double *cols[] = {g->stats->mean_a,   g->stats->mean_b, g->stats->diff,
-                            g->stats->cohens_d, g->stats->hedges_g, g->p, g->q};
+    const double *cols[] = {g->stats->mean_a,
+                            g->stats->mean_b,
+                            g->stats->diff,
+                            g->stats->cohens_d,
+                            g->stats->hedges_g,
+                            g->p,
+                            g->q};
     int rc;
     for (int v = V_MA; v <= V_Q; v++)
         if ((rc = nc_put_var_double(ncid, varid[v], cols[v - V_MA]))) return rc;

@@ -58,6 +58,11 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
     NCW(def_var(ncid, "mean", NC_DOUBLE, 1, &d_d, &v_mean), "variable mean");
     if (t->features)
         NCW(def_var(ncid, "features", NC_INT64, 1, &d_feat, &v_feat), "variable features");
+    int v_ttext = -1, v_ctext = -1;
+    if (t->token_text && t->context_text) {
+        NCW(nc_def_var(ncid, "token_text", NC_STRING, 1, &d_row, &v_ttext), "token_text");
+        NCW(nc_def_var(ncid, "context_text", NC_STRING, 1, &d_row, &v_ctext), "context_text");
+    }
     int version = PCA_NC_SCHEMA_VERSION;
     long long n_rows = t->n_rows, before = t->context_before,
               after = t->context_len - t->context_before - 1;
@@ -86,6 +91,12 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
     NCW(nc_put_var_double(ncid, v_mean, t->mean), "writing mean");
     if (t->features)
         NCW(nc_put_var_longlong(ncid, v_feat, (const long long *)t->features), "features");
+    if (v_ttext >= 0 && t->n_rows > 0) {
+        /* netCDF's string API takes char ** but only reads the strings. */
+        NCW(nc_put_var_string(ncid, v_ttext, (const char **)t->token_text), "writing token_text");
+        NCW(nc_put_var_string(ncid, v_ctext, (const char **)t->context_text),
+            "writing context_text");
+    }
     int rc_close = nc_close(ncid);
     ncid = -1;
     NCW(rc_close, "close");
@@ -143,6 +154,47 @@ enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
             context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
         fputc('\n', f);
     }
+    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    return GSAE_OK;
+}
+
+enum gsae_status pca_scores_write(const char *path, const struct pca_table *t,
+                                  const char *const *token_text, const char *const *context_text,
+                                  struct gsae_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    fputs("token", f);
+    for (int64_t c = 0; c < t->k; c++)
+        fprintf(f, ",pc%lld", (long long)c + 1);
+    fputs(",token_id,token_index,context\n", f);
+    for (int64_t r = 0; r < t->n_rows; r++) {
+        if (token_text)
+            csv_field(f, token_text[r]);
+        else
+            fprintf(f, "%d", t->token_id[r]);
+        for (int64_t c = 0; c < t->k; c++)
+            fprintf(f, ",%.17g", t->pc[r * t->k + c]);
+        fprintf(f, ",%d,%lld,", t->token_id[r], (long long)t->token[r]);
+        if (context_text)
+            csv_field(f, context_text[r]);
+        else
+            context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
+        fputc('\n', f);
+    }
+    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    return GSAE_OK;
+}
+
+enum gsae_status pca_explained_write(const char *path, const struct pca_table *t,
+                                     struct gsae_error *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    fputs("component,explained_variance,explained_variance_ratio\n", f);
+    for (int64_t c = 0; c < t->k; c++)
+        fprintf(f, "PC%lld,%.17g,%.17g\n", (long long)c + 1, t->explained_variance[c],
+                t->explained_variance_ratio[c]);
     if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
     return GSAE_OK;
 }

@@ -16,9 +16,17 @@
  *     double explained_variance_ratio(component) ;
  *     double mean(d) ;
  *     int64  features(feature) ;            // the feature list (feature rows only)
+ *     string token_text(row) ;              // the token's text (when a tokenizer was given)
+ *     string context_text(row) ;            // "prefix|token|suffix": the text of the 5
+ *                                           // tokens before, the token, the 3 after
  *   global attributes: schema_version = 1, title, source (store path), rows ("resid_post" or
  *     "features"), n_rows, total_variance, context_before, context_after.
  *   pc is chunked (min(n_rows, 65536) rows, k) and deflated (level 4) with shuffle.
+ *
+ * Report CSVs (what `gsae report` plots): pca_scores.csv `token,pc1,...,pck,token_id,
+ * token_index,context` (token: the token's text when given, else its id; token_index: the
+ * global token number) and pca_explained.csv `component,explained_variance,
+ * explained_variance_ratio` (component PC1..PCk).
  *
  * CSV (pca.csv): header `row,token,doc,pos,token_id,PC1,...,PCk,context`, one line per row;
  * context is `prefix|token|suffix` (the text of the tokens before, the token, the tokens after)
@@ -44,6 +52,9 @@ struct pca_table {
     const char *source, *rows_kind;
     const int64_t *features; /* (n_features), or NULL */
     int64_t n_features;
+    /* Optional (NULL: not written): each row's token text and its context
+     * "prefix|token|suffix" (n_rows NUL-terminated strings each). */
+    const char *const *token_text, *const *context_text;
 };
 
 /* Write t to path (NetCDF-4, via path.tmp and rename). Local. Errors: GSAE_EIO naming the file
@@ -54,3 +65,13 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
  * "prefix|token|suffix") or NULL for ids. Local. Errors: GSAE_EIO. */
 enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
                                const char *const *context_text, struct gsae_error *err);
+
+/* Write pca_scores.csv-style rows to path. token_text and context_text: n_rows strings each, or
+ * NULL for ids. Local. Errors: GSAE_EIO. */
+enum gsae_status pca_scores_write(const char *path, const struct pca_table *t,
+                                  const char *const *token_text, const char *const *context_text,
+                                  struct gsae_error *err);
+
+/* Write pca_explained.csv-style rows to path. Local. Errors: GSAE_EIO. */
+enum gsae_status pca_explained_write(const char *path, const struct pca_table *t,
+                                     struct gsae_error *err);

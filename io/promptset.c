@@ -77,12 +77,11 @@ static void set_text(struct promptset_item *it, char *text, size_t len)
 /* True/False, true/false, 1/0, success/failure; -2 when none of these. */
 static int parse_outcome(const char *s)
 {
-    static const char *const yes[] = {"true", "1", "success"}, *const no[] = {"false", "0", "failure"};
+    static const char *const yes[] = {"true", "1", "success"}, *const no[] = {"false", "0",
+                                                                              "failure"};
     for (size_t i = 0; i < 3; i++) {
-        if (strcasecmp(s, yes[i]) == 0)
-            return PROMPTSET_LABEL_SUCCESS;
-        if (strcasecmp(s, no[i]) == 0)
-            return PROMPTSET_LABEL_FAILURE;
+        if (strcasecmp(s, yes[i]) == 0) return PROMPTSET_LABEL_SUCCESS;
+        if (strcasecmp(s, no[i]) == 0) return PROMPTSET_LABEL_FAILURE;
     }
     return -2;
 }
@@ -171,8 +170,7 @@ static enum gsae_status csv_read(struct csv *c, const char *path, struct gsae_er
     enum gsae_status st = tokenizer_read_file(path, &file, err);
     char **starts = NULL;
     int64_t *rows = NULL, *cols = NULL, *lines = NULL, n_records = 0;
-    if (st != GSAE_OK)
-        goto done;
+    if (st != GSAE_OK) goto done;
     const char *text = file.data ? file.data : "";
     int64_t n = csv_split(text, file.len, NULL, NULL, NULL, NULL, NULL, &n_records);
     c->buf = malloc(file.len + (size_t)n + 1);
@@ -202,8 +200,7 @@ static enum gsae_status csv_read(struct csv *c, const char *path, struct gsae_er
     for (int64_t k = 0; k < n; k++) {
         if (cols[k] >= c->n_cols) {
             st = gsae_fail(err, GSAE_EFORMAT, "%s: line %lld: %lld fields, the header has %lld",
-                           path, (long long)lines[k], (long long)cols[k] + 1,
-                           (long long)c->n_cols);
+                           path, (long long)lines[k], (long long)cols[k] + 1, (long long)c->n_cols);
             goto done;
         }
         c->field[rows[k] * c->n_cols + cols[k]] = starts[k];
@@ -252,9 +249,8 @@ static enum gsae_status find_task(const char *dir, const char *name, char *path,
         int w = snprintf(path, cap, "%s/%s%s%s", dir, sub[i], name, ext);
         if (w > 0 && (size_t)w < cap && is_file(path)) return GSAE_OK;
     }
-    return gsae_fail(err, GSAE_ENOTFOUND,
-                     "task '%s': no %s%s in %s, %s/training or %s/evaluation", name, name, ext,
-                     dir, dir, dir);
+    return gsae_fail(err, GSAE_ENOTFOUND, "task '%s': no %s%s in %s, %s/training or %s/evaluation",
+                     name, name, ext, dir, dir, dir);
 }
 
 /* The notebook's prompt for task file path into it. */
@@ -288,8 +284,8 @@ static enum gsae_status take_row(const struct csv *c, const char *path, int64_t 
                          "success/failure",
                          path, (long long)line, o);
     if (conf[0] && !parse_double(conf, &it->confidence))
-        return gsae_fail(err, GSAE_EFORMAT, "%s: line %lld: confidence '%s' is not a number",
-                         path, (long long)line, conf);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: line %lld: confidence '%s' is not a number", path,
+                         (long long)line, conf);
     if (len[0] && !parse_i64(len, &it->len_prompt))
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: line %lld: len_prompt '%s', expected an integer >= 0", path,
@@ -305,8 +301,8 @@ static int64_t find_row(const struct csv *c, const char *name)
     for (int64_t r = 0; r < c->n_rows; r++) {
         const char *f = csv_cell(c, r, j);
         size_t m = strlen(f);
-        if (strcmp(f, name) == 0 || (m == n + 5 && strncmp(f, name, n) == 0 &&
-                                     strcmp(f + n, ".json") == 0))
+        if (strcmp(f, name) == 0 ||
+            (m == n + 5 && strncmp(f, name, n) == 0 && strcmp(f + n, ".json") == 0))
             return r;
     }
     return -1;
@@ -324,9 +320,9 @@ static enum gsae_status open_outcomes(struct csv *c, const char *path, struct gs
     return st;
 }
 
-enum gsae_status promptset_load_arc(struct promptset *ps, const char *dir,
-                                    const char *outcomes_csv, const char *const *names,
-                                    int64_t n_names, struct gsae_error *err)
+enum gsae_status promptset_load_arc(struct promptset *ps, const char *dir, const char *outcomes_csv,
+                                    const char *const *names, int64_t n_names,
+                                    struct gsae_error *err)
 {
     memset(ps, 0, sizeof *ps);
     struct csv c = {0};
@@ -341,8 +337,8 @@ enum gsae_status promptset_load_arc(struct promptset *ps, const char *dir,
         int64_t row = !outcomes_csv ? -1 : n_names ? find_row(&c, name) : i;
         char path[PROMPTSET_PATH_MAX];
         if (outcomes_csv && row < 0)
-            st = gsae_fail(err, GSAE_ENOTFOUND, "%s: no row with filename '%s'", outcomes_csv,
-                           name);
+            st =
+                gsae_fail(err, GSAE_ENOTFOUND, "%s: no row with filename '%s'", outcomes_csv, name);
         else if (!(it->name = strdup(name)))
             st = gsae_fail(err, GSAE_ENOMEM, "ARC prompts: no memory");
         if (st == GSAE_OK) st = find_task(dir, name, path, sizeof path, err);
@@ -355,8 +351,8 @@ enum gsae_status promptset_load_arc(struct promptset *ps, const char *dir,
 
 /* ---- JSON lines --------------------------------------------------------------------------- */
 
-static enum gsae_status take_json_label(const json_t *v, const char *path, int64_t line,
-                                        int *label, struct gsae_error *err)
+static enum gsae_status take_json_label(const json_t *v, const char *path, int64_t line, int *label,
+                                        struct gsae_error *err)
 {
     *label = PROMPTSET_LABEL_UNKNOWN;
     if (!v || json_is_null(v)) return GSAE_OK;
@@ -454,8 +450,8 @@ enum gsae_status promptset_load_jsonl(struct promptset *ps, const char *path,
 
 /* ---- tokens ------------------------------------------------------------------------------- */
 
-enum gsae_status promptset_tokenize(struct promptset *ps, const struct tokenizer *tk,
-                                    bool add_bos, struct gsae_error *err)
+enum gsae_status promptset_tokenize(struct promptset *ps, const struct tokenizer *tk, bool add_bos,
+                                    struct gsae_error *err)
 {
     struct tokenizer_work work = {0};
     enum gsae_status st = GSAE_OK;
@@ -463,8 +459,7 @@ enum gsae_status promptset_tokenize(struct promptset *ps, const struct tokenizer
         struct promptset_item *it = &ps->items[i];
         struct tokenizer_ids ids = {0};
         st = tokenizer_encode(tk, it->text, it->len, add_bos, &work, &ids, err);
-        if (st == GSAE_OK && ids.n == 0)
-            st = gsae_fail(err, GSAE_EINVAL, "prompt has no tokens");
+        if (st == GSAE_OK && ids.n == 0) st = gsae_fail(err, GSAE_EINVAL, "prompt has no tokens");
         if (st != GSAE_OK) {
             gsae_error_prefix(err, "prompt %lld (%s)", (long long)i, it->name);
             tokenizer_ids_free(&ids);

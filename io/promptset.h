@@ -59,9 +59,9 @@ struct promptset {
  * (labels are then unknown). Local. Errors name the file and the row or field: GSAE_EINVAL (no
  * names and no CSV), GSAE_ENOTFOUND (a task file or a name's CSV row), GSAE_EIO, GSAE_EFORMAT,
  * GSAE_ENOMEM. Free with promptset_free, also after a failure. */
-enum gsae_status promptset_load_arc(struct promptset *ps, const char *dir,
-                                    const char *outcomes_csv, const char *const *names,
-                                    int64_t n_names, struct gsae_error *err);
+enum gsae_status promptset_load_arc(struct promptset *ps, const char *dir, const char *outcomes_csv,
+                                    const char *const *names, int64_t n_names,
+                                    struct gsae_error *err);
 
 /* Read a JSON lines file of prompts (see above) into a zeroed set. Local. Errors name the file
  * and the line: GSAE_EIO, GSAE_EFORMAT (not an object, missing or mistyped field, no prompts),
@@ -71,8 +71,8 @@ enum gsae_status promptset_load_jsonl(struct promptset *ps, const char *path,
 
 /* Tokenize every prompt (with the tokenizer's bos first when add_bos). Local. Errors: those of
  * tokenizer_encode, prefixed with the prompt's name; a prompt without tokens is GSAE_EINVAL. */
-enum gsae_status promptset_tokenize(struct promptset *ps, const struct tokenizer *tk,
-                                    bool add_bos, struct gsae_error *err);
+enum gsae_status promptset_tokenize(struct promptset *ps, const struct tokenizer *tk, bool add_bos,
+                                    struct gsae_error *err);
 
 /* Number of labelled prompts in each group. */
 void promptset_count_labels(const struct promptset *ps, int64_t *n_success, int64_t *n_failure,

@@ -5,15 +5,21 @@
  * is given), the two are concatenated and run once; for each answer token at index i, the
  * logits at row i-1 are read: the top K next tokens (logit, probability) and the answer
  * token's rank (0 = top), logit and probability. This is done without and with the ablation
- *   resid_post.L := decode(acts with the features zeroed)                       (default)
- *   resid_post.L := decode(acts with the features zeroed) + (x - decode(encode(x)))  (--error-term)
- * at every position or the --positions given, and printed side by side. --json FILE writes
+ *   resid_post.L := decode(acts with the features zeroed)                       ("without")
+ *   resid_post.L := decode(acts with the features zeroed) + (x - decode(encode(x)))  ("with")
+ * at every position or the --positions given, and printed side by side. --error-term alone
+ * means "with"; --error-term without,with runs both. --json FILE writes
  *   {"command": "ablate", "model": DIR, "sae": PATH, "layer": L, "features": [f...],
- *    "error_term": bool, "positions": "all" | [p...], "n_prompt": T,
- *    "answer": [{"index": i, "token": id, "text": "...",
- *                "clean":   {"rank": r, "logit": x, "prob": p, "top": [{"token", "text",
- *                            "logit", "prob"}...]},
- *                "ablated": {...same...}}, ...]}
+ *    "positions": "all" | [p...], "prompt": name, "n_prompt": T,
+ *    "conditions": [{"condition": "ablate F" | "ablate F + error", "error_term": bool,
+ *       "answer": [{"index": i, "token": id, "text": "...",
+ *                   "clean":   {"rank": r, "logit": x, "prob": p, "top": [{"token", "text",
+ *                               "logit", "prob"}...]},
+ *                   "ablated": {...same...}}, ...]}, ...]}
+ * --out DIR writes the files the report reads (jobs/README.md): ablate_topk.csv
+ * (condition,rank,token,prob: the top K next tokens after the prompt, rank from 1, for
+ * "baseline" and each condition) and table_answer_logprob.csv (condition,answer_tokens,
+ * logprob,first_token_rank,first_token_prob: the answer's total log-probability).
  */
 #include <jansson.h>
 #include <math.h>
@@ -31,27 +37,32 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: [mpirun -np N] gsae ablate --model DIR --sae PATH [--layer L]\n"
             "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
-            "           --feature F[,F2...] [--error-term] (--answer TEXT | --answer-ids LIST)\n"
-            "           [--positions P1,P2...] [--no-prepend-space] [--top K] [--json FILE]\n"
+            "           --feature F[,F2...] [--error-term [without,with]]\n"
+            "           (--answer TEXT | --answer-ids LIST) [--positions P1,P2...]\n"
+            "           [--no-prepend-space] [--top K] [--json FILE] [--out DIR]\n"
             "\n"
             "For each answer token, the top K next tokens and the answer token's rank, logit and\n"
             "probability (TransformerLens test_prompt), without and with the features ablated.\n"
             "\n%s"
             "  --feature LIST     features to zero (required)\n"
-            "  --error-term       add back x - decode(encode(x)) (default: plain reconstruction)\n"
+            "  --error-term [X]   add back x - decode(encode(x)) (default: plain reconstruction);\n"
+            "                     X = with (the default), without, or without,with for both\n"
             "  --answer TEXT      the answer, tokenized without <bos>\n"
             "  --answer-ids LIST  the answer as token ids\n"
             "  --positions LIST   ablate only at these positions (0 = <bos>; default all)\n"
             "  --no-prepend-space do not prepend a space to the answer\n"
-            "  --top K            next tokens listed per answer token (default 10)\n"
-            "  --json FILE        the table as JSON (format in the source's header comment)\n",
+            "  --top K            next tokens listed per answer token (default 10; alias --top-k)\n"
+            "  --json FILE        the table as JSON (format in the source's header comment)\n"
+            "  --out DIR          write DIR/ablate_topk.csv (condition,rank,token,prob) and\n"
+            "                     DIR/table_answer_logprob.csv (condition,answer_tokens,logprob,\n"
+            "                     first_token_rank,first_token_prob)\n",
             sae_session_usage);
 }
 
 struct ablate_opts {
     int64_t *features, n_features, *positions, n_positions, top;
-    const char *answer, *answer_ids, *json_path;
-    bool error_term, no_space;
+    const char *answer, *answer_ids, *json_path, *out_dir;
+    bool without, with, no_space; /* conditions: without / with the error term */
 };
 
 static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablate_opts *ao)
@@ -64,9 +75,18 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablat
             continue;
         }
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--error-term") == 0 || strcmp(a, "--no-prepend-space") == 0) {
-            *(a[2] == 'e' ? &ao->error_term : &ao->no_space) = true;
+        if (strcmp(a, "--no-prepend-space") == 0) {
+            ao->no_space = true;
             i++;
+            continue;
+        }
+        if (strcmp(a, "--error-term") == 0) {
+            bool has = v && (!strcmp(v, "with") || !strcmp(v, "without") ||
+                             !strcmp(v, "without,with") || !strcmp(v, "with,without"));
+            ao->with =
+                !has || strstr(v, "with,") || strcmp(v, "with") == 0 || strstr(v, ",with") != NULL;
+            ao->without = has && strstr(v, "without") != NULL;
+            i += has ? 2 : 1;
             continue;
         }
         bool ok = v != NULL;
@@ -79,10 +99,12 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablat
             ao->answer = v;
         else if (ok && strcmp(a, "--answer-ids") == 0)
             ao->answer_ids = v;
-        else if (ok && strcmp(a, "--top") == 0)
+        else if (ok && (strcmp(a, "--top") == 0 || strcmp(a, "--top-k") == 0))
             ok = sae_cli_i64(v, 1, 1000, &ao->top);
         else if (ok && strcmp(a, "--json") == 0)
             ao->json_path = v;
+        else if (ok && strcmp(a, "--out") == 0)
+            ao->out_dir = v;
         else
             ok = false;
         if (!ok) {
@@ -92,6 +114,7 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablat
         }
         i += 2;
     }
+    if (!ao->with) ao->without = true; /* no --error-term: the plain reconstruction */
     if (!ao->features || (ao->answer != NULL) == (ao->answer_ids != NULL)) {
         fprintf(stderr, "gsae ablate: --feature and one of --answer, --answer-ids are required\n");
         return 2;
@@ -184,7 +207,7 @@ static json_t *side_json(const struct sae_session *s, const float *l, int32_t to
 }
 
 /* Rank 0: the side-by-side table, and the JSON document. */
-static json_t *report(const struct sae_session *s, const struct ablate_opts *ao,
+static json_t *report(const struct sae_session *s, const struct ablate_opts *ao, const char *label,
                       const int32_t *answer, int64_t n_ans, const float *clean,
                       const float *ablated)
 {
@@ -197,8 +220,7 @@ static json_t *report(const struct sae_session *s, const struct ablate_opts *ao,
         struct token_stats c = stats_of(lc, V, answer[i], &zc), a = stats_of(la, V, answer[i], &za);
         char *txt = sae_session_decode(s, &answer[i], 1);
         printf("\nanswer token %lld: %d |%s|\n", (long long)i, answer[i], txt ? txt : "?");
-        printf("  %-38s %-38s\n", "clean",
-               ao->error_term ? "ablated (with error term)" : "ablated (no error term)");
+        printf("  %-38s %-38s\n", "clean", label);
         printf("  rank %-5lld logit %8.3f prob %6.2f%%     rank %-5lld logit %8.3f prob %6.2f%%\n",
                (long long)c.rank, c.logit, 100 * c.prob, (long long)a.rank, a.logit, 100 * a.prob);
         top_ids(lc, V, k, ic);
@@ -223,6 +245,123 @@ static json_t *report(const struct sae_session *s, const struct ablate_opts *ao,
     return rows;
 }
 
+/* ablate_topk.csv rows of one condition: the top k next tokens after the prompt. */
+static void topk_csv(FILE *f, const struct sae_session *s, const char *cond, const float *l,
+                     int64_t k)
+{
+    const int64_t V = s->cfg.n_vocab;
+    int32_t *idx = malloc((size_t)k * sizeof *idx);
+    double log_z;
+    if (!idx) return;
+    stats_of(l, V, 0, &log_z);
+    top_ids(l, V, k, idx);
+    for (int64_t j = 0; j < k; j++) {
+        char *txt = sae_session_decode(s, &idx[j], 1);
+        sae_cli_csv_field(f, cond);
+        fprintf(f, ",%lld,", (long long)j + 1);
+        sae_cli_csv_field(f, txt ? txt : "");
+        fprintf(f, ",%.9g\n", exp((double)l[idx[j]] - log_z));
+        free(txt);
+    }
+    free(idx);
+}
+
+/* table_answer_logprob.csv row: the answer's total log-probability under logits l. */
+static void logprob_csv(FILE *f, const struct sae_session *s, const char *cond, const float *l,
+                        const int32_t *answer, int64_t n_ans)
+{
+    const int64_t V = s->cfg.n_vocab;
+    double total = 0, log_z;
+    struct token_stats first = {0};
+    for (int64_t i = 0; i < n_ans; i++) {
+        struct token_stats t = stats_of(l + i * V, V, answer[i], &log_z);
+        total += t.logit - log_z;
+        if (i == 0) first = t;
+    }
+    sae_cli_csv_field(f, cond);
+    fprintf(f, ",%lld,%.9g,%lld,%.9g\n", (long long)n_ans, total, (long long)first.rank,
+            first.prob);
+}
+
+/* Rank 0: print, and write the JSON and CSV files. logits: clean then one block per condition,
+ * each (n_ans, n_vocab). */
+static enum gsae_status write_results(const struct sae_session *s, const struct ablate_opts *ao,
+                                      const struct sae_session_opts *o, const int32_t *answer,
+                                      int64_t n_ans, float *const *logits, char (*names)[128],
+                                      const bool *with_err, int n_cond, struct gsae_error *err)
+{
+    const int64_t k = ao->top < s->cfg.n_vocab ? ao->top : s->cfg.n_vocab;
+    printf("%s: %lld tokens; answer: %lld tokens; SAE at resid_post.%lld\n", s->prompt_name,
+           (long long)s->n_prompt, (long long)n_ans, (long long)s->layer);
+    json_t *conds = json_array();
+    for (int c = 0; c < n_cond; c++) {
+        printf("\n== %s\n", names[c]);
+        json_t *rows = report(s, ao, names[c], answer, n_ans, logits[0], logits[c + 1]);
+        json_array_append_new(conds, json_pack("{s:s, s:b, s:o}", "condition", names[c],
+                                               "error_term", with_err[c], "answer", rows));
+    }
+    enum gsae_status st = GSAE_OK;
+    if (ao->json_path) {
+        json_t *fl = json_array(), *pl = ao->positions ? json_array() : json_string("all");
+        for (int64_t i = 0; i < ao->n_features; i++)
+            json_array_append_new(fl, json_integer(ao->features[i]));
+        for (int64_t i = 0; ao->positions && i < ao->n_positions; i++)
+            json_array_append_new(pl, json_integer(ao->positions[i]));
+        json_t *doc =
+            json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:s, s:I, s:O}", "command", "ablate", "model",
+                      o->model_dir, "sae", o->sae_path, "layer", (json_int_t)s->layer, "features",
+                      fl, "positions", pl, "prompt", s->prompt_name, "n_prompt",
+                      (json_int_t)s->n_prompt, "conditions", conds);
+        if (!doc || json_dump_file(doc, ao->json_path, JSON_INDENT(1)) != 0)
+            st = gsae_fail(err, GSAE_EIO, "%s: cannot write", ao->json_path);
+        json_decref(doc);
+    }
+    json_decref(conds);
+    if (st != GSAE_OK || !ao->out_dir) return st;
+    char p1[4096], p2[4096];
+    snprintf(p1, sizeof p1, "%s/ablate_topk.csv", ao->out_dir);
+    snprintf(p2, sizeof p2, "%s/table_answer_logprob.csv", ao->out_dir);
+    FILE *f1 = fopen(p1, "w"), *f2 = fopen(p2, "w");
+    if (f1 && f2) {
+        fprintf(f1, "condition,rank,token,prob\n");
+        fprintf(f2, "condition,answer_tokens,logprob,first_token_rank,first_token_prob\n");
+        for (int c = 0; c <= n_cond; c++) {
+            const char *name = c == 0 ? "baseline" : names[c - 1];
+            topk_csv(f1, s, name, logits[c], k);
+            logprob_csv(f2, s, name, logits[c], answer, n_ans);
+        }
+    }
+    if (!f1 || !f2 || ferror(f1) || ferror(f2))
+        st = gsae_fail(err, GSAE_EIO, "%s: cannot write %s", ao->out_dir,
+                       !f1 || ferror(f1) ? "ablate_topk.csv" : "table_answer_logprob.csv");
+    if (f1) fclose(f1);
+    if (f2) fclose(f2);
+    return st;
+}
+
+/* One prefill of prompt + answer with the ablation (iv on the owner; NULL: clean). */
+static enum gsae_status run_condition(struct sae_session *s, const struct ablate_opts *ao,
+                                      const int32_t *feats, bool error_term, const int32_t *tokens,
+                                      int64_t n, const int64_t *rows, int64_t n_ans, float *logits,
+                                      struct gsae_error *err)
+{
+    struct intervene iv = {0};
+    struct intervene_spec spec = {.op = INTERVENE_ABLATE,
+                                  .layer = s->layer,
+                                  .ablate = feats,
+                                  .n_ablate = ao->n_features,
+                                  .error_term = error_term,
+                                  .positions = ao->positions,
+                                  .n_positions = ao->n_positions};
+    enum gsae_status st = GSAE_OK;
+    if (feats && s->owns_layer) st = intervene_init(&iv, &spec, &s->sae, n, err);
+    st = dist_agree(s->d.world, st, err);
+    if (st == GSAE_OK)
+        st = sae_session_logits(s, tokens, n, feats ? &iv : NULL, rows, n_ans, logits, err);
+    intervene_free(&iv);
+    return st;
+}
+
 int cmd_ablate(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -241,8 +380,10 @@ int cmd_ablate(int argc, char **argv)
     struct sae_session s;
     int32_t *answer = NULL, *tokens = NULL, *feats = NULL;
     int64_t n_ans = 0, *rows = NULL;
-    float *clean = NULL, *ablated = NULL;
-    struct intervene iv = {0};
+    float *logits[3] = {NULL, NULL, NULL};
+    char names[2][128];
+    bool with_err[2];
+    int n_cond = 0;
     /* Every token covers at least one byte: the answer's bytes (plus the prepended space)
      * bound its token count, and so the positions the KV caches need. */
     int64_t max_ans = 2;
@@ -250,6 +391,10 @@ int cmd_ablate(int argc, char **argv)
     for (const char *c = ao.answer_ids; c && *c; c++)
         max_ans += *c == ',';
     enum gsae_status st = sae_session_open(&s, "ablate", &o, max_ans, &err);
+    bool opened = st == GSAE_OK;
+    if (st == GSAE_OK && s.n_prompts != 1)
+        st = gsae_fail(&err, GSAE_EINVAL, "ablate takes one prompt, %lld were given",
+                       (long long)s.n_prompts);
     if (st == GSAE_OK) st = answer_ids(&s, &ao, &answer, &n_ans, &err);
     for (int64_t i = 0; st == GSAE_OK && i < ao.n_features; i++)
         if (ao.features[i] >= s.d_sae)
@@ -260,9 +405,9 @@ int cmd_ablate(int argc, char **argv)
         tokens = malloc((size_t)n * sizeof *tokens);
         rows = malloc((size_t)n_ans * sizeof *rows);
         feats = malloc((size_t)ao.n_features * sizeof *feats);
-        clean = malloc((size_t)(n_ans * V) * sizeof *clean);
-        ablated = malloc((size_t)(n_ans * V) * sizeof *ablated);
-        if (!tokens || !rows || !feats || !clean || !ablated)
+        for (int c = 0; c < 3; c++)
+            logits[c] = malloc((size_t)(n_ans * V) * sizeof(float));
+        if (!tokens || !rows || !feats || !logits[0] || !logits[1] || !logits[2])
             st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
     }
     if (st == GSAE_OK) {
@@ -270,53 +415,36 @@ int cmd_ablate(int argc, char **argv)
         memcpy(tokens + s.n_prompt, answer, (size_t)n_ans * sizeof *tokens);
         for (int64_t i = 0; i < n_ans; i++)
             rows[i] = s.n_prompt + i - 1; /* the logits that predict answer token i */
-        for (int64_t i = 0; i < ao.n_features; i++)
+        int at = 0;
+        for (int64_t i = 0; i < ao.n_features; i++) {
             feats[i] = (int32_t)ao.features[i];
-        struct intervene_spec spec = {.op = INTERVENE_ABLATE,
-                                      .layer = s.layer,
-                                      .ablate = feats,
-                                      .n_ablate = ao.n_features,
-                                      .error_term = ao.error_term,
-                                      .positions = ao.positions,
-                                      .n_positions = ao.n_positions};
-        if (s.owns_layer) st = intervene_init(&iv, &spec, &s.sae, n, &err);
-    }
-    if (s.d.world != MPI_COMM_NULL && s.d.world) st = dist_agree(s.d.world, st, &err);
-    if (st == GSAE_OK) st = sae_session_logits(&s, tokens, n, NULL, rows, n_ans, clean, &err);
-    if (st == GSAE_OK) st = sae_session_logits(&s, tokens, n, &iv, rows, n_ans, ablated, &err);
-    if (st == GSAE_OK && s.d.rank == 0) {
-        printf("prompt: %lld tokens; answer: %lld tokens; SAE at resid_post.%lld; ablating",
-               (long long)s.n_prompt, (long long)n_ans, (long long)s.layer);
-        for (int64_t i = 0; i < ao.n_features; i++)
-            printf("%s%lld", i ? "," : " ", (long long)ao.features[i]);
-        printf(" %s\n", ao.error_term ? "with the error term" : "without the error term");
-        json_t *table = report(&s, &ao, answer, n_ans, clean, ablated);
-        if (ao.json_path) {
-            json_t *fl = json_array(), *pl = ao.positions ? json_array() : json_string("all");
-            for (int64_t i = 0; i < ao.n_features; i++)
-                json_array_append_new(fl, json_integer(ao.features[i]));
-            for (int64_t i = 0; ao.positions && i < ao.n_positions; i++)
-                json_array_append_new(pl, json_integer(ao.positions[i]));
-            json_t *doc =
-                json_pack("{s:s, s:s, s:s, s:I, s:o, s:b, s:o, s:I, s:o}", "command", "ablate",
-                          "model", o.model_dir, "sae", o.sae_path, "layer", (json_int_t)s.layer,
-                          "features", fl, "error_term", ao.error_term, "positions", pl, "n_prompt",
-                          (json_int_t)s.n_prompt, "answer", table);
-            if (!doc || json_dump_file(doc, ao.json_path, JSON_INDENT(1)) != 0)
-                st = gsae_fail(&err, GSAE_EIO, "%s: cannot write", ao.json_path);
-            json_decref(doc);
-        } else {
-            json_decref(table);
+            at += snprintf(names[0] + at, sizeof names[0] - (size_t)at, "%s%d", i ? "," : "ablate ",
+                           feats[i]);
+            if (at >= 90) break;
+        }
+        snprintf(names[1], sizeof names[1], "%.100s + error", names[0]);
+        if (ao.without) with_err[n_cond++] = false;
+        if (ao.with) {
+            with_err[n_cond] = true;
+            if (n_cond == 0) memcpy(names[0], names[1], sizeof names[0]);
+            n_cond++;
         }
     }
+    if (opened) st = dist_agree(s.d.world, st, &err);
+    if (st == GSAE_OK)
+        st = run_condition(&s, &ao, NULL, false, tokens, n, rows, n_ans, logits[0], &err);
+    for (int c = 0; st == GSAE_OK && c < n_cond; c++)
+        st =
+            run_condition(&s, &ao, feats, with_err[c], tokens, n, rows, n_ans, logits[c + 1], &err);
+    if (st == GSAE_OK && s.d.rank == 0)
+        st = write_results(&s, &ao, &o, answer, n_ans, logits, names, with_err, n_cond, &err);
     if (st != GSAE_OK) cli_report("ablate", &err);
-    intervene_free(&iv);
     free(answer);
     free(tokens);
     free(rows);
     free(feats);
-    free(clean);
-    free(ablated);
+    for (int c = 0; c < 3; c++)
+        free(logits[c]);
     free(ao.features);
     free(ao.positions);
     sae_session_close(&s);

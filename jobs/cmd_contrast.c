@@ -47,36 +47,37 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: [mpirun -np N] gsae contrast --model DIR --sae PATH --layer L --tokenizer PATH\n"
-            "           (--tasks DIR --outcomes CSV | --arc DIR --tasks NAME,... [--outcomes CSV]\n"
-            "            | --prompts JSONL) [--pairs A-B,...] [--permutations N] [--seed S]\n"
-            "           [--top K] [--out DIR] [--acts CSV] [--diff CSV] [--stages S|auto]\n"
-            "           [--layers SPEC] [--threads T] [--no-bos]\n"
-            "       gsae contrast --job FILE [--step SECTION] [flags overriding the job's]\n"
-            "\n"
-            "SAE features at each prompt's last token (resid_post.L, the model run up to layer L\n"
-            "only), the top features by difference for pairs of prompts, and the group contrast\n"
-            "of successful against failed prompts (mean difference, Cohen's d, Hedges' g,\n"
-            "permutation p-value, Benjamini-Hochberg q-value).\n"
-            "\n"
-            "  --tasks DIR       ARC tasks (DIR, DIR/training, DIR/evaluation); with --outcomes\n"
-            "                    (filename,confidence,len_prompt,outcome) in the CSV's order\n"
-            "  --arc DIR         ARC tasks directory, with --tasks NAME,... (in that order)\n"
-            "  --prompts JSONL   {\"prompt\", \"name\", \"label\", \"confidence\", \"len_prompt\"}\n"
-            "  --pairs A-B,...   prompt index pairs (0-based, in list order)\n"
-            "  --permutations N  label permutations for the p-values (default 1000)\n"
-            "  --seed S          permutation seed (default 0)\n"
-            "  --top K           top features per pair and for the group (default 10)\n"
-            "  --out DIR         output directory (default results/contrast; job: [job] out)\n"
-            "  --acts, --diff    acts_last_token.csv / feature_diff.csv paths (default in OUT)\n"
-            "  --stages S        pipeline stages per replica (default all ranks; auto = same)\n"
-            "  --layers SPEC     explicit stages, inclusive layer ranges (e.g. 0-1,2-2)\n"
-            "  --threads T       BLAS and loop threads per rank\n"
-            "  --no-bos          do not put <bos> before each prompt\n"
-            "  --job FILE        read the settings from a job file: the section --step, else\n"
-            "                    the first step of [job] steps with command contrast (or\n"
-            "                    features, with position = last)\n");
+    fprintf(
+        f, "usage: [mpirun -np N] gsae contrast --model DIR --sae PATH --layer L --tokenizer PATH\n"
+           "           (--tasks DIR --outcomes CSV | --arc DIR --tasks NAME,... [--outcomes CSV]\n"
+           "            | --prompts JSONL) [--pairs A-B,...] [--permutations N] [--seed S]\n"
+           "           [--top K] [--out DIR] [--acts CSV] [--diff CSV] [--stages S|auto]\n"
+           "           [--layers SPEC] [--threads T] [--no-bos]\n"
+           "       gsae contrast --job FILE [--step SECTION] [flags overriding the job's]\n"
+           "\n"
+           "SAE features at each prompt's last token (resid_post.L, the model run up to layer L\n"
+           "only), the top features by difference for pairs of prompts, and the group contrast\n"
+           "of successful against failed prompts (mean difference, Cohen's d, Hedges' g,\n"
+           "permutation p-value, Benjamini-Hochberg q-value).\n"
+           "\n"
+           "  --tasks DIR       ARC tasks (DIR, DIR/training, DIR/evaluation); with --outcomes\n"
+           "                    (filename,confidence,len_prompt,outcome) in the CSV's order\n"
+           "  --arc DIR         ARC tasks directory, with --tasks NAME,... (in that order)\n"
+           "  --prompts JSONL   {\"prompt\", \"name\", \"label\", \"confidence\", \"len_prompt\"}\n"
+           "  --pairs A-B,...   prompt index pairs (0-based, in list order)\n"
+           "  --permutations N  label permutations for the p-values (default 1000)\n"
+           "  --seed S          permutation seed (default 0)\n"
+           "  --top K           top features per pair and for the group (default 10)\n"
+           "  --out DIR         output directory (default: [job] out with --job, else the\n"
+           "                    directory of --acts, else results/contrast)\n"
+           "  --acts, --diff    acts_last_token.csv / feature_diff.csv paths (default in OUT)\n"
+           "  --stages S        pipeline stages per replica (default all ranks; auto = same)\n"
+           "  --layers SPEC     explicit stages, inclusive layer ranges (e.g. 0-1,2-2)\n"
+           "  --threads T       BLAS and loop threads per rank\n"
+           "  --no-bos          do not put <bos> before each prompt\n"
+           "  --job FILE        read the settings from a job file: the section --step, else\n"
+           "                    the first step of [job] steps with command contrast (or\n"
+           "                    features, with position = last)\n");
 }
 
 struct options {
@@ -122,11 +123,13 @@ static enum gsae_status set_option(struct options *o, const char *key, const cha
                                    const char *from, struct gsae_error *err)
 {
     const char **str = NULL;
-    struct { const char *key; const char **dst; } strs[] = {
-        {"model", &o->model}, {"sae", &o->sae}, {"tokenizer", &o->tokenizer},
-        {"tasks", &o->tasks}, {"arc", &o->arc}, {"outcomes", &o->outcomes},
-        {"prompts", &o->prompts}, {"pairs", &o->pairs}, {"out", &o->out},
-        {"acts", &o->acts}, {"diff", &o->diff}, {"layers", &o->layers}};
+    struct {
+        const char *key;
+        const char **dst;
+    } strs[] = {{"model", &o->model},     {"sae", &o->sae},     {"tokenizer", &o->tokenizer},
+                {"tasks", &o->tasks},     {"arc", &o->arc},     {"outcomes", &o->outcomes},
+                {"prompts", &o->prompts}, {"pairs", &o->pairs}, {"out", &o->out},
+                {"acts", &o->acts},       {"diff", &o->diff},   {"layers", &o->layers}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (strcmp(key, strs[i].key) == 0) str = strs[i].dst;
     int64_t n = 0;
@@ -219,8 +222,20 @@ static enum gsae_status apply_job(struct options *o, const char *out_flag, struc
     return st;
 }
 
+/* Without --out: the directory of --acts (as `gsae run` passes a job's outputs), else
+ * results/contrast. */
+static const char *default_out(const char *acts, char *buf, size_t cap)
+{
+    const char *slash = acts ? strrchr(acts, '/') : NULL;
+    if (!acts) return "results/contrast";
+    if (!slash) return ".";
+    snprintf(buf, cap, "%.*s", (int)(slash - acts), acts);
+    return buf[0] ? buf : "/";
+}
+
 /* Flags: a first pass for --job, --step and --out, the job's settings, then every flag. */
-static int parse_args(int argc, char **argv, struct options *o, struct job *job)
+static int parse_args(int argc, char **argv, struct options *o, struct job *job, char *out_buf,
+                      size_t out_cap)
 {
     memset(o, 0, sizeof *o);
     o->layer = -1, o->n_perm = 1000, o->top = 10;
@@ -262,12 +277,12 @@ static int parse_args(int argc, char **argv, struct options *o, struct job *job)
         }
     }
     if (!o->model || !o->sae || !o->tokenizer || o->layer < 0 ||
-        !(o->prompts || o->outcomes || (o->arc && o->tasks))) {
+        !(o->prompts || o->outcomes || o->tasks)) {
         fprintf(stderr, "gsae contrast: needs --model, --sae, --layer, --tokenizer and prompts "
                         "(--tasks DIR --outcomes CSV, --arc DIR --tasks NAMES or --prompts)\n");
         return 2;
     }
-    if (!o->out) o->out = "results/contrast";
+    if (!o->out) o->out = default_out(o->acts, out_buf, out_cap);
     return 0;
 }
 
@@ -369,9 +384,9 @@ static enum gsae_status pair_tops(struct contrast *c, int64_t top, struct gsae_e
     if (!c->pair_top) return gsae_fail(err, GSAE_ENOMEM, "pairs: no memory");
     enum gsae_status st = GSAE_OK;
     for (int64_t k = 0; st == GSAE_OK && k < c->n_pairs; k++)
-        st = stats_top_abs_diff(c->acts + c->pair_a[k] * c->d_sae,
-                                c->acts + c->pair_b[k] * c->d_sae, c->d_sae, c->k_pair,
-                                c->pair_top + k * c->k_pair, err);
+        st =
+            stats_top_abs_diff(c->acts + c->pair_a[k] * c->d_sae, c->acts + c->pair_b[k] * c->d_sae,
+                               c->d_sae, c->k_pair, c->pair_top + k * c->k_pair, err);
     return st;
 }
 
@@ -406,8 +421,8 @@ static enum gsae_status group_contrast(struct contrast *c, const struct promptse
     }
     size_t nf = (size_t)c->d_sae;
     uint8_t *in_a = malloc((size_t)ps->n);
-    double **arrays[] = {&c->s.mean_a, &c->s.mean_b, &c->s.diff, &c->s.cohens_d,
-                         &c->s.hedges_g, &c->p, &c->q};
+    double **arrays[] = {&c->s.mean_a,   &c->s.mean_b, &c->s.diff, &c->s.cohens_d,
+                         &c->s.hedges_g, &c->p,        &c->q};
     bool ok = in_a != NULL;
     for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
         ok = (*arrays[i] = malloc(nf * sizeof(double))) && ok;
@@ -424,8 +439,8 @@ static enum gsae_status group_contrast(struct contrast *c, const struct promptse
     if (st == GSAE_OK) st = stats_bh_fdr(c->p, c->d_sae, c->q, err);
     if (st == GSAE_OK) {
         top_abs(c->s.diff, c->d_sae, c->n_top, c->group_top);
-        c->group = (struct contrast_nc_group){true, &c->s, c->p, c->q, n_s, n_f, o->n_perm,
-                                              o->seed, c->n_top, c->group_top};
+        c->group = (struct contrast_nc_group){true, &c->s,     c->p,    c->q,     n_s,
+                                              n_f,  o->n_perm, o->seed, c->n_top, c->group_top};
     }
     free(in_a);
     return st;
@@ -451,8 +466,8 @@ static void print_tables(const struct contrast *c, const struct promptset *ps)
         for (int64_t r = 0; r < c->k_pair; r++) {
             int64_t j = c->pair_top[k * c->k_pair + r];
             double va = c->acts[a * c->d_sae + j], vb = c->acts[b * c->d_sae + j];
-            printf("  %4lld %8lld %12.5g %12.5g %12.5g\n", (long long)r + 1, (long long)j, va,
-                   vb, va - vb);
+            printf("  %4lld %8lld %12.5g %12.5g %12.5g\n", (long long)r + 1, (long long)j, va, vb,
+                   va - vb);
         }
     }
     if (!c->group.present) return;
@@ -497,21 +512,26 @@ static enum gsae_status write_outputs(const struct contrast *c, const struct pro
     if (!o->diff) snprintf(diff, sizeof diff, "%s/feature_diff.csv", o->out);
     snprintf(pairs, sizeof pairs, "%s/table_pair_top.csv", o->out);
     snprintf(group, sizeof group, "%s/table_group_contrast.csv", o->out);
-    struct contrast_nc_meta meta = {o->model, o->sae, o->prompts ? o->prompts
-                                                      : o->outcomes ? o->outcomes
-                                                                    : o->tasks,
+    struct contrast_nc_meta meta = {o->model, o->sae,
+                                    o->prompts    ? o->prompts
+                                    : o->outcomes ? o->outcomes
+                                                  : o->tasks,
                                     o->layer};
     struct contrast_nc_pairs pp = {c->n_pairs, c->k_pair, c->pair_a, c->pair_b, c->pair_top};
     enum gsae_status st = make_dirs(o->out, err);
-    if (st == GSAE_OK) st = contrast_nc_write(nc, &meta, ps, c->acts, c->d_sae, &pp, &c->group, err);
+    if (st == GSAE_OK)
+        st = contrast_nc_write(nc, &meta, ps, c->acts, c->d_sae, &pp, &c->group, err);
     if (st == GSAE_OK) st = contrast_csv_acts(acts, ps, c->acts, c->d_sae, err);
-    if (st == GSAE_OK && c->n_pairs > 0) st = contrast_csv_diff(diff, c->acts, c->d_sae, &pp, err);
+    bool has_diff = c->n_pairs > 0 || c->group.present;
+    if (st == GSAE_OK && has_diff)
+        st = contrast_csv_diff(diff, c->acts, c->d_sae, &pp, c->group.present ? c->s.diff : NULL,
+                               err);
     if (st == GSAE_OK && c->n_pairs > 0)
         st = contrast_csv_pair_top(pairs, ps, c->acts, c->d_sae, &pp, err);
     if (st == GSAE_OK && c->group.present) st = contrast_csv_group_top(group, &c->group, err);
-    if (st == GSAE_OK) printf("\nwrote %s, %s%s%s%s%s\n", nc, acts, c->n_pairs ? ", " : "",
-                              c->n_pairs ? diff : "", c->n_pairs ? ", " : "",
-                              c->n_pairs ? pairs : "");
+    if (st == GSAE_OK)
+        printf("\nwrote %s, %s%s%s%s%s\n", nc, acts, has_diff ? ", " : "", has_diff ? diff : "",
+               c->n_pairs ? ", " : "", c->n_pairs ? pairs : "");
     if (st == GSAE_OK && c->group.present) printf("wrote %s\n", group);
     return st;
 }
@@ -551,7 +571,8 @@ static enum gsae_status prepare(const struct options *o, struct run *r, struct c
                                 struct gsae_error *err)
 {
     enum gsae_status st = load_prompts(o, &r->ps, err);
-    if (st == GSAE_OK) st = parse_pairs(o->pairs, r->ps.n, &c->pair_a, &c->pair_b, &c->n_pairs, err);
+    if (st == GSAE_OK)
+        st = parse_pairs(o->pairs, r->ps.n, &c->pair_a, &c->pair_b, &c->n_pairs, err);
     if (st == GSAE_OK) st = tokenizer_load(&r->tk, o->tokenizer, err);
     if (st == GSAE_OK) st = promptset_tokenize(&r->ps, &r->tk, !o->no_bos, err);
     if (st == GSAE_OK) st = ckpt_config_load(o->model, &r->cfg, err);
@@ -568,9 +589,13 @@ static enum gsae_status prepare(const struct options *o, struct run *r, struct c
                     "len_prompt says %lld\n",
                     it->name, (long long)it->n_chars, (long long)it->len_prompt);
     }
-    struct plan_options po = {.n_ranks = cli_world_size(), .n_stages = o->n_stages,
-                              .n_layers = o->layer + 1, .with_logits = false,
-                              .dtype = GSAE_DTYPE_BF16, .ctx_len = longest, .layers = o->layers};
+    struct plan_options po = {.n_ranks = cli_world_size(),
+                              .n_stages = o->n_stages,
+                              .n_layers = o->layer + 1,
+                              .with_logits = false,
+                              .dtype = GSAE_DTYPE_BF16,
+                              .ctx_len = longest,
+                              .layers = o->layers};
     if (st == GSAE_OK) st = plan_make(&r->plan, &r->cfg, &po, err);
     if (st == GSAE_OK) st = promptset_work_init(&r->work, &r->ps, err);
     return st;
@@ -644,7 +669,8 @@ int cmd_contrast(int argc, char **argv)
     }
     struct options o;
     struct job job = {0};
-    int rc = parse_args(argc, argv, &o, &job);
+    char out_dir[CONTRAST_PATH_MAX];
+    int rc = parse_args(argc, argv, &o, &job, out_dir, sizeof out_dir);
     if (rc != 0) {
         job_free(&job);
         return rc;

@@ -2,9 +2,10 @@
  *
  * The prompt runs through the pipeline up to the end (no intervention); the stage owning
  * resid_post.L encodes every prompt row with the SAE. Printed: the top features of the final
- * token with their activations. --all-positions FILE writes every active (position, feature)
- * as CSV: "position,token,feature,activation" (header line first, positions ascending,
- * features ascending within a position). --json FILE writes
+ * token with their activations, for each prompt (--prompts with --arc DIR gives several).
+ * --all-positions FILE writes every active (position, feature) as CSV:
+ * "prompt,position,token,feature,activation" (header line first, prompts in order, positions
+ * ascending, features ascending within a position). --json FILE writes
  *   {"command": "features", "model": DIR, "sae": PATH, "layer": L, "d_sae": S,
  *    "n_prompt": T, "final": {"position": T-1, "token": id, "n_active": k,
  *    "top": [{"rank": 1, "feature": f, "activation": a}, ...]}}
@@ -30,27 +31,30 @@ static void usage(FILE *out)
             "\n%s"
             "  --top K              how many features to list (default 10)\n"
             "  --all-positions FILE every active feature at every position, CSV:\n"
-            "                       position,token,feature,activation\n"
-            "  --json FILE          the listing as JSON (format in the source's header comment:\n"
-            "                       command, model, sae, layer, d_sae, n_prompt, final{position,\n"
-            "                       token, n_active, top[{rank, feature, activation}]})\n",
+            "                       prompt,position,token,feature,activation\n"
+            "  --json FILE          the listing as JSON: command, model, sae, layer, d_sae,\n"
+            "                       prompts[{prompt, n_prompt, position, token, n_active,\n"
+            "                       top[{rank, feature, activation}]}]\n",
             sae_session_usage);
 }
 
-/* Owner: write the CSV of every recorded row. */
-static enum gsae_status write_positions(const char *path, const struct intervene *iv,
-                                        const int32_t *tokens, struct gsae_error *err)
+/* Owner: append every recorded row of the prompt to the CSV (opened on first use). */
+static enum gsae_status write_positions(const char *path, FILE **f, const char *prompt,
+                                        const struct intervene *iv, const int32_t *tokens,
+                                        struct gsae_error *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
-    fprintf(f, "position,token,feature,activation\n");
+    if (!*f) {
+        if (!(*f = fopen(path, "w"))) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
+        fprintf(*f, "prompt,position,token,feature,activation\n");
+    }
     const struct sae_acts *a = &iv->rec;
     for (int64_t r = 0; r < a->n_rows; r++)
-        for (int64_t k = a->row_ptr[r]; k < a->row_ptr[r + 1]; k++)
-            fprintf(f, "%lld,%d,%d,%.9g\n", (long long)iv->rec_pos[r], tokens[iv->rec_pos[r]],
+        for (int64_t k = a->row_ptr[r]; k < a->row_ptr[r + 1]; k++) {
+            sae_cli_csv_field(*f, prompt);
+            fprintf(*f, ",%lld,%d,%d,%.9g\n", (long long)iv->rec_pos[r], tokens[iv->rec_pos[r]],
                     a->feature[k], (double)a->value[k]);
-    if (fclose(f) != 0) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
-    return GSAE_OK;
+        }
+    return ferror(*f) ? gsae_fail(err, GSAE_EIO, "%s: write failed", path) : GSAE_OK;
 }
 
 /* Indices of the k largest positive entries of v (n), largest first, lowest index on ties. */
@@ -75,39 +79,74 @@ static int64_t top_k(const float *v, int64_t n, int64_t k, int64_t *idx)
     return m;
 }
 
-static void report(const struct sae_session *s, const char *model, const char *sae,
-                   const float *final, int64_t top, const char *json_path)
+/* Rank 0: print the selected prompt's top features and append them to the JSON list. */
+static void report(const struct sae_session *s, const float *final, int64_t top, json_t *list)
 {
     int64_t *idx = malloc((size_t)top * sizeof *idx), n_active = 0;
     for (int64_t f = 0; f < s->d_sae; f++)
         n_active += final[f] > 0;
     int64_t m = idx ? top_k(final, s->d_sae, top, idx) : 0;
-    char *tok = sae_session_decode(s, &s->prompt[s->n_prompt - 1], 1);
-    printf("prompt: %lld tokens; SAE at resid_post.%lld (d_sae %lld): %lld features active at "
-           "the final token %d (%s)\n",
-           (long long)s->n_prompt, (long long)s->layer, (long long)s->d_sae, (long long)n_active,
-           s->prompt[s->n_prompt - 1], tok ? tok : "?");
+    int32_t last = s->prompt[s->n_prompt - 1];
+    char *tok = sae_session_decode(s, &last, 1);
+    printf("%s: %lld tokens; SAE at resid_post.%lld (d_sae %lld): %lld features active at the "
+           "final token %d (%s)\n",
+           s->prompt_name, (long long)s->n_prompt, (long long)s->layer, (long long)s->d_sae,
+           (long long)n_active, last, tok ? tok : "?");
     printf("%5s %9s %12s\n", "rank", "feature", "activation");
-    for (int64_t i = 0; i < m; i++)
+    json_t *tops = json_array();
+    for (int64_t i = 0; i < m; i++) {
         printf("%5lld %9lld %12.4f\n", (long long)i + 1, (long long)idx[i], (double) final[idx[i]]);
-    if (json_path) {
-        json_t *list = json_array();
-        for (int64_t i = 0; i < m; i++)
-            json_array_append_new(list, json_pack("{s:I, s:I, s:f}", "rank", (json_int_t)i + 1,
-                                                  "feature", (json_int_t)idx[i], "activation",
-                                                  (double) final[idx[i]]));
-        json_t *doc = json_pack(
-            "{s:s, s:s, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:o}}", "command", "features",
-            "model", model, "sae", sae, "layer", (json_int_t)s->layer, "d_sae",
-            (json_int_t)s->d_sae, "n_prompt", (json_int_t)s->n_prompt, "final", "position",
-            (json_int_t)s->n_prompt - 1, "token", (json_int_t)s->prompt[s->n_prompt - 1],
-            "n_active", (json_int_t)n_active, "top", list);
-        if (!doc || json_dump_file(doc, json_path, JSON_INDENT(1)) != 0)
-            fprintf(stderr, "gsae features: %s: cannot write\n", json_path);
-        json_decref(doc);
+        json_array_append_new(tops,
+                              json_pack("{s:I, s:I, s:f}", "rank", (json_int_t)i + 1, "feature",
+                                        (json_int_t)idx[i], "activation", (double) final[idx[i]]));
     }
+    json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:i, s:I, s:o}", "prompt",
+                                          s->prompt_name, "n_prompt", (json_int_t)s->n_prompt,
+                                          "position", (json_int_t)s->n_prompt - 1, "token", last,
+                                          "n_active", (json_int_t)n_active, "top", tops));
     free(tok);
     free(idx);
+}
+
+/* The selected prompt: record its activations on the layer's owner, collect the final row on
+ * rank 0 and report it; the owner appends every row to the --all-positions CSV. */
+static enum gsae_status features_one(struct sae_session *s, int64_t top, const char *all_path,
+                                     json_t *list, FILE **csv, struct gsae_error *err)
+{
+    struct intervene iv = {0};
+    struct dist_blob mine = {.name = "final"}, *all = NULL;
+    int64_t n_all = 0;
+    enum gsae_status st = GSAE_OK;
+    if (s->owns_layer) {
+        struct intervene_spec spec = {.op = INTERVENE_NONE, .layer = s->layer, .record = true};
+        st = intervene_init(&iv, &spec, &s->sae, s->n_prompt, err);
+    }
+    st = dist_agree(s->d.world, st, err);
+    if (st == GSAE_OK) st = sae_session_logits(s, s->prompt, s->n_prompt, &iv, NULL, 0, NULL, err);
+    /* after the stream: a failure there is not agreed (main() aborts the job) */
+    if (st == GSAE_OK) {
+        /* the owner of the layer in the replica that ran the prompt has the rows */
+        bool have = s->owns_layer && iv.rec.n_rows == s->n_prompt;
+        if (have && all_path)
+            st = write_positions(all_path, csv, s->prompt_name, &iv, s->prompt, err);
+        if (have && st == GSAE_OK) {
+            mine.n = s->d_sae;
+            if (!(mine.data = calloc((size_t)s->d_sae, sizeof(float))))
+                st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+            const struct sae_acts *a = &iv.rec;
+            for (int64_t k = a->row_ptr[a->n_rows - 1]; mine.data && k < a->row_ptr[a->n_rows]; k++)
+                mine.data[a->feature[k]] = a->value[k];
+        }
+        st = dist_agree(s->d.world, st, err);
+        if (st == GSAE_OK) st = dist_collect(&s->d, &mine, have ? 1 : 0, &all, &n_all, err);
+    }
+    for (int64_t i = 0; st == GSAE_OK && s->d.rank == 0 && i < n_all; i++)
+        if (strcmp(all[i].name, "final") == 0 && all[i].n == s->d_sae)
+            report(s, all[i].data, top, list);
+    dist_blobs_free(all, n_all);
+    free(mine.data);
+    intervene_free(&iv);
+    return st;
 }
 
 int cmd_features(int argc, char **argv)
@@ -141,42 +180,25 @@ int cmd_features(int argc, char **argv)
     }
     struct gsae_error err = {0};
     struct sae_session s;
-    struct intervene iv = {0};
-    struct dist_blob mine = {.name = "final"}, *all = NULL;
-    int64_t n_all = 0;
+    FILE *csv = NULL;
     enum gsae_status st = sae_session_open(&s, "features", &o, 0, &err);
-    if (st == GSAE_OK && s.owns_layer) {
-        struct intervene_spec spec = {.op = INTERVENE_NONE, .layer = s.layer, .record = true};
-        st = intervene_init(&iv, &spec, &s.sae, s.n_prompt, &err);
+    json_t *list = json_array();
+    for (int64_t p = 0; st == GSAE_OK && p < s.n_prompts; p++) {
+        sae_session_select(&s, p);
+        st = features_one(&s, top, all_path, list, &csv, &err);
     }
-    if (st == GSAE_OK) st = dist_agree(s.d.world, st, &err);
-    if (st == GSAE_OK) st = sae_session_logits(&s, s.prompt, s.n_prompt, &iv, NULL, 0, NULL, &err);
-    /* the owner of the layer in the replica that ran the prompt has the rows */
-    bool have = st == GSAE_OK && s.owns_layer && iv.rec.n_rows == s.n_prompt;
-    if (have && all_path) st = write_positions(all_path, &iv, s.prompt, &err);
-    if (have && st == GSAE_OK) {
-        float *dense = malloc((size_t)(s.n_prompt * s.d_sae) * sizeof *dense);
-        mine.n = s.d_sae;
-        mine.data = malloc((size_t)s.d_sae * sizeof(float));
-        if (!dense || !mine.data) {
-            st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
-        } else {
-            sae_acts_to_dense(&iv.rec, s.d_sae, dense);
-            memcpy(mine.data, dense + (s.n_prompt - 1) * s.d_sae, (size_t)s.d_sae * sizeof(float));
-        }
-        free(dense);
+    if (st == GSAE_OK && s.d.rank == 0 && json_path) {
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:O}", "command", "features", "model",
+                                o.model_dir, "sae", o.sae_path, "layer", (json_int_t)s.layer,
+                                "d_sae", (json_int_t)s.d_sae, "prompts", list);
+        if (!doc || json_dump_file(doc, json_path, JSON_INDENT(1)) != 0)
+            st = gsae_fail(&err, GSAE_EIO, "%s: cannot write", json_path);
+        json_decref(doc);
     }
-    if (st == GSAE_OK) st = dist_agree(s.d.world, st, &err);
-    if (st == GSAE_OK) st = dist_collect(&s.d, &mine, have ? 1 : 0, &all, &n_all, &err);
-    if (st == GSAE_OK && s.d.rank == 0) {
-        for (int64_t i = 0; i < n_all; i++)
-            if (strcmp(all[i].name, "final") == 0 && all[i].n == s.d_sae)
-                report(&s, o.model_dir, o.sae_path, all[i].data, top, json_path);
-    }
+    json_decref(list);
+    if (csv && fclose(csv) != 0 && st == GSAE_OK)
+        st = gsae_fail(&err, GSAE_EIO, "%s: write failed", all_path);
     if (st != GSAE_OK) cli_report("features", &err);
-    dist_blobs_free(all, n_all);
-    free(mine.data);
-    intervene_free(&iv);
     sae_session_close(&s);
     return st == GSAE_OK ? 0 : 1;
 }

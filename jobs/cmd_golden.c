@@ -27,34 +27,35 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "commands.h"
-#include "golden_sae.h"
 #include "../io/ckpt.h"
 #include "../io/safetensors.h"
 #include "../mpi/dist.h"
 #include "../mpi/pipe.h"
 #include "../mpi/plan.h"
 #include "../src/sampler.h"
+#include "cli.h"
+#include "commands.h"
+#include "golden_sae.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: [mpirun -np N] gsae golden CASE_DIR OUT.safetensors [--stages S]\n"
-            "                  [--layers A-B,C-D,...] [--threads T] [--verbose]\n"
-            "\n"
-            "Run a golden case: load CASE_DIR's checkpoint, take the prompt from\n"
-            "CASE_DIR/expected.safetensors (tensor `tokens`) and the number of greedy tokens from\n"
-            "CASE_DIR/meta.json (generate.n_new), and write every tensor of the expected file that\n"
-            "gsae computes (tokens, embed, resid_post.N, logits, greedy, greedy.logits) to\n"
-            "OUT.safetensors under the same names and dtypes. Expected tensors not computed are\n"
-            "listed on stderr. The output is bit-identical on any number of ranks.\n"
-            "\n"
-            "  --stages S    pipeline stages per replica (default: all ranks in one pipeline)\n"
-            "  --layers SPEC explicit stages, inclusive layer ranges (e.g. 0-1,2-3)\n"
-            "  --threads T   BLAS and loop threads per rank (default: OPENBLAS_NUM_THREADS, else\n"
-            "                cores / ranks on the node)\n"
-            "  --verbose     print the per-rank start-up report also on one rank\n");
+    fprintf(
+        out,
+        "usage: [mpirun -np N] gsae golden CASE_DIR OUT.safetensors [--stages S]\n"
+        "                  [--layers A-B,C-D,...] [--threads T] [--verbose]\n"
+        "\n"
+        "Run a golden case: load CASE_DIR's checkpoint, take the prompt from\n"
+        "CASE_DIR/expected.safetensors (tensor `tokens`) and the number of greedy tokens from\n"
+        "CASE_DIR/meta.json (generate.n_new), and write every tensor of the expected file that\n"
+        "gsae computes (tokens, embed, resid_post.N, logits, greedy, greedy.logits) to\n"
+        "OUT.safetensors under the same names and dtypes. Expected tensors not computed are\n"
+        "listed on stderr. The output is bit-identical on any number of ranks.\n"
+        "\n"
+        "  --stages S    pipeline stages per replica (default: all ranks in one pipeline)\n"
+        "  --layers SPEC explicit stages, inclusive layer ranges (e.g. 0-1,2-3)\n"
+        "  --threads T   BLAS and loop threads per rank (default: OPENBLAS_NUM_THREADS, else\n"
+        "                cores / ranks on the node)\n"
+        "  --verbose     print the per-rank start-up report also on one rank\n");
 }
 
 struct options {
@@ -95,8 +96,7 @@ static bool parse_args(int argc, char **argv, struct options *o)
 static bool fault_here(const struct dist *d, const char *point)
 {
     const char *rank = getenv("GSAE_FAULT_RANK"), *what = getenv("GSAE_FAULT");
-    if (!rank || atoi(rank) != d->rank)
-        return false;
+    if (!rank || atoi(rank) != d->rank) return false;
     return strcmp(what ? what : "open", point) == 0;
 }
 
@@ -107,8 +107,7 @@ static enum gsae_status read_n_new(const char *dir, int64_t *n_new, struct gsae_
     snprintf(path, sizeof path, "%s/meta.json", dir);
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
-    if (!root)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
+    if (!root) return gsae_fail(err, GSAE_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     json_t *v = json_object_get(json_object_get(root, "generate"), "n_new");
     enum gsae_status st = GSAE_OK;
     if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -124,15 +123,15 @@ static enum gsae_status read_n_new(const char *dir, int64_t *n_new, struct gsae_
 struct golden {
     struct gemma_config cfg;
     int64_t n_tok, n_new;
-    int32_t *tokens;        /* (n_tok) the prompt */
-    int32_t *greedy;        /* (n_new) on every rank */
-    float *greedy_logits;   /* (n_new, n_vocab) on the last stage of replica 0 */
+    int32_t *tokens;             /* (n_tok) the prompt */
+    int32_t *greedy;             /* (n_new) on every rank */
+    float *greedy_logits;        /* (n_new, n_vocab) on the last stage of replica 0 */
     struct dist_blob blobs[256]; /* embed, resid_post.L, logits, greedy.logits of this rank */
     int64_t n_blobs;
-    struct dist_blob *all;  /* rank 0: every rank's blobs */
+    struct dist_blob *all; /* rank 0: every rank's blobs */
     int64_t n_all;
-    bool fail_in_hook;      /* fault injection: the first hook call fails */
-    struct golden_sae sae;  /* sae.*, steer.*, splice.logits, ablate.* (golden_sae.h) */
+    bool fail_in_hook;     /* fault injection: the first hook call fails */
+    struct golden_sae sae; /* sae.*, steer.*, splice.logits, ablate.* (golden_sae.h) */
 };
 
 static void golden_free(struct golden *g)
@@ -152,8 +151,7 @@ static enum gsae_status read_prompt(const struct sft_file *f, struct golden *g,
                                     struct gsae_error *err)
 {
     const struct sft_entry *e = sft_find(f, "tokens");
-    if (!e)
-        return gsae_fail(err, GSAE_ENOTFOUND, "%s: no tensor 'tokens' (the prompt)", f->path);
+    if (!e) return gsae_fail(err, GSAE_ENOTFOUND, "%s: no tensor 'tokens' (the prompt)", f->path);
     if (e->dtype != GSAE_DTYPE_I32 || e->n_dims != 1 || e->shape[0] < 1)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: 'tokens' is %s with %d dims, expected I32 [T], T >= 1", f->path,
@@ -191,11 +189,10 @@ static enum gsae_status capture(void *ctx, const struct pipe_rows *rows, const c
 {
     struct golden *g = ctx;
     if (g->fail_in_hook)
-        return gsae_fail(err, GSAE_EINTERNAL, "injected fault (GSAE_FAULT=stream) at %s.%lld",
-                         name, (long long)layer);
+        return gsae_fail(err, GSAE_EINTERNAL, "injected fault (GSAE_FAULT=stream) at %s.%lld", name,
+                         (long long)layer);
     int64_t n = rows->batch->n_rows * d_model;
-    if (strcmp(name, "embed") == 0)
-        return keep(g, "embed", x, n, err);
+    if (strcmp(name, "embed") == 0) return keep(g, "embed", x, n, err);
     char key[DIST_NAME_LEN];
     snprintf(key, sizeof key, "%s.%lld", name, (long long)layer);
     return keep(g, key, x, n, err);
@@ -213,8 +210,7 @@ static enum gsae_status prompt_logits(void *ctx, struct pipe *p, const struct pi
         return gsae_fail(err, GSAE_ENOMEM, "golden: no memory for %lld rows of logits",
                          (long long)n);
     enum gsae_status st = pipe_logits(p, x, n, logits, err);
-    if (st == GSAE_OK)
-        st = keep(g, "logits", logits, n * V, err);
+    if (st == GSAE_OK) st = keep(g, "logits", logits, n * V, err);
     free(logits);
     return st;
 }
@@ -233,9 +229,9 @@ static enum gsae_status greedy_pick(void *ctx, const struct pipe_rows *rows, int
 }
 
 /* One line per rank on rank 0's stderr: the stage, what it maps, what it allocated. */
-static enum gsae_status report(const struct dist *d, const struct plan *plan,
-                               const struct ckpt *ck, const struct pipe *p, int n_threads,
-                               bool print, struct gsae_error *err)
+static enum gsae_status report(const struct dist *d, const struct plan *plan, const struct ckpt *ck,
+                               const struct pipe *p, int n_threads, bool print,
+                               struct gsae_error *err)
 {
     const struct plan_stage *s = &plan->stages[d->stage_index];
     char line[DIST_LINE_LEN], *lines = NULL, layers[64] = "no layers";
@@ -261,8 +257,7 @@ static enum gsae_status report(const struct dist *d, const struct plan *plan,
 /* Rank 0: the tensor called name, from the collected blobs or the local arrays. */
 static bool lookup(const struct golden *g, const char *name, struct gsae_tensor *t)
 {
-    if (golden_sae_lookup(&g->sae, name, g->all, g->n_all, g->cfg.n_vocab, t))
-        return true;
+    if (golden_sae_lookup(&g->sae, name, g->all, g->n_all, g->cfg.n_vocab, t)) return true;
     memset(t, 0, sizeof *t);
     if (strcmp(name, "tokens") == 0 || strcmp(name, "greedy") == 0) {
         bool prompt = name[0] == 't';
@@ -276,10 +271,11 @@ static bool lookup(const struct golden *g, const char *name, struct gsae_tensor 
         strcmp(name, "embed") != 0 && strncmp(name, "resid_post.", 11) != 0)
         return false;
     for (int64_t i = 0; i < g->n_all; i++) {
-        if (strcmp(g->all[i].name, name) != 0)
-            continue;
+        if (strcmp(g->all[i].name, name) != 0) continue;
         int64_t width = strstr(name, "logits") ? g->cfg.n_vocab : g->cfg.d_model;
-        *t = (struct gsae_tensor){.data = g->all[i].data, .dtype = GSAE_DTYPE_F32, .n_dims = 2,
+        *t = (struct gsae_tensor){.data = g->all[i].data,
+                                  .dtype = GSAE_DTYPE_F32,
+                                  .n_dims = 2,
                                   .shape = {g->all[i].n / width, width}};
         return true;
     }
@@ -291,8 +287,7 @@ static enum gsae_status write_out(const struct sft_file *expected, const struct 
                                   const char *out_path, struct gsae_error *err)
 {
     struct sft_item *items = calloc((size_t)expected->n_entries + 1, sizeof *items);
-    if (!items)
-        return gsae_fail(err, GSAE_ENOMEM, "golden: no memory");
+    if (!items) return gsae_fail(err, GSAE_ENOMEM, "golden: no memory");
     int64_t n = 0;
     enum gsae_status st = GSAE_OK;
     for (int64_t i = 0; i < expected->n_entries && st == GSAE_OK; i++) {
@@ -308,8 +303,7 @@ static enum gsae_status write_out(const struct sft_file *expected, const struct 
                            gsae_dtype_name(t.dtype));
         items[n++] = (struct sft_item){.name = e->name, .t = t};
     }
-    if (st == GSAE_OK)
-        st = sft_write(out_path, items, n, NULL, 0, err);
+    if (st == GSAE_OK) st = sft_write(out_path, items, n, NULL, 0, err);
     free(items);
     return st;
 }
@@ -321,14 +315,10 @@ static enum gsae_status read_case(const struct options *o, struct sft_file *expe
     char path[4096];
     snprintf(path, sizeof path, "%s/expected.safetensors", o->dir);
     enum gsae_status st = read_n_new(o->dir, &g->n_new, err);
-    if (st == GSAE_OK)
-        st = sft_open(expected, path, err);
-    if (st == GSAE_OK)
-        st = read_prompt(expected, g, err);
-    if (st == GSAE_OK)
-        st = ckpt_config_load(o->dir, &g->cfg, err);
-    if (st == GSAE_OK)
-        st = golden_sae_read(&g->sae, o->dir, &g->cfg, g->n_tok, err);
+    if (st == GSAE_OK) st = sft_open(expected, path, err);
+    if (st == GSAE_OK) st = read_prompt(expected, g, err);
+    if (st == GSAE_OK) st = ckpt_config_load(o->dir, &g->cfg, err);
+    if (st == GSAE_OK) st = golden_sae_read(&g->sae, o->dir, &g->cfg, g->n_tok, err);
     if (st == GSAE_OK) {
         g->greedy = calloc((size_t)g->n_new + 1, sizeof *g->greedy);
         g->greedy_logits = calloc((size_t)((g->n_new + 1) * g->cfg.n_vocab), sizeof(float));
@@ -342,8 +332,7 @@ static enum gsae_status read_case(const struct options *o, struct sft_file *expe
 /* This stage's checkpoint tensors: its layers, and the embedding and final norm where it
  * embeds or unembeds. Local. */
 static enum gsae_status open_stage(const struct options *o, const struct dist *d,
-                                   const struct plan *plan, struct ckpt *ck,
-                                   struct gsae_error *err)
+                                   const struct plan *plan, struct ckpt *ck, struct gsae_error *err)
 {
     const struct plan_stage *s = &plan->stages[d->stage_index];
     struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed || s->has_unembed,
@@ -353,8 +342,8 @@ static enum gsae_status open_stage(const struct options *o, const struct dist *d
              fault_here(d, "open") ? "/injected-fault-missing" : "");
     enum gsae_status st = ckpt_open(ck, dir, &sel, err);
     if (st == GSAE_OK)
-        st = gemma_weights_check(&ck->cfg, &ck->w, s->layer_begin, s->layer_end,
-                                 s->has_unembed, err);
+        st = gemma_weights_check(&ck->cfg, &ck->w, s->layer_begin, s->layer_end, s->has_unembed,
+                                 err);
     return st;
 }
 
@@ -382,10 +371,8 @@ static enum gsae_status run(struct pipe *p, struct golden *g, const struct dist 
     if (st == GSAE_OK && g->n_new > 0 && p->stage.has_unembed && p->replica == 0)
         st = keep(g, "greedy.logits", g->greedy_logits, g->n_new * g->cfg.n_vocab, err);
     struct golden_sae_keep keep_cb = {keep_sae, g};
-    if (st == GSAE_OK)
-        st = golden_sae_run(&g->sae, p, &work, &keep_cb, err);
-    if (st == GSAE_OK)
-        st = dist_collect(d, g->blobs, g->n_blobs, &g->all, &g->n_all, err);
+    if (st == GSAE_OK) st = golden_sae_run(&g->sae, p, &work, &keep_cb, err);
+    if (st == GSAE_OK) st = dist_collect(d, g->blobs, g->n_blobs, &g->all, &g->n_all, err);
     return st;
 }
 
@@ -411,20 +398,20 @@ int cmd_golden(int argc, char **argv)
     bool agreed = true;
     /* Reading the case and planning are deterministic: every rank gets the same result. */
     enum gsae_status st = read_case(&o, &expected, &g, &err);
-    struct plan_options po = {.n_ranks = cli_world_size(), .n_stages = o.n_stages,
-                              .with_logits = true, .dtype = GSAE_DTYPE_F32,
-                              .ctx_len = g.n_tok, .layers = o.layers};
-    if (st == GSAE_OK)
-        st = plan_make(&plan, &g.cfg, &po, &err);
+    struct plan_options po = {.n_ranks = cli_world_size(),
+                              .n_stages = o.n_stages,
+                              .with_logits = true,
+                              .dtype = GSAE_DTYPE_F32,
+                              .ctx_len = g.n_tok,
+                              .layers = o.layers};
+    if (st == GSAE_OK) st = plan_make(&plan, &g.cfg, &po, &err);
     st = dist_agree(MPI_COMM_WORLD, st, &err); /* in case one rank could not read the case */
-    if (st == GSAE_OK)
-        st = dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err);
+    if (st == GSAE_OK) st = dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err);
     if (st == GSAE_OK) {
         st = open_stage(&o, &d, &plan, &ck, &err);
         st = dist_agree(d.world, st, &err);
     }
-    if (st == GSAE_OK)
-        st = dist_threads_choose(&d, o.n_threads, &n_threads, &err);
+    if (st == GSAE_OK) st = dist_threads_choose(&d, o.n_threads, &n_threads, &err);
     if (st == GSAE_OK) {
         dist_threads_apply(n_threads);
         struct pipe_limits lim;
@@ -435,10 +422,8 @@ int cmd_golden(int argc, char **argv)
         st = pipe_open(&p, &d, &plan, &g.cfg, &ck.w, &lim, n_threads, &err);
         st = dist_agree(d.world, st, &err);
     }
-    if (st == GSAE_OK)
-        st = report(&d, &plan, &ck, &p, n_threads, o.verbose || d.size > 1, &err);
-    if (st == GSAE_OK && fault_here(&d, "kill"))
-        raise(SIGKILL);
+    if (st == GSAE_OK) st = report(&d, &plan, &ck, &p, n_threads, o.verbose || d.size > 1, &err);
+    if (st == GSAE_OK && fault_here(&d, "kill")) raise(SIGKILL);
     if (st == GSAE_OK && fault_here(&d, "stall"))
         sleep(120); /* a test kills another rank meanwhile */
     /* After a stream error a rank may have failed alone (see mpi/pipe.h). */
@@ -447,19 +432,16 @@ int cmd_golden(int argc, char **argv)
         agreed = st == GSAE_OK;
     }
     if (st == GSAE_OK) {
-        if (d.rank == 0)
-            st = write_out(&expected, &g, o.out, &err);
+        if (d.rank == 0) st = write_out(&expected, &g, o.out, &err);
         st = dist_agree(d.world, st, &err);
     }
-    if (st != GSAE_OK)
-        cli_report("golden", &err);
+    if (st != GSAE_OK) cli_report("golden", &err);
     /* An agreed failure: every rank has its message printed before main() aborts the job. */
     if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1)
         MPI_Barrier(MPI_COMM_WORLD);
     pipe_close(&p);
     ckpt_close(&ck);
-    if (agreed && st != GSAE_EMPI)
-        dist_close(&d);
+    if (agreed && st != GSAE_EMPI) dist_close(&d);
     plan_free(&plan);
     golden_free(&g);
     sft_close(&expected);

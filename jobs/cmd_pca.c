@@ -1,42 +1,47 @@
-/* cmd_pca.c: `gsae pca`: distributed PCA (mpi/dpca.h) over the rows of a reference case.
+/* cmd_pca.c: `gsae pca`: distributed PCA (mpi/dpca.h) of a reference case or of a store.
  *
  *   [mpirun -np N] gsae pca --case CASE_DIR --out DIR [--components K] [--chunk-rows R]
  *                           [--features LIST | --random-features N --seed S]
+ *   [mpirun -np N] gsae pca [--store] STORE --out DIR --components K [--rows resid|features]
+ *                           [--sae SAE | --w-dec W_dec.npy] [--features LIST |
+ *                           --random-features N --seed S] [--tokenizer tokenizer.json.zst]
  *
- * CASE_DIR holds meta.json ("kind": "dense" or "reconstruction", "n_components", and for the
- * reconstruction kind "features") and either X.npy (N, d) or the CSR activations acts_indptr
- * (int64, N+1), acts_indices (int32), acts_values (float32) plus W_dec.npy (d_sae, d_model).
- * Reconstruction rows are the notebook's co-occurrence analysis: the tokens where the feature
- * list fires (sum of its activations > 0), each reconstructed from those features only,
- * acts[t, F] @ W_dec[F]. --features / --random-features replace the case's list.
+ * --case: CASE_DIR holds meta.json ("kind": "dense" or "reconstruction", "n_components", and
+ * for reconstructions "features") and the files mpi/dpca_case.h reads. Rank 0 writes
+ * DIR/components.npy (k, d), transformed.npy (rows, k), explained_variance.npy (k),
+ * explained_variance_ratio.npy (k), mean.npy (d), and for reconstructions fired_rows.npy (int64
+ * token indices); all float64 but fired_rows. --features / --random-features replace the
+ * case's list.
  *
- * Each rank maps the files and reads only its contiguous share of tokens (rank r of P takes
- * [N r / P, N (r + 1) / P)), so no rank holds all rows. Rank 0 writes DIR/components.npy (k, d),
- * transformed.npy (rows, k), explained_variance.npy (k), explained_variance_ratio.npy (k),
- * mean.npy (d), and for the reconstruction kind fired_rows.npy (int64 token indices), all
- * float64 except fired_rows. Components follow dpca.h's sign convention.
+ * STORE: an activation store (io/store.h); rows are every token's resid_post, or the tokens
+ * where the feature list fires reconstructed from those features (mpi/dpca_store.h), the
+ * decoder taken from the SAE. Rank 0 writes DIR/pca.nc and pca.csv (io/pca_out.h), the report's
+ * pca_scores.csv and pca_explained.csv, components.npy and explained_variance.npy; with
+ * --tokenizer the CSVs carry token text and the context "prefix|token|suffix".
+ *
+ * Components follow dpca.h's sign convention (largest |entry| positive).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "../io/npy.h"
 #include "../io/pca_out.h"
+#include "../io/sae_io.h"
+#include "../io/tokenizer_load.h"
 #include "../mpi/dpca.h"
+#include "../mpi/dpca_case.h"
 #include "../mpi/dpca_store.h"
 #include "../src/pca.h"
 #include "../src/rng.h"
 #include "cli.h"
 #include "commands.h"
 
-#define MAX_FEATURES 4096
+#define DPCA_MAX_FEATURES 4096
 
 struct pca_args {
     const char *case_dir, *out_dir;
@@ -44,282 +49,81 @@ struct pca_args {
     const char *rows;      /* STORE mode: "resid" or "features" (default: features when a
                               list is given, else resid) */
     const char *w_dec;     /* STORE mode, feature rows: W_dec as .npy (d_sae, d_model) */
+    const char *sae;       /* STORE mode, feature rows: the SAE (io/sae_io.h) */
+    const char *tokenizer; /* STORE mode: tokenizer.json(.zst) to write token text */
     int64_t n_components;  /* 0: the case's n_components */
     int64_t chunk_rows;
-    int64_t features[MAX_FEATURES];
+    int64_t features[DPCA_MAX_FEATURES];
     int64_t n_features;      /* > 0 when --features was given */
     int64_t random_features; /* > 0 when --random-features was given */
     uint64_t seed;
     bool have_seed;
 };
 
-/* A read-only mapping of a whole .npy file. */
-struct mapped_npy {
-    void *base;
-    size_t len;
-    struct npy_array a;
+/* A feature list for reconstruction rows. */
+struct feature_list {
+    int64_t ids[DPCA_MAX_FEATURES];
+    int64_t n;
 };
-
-static void mapped_npy_free(struct mapped_npy *m)
-{
-    if (m->base) munmap(m->base, m->len);
-    memset(m, 0, sizeof *m);
-}
-
-/* Map dir/name and parse its header; pages are read only when touched, so a rank that reads
- * its share of rows never loads the others'. */
-static enum gsae_status mapped_npy_map(const char *path, struct mapped_npy *m,
-                                       struct gsae_error *err)
-{
-    memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return gsae_fail(err, errno == ENOENT ? GSAE_ENOTFOUND : GSAE_EIO, "%s: cannot open: %s",
-                         path, strerror(errno));
-    struct stat st;
-    enum gsae_status status = GSAE_OK;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-        status = gsae_fail(err, GSAE_EIO, "%s: empty or unreadable", path);
-    } else {
-        m->len = (size_t)st.st_size;
-        m->base = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m->base == MAP_FAILED) {
-            m->base = NULL;
-            status = gsae_fail(err, GSAE_EIO, "%s: mmap: %s", path, strerror(errno));
-        }
-    }
-    close(fd);
-    if (status == GSAE_OK) status = npy_parse(m->base, m->len, path, &m->a, err);
-    if (status != GSAE_OK) mapped_npy_free(m);
-    return status;
-}
-
-static enum gsae_status mapped_npy_open(const char *dir, const char *name, struct mapped_npy *m,
-                                        struct gsae_error *err)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return mapped_npy_map(path, m, err);
-}
-
-static enum gsae_status expect_npy(const struct mapped_npy *m, const char *name, int n_dims,
-                                   enum gsae_dtype t1, enum gsae_dtype t2, struct gsae_error *err)
-{
-    if (m->a.n_dims != n_dims || (m->a.dtype != t1 && m->a.dtype != t2))
-        return gsae_fail(err, GSAE_EFORMAT, "%s: %d dims of %s, expected %d dims of %s%s%s", name,
-                         m->a.n_dims, gsae_dtype_name(m->a.dtype), n_dims, gsae_dtype_name(t1),
-                         t2 != t1 ? " or " : "", t2 != t1 ? gsae_dtype_name(t2) : "");
-    return GSAE_OK;
-}
-
-/* Row i (length d) of a 2-D f32/f64 array, as double. */
-static void row_to_double(const struct npy_array *a, int64_t i, double *out)
-{
-    int64_t d = a->shape[1];
-    if (a->dtype == GSAE_DTYPE_F64) {
-        memcpy(out, (const double *)a->data + i * d, (size_t)d * sizeof *out);
-        return;
-    }
-    const float *r = (const float *)a->data + i * d;
-    for (int64_t j = 0; j < d; j++)
-        out[j] = (double)r[j];
-}
-
-/* This rank's contiguous share [begin, end) of n items. */
-static void share(int64_t n, int rank, int size, int64_t *begin, int64_t *end)
-{
-    *begin = n * rank / size;
-    *end = n * (rank + 1) / size;
-}
-
-/* ---- dense rows: X.npy ---- */
-
-struct dense_rows {
-    struct mapped_npy x;
-    int64_t first; /* global index of this rank's first row */
-};
-
-static enum gsae_status dense_read(void *ctx, int64_t begin, int64_t count, double *out,
-                                   struct gsae_error *err)
-{
-    (void)err;
-    struct dense_rows *dr = ctx;
-    for (int64_t i = 0; i < count; i++)
-        row_to_double(&dr->x.a, dr->first + begin + i, out + i * dr->x.a.shape[1]);
-    /* Drop the pages just read from this process (they stay in the page cache for the next
-     * pass), so its resident set holds a chunk, not its whole share of X. */
-    size_t row_bytes = (size_t)dr->x.a.shape[1] * gsae_dtype_size(dr->x.a.dtype);
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t lo = (uintptr_t)dr->x.a.data + (size_t)(dr->first + begin) * row_bytes;
-    uintptr_t hi = lo + (size_t)count * row_bytes;
-    lo = lo / page * page;
-    hi = hi / page * page;
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    return GSAE_OK;
-}
-
-static enum gsae_status dense_open(const char *dir, int rank, int size, struct dense_rows *dr,
-                                   struct dpca_rows *rows, struct gsae_error *err)
-{
-    enum gsae_status st = mapped_npy_open(dir, "X.npy", &dr->x, err);
-    if (st == GSAE_OK) st = expect_npy(&dr->x, "X.npy", 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
-    if (st != GSAE_OK) return st;
-    int64_t begin, end;
-    share(dr->x.a.shape[0], rank, size, &begin, &end);
-    dr->first = begin;
-    *rows = (struct dpca_rows){
-        .d = dr->x.a.shape[1], .n_local = end - begin, .read = dense_read, .ctx = dr};
-    return GSAE_OK;
-}
-
-/* ---- reconstruction rows: CSR activations + W_dec ---- */
-
-struct recon_rows {
-    struct mapped_npy indptr, indices, values, w_dec;
-    int64_t features[MAX_FEATURES];
-    int64_t n_features, d;
-    double *w_rows; /* (n_features, d): W_dec rows of the list */
-    int64_t *fired; /* (n_local) global token index of each local row */
-    double *coef;   /* (n_local, n_features) the list's activations per fired token */
-    int64_t n_local;
-};
-
-static void recon_rows_free(struct recon_rows *rr)
-{
-    mapped_npy_free(&rr->indptr);
-    mapped_npy_free(&rr->indices);
-    mapped_npy_free(&rr->values);
-    mapped_npy_free(&rr->w_dec);
-    free(rr->w_rows);
-    free(rr->fired);
-    free(rr->coef);
-    memset(rr, 0, sizeof *rr);
-}
-
-static enum gsae_status recon_read(void *ctx, int64_t begin, int64_t count, double *out,
-                                   struct gsae_error *err)
-{
-    (void)err;
-    struct recon_rows *rr = ctx;
-    for (int64_t i = begin; i < begin + count; i++)
-        pca_recon_row(rr->coef + i * rr->n_features, rr->w_rows, rr->n_features, rr->d,
-                      out + (i - begin) * rr->d);
-    return GSAE_OK;
-}
-
-static enum gsae_status recon_map(const char *dir, struct recon_rows *rr, struct gsae_error *err)
-{
-    enum gsae_status st = mapped_npy_open(dir, "acts_indptr.npy", &rr->indptr, err);
-    if (st == GSAE_OK) st = mapped_npy_open(dir, "acts_indices.npy", &rr->indices, err);
-    if (st == GSAE_OK) st = mapped_npy_open(dir, "acts_values.npy", &rr->values, err);
-    if (st == GSAE_OK) st = mapped_npy_open(dir, "W_dec.npy", &rr->w_dec, err);
-    if (st == GSAE_OK)
-        st = expect_npy(&rr->indptr, "acts_indptr.npy", 1, GSAE_DTYPE_I64, GSAE_DTYPE_I64, err);
-    if (st == GSAE_OK)
-        st = expect_npy(&rr->indices, "acts_indices.npy", 1, GSAE_DTYPE_I32, GSAE_DTYPE_I32, err);
-    if (st == GSAE_OK)
-        st = expect_npy(&rr->values, "acts_values.npy", 1, GSAE_DTYPE_F32, GSAE_DTYPE_F32, err);
-    if (st == GSAE_OK)
-        st = expect_npy(&rr->w_dec, "W_dec.npy", 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
-    if (st == GSAE_OK && rr->indices.a.shape[0] != rr->values.a.shape[0])
-        st = gsae_fail(err, GSAE_EFORMAT,
-                       "acts_indices.npy has %lld entries, acts_values.npy "
-                       "%lld: expected equal",
-                       (long long)rr->indices.a.shape[0], (long long)rr->values.a.shape[0]);
-    if (st == GSAE_OK && rr->indptr.a.shape[0] < 1)
-        st = gsae_fail(err, GSAE_EFORMAT, "acts_indptr.npy is empty: expected N + 1 entries");
-    return st;
-}
-
-/* Scan this rank's tokens, keep those where the list fires with their coefficients. */
-static enum gsae_status recon_select(struct recon_rows *rr, int rank, int size,
-                                     struct gsae_error *err)
-{
-    const int64_t *ptr = rr->indptr.a.data;
-    const int32_t *idx = rr->indices.a.data;
-    const float *val = rr->values.a.data;
-    int64_t n_tokens = rr->indptr.a.shape[0] - 1, nnz = rr->indices.a.shape[0], begin, end;
-    share(n_tokens, rank, size, &begin, &end);
-    size_t cap = (size_t)(end - begin) + 1, nf = (size_t)rr->n_features;
-    rr->fired = malloc(cap * sizeof *rr->fired);
-    rr->coef = malloc(cap * nf * sizeof *rr->coef);
-    if (!rr->fired || !rr->coef)
-        return gsae_fail(err, GSAE_ENOMEM, "reconstruction rows: no memory for %zu tokens", cap);
-    for (int64_t t = begin; t < end; t++) {
-        if (ptr[t] < 0 || ptr[t] > ptr[t + 1] || ptr[t + 1] > nnz)
-            return gsae_fail(err, GSAE_EFORMAT,
-                             "acts_indptr.npy: entries %lld..%lld are %lld, "
-                             "%lld: expected non-decreasing within [0, %lld]",
-                             (long long)t, (long long)t + 1, (long long)ptr[t],
-                             (long long)ptr[t + 1], (long long)nnz);
-        double *coef = rr->coef + rr->n_local * rr->n_features;
-        if (pca_recon_coef(idx + ptr[t], val + ptr[t], ptr[t + 1] - ptr[t], rr->features,
-                           rr->n_features, coef))
-            rr->fired[rr->n_local++] = t;
-    }
-    return GSAE_OK;
-}
 
 /* The feature list: --random-features N (drawn from [0, d_sae) with --seed), else --features,
- * else the case's meta.json list. */
-static enum gsae_status recon_features(const struct pca_args *args, const json_t *meta,
-                                       int64_t d_sae, struct recon_rows *rr, struct gsae_error *err)
+ * else the case's meta.json list (meta may be NULL). */
+static enum gsae_status choose_features(const struct pca_args *args, const json_t *meta,
+                                        int64_t d_sae, struct feature_list *list,
+                                        struct gsae_error *err)
 {
     if (args->random_features > 0) {
-        if (args->random_features > MAX_FEATURES)
+        if (args->random_features > DPCA_MAX_FEATURES)
             return gsae_fail(err, GSAE_EINVAL, "--random-features %lld: at most %d",
-                             (long long)args->random_features, MAX_FEATURES);
+                             (long long)args->random_features, DPCA_MAX_FEATURES);
         struct rng r;
         rng_seed(&r, args->seed);
-        rr->n_features = args->random_features;
-        return pca_draw_features(&r, d_sae, rr->n_features, rr->features, err);
+        list->n = args->random_features;
+        return pca_draw_features(&r, d_sae, list->n, list->ids, err);
     }
     if (args->n_features > 0) {
-        memcpy(rr->features, args->features, (size_t)args->n_features * sizeof *rr->features);
-        rr->n_features = args->n_features;
+        memcpy(list->ids, args->features, (size_t)args->n_features * sizeof *list->ids);
+        list->n = args->n_features;
         return GSAE_OK;
     }
-    const json_t *list = json_object_get(meta, "features");
-    if (!json_is_array(list) || json_array_size(list) < 1 || json_array_size(list) > MAX_FEATURES)
+    const json_t *ids = json_object_get(meta, "features");
+    if (!json_is_array(ids) || json_array_size(ids) < 1 || json_array_size(ids) > DPCA_MAX_FEATURES)
         return gsae_fail(err, GSAE_EFORMAT,
                          "meta.json: 'features' is missing or not a list of "
                          "1..%d ids (or give --features / --random-features)",
-                         MAX_FEATURES);
-    for (size_t j = 0; j < json_array_size(list); j++) {
-        const json_t *v = json_array_get(list, j);
+                         DPCA_MAX_FEATURES);
+    for (size_t j = 0; j < json_array_size(ids); j++) {
+        const json_t *v = json_array_get(ids, j);
         if (!json_is_integer(v))
             return gsae_fail(err, GSAE_EFORMAT, "meta.json: features[%zu] is not an integer", j);
-        rr->features[j] = (int64_t)json_integer_value(v);
+        list->ids[j] = (int64_t)json_integer_value(v);
     }
-    rr->n_features = (int64_t)json_array_size(list);
+    list->n = (int64_t)json_array_size(ids);
     return GSAE_OK;
 }
 
 static enum gsae_status recon_open(const struct pca_args *args, const json_t *meta, int rank,
-                                   int size, struct recon_rows *rr, struct dpca_rows *rows,
+                                   int size, struct dpca_recon_rows *rr, struct dpca_rows *rows,
                                    struct gsae_error *err)
 {
-    enum gsae_status st = recon_map(args->case_dir, rr, err);
-    if (st != GSAE_OK) return st;
-    int64_t d_sae = rr->w_dec.a.shape[0];
-    rr->d = rr->w_dec.a.shape[1];
-    st = recon_features(args, meta, d_sae, rr, err);
-    if (st != GSAE_OK) return st;
-    const int64_t *features = rr->features;
-    int64_t n_features = rr->n_features;
-    for (int64_t j = 0; j < n_features; j++)
-        if (features[j] < 0 || features[j] >= d_sae)
-            return gsae_fail(err, GSAE_EINVAL,
-                             "feature %lld is out of range: W_dec.npy has %lld "
-                             "features",
-                             (long long)features[j], (long long)d_sae);
-    rr->w_rows = malloc((size_t)(n_features * rr->d) * sizeof *rr->w_rows);
-    if (!rr->w_rows) return gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
-    for (int64_t j = 0; j < n_features; j++)
-        row_to_double(&rr->w_dec.a, features[j], rr->w_rows + j * rr->d);
-    st = recon_select(rr, rank, size, err);
-    *rows = (struct dpca_rows){.d = rr->d, .n_local = rr->n_local, .read = recon_read, .ctx = rr};
+    struct feature_list fl = {0};
+    enum gsae_status st = dpca_recon_rows_map(args->case_dir, rr, err);
+    if (st == GSAE_OK) st = choose_features(args, meta, rr->w_dec.a.shape[0], &fl, err);
+    if (st == GSAE_OK) st = dpca_recon_rows_select(rr, fl.ids, fl.n, rank, size, rows, err);
     return st;
+}
+
+/* Agree on every rank's local setup before the PCA's collectives: all get the worst status,
+ * and a rank that was fine says another one failed. Collective on MPI_COMM_WORLD. */
+static enum gsae_status agree_world(enum gsae_status local, struct gsae_error *err)
+{
+    int mine = (int)local, worst = 0;
+    if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
+        return gsae_fail(err, GSAE_EMPI, "could not agree on the setup with the other ranks");
+    if (worst != GSAE_OK && local == GSAE_OK)
+        return gsae_fail(err, (enum gsae_status)worst, "another rank failed (%s)",
+                         gsae_status_name((enum gsae_status)worst));
+    return local;
 }
 
 /* ---- outputs ---- */
@@ -377,7 +181,7 @@ static enum gsae_status save_array(const char *dir, const char *name, const void
 
 /* Rank 0 writes the results. Collective (gathers); the status is agreed on return. */
 static enum gsae_status write_outputs(const struct pca_args *args, const struct dpca_result *r,
-                                      const struct recon_rows *rr, struct gsae_error *err)
+                                      const struct dpca_recon_rows *rr, struct gsae_error *err)
 {
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -460,8 +264,8 @@ static enum gsae_status parse_features(const char *list, struct pca_args *a, str
                              "--features '%s': expected comma-separated "
                              "non-negative ids",
                              list);
-        if (a->n_features == MAX_FEATURES)
-            return gsae_fail(err, GSAE_EINVAL, "--features: at most %d ids", MAX_FEATURES);
+        if (a->n_features == DPCA_MAX_FEATURES)
+            return gsae_fail(err, GSAE_EINVAL, "--features: at most %d ids", DPCA_MAX_FEATURES);
         a->features[a->n_features++] = (int64_t)v;
         p = *end ? end + 1 : end;
     }
@@ -492,6 +296,12 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
             a->rows = val;
         else if (strcmp(opt, "--w-dec") == 0)
             a->w_dec = val;
+        else if (strcmp(opt, "--sae") == 0)
+            a->sae = val;
+        else if (strcmp(opt, "--store") == 0 && !a->store_dir)
+            a->store_dir = val;
+        else if (strcmp(opt, "--tokenizer") == 0)
+            a->tokenizer = val;
         else if (strcmp(opt, "--components") == 0)
             ok = parse_i64(val, 1, &a->n_components);
         else if (strcmp(opt, "--chunk-rows") == 0)
@@ -520,10 +330,11 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
     if (a->store_dir && !a->rows)
         a->rows = a->n_features > 0 || a->random_features > 0 ? "features" : "resid";
     if (a->store_dir && strcmp(a->rows, "features") == 0 &&
-        (!a->w_dec || (a->n_features == 0 && a->random_features == 0)))
+        (!!a->w_dec == !!a->sae || (a->n_features == 0 && a->random_features == 0)))
         return gsae_fail(err, GSAE_EINVAL,
-                         "feature rows need --w-dec W_dec.npy and --features "
-                         "LIST or --random-features N --seed S");
+                         "feature rows need the decoder (--sae SAE or --w-dec "
+                         "W_dec.npy, one of them) and --features LIST or --random-features N "
+                         "--seed S");
     if (a->store_dir && a->n_components == 0)
         return gsae_fail(err, GSAE_EINVAL, "--components K is required with a STORE");
     if (a->random_features > 0 && (a->n_features > 0 || !a->have_seed))
@@ -535,28 +346,58 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
 
 /* ---- STORE mode ---- */
 
-/* The feature list and its W_dec rows (n_features, d_model) as double, from --w-dec. */
-static enum gsae_status store_features(const struct pca_args *args, struct recon_rows *rr,
+/* Feature rows of a store: the list and its decoder rows. */
+struct store_decoder {
+    struct feature_list list;
+    struct dpca_npy w_dec; /* --w-dec mapping */
+    double *w_rows;        /* (list.n, d) */
+    int64_t d;
+};
+
+static void store_decoder_free(struct store_decoder *dec)
+{
+    dpca_npy_free(&dec->w_dec);
+    free(dec->w_rows);
+    memset(dec, 0, sizeof *dec);
+}
+
+/* The feature list and its W_dec rows (n_features, d_model) as double, from the SAE (--sae:
+ * Gemma Scope params.npz or a SAELens directory) or a bare W_dec (--w-dec FILE.npy). */
+static enum gsae_status store_features(const struct pca_args *args, struct store_decoder *dec,
                                        struct gsae_error *err)
 {
-    enum gsae_status st = mapped_npy_map(args->w_dec, &rr->w_dec, err);
-    if (st == GSAE_OK)
-        st = expect_npy(&rr->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
-    if (st != GSAE_OK) return st;
-    int64_t d_sae = rr->w_dec.a.shape[0];
-    rr->d = rr->w_dec.a.shape[1];
-    if ((st = recon_features(args, NULL, d_sae, rr, err)) != GSAE_OK) return st;
-    for (int64_t j = 0; j < rr->n_features; j++)
-        if (rr->features[j] < 0 || rr->features[j] >= d_sae)
-            return gsae_fail(err, GSAE_EINVAL,
-                             "feature %lld is out of range: %s has %lld "
-                             "features",
-                             (long long)rr->features[j], args->w_dec, (long long)d_sae);
-    rr->w_rows = malloc((size_t)(rr->n_features * rr->d) * sizeof *rr->w_rows);
-    if (!rr->w_rows) return gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
-    for (int64_t j = 0; j < rr->n_features; j++)
-        row_to_double(&rr->w_dec.a, rr->features[j], rr->w_rows + j * rr->d);
-    return GSAE_OK;
+    struct sae_params sae = {0};
+    struct sae_info info = {0};
+    struct npy_array w = {0};
+    const char *name = args->sae ? args->sae : args->w_dec;
+    enum gsae_status st = GSAE_OK;
+    if (args->sae) {
+        st = sae_load(args->sae, &sae, &info, err);
+        w = (struct npy_array){.dtype = GSAE_DTYPE_F32,
+                               .n_dims = 2,
+                               .shape = {sae.d_sae, sae.d_model},
+                               .data = sae.w_dec};
+    } else {
+        st = dpca_npy_open_path(args->w_dec, &dec->w_dec, err);
+        if (st == GSAE_OK)
+            st = dpca_npy_expect(&dec->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
+        w = dec->w_dec.a;
+    }
+    int64_t d_sae = w.shape[0], n = 0;
+    dec->d = w.shape[1];
+    if (st == GSAE_OK) st = choose_features(args, NULL, d_sae, &dec->list, err);
+    n = dec->list.n;
+    for (int64_t j = 0; st == GSAE_OK && j < n; j++)
+        if (dec->list.ids[j] < 0 || dec->list.ids[j] >= d_sae)
+            st = gsae_fail(err, GSAE_EINVAL, "feature %lld is out of range: %s has %lld features",
+                           (long long)dec->list.ids[j], name, (long long)d_sae);
+    if (st == GSAE_OK && !(dec->w_rows = malloc((size_t)(n * dec->d) * sizeof *dec->w_rows)))
+        st = gsae_fail(err, GSAE_ENOMEM, "W_dec rows: no memory");
+    for (int64_t j = 0; st == GSAE_OK && j < n; j++)
+        dpca_npy_row(&w, dec->list.ids[j], dec->w_rows + j * dec->d);
+    sae_params_free(&sae);
+    sae_info_free(&info);
+    return st;
 }
 
 /* The gathered per-row results on rank 0 (NULL elsewhere). */
@@ -602,10 +443,63 @@ static enum gsae_status gather_store_rows(const struct dpca_result *r,
     return st;
 }
 
+/* Append the text of the valid (>= 0) ids of ctx[0..n) to out. */
+static enum gsae_status decode_span(const struct tokenizer *tk, const int32_t *ctx, int64_t n,
+                                    struct tokenizer_text *out, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    for (int64_t i = 0; st == GSAE_OK && i < n; i++)
+        if (ctx[i] >= 0) st = tokenizer_decode(tk, &ctx[i], 1, false, out, err);
+    return st;
+}
+
+/* Each row's token text and its context "prefix|token|suffix" (the notebook's: 5 tokens
+ * before, the token, 3 after), as malloc'd strings in *token_text and *context_text (n_rows
+ * each; free with free_texts). */
+static enum gsae_status decode_texts(const char *path, const struct pca_table *t,
+                                     char ***token_text, char ***context_text,
+                                     struct gsae_error *err)
+{
+    struct tokenizer tk = {0};
+    struct tokenizer_text buf = {0};
+    size_t n = (size_t)t->n_rows + 1;
+    enum gsae_status st = tokenizer_load(&tk, path, err);
+    *token_text = calloc(n, sizeof **token_text);
+    *context_text = calloc(n, sizeof **context_text);
+    if (st == GSAE_OK && (!*token_text || !*context_text))
+        st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
+    int64_t b = t->context_before, len = t->context_len;
+    for (int64_t r = 0; st == GSAE_OK && r < t->n_rows; r++) {
+        const int32_t *ctx = t->context + r * len;
+        buf.len = 0;
+        st = decode_span(&tk, ctx + b, 1, &buf, err);
+        if (st == GSAE_OK && !((*token_text)[r] = strndup(buf.data ? buf.data : "", buf.len)))
+            st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
+        buf.len = 0;
+        if (st == GSAE_OK) st = decode_span(&tk, ctx, b, &buf, err);
+        if (st == GSAE_OK) st = tokenizer_text_append(&buf, "|", 1, err);
+        if (st == GSAE_OK) st = decode_span(&tk, ctx + b, 1, &buf, err);
+        if (st == GSAE_OK) st = tokenizer_text_append(&buf, "|", 1, err);
+        if (st == GSAE_OK) st = decode_span(&tk, ctx + b + 1, len - b - 1, &buf, err);
+        if (st == GSAE_OK && !((*context_text)[r] = strndup(buf.data, buf.len)))
+            st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
+    }
+    tokenizer_text_free(&buf);
+    tokenizer_free(&tk);
+    return st;
+}
+
+static void free_texts(char **texts, int64_t n)
+{
+    for (int64_t i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+}
+
 static enum gsae_status write_store_outputs(const struct pca_args *args,
                                             const struct dpca_result *r,
                                             const struct dpca_store_rows *src,
-                                            const struct recon_rows *rr, struct gsae_error *err)
+                                            const struct store_decoder *dec, struct gsae_error *err)
 {
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -631,15 +525,28 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
                                 .source = args->store_dir,
                                 .rows_kind =
                                     src->kind == DPCA_STORE_RESID ? "resid_post" : "features",
-                                .features = src->kind == DPCA_STORE_FEATURES ? rr->features : NULL,
-                                .n_features = rr->n_features};
+                                .features = src->kind == DPCA_STORE_FEATURES ? dec->list.ids : NULL,
+                                .n_features = dec->list.n};
         char path[4096];
         if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
             st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
+        char **token_text = NULL, **context_text = NULL;
+        if (st == GSAE_OK && args->tokenizer)
+            st = decode_texts(args->tokenizer, &tab, &token_text, &context_text, err);
+        const char *const *tt = (const char *const *)token_text;
+        const char *const *ct = (const char *const *)context_text;
+        tab.token_text = tt;
+        tab.context_text = ct;
         snprintf(path, sizeof path, "%s/pca.nc", args->out_dir);
         if (st == GSAE_OK) st = pca_nc_write(path, &tab, err);
         snprintf(path, sizeof path, "%s/pca.csv", args->out_dir);
-        if (st == GSAE_OK) st = pca_csv_write(path, &tab, NULL, err);
+        if (st == GSAE_OK) st = pca_csv_write(path, &tab, ct, err);
+        snprintf(path, sizeof path, "%s/pca_scores.csv", args->out_dir);
+        if (st == GSAE_OK) st = pca_scores_write(path, &tab, tt, ct, err);
+        snprintf(path, sizeof path, "%s/pca_explained.csv", args->out_dir);
+        if (st == GSAE_OK) st = pca_explained_write(path, &tab, err);
+        free_texts(token_text, t.n_rows);
+        free_texts(context_text, t.n_rows);
         if (st == GSAE_OK)
             st = save_array(args->out_dir, "components.npy", r->components, GSAE_DTYPE_F64, 2, r->k,
                             r->d, err);
@@ -657,8 +564,10 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
 
 static void print_summary(const struct dpca_result *r, int size)
 {
-    printf("pca: %lld rows x %lld, %d ranks, %lld components\n", (long long)r->n_rows,
-           (long long)r->d, size, (long long)r->k);
+    printf("pca: %lld rows x %lld, %d ranks, %lld components; rank 0 seconds: mean %.2f, "
+           "Gram %.2f, eigen-solve %.2f, projection %.2f\n",
+           (long long)r->n_rows, (long long)r->d, size, (long long)r->k, r->seconds_mean,
+           r->seconds_gram, r->seconds_eig, r->seconds_project);
     for (int64_t c = 0; c < r->k; c++)
         printf("  PC%lld  explained variance %.10g  ratio %.6f\n", (long long)c + 1,
                r->explained_variance[c], r->explained_variance_ratio[c]);
@@ -670,28 +579,26 @@ static enum gsae_status run_store(struct pca_args *args, struct gsae_error *err)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     bool features = strcmp(args->rows, "features") == 0;
-    struct recon_rows *rr = calloc(1, sizeof *rr);
+    struct store_decoder *dec = calloc(1, sizeof *dec);
     struct dpca_store_rows *src = calloc(1, sizeof *src);
     struct dpca_rows rows = {.d = -1};
     struct dpca_result result = {0};
-    enum gsae_status st = rr && src ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "no memory");
-    if (st == GSAE_OK && features) st = store_features(args, rr, err);
+    enum gsae_status st = dec && src ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "no memory");
+    if (st == GSAE_OK && features) st = store_features(args, dec, err);
     if (st == GSAE_OK)
         st = dpca_store_rows_open(args->store_dir,
-                                  features ? DPCA_STORE_FEATURES : DPCA_STORE_RESID, rr->features,
-                                  rr->n_features, rr->w_rows, rr->d, rank, size, src, &rows, err);
-    if (st != GSAE_OK) rows = (struct dpca_rows){.d = -1};
+                                  features ? DPCA_STORE_FEATURES : DPCA_STORE_RESID, dec->list.ids,
+                                  dec->list.n, dec->w_rows, dec->d, rank, size, src, &rows, err);
+    st = agree_world(st, err);
     struct dpca_options opt = {.n_components = args->n_components, .chunk_rows = args->chunk_rows};
-    enum gsae_status run = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result,
-                                    st == GSAE_OK ? err : &(struct gsae_error){0});
-    if (st == GSAE_OK) st = run;
-    if (st == GSAE_OK) st = write_store_outputs(args, &result, src, rr, err);
+    if (st == GSAE_OK) st = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result, err);
+    if (st == GSAE_OK) st = write_store_outputs(args, &result, src, dec, err);
     if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
     if (src) dpca_store_rows_free(src);
-    if (rr) recon_rows_free(rr);
+    if (dec) store_decoder_free(dec);
     free(src);
-    free(rr);
+    free(dec);
     return st;
 }
 
@@ -731,8 +638,8 @@ static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     json_t *meta = NULL;
     bool recon = false;
-    struct dense_rows dense = {0};
-    struct recon_rows *rr = calloc(1, sizeof *rr);
+    struct dpca_dense_rows dense = {0};
+    struct dpca_recon_rows *rr = calloc(1, sizeof *rr);
     struct dpca_rows rows = {0};
     struct dpca_result result = {0};
     enum gsae_status st = rr ? load_meta(args->case_dir, &meta, &recon, &args->n_components, err)
@@ -744,18 +651,15 @@ static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
                        args->case_dir);
     if (st == GSAE_OK)
         st = recon ? recon_open(args, meta, rank, size, rr, &rows, err)
-                   : dense_open(args->case_dir, rank, size, &dense, &rows, err);
-    /* dpca_run agrees on every rank's setup before its first collective. */
-    if (st != GSAE_OK) rows = (struct dpca_rows){.d = -1};
+                   : dpca_dense_rows_open(args->case_dir, rank, size, &dense, &rows, err);
+    st = agree_world(st, err);
     struct dpca_options opt = {.n_components = args->n_components, .chunk_rows = args->chunk_rows};
-    enum gsae_status run = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result,
-                                    st == GSAE_OK ? err : &(struct gsae_error){0});
-    if (st == GSAE_OK) st = run;
+    if (st == GSAE_OK) st = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result, err);
     if (st == GSAE_OK) st = write_outputs(args, &result, recon ? rr : NULL, err);
     if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
-    mapped_npy_free(&dense.x);
-    if (rr) recon_rows_free(rr);
+    dpca_npy_free(&dense.x);
+    if (rr) dpca_recon_rows_free(rr);
     free(rr);
     json_decref(meta);
     return st;

@@ -3,33 +3,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "commands.h"
 #include "../io/ckpt.h"
 #include "../mpi/plan.h"
+#include "cli.h"
+#include "commands.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: gsae plan (MODEL_DIR | --preset 2b|9b|27b|tiny) [--ranks N] [--stages S]\n"
-            "                 [--layers A-B,C-D,...] [--upto L] [--no-logits] [--ctx T]\n"
-            "                 [--dtype bf16|f16|f32] [--model-layers N]\n"
-            "\n"
-            "Print how `mpirun -np N gsae ...` splits the model: N / S replicas of an S-stage\n"
-            "pipeline, each stage a contiguous layer range balanced by estimated FLOPs (the\n"
-            "embedding lookup on the first stage, final norm and unembedding on the last), with\n"
-            "per stage the layers, bytes of weights it maps, activations and KV cache for one\n"
-            "sequence of --ctx tokens, and GFLOP per token.\n"
-            "\n"
-            "  MODEL_DIR        a checkpoint directory (config.json; weights give the dtype)\n"
-            "  --preset P       Gemma-2 sizes instead of a checkpoint (--model-layers N resizes)\n"
-            "  --ranks N        ranks in the job (default: one per stage)\n"
-            "  --stages S       stages per replica (default N)\n"
-            "  --layers SPEC    explicit stages as inclusive ranges, e.g. 0-6,7-13,14-20\n"
-            "  --upto L         truncated pipeline: run layers 0..L only (resid_post.L), no logits\n"
-            "  --no-logits      no unembedding on the last stage\n"
-            "  --ctx T          sequence length for attention costs (default 1024)\n"
-            "  --dtype D        weight dtype for a preset (default bf16)\n");
+    fprintf(
+        out,
+        "usage: gsae plan (MODEL_DIR | --preset 2b|9b|27b|tiny) [--ranks N] [--stages S]\n"
+        "                 [--layers A-B,C-D,...] [--upto L] [--no-logits] [--ctx T]\n"
+        "                 [--dtype bf16|f16|f32] [--model-layers N]\n"
+        "\n"
+        "Print how `mpirun -np N gsae ...` splits the model: N / S replicas of an S-stage\n"
+        "pipeline, each stage a contiguous layer range balanced by estimated FLOPs (the\n"
+        "embedding lookup on the first stage, final norm and unembedding on the last), with\n"
+        "per stage the layers, bytes of weights it maps, activations and KV cache for one\n"
+        "sequence of --ctx tokens, and GFLOP per token.\n"
+        "\n"
+        "  MODEL_DIR        a checkpoint directory (config.json; weights give the dtype)\n"
+        "  --preset P       Gemma-2 sizes instead of a checkpoint (--model-layers N resizes)\n"
+        "  --ranks N        ranks in the job (default: one per stage)\n"
+        "  --stages S       stages per replica (default N)\n"
+        "  --layers SPEC    explicit stages as inclusive ranges, e.g. 0-6,7-13,14-20\n"
+        "  --upto L         truncated pipeline: run layers 0..L only (resid_post.L), no logits\n"
+        "  --no-logits      no unembedding on the last stage\n"
+        "  --ctx T          sequence length for attention costs (default 1024)\n"
+        "  --dtype D        weight dtype for a preset (default bf16)\n");
 }
 
 struct options {
@@ -53,13 +54,11 @@ static bool parse_args(int argc, char **argv, struct options *o)
             continue;
         }
         if (a[0] != '-') {
-            if (o->dir)
-                return false;
+            if (o->dir) return false;
             o->dir = a;
             continue;
         }
-        if (!v)
-            return false;
+        if (!v) return false;
         i++;
         if (strcmp(a, "--preset") == 0)
             o->preset = v;
@@ -76,12 +75,11 @@ static bool parse_args(int argc, char **argv, struct options *o)
         else if (strcmp(a, "--model-layers") == 0)
             o->model_layers = atoll(v);
         else if (strcmp(a, "--dtype") == 0) {
-            o->dtype = strcmp(v, "bf16") == 0   ? GSAE_DTYPE_BF16
-                       : strcmp(v, "f16") == 0  ? GSAE_DTYPE_F16
-                       : strcmp(v, "f32") == 0  ? GSAE_DTYPE_F32
-                                                : GSAE_DTYPE_INVALID;
-            if (o->dtype == GSAE_DTYPE_INVALID)
-                return false;
+            o->dtype = strcmp(v, "bf16") == 0  ? GSAE_DTYPE_BF16
+                       : strcmp(v, "f16") == 0 ? GSAE_DTYPE_F16
+                       : strcmp(v, "f32") == 0 ? GSAE_DTYPE_F32
+                                               : GSAE_DTYPE_INVALID;
+            if (o->dtype == GSAE_DTYPE_INVALID) return false;
         } else
             return false;
     }
@@ -110,8 +108,7 @@ static enum gsae_status load_config(const struct options *o, struct gemma_config
         else
             return gsae_fail(err, GSAE_EINVAL, "--preset '%s': expected 2b, 9b, 27b or tiny",
                              o->preset);
-        if (o->model_layers > 0)
-            cfg->n_layers = o->model_layers;
+        if (o->model_layers > 0) cfg->n_layers = o->model_layers;
         return GSAE_OK;
     }
     struct ckpt ck = {0};
@@ -136,28 +133,26 @@ static void print_plan(const struct plan *p, const struct gemma_config *cfg,
     double worst = 0.0, total = 0.0;
     for (int k = 0; k < p->n_stages; k++) {
         total += p->stages[k].flops_per_token;
-        if (p->stages[k].flops_per_token > worst)
-            worst = p->stages[k].flops_per_token;
+        if (p->stages[k].flops_per_token > worst) worst = p->stages[k].flops_per_token;
     }
-    printf("%-6s %-12s %-10s %-6s %-8s %12s %10s %12s %8s\n", "stage", "ranks", "layers",
-           "embed", "unembed", "weights MiB", "state MiB", "GFLOP/token", "of max");
+    printf("%-6s %-12s %-10s %-6s %-8s %12s %10s %12s %8s\n", "stage", "ranks", "layers", "embed",
+           "unembed", "weights MiB", "state MiB", "GFLOP/token", "of max");
     for (int k = 0; k < p->n_stages; k++) {
         const struct plan_stage *s = &p->stages[k];
         char ranks[64] = "", layers[48] = "-";
         for (int r = k; r < p->n_ranks && strlen(ranks) < 50; r += p->n_stages)
-            snprintf(ranks + strlen(ranks), sizeof ranks - strlen(ranks), "%s%d",
-                     r == k ? "" : ",", r);
+            snprintf(ranks + strlen(ranks), sizeof ranks - strlen(ranks), "%s%d", r == k ? "" : ",",
+                     r);
         if (s->layer_end > s->layer_begin)
             snprintf(layers, sizeof layers, "%lld-%lld", (long long)s->layer_begin,
                      (long long)s->layer_end - 1);
         /* Activations and KV cache for one sequence of ctx tokens prefilled at once. */
-        size_t state = gemma_state_bytes(cfg, s->layer_end - s->layer_begin, 1, o->ctx_len,
-                                         o->ctx_len);
+        size_t state =
+            gemma_state_bytes(cfg, s->layer_end - s->layer_begin, 1, o->ctx_len, o->ctx_len);
         printf("%-6d %-12s %-10s %-6s %-8s %12.1f %10.1f %12.3f %7.1f%%\n", k, ranks, layers,
                s->has_embed ? "yes" : "-", s->has_unembed ? "yes" : "-",
                (double)s->weight_bytes / 1048576.0, (double)state / 1048576.0,
-               s->flops_per_token / 1e9,
-               100.0 * s->flops_per_token / worst);
+               s->flops_per_token / 1e9, 100.0 * s->flops_per_token / worst);
     }
     printf("balance: the slowest stage sets the pace; ideal speed-up %.2f of %d stages\n",
            total / worst, p->n_stages);
@@ -179,12 +174,14 @@ int cmd_plan(int argc, char **argv)
     enum gsae_dtype dtype;
     struct plan p = {0};
     enum gsae_status st = load_config(&o, &cfg, &dtype, &err);
-    struct plan_options po = {.n_ranks = o.n_ranks, .n_stages = o.n_stages,
+    struct plan_options po = {.n_ranks = o.n_ranks,
+                              .n_stages = o.n_stages,
                               .n_layers = o.upto >= 0 ? o.upto + 1 : 0,
-                              .with_logits = !o.no_logits && o.upto < 0, .dtype = dtype,
-                              .ctx_len = o.ctx_len, .layers = o.layers};
-    if (st == GSAE_OK)
-        st = plan_make(&p, &cfg, &po, &err);
+                              .with_logits = !o.no_logits && o.upto < 0,
+                              .dtype = dtype,
+                              .ctx_len = o.ctx_len,
+                              .layers = o.layers};
+    if (st == GSAE_OK) st = plan_make(&p, &cfg, &po, &err);
     if (st == GSAE_OK)
         print_plan(&p, &cfg, &o, dtype);
     else

@@ -11,15 +11,16 @@
 #include "cli.h"
 #include "commands.h"
 #include "report.h"
+#include "report_views.h"
 
-#define TOP_FEATURES 20     /* bars in "top features by difference" */
-#define MAX_SMALL_CHARTS 24 /* line charts per view */
+#define TOP_FEATURES        20 /* bars in "top features by difference" */
+#define MAX_SMALL_CHARTS    24 /* line charts per view */
 #define MAX_MAXACT_FEATURES 32
-#define FREQ_BINS 40
+#define FREQ_BINS           40
 
 /* Read dir/name into t; *present is false (and GSAE_OK returned) when the file is absent. */
-static enum gsae_status load(const char *dir, const char *name, struct report_csv *t,
-                             bool *present, struct gsae_error *err)
+static enum gsae_status load(const char *dir, const char *name, struct report_csv *t, bool *present,
+                             struct gsae_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -50,8 +51,7 @@ static double *numbers(const struct report_csv *t, int64_t col)
         char *end = NULL;
         const char *s = report_csv_cell(t, i, col);
         v[i] = strtod(s, &end);
-        if (end == s || *end != '\0')
-            v[i] = NAN;
+        if (end == s || *end != '\0') v[i] = NAN;
     }
     return v;
 }
@@ -61,27 +61,62 @@ static char *read_text(const char *dir, const char *name)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     char *buf = NULL;
     size_t cap = 0, len = 0;
     for (;;) {
         if (len + 4096 + 1 > cap) {
             cap = cap ? 2 * cap : 8192;
             char *g = realloc(buf, cap);
-            if (!g)
-                break;
+            if (!g) break;
             buf = g;
         }
         size_t got = fread(buf + len, 1, cap - len - 1, f);
         len += got;
-        if (got == 0)
-            break;
+        if (got == 0) break;
     }
     fclose(f);
-    if (buf)
-        buf[len] = '\0';
+    if (buf) buf[len] = '\0';
     return buf;
+}
+
+/* A token as text you can see: newline, tab and carriage return as \n \t \r, spaces as
+ * U+2423 (open box), other control bytes as \xNN. Newly allocated. */
+static char *visible_token(const char *tok)
+{
+    size_t n = strlen(tok);
+    char *out = malloc(4 * n + 1), *p = out;
+    if (!out) return NULL;
+    for (const unsigned char *c = (const unsigned char *)tok; *c; c++) {
+        if (*c == ' ')
+            p += sprintf(p, "\xe2\x90\xa3");
+        else if (*c == '\n')
+            p += sprintf(p, "\\n");
+        else if (*c == '\t')
+            p += sprintf(p, "\\t");
+        else if (*c == '\r')
+            p += sprintf(p, "\\r");
+        else if (*c < 0x20 || *c == 0x7f)
+            p += sprintf(p, "\\x%02x", *c);
+        else
+            *p++ = (char)*c;
+    }
+    *p = '\0';
+    return out;
+}
+
+/* Replace column col's cells by their visible_token form. */
+static enum gsae_status make_tokens_visible(struct report_csv *t, int64_t col,
+                                            struct gsae_error *err)
+{
+    for (int64_t i = 0; i < t->n_rows; i++) {
+        char **cell = &t->cells[i * t->n_cols + col];
+        char *v = visible_token(*cell);
+        if (!v) return gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+        free(*cell);
+        *cell = v;
+    }
+    return GSAE_OK;
 }
 
 /* Whole-table view: every column as given. */
@@ -97,17 +132,13 @@ static enum gsae_status view_summary(struct report *r, const char *dir, struct g
     struct report_csv sum = {0}, tim = {0};
     bool has_sum = false, has_tim = false;
     enum gsae_status st = load(dir, "summary.csv", &sum, &has_sum, err);
-    if (st == GSAE_OK)
-        st = load(dir, "timings.csv", &tim, &has_tim, err);
+    if (st == GSAE_OK) st = load(dir, "timings.csv", &tim, &has_tim, err);
     char *job = read_text(dir, "job.ini");
     if (st == GSAE_OK && (has_sum || has_tim || job)) {
         report_section(r, "summary", "Run", NULL);
-        if (has_sum)
-            show_table(r, &sum, NULL);
-        if (has_tim)
-            show_table(r, &tim, "Steps (wall seconds, exit status)");
-        if (job)
-            report_pre(r, "Job file (resolved)", job, false);
+        if (has_sum) show_table(r, &sum, NULL);
+        if (has_tim) show_table(r, &tim, "Steps (wall seconds, exit status)");
+        if (job) report_pre(r, "Job file (resolved)", job, false);
     }
     free(job);
     report_csv_free(&sum);
@@ -122,8 +153,7 @@ static void per_column_charts(struct report *r, const struct report_csv *t, cons
     report_grid_begin(r);
     for (int64_t c = 1; x && c < t->n_cols && c <= MAX_SMALL_CHARTS; c++) {
         double *y = numbers(t, c);
-        if (!y)
-            break;
+        if (!y) break;
         struct report_series s = {t->header[c], x, y, t->n_rows};
         struct report_axes ax = {t->header[c], t->header[0], y_label, false};
         report_line_chart(r, &ax, &s, 1);
@@ -153,18 +183,15 @@ static int64_t top_abs(const double *v, int64_t n, int64_t *idx, int64_t k)
 {
     int64_t m = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(v[i]) || v[i] == 0)
-            continue;
+        if (!isfinite(v[i]) || v[i] == 0) continue;
         int64_t pos = m < k ? m : k;
         while (pos > 0 && fabs(v[idx[pos - 1]]) < fabs(v[i]))
             pos--;
-        if (pos >= k)
-            continue;
+        if (pos >= k) continue;
         for (int64_t j = (m < k ? m : k - 1); j > pos; j--)
             idx[j] = idx[j - 1];
         idx[pos] = i;
-        if (m < k)
-            m++;
+        if (m < k) m++;
     }
     return m;
 }
@@ -175,8 +202,7 @@ static enum gsae_status view_diff(struct report *r, const char *dir, struct gsae
     struct report_csv t = {0};
     bool has = false;
     enum gsae_status st = load(dir, "feature_diff.csv", &t, &has, err);
-    if (st != GSAE_OK || !has)
-        goto done;
+    if (st != GSAE_OK || !has) goto done;
     report_section(r, "diff", "Differences between prompts",
                    "Last-token activation of the first prompt of each pair minus the second.");
     per_column_charts(r, &t, "difference");
@@ -185,8 +211,7 @@ static enum gsae_status view_diff(struct report *r, const char *dir, struct gsae
         double *v = numbers(&t, c), vals[TOP_FEATURES];
         int64_t idx[TOP_FEATURES];
         const char *labels[TOP_FEATURES];
-        if (!v)
-            break;
+        if (!v) break;
         int64_t m = top_abs(v, t.n_rows, idx, TOP_FEATURES);
         for (int64_t i = 0; i < m; i++) {
             labels[i] = report_csv_cell(&t, idx[i], 0);
@@ -222,8 +247,7 @@ static int64_t distinct(const struct report_csv *t, int64_t col, const char ***n
         int64_t k = 0;
         while (k < n && strcmp(nm[k], v) != 0)
             k++;
-        if (k == n)
-            nm[n++] = v;
+        if (k == n) nm[n++] = v;
         g[i] = k;
     }
     *names = nm;
@@ -231,10 +255,12 @@ static int64_t distinct(const struct report_csv *t, int64_t col, const char ***n
     return n;
 }
 
-/* Rows of t whose column col equals value, as a table of the given columns; a column index
- * flagged in pre[] is shown preformatted. */
+/* How subtable shows a column: as is, preformatted text, or a token (monospace, as text). */
+enum cell_kind { CELL_PLAIN, CELL_PRE, CELL_TOKEN };
+
+/* Rows of t whose column key_col equals value, as a table of the given columns. */
 static enum gsae_status subtable(struct report *r, const struct report_csv *t, int64_t key_col,
-                                 const char *value, const int64_t *cols, const bool *pre,
+                                 const char *value, const int64_t *cols, const enum cell_kind *kind,
                                  int64_t n_cols, const char *caption, struct gsae_error *err)
 {
     const char **header = malloc((size_t)n_cols * sizeof *header);
@@ -248,8 +274,7 @@ static enum gsae_status subtable(struct report *r, const struct report_csv *t, i
     for (int64_t c = 0; c < n_cols; c++)
         header[c] = t->header[cols[c]];
     for (int64_t i = 0; i < t->n_rows && st == GSAE_OK; i++) {
-        if (key_col >= 0 && strcmp(report_csv_cell(t, i, key_col), value) != 0)
-            continue;
+        if (key_col >= 0 && strcmp(report_csv_cell(t, i, key_col), value) != 0) continue;
         for (int64_t c = 0; c < n_cols; c++) {
             const char *v = report_csv_cell(t, i, cols[c]);
             size_t len = strlen(v);
@@ -258,14 +283,14 @@ static enum gsae_status subtable(struct report *r, const struct report_csv *t, i
                 st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
                 break;
             }
-            cell[0] = '\x01';
-            memcpy(cell + 1, v, len + 1);
-            cells[n * n_cols + c] = pre[c] ? cell : (memmove(cell, cell + 1, len + 1), cell);
+            static const char marks[] = {'\0', '\x01', '\x03'};
+            cell[0] = marks[kind[c]];
+            memcpy(cell + (kind[c] != CELL_PLAIN), v, len + 1);
+            cells[n * n_cols + c] = cell;
         }
         n++;
     }
-    if (st == GSAE_OK)
-        report_table(r, caption, header, n_cols, (const char *const *)cells, n);
+    if (st == GSAE_OK) report_table(r, caption, header, n_cols, (const char *const *)cells, n);
 done:
     for (int64_t i = 0; cells && i < t->n_rows * n_cols; i++)
         free(cells[i]);
@@ -282,11 +307,9 @@ static enum gsae_status view_steer(struct report *r, const char *dir, struct gsa
     const char **features = NULL;
     int64_t *group = NULL, c[4];
     enum gsae_status st = load(dir, "steer.csv", &t, &has, err);
-    if (st != GSAE_OK || !has)
-        goto done;
+    if (st != GSAE_OK || !has) goto done;
     static const char *const names[] = {"feature", "prompt", "strength", "text", NULL};
-    if ((st = need_cols(&t, "steer.csv", names, c, err)) != GSAE_OK)
-        goto done;
+    if ((st = need_cols(&t, "steer.csv", names, c, err)) != GSAE_OK) goto done;
     int64_t n = distinct(&t, c[0], &features, &group);
     if (n < 0) {
         st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
@@ -296,11 +319,11 @@ static enum gsae_status view_steer(struct report *r, const char *dir, struct gsa
                    "Continuations with max_act x strength x W_dec[feature] added to the "
                    "residual stream at every position.");
     const int64_t cols[3] = {c[1], c[2], c[3]};
-    const bool pre[3] = {false, false, true};
+    const enum cell_kind kind[3] = {CELL_PLAIN, CELL_PLAIN, CELL_PRE};
     for (int64_t k = 0; k < n && st == GSAE_OK; k++) {
         char caption[300];
         snprintf(caption, sizeof caption, "Feature %s", features[k]);
-        st = subtable(r, &t, c[0], features[k], cols, pre, 3, caption, err);
+        st = subtable(r, &t, c[0], features[k], cols, kind, 3, caption, err);
     }
 done:
     free(features);
@@ -317,10 +340,10 @@ static enum gsae_status view_ablate(struct report *r, const char *dir, struct gs
     const char **conds = NULL;
     int64_t *group = NULL, c[4];
     enum gsae_status st = load(dir, "ablate_topk.csv", &t, &has, err);
-    if (st != GSAE_OK || !has)
-        goto done;
+    if (st != GSAE_OK || !has) goto done;
     static const char *const names[] = {"condition", "rank", "token", "prob", NULL};
-    if ((st = need_cols(&t, "ablate_topk.csv", names, c, err)) != GSAE_OK)
+    if ((st = need_cols(&t, "ablate_topk.csv", names, c, err)) != GSAE_OK ||
+        (st = make_tokens_visible(&t, c[2], err)) != GSAE_OK)
         goto done;
     int64_t n = distinct(&t, c[0], &conds, &group);
     if (n < 0) {
@@ -331,10 +354,10 @@ static enum gsae_status view_ablate(struct report *r, const char *dir, struct gs
                    "Top next tokens and probabilities under each condition.");
     report_grid_begin(r);
     const int64_t cols[3] = {c[1], c[2], c[3]};
-    const bool pre[3] = {false, true, false};
+    const enum cell_kind kind[3] = {CELL_PLAIN, CELL_TOKEN, CELL_PLAIN};
     for (int64_t k = 0; k < n && st == GSAE_OK; k++) {
         fputs("<div>", r->f);
-        st = subtable(r, &t, c[0], conds[k], cols, pre, 3, conds[k], err);
+        st = subtable(r, &t, c[0], conds[k], cols, kind, 3, conds[k], err);
         fputs("</div>", r->f);
     }
     report_grid_end(r);
@@ -354,15 +377,22 @@ static enum gsae_status view_pca(struct report *r, const char *dir, struct gsae_
     const char **tokens = NULL;
     int64_t *group = NULL, c[4];
     double *pc[3] = {NULL, NULL, NULL};
-    enum gsae_status st = load(dir, "pca_scores.csv", &t, &has, err);
-    if (st == GSAE_OK)
-        st = load(dir, "pca_explained.csv", &ev, &has_ev, err);
-    if (st != GSAE_OK || (!has && !has_ev))
-        goto done;
+    /* pca_scores.csv (token,pc1,pc2,pc3), else gsae pca STORE's pca.csv (token_id,PC1,..). */
+    const char *file = "pca_scores.csv";
+    static const char *const names[] = {"token", "pc1", "pc2", "pc3", NULL};
+    static const char *const store_names[] = {"token_id", "PC1", "PC2", "PC3", NULL};
+    enum gsae_status st = load(dir, file, &t, &has, err);
+    if (st == GSAE_OK && !has) {
+        file = "pca.csv";
+        st = load(dir, file, &t, &has, err);
+    }
+    if (st == GSAE_OK) st = load(dir, "pca_explained.csv", &ev, &has_ev, err);
+    if (st != GSAE_OK || (!has && !has_ev)) goto done;
     report_section(r, "pca", "PCA", "Token positions projected on the principal components.");
     if (has) {
-        static const char *const names[] = {"token", "pc1", "pc2", "pc3", NULL};
-        if ((st = need_cols(&t, "pca_scores.csv", names, c, err)) != GSAE_OK)
+        if ((st = need_cols(&t, file, strcmp(file, "pca.csv") ? names : store_names, c, err)) !=
+                GSAE_OK ||
+            (st = make_tokens_visible(&t, c[0], err)) != GSAE_OK)
             goto done;
         int64_t n_tok = distinct(&t, c[0], &tokens, &group);
         for (int i = 0; i < 3; i++)
@@ -383,17 +413,14 @@ static enum gsae_status view_pca(struct report *r, const char *dir, struct gsae_
         free(labels);
     }
     if (has_ev) {
-        static const char *const names[] = {"component", "explained_variance_ratio", NULL};
-        if ((st = need_cols(&ev, "pca_explained.csv", names, c, err)) != GSAE_OK)
-            goto done;
+        static const char *const ev_names[] = {"component", "explained_variance_ratio", NULL};
+        if ((st = need_cols(&ev, "pca_explained.csv", ev_names, c, err)) != GSAE_OK) goto done;
         double *v = numbers(&ev, c[1]);
         const char **labels = malloc((size_t)(ev.n_rows + 1) * sizeof *labels);
         for (int64_t i = 0; labels && i < ev.n_rows; i++)
             labels[i] = report_csv_cell(&ev, i, c[0]);
-        struct report_axes ax = {"Explained variance ratio", "fraction of variance", NULL,
-                                 false};
-        if (v && labels)
-            report_bars(r, &ax, labels, v, ev.n_rows < 50 ? ev.n_rows : 50);
+        struct report_axes ax = {"Explained variance ratio", "fraction of variance", NULL, false};
+        if (v && labels) report_bars(r, &ax, labels, v, ev.n_rows < 50 ? ev.n_rows : 50);
         free(v);
         free(labels);
     }
@@ -414,23 +441,21 @@ static enum gsae_status view_progress(struct report *r, const struct report_csv 
     int64_t c[2];
     static const char *const names[] = {"seconds", "tokens", NULL};
     enum gsae_status st = need_cols(t, "harvest_progress.csv", names, c, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     double *s = numbers(t, c[0]), *tok = numbers(t, c[1]);
     double *mid = malloc((size_t)(t->n_rows + 1) * sizeof *mid);
     double *rate = malloc((size_t)(t->n_rows + 1) * sizeof *rate);
     if (s && tok && mid && rate && t->n_rows > 0) {
         int64_t n = 0;
         for (int64_t i = 1; i < t->n_rows; i++) {
-            if (!(s[i] > s[i - 1]))
-                continue;
+            if (!(s[i] > s[i - 1])) continue;
             mid[n] = 0.5 * (s[i] + s[i - 1]);
             rate[n++] = (tok[i] - tok[i - 1]) / (s[i] - s[i - 1]);
         }
         double last_s = s[t->n_rows - 1], last_t = tok[t->n_rows - 1];
         char note[256];
-        snprintf(note, sizeof note, "%.0f tokens in %.1f s: %.1f tokens/s overall.", last_t,
-                 last_s, last_s > 0 ? last_t / last_s : 0.0);
+        snprintf(note, sizeof note, "%.0f tokens in %.1f s: %.1f tokens/s overall.", last_t, last_s,
+                 last_s > 0 ? last_t / last_s : 0.0);
         report_paragraph(r, note);
         report_grid_begin(r);
         struct report_series cum = {"tokens", s, tok, t->n_rows};
@@ -457,11 +482,9 @@ static enum gsae_status view_freq(struct report *r, const struct report_csv *t,
     int64_t c[2];
     static const char *const names[] = {"feature", "frequency", NULL};
     enum gsae_status st = need_cols(t, "feature_freq.csv", names, c, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     double *f = numbers(t, c[1]);
-    if (!f)
-        return gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+    if (!f) return gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
     double lo = INFINITY, hi = -INFINITY;
     int64_t dead = 0;
     for (int64_t i = 0; i < t->n_rows; i++) {
@@ -484,8 +507,7 @@ static enum gsae_status view_freq(struct report *r, const struct report_csv *t,
         for (int b = 0; b <= FREQ_BINS; b++)
             edges[b] = lo + (hi - lo) * b / FREQ_BINS;
         for (int64_t i = 0; i < t->n_rows; i++) {
-            if (!(f[i] > 0))
-                continue;
+            if (!(f[i] > 0)) continue;
             int b = (int)floor((log10(f[i]) - lo) / (hi - lo) * FREQ_BINS);
             counts[b < 0 ? 0 : b >= FREQ_BINS ? FREQ_BINS - 1 : b] += 1;
         }
@@ -503,11 +525,10 @@ static enum gsae_status view_maxact(struct report *r, const struct report_csv *t
 {
     int64_t c[6], *group = NULL;
     const char **features = NULL;
-    static const char *const names[] = {"feature", "rank",  "activation",
-                                        "left",    "token", "right", NULL};
+    static const char *const names[] = {"feature", "rank",  "activation", "left",
+                                        "token",   "right", NULL};
     enum gsae_status st = need_cols(t, "maxact.csv", names, c, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     int64_t n = distinct(t, c[0], &features, &group);
     char **cells = calloc((size_t)(3 * t->n_rows + 1), sizeof *cells);
     if (n < 0 || !cells) {
@@ -519,8 +540,7 @@ static enum gsae_status view_maxact(struct report *r, const struct report_csv *t
     for (int64_t k = 0; k < n && k < MAX_MAXACT_FEATURES && st == GSAE_OK; k++) {
         int64_t m = 0;
         for (int64_t i = 0; i < t->n_rows; i++) {
-            if (group[i] != k)
-                continue;
+            if (group[i] != k) continue;
             const char *left = report_csv_cell(t, i, c[3]), *tok = report_csv_cell(t, i, c[4]);
             const char *right = report_csv_cell(t, i, c[5]);
             size_t len = strlen(left) + strlen(tok) + strlen(right) + 4;
@@ -560,18 +580,17 @@ static enum gsae_status view_harvest(struct report *r, const char *dir, struct g
     struct report_csv prog = {0}, freq = {0}, maxact = {0};
     bool has_prog = false, has_freq = false, has_max = false;
     enum gsae_status st = load(dir, "harvest_progress.csv", &prog, &has_prog, err);
-    if (st == GSAE_OK)
-        st = load(dir, "feature_freq.csv", &freq, &has_freq, err);
-    if (st == GSAE_OK)
-        st = load(dir, "maxact.csv", &maxact, &has_max, err);
+    if (st == GSAE_OK) st = load(dir, "feature_freq.csv", &freq, &has_freq, err);
+    if (st == GSAE_OK) st = load(dir, "maxact.csv", &maxact, &has_max, err);
     if (st == GSAE_OK && (has_prog || has_freq || has_max))
         report_section(r, "harvest", "Harvest", NULL);
-    if (st == GSAE_OK && has_prog)
-        st = view_progress(r, &prog, err);
-    if (st == GSAE_OK && has_freq)
-        st = view_freq(r, &freq, err);
+    if (st == GSAE_OK && has_prog) st = view_progress(r, &prog, err);
+    if (st == GSAE_OK && has_freq) st = view_freq(r, &freq, err);
+    if (st == GSAE_OK && has_max && report_csv_col(&maxact, "token") >= 0)
+        st = make_tokens_visible(&maxact, report_csv_col(&maxact, "token"), err);
     if (st == GSAE_OK && has_max) {
-        report_paragraph(r, "Max-activating examples (the token is highlighted).");
+        report_paragraph(r, "Max-activating examples (the token is highlighted; \\n is a "
+                            "newline, \u2423 a space).");
         st = view_maxact(r, &maxact, err);
     }
     report_csv_free(&prog);
@@ -588,8 +607,7 @@ static int by_name(const struct dirent **a, const struct dirent **b)
 static int is_extra_table(const struct dirent *d)
 {
     size_t n = strlen(d->d_name);
-    return strncmp(d->d_name, "table_", 6) == 0 && n > 10 &&
-           strcmp(d->d_name + n - 4, ".csv") == 0;
+    return strncmp(d->d_name, "table_", 6) == 0 && n > 10 && strcmp(d->d_name + n - 4, ".csv") == 0;
 }
 
 /* table_<name>.csv: any other table, shown as is under its name. */
@@ -598,13 +616,11 @@ static enum gsae_status view_tables(struct report *r, const char *dir, struct gs
     struct dirent **list = NULL;
     int n = scandir(dir, &list, is_extra_table, by_name);
     enum gsae_status st = GSAE_OK;
-    if (n > 0)
-        report_section(r, "tables", "Tables", NULL);
+    if (n > 0) report_section(r, "tables", "Tables", NULL);
     for (int i = 0; i < n; i++) {
         struct report_csv t = {0};
         bool has = false;
-        if (st == GSAE_OK)
-            st = load(dir, list[i]->d_name, &t, &has, err);
+        if (st == GSAE_OK) st = load(dir, list[i]->d_name, &t, &has, err);
         if (st == GSAE_OK && has) {
             char caption[300];
             snprintf(caption, sizeof caption, "%.*s", (int)strlen(list[i]->d_name) - 10,
@@ -662,15 +678,23 @@ int cmd_report(int argc, char **argv)
         }
         snprintf(def_title, sizeof def_title, "gsae: %s", base && base[1] ? base + 1 : dir);
         char *slash = strchr(def_title + 6, '/');
-        if (slash)
-            *slash = '\0';
+        if (slash) *slash = '\0';
         title = def_title;
     }
     struct report r = {0};
     struct gsae_error err = {0};
-    enum gsae_status (*views[])(struct report *, const char *, struct gsae_error *) = {
-        view_summary, view_acts, view_diff,   view_steer,
-        view_ablate,  view_pca,  view_harvest, view_tables};
+    enum gsae_status (*views[])(struct report *, const char *,
+                                struct gsae_error *) = {view_summary,
+                                                        view_acts,
+                                                        view_diff,
+                                                        view_steer,
+                                                        report_view_steer_json,
+                                                        view_ablate,
+                                                        report_view_ablate_json,
+                                                        view_pca,
+                                                        report_view_pca_npy,
+                                                        view_harvest,
+                                                        view_tables};
     enum gsae_status st = report_open(&r, out, title, "Results of one gsae run", &err);
     for (size_t i = 0; i < sizeof views / sizeof views[0] && st == GSAE_OK; i++)
         st = views[i](&r, dir, &err);
@@ -678,11 +702,9 @@ int cmd_report(int argc, char **argv)
         report_section(&r, "empty", "No results", NULL);
         report_paragraph(&r, "No result files found in this directory.");
     }
-    if (r.n_figures > 0 && r.f)
-        fputs("</section>\n", r.f);
+    if (r.n_figures > 0 && r.f) fputs("</section>\n", r.f);
     enum gsae_status st2 = report_close(&r, &err);
-    if (st == GSAE_OK)
-        st = st2;
+    if (st == GSAE_OK) st = st2;
     if (st != GSAE_OK) {
         cli_report("report", &err);
         return 1;

@@ -26,8 +26,8 @@
 #include "job.h"
 
 #define RUN_EXIT_RESUMABLE 75 /* EX_TEMPFAIL: a step stopped on request; rerun to resume */
-#define RUN_MAX_ARGS 512
-#define RUN_MAX_SETS 64
+#define RUN_MAX_ARGS       512
+#define RUN_MAX_SETS       64
 
 /* The running step's pid, for the signal handler: the one piece of process-wide state, since
  * a handler cannot be handed arguments. */
@@ -35,8 +35,7 @@ static volatile sig_atomic_t running_child;
 
 static void forward_signal(int sig)
 {
-    if (running_child > 0)
-        kill((pid_t)running_child, sig);
+    if (running_child > 0) kill((pid_t)running_child, sig);
 }
 
 struct run_opts {
@@ -97,7 +96,8 @@ static int parse_opts(int argc, char **argv, struct run_opts *o)
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static int fmt_path(char *buf, size_t n, const char *fmt, ...)
+static int
+fmt_path(char *buf, size_t n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -110,14 +110,11 @@ static int fmt_path(char *buf, size_t n, const char *fmt, ...)
 static int make_dirs(const char *path)
 {
     char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return -1;
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -1;
     for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
+        if (*p != '/') continue;
         *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return -1;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
         *p = '/';
     }
     return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
@@ -134,8 +131,7 @@ static void job_name(const struct job *job, const char *path, char *name, size_t
     const char *base = strrchr(path, '/');
     snprintf(name, n, "%s", base ? base + 1 : path);
     char *dot = strrchr(name, '.');
-    if (dot && strcmp(dot, ".ini") == 0)
-        *dot = '\0';
+    if (dot && strcmp(dot, ".ini") == 0) *dot = '\0';
 }
 
 /* A step's argv: launcher words (when ranks > 1), the gsae binary, the command, then
@@ -154,24 +150,46 @@ static void step_argv_free(struct step_argv *a)
 
 static int add_word(struct step_argv *a, const char *w)
 {
-    if (a->n >= RUN_MAX_ARGS || !(a->words[a->n] = strdup(w)))
-        return -1;
+    if (a->n >= RUN_MAX_ARGS || !(a->words[a->n] = strdup(w))) return -1;
     a->n++;
     return 0;
+}
+
+/* Add w with every "{each}" replaced by each (when each is not NULL). */
+static int add_word_each(struct step_argv *a, const char *w, const char *each)
+{
+    const char *hole = each ? strstr(w, "{each}") : NULL;
+    if (!hole) return add_word(a, w);
+    size_t n = strlen(w) + 1;
+    for (const char *p = hole; p; p = strstr(p + 6, "{each}"))
+        n += strlen(each);
+    char *buf = malloc(n), *q = buf;
+    if (!buf) return -1;
+    for (const char *p = w; *p;) {
+        if (strncmp(p, "{each}", 6) == 0) {
+            q += sprintf(q, "%s", each);
+            p += 6;
+        } else {
+            *q++ = *p++;
+        }
+    }
+    *q = '\0';
+    int rc = add_word(a, buf);
+    free(buf);
+    return rc;
 }
 
 static bool step_key_reserved(const char *key)
 {
     return strcmp(key, "command") == 0 || strcmp(key, "ranks") == 0 || strcmp(key, "args") == 0 ||
-           strcmp(key, "launcher") == 0;
+           strcmp(key, "launcher") == 0 || strcmp(key, "foreach") == 0;
 }
 
 /* Whether this gsae has subcommand name: `gsae --help` lists it as "  NAME  summary". */
 static bool have_command(const char *self, const char *name)
 {
     int fds[2];
-    if (pipe(fds) != 0)
-        return false;
+    if (pipe(fds) != 0) return false;
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -190,10 +208,8 @@ static bool have_command(const char *self, const char *name)
     size_t len = 0;
     for (;;) {
         ssize_t got = read(fds[0], text + len, sizeof text - 1 - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
         len += (size_t)got;
     }
     text[len] = '\0';
@@ -206,13 +222,13 @@ static bool have_command(const char *self, const char *name)
     return strstr(text, needle) != NULL;
 }
 
-static enum gsae_status build_step(const struct job *job, const char *step, const char *launcher,
-                                   const char *self, struct step_argv *a, struct gsae_error *err)
+static enum gsae_status build_step(const struct job *job, const char *step, const char *each,
+                                   const char *launcher, const char *self, struct step_argv *a,
+                                   struct gsae_error *err)
 {
     const char *command = job_get(job, step, "command");
     const char *ranks_s = job_get(job, step, "ranks");
-    if (!ranks_s)
-        ranks_s = job_get(job, "job", "ranks");
+    if (!ranks_s) ranks_s = job_get(job, "job", "ranks");
     long ranks = ranks_s ? strtol(ranks_s, NULL, 10) : 1;
     if (ranks < 1 || ranks > 100000)
         return gsae_fail(err, GSAE_EINVAL, "step [%s]: ranks = '%s', expected 1 or more", step,
@@ -221,17 +237,15 @@ static enum gsae_status build_step(const struct job *job, const char *step, cons
     for (int64_t i = 0; i < job->n_entries; i++)
         any = any || strcmp(job->entries[i].section, step) == 0;
     if (!any)
-        return gsae_fail(err, GSAE_ENOTFOUND, "[job] steps names '%s' but there is no [%s]",
-                         step, step);
-    if (job_get(job, step, "launcher"))
-        launcher = job_get(job, step, "launcher");
+        return gsae_fail(err, GSAE_ENOTFOUND, "[job] steps names '%s' but there is no [%s]", step,
+                         step);
+    if (job_get(job, step, "launcher")) launcher = job_get(job, step, "launcher");
     if (ranks > 1) {
         if (strcmp(launcher, "none") == 0)
             return gsae_fail(err, GSAE_EINVAL, "step [%s] wants %ld ranks but --launcher none",
                              step, ranks);
         char *words = strdup(launcher);
-        if (!words)
-            goto nomem;
+        if (!words) goto nomem;
         int bad = 0;
         for (char *save = NULL, *w = strtok_r(words, " \t", &save); w && !bad;
              w = strtok_r(NULL, " \t", &save)) {
@@ -240,11 +254,9 @@ static enum gsae_status build_step(const struct job *job, const char *step, cons
             bad = add_word(a, strcmp(w, "{n}") == 0 ? num : w);
         }
         free(words);
-        if (bad)
-            goto nomem;
+        if (bad) goto nomem;
     }
-    if (add_word(a, self) || add_word(a, command ? command : step))
-        goto nomem;
+    if (add_word(a, self) || add_word(a, command ? command : step)) goto nomem;
     for (int64_t i = 0; i < job->n_entries; i++) {
         const struct job_entry *e = &job->entries[i];
         if (strcmp(e->section, step) != 0 || step_key_reserved(e->key) ||
@@ -253,14 +265,14 @@ static enum gsae_status build_step(const struct job *job, const char *step, cons
         char opt[512];
         if (snprintf(opt, sizeof opt, "--%s", e->key) >= (int)sizeof opt)
             return gsae_fail(err, GSAE_ERANGE, "[%s] %s: key too long", step, e->key);
-        if (add_word(a, opt) || (strcmp(e->value, "true") != 0 && add_word(a, e->value)))
+        if (add_word(a, opt) || (strcmp(e->value, "true") != 0 && add_word_each(a, e->value, each)))
             goto nomem;
     }
     char **args = NULL;
     int64_t n_args = 0;
     enum gsae_status st = job_get_list(job, step, "args", &args, &n_args, err);
     for (int64_t i = 0; i < n_args && st == GSAE_OK; i++)
-        if (add_word(a, args[i]))
+        if (add_word_each(a, args[i], each))
             st = gsae_fail(err, GSAE_ENOMEM, "step [%s]: too many arguments", step);
     job_list_free(args);
     return st;
@@ -287,8 +299,7 @@ static char *append_quoted(char *s, size_t *len, size_t *cap, const char *w)
         s = g;
         *cap = c;
     }
-    if (*len)
-        s[(*len)++] = ' ';
+    if (*len) s[(*len)++] = ' ';
     if (plain) {
         memcpy(s + *len, w, strlen(w));
         *len += strlen(w);
@@ -313,8 +324,7 @@ static char *argv_line(const struct step_argv *a)
 {
     size_t len = 0, cap = 256;
     char *s = malloc(cap);
-    if (s)
-        s[0] = '\0';
+    if (s) s[0] = '\0';
     for (int i = 0; i < a->n && s; i++)
         s = append_quoted(s, &len, &cap, a->words[i]);
     return s;
@@ -323,8 +333,7 @@ static char *argv_line(const struct step_argv *a)
 static bool file_equals(const char *path, const char *content)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
+    if (!f) return false;
     size_t n = strlen(content);
     char *buf = malloc(n + 2);
     size_t got = buf ? fread(buf, 1, n + 1, f) : 0;
@@ -348,8 +357,7 @@ static int launch(const struct step_argv *a, const char *log_path)
     int fds[2];
     FILE *log = fopen(log_path, "w");
     if (!log || pipe(fds) != 0) {
-        if (log)
-            fclose(log);
+        if (log) fclose(log);
         return -1;
     }
     fflush(stdout);
@@ -375,10 +383,8 @@ static int launch(const struct step_argv *a, const char *log_path)
     char buf[4096];
     for (;;) {
         ssize_t got = read(fds[0], buf, sizeof buf);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
         fwrite(buf, 1, (size_t)got, stdout);
         fflush(stdout);
         fwrite(buf, 1, (size_t)got, log);
@@ -390,29 +396,30 @@ static int launch(const struct step_argv *a, const char *log_path)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     running_child = 0;
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
 }
 
 static int write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     fputs(text, f);
     return fclose(f);
 }
 
-/* Run one step unless already done. Returns 0, RUN_EXIT_RESUMABLE or another exit status. */
-static int run_step(const struct job *job, const char *step, const struct run_opts *o,
-                    const char *launcher, const char *self, const char *out, FILE *timings)
+/* Run one step (for one value of its foreach list, or each = NULL) unless already done.
+ * Returns 0, RUN_EXIT_RESUMABLE or another exit status. */
+static int run_instance(const struct job *job, const char *step, const char *each,
+                        const struct run_opts *o, const char *launcher, const char *self,
+                        const char *out, FILE *timings)
 {
     struct gsae_error err = {0};
     struct step_argv a = {0};
     int rc = 0;
-    char *line = NULL, marker[4096], log_path[4096];
-    if (build_step(job, step, launcher, self, &a, &err) != GSAE_OK) {
+    char *line = NULL, marker[4096], log_path[4096], name[512];
+    snprintf(name, sizeof name, "%s%s%s", step, each ? "." : "", each ? each : "");
+    if (build_step(job, step, each, launcher, self, &a, &err) != GSAE_OK) {
         cli_report("run", &err);
         rc = 2;
         goto done;
@@ -421,8 +428,8 @@ static int run_step(const struct job *job, const char *step, const struct run_op
         rc = 1;
         goto done;
     }
-    if (fmt_path(marker, sizeof marker, "%s/steps/%s.done", out, step) ||
-        fmt_path(log_path, sizeof log_path, "%s/logs/%s.log", out, step)) {
+    if (fmt_path(marker, sizeof marker, "%s/steps/%s.done", out, name) ||
+        fmt_path(log_path, sizeof log_path, "%s/logs/%s.log", out, name)) {
         fprintf(stderr, "gsae run: output path too long: %s\n", out);
         rc = 2;
         goto done;
@@ -439,29 +446,26 @@ static int run_step(const struct job *job, const char *step, const struct run_op
         goto done;
     }
     if (!o->force && file_equals(marker, line)) {
-        printf("gsae run: step %s: done before, skipped (%s)\n", step, marker);
+        printf("gsae run: step %s: done before, skipped (%s)\n", name, marker);
         goto done;
     }
     unlink(marker);
-    printf("gsae run: step %s: %s\n", step, line);
+    printf("gsae run: step %s: %s\n", name, line);
     double t0 = now_s();
     rc = launch(&a, log_path);
     double secs = now_s() - t0;
     const char *ranks = job_get(job, step, "ranks");
-    if (!ranks)
-        ranks = job_get(job, "job", "ranks");
-    fprintf(timings, "%s,%s,%s,%.3f,%d\n", step, command ? command : step, ranks ? ranks : "1",
+    if (!ranks) ranks = job_get(job, "job", "ranks");
+    fprintf(timings, "%s,%s,%s,%.3f,%d\n", name, command ? command : step, ranks ? ranks : "1",
             secs, rc);
     fflush(timings);
     if (rc == 0) {
-        if (write_text(marker, line) != 0)
-            rc = 1;
-        printf("gsae run: step %s: ok (%.1f s)\n", step, secs);
+        if (write_text(marker, line) != 0) rc = 1;
+        printf("gsae run: step %s: ok (%.1f s)\n", name, secs);
     } else if (rc == RUN_EXIT_RESUMABLE) {
-        printf("gsae run: step %s: stopped on request after %.1f s; rerun to resume\n", step,
-               secs);
+        printf("gsae run: step %s: stopped on request after %.1f s; rerun to resume\n", name, secs);
     } else {
-        fprintf(stderr, "gsae run: step %s failed (exit %d) after %.1f s; log: %s\n", step, rc,
+        fprintf(stderr, "gsae run: step %s failed (exit %d) after %.1f s; log: %s\n", name, rc,
                 secs, log_path);
     }
 done:
@@ -470,16 +474,33 @@ done:
     return rc;
 }
 
+/* Run a step, once per value of its `foreach` list ({each} in its values), or once. */
+static int run_step(const struct job *job, const char *step, const struct run_opts *o,
+                    const char *launcher, const char *self, const char *out, FILE *timings)
+{
+    char **items = NULL;
+    int64_t n_items = 0;
+    struct gsae_error err = {0};
+    if (job_get_list(job, step, "foreach", &items, &n_items, &err) != GSAE_OK) {
+        cli_report("run", &err);
+        return 1;
+    }
+    int rc = 0;
+    if (!job_get(job, step, "foreach"))
+        rc = run_instance(job, step, NULL, o, launcher, self, out, timings);
+    for (int64_t i = 0; i < n_items && rc == 0; i++)
+        rc = run_instance(job, step, items[i], o, launcher, self, out, timings);
+    job_list_free(items);
+    return rc;
+}
+
 static const char *default_launcher(const struct job *job, const struct run_opts *o)
 {
-    if (o->launcher)
-        return o->launcher;
+    if (o->launcher) return o->launcher;
     const char *env = getenv("GSAE_LAUNCHER");
-    if (env && *env)
-        return env;
+    if (env && *env) return env;
     const char *v = job_get(job, "job", "launcher");
-    if (v)
-        return v;
+    if (v) return v;
     return getenv("SLURM_JOB_ID") ? "srun -n {n}" : "mpirun -np {n}";
 }
 
@@ -490,12 +511,10 @@ static enum gsae_status prepare_job(struct job *job, const struct run_opts *o, c
     enum gsae_status st = job_load(job, o->job_path, err);
     for (int i = 0; i < o->n_sets && st == GSAE_OK; i++)
         st = job_set(job, o->sets[i], err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     char name[256];
     job_name(job, o->job_path, name, sizeof name);
-    if ((st = job_put(job, "job", "name", name, "gsae run", err)) != GSAE_OK)
-        return st;
+    if ((st = job_put(job, "job", "name", name, "gsae run", err)) != GSAE_OK) return st;
     /* out is resolved first so steps can refer to ${job.out}. */
     if (o->out)
         st = job_put(job, "job", "out", o->out, "--out", err);
@@ -504,10 +523,8 @@ static enum gsae_status prepare_job(struct job *job, const struct run_opts *o, c
         snprintf(def, sizeof def, "results/%s", name);
         st = job_put(job, "job", "out", def, "gsae run", err);
     }
-    if (st == GSAE_OK)
-        st = job_resolve(job, err);
-    if (st == GSAE_OK)
-        snprintf(out, n_out, "%s", job_get(job, "job", "out"));
+    if (st == GSAE_OK) st = job_resolve(job, err);
+    if (st == GSAE_OK) snprintf(out, n_out, "%s", job_get(job, "job", "out"));
     return st;
 }
 
@@ -531,8 +548,7 @@ static int run_steps(const struct job *job, const struct run_opts *o, const char
     FILE *timings = NULL;
     int rc = 0;
     if (!o->dry_run) {
-        if (fmt_path(path, sizeof path, "%s/timings.csv", out))
-            rc = 2;
+        if (fmt_path(path, sizeof path, "%s/timings.csv", out)) rc = 2;
         bool fresh = access(path, F_OK) != 0;
         if (rc || !(timings = fopen(path, "a"))) {
             fprintf(stderr, "gsae run: cannot write %s\n", path);
@@ -544,8 +560,7 @@ static int run_steps(const struct job *job, const struct run_opts *o, const char
     const char *launcher = default_launcher(job, o);
     for (int64_t i = 0; i < n_steps && rc == 0; i++)
         rc = run_step(job, steps[i], o, launcher, self, out, timings);
-    if (timings)
-        fclose(timings);
+    if (timings) fclose(timings);
     job_list_free(steps);
     return rc;
 }
@@ -558,8 +573,7 @@ int cmd_run(int argc, char **argv)
     }
     struct run_opts o = {0};
     int rc = parse_opts(argc, argv, &o);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) return rc;
     struct job job = {0};
     struct gsae_error err = {0};
     char out[4096], path[4096];
@@ -586,8 +600,9 @@ int cmd_run(int argc, char **argv)
         char steps_dir[4200], logs_dir[4200];
         if (fmt_path(path, sizeof path, "%s/job.ini", out) ||
             fmt_path(steps_dir, sizeof steps_dir, "%s/steps", out) ||
-            fmt_path(logs_dir, sizeof logs_dir, "%s/logs", out) || make_dirs(steps_dir) || make_dirs(logs_dir) || !(f = fopen(path, "w")) ||
-            job_write(&job, f, &err) != GSAE_OK || fclose(f) != 0) {
+            fmt_path(logs_dir, sizeof logs_dir, "%s/logs", out) || make_dirs(steps_dir) ||
+            make_dirs(logs_dir) || !(f = fopen(path, "w")) || job_write(&job, f, &err) != GSAE_OK ||
+            fclose(f) != 0) {
             fprintf(stderr, "gsae run: cannot write %s\n", path);
             rc = 1;
             goto done;

@@ -3,10 +3,13 @@
  * For each strength s, resid_post.L += max_act * s * W_dec[feature] at every position, prompt
  * and generated (the hook runs on every forward call: prefill and each KV-cache decode step),
  * and max_new tokens are generated (greedy at temperature 0). Printed: "strength %+.1f" and
- * the decoded continuation. --json FILE writes
+ * the decoded continuation, for each prompt (--prompts with --arc DIR gives several).
+ * --out FILE writes the CSV the report reads (jobs/README.md): feature,prompt,strength,text.
+ * --json FILE writes
  *   {"command": "steer", "model": DIR, "sae": PATH, "layer": L, "feature": f, "max_act": A,
- *    "temperature": t, "n_prompt": T,
- *    "runs": [{"strength": s, "tokens": [ids...], "text": "..."}, ...]}
+ *    "temperature": t,
+ *    "runs": [{"prompt": name, "n_prompt": T, "strength": s, "tokens": [ids...],
+ *              "text": "..."}, ...]}
  */
 #include <jansson.h>
 #include <math.h>
@@ -25,7 +28,7 @@ static void usage(FILE *out)
             "usage: [mpirun -np N] gsae steer --model DIR --sae PATH [--layer L]\n"
             "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) --feature F\n"
             "           --max-act A [--strengths -2,-1,0,1,2] [--max-new 95] [--temperature 0]\n"
-            "           [--seed N] [--json FILE]\n"
+            "           [--seed N] [--out FILE.csv] [--json FILE]\n"
             "\n"
             "Generate one continuation per strength with resid_post.L += A * strength * W_dec[F]\n"
             "at every position, prompt and generated, and print each with its strength.\n"
@@ -33,18 +36,19 @@ static void usage(FILE *out)
             "  --feature F        the feature to steer with (required)\n"
             "  --max-act A        its maximum activation, the scale of a strength of 1 (required)\n"
             "  --strengths LIST   comma-separated strengths (default -2,-1,0,1,2)\n"
-            "  --max-new N        tokens to generate per strength (default 95)\n"
-            "  --temperature T    0 (default): greedy; else sampled with --seed\n"
+            "  --max-new N        tokens per strength (default 95; alias --max-new-tokens)\n"
+            "  --temperature T    0 (default, or --greedy): greedy; else sampled with --seed\n"
             "  --seed N           sampling seed (default 0)\n"
+            "  --out FILE         the runs as CSV: feature,prompt,strength,text\n"
             "  --json FILE        the runs as JSON: command, model, sae, layer, feature, max_act,\n"
-            "                     temperature, n_prompt, runs[{strength, tokens, text}]\n",
+            "                     temperature, runs[{prompt, n_prompt, strength, tokens, text}]\n",
             sae_session_usage);
 }
 
 struct steer_opts {
     int64_t feature, max_new, seed, n_strengths;
     double max_act, temperature, *strengths;
-    const char *json_path;
+    const char *json_path, *csv_path;
 };
 
 static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer_opts *so)
@@ -57,6 +61,11 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer
             continue;
         }
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--greedy") == 0) {
+            so->temperature = 0;
+            i++;
+            continue;
+        }
         bool ok = v != NULL;
         if (ok && strcmp(a, "--feature") == 0)
             ok = sae_cli_i64(v, 0, INT32_MAX, &so->feature);
@@ -65,7 +74,7 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer
         else if (ok && strcmp(a, "--strengths") == 0) {
             free(so->strengths);
             ok = sae_cli_f64_list(v, &so->strengths, &so->n_strengths);
-        } else if (ok && strcmp(a, "--max-new") == 0)
+        } else if (ok && (strcmp(a, "--max-new") == 0 || strcmp(a, "--max-new-tokens") == 0))
             ok = sae_cli_i64(v, 1, 1 << 20, &so->max_new);
         else if (ok && strcmp(a, "--temperature") == 0)
             ok = sae_cli_f64(v, &so->temperature) && so->temperature >= 0;
@@ -73,6 +82,8 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer
             ok = sae_cli_i64(v, 0, INT64_MAX, &so->seed);
         else if (ok && strcmp(a, "--json") == 0)
             so->json_path = v;
+        else if (ok && strcmp(a, "--out") == 0)
+            so->csv_path = v;
         else
             ok = false;
         if (!ok) {
@@ -87,6 +98,45 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer
         return 2;
     }
     return 0;
+}
+
+/* One steered generation of the selected prompt; rank 0 prints it and records it. */
+static enum gsae_status steer_one(struct sae_session *s, const struct steer_opts *so,
+                                  double strength, int32_t *out, json_t *runs, FILE *csv,
+                                  struct gsae_error *err)
+{
+    struct intervene iv = {0};
+    struct intervene_spec spec = {.op = INTERVENE_STEER,
+                                  .layer = s->layer,
+                                  .steer_feature = so->feature,
+                                  /* the product in double, then f32, as the notebook's torch */
+                                  .steer_coef = (float)(so->max_act * strength)};
+    enum gsae_status st = GSAE_OK;
+    if (s->owns_layer) st = intervene_init(&iv, &spec, &s->sae, s->n_prompt, err);
+    st = dist_agree(s->d.world, st, err);
+    if (st == GSAE_OK)
+        st = sae_session_generate(s, s->prompt, s->n_prompt, &iv, so->max_new,
+                                  (float)so->temperature, (uint64_t)so->seed, out, err);
+    intervene_free(&iv);
+    if (st != GSAE_OK || s->d.rank != 0) return st;
+    char *text = sae_session_decode(s, out, so->max_new);
+    printf("strength %+.1f: %s\n", strength, text ? text : "?");
+    fflush(stdout);
+    json_t *ids = json_array();
+    for (int64_t i = 0; i < so->max_new; i++)
+        json_array_append_new(ids, json_integer(out[i]));
+    json_array_append_new(runs, json_pack("{s:s, s:I, s:f, s:o, s:s}", "prompt", s->prompt_name,
+                                          "n_prompt", (json_int_t)s->n_prompt, "strength", strength,
+                                          "tokens", ids, "text", text ? text : ""));
+    if (csv) {
+        fprintf(csv, "%lld,", (long long)so->feature);
+        sae_cli_csv_field(csv, s->prompt_name);
+        fprintf(csv, ",%g,", strength);
+        sae_cli_csv_field(csv, text ? text : "");
+        fputc('\n', csv);
+    }
+    free(text);
+    return GSAE_OK;
 }
 
 int cmd_steer(int argc, char **argv)
@@ -110,45 +160,36 @@ int cmd_steer(int argc, char **argv)
     }
     struct gsae_error err = {0};
     struct sae_session s;
+    FILE *csv = NULL;
     enum gsae_status st = sae_session_open(&s, "steer", &o, so.max_new, &err);
     if (st == GSAE_OK && so.feature >= s.d_sae)
         st = gsae_fail(&err, GSAE_EINVAL, "--feature %lld is outside the SAE's [0, %lld)",
                        (long long)so.feature, (long long)s.d_sae);
-    int32_t *tokens = calloc((size_t)(so.n_strengths * so.max_new + 1), sizeof *tokens);
+    int32_t *tokens = calloc((size_t)so.max_new + 1, sizeof *tokens);
     if (st == GSAE_OK && (!tokens || !so.strengths))
         st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
-    json_t *runs = json_array();
-    for (int64_t k = 0; st == GSAE_OK && k < so.n_strengths; k++) {
-        struct intervene iv = {0};
-        struct intervene_spec spec = {.op = INTERVENE_STEER,
-                                      .layer = s.layer,
-                                      .steer_feature = so.feature,
-                                      .steer_coef = (float)(so.max_act * so.strengths[k])};
-        if (s.owns_layer) st = intervene_init(&iv, &spec, &s.sae, s.n_prompt, &err);
-        st = dist_agree(s.d.world, st, &err);
-        int32_t *out = tokens + k * so.max_new;
-        if (st == GSAE_OK)
-            st = sae_session_generate(&s, s.prompt, s.n_prompt, &iv, so.max_new,
-                                      (float)so.temperature, (uint64_t)so.seed, out, &err);
-        intervene_free(&iv);
-        if (st == GSAE_OK && s.d.rank == 0) {
-            char *text = sae_session_decode(&s, out, so.max_new);
-            printf("strength %+.1f: %s\n", so.strengths[k], text ? text : "?");
-            fflush(stdout);
-            json_t *ids = json_array();
-            for (int64_t i = 0; i < so.max_new; i++)
-                json_array_append_new(ids, json_integer(out[i]));
-            json_array_append_new(runs, json_pack("{s:f, s:o, s:s}", "strength", so.strengths[k],
-                                                  "tokens", ids, "text", text ? text : ""));
-            free(text);
-        }
+    if (st == GSAE_OK && s.d.rank == 0 && so.csv_path) {
+        if (!(csv = fopen(so.csv_path, "w")))
+            st = gsae_fail(&err, GSAE_EIO, "%s: cannot create", so.csv_path);
+        else
+            fprintf(csv, "feature,prompt,strength,text\n");
     }
+    if (s.d.world) st = dist_agree(s.d.world, st, &err);
+    json_t *runs = json_array();
+    for (int64_t p = 0; st == GSAE_OK && p < s.n_prompts; p++) {
+        sae_session_select(&s, p);
+        if (s.d.rank == 0 && s.n_prompts > 1)
+            printf("== %s (%lld tokens)\n", s.prompt_name, (long long)s.n_prompt);
+        for (int64_t k = 0; st == GSAE_OK && k < so.n_strengths; k++)
+            st = steer_one(&s, &so, so.strengths[k], tokens, runs, csv, &err);
+    }
+    if (csv && fclose(csv) != 0 && st == GSAE_OK)
+        st = gsae_fail(&err, GSAE_EIO, "%s: write failed", so.csv_path);
     if (st == GSAE_OK && s.d.rank == 0 && so.json_path) {
-        json_t *doc =
-            json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:I, s:O}", "command", "steer", "model",
-                      o.model_dir, "sae", o.sae_path, "layer", (json_int_t)s.layer, "feature",
-                      (json_int_t)so.feature, "max_act", so.max_act, "temperature", so.temperature,
-                      "n_prompt", (json_int_t)s.n_prompt, "runs", runs);
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:O}", "command", "steer",
+                                "model", o.model_dir, "sae", o.sae_path, "layer",
+                                (json_int_t)s.layer, "feature", (json_int_t)so.feature, "max_act",
+                                so.max_act, "temperature", so.temperature, "runs", runs);
         if (!doc || json_dump_file(doc, so.json_path, JSON_INDENT(1)) != 0)
             st = gsae_fail(&err, GSAE_EIO, "%s: cannot write", so.json_path);
         json_decref(doc);

@@ -12,8 +12,7 @@ static char *dup_str(const char *s)
 {
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
+    if (d) memcpy(d, s, n);
     return d;
 }
 
@@ -36,8 +35,7 @@ enum gsae_status job_put(struct job *job, const char *section, const char *key, 
 {
     struct job_entry *e = find_entry(job, section, key);
     char *v = dup_str(value), *o = dup_str(origin);
-    if (!v || !o)
-        goto nomem;
+    if (!v || !o) goto nomem;
     if (e) {
         free(e->value);
         free(e->origin);
@@ -48,8 +46,7 @@ enum gsae_status job_put(struct job *job, const char *section, const char *key, 
     if (job->n_entries == job->cap_entries) {
         int64_t cap = job->cap_entries ? 2 * job->cap_entries : 32;
         struct job_entry *grown = realloc(job->entries, (size_t)cap * sizeof *grown);
-        if (!grown)
-            goto nomem;
+        if (!grown) goto nomem;
         job->entries = grown;
         job->cap_entries = cap;
     }
@@ -94,19 +91,18 @@ static int on_entry(void *user, const char *section, const char *key, const char
         return 1;
     }
     if (section[0] == '\0') {
-        ctx->status = gsae_fail(ctx->err, GSAE_EFORMAT, "%s: key '%s' before any [section]",
-                                ctx->path, key);
+        ctx->status =
+            gsae_fail(ctx->err, GSAE_EFORMAT, "%s: key '%s' before any [section]", ctx->path, key);
         return 0;
     }
     if (strchr(section, '.') || strchr(section, '$')) {
-        ctx->status = gsae_fail(ctx->err, GSAE_EFORMAT,
-                                "%s: section name '[%s]' may not contain '.' or '$'", ctx->path,
-                                section);
+        ctx->status =
+            gsae_fail(ctx->err, GSAE_EFORMAT, "%s: section name '[%s]' may not contain '.' or '$'",
+                      ctx->path, section);
         return 0;
     }
     ctx->status = job_put(ctx->entries, section, key, value, ctx->path, ctx->err);
-    if (ctx->status != GSAE_OK)
-        return 0;
+    if (ctx->status != GSAE_OK) return 0;
     ctx->last = find_entry(ctx->entries, section, key);
     return 1;
 }
@@ -115,12 +111,10 @@ static int on_entry(void *user, const char *section, const char *key, const char
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    if (!slash)
-        return dup_str(".");
+    if (!slash) return dup_str(".");
     size_t n = (size_t)(slash - path);
     char *d = malloc(n + 2);
-    if (!d)
-        return NULL;
+    if (!d) return NULL;
     memcpy(d, path, n ? n : 1);
     d[n ? n : 1] = '\0';
     return d;
@@ -137,8 +131,7 @@ static enum gsae_status load_file(struct job *job, const char *path, int depth,
         return gsae_fail(err, GSAE_EFORMAT, "%s: includes nest deeper than %d (a cycle?)", path,
                          JOB_MAX_INCLUDE_DEPTH);
     FILE *f = fopen(path, "r");
-    if (!f)
-        return gsae_fail(err, GSAE_EIO, "%s: cannot open job file", path);
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot open job file", path);
     struct parse_ctx ctx = {&own, path, NULL, err, GSAE_OK};
     int line = ini_parse_file(f, on_entry, &ctx);
     fclose(f);
@@ -147,8 +140,8 @@ static enum gsae_status load_file(struct job *job, const char *path, int depth,
         goto done;
     }
     if (line != 0) {
-        st = gsae_fail(err, GSAE_EFORMAT, "%s:%d: not INI syntax (or a line over 200 bytes)",
-                       path, line);
+        st = gsae_fail(err, GSAE_EFORMAT, "%s:%d: not INI syntax (or a line over 200 bytes)", path,
+                       line);
         goto done;
     }
     if ((st = job_get_list(&own, "job", "include", &includes, &n_includes, err)) != GSAE_OK)
@@ -159,9 +152,8 @@ static enum gsae_status load_file(struct job *job, const char *path, int depth,
     }
     for (int64_t i = 0; i < n_includes; i++) {
         char inc[4096];
-        int len = includes[i][0] == '/'
-                      ? snprintf(inc, sizeof inc, "%s", includes[i])
-                      : snprintf(inc, sizeof inc, "%s/%s", dir, includes[i]);
+        int len = includes[i][0] == '/' ? snprintf(inc, sizeof inc, "%s", includes[i])
+                                        : snprintf(inc, sizeof inc, "%s/%s", dir, includes[i]);
         if (len < 0 || (size_t)len >= sizeof inc) {
             st = gsae_fail(err, GSAE_ERANGE, "%s: include path too long", path);
             goto done;
@@ -173,8 +165,7 @@ static enum gsae_status load_file(struct job *job, const char *path, int depth,
     }
     for (int64_t i = 0; i < own.n_entries && st == GSAE_OK; i++) {
         const struct job_entry *e = &own.entries[i];
-        if (strcmp(e->section, "job") == 0 && strcmp(e->key, "include") == 0)
-            continue;
+        if (strcmp(e->section, "job") == 0 && strcmp(e->key, "include") == 0) continue;
         st = job_put(job, e->section, e->key, e->value, e->origin, err);
     }
 done:
@@ -186,8 +177,7 @@ done:
 
 enum gsae_status job_load(struct job *job, const char *path, struct gsae_error *err)
 {
-    if (!(job->path = dup_str(path)))
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
+    if (!(job->path = dup_str(path))) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
     return load_file(job, path, 0, err);
 }
 
@@ -221,8 +211,7 @@ static int sb_add(struct strbuf *b, const char *s, size_t n)
         while (cap < b->n + n + 1)
             cap *= 2;
         char *g = realloc(b->s, cap);
-        if (!g)
-            return -1;
+        if (!g) return -1;
         b->s = g;
         b->cap = cap;
     }
@@ -237,20 +226,17 @@ static enum gsae_status expand(const struct job *job, const struct job_entry *e,
                                int depth, struct strbuf *out, struct gsae_error *err)
 {
     if (depth > JOB_MAX_EXPAND_DEPTH)
-        return gsae_fail(err, GSAE_EFORMAT,
-                         "%s: %s.%s: references nest deeper than %d (a cycle?)", e->origin,
-                         e->section, e->key, JOB_MAX_EXPAND_DEPTH);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: %s.%s: references nest deeper than %d (a cycle?)",
+                         e->origin, e->section, e->key, JOB_MAX_EXPAND_DEPTH);
     const char *p = value;
     while (*p) {
         const char *open = strstr(p, "${");
-        if (!open)
-            break;
+        if (!open) break;
         const char *close = strchr(open, '}');
         if (!close)
             return gsae_fail(err, GSAE_EFORMAT, "%s: %s.%s: '${' without '}' in '%s'", e->origin,
                              e->section, e->key, value);
-        if (sb_add(out, p, (size_t)(open - p)))
-            goto nomem;
+        if (sb_add(out, p, (size_t)(open - p))) goto nomem;
         char ref[512];
         size_t n = (size_t)(close - open - 2);
         if (n >= sizeof ref)
@@ -270,21 +256,18 @@ static enum gsae_status expand(const struct job *job, const struct job_entry *e,
                 return gsae_fail(err, GSAE_ENOTFOUND,
                                  "%s: %s.%s: environment variable %s is not set", e->origin,
                                  e->section, e->key, dot + 1);
-            if (sb_add(out, v, strlen(v)))
-                goto nomem;
+            if (sb_add(out, v, strlen(v))) goto nomem;
         } else {
             const struct job_entry *target = find_entry(job, ref, dot + 1);
             if (!target)
                 return gsae_fail(err, GSAE_ENOTFOUND, "%s: %s.%s: '${%s.%s}' is not defined",
                                  e->origin, e->section, e->key, ref, dot + 1);
             enum gsae_status st = expand(job, e, target->value, depth + 1, out, err);
-            if (st != GSAE_OK)
-                return st;
+            if (st != GSAE_OK) return st;
         }
         p = close + 1;
     }
-    if (sb_add(out, p, strlen(p)))
-        goto nomem;
+    if (sb_add(out, p, strlen(p))) goto nomem;
     return GSAE_OK;
 nomem:
     return gsae_fail(err, GSAE_ENOMEM, "job: out of memory expanding %s.%s", e->section, e->key);
@@ -295,8 +278,7 @@ enum gsae_status job_resolve(struct job *job, struct gsae_error *err)
     /* Expand all values against the unexpanded job, then swap them in. */
     enum gsae_status st = GSAE_OK;
     char **expanded = calloc((size_t)job->n_entries + 1, sizeof *expanded);
-    if (!expanded)
-        return gsae_fail(err, GSAE_ENOMEM, "job: out of memory");
+    if (!expanded) return gsae_fail(err, GSAE_ENOMEM, "job: out of memory");
     for (int64_t i = 0; i < job->n_entries && st == GSAE_OK; i++) {
         struct strbuf b = {0};
         st = expand(job, &job->entries[i], job->entries[i].value, 0, &b, err);
@@ -326,8 +308,7 @@ enum gsae_status job_get_list(const struct job *job, const char *section, const 
     for (const char *p = v; p && *p; p++)
         cap += (*p == ',' || isspace((unsigned char)*p));
     char **out = calloc((size_t)cap + 1, sizeof *out);
-    if (!out)
-        return gsae_fail(err, GSAE_ENOMEM, "job: out of memory");
+    if (!out) return gsae_fail(err, GSAE_ENOMEM, "job: out of memory");
     int64_t count = 0;
     for (const char *p = v; p && *p;) {
         while (*p == ',' || isspace((unsigned char)*p))
@@ -335,8 +316,7 @@ enum gsae_status job_get_list(const struct job *job, const char *section, const 
         const char *start = p;
         while (*p && *p != ',' && !isspace((unsigned char)*p))
             p++;
-        if (p == start)
-            continue;
+        if (p == start) continue;
         if (!(out[count] = strndup(start, (size_t)(p - start)))) {
             job_list_free(out);
             return gsae_fail(err, GSAE_ENOMEM, "job: out of memory");
@@ -363,18 +343,15 @@ enum gsae_status job_write(const struct job *job, FILE *out, struct gsae_error *
         bool seen = false;
         for (int64_t j = 0; j < i && !seen; j++)
             seen = strcmp(job->entries[j].section, sec) == 0;
-        if (seen)
-            continue;
+        if (seen) continue;
         fprintf(out, "%s[%s]\n", i ? "\n" : "", sec);
         for (int64_t j = i; j < job->n_entries; j++) {
             const struct job_entry *e = &job->entries[j];
-            if (strcmp(e->section, sec) != 0)
-                continue;
+            if (strcmp(e->section, sec) != 0) continue;
             fprintf(out, "%s = ", e->key);
             for (const char *p = e->value; *p; p++) {
                 fputc(*p, out);
-                if (*p == '\n')
-                    fputs("    ", out);
+                if (*p == '\n') fputs("    ", out);
             }
             fputc('\n', out);
         }

@@ -27,8 +27,8 @@ struct job_entry {
 };
 
 struct job {
-    char *path;                  /* the top-level file, as given; owned */
-    struct job_entry *entries;   /* in order of first appearance; owned */
+    char *path;                /* the top-level file, as given; owned */
+    struct job_entry *entries; /* in order of first appearance; owned */
     int64_t n_entries, cap_entries;
 };
 

@@ -5,22 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Chart geometry (SVG user units; the SVG scales to the page width). */
-#define CHART_W 760.0
-#define CHART_H 300.0
-#define MARGIN_L 64.0
-#define MARGIN_R 16.0
-#define MARGIN_T 14.0
-#define MARGIN_B 44.0
-#define PLOT_W (CHART_W - MARGIN_L - MARGIN_R)
-#define N_COLOURS 12
+/* Chart geometry (SVG user units; the SVG scales to its box). Charts in a grid are drawn
+ * narrower so their text stays legible when two share a row; CHART_W reads the report `r`
+ * every drawing function has in scope. */
+#define CHART_W            (r->in_grid ? 500.0 : 760.0)
+#define CHART_H            300.0
+#define MARGIN_L           64.0
+#define MARGIN_R           16.0
+#define MARGIN_T           14.0
+#define MARGIN_B           44.0
+#define PLOT_W             (CHART_W - MARGIN_L - MARGIN_R)
+#define N_COLOURS          12
 #define MAX_SCATTER_POINTS 20000
-#define MAX_TABLE_ROWS 500
+#define MAX_TABLE_ROWS     500
 
 /* Colour-blind-friendly categorical palette (Okabe-Ito, then Tableau extras). */
-static const char *const palette[N_COLOURS] = {
-    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
-    "#BFA200", "#000000", "#8C564B", "#7F7F7F", "#17BECF", "#9467BD"};
+static const char *const palette[N_COLOURS] = {"#0072B2", "#E69F00", "#009E73", "#CC79A7",
+                                               "#56B4E9", "#D55E00", "#BFA200", "#000000",
+                                               "#8C564B", "#7F7F7F", "#17BECF", "#9467BD"};
 
 static const char *const style_css =
     ":root{--fg:#1d2330;--muted:#5b6478;--bg:#f6f7fb;--card:#fff;--line:#e3e6ef;--acc:#0072B2}"
@@ -54,23 +56,37 @@ static const char *const style_css =
     "th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;"
     "vertical-align:top}"
     "th{background:#f0f2f8;font-weight:600}"
-    "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    "th.num{text-align:right}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:"
+    "nowrap}"
     "td pre,pre{margin:0;white-space:pre-wrap;word-break:break-word;"
     "font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}"
     "details pre{background:#f6f7fb;padding:10px;border-radius:6px}"
     "mark{background:#ffd86b;padding:0 2px;border-radius:2px}"
+    "td code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
+    "background:#eef1f8;padding:1px 5px;border-radius:4px;white-space:pre}"
     "footer{color:var(--muted);font-size:12px;text-align:center;padding:20px}";
 
 void report_escape(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default: fputc(*s, f);
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&#39;", f);
+            break;
+        default:
+            fputc(*s, f);
         }
     }
 }
@@ -79,8 +95,7 @@ enum gsae_status report_open(struct report *r, const char *path, const char *tit
                              const char *subtitle, struct gsae_error *err)
 {
     *r = (struct report){0};
-    if (!(r->path = strdup(path)))
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
+    if (!(r->path = strdup(path))) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
     if (!(r->f = fopen(path, "w"))) {
         free(r->path);
         r->path = NULL;
@@ -105,13 +120,11 @@ enum gsae_status report_open(struct report *r, const char *path, const char *tit
 enum gsae_status report_close(struct report *r, struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
-    if (!r->f)
-        return st;
+    if (!r->f) return st;
     fputs("</main>\n<footer>Written by gsae report. Self-contained: inline SVG, no scripts."
           "</footer>\n</body></html>\n",
           r->f);
-    if (ferror(r->f) | fclose(r->f))
-        st = gsae_fail(err, GSAE_EIO, "%s: write failed", r->path);
+    if (ferror(r->f) | fclose(r->f)) st = gsae_fail(err, GSAE_EIO, "%s: write failed", r->path);
     free(r->path);
     *r = (struct report){0};
     return st;
@@ -150,11 +163,13 @@ void report_pre(struct report *r, const char *summary, const char *text, bool op
 void report_grid_begin(struct report *r)
 {
     fputs("<div class=\"grid2\">\n", r->f);
+    r->in_grid = true;
 }
 
 void report_grid_end(struct report *r)
 {
     fputs("</div>\n", r->f);
+    r->in_grid = false;
 }
 
 /* Axis range with round ends and a tick step of 1, 2 or 5 times a power of ten. */
@@ -178,8 +193,7 @@ static struct axis nice_axis(double lo, double hi, int n_ticks)
 
 static void fmt_tick(char *buf, size_t n, double v, double step)
 {
-    if (fabs(v) < step * 1e-9)
-        v = 0.0;
+    if (fabs(v) < step * 1e-9) v = 0.0;
     if (fabs(v) >= 1e5 || (fabs(v) < 1e-3 && v != 0.0))
         snprintf(buf, n, "%.2g", v);
     else
@@ -210,8 +224,8 @@ static void frame_grid(struct report *r, const struct report_axes *ax, struct ax
         fprintf(r->f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
                 MARGIN_L, CHART_W - MARGIN_R, y, y);
         fmt_tick(buf, sizeof buf, ax->log_y ? pow(10.0, v) : v, ax->log_y ? 1.0 : ya.step);
-        fprintf(r->f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-                MARGIN_L - 6, y + 4, buf);
+        fprintf(r->f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", MARGIN_L - 6,
+                y + 4, buf);
     }
     if (x_ticks) {
         for (double v = xa.lo; v <= xa.hi + xa.step * 0.5; v += xa.step) {
@@ -226,14 +240,13 @@ static void frame_grid(struct report *r, const struct report_axes *ax, struct ax
     fprintf(r->f, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>\n",
             MARGIN_L, CHART_W - MARGIN_R, MARGIN_T + plot_h, MARGIN_T + plot_h);
     if (ax->x_label) {
-        fprintf(r->f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
-                MARGIN_L + PLOT_W / 2, h - 8);
+        fprintf(r->f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", MARGIN_L + PLOT_W / 2,
+                h - 8);
         report_escape(r->f, ax->x_label);
         fputs("</text>\n", r->f);
     }
     if (ax->y_label) {
-        fprintf(r->f,
-                "<text transform=\"translate(14 %.1f) rotate(-90)\" text-anchor=\"middle\">",
+        fprintf(r->f, "<text transform=\"translate(14 %.1f) rotate(-90)\" text-anchor=\"middle\">",
                 MARGIN_T + plot_h / 2);
         report_escape(r->f, ax->y_label);
         fputs("</text>\n", r->f);
@@ -257,12 +270,9 @@ static void legend(struct report *r, const char *const *names, const int *colour
 static void range_of(const double *v, int64_t n, double *lo, double *hi)
 {
     for (int64_t i = 0; i < n; i++) {
-        if (!isfinite(v[i]))
-            continue;
-        if (v[i] < *lo)
-            *lo = v[i];
-        if (v[i] > *hi)
-            *hi = v[i];
+        if (!isfinite(v[i])) continue;
+        if (v[i] < *lo) *lo = v[i];
+        if (v[i] > *hi) *hi = v[i];
     }
 }
 
@@ -286,8 +296,9 @@ void report_line_chart(struct report *r, const struct report_axes *ax,
     frame_grid(r, ax, xa, ya, h, true);
     for (int64_t s = 0; s < n_series; s++) {
         const struct report_series *sr = &series[s];
-        fprintf(r->f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.3\" "
-                      "stroke-linejoin=\"round\" points=\"",
+        fprintf(r->f,
+                "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.3\" "
+                "stroke-linejoin=\"round\" points=\"",
                 palette[s % N_COLOURS]);
         /* Min/max per pixel column: a 16k-feature series becomes ~1.4k points. */
         int64_t col = -1;
@@ -297,8 +308,7 @@ void report_line_chart(struct report *r, const struct report_axes *ax,
             bool last = i == sr->n;
             int64_t c = -2;
             if (!last) {
-                if (!isfinite(sr->x[i]) || !isfinite(sr->y[i]))
-                    continue;
+                if (!isfinite(sr->x[i]) || !isfinite(sr->y[i])) continue;
                 c = (int64_t)floor(PLOT_W * (sr->x[i] - xa.lo) / (xa.hi - xa.lo));
             }
             if (c != col && col != -1) {
@@ -312,8 +322,7 @@ void report_line_chart(struct report *r, const struct report_axes *ax,
                     fprintf(r->f, "%.1f,%.1f ", xpb,
                             MARGIN_T + plot_h * (1 - (vb - ya.lo) / (ya.hi - ya.lo)));
             }
-            if (last)
-                break;
+            if (last) break;
             if (c != col) {
                 col = c;
                 cmin = cmax = sr->y[i];
@@ -370,16 +379,16 @@ void report_bars(struct report *r, const struct report_axes *ax, const char *con
                 "fill=\"%s\"><title>",
                 x1 < x0 ? x1 : x0, y, fabs(x1 - x0), row - 6, v < 0 ? palette[1] : palette[0]);
         report_escape(r->f, labels[i]);
-        fprintf(r->f, ": %.6g</title></rect><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
-                v, MARGIN_L - 6, y + row / 2);
+        fprintf(r->f, ": %.6g</title></rect><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", v,
+                MARGIN_L - 6, y + row / 2);
         report_escape(r->f, labels[i]);
         fputs("</text>\n", r->f);
     }
     fprintf(r->f, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>\n", x0,
             x0, MARGIN_T, MARGIN_T + plot_h);
     if (ax->x_label) {
-        fprintf(r->f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
-                MARGIN_L + PLOT_W / 2, h - 8);
+        fprintf(r->f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", MARGIN_L + PLOT_W / 2,
+                h - 8);
         report_escape(r->f, ax->x_label);
         fputs("</text>\n", r->f);
     }
@@ -391,14 +400,13 @@ void report_histogram(struct report *r, const struct report_axes *ax, const doub
 {
     double ylo = 0, yhi = 0;
     double *shown = malloc((size_t)(n_bins > 0 ? n_bins : 1) * sizeof *shown);
-    if (!shown)
-        return;
+    if (!shown) return;
     for (int64_t i = 0; i < n_bins; i++)
         shown[i] = ax->log_y ? (counts[i] > 0 ? log10(counts[i]) + 1e-9 : 0) : counts[i];
     range_of(shown, n_bins, &ylo, &yhi);
     struct axis xa = nice_axis(edges[0], edges[n_bins], 8);
-    struct axis ya = ax->log_y ? (struct axis){0, ceil(yhi > 0 ? yhi : 1), 1}
-                               : nice_axis(0, yhi, 5);
+    struct axis ya =
+        ax->log_y ? (struct axis){0, ceil(yhi > 0 ? yhi : 1), 1} : nice_axis(0, yhi, 5);
     double h = CHART_H, plot_h = h - MARGIN_T - MARGIN_B;
     frame_begin(r, ax, h);
     frame_grid(r, ax, xa, ya, h, true);
@@ -409,8 +417,8 @@ void report_histogram(struct report *r, const struct report_axes *ax, const doub
         fprintf(r->f,
                 "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
                 "<title>[%.4g, %.4g): %.0f</title></rect>\n",
-                xa0 + 0.5, y, xa1 - xa0 - 1 > 0.5 ? xa1 - xa0 - 1 : 0.5,
-                MARGIN_T + plot_h - y, palette[0], edges[i], edges[i + 1], counts[i]);
+                xa0 + 0.5, y, xa1 - xa0 - 1 > 0.5 ? xa1 - xa0 - 1 : 0.5, MARGIN_T + plot_h - y,
+                palette[0], edges[i], edges[i + 1], counts[i]);
     }
     fputs("</svg></figure>\n", r->f);
     free(shown);
@@ -428,8 +436,7 @@ static int64_t *groups_by_size(const struct report_points *pts)
         return NULL;
     }
     for (int64_t i = 0; i < pts->n; i++)
-        if (pts->group[i] >= 0 && pts->group[i] < ng)
-            count[pts->group[i]]++;
+        if (pts->group[i] >= 0 && pts->group[i] < ng) count[pts->group[i]]++;
     for (int64_t g = 0; g < ng; g++)
         order[g] = g;
     for (int64_t a = 1; a < ng; a++) { /* insertion sort: stable, groups are few */
@@ -442,14 +449,12 @@ static int64_t *groups_by_size(const struct report_points *pts)
     return order;
 }
 
-void report_scatter(struct report *r, const struct report_axes *ax,
-                    const struct report_points *pts)
+void report_scatter(struct report *r, const struct report_axes *ax, const struct report_points *pts)
 {
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     range_of(pts->x, pts->n, &xlo, &xhi);
     range_of(pts->y, pts->n, &ylo, &yhi);
-    if (!isfinite(xlo))
-        xlo = ylo = 0, xhi = yhi = 1;
+    if (!isfinite(xlo)) xlo = ylo = 0, xhi = yhi = 1;
     int64_t *order = groups_by_size(pts);
     int *colour_of = calloc((size_t)pts->n_groups + 1, sizeof *colour_of);
     if (!order || !colour_of) {
@@ -463,18 +468,15 @@ void report_scatter(struct report *r, const struct report_axes *ax,
     double h = 420, plot_h = h - MARGIN_T - MARGIN_B;
     frame_begin(r, ax, h);
     frame_grid(r, ax, xa, ya, h, true);
-    int64_t stride = pts->n > MAX_SCATTER_POINTS ? (pts->n + MAX_SCATTER_POINTS - 1) /
-                                                       MAX_SCATTER_POINTS
-                                                 : 1;
+    int64_t stride =
+        pts->n > MAX_SCATTER_POINTS ? (pts->n + MAX_SCATTER_POINTS - 1) / MAX_SCATTER_POINTS : 1;
     /* Grey (other) points first so coloured groups draw on top. */
     for (int pass = 0; pass < 2; pass++) {
         for (int64_t i = 0; i < pts->n; i += stride) {
-            if (!isfinite(pts->x[i]) || !isfinite(pts->y[i]))
-                continue;
+            if (!isfinite(pts->x[i]) || !isfinite(pts->y[i])) continue;
             int64_t g = pts->group ? pts->group[i] : 0;
             int c = g >= 0 && g < pts->n_groups ? colour_of[g] : -1;
-            if ((pass == 0) != (c < 0))
-                continue;
+            if ((pass == 0) != (c < 0)) continue;
             fprintf(r->f,
                     "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\" fill-opacity=\"0.75\">",
                     MARGIN_L + PLOT_W * (pts->x[i] - xa.lo) / (xa.hi - xa.lo),
@@ -511,15 +513,14 @@ void report_scatter(struct report *r, const struct report_axes *ax,
 
 static bool is_number(const char *s)
 {
-    if (!s || !*s)
-        return false;
+    if (!s || !*s) return false;
     char *end = NULL;
     strtod(s, &end);
     return end && *end == '\0';
 }
 
-void report_table(struct report *r, const char *caption, const char *const *header,
-                  int64_t n_cols, const char *const *cells, int64_t n_rows)
+void report_table(struct report *r, const char *caption, const char *const *header, int64_t n_cols,
+                  const char *const *cells, int64_t n_rows)
 {
     fputs("<table>", r->f);
     if (caption) {
@@ -529,7 +530,8 @@ void report_table(struct report *r, const char *caption, const char *const *head
     }
     fputs("<thead><tr>", r->f);
     for (int64_t c = 0; c < n_cols; c++) {
-        fputs("<th>", r->f);
+        /* A column whose first cell is a number is right-aligned, header included. */
+        fputs(n_rows > 0 && is_number(cells[c]) ? "<th class=\"num\">" : "<th>", r->f);
         report_escape(r->f, header[c]);
         fputs("</th>", r->f);
     }
@@ -539,7 +541,11 @@ void report_table(struct report *r, const char *caption, const char *const *head
         fputs("<tr>", r->f);
         for (int64_t c = 0; c < n_cols; c++) {
             const char *v = cells[i * n_cols + c];
-            if (is_number(v)) {
+            if (v && v[0] == '\x03') {
+                fputs("<td><code>", r->f);
+                report_escape(r->f, v + 1);
+                fputs("</code>", r->f);
+            } else if (is_number(v)) {
                 fputs("<td class=\"num\">", r->f);
                 report_escape(r->f, v);
             } else if (v && v[0] == '\x01') {

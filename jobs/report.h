@@ -18,9 +18,10 @@
 #include "../src/gsae.h"
 
 struct report {
-    FILE *f;    /* owned; NULL after report_close */
-    char *path; /* owned */
-    int n_figures; /* figures so far, for ids */
+    FILE *f;       /* owned; NULL after report_close */
+    char *path;    /* owned */
+    int n_figures; /* sections so far */
+    bool in_grid;  /* between report_grid_begin and _end: charts are drawn narrower */
 };
 
 /* Start path with a page titled title (subtitle may be NULL). */
@@ -84,10 +85,11 @@ void report_scatter(struct report *r, const struct report_axes *ax,
                     const struct report_points *pts);
 
 /* A table of n_rows x n_cols cells (row-major; at most 500 rows shown). Cells that parse as
- * numbers are right-aligned. A cell "\x01" + text is shown preformatted (line breaks kept);
+ * numbers are right-aligned. A cell "\x01" + text is shown preformatted (line breaks kept),
+ * "\x03" + text as a token (monospace, spaces kept);
  * "\x02" left "\x02" token "\x02" right is shown preformatted with token highlighted. */
-void report_table(struct report *r, const char *caption, const char *const *header,
-                  int64_t n_cols, const char *const *cells, int64_t n_rows);
+void report_table(struct report *r, const char *caption, const char *const *header, int64_t n_cols,
+                  const char *const *cells, int64_t n_rows);
 
 /* Parsed CSV. */
 struct report_csv {

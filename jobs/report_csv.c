@@ -16,8 +16,7 @@ static int list_push(struct str_list *l, char *s)
     if (l->n == l->cap) {
         int64_t cap = l->cap ? 2 * l->cap : 64;
         char **g = realloc(l->items, (size_t)cap * sizeof *g);
-        if (!g)
-            return -1;
+        if (!g) return -1;
         l->items = g;
         l->cap = cap;
     }
@@ -37,18 +36,15 @@ static void list_free(struct str_list *l)
  * 0 at end of input, -1 on an unterminated quote, -2 out of memory. */
 static int64_t parse_record(const char **p, const char *end, struct str_list *out, int64_t *line)
 {
-    if (*p >= end)
-        return 0;
+    if (*p >= end) return 0;
     int64_t n = 0;
     for (;;) {
         const char *s = *p;
         size_t cap = 16, len = 0;
         char *field = malloc(cap);
-        if (!field)
-            return -2;
+        if (!field) return -2;
         bool quoted = s < end && *s == '"';
-        if (quoted)
-            s++;
+        if (quoted) s++;
         for (;;) {
             if (s >= end) {
                 if (quoted) {
@@ -70,8 +66,7 @@ static int64_t parse_record(const char **p, const char *end, struct str_list *ou
                 break;
             } else {
                 s++;
-                if (c == '\n')
-                    (*line)++;
+                if (c == '\n') (*line)++;
             }
             if (len + 2 > cap) {
                 cap *= 2;
@@ -94,8 +89,7 @@ static int64_t parse_record(const char **p, const char *end, struct str_list *ou
             *p = s + 1;
             continue;
         }
-        if (s < end && *s == '\r')
-            s++;
+        if (s < end && *s == '\r') s++;
         if (s < end && *s == '\n') {
             s++;
             (*line)++;
@@ -108,15 +102,13 @@ static int64_t parse_record(const char **p, const char *end, struct str_list *ou
 static char *slurp(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap);
     while (buf) {
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
-        if (len < cap)
-            break;
+        if (len < cap) break;
         cap *= 2;
         char *g = realloc(buf, cap);
         if (!g) {
@@ -174,16 +166,14 @@ enum gsae_status report_csv_read(struct report_csv *t, const char *path, struct 
         }
         for (int64_t i = 0; i < t->n_cols && st == GSAE_OK; i++) {
             char *cell = i < row.n ? row.items[i] : strdup("");
-            if (i < row.n)
-                row.items[i] = NULL;
+            if (i < row.n) row.items[i] = NULL;
             if (!cell || list_push(&cells, cell)) {
                 free(cell);
                 st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
             }
         }
         list_free(&row);
-        if (st != GSAE_OK)
-            goto done;
+        if (st != GSAE_OK) goto done;
         t->n_rows++;
     }
     t->header = header.items;
@@ -195,16 +185,14 @@ done:
     list_free(&cells);
     list_free(&row);
     free(text);
-    if (st != GSAE_OK)
-        *t = (struct report_csv){0};
+    if (st != GSAE_OK) *t = (struct report_csv){0};
     return st;
 }
 
 int64_t report_csv_col(const struct report_csv *t, const char *name)
 {
     for (int64_t i = 0; i < t->n_cols; i++)
-        if (strcmp(t->header[i], name) == 0)
-            return i;
+        if (strcmp(t->header[i], name) == 0) return i;
     return -1;
 }
 

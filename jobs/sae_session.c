@@ -18,10 +18,12 @@ const char *const sae_session_usage =
     "  --sae PATH         SAE: Gemma Scope params.npz or a SAELens directory (required)\n"
     "  --layer L          hooked layer, resid_post.L (default: the SAE's own, if it records one)\n"
     "  --prompt TEXT      the prompt, tokenized with <bos>\n"
-    "  --arc TASK.json    the notebook's prompt for an ARC task\n"
+    "  --arc TASK.json    the notebook's prompt for an ARC task; or --arc DIR with --prompt ID\n"
+    "                     or --prompts ID,ID,... naming tasks in DIR (or its training/,\n"
+    "                     evaluation/)\n"
     "  --prompt-ids LIST  the prompt as comma-separated token ids (with <bos> if wanted)\n"
     "  --tokenizer PATH   tokenizer.json(.zst) (default: DIR/tokenizer.json when present)\n"
-    "  --stages S         pipeline stages per replica (default: all ranks in one pipeline)\n"
+    "  --stages S|auto    pipeline stages per replica (default, auto: all ranks in one pipeline)\n"
     "  --layers SPEC      explicit stages, inclusive layer ranges (e.g. 0-20,21-41)\n"
     "  --threads T        BLAS and loop threads per rank\n";
 
@@ -41,6 +43,8 @@ int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_
         dst = &o->arc_path;
     else if (strcmp(a, "--prompt-ids") == 0)
         dst = &o->prompt_ids;
+    else if (strcmp(a, "--prompts") == 0)
+        dst = &o->prompts;
     else if (strcmp(a, "--layers") == 0)
         dst = &o->layers;
     else if (strcmp(a, "--layer") != 0 && strcmp(a, "--stages") != 0 && strcmp(a, "--threads") != 0)
@@ -51,6 +55,10 @@ int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_
     }
     if (dst) {
         *dst = v;
+        return 2;
+    }
+    if (strcmp(a, "--stages") == 0 && strcmp(v, "auto") == 0) {
+        o->n_stages = 0;
         return 2;
     }
     int64_t n;
@@ -67,38 +75,132 @@ int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_
     return 2;
 }
 
-/* The prompt's ids from --prompt, --arc or --prompt-ids. Local (same result on every rank). */
-static enum gsae_status read_prompt(struct sae_session *s, const struct sae_session_opts *o,
-                                    struct gsae_error *err)
+static bool is_dir(const char *path)
 {
-    if ((o->prompt != NULL) + (o->arc_path != NULL) + (o->prompt_ids != NULL) != 1)
-        return gsae_fail(err, GSAE_EINVAL, "give exactly one of --prompt, --arc and --prompt-ids");
-    if (o->prompt_ids) {
-        int64_t *ids, n;
-        if (!sae_cli_i64_list(o->prompt_ids, 0, s->cfg.n_vocab - 1, &ids, &n))
-            return gsae_fail(err, GSAE_EINVAL,
-                             "--prompt-ids '%s': expected comma-separated ids in [0, %lld)",
-                             o->prompt_ids, (long long)s->cfg.n_vocab);
-        s->prompt = malloc((size_t)n * sizeof *s->prompt);
-        for (int64_t i = 0; s->prompt && i < n; i++)
-            s->prompt[i] = (int32_t)ids[i];
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Append one prompt (ids taken over) under name. */
+static enum gsae_status add_prompt(struct sae_session *s, const char *name, int32_t *ids, int64_t n,
+                                   struct gsae_error *err)
+{
+    int64_t k = s->n_prompts;
+    int32_t **l = realloc(s->prompt_list, (size_t)(k + 1) * sizeof *l);
+    if (l) s->prompt_list = l;
+    int64_t *len = l ? realloc(s->prompt_len, (size_t)(k + 1) * sizeof *len) : NULL;
+    if (len) s->prompt_len = len;
+    char **names = len ? realloc(s->prompt_names, (size_t)(k + 1) * sizeof *names) : NULL;
+    if (names) s->prompt_names = names;
+    char *copy = names ? malloc(strlen(name) + 1) : NULL;
+    if (!copy) {
         free(ids);
-        s->n_prompt = n;
-        return s->prompt ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory");
     }
+    strcpy(copy, name);
+    s->prompt_list[k] = ids;
+    s->prompt_len[k] = n;
+    s->prompt_names[k] = copy;
+    s->n_prompts = k + 1;
+    return GSAE_OK;
+}
+
+/* The notebook's prompt for the ARC task file at path, tokenized, added under name. */
+static enum gsae_status add_arc(struct sae_session *s, const char *path, const char *name,
+                                struct gsae_error *err)
+{
+    struct arc_task task;
     char *text = NULL;
-    enum gsae_status st = GSAE_OK;
-    if (o->arc_path) {
-        struct arc_task task;
-        size_t len;
-        st = arc_task_load(o->arc_path, &task, err);
-        if (st == GSAE_OK) st = arc_prompt_build(&task, &text, &len, err);
-        arc_task_free(&task);
-    }
-    if (st == GSAE_OK)
-        st = sae_session_tokenize(s, text ? text : o->prompt, true, &s->prompt, &s->n_prompt, err);
+    size_t len;
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    enum gsae_status st = arc_task_load(path, &task, err);
+    if (st == GSAE_OK) st = arc_prompt_build(&task, &text, &len, err);
+    arc_task_free(&task);
+    if (st == GSAE_OK) st = sae_session_tokenize(s, text, true, &ids, &n, err);
     free(text);
+    return st == GSAE_OK ? add_prompt(s, name, ids, n, err) : st;
+}
+
+/* A task id in an ARC directory: DIR/id.json, DIR/training/id.json or DIR/evaluation/id.json. */
+static enum gsae_status add_task(struct sae_session *s, const char *dir, const char *id,
+                                 struct gsae_error *err)
+{
+    static const char *const subdirs[] = {"", "/training", "/evaluation"};
+    char path[4096];
+    struct stat sb;
+    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
+        snprintf(path, sizeof path, "%s%s/%s.json", dir, subdirs[i], id);
+        if (stat(path, &sb) == 0) return add_arc(s, path, id, err);
+    }
+    return gsae_fail(err, GSAE_ENOTFOUND,
+                     "%s: no task '%s' (looked for %s.json in it, training/ and evaluation/)", dir,
+                     id, id);
+}
+
+/* Every task of a comma-separated list in an ARC directory. */
+static enum gsae_status add_tasks(struct sae_session *s, const char *dir, const char *list,
+                                  struct gsae_error *err)
+{
+    char *copy = malloc(strlen(list) + 1), *save = NULL;
+    if (!copy) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    strcpy(copy, list);
+    enum gsae_status st = GSAE_OK;
+    for (char *t = strtok_r(copy, ",", &save); st == GSAE_OK && t; t = strtok_r(NULL, ",", &save))
+        st = add_task(s, dir, t, err);
+    free(copy);
+    if (st == GSAE_OK && s->n_prompts == 0) st = gsae_fail(err, GSAE_EINVAL, "no task ids given");
     return st;
+}
+
+/* The prompts from --prompt, --arc, --prompts or --prompt-ids. Local (the same result on
+ * every rank). */
+static enum gsae_status read_prompts(struct sae_session *s, const struct sae_session_opts *o,
+                                     struct gsae_error *err)
+{
+    if (o->arc_path && is_dir(o->arc_path)) {
+        if ((o->prompt != NULL) == (o->prompts != NULL) || o->prompt_ids)
+            return gsae_fail(err, GSAE_EINVAL,
+                             "with --arc DIR give the tasks as --prompt ID or --prompts ID,ID");
+        return add_tasks(s, o->arc_path, o->prompts ? o->prompts : o->prompt, err);
+    }
+    if ((o->prompt != NULL) + (o->arc_path != NULL) + (o->prompt_ids != NULL) != 1 || o->prompts)
+        return gsae_fail(err, GSAE_EINVAL,
+                         "give exactly one of --prompt, --arc and --prompt-ids "
+                         "(--prompts needs --arc DIR)");
+    if (o->arc_path) {
+        const char *base = strrchr(o->arc_path, '/');
+        char name[256];
+        snprintf(name, sizeof name, "%s", base ? base + 1 : o->arc_path);
+        char *dot = strstr(name, ".json");
+        if (dot) *dot = '\0';
+        return add_arc(s, o->arc_path, name, err);
+    }
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    if (o->prompt) {
+        enum gsae_status st = sae_session_tokenize(s, o->prompt, true, &ids, &n, err);
+        return st == GSAE_OK ? add_prompt(s, "prompt", ids, n, err) : st;
+    }
+    int64_t *v;
+    if (!sae_cli_i64_list(o->prompt_ids, 0, s->cfg.n_vocab - 1, &v, &n))
+        return gsae_fail(err, GSAE_EINVAL,
+                         "--prompt-ids '%s': expected comma-separated ids in [0, %lld)",
+                         o->prompt_ids, (long long)s->cfg.n_vocab);
+    ids = malloc((size_t)n * sizeof *ids);
+    for (int64_t i = 0; ids && i < n; i++)
+        ids[i] = (int32_t)v[i];
+    free(v);
+    if (!ids) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    return add_prompt(s, "ids", ids, n, err);
+}
+
+void sae_session_select(struct sae_session *s, int64_t i)
+{
+    GSAE_ASSERT(i >= 0 && i < s->n_prompts);
+    s->prompt = s->prompt_list[i];
+    s->n_prompt = s->prompt_len[i];
+    s->prompt_name = s->prompt_names[i];
 }
 
 static enum gsae_status load_tokenizer(struct sae_session *s, const struct sae_session_opts *o,
@@ -112,7 +214,7 @@ static enum gsae_status load_tokenizer(struct sae_session *s, const struct sae_s
         if (stat(guess, &sb) == 0) path = guess;
     }
     if (!path) {
-        if (o->prompt || o->arc_path)
+        if (o->prompt || o->arc_path || o->prompts)
             return gsae_fail(err, GSAE_EINVAL,
                              "%s has no tokenizer.json: give --tokenizer PATH for a text prompt",
                              o->model_dir);
@@ -129,12 +231,15 @@ static enum gsae_status open_local(struct sae_session *s, const struct sae_sessi
 {
     enum gsae_status st = ckpt_config_load(o->model_dir, &s->cfg, err);
     if (st == GSAE_OK) st = load_tokenizer(s, o, err);
-    if (st == GSAE_OK) st = read_prompt(s, o, err);
+    if (st == GSAE_OK) st = read_prompts(s, o, err);
+    if (st == GSAE_OK) sae_session_select(s, 0);
+    for (int64_t i = 0; i < s->n_prompts; i++)
+        s->max_prompt = s->prompt_len[i] > s->max_prompt ? s->prompt_len[i] : s->max_prompt;
     struct plan_options po = {.n_ranks = cli_world_size(),
                               .n_stages = o->n_stages,
                               .with_logits = true,
                               .dtype = GSAE_DTYPE_BF16,
-                              .ctx_len = s->n_prompt,
+                              .ctx_len = s->max_prompt,
                               .layers = o->layers};
     if (st == GSAE_OK) st = plan_make(&s->plan, &s->cfg, &po, err);
     return st;
@@ -188,7 +293,7 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
     if (st == GSAE_OK) st = dist_threads_choose(&s->d, o->n_threads, &s->n_threads, err);
     if (st == GSAE_OK) {
         dist_threads_apply(s->n_threads);
-        int64_t mb_first[2] = {0, 1}, n = s->n_prompt + max_extra;
+        int64_t mb_first[2] = {0, 1}, n = s->max_prompt + max_extra;
         struct pipe_work work = {1, NULL, &n, 1, mb_first};
         struct pipe_limits lim;
         pipe_limits_of_work(&work, max_extra, s->d.n_replicas, &lim);
@@ -207,7 +312,13 @@ void sae_session_close(struct sae_session *s)
     sae_params_free(&s->sae);
     sae_info_free(&s->info);
     if (s->has_tokenizer) tokenizer_free(&s->tk);
-    free(s->prompt);
+    for (int64_t i = 0; i < s->n_prompts; i++) {
+        free(s->prompt_list[i]);
+        free(s->prompt_names[i]);
+    }
+    free(s->prompt_list);
+    free(s->prompt_len);
+    free(s->prompt_names);
     memset(s, 0, sizeof *s);
 }
 

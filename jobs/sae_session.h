@@ -7,7 +7,8 @@
  * agreed across ranks, so all fail together with the message of the rank that failed. Runs
  * are one sequence at a time (one micro-batch), so results do not depend on the layout.
  * Prompts come as text (tokenized with the Gemma-2 tokenizer on every rank), an ARC task
- * (the notebook's prompt) or explicit ids.
+ * (the notebook's prompt) or explicit ids; with --arc DIR, --prompt and --prompts name tasks
+ * (DIR/<id>.json, DIR/training/<id>.json or DIR/evaluation/<id>.json), several for --prompts.
  */
 #pragma once
 
@@ -25,7 +26,8 @@
 /* Options every SAE command takes (parsed by sae_session_parse). */
 struct sae_session_opts {
     const char *model_dir, *sae_path, *tokenizer_path;
-    const char *prompt, *arc_path, *prompt_ids; /* exactly one */
+    const char *prompt, *arc_path, *prompt_ids; /* exactly one, or --arc DIR + task ids */
+    const char *prompts;                        /* task ids (with --arc DIR) */
     int64_t layer;                              /* -1: the SAE file's */
     int n_stages, n_threads;
     const char *layers;
@@ -44,9 +46,18 @@ struct sae_session {
     int64_t layer, d_sae; /* on every rank */
     struct tokenizer tk;  /* loaded when a tokenizer is given or found */
     bool has_tokenizer;
-    int32_t *prompt; /* (n_prompt) ids, <bos> first */
+    int32_t *prompt; /* (n_prompt) ids, <bos> first: the selected prompt (borrowed) */
     int64_t n_prompt;
+    const char *prompt_name; /* task id, ARC file name, "prompt" or "ids" (borrowed) */
+    int64_t n_prompts;       /* every prompt given */
+    int64_t max_prompt;      /* the longest one's length */
+    int32_t **prompt_list;   /* (n_prompts) owned */
+    int64_t *prompt_len;     /* (n_prompts) */
+    char **prompt_names;     /* (n_prompts) owned */
 };
+
+/* Make prompt i the one s->prompt / n_prompt / prompt_name describe. */
+void sae_session_select(struct sae_session *s, int64_t i);
 
 /* Consume the shared options at argv[i] (and its value); returns how many arguments it took
  * (0: not a shared option, -1: bad value, message printed). */
@@ -55,9 +66,9 @@ int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_
 /* Usage lines for the shared options. */
 extern const char *const sae_session_usage;
 
-/* Open everything for prompts of up to max_extra tokens beyond the prompt (answers or
- * generated tokens). Collective on MPI_COMM_WORLD; on failure every rank returns the same
- * status and s may be passed to sae_session_close. */
+/* Open everything for prompts of up to max_extra tokens beyond the longest prompt (answers
+ * or generated tokens); prompt 0 is selected. Collective on MPI_COMM_WORLD; on failure every rank
+ * returns the same status and s may be passed to sae_session_close. */
 enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
                                   const struct sae_session_opts *o, int64_t max_extra,
                                   struct gsae_error *err);

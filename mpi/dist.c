@@ -9,26 +9,22 @@
 
 enum gsae_status dist_check(int mpi_rc, const char *call, struct gsae_error *err)
 {
-    if (mpi_rc == MPI_SUCCESS)
-        return GSAE_OK;
+    if (mpi_rc == MPI_SUCCESS) return GSAE_OK;
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
-    if (MPI_Error_string(mpi_rc, text, &len) != MPI_SUCCESS)
-        strcpy(text, "unknown MPI error");
+    if (MPI_Error_string(mpi_rc, text, &len) != MPI_SUCCESS) strcpy(text, "unknown MPI error");
     return gsae_fail(err, GSAE_EMPI, "%s: %s", call, text);
 }
 
 static void comm_free(MPI_Comm *c)
 {
-    if (*c != MPI_COMM_NULL && *c != 0)
-        MPI_Comm_free(c);
+    if (*c != MPI_COMM_NULL && *c != 0) MPI_Comm_free(c);
     *c = MPI_COMM_NULL;
 }
 
 void dist_close(struct dist *d)
 {
-    if (!d)
-        return;
+    if (!d) return;
     comm_free(&d->stage);
     comm_free(&d->pipe);
     comm_free(&d->world);
@@ -41,8 +37,7 @@ enum gsae_status dist_open(struct dist *d, MPI_Comm comm, int n_stages, struct g
     memset(d, 0, sizeof *d);
     d->world = d->pipe = d->stage = MPI_COMM_NULL;
     enum gsae_status st = GSAE_OK;
-    if ((st = GSAE_MPI(MPI_Comm_dup(comm, &d->world), err)) != GSAE_OK)
-        goto fail;
+    if ((st = GSAE_MPI(MPI_Comm_dup(comm, &d->world), err)) != GSAE_OK) goto fail;
     if ((st = GSAE_MPI(MPI_Comm_set_errhandler(d->world, MPI_ERRORS_RETURN), err)) != GSAE_OK)
         goto fail;
     MPI_Comm_rank(d->world, &d->rank);
@@ -78,16 +73,17 @@ enum gsae_status dist_agree(MPI_Comm comm, enum gsae_status status, struct gsae_
     if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
         return gsae_fail(err, GSAE_EMPI, "dist_agree: invalid communicator");
     int mine = status != GSAE_OK ? rank : size, first = size;
-    enum gsae_status st =
-        GSAE_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm), &local);
+    enum gsae_status st = GSAE_MPI(MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm), &local);
     if (st != GSAE_OK) {
-        if (err)
-            *err = local;
+        if (err) *err = local;
         return st;
     }
-    if (first == size)
-        return GSAE_OK;
-    /* Everyone learns the first failing rank's code and message. */
+    if (first == size) return GSAE_OK;
+    /* When every rank failed (a deterministic failure such as a bad option), each keeps its own
+     * message. Otherwise everyone learns the first failing rank's code and message. */
+    int failed = status != GSAE_OK, n_failed = 0;
+    st = GSAE_MPI(MPI_Allreduce(&failed, &n_failed, 1, MPI_INT, MPI_SUM, comm), &local);
+    if (st == GSAE_OK && n_failed == size) return status;
     struct gsae_error shared;
     memset(&shared, 0, sizeof shared);
     if (rank == first && err)
@@ -99,8 +95,7 @@ enum gsae_status dist_agree(MPI_Comm comm, enum gsae_status status, struct gsae_
     if (st == GSAE_OK)
         st = GSAE_MPI(MPI_Bcast(shared.msg, GSAE_ERROR_MSG_LEN, MPI_CHAR, first, comm), &local);
     if (st != GSAE_OK) {
-        if (err)
-            *err = local;
+        if (err) *err = local;
         return st;
     }
     shared.msg[GSAE_ERROR_MSG_LEN - 1] = '\0';
@@ -121,8 +116,7 @@ enum gsae_status dist_threads_choose(const struct dist *d, int requested, int *n
     int on_node = 1;
     enum gsae_status st = GSAE_MPI(
         MPI_Comm_split_type(d->world, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node), err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     MPI_Comm_size(node, &on_node);
     MPI_Comm_free(&node);
     if (requested > 0) {
@@ -152,9 +146,9 @@ enum gsae_status dist_gather_lines(const struct dist *d, const char *line, char 
     char mine[DIST_LINE_LEN];
     memset(mine, 0, sizeof mine);
     strncpy(mine, line, sizeof mine - 1);
-    return GSAE_MPI(MPI_Gather(mine, DIST_LINE_LEN, MPI_CHAR, lines, DIST_LINE_LEN, MPI_CHAR, 0,
-                               d->world),
-                    err);
+    return GSAE_MPI(
+        MPI_Gather(mine, DIST_LINE_LEN, MPI_CHAR, lines, DIST_LINE_LEN, MPI_CHAR, 0, d->world),
+        err);
 }
 
 void dist_blobs_free(struct dist_blob *blobs, int64_t n)
@@ -175,8 +169,8 @@ static enum gsae_status blob_send(const struct dist *d, const struct dist_blob *
     char head[DIST_NAME_LEN + sizeof(int64_t)];
     memcpy(head, b->name, DIST_NAME_LEN);
     memcpy(head + DIST_NAME_LEN, &b->n, sizeof(int64_t));
-    enum gsae_status st = GSAE_MPI(
-        MPI_Send(head, (int)sizeof head, MPI_BYTE, 0, TAG_BLOB_HEAD, d->world), err);
+    enum gsae_status st =
+        GSAE_MPI(MPI_Send(head, (int)sizeof head, MPI_BYTE, 0, TAG_BLOB_HEAD, d->world), err);
     for (int64_t at = 0; st == GSAE_OK && at < b->n; at += BLOB_CHUNK) {
         int64_t left = b->n - at;
         int count = (int)(left < BLOB_CHUNK ? left : BLOB_CHUNK);
@@ -189,11 +183,10 @@ static enum gsae_status blob_recv(const struct dist *d, int from, struct dist_bl
                                   struct gsae_error *err)
 {
     char head[DIST_NAME_LEN + sizeof(int64_t)];
-    enum gsae_status st = GSAE_MPI(MPI_Recv(head, (int)sizeof head, MPI_BYTE, from,
-                                            TAG_BLOB_HEAD, d->world, MPI_STATUS_IGNORE),
+    enum gsae_status st = GSAE_MPI(MPI_Recv(head, (int)sizeof head, MPI_BYTE, from, TAG_BLOB_HEAD,
+                                            d->world, MPI_STATUS_IGNORE),
                                    err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     memcpy(b->name, head, DIST_NAME_LEN);
     b->name[DIST_NAME_LEN - 1] = '\0';
     memcpy(&b->n, head + DIST_NAME_LEN, sizeof(int64_t));
@@ -226,8 +219,7 @@ enum gsae_status dist_collect(const struct dist *d, const struct dist_blob *mine
     if (d->rank == 0 && !(counts = calloc((size_t)d->size, sizeof *counts)))
         return gsae_fail(err, GSAE_ENOMEM, "dist_collect: out of memory");
     st = GSAE_MPI(MPI_Gather(&n_mine, 1, MPI_INT64_T, counts, 1, MPI_INT64_T, 0, d->world), err);
-    if (st != GSAE_OK)
-        goto done;
+    if (st != GSAE_OK) goto done;
     if (d->rank != 0) {
         for (int64_t i = 0; st == GSAE_OK && i < n_mine; i++)
             st = blob_send(d, &mine[i], err);

@@ -45,10 +45,11 @@ enum gsae_status dist_open(struct dist *d, MPI_Comm comm, int n_stages, struct g
 void dist_close(struct dist *d);
 
 /* Agree on the outcome of a local step. Collective on comm. status is this rank's result
- * (with its message in err when failed). Returns GSAE_OK when every rank succeeded. Otherwise
- * every rank returns the status of the lowest failing rank and err holds that rank's message;
- * on the other ranks it is prefixed with "rank N failed". A failure of the agreement itself
- * returns GSAE_EMPI (the ranks can then no longer agree). */
+ * (with its message in err when failed). Returns GSAE_OK when every rank succeeded, and each
+ * rank's own status and message when every rank failed. Otherwise every rank returns the status
+ * of the lowest failing rank and err holds that rank's message; on the other ranks it is
+ * prefixed with "rank N failed". A failure of the agreement itself returns GSAE_EMPI (the ranks
+ * can then no longer agree). */
 enum gsae_status dist_agree(MPI_Comm comm, enum gsae_status status, struct gsae_error *err);
 
 /* Threads per rank for BLAS and gsae's own loops: requested when > 0, else

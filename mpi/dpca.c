@@ -173,7 +173,14 @@ static enum gsae_status eig_solve(const struct eig_grid *g, double *a, int k, do
         status = gsae_fail(err, GSAE_EINTERNAL, "pca: pdsyevr workspace query: info %d", info);
         goto fail;
     }
-    lwork = (int)work_q;
+    if (!(work_q >= 1.0 && work_q <= (double)INT32_MAX)) {
+        status = gsae_fail(err, GSAE_ERANGE,
+                           "pca: pdsyevr asks for %.0f doubles of workspace, "
+                           "more than a ScaLAPACK INTEGER counts",
+                           work_q);
+        goto fail;
+    }
+    lwork = (int)work_q; /* an integer value in range, checked above */
     liwork = iwork_q;
     work = malloc((size_t)lwork * sizeof *work);
     iwork = malloc((size_t)liwork * sizeof *iwork);
@@ -296,7 +303,8 @@ static enum gsae_status run_pass(const struct pass *p, enum pass_kind kind, doub
         }
         pca_center_rows(p->buf, count, d, r->mean);
         if (kind == PASS_GRAM)
-            /* Lower triangle of the row-major d x d Gram: acc += chunk^T chunk. */
+            /* Lower triangle of the row-major d x d Gram: acc += chunk^T chunk. d was checked
+             * to fit an int in check_setup and count <= chunk <= INT32_MAX / 2. */
             cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)count, 1.0, p->buf,
                         (int)d, 1.0, acc, (int)d);
         else
@@ -394,16 +402,19 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
     if (status == GSAE_OK) status = alloc_result(out, &p, &gram, err);
     status = agree(dup, status, err);
     if (status != GSAE_OK) goto fail;
-    int d = (int)out->d; /* narrowed in check_setup */
+    int d = 0;
+    (void)gsae_narrow_int(out->d, &d, err); /* cannot fail: checked in check_setup */
     int64_t d64 = out->d, k = out->k;
 
     /* Pass 1: the global mean. */
+    double t0 = MPI_Wtime();
     status = agree(dup, run_pass(&p, PASS_SUM, gram, out, err), err);
     if (status != GSAE_OK) goto fail;
     DPCA_MPI(MPI_Allreduce(gram, out->mean, d, MPI_DOUBLE, MPI_SUM, dup), "summing rows");
     for (int64_t j = 0; j < d64; j++)
         out->mean[j] /= (double)out->n_rows;
     memset(gram, 0, (size_t)d64 * sizeof *gram);
+    double t1 = MPI_Wtime();
 
     /* Pass 2: the centered Gram matrix (lower triangle), mirrored to full for packing. */
     status = agree(dup, run_pass(&p, PASS_GRAM, gram, out, err), err);
@@ -415,6 +426,7 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
             gram[j * d64 + i] = gram[i * d64 + j];
     }
     DPCA_MPI(MPI_Allreduce(&trace_local, &trace, 1, MPI_DOUBLE, MPI_SUM, dup), "summing traces");
+    double t2 = MPI_Wtime();
     status = dpca_eig_top(dup, gram, d64, k, opt->block > 0 ? opt->block : 64,
                           out->explained_variance, out->components, err);
     if (status != GSAE_OK) goto fail;
@@ -429,9 +441,14 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
             out->total_variance > 0 ? out->explained_variance[c] / out->total_variance : 0.0;
     }
     pca_sign_flip(out->components, k, d64);
+    double t3 = MPI_Wtime();
 
     /* Pass 3: project. */
     status = agree(dup, run_pass(&p, PASS_PROJECT, NULL, out, err), err);
+    out->seconds_mean = t1 - t0;
+    out->seconds_gram = t2 - t1;
+    out->seconds_eig = t3 - t2;
+    out->seconds_project = MPI_Wtime() - t3;
 fail:
     free(gram);
     free(p.buf);

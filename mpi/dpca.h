@@ -56,6 +56,9 @@ struct dpca_result {
     double *explained_variance_ratio; /* (k) over trace(G) / (N - 1) */
     double total_variance;            /* trace(G) / (N - 1) */
     double *transformed;              /* (n_local, k) this rank's rows, centered and projected */
+    /* Wall seconds on this rank: pass 1 (mean), pass 2 (Gram), Gram assembly + eigen-solve,
+     * pass 3 (projection). */
+    double seconds_mean, seconds_gram, seconds_eig, seconds_project;
 };
 
 /* Run the PCA. Collective on comm (duplicated internally; comm is not touched otherwise).

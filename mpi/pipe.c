@@ -12,12 +12,12 @@ enum { TAG_HIDDEN = 101, TAG_TOKENS = 102 };
 /* One prefill or generation call: which tasks this replica runs and the requests in flight. */
 struct stream {
     const struct pipe_work *work;
-    int64_t n_new;     /* 0 for prefill */
-    int64_t n_my;      /* micro-batches of this replica */
-    int64_t *my_mb;    /* (n_my) their indices in the work */
-    int64_t *slot0;    /* (n_my) first KV slot of each (generation) */
-    int64_t n_tasks;   /* n_my for prefill, n_my * n_new for generation */
-    int32_t *gen;      /* (n_new, n_seq) tokens chosen so far, -1 where unknown here */
+    int64_t n_new;   /* 0 for prefill */
+    int64_t n_my;    /* micro-batches of this replica */
+    int64_t *my_mb;  /* (n_my) their indices in the work */
+    int64_t *slot0;  /* (n_my) first KV slot of each (generation) */
+    int64_t n_tasks; /* n_my for prefill, n_my * n_new for generation */
+    int32_t *gen;    /* (n_new, n_seq) tokens chosen so far, -1 where unknown here */
     MPI_Request recv[N_BUF], send[N_BUF];
     MPI_Request *tok_send; /* (n_tasks) token messages of the last stage */
     const struct pipe_hook *hook;
@@ -53,8 +53,7 @@ static enum gsae_status hook_bridge_fn(void *ctx, const char *name, int64_t laye
     const struct hook_bridge *b = ctx;
     (void)batch; /* the same as b->rows->batch */
     progress(b->s);
-    if (!b->hook || !b->hook->fn)
-        return GSAE_OK;
+    if (!b->hook || !b->hook->fn) return GSAE_OK;
     return b->hook->fn(b->hook->ctx, b->rows, name, layer, x, d_model, err);
 }
 
@@ -67,27 +66,21 @@ void pipe_limits_of_work(const struct pipe_work *work, int64_t n_new, int n_repl
         int64_t group = work->mb_first[m + 1] - work->mb_first[m], rows = 0;
         for (int64_t s = work->mb_first[m]; s < work->mb_first[m + 1]; s++) {
             rows += work->n_tok[s];
-            if (work->n_tok[s] + n_new > lim->max_seq)
-                lim->max_seq = work->n_tok[s] + n_new;
+            if (work->n_tok[s] + n_new > lim->max_seq) lim->max_seq = work->n_tok[s] + n_new;
         }
-        if (group > lim->max_group)
-            lim->max_group = group;
-        if (rows > lim->max_rows)
-            lim->max_rows = rows;
-        if (per_replica)
-            per_replica[m % n_replicas] += group;
+        if (group > lim->max_group) lim->max_group = group;
+        if (rows > lim->max_rows) lim->max_rows = rows;
+        if (per_replica) per_replica[m % n_replicas] += group;
     }
     lim->n_slots = lim->max_group;
     for (int r = 0; n_new > 0 && per_replica && r < n_replicas; r++)
-        if (per_replica[r] > lim->n_slots)
-            lim->n_slots = per_replica[r];
+        if (per_replica[r] > lim->n_slots) lim->n_slots = per_replica[r];
     free(per_replica);
 }
 
 void pipe_close(struct pipe *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     gemma_state_free(&p->state);
     for (int i = 0; i < N_BUF; i++)
         free(p->buf[i]);
@@ -102,11 +95,10 @@ size_t pipe_bytes(const struct pipe *p)
 {
     size_t d = (size_t)p->cfg.d_model, rows = (size_t)p->lim.max_rows;
     size_t g = (size_t)p->lim.max_group;
-    size_t n = gemma_state_bytes(&p->cfg, p->stage.layer_end - p->stage.layer_begin,
-                                 p->lim.n_slots, p->lim.max_seq, p->lim.max_rows);
+    size_t n = gemma_state_bytes(&p->cfg, p->stage.layer_end - p->stage.layer_begin, p->lim.n_slots,
+                                 p->lim.max_seq, p->lim.max_rows);
     n += N_BUF * rows * d * sizeof(float) + g * d * sizeof(float);
-    if (p->logits)
-        n += g * (size_t)p->cfg.n_vocab * sizeof(float);
+    if (p->logits) n += g * (size_t)p->cfg.n_vocab * sizeof(float);
     n += 4 * g * sizeof(int64_t) + rows * sizeof(int32_t);
     return n;
 }
@@ -137,18 +129,15 @@ enum gsae_status pipe_open(struct pipe *p, const struct dist *d, const struct pl
     p->lim = *lim;
     st = gemma_state_init(&p->state, cfg, p->stage.layer_begin, p->stage.layer_end, lim->n_slots,
                           lim->max_seq, lim->max_rows, err);
-    if (st != GSAE_OK)
-        goto fail;
+    if (st != GSAE_OK) goto fail;
     p->state.n_threads = n_threads > 0 ? n_threads : 1;
     size_t dm = (size_t)cfg->d_model, rows = (size_t)lim->max_rows, g = (size_t)lim->max_group;
     for (int i = 0; i < N_BUF; i++)
-        if (!(p->buf[i] = malloc(rows * dm * sizeof(float))))
-            goto oom;
+        if (!(p->buf[i] = malloc(rows * dm * sizeof(float)))) goto oom;
     p->last_rows = malloc(g * dm * sizeof(float));
     p->batch_ints = malloc(4 * g * sizeof(int64_t));
     p->tok_in = malloc(rows * sizeof(int32_t));
-    if (!p->last_rows || !p->batch_ints || !p->tok_in)
-        goto oom;
+    if (!p->last_rows || !p->batch_ints || !p->tok_in) goto oom;
     if (p->stage.has_unembed && !(p->logits = malloc(g * (size_t)cfg->n_vocab * sizeof(float))))
         goto oom;
     return GSAE_OK;
@@ -164,8 +153,7 @@ enum gsae_status pipe_logits(struct pipe *p, const float *x, int64_t n_rows, flo
                              struct gsae_error *err)
 {
     if (!p->stage.has_unembed)
-        return gsae_fail(err, GSAE_EINVAL, "pipeline stage %d has no unembedding",
-                         p->stage_index);
+        return gsae_fail(err, GSAE_EINVAL, "pipeline stage %d has no unembedding", p->stage_index);
     return gemma_logits(p->w, &p->state, x, n_rows, logits, err);
 }
 
@@ -205,9 +193,8 @@ static void task_batch(struct pipe *p, const struct stream *s, int64_t i, struct
     rows->batch = b;
 }
 
-static enum gsae_status wait_req(MPI_Request *r, struct pipe_stats *stats, struct gsae_error *err)
+static enum gsae_status wait_req(MPI_Request *r, struct gsae_error *err)
 {
-    (void)stats;
     return GSAE_MPI(MPI_Wait(r, MPI_STATUS_IGNORE), err);
 }
 
@@ -230,18 +217,15 @@ static enum gsae_status embed_task(struct pipe *p, struct stream *s, const struc
         int32_t *prev = s->gen + (rows->step - 1) * n_seq + first;
         if (p->n_stages > 1) {
             int count = 0;
-            if ((st = gsae_narrow_int(b->n_seq, &count, err)) != GSAE_OK)
-                return st;
-            st = GSAE_MPI(MPI_Recv(prev, count, MPI_INT, p->n_stages - 1, TAG_TOKENS,
-                                   p->dist->pipe, MPI_STATUS_IGNORE),
+            if ((st = gsae_narrow_int(b->n_seq, &count, err)) != GSAE_OK) return st;
+            st = GSAE_MPI(MPI_Recv(prev, count, MPI_INT, p->n_stages - 1, TAG_TOKENS, p->dist->pipe,
+                                   MPI_STATUS_IGNORE),
                           err);
-            if (st != GSAE_OK)
-                return st;
+            if (st != GSAE_OK) return st;
         }
         memcpy(p->tok_in, prev, (size_t)b->n_seq * sizeof(int32_t));
     }
-    if ((st = gemma_embed(&p->cfg, p->w, p->tok_in, b->n_rows, x, err)) != GSAE_OK)
-        return st;
+    if ((st = gemma_embed(&p->cfg, p->w, p->tok_in, b->n_rows, x, err)) != GSAE_OK) return st;
     if (s->hook && s->hook->fn)
         st = s->hook->fn(s->hook->ctx, rows, "embed", -1, x, p->cfg.d_model, err);
     return st;
@@ -260,18 +244,16 @@ static enum gsae_status sample_task(struct pipe *p, struct stream *s, int64_t i,
         memcpy(p->last_rows + k * d, x + (row - 1) * d, (size_t)d * sizeof(float));
     }
     enum gsae_status st = pipe_logits(p, p->last_rows, b->n_seq, p->logits, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     int32_t *out = s->gen + rows->step * s->work->n_seq + rows->seq[0];
     for (int64_t k = 0; k < b->n_seq && st == GSAE_OK; k++)
         st = s->sampler->fn(s->sampler->ctx, rows, k, p->logits + k * V, V, &out[k], err);
     if (st != GSAE_OK || p->n_stages == 1 || rows->step + 1 >= s->n_new)
         return st; /* the first stage needs no token it will not feed */
     int count = 0;
-    if ((st = gsae_narrow_int(b->n_seq, &count, err)) != GSAE_OK)
-        return st;
-    return GSAE_MPI(
-        MPI_Isend(out, count, MPI_INT, 0, TAG_TOKENS, p->dist->pipe, &s->tok_send[i]), err);
+    if ((st = gsae_narrow_int(b->n_seq, &count, err)) != GSAE_OK) return st;
+    return GSAE_MPI(MPI_Isend(out, count, MPI_INT, 0, TAG_TOKENS, p->dist->pipe, &s->tok_send[i]),
+                    err);
 }
 
 /* Rows of task i (without building its batch). */
@@ -288,9 +270,8 @@ static enum gsae_status post_recv(struct pipe *p, struct stream *s, int64_t i,
                                   struct gsae_error *err)
 {
     int slot = (int)(i % N_BUF), count = 0;
-    enum gsae_status st = wait_req(&s->send[slot], &p->stats, err); /* buffer still sending? */
-    if (st == GSAE_OK)
-        st = gsae_narrow_int(task_rows(s, i) * p->cfg.d_model, &count, err);
+    enum gsae_status st = wait_req(&s->send[slot], err); /* buffer still sending? */
+    if (st == GSAE_OK) st = gsae_narrow_int(task_rows(s, i) * p->cfg.d_model, &count, err);
     if (st == GSAE_OK)
         st = GSAE_MPI(MPI_Irecv(p->buf[slot], count, MPI_FLOAT, p->stage_index - 1, TAG_HIDDEN,
                                 p->dist->pipe, &s->recv[slot]),
@@ -308,14 +289,13 @@ static enum gsae_status compute_task(struct pipe *p, struct stream *s, int64_t i
     task_batch(p, s, i, &b, &rows);
     enum gsae_status st = GSAE_OK;
     bool first = p->stage_index == 0, last = p->stage_index == p->n_stages - 1;
-    if (first && (st = embed_task(p, s, &rows, x, err)) != GSAE_OK)
-        return st;
+    if (first && (st = embed_task(p, s, &rows, x, err)) != GSAE_OK) return st;
     double t0 = MPI_Wtime();
     if (p->stage.layer_end > p->stage.layer_begin) {
         struct hook_bridge bridge = {s->hook, &rows, s};
         struct gemma_hook gh = {hook_bridge_fn, &bridge};
-        st = gemma_forward(p->w, &p->state, &b, x, p->stage.layer_begin, p->stage.layer_end,
-                           &gh, err);
+        st = gemma_forward(p->w, &p->state, &b, x, p->stage.layer_begin, p->stage.layer_end, &gh,
+                           err);
     }
     if (st == GSAE_OK && last && s->n_new > 0)
         st = sample_task(p, s, i, &rows, x, err);
@@ -332,25 +312,19 @@ static enum gsae_status run_stream(struct pipe *p, struct stream *s, struct gsae
     bool first = p->stage_index == 0, last = p->stage_index == p->n_stages - 1;
     enum gsae_status st = GSAE_OK;
     double start = MPI_Wtime(), first_compute = -1.0, last_compute = start;
-    if (!first && s->n_tasks > 0 && (st = post_recv(p, s, 0, err)) != GSAE_OK)
-        return st;
+    if (!first && s->n_tasks > 0 && (st = post_recv(p, s, 0, err)) != GSAE_OK) return st;
     for (int64_t i = 0; i < s->n_tasks; i++) {
         int slot = (int)(i % N_BUF);
         float *x = p->buf[slot];
         if (first) {
-            if ((st = wait_req(&s->send[slot], &p->stats, err)) != GSAE_OK)
-                return st;
+            if ((st = wait_req(&s->send[slot], err)) != GSAE_OK) return st;
         } else {
-            if ((st = wait_req(&s->recv[slot], &p->stats, err)) != GSAE_OK)
-                return st;
-            if (i + 1 < s->n_tasks && (st = post_recv(p, s, i + 1, err)) != GSAE_OK)
-                return st;
+            if ((st = wait_req(&s->recv[slot], err)) != GSAE_OK) return st;
+            if (i + 1 < s->n_tasks && (st = post_recv(p, s, i + 1, err)) != GSAE_OK) return st;
         }
         double t = MPI_Wtime();
-        if (first_compute < 0.0)
-            first_compute = t;
-        if ((st = compute_task(p, s, i, x, err)) != GSAE_OK)
-            return st;
+        if (first_compute < 0.0) first_compute = t;
+        if ((st = compute_task(p, s, i, x, err)) != GSAE_OK) return st;
         last_compute = MPI_Wtime();
         if (!last) {
             int count = 0;
@@ -359,12 +333,11 @@ static enum gsae_status run_stream(struct pipe *p, struct stream *s, struct gsae
             st = GSAE_MPI(MPI_Isend(x, count, MPI_FLOAT, p->stage_index + 1, TAG_HIDDEN,
                                     p->dist->pipe, &s->send[slot]),
                           err);
-            if (st != GSAE_OK)
-                return st;
+            if (st != GSAE_OK) return st;
         }
     }
     for (int k = 0; k < N_BUF && st == GSAE_OK; k++)
-        st = wait_req(&s->send[k], &p->stats, err);
+        st = wait_req(&s->send[k], err);
     if (st == GSAE_OK && s->tok_send)
         st = GSAE_MPI(MPI_Waitall((int)s->n_tasks, s->tok_send, MPI_STATUSES_IGNORE), err);
     double end = MPI_Wtime();
@@ -372,8 +345,7 @@ static enum gsae_status run_stream(struct pipe *p, struct stream *s, struct gsae
     p->stats.fill_s = first_compute < 0.0 ? end - start : first_compute - start;
     p->stats.drain_s = end - last_compute;
     p->stats.wait_s = p->stats.total_s - p->stats.compute_s - p->stats.fill_s - p->stats.drain_s;
-    if (p->stats.wait_s < 0.0)
-        p->stats.wait_s = 0.0;
+    if (p->stats.wait_s < 0.0) p->stats.wait_s = 0.0;
     p->stats.n_tasks = s->n_tasks;
     return st;
 }
@@ -387,12 +359,10 @@ static void stream_free(struct stream *s)
             MPI_Cancel(&s->recv[k]);
             MPI_Request_free(&s->recv[k]);
         }
-        if (s->send[k] != MPI_REQUEST_NULL)
-            MPI_Request_free(&s->send[k]);
+        if (s->send[k] != MPI_REQUEST_NULL) MPI_Request_free(&s->send[k]);
     }
     for (int64_t i = 0; s->tok_send && i < s->n_tasks; i++)
-        if (s->tok_send[i] != MPI_REQUEST_NULL)
-            MPI_Request_free(&s->tok_send[i]);
+        if (s->tok_send[i] != MPI_REQUEST_NULL) MPI_Request_free(&s->tok_send[i]);
     free(s->my_mb);
     free(s->slot0);
     free(s->gen);
@@ -427,8 +397,7 @@ static enum gsae_status check_work(const struct pipe *p, const struct pipe_work 
                              "limits are %lld and %lld",
                              (long long)m, (long long)group, (long long)rows,
                              (long long)p->lim.max_group, (long long)p->lim.max_rows);
-        if (m % p->n_replicas == p->replica)
-            per_replica += group;
+        if (m % p->n_replicas == p->replica) per_replica += group;
     }
     if (n_new > 0 && per_replica > p->lim.n_slots)
         return gsae_fail(err, GSAE_EINVAL,
@@ -445,15 +414,13 @@ static enum gsae_status stream_init(struct stream *s, const struct pipe *p,
     for (int k = 0; k < N_BUF; k++)
         s->recv[k] = s->send[k] = MPI_REQUEST_NULL;
     enum gsae_status st = check_work(p, work, n_new, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     s->work = work;
     s->n_new = n_new;
     size_t n_mb = (size_t)work->n_mb + 1;
     s->my_mb = calloc(n_mb, sizeof *s->my_mb);
     s->slot0 = calloc(n_mb, sizeof *s->slot0);
-    if (!s->my_mb || !s->slot0)
-        return gsae_fail(err, GSAE_ENOMEM, "pipeline: out of memory");
+    if (!s->my_mb || !s->slot0) return gsae_fail(err, GSAE_ENOMEM, "pipeline: out of memory");
     int64_t next_slot = 0;
     for (int64_t m = p->replica; m < work->n_mb; m += p->n_replicas) {
         s->my_mb[s->n_my] = m;
@@ -465,8 +432,7 @@ static enum gsae_status stream_init(struct stream *s, const struct pipe *p,
         size_t n_gen = (size_t)(n_new * work->n_seq);
         s->gen = malloc((n_gen > 0 ? n_gen : 1) * sizeof *s->gen);
         s->tok_send = malloc(((size_t)s->n_tasks + 1) * sizeof *s->tok_send);
-        if (!s->gen || !s->tok_send)
-            return gsae_fail(err, GSAE_ENOMEM, "pipeline: out of memory");
+        if (!s->gen || !s->tok_send) return gsae_fail(err, GSAE_ENOMEM, "pipeline: out of memory");
         for (size_t k = 0; k < n_gen; k++)
             s->gen[k] = -1;
         for (int64_t i = 0; i < s->n_tasks; i++)
@@ -484,8 +450,7 @@ enum gsae_status pipe_prefill(struct pipe *p, const struct pipe_work *work,
     enum gsae_status st = stream_init(&s, p, work, 0, err);
     s.hook = hook;
     s.sink = sink;
-    if (st == GSAE_OK)
-        st = run_stream(p, &s, err);
+    if (st == GSAE_OK) st = run_stream(p, &s, err);
     stream_free(&s);
     return st;
 }
@@ -504,11 +469,9 @@ enum gsae_status pipe_generate(struct pipe *p, const struct pipe_work *work, int
     enum gsae_status st = stream_init(&s, p, work, n_new, err);
     s.hook = hook;
     s.sampler = sampler;
-    if (st == GSAE_OK)
-        st = run_stream(p, &s, err);
+    if (st == GSAE_OK) st = run_stream(p, &s, err);
     int count = 0;
-    if (st == GSAE_OK)
-        st = gsae_narrow_int(n_new * work->n_seq, &count, err);
+    if (st == GSAE_OK) st = gsae_narrow_int(n_new * work->n_seq, &count, err);
     /* Every rank learns every token: unknown entries are -1, MAX picks the real ones. */
     if (st == GSAE_OK)
         st = GSAE_MPI(MPI_Allreduce(MPI_IN_PLACE, s.gen, count, MPI_INT, MPI_MAX, p->dist->world),

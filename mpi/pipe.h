@@ -10,7 +10,9 @@
  * receives hidden states (n_rows, d_model) f32 from the previous stage with a non-blocking
  * receive posted one micro-batch ahead, computes its layers, and sends with a non-blocking
  * send; three rotating buffers (receive ahead, compute, send behind) keep at most one receive
- * and one send in flight per neighbour, so communication overlaps compute. The last stage
+ * and one send in flight per neighbour, so communication overlaps compute (after each layer
+ * the stage also lets MPI progress the messages in flight, which Open MPI's shared-memory
+ * transport moves fragment by fragment only inside MPI calls). The last stage
  * hands each micro-batch to a sink (record features, compute logits, ...).
  *
  * Generation (pipe_generate): decode steps of all the replica's micro-batches are in flight at
@@ -62,25 +64,24 @@ struct pipe_rows {
 
 /* Called on the stage owning `layer` (see above). x is (batch->n_rows, d_model). */
 struct pipe_hook {
-    enum gsae_status (*fn)(void *ctx, const struct pipe_rows *rows, const char *name,
-                           int64_t layer, float *x, int64_t d_model, struct gsae_error *err);
+    enum gsae_status (*fn)(void *ctx, const struct pipe_rows *rows, const char *name, int64_t layer,
+                           float *x, int64_t d_model, struct gsae_error *err);
     void *ctx;
 };
 
 /* Prefill: called on the last stage with the output of the last layer run, x
  * (batch->n_rows, d_model). pipe_logits may be called from it. */
 struct pipe_sink {
-    enum gsae_status (*fn)(void *ctx, struct pipe *p, const struct pipe_rows *rows,
-                           const float *x, int64_t d_model, struct gsae_error *err);
+    enum gsae_status (*fn)(void *ctx, struct pipe *p, const struct pipe_rows *rows, const float *x,
+                           int64_t d_model, struct gsae_error *err);
     void *ctx;
 };
 
 /* Generation: called on the last stage for sequence i of the batch with the logits
  * (n_vocab) of its last row; writes the chosen token. */
 struct pipe_sampler {
-    enum gsae_status (*fn)(void *ctx, const struct pipe_rows *rows, int64_t i,
-                           const float *logits, int64_t n_vocab, int32_t *token,
-                           struct gsae_error *err);
+    enum gsae_status (*fn)(void *ctx, const struct pipe_rows *rows, int64_t i, const float *logits,
+                           int64_t n_vocab, int32_t *token, struct gsae_error *err);
     void *ctx;
 };
 
@@ -108,9 +109,9 @@ struct pipe {
     int stage_index, n_stages, replica, n_replicas;
     struct pipe_limits lim;
     struct gemma_state state;
-    float *buf[3];      /* (max_rows, d_model) each: receive ahead, compute, send behind */
-    float *last_rows;   /* (max_group, d_model): rows whose logits the sampler needs */
-    float *logits;      /* (max_group, n_vocab) on an unembedding stage */
+    float *buf[3];       /* (max_rows, d_model) each: receive ahead, compute, send behind */
+    float *last_rows;    /* (max_group, d_model): rows whose logits the sampler needs */
+    float *logits;       /* (max_group, n_vocab) on an unembedding stage */
     int64_t *batch_ints; /* slot, pos0, n_tok, seq: (4, max_group) */
     int32_t *tok_in;     /* (max_rows) embedding input on the first stage */
     struct pipe_stats stats;

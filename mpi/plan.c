@@ -21,8 +21,7 @@ double plan_layer_flops(const struct gemma_config *cfg, int64_t layer, int64_t c
     /* A query at position i sees i+1 keys: (ctx_len+1)/2 on average over a sequence; local
      * (even) layers see at most the window. */
     double keys = ((double)ctx_len + 1.0) / 2.0;
-    if (layer % 2 == 0 && (double)cfg->window_local < keys)
-        keys = (double)cfg->window_local;
+    if (layer % 2 == 0 && (double)cfg->window_local < keys) keys = (double)cfg->window_local;
     double proj = 2.0 * d * (q + 2.0 * kv) + 2.0 * q * d + 3.0 * 2.0 * d * ff;
     double attn = 2.0 * 2.0 * q * keys; /* scores Q K^T and the weighted sum P V */
     return proj + attn;
@@ -35,8 +34,7 @@ double plan_unembed_flops(const struct gemma_config *cfg)
 
 void plan_free(struct plan *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     free(p->stages);
     memset(p, 0, sizeof *p);
 }
@@ -44,8 +42,7 @@ void plan_free(struct plan *p)
 int plan_stage_of_layer(const struct plan *p, int64_t layer)
 {
     for (int k = 0; k < p->n_stages; k++)
-        if (layer >= p->stages[k].layer_begin && layer < p->stages[k].layer_end)
-            return k;
+        if (layer >= p->stages[k].layer_begin && layer < p->stages[k].layer_end) return k;
     return -1;
 }
 
@@ -63,12 +60,10 @@ int plan_replica_of_rank(const struct plan *p, int rank)
 static bool parse_index(const char **s, int64_t *out)
 {
     char *end = NULL;
-    if (**s < '0' || **s > '9')
-        return false;
+    if (**s < '0' || **s > '9') return false;
     errno = 0;
     long long v = strtoll(*s, &end, 10);
-    if (errno != 0 || v > INT32_MAX)
-        return false;
+    if (errno != 0 || v > INT32_MAX) return false;
     *out = v;
     *s = end;
     return true;
@@ -84,36 +79,32 @@ static enum gsae_status parse_spec(const char *spec, int64_t *begins, int64_t *e
     int64_t next = 0;
     while (*s) {
         int64_t a = 0, b = 0;
-        if (!parse_index(&s, &a))
-            goto bad;
+        if (!parse_index(&s, &a)) goto bad;
         b = a;
         if (*s == '-') {
             s++;
-            if (!parse_index(&s, &b))
-                goto bad;
+            if (!parse_index(&s, &b)) goto bad;
         }
         if (*s == ',')
             s++;
         else if (*s != '\0')
             goto bad;
         if (b < a)
-            return gsae_fail(err, GSAE_EINVAL, "--layers '%s': range %lld-%lld is descending",
-                             spec, (long long)a, (long long)b);
+            return gsae_fail(err, GSAE_EINVAL, "--layers '%s': range %lld-%lld is descending", spec,
+                             (long long)a, (long long)b);
         if (a != next)
             return gsae_fail(err, GSAE_EINVAL,
                              "--layers '%s': stage %d starts at layer %lld, expected %lld "
                              "(ranges must start at 0 and be contiguous)",
                              spec, n, (long long)a, (long long)next);
         if (n >= n_max)
-            return gsae_fail(err, GSAE_EINVAL, "--layers '%s': more than %d stages", spec,
-                             n_max);
+            return gsae_fail(err, GSAE_EINVAL, "--layers '%s': more than %d stages", spec, n_max);
         begins[n] = a;
         ends[n] = b + 1;
         next = b + 1;
         n++;
     }
-    if (n == 0)
-        goto bad;
+    if (n == 0) goto bad;
     *n_out = n;
     return GSAE_OK;
 bad:
@@ -155,14 +146,12 @@ static enum gsae_status balance(const double *prefix, int64_t n_layers, int n_st
     for (int k = 1; k < n_stages; k++) {
         bool last = k == n_stages - 1;
         for (int64_t j = 1; j <= n_layers; j++) {
-            if (last && j != n_layers)
-                continue;
+            if (last && j != n_layers) continue;
             size_t at = (size_t)k * cols + (size_t)j;
             int64_t i_max = last && with_logits ? j : j - 1; /* empty only for unembedding */
             for (int64_t i = 1; i <= i_max; i++) {
                 double prev = best[(size_t)(k - 1) * cols + (size_t)i];
-                if (prev == DBL_MAX)
-                    continue;
+                if (prev == DBL_MAX) continue;
                 double c = stage_cost(prefix, i, j, false, last, embed_cost, unembed_cost);
                 double m = prev > c ? prev : c;
                 if (m < best[at]) {
@@ -216,8 +205,8 @@ static void fill_costs(struct plan *p, const struct gemma_config *cfg,
         struct plan_stage *st = &p->stages[k];
         st->has_embed = k == 0;
         st->has_unembed = k == p->n_stages - 1 && p->with_logits;
-        st->weight_bytes = (size_t)(st->layer_end - st->layer_begin) *
-                           plan_layer_bytes(cfg, opt->dtype);
+        st->weight_bytes =
+            (size_t)(st->layer_end - st->layer_begin) * plan_layer_bytes(cfg, opt->dtype);
         st->flops_per_token = 0.0;
         for (int64_t l = st->layer_begin; l < st->layer_end; l++)
             st->flops_per_token += plan_layer_flops(cfg, l, ctx_len);
@@ -227,8 +216,7 @@ static void fill_costs(struct plan *p, const struct gemma_config *cfg,
             st->weight_bytes += norm_bytes;
             st->flops_per_token += plan_unembed_flops(cfg);
         }
-        if (st->has_embed)
-            st->flops_per_token += (double)cfg->d_model; /* scale by sqrt(d_model) */
+        if (st->has_embed) st->flops_per_token += (double)cfg->d_model; /* scale by sqrt(d_model) */
     }
 }
 
@@ -245,8 +233,7 @@ enum gsae_status plan_make(struct plan *p, const struct gemma_config *cfg,
         for (const char *c = opt->layers; *c; c++)
             n_stages += *c == ',';
     }
-    if ((st = check_options(cfg, opt, n_stages, err)) != GSAE_OK)
-        return st;
+    if ((st = check_options(cfg, opt, n_stages, err)) != GSAE_OK) return st;
     p->n_ranks = opt->n_ranks;
     p->n_stages = n_stages;
     p->n_replicas = opt->n_ranks / n_stages;
@@ -302,8 +289,7 @@ enum gsae_status plan_make(struct plan *p, const struct gemma_config *cfg,
             prefix[l + 1] = prefix[l] + plan_layer_flops(cfg, l, ctx_len);
         st = balance(prefix, p->n_layers, n_stages, p->with_logits, (double)cfg->d_model,
                      p->with_logits ? plan_unembed_flops(cfg) : 0.0, begins, ends, err);
-        if (st != GSAE_OK)
-            goto done;
+        if (st != GSAE_OK) goto done;
     }
     for (int k = 0; k < n_stages; k++) {
         p->stages[k].layer_begin = begins[k];

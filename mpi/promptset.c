@@ -63,8 +63,7 @@ static void last_ctx_free(struct last_ctx *c)
 }
 
 /* Keep row i of c->dense as the features of work sequence seq. */
-static enum gsae_status keep_row(struct last_ctx *c, int64_t i, int64_t seq,
-                                 struct gsae_error *err)
+static enum gsae_status keep_row(struct last_ctx *c, int64_t i, int64_t seq, struct gsae_error *err)
 {
     int64_t d_sae = c->sae->d_sae;
     if (c->n_blobs == c->cap_blobs) {
@@ -90,8 +89,7 @@ static enum gsae_status last_rows_hook(void *ctx, const struct pipe_rows *rows, 
                                        struct gsae_error *err)
 {
     struct last_ctx *c = ctx;
-    if (layer != c->layer || strcmp(name, "resid_post") != 0 || rows->step != 0)
-        return GSAE_OK;
+    if (layer != c->layer || strcmp(name, "resid_post") != 0 || rows->step != 0) return GSAE_OK;
     const struct gemma_batch *b = rows->batch;
     int64_t end = 0;
     for (int64_t i = 0; i < b->n_seq; i++) {
@@ -123,8 +121,8 @@ static enum gsae_status assemble(const struct dist_blob *all, int64_t n_all, int
     if (!m || !seen) st = gsae_fail(err, GSAE_ENOMEM, "last-token features: no memory");
     for (int64_t k = 0; st == GSAE_OK && k < n_all; k++) {
         long long seq = -1;
-        if (sscanf(all[k].name, "seq.%lld", &seq) != 1 || seq < 0 || seq >= n_seq ||
-            seen[seq] || all[k].n != width)
+        if (sscanf(all[k].name, "seq.%lld", &seq) != 1 || seq < 0 || seq >= n_seq || seen[seq] ||
+            all[k].n != width)
             st = gsae_fail(err, GSAE_EINTERNAL, "last-token features: unexpected block '%s'",
                            all[k].name);
         else {

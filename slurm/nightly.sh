@@ -11,7 +11,8 @@
 #
 # Environment: NIGHTLY_DIR (default results/nightly), NIGHTLY_DATA (the inputs, default
 # tests/data), NIGHTLY_STAMP (the run's directory name, default the UTC date, with .2, .3, ...
-# for further runs that day), GSAE_LAUNCHER (default "$MPIRUN -np {n}", srun under Slurm).
+# for further runs that day), NIGHTLY_ONLY (a regular expression: run only the entries whose
+# names match), GSAE_LAUNCHER (default "$MPIRUN -np {n}", srun under Slurm).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,7 +34,9 @@ export GSAE DATA TOP PY3
 #   REQUIRES  the gsae subcommand it needs; the entry is skipped (and listed so) until it exists
 #   INPUTS    files or directories, relative to $DATA (or $TOP for jobs/...), hashed as inputs
 #   COMMAND   bash, run in the entry's own empty directory; $RUN is the launcher for this rank
-#             count ("mpirun -np N" / "srun -n N"); everything it leaves there is an output
+#             count ("mpirun -np N" / "srun -n N", empty for 1), $NP the rank count, $WORK a
+#             directory that keeps its path from night to night (inputs built there appear in
+#             outputs' metadata); everything the command leaves in its directory is an output
 define_entries() {
     entry report "1" report "arc/notebook_outcomes.csv" \
         '$PY3 "$TOP/tests/report/make_results.py" res &&
@@ -46,6 +49,28 @@ define_entries() {
             '$RUN "$GSAE" golden "$DATA/gemma2/'"$c"'" out.safetensors'
     done
     # The notebook's 10 ARC prompts, as text and as token ids.
+    # The demo's experiments (jobs/demo.ini, through gsae run) on a tiny random Gemma-2 and SAE
+    # built from seeds: the inputs' checksums are outputs too.
+    local demo="$WORK/demo/inputs" step
+    entry demo-inputs "1" mksae "tokenizer/gemma2-tokenizer.json.zst arc/notebook_outcomes.csv pile" \
+        'DEMO_DIR="$WORK/demo" DEMO_DATA="$DATA" "$TOP/tests/demo.sh" "$BUILD" --inputs-only &&
+         (cd "$WORK/demo/inputs" && find . -type f | sort | xargs sha256sum) >inputs.sha256'
+    for step in contrast steer ablate; do
+        entry "demo-$step" "1 3" "$(sed -n "/^\[$step\]/,/^\[/s/^command = //p" "$TOP/jobs/demo.ini")" "jobs/demo.ini" \
+            '"$GSAE" run --job "$TOP/jobs/demo.ini" --set job.steps='"$step"' --set job.ranks="$NP" \
+                 --set "paths.demo='"$demo"'" --set job.report=false --out run &&
+             find run -maxdepth 1 -type f ! -name job.ini ! -name timings.csv -exec mv {} . \; && rm -rf run'
+    done
+    # ScaLAPACK's reductions depend on the process grid: PCA results agree across rank counts
+    # to rounding (about 1e-15 relative), not bit for bit, so each rank count is its own entry
+    # (reruns are still compared bit for bit).
+    local case_dir_pca p np
+    for case_dir_pca in "$DATA"/pca/*/; do
+        p=$(basename "$case_dir_pca")
+        for np in 1 4; do
+            entry "pca-$p-np$np" "$np" pca "pca/$p" '$RUN "$GSAE" pca --case "$DATA/pca/'"$p"'" --out .'
+        done
+    done
     local tasks
     tasks=$(cd "$DATA" && for t in $(tail -n +2 arc/notebook_outcomes.csv | cut -d, -f1); do ls arc/*/"$t"; done)
     entry arc-prompts "1" tokenize "arc/notebook_outcomes.csv $tasks tokenizer/gemma2-tokenizer.json.zst" \
@@ -59,7 +84,14 @@ define_entries() {
 # ----------------------------------------------------------------------------------------
 
 names=() ranks=() requires=() inputs=() commands=()
-entry() { names+=("$1"); ranks+=("$2"); requires+=("$3"); inputs+=("$4"); commands+=("$5"); }
+entry() { # entry NAME RANKS REQUIRES INPUTS COMMAND (see above); NIGHTLY_ONLY=REGEX selects
+    [[ "$1" =~ ${NIGHTLY_ONLY:-.} ]] || return 0
+    names+=("$1"); ranks+=("$2"); requires+=("$3"); inputs+=("$4"); commands+=("$5")
+}
+mkdir -p "$NIGHTLY_DIR"
+NIGHTLY_DIR=$(cd "$NIGHTLY_DIR" && pwd)
+WORK="$NIGHTLY_DIR/work"
+export WORK BUILD GSAE_LAUNCHER="$LAUNCHER"
 define_entries
 
 stamp=${NIGHTLY_STAMP:-$(date -u +%F)}
@@ -96,7 +128,7 @@ for i in "${!names[@]}"; do
         dir="$run/out/$name/np$np"; mkdir -p "$dir"
         RUN=""; [ "$np" -gt 1 ] && RUN=${LAUNCHER//\{n\}/$np}
         start=$(date +%s.%N)
-        if ! (cd "$dir" && RUN="$RUN" bash -c "set -euo pipefail; ${commands[$i]}") >"$run/out/$name/np$np.log" 2>&1; then
+        if ! (cd "$dir" && RUN="$RUN" NP="$np" bash -c "set -euo pipefail; ${commands[$i]}") >"$run/out/$name/np$np.log" 2>&1; then
             echo "nightly: $name on $np rank(s) FAILED; log: $run/out/$name/np$np.log"
             tail -n 20 "$run/out/$name/np$np.log" | sed 's/^/    | /'
             failed=1; continue

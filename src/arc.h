@@ -5,8 +5,10 @@
  * {grid}\n", then "TEST Pair 0\nINPUT. Shape=(...)\n{grid}\nOUTPUT. " (trailing space, no
  * newline). A grid is printed as numpy's repr of a 2-D int array, without line wrapping (the
  * notebook's prompts, checked against their token ids, have no wrapped rows even at 30 columns):
- * "array([[3, 3, 3],\n       [9, 9, 9]])", every number right-aligned to the widest one. The
- * expected answer of a task is its first test output. Only the first test pair is used.
+ * "array([[3, 3, 3],\n       [9, 9, 9]])", every number right-aligned to the widest one. Every
+ * cell is printed (numpy would summarize arrays of more than 1000 cells with "..."; ARC grids
+ * have at most 30 x 30 = 900). The expected answer of a task is its first test output. Only
+ * the first test pair is used.
  */
 #pragma once
 

@@ -34,7 +34,7 @@ int64_t attn_scratch_floats(int64_t max_rows, int64_t max_seq, int64_t n_heads);
  * stride ld_q, at positions pos0 .. pos0+n_tok-1. k and v point at position 0 of this
  * sequence's cache for this layer, (max_seq, n_kv_heads*d_head) with row stride ld_kv; they
  * must already hold positions 0 .. pos0+n_tok-1 (RoPE applied to keys). scores is scratch of
- * attn_scratch_floats(n_tok, pos0 + n_tok) floats or more. */
+ * attn_scratch_floats(n_tok, pos0 + n_tok, n_heads) floats or more. Threads: OpenBLAS's. */
 void attn_sequence(float *out, int64_t ld_out, const float *q, int64_t ld_q, const float *k,
                    const float *v, int64_t ld_kv, int64_t n_tok, int64_t pos0,
-                   const struct attn_shape *shape, float *scores, int n_threads);
+                   const struct attn_shape *shape, float *scores);

@@ -50,7 +50,10 @@ static struct scratch_layout scratch_layout(const struct gemma_config *c, int64_
     PLACE(proj, r * c->d_model);
     PLACE(gate, r * c->d_ff);
     PLACE(up, r * c->d_ff);
-    l.tile_floats = matmul_tile_floats(k_max);
+    int64_t w_max = c->n_vocab * c->d_model; /* the unembedding, usually the largest */
+    w_max = w_max > c->d_ff * c->d_model ? w_max : c->d_ff * c->d_model;
+    w_max = w_max > qd * c->d_model ? w_max : qd * c->d_model;
+    l.tile_floats = matmul_tile_floats(k_max, w_max);
     PLACE(tile, l.tile_floats);
     PLACE(scores, attn_scratch_floats(max_rows, max_seq, c->n_heads));
     PLACE(norms, 5 * c->d_model);
@@ -278,7 +281,7 @@ static void attention_block(const struct gemma_layer_weights *lw, struct gemma_s
         memcpy(kc + p0 * kvd, k + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
         memcpy(vc + p0 * kvd, v + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
         attn_sequence(att + row0 * qd, qd, q + row0 * qd, qd, kc, vc, kvd, nt, p0, &shape,
-                      sc + l->scores, s->n_threads);
+                      sc + l->scores);
         row0 += nt;
     }
     lap(s, &tm->attn, &t0);

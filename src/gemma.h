@@ -16,6 +16,13 @@
  * rows that may come from several sequences, so a pipeline stage can run its own slice.
  * After each layer it publishes "resid_post" through struct gemma_hook: the subscriber may
  * read the rows or replace them in place. The model knows nothing about SAEs.
+ *
+ * Determinism: bit-identical run to run with the same thread counts. A row's result does not
+ * depend on the other sequences of its batch as long as the batch's row count selects the same
+ * projection path (more than MATMUL_SMALL_ROWS rows: sgemm; fewer: the streaming kernel; see
+ * matmul.h) and its own sequence arrives in the same chunks (pos0, n_tok), which fix the
+ * attention tiling. OpenBLAS may pick other kernels for another OPENBLAS_NUM_THREADS, so
+ * compare bits only between runs with equal thread counts.
  */
 #pragma once
 

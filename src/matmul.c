@@ -15,8 +15,10 @@
 #define MATMUL_AVX512 0
 #endif
 
-/* At least 8 MiB of f32 per tile. */
-#define MATMUL_TILE_FLOATS (2 * 1024 * 1024)
+/* At least 32 MiB of f32 per tile: every sgemm call has a start-up cost (threads, repacking x),
+ * so few wide tiles beat many narrow ones; measured ~0.9-1.0 of a single f32 sgemm over the
+ * whole weight at 9B sizes, against ~0.85 with 8 MiB tiles. */
+#define MATMUL_TILE_FLOATS (8 * 1024 * 1024)
 
 /* OpenBLAS (0.3.21, SkylakeX/Cooperlake kernels, which this Zen 4 gets) switches to separate
  * "small matrix" kernels when m*n*k <= 1e6, with different rounding: a row's bits would then
@@ -31,12 +33,14 @@ static int blas_int(int64_t v)
     return (int)v;
 }
 
-int64_t matmul_tile_floats(int64_t k_max)
+int64_t matmul_tile_floats(int64_t k_max, int64_t weight_floats_max)
 {
     /* At least 512 weight rows per tile: each sgemm call repacks all of x, so a narrow tile
-     * (the down projection has k = d_ff) would spend a large share on that copy. */
-    int64_t min_tile = 512 * k_max;
-    return min_tile > MATMUL_TILE_FLOATS ? min_tile : MATMUL_TILE_FLOATS;
+     * (the down projection has k = d_ff) would spend a large share on that copy. No more than
+     * the largest weight needs. */
+    int64_t tile = 512 * k_max > MATMUL_TILE_FLOATS ? 512 * k_max : MATMUL_TILE_FLOATS;
+    tile = tile < weight_floats_max ? tile : weight_floats_max;
+    return tile > k_max ? tile : k_max;
 }
 
 /* Contiguous conversion of n elements to f32. */
@@ -113,71 +117,74 @@ static inline __attribute__((always_inline)) __m512 load_w16(const void *w, int 
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* Output columns [j0, j1) for all m rows: weight rows are taken two at a time so every x
- * vector loaded serves two FMAs. The loops over r are unrolled (m is a constant in each
- * instantiation) so the accumulators live in registers. Each output keeps one 16-lane accumulator over k in steps of
- * 16 (masked tail), then a fixed horizontal reduction: its bits depend only on its own x row
- * and weight row. */
+/* Output columns [j, j + R) for all m rows, R a constant (1, 2 or 4): the R weight rows are
+ * streamed together so each x vector loaded serves R FMAs and R * m independent accumulator
+ * chains hide the FMA latency. The loops over q and r are unrolled (R and m are constants in
+ * each instantiation) so the accumulators live in registers. Each output keeps one 16-lane
+ * accumulator over k in steps of 16 (masked tail), then a fixed horizontal reduction: its bits
+ * depend only on its own x row and weight row, not on R, m or the thread partition. */
 static inline __attribute__((always_inline)) void
-small_kernel(float *y, int64_t ldy, const float *x, const int m, int64_t k, const void *w,
-             const int dt, int64_t j0, int64_t j1)
+small_block(float *y, int64_t ldy, const float *x, const int m, int64_t k, const void *w,
+            const int dt, int64_t j, const int R)
 {
     size_t row_bytes = (size_t)k * (dt == GSAE_DTYPE_F32 ? 4u : 2u);
     int64_t k16 = k - k % 16;
     __mmask16 full = 0xffff, tail = (__mmask16)((1u << (k - k16)) - 1u);
-    int64_t j = j0;
-    for (; j + 2 <= j1; j += 2) {
-        const char *w0 = (const char *)w + (size_t)j * row_bytes, *w1 = w0 + row_bytes;
-        __m512 a0[MATMUL_SMALL_ROWS], a1[MATMUL_SMALL_ROWS];
-        #pragma GCC unroll 8
+    const char *wr[4];
+    __m512 a[4][MATMUL_SMALL_ROWS], v[4];
+#pragma GCC unroll 4
+    for (int q = 0; q < R; q++) {
+        wr[q] = (const char *)w + (size_t)(j + q) * row_bytes;
+#pragma GCC unroll 8
         for (int r = 0; r < m; r++)
-            a0[r] = a1[r] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < k16; i += 16) {
-            __m512 v0 = load_w16(w0, dt, i, full), v1 = load_w16(w1, dt, i, full);
-            #pragma GCC unroll 8
-            for (int r = 0; r < m; r++) {
-                __m512 xv = _mm512_loadu_ps(x + r * k + i);
-                a0[r] = _mm512_fmadd_ps(v0, xv, a0[r]);
-                a1[r] = _mm512_fmadd_ps(v1, xv, a1[r]);
-            }
-        }
-        if (tail) {
-            __m512 v0 = load_w16(w0, dt, k16, tail), v1 = load_w16(w1, dt, k16, tail);
-            #pragma GCC unroll 8
-            for (int r = 0; r < m; r++) {
-                __m512 xv = _mm512_maskz_loadu_ps(tail, x + r * k + k16);
-                a0[r] = _mm512_fmadd_ps(v0, xv, a0[r]);
-                a1[r] = _mm512_fmadd_ps(v1, xv, a1[r]);
-            }
-        }
-        #pragma GCC unroll 8
+            a[q][r] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < k16; i += 16) {
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++)
+            v[q] = load_w16(wr[q], dt, i, full);
+#pragma GCC unroll 8
         for (int r = 0; r < m; r++) {
-            y[r * ldy + j] = _mm512_reduce_add_ps(a0[r]);
-            y[r * ldy + j + 1] = _mm512_reduce_add_ps(a1[r]);
+            __m512 xv = _mm512_loadu_ps(x + r * k + i);
+#pragma GCC unroll 4
+            for (int q = 0; q < R; q++)
+                a[q][r] = _mm512_fmadd_ps(v[q], xv, a[q][r]);
         }
     }
-    for (; j < j1; j++) {
-        const char *w0 = (const char *)w + (size_t)j * row_bytes;
-        __m512 a0[MATMUL_SMALL_ROWS];
-        #pragma GCC unroll 8
-        for (int r = 0; r < m; r++)
-            a0[r] = _mm512_setzero_ps();
-        for (int64_t i = 0; i < k16; i += 16) {
-            __m512 v0 = load_w16(w0, dt, i, full);
-            #pragma GCC unroll 8
-            for (int r = 0; r < m; r++)
-                a0[r] = _mm512_fmadd_ps(v0, _mm512_loadu_ps(x + r * k + i), a0[r]);
+    if (tail) {
+#pragma GCC unroll 4
+        for (int q = 0; q < R; q++)
+            v[q] = load_w16(wr[q], dt, k16, tail);
+#pragma GCC unroll 8
+        for (int r = 0; r < m; r++) {
+            __m512 xv = _mm512_maskz_loadu_ps(tail, x + r * k + k16);
+#pragma GCC unroll 4
+            for (int q = 0; q < R; q++)
+                a[q][r] = _mm512_fmadd_ps(v[q], xv, a[q][r]);
         }
-        if (tail) {
-            __m512 v0 = load_w16(w0, dt, k16, tail);
-            #pragma GCC unroll 8
-            for (int r = 0; r < m; r++)
-                a0[r] = _mm512_fmadd_ps(v0, _mm512_maskz_loadu_ps(tail, x + r * k + k16), a0[r]);
-        }
-        #pragma GCC unroll 8
-        for (int r = 0; r < m; r++)
-            y[r * ldy + j] = _mm512_reduce_add_ps(a0[r]);
     }
+#pragma GCC unroll 4
+    for (int q = 0; q < R; q++)
+#pragma GCC unroll 8
+        for (int r = 0; r < m; r++)
+            y[r * ldy + j + q] = _mm512_reduce_add_ps(a[q][r]);
+}
+
+/* Output columns [j0, j1): blocks of 4 weight rows for m <= 4 (up to 16 accumulators), of 2
+ * for larger m, single rows at the end. */
+static inline __attribute__((always_inline)) void
+small_kernel(float *y, int64_t ldy, const float *x, const int m, int64_t k, const void *w,
+             const int dt, int64_t j0, int64_t j1)
+{
+    int64_t j = j0;
+    if (m <= 4)
+        for (; j + 4 <= j1; j += 4)
+            small_block(y, ldy, x, m, k, w, dt, j, 4);
+    else
+        for (; j + 2 <= j1; j += 2)
+            small_block(y, ldy, x, m, k, w, dt, j, 2);
+    for (; j < j1; j++)
+        small_block(y, ldy, x, m, k, w, dt, j, 1);
 }
 
 #define SMALL_CASE(M)                                                                              \
@@ -239,7 +246,7 @@ static void small_path(float *y, int64_t ldy, const float *x, int64_t m, int64_t
     {
         int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
         int64_t chunk = (n + nt - 1) / nt;
-        chunk += chunk % 2;
+        chunk = (chunk + 3) / 4 * 4; /* whole blocks of weight rows per thread */
         int64_t j0 = t * chunk < n ? t * chunk : n;
         int64_t j1 = j0 + chunk < n ? j0 + chunk : n;
         for (int64_t r0 = 0; r0 < m; r0 += MATMUL_SMALL_ROWS) {

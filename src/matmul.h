@@ -21,9 +21,10 @@
 
 #define MATMUL_SMALL_ROWS 8
 
-/* Floats of scratch to give matmul_xwt for weights with in_features <= k_max: room for the
- * conversion tiles (at least 512 rows: up to 29 MiB at 9B's d_ff). */
-int64_t matmul_tile_floats(int64_t k_max);
+/* Floats of scratch to give matmul_xwt for weights with in_features <= k_max and at most
+ * weight_floats_max elements: room for the conversion tiles (32 MiB, or 512 rows when that is
+ * more; never more than the largest weight). */
+int64_t matmul_tile_floats(int64_t k_max, int64_t weight_floats_max);
 
 /* y (m, n) = x (m, k) W^T, where W is (n, k) and y has row stride ldy >= n. tile is scratch of
  * tile_floats >= k floats (unused for F32 weights); n_threads runs the small-m kernel (sgemm

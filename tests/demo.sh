@@ -16,6 +16,7 @@ BUILD=$(cd "${1:-$TOP/build}" && pwd)
 source "$TOP/tests/env.sh"
 GSAE="$BUILD/gsae"
 DEMO_DIR=${DEMO_DIR:-$TOP/results/demo}
+DATA=${DEMO_DATA:-$TESTDATA}    # where the tokenizer, ARC tasks and Pile shards come from
 inputs="$DEMO_DIR/inputs"
 cd "$TOP"
 
@@ -29,21 +30,25 @@ if has_command mkmodel; then
 else
     note "skipped the model: this gsae has no 'mkmodel' yet"
 fi
-cp "$TESTDATA/tokenizer/gemma2-tokenizer.json.zst" "$inputs/"
+cp "$DATA/tokenizer/gemma2-tokenizer.json.zst" "$inputs/"
 if has_command mksae && [ -d "$inputs/model" ]; then
     "$GSAE" mksae "$inputs/sae.npz" --model "$inputs/model" --d-sae 512 --layer 2 --seed 1
+    # gsae pca reads the decoder as .npy (d_sae, d_model).
+    $PY3 -c 'import sys, numpy; numpy.save(sys.argv[2], numpy.load(sys.argv[1])["W_dec"])' \
+        "$inputs/sae.npz" "$inputs/W_dec.npy"
 else
     note "skipped the SAE: this gsae has no 'mksae' yet (or no model)"
 fi
-cp "$TESTDATA/arc/notebook_outcomes.csv" "$inputs/arc/"
-for t in $(tail -n +2 "$TESTDATA/arc/notebook_outcomes.csv" | cut -d, -f1); do
-    cp "$TESTDATA"/arc/*/"$t" "$inputs/arc/"
+cp "$DATA/arc/notebook_outcomes.csv" "$inputs/arc/"
+for t in $(tail -n +2 "$DATA/arc/notebook_outcomes.csv" | cut -d, -f1); do
+    cp "$DATA"/arc/*/"$t" "$inputs/arc/"
 done
-cp "$TESTDATA"/pile/*.jsonl.zst "$inputs/pile/"
+cp "$DATA"/pile/*.jsonl.zst "$inputs/pile/"
 note "inputs in $inputs ($(du -sh "$inputs" | cut -f1))"
 [ "${2:-}" = --inputs-only ] && exit 0
 
 # The demo job, its MPI steps on 3 ranks (jobs/demo.ini), then its report.
-"$GSAE" run --job jobs/demo.ini --set "paths.demo=$inputs" --out "$DEMO_DIR/run" --force
+rm -rf "$DEMO_DIR/run"
+"$GSAE" run --job jobs/demo.ini --set "paths.demo=$inputs" --out "$DEMO_DIR/run"
 note "finished in $(( $(date +%s) - start )) s"
 note "report: $DEMO_DIR/run/report.html  (open it in a browser: file://$DEMO_DIR/run/report.html)"

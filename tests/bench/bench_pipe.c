@@ -10,13 +10,17 @@
  * checkpoint bytes it mapped, selected, and touched inside and outside its own tensors (pages
  * present in this process's page table, from /proc/self/pagemap). A fingerprint of the final
  * activations shows the layouts compute the same bits. The last line, "BENCH key=value ...", is
- * for tests/bench/pipe.sh.
+ * for tests/bench/pipe.sh. With --generate N the plan has logits (last stage unembeds) and the
+ * timed part is greedy generation of N tokens for every sequence, all micro-batches in flight. Run
+ * with no arguments (as tests/bench/run.sh does) it runs tests/bench/pipe.sh, which makes the
+ * checkpoint and runs every layout.
  */
 #include <fcntl.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../io/ckpt.h"
@@ -24,24 +28,24 @@
 #include "../../mpi/pipe.h"
 #include "../../mpi/plan.h"
 #include "../../src/rng.h"
+#include "../../src/sampler.h"
 
 struct options {
     const char *dir, *label;
-    int64_t n_seq, n_tok, per_mb;
+    int64_t n_seq, n_tok, per_mb, n_new;
     int n_stages, n_threads;
 };
 
 static int parse(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){NULL, "run", 64, 32, 1, 0, 1};
+    *o = (struct options){NULL, "run", 64, 32, 1, 0, 0, 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] != '-') {
             o->dir = a;
             continue;
         }
-        if (!v)
-            return 0;
+        if (!v) return 0;
         i++;
         if (!strcmp(a, "--seqs"))
             o->n_seq = atoll(v);
@@ -53,12 +57,14 @@ static int parse(int argc, char **argv, struct options *o)
             o->n_stages = atoi(v);
         else if (!strcmp(a, "--threads"))
             o->n_threads = atoi(v);
+        else if (!strcmp(a, "--generate"))
+            o->n_new = atoll(v);
         else if (!strcmp(a, "--label"))
             o->label = v;
         else
             return 0;
     }
-    return o->dir && o->n_seq > 0 && o->n_tok > 0 && o->per_mb > 0;
+    return o->dir && o->n_seq > 0 && o->n_tok > 0 && o->per_mb > 0 && o->n_new >= 0;
 }
 
 static void die(const char *what, const struct gsae_error *err)
@@ -82,13 +88,11 @@ static unsigned char *present_pages(const unsigned char *base, size_t len, size_
     for (size_t at = 0; fd >= 0 && out && buf && at < n; at += 4096) {
         size_t m = n - at < 4096 ? n - at : 4096;
         ssize_t got = pread(fd, buf, m * 8, (off_t)((first + at) * 8));
-        if (got != (ssize_t)(m * 8))
-            break;
+        if (got != (ssize_t)(m * 8)) break;
         for (size_t k = 0; k < m; k++)
             out[at + k] = (unsigned char)(buf[k] >> 63);
     }
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
     free(buf);
     return out;
 }
@@ -128,6 +132,23 @@ static void touched(const struct ckpt *ck, double *mapped, double *inside, doubl
     }
 }
 
+/* CPU time of this process (all its threads), seconds. */
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static enum gsae_status argmax_pick(void *ctx, const struct pipe_rows *rows, int64_t i,
+                                    const float *logits, int64_t n_vocab, int32_t *token,
+                                    struct gsae_error *err)
+{
+    (void)ctx, (void)rows, (void)i, (void)err;
+    *token = sampler_argmax(logits, n_vocab);
+    return GSAE_OK;
+}
+
 struct fingerprint {
     double *sums; /* (n_seq) sum of each sequence's final activations */
 };
@@ -151,6 +172,22 @@ static enum gsae_status sink_sum(void *ctx, struct pipe *p, const struct pipe_ro
 
 int main(int argc, char **argv)
 {
+    /* Called bare by tests/bench/run.sh (`make bench`): run the whole comparison script, which
+     * makes the checkpoint and calls this program under mpirun in each layout. */
+    const char *top = getenv("TOP");
+    if (argc == 1 && top && !getenv("OMPI_COMM_WORLD_SIZE")) {
+        char script[4096], build[4096];
+        snprintf(script, sizeof script, "%s/tests/bench/pipe.sh", top);
+        snprintf(build, sizeof build, "%s", argv[0]);
+        char *slash = strrchr(build, '/');
+        for (int up = 0; up < 2 && slash; up++) { /* BUILD/tests/bench_pipe -> BUILD */
+            *slash = '\0';
+            slash = strrchr(build, '/');
+        }
+        execl("/bin/bash", "bash", script, build, (char *)NULL);
+        perror(script);
+        return 1;
+    }
     MPI_Init(&argc, &argv);
     struct options o;
     int rank = 0, size = 1;
@@ -159,7 +196,7 @@ int main(int argc, char **argv)
     if (!parse(argc, argv, &o)) {
         if (rank == 0)
             fprintf(stderr, "usage: bench_pipe MODEL_DIR [--seqs N] [--tokens T] [--per-mb G] "
-                            "[--stages S] [--threads K] [--label NAME]\n");
+                            "[--stages S] [--threads K] [--generate N] [--label NAME]\n");
         MPI_Finalize();
         return 2;
     }
@@ -169,16 +206,18 @@ int main(int argc, char **argv)
     struct dist d;
     struct ckpt ck = {0};
     struct pipe p;
-    if (ckpt_config_load(o.dir, &cfg, &err))
-        die("config", &err);
-    struct plan_options po = {.n_ranks = size, .n_stages = o.n_stages, .with_logits = false,
-                              .dtype = GSAE_DTYPE_BF16, .ctx_len = o.n_tok};
+    if (ckpt_config_load(o.dir, &cfg, &err)) die("config", &err);
+    struct plan_options po = {.n_ranks = size,
+                              .n_stages = o.n_stages,
+                              .with_logits = o.n_new > 0,
+                              .dtype = GSAE_DTYPE_BF16,
+                              .ctx_len = o.n_tok};
     if (plan_make(&plan, &cfg, &po, &err) || dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err))
         die("plan", &err);
     const struct plan_stage *s = &plan.stages[d.stage_index];
-    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed, false};
-    if (dist_agree(d.world, ckpt_open(&ck, o.dir, &sel, &err), &err))
-        die("checkpoint", &err);
+    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed || s->has_unembed,
+                              s->has_unembed};
+    if (dist_agree(d.world, ckpt_open(&ck, o.dir, &sel, &err), &err)) die("checkpoint", &err);
     dist_threads_apply(o.n_threads);
 
     /* Random sequences, micro-batches of per_mb; warm-up: one micro-batch per replica. */
@@ -201,22 +240,25 @@ int main(int argc, char **argv)
     int64_t n_warm = n_mb < d.n_replicas ? n_mb : d.n_replicas;
     struct pipe_work warm = {mb_first[n_warm], tok, n_tok, n_warm, mb_first};
     struct pipe_limits lim;
-    pipe_limits_of_work(&work, 0, d.n_replicas, &lim);
+    pipe_limits_of_work(&work, o.n_new, d.n_replicas, &lim);
     if (dist_agree(d.world, pipe_open(&p, &d, &plan, &cfg, &ck.w, &lim, o.n_threads, &err), &err))
         die("pipeline", &err);
 
     struct fingerprint fp = {calloc((size_t)o.n_seq, sizeof(double))};
     struct pipe_sink sink = {sink_sum, &fp};
-    if (pipe_prefill(&p, &warm, NULL, &sink, &err))
-        die("warm-up", &err);
+    if (pipe_prefill(&p, &warm, NULL, &sink, &err)) die("warm-up", &err);
     MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = MPI_Wtime();
-    if (pipe_prefill(&p, &work, NULL, &sink, &err))
-        die("prefill", &err);
+    double t0 = MPI_Wtime(), c0 = cpu_seconds();
+    int32_t *gen = calloc((size_t)(o.n_seq * o.n_new) + 1, sizeof *gen);
+    struct pipe_sampler sampler = {argmax_pick, NULL};
+    if (o.n_new > 0 && pipe_generate(&p, &work, o.n_new, NULL, &sampler, gen, &err))
+        die("generate", &err);
+    if (o.n_new == 0 && pipe_prefill(&p, &work, NULL, &sink, &err)) die("prefill", &err);
+    double cpu = cpu_seconds() - c0;
     MPI_Barrier(MPI_COMM_WORLD);
     double secs = MPI_Wtime() - t0;
 
-    double mine[9], *all = malloc((size_t)size * sizeof mine);
+    double mine[10], *all = malloc((size_t)size * sizeof mine);
     touched(&ck, &mine[5], &mine[6], &mine[7]);
     mine[0] = p.stats.total_s;
     mine[1] = p.stats.compute_s;
@@ -224,41 +266,50 @@ int main(int argc, char **argv)
     mine[3] = p.stats.fill_s + p.stats.drain_s;
     mine[4] = (double)ckpt_bytes_selected(&ck);
     mine[8] = (double)pipe_bytes(&p);
-    MPI_Gather(mine, 9, MPI_DOUBLE, all, 9, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+    mine[9] = cpu;
+    MPI_Gather(mine, 10, MPI_DOUBLE, all, 10, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     double *sums = calloc((size_t)o.n_seq, sizeof(double));
     MPI_Reduce(fp.sums, sums, (int)o.n_seq, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     if (rank == 0) {
         uint64_t h = 1469598103934665603ull; /* FNV-1a over the sums' bits */
-        for (size_t i = 0; i < (size_t)o.n_seq * sizeof(double); i++)
-            h = (h ^ ((const unsigned char *)sums)[i]) * 1099511628211ull;
-        double tokens = (double)(o.n_seq * o.n_tok), worst_wait = 0.0, worst_bubble = 0.0;
-        double busy = 0.0; /* mean share of its time a rank computes: 1 - bubble - wait */
+        const unsigned char *bytes = o.n_new > 0 ? (const void *)gen : (const void *)sums;
+        size_t n_bytes = o.n_new > 0 ? (size_t)(o.n_seq * o.n_new) * sizeof *gen
+                                     : (size_t)o.n_seq * sizeof(double);
+        for (size_t i = 0; i < n_bytes; i++)
+            h = (h ^ bytes[i]) * 1099511628211ull;
+        double tokens = (double)(o.n_seq * (o.n_new > 0 ? o.n_new : o.n_tok));
+        double worst_wait = 0.0, worst_bubble = 0.0;
+        double busy = 0.0;       /* mean share of its time a rank computes: 1 - bubble - wait */
+        double core_share = 0.0; /* mean CPU time / wall time: < 1 when other load competes */
         printf("%s: %d ranks = %d replicas x %d stages, %lld layers, %lld seqs x %lld tokens, "
-               "%lld micro-batches, %d threads/rank\n",
+               "%lld micro-batches, %d threads/rank%s\n",
                o.label, size, d.n_replicas, d.n_stages, (long long)plan.n_layers,
-               (long long)o.n_seq, (long long)o.n_tok, (long long)n_mb, o.n_threads);
+               (long long)o.n_seq, (long long)o.n_tok, (long long)n_mb, o.n_threads,
+               o.n_new > 0 ? ", greedy generation (tokens/s counts generated tokens)" : "");
         for (int q = 0; q < size; q++) {
-            double *a = all + q * 9;
+            double *a = all + q * 10;
             printf("  rank %d: stage %d: compute %.2fs (%.1f%%), wait %.2fs (%.1f%%), bubble "
-                   "%.2fs (%.1f%%); checkpoint mapped %.0f MiB, own tensors %.0f MiB, touched "
-                   "in own %.0f MiB, outside own %.2f MiB; activations+KV %.0f MiB\n",
+                   "%.2fs (%.1f%%), CPU %.2fs (%.0f%% of a core); checkpoint mapped %.0f MiB, "
+                   "own tensors %.0f MiB, touched in own %.0f MiB, outside own %.2f MiB; "
+                   "activations+KV %.0f MiB\n",
                    q, q % d.n_stages, a[1], 100 * a[1] / a[0], a[2], 100 * a[2] / a[0], a[3],
-                   100 * a[3] / a[0], a[5] / 1048576, a[4] / 1048576, a[6] / 1048576,
-                   a[7] / 1048576, a[8] / 1048576);
+                   100 * a[3] / a[0], a[9], 100 * a[9] / a[0], a[5] / 1048576, a[4] / 1048576,
+                   a[6] / 1048576, a[7] / 1048576, a[8] / 1048576);
+            core_share += a[9] / a[0] / size;
             busy += a[1] / a[0] / size;
-            if (a[2] / a[0] > worst_wait)
-                worst_wait = a[2] / a[0];
-            if (a[3] / a[0] > worst_bubble)
-                worst_bubble = a[3] / a[0];
+            if (a[2] / a[0] > worst_wait) worst_wait = a[2] / a[0];
+            if (a[3] / a[0] > worst_bubble) worst_bubble = a[3] / a[0];
         }
         printf("  %.1f tokens/s (%.2f s), fingerprint %016llx\n", tokens / secs, secs,
                (unsigned long long)h);
         printf("BENCH label=%s ranks=%d stages=%d replicas=%d tok_s=%.3f secs=%.3f "
-               "wait_share=%.4f bubble_share=%.4f busy=%.4f fingerprint=%016llx\n",
+               "wait_share=%.4f bubble_share=%.4f busy=%.4f core_share=%.3f "
+               "fingerprint=%016llx\n",
                o.label, size, d.n_stages, d.n_replicas, tokens / secs, secs, worst_wait,
-               worst_bubble, busy, (unsigned long long)h);
+               worst_bubble, busy, core_share, (unsigned long long)h);
     }
     free(sums);
+    free(gen);
     free(all);
     free(fp.sums);
     pipe_close(&p);

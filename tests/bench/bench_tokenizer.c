@@ -53,14 +53,14 @@ static void die(const struct gsae_error *err)
     exit(1);
 }
 
-/* Append the "text" of every line of a .jsonl(.zst) file to texts (one NUL-free entry each is
- * not required: lengths are kept). */
+/* The "text" of every document, with its length (texts may contain NUL). */
 struct corpus {
     char **text;
     size_t *len;
     size_t n, cap, bytes;
 };
 
+/* Append the documents of a .jsonl(.zst) file. */
 static void corpus_add_file(struct corpus *c, const char *path)
 {
     struct tokenizer_text file = {0};
@@ -104,81 +104,94 @@ static double time_one(const struct tokenizer *tk, const char *doc, size_t n, si
     return t;
 }
 
-int main(int argc, char **argv)
+/* Load the tokenizer 3 times: best CPU and wall time; memory from the first load. */
+static void bench_load(const char *dir, struct tokenizer *tk)
 {
-    const char *dir = argc > 1 ? argv[1] : getenv("TESTDATA") ? getenv("TESTDATA") : "tests/data";
     char path[4096];
     struct gsae_error err = {0};
-    struct tokenizer tk;
-
-    /* Best of 3 for times (the machine may be shared); memory from the first load. */
     double load_s = 1e30, load_wall = 1e30, rss0 = 0, rss1 = 0;
     snprintf(path, sizeof path, "%s/tokenizer/gemma2-tokenizer.json.zst", dir);
     for (int rep = 0; rep < 3; rep++) {
-        if (rep) tokenizer_free(&tk);
-        double r0 = rss_mb(), l0 = now(), lw0 = wall();
-        if (tokenizer_load(&tk, path, &err) != GSAE_OK) die(&err);
-        double t = now() - l0, w = wall() - lw0;
+        if (rep) tokenizer_free(tk);
+        double r0 = rss_mb(), t0 = now(), w0 = wall();
+        if (tokenizer_load(tk, path, &err) != GSAE_OK) die(&err);
+        double t = now() - t0, w = wall() - w0;
         load_s = t < load_s ? t : load_s;
         load_wall = w < load_wall ? w : load_wall;
         if (rep == 0) rss0 = r0, rss1 = rss_mb();
     }
     printf("load_s        %8.3f s      target < 1   (wall %.3f s)\n", load_s, load_wall);
-    printf("tables_mb     %8.1f MB\n", (double)tokenizer_memory_bytes(&tk) / 1e6);
+    printf("tables_mb     %8.1f MB\n", (double)tokenizer_memory_bytes(tk) / 1e6);
     printf("rss_delta_mb  %8.1f MB\n", rss1 - rss0);
+}
 
-    struct corpus c = {0};
-    for (int shard = 0; shard < 2; shard++) {
-        snprintf(path, sizeof path, "%s/pile/%02d.jsonl.zst", dir, shard);
-        corpus_add_file(&c, path);
-    }
-    struct tokenizer_work work = {0};
+/* Encode the whole corpus 3 times, each with a fresh work (empty cache): best time. */
+static void bench_encode(const struct tokenizer *tk, const struct corpus *c)
+{
+    struct gsae_error err = {0};
     struct tokenizer_ids ids = {0};
     size_t n_tokens = 0;
     double enc_s = 1e30, enc_wall = 1e30;
-    for (int rep = 0; rep < 3; rep++) { /* a fresh work each time: the cache starts empty */
-        tokenizer_work_free(&work);
+    for (int rep = 0; rep < 3; rep++) {
+        struct tokenizer_work work = {0};
         n_tokens = 0;
         double t0 = now(), w0 = wall();
-        for (size_t i = 0; i < c.n; i++) {
+        for (size_t i = 0; i < c->n; i++) {
             ids.n = 0;
-            if (tokenizer_encode(&tk, c.text[i], c.len[i], true, &work, &ids, &err) != GSAE_OK)
+            if (tokenizer_encode(tk, c->text[i], c->len[i], true, &work, &ids, &err) != GSAE_OK)
                 die(&err);
             n_tokens += ids.n;
         }
         double t = now() - t0, w = wall() - w0;
         enc_s = t < enc_s ? t : enc_s;
         enc_wall = w < enc_wall ? w : enc_wall;
+        tokenizer_work_free(&work);
     }
     printf("encode_mb_s   %8.2f MB/s   target >= 5  (%zu docs, %.2f MB, %zu tokens, %.3f s, "
            "wall %.3f s)\n",
-           (double)c.bytes / 1e6 / enc_s, c.n, (double)c.bytes / 1e6, n_tokens, enc_s, enc_wall);
+           (double)c->bytes / 1e6 / enc_s, c->n, (double)c->bytes / 1e6, n_tokens, enc_s, enc_wall);
+    tokenizer_ids_free(&ids);
+}
 
-    /* 1 MB without whitespace: the Pile text with spaces, tabs and newlines removed. */
-    size_t mb = 1000000, k = 0;
+/* One 1 MB document without whitespace (the corpus with spaces, tabs and newlines removed),
+ * then 1 MB of random lowercase letters: each is a single BPE word. */
+static void bench_long_words(const struct tokenizer *tk, const struct corpus *c)
+{
+    size_t mb = 1000000, k = 0, n_ids;
     char *doc = malloc(mb);
-    if (!doc) return 1;
-    for (size_t i = 0; i < c.n && k < mb; i++)
-        for (size_t j = 0; j < c.len[i] && k < mb; j++)
-            if (!strchr(" \t\n\r", c.text[i][j]) || !c.text[i][j]) doc[k++] = c.text[i][j];
-    size_t n_ids;
-    double word_s = time_one(&tk, doc, k, &n_ids);
+    if (!doc) exit(1);
+    for (size_t i = 0; i < c->n && k < mb; i++)
+        for (size_t j = 0; j < c->len[i] && k < mb; j++)
+            if (!strchr(" \t\n\r", c->text[i][j]) || !c->text[i][j]) doc[k++] = c->text[i][j];
+    double word_s = time_one(tk, doc, k, &n_ids);
     printf("word_1mb_s    %8.3f s      target < 1   (%zu bytes, %zu tokens)\n", word_s, k, n_ids);
     uint64_t s = 88172645463325252ull;
     for (size_t i = 0; i < mb; i++) {
         s ^= s << 13, s ^= s >> 7, s ^= s << 17;
         doc[i] = (char)('a' + s % 26);
     }
-    double rand_s = time_one(&tk, doc, mb, &n_ids);
+    double rand_s = time_one(tk, doc, mb, &n_ids);
     printf("random_1mb_s  %8.3f s      target < 1   (%zu tokens)\n", rand_s, n_ids);
-
     free(doc);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : getenv("TESTDATA") ? getenv("TESTDATA") : "tests/data";
+    struct tokenizer tk;
+    bench_load(dir, &tk);
+    struct corpus c = {0};
+    char path[4096];
+    for (int shard = 0; shard < 2; shard++) {
+        snprintf(path, sizeof path, "%s/pile/%02d.jsonl.zst", dir, shard);
+        corpus_add_file(&c, path);
+    }
+    bench_encode(&tk, &c);
+    bench_long_words(&tk, &c);
     for (size_t i = 0; i < c.n; i++)
         free(c.text[i]);
     free(c.text);
     free(c.len);
-    tokenizer_work_free(&work);
-    tokenizer_ids_free(&ids);
     tokenizer_free(&tk);
     return 0;
 }

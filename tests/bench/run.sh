@@ -17,4 +17,14 @@ for b in "$BUILD"/tests/bench_*; do
     "$b" || { echo "bench $name: failed (exit $?)"; status=1; }
     echo "== bench $name: $(( $(date +%s) - start )) s"
 done
+# Script benchmarks (tests/bench/bench_<name>.sh BUILD_DIR), selected by name the same way.
+for s in "$(dirname "$0")"/bench_*.sh; do
+    [ -f "$s" ] || continue
+    name=$(basename "$s" .sh); name=${name#bench_}
+    if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
+    echo "== bench $name ($(date -u +%H:%M:%S), load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    start=$(date +%s)
+    bash "$s" "$BUILD" || { echo "bench $name: failed (exit $?)"; status=1; }
+    echo "== bench $name: $(( $(date +%s) - start )) s"
+done
 exit $status

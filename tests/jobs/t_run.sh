@@ -75,6 +75,22 @@ np.array([[6, 2],
 [2, 6]])' a.nc b.nc"
 [ "$line" = "$want" ] || { printf 'got:\n%s\nwant:\n%s\n' "$line" "$want"; fail "dry-run command line"; }
 
+# foreach: one run per value, {each} substituted, one log and marker each.
+cat >jobs/each.ini <<'INI'
+[job]
+steps = s
+[s]
+command = version
+foreach = aa,bb
+json = out_{each}.json
+INI
+"$GSAE" run --job jobs/each.ini --dry-run >each.txt
+[ "$(cat each.txt)" = "$GSAE version --json out_aa.json
+$GSAE version --json out_bb.json" ] || { cat each.txt; fail "foreach command lines"; }
+sed -i '/^json = /d' jobs/each.ini
+"$GSAE" run --job jobs/each.ini --out each >/dev/null
+[ -s each/logs/s.aa.log ] && [ -s each/logs/s.bb.log ] && [ -e each/steps/s.bb.done ] || fail "foreach logs/markers"
+
 # Running: two steps (one on 2 ranks under mpirun), logs, markers, timings, job.ini, report.
 cat >jobs/two.ini <<'INI'
 [job]

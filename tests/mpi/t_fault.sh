@@ -7,6 +7,8 @@
 #  - rank 1 dies by SIGKILL (GSAE_FAULT=kill) after set-up, and rank 2 killed from outside with
 #    kill -9 while rank 0 stalls and the others wait in receives: mpirun ends the job.
 set -u
+# Under ASan, unwind malloc stacks fully so the MPI leak suppressions (tests/lsan.supp) match.
+[ -z "${GSAE_SAN:-}" ] || export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 # Open MPI session files under this test's directory: concurrent mpiruns elsewhere on the
 # machine cannot collide with ours in /tmp/ompi.*.
 export OMPI_MCA_orte_tmpdir_base="$T"

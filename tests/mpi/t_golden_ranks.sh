@@ -4,6 +4,8 @@
 # run. A 3-layer case on 4 ranks has a last stage holding only the unembedding; more stages than
 # layers + 1 are refused with a message saying how many are possible.
 set -u
+# Under ASan, unwind malloc stacks fully so the MPI leak suppressions (tests/lsan.supp) match.
+[ -z "${GSAE_SAN:-}" ] || export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 # Open MPI session files under this test's directory: concurrent mpiruns elsewhere on the
 # machine cannot collide with ours in /tmp/ompi.*.
 export OMPI_MCA_orte_tmpdir_base="$T"

@@ -2,6 +2,8 @@
 # `gsae plan` prints the stage plan: explicit truncated stages for 9B, a balanced 2B split where
 # the unembedding takes a stage's share, replicas, and clear refusals.
 set -u
+# Under ASan, unwind malloc stacks fully so the MPI leak suppressions (tests/lsan.supp) match.
+[ -z "${GSAE_SAN:-}" ] || export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 status=0
 fail() { echo "FAIL: $*"; status=1; }
 out=$("$GSAE" plan --preset 9b --ranks 6 --stages 3 --upto 20) || fail "9b plan failed"

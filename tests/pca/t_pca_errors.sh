@@ -25,6 +25,16 @@ mkdir -p "$T/trunc"
 cp "$TESTDATA/pca/dense-6000x48/meta.json" "$T/trunc/"
 head -c 100000 "$TESTDATA/pca/dense-6000x48/X.npy" > "$T/trunc/X.npy"
 expect_fail "X.npy: .npy data is" --case "$T/trunc" --out "$T/o6" || fail=1
+# A failure only one rank sees (a bad CSR row pointer in the second half of the tokens): every
+# rank returns an error, rank 1 names the cause, rank 0 says another rank failed, none hangs.
+mkdir -p "$T/onerank"
+cp "$src"/meta.json "$src"/acts_indices.npy "$src"/acts_values.npy "$src"/W_dec.npy "$T/onerank/"
+"$PY3" -c "
+import numpy as np
+p = np.load('$src/acts_indptr.npy'); p[2500] = p[2501] + 5
+np.save('$T/onerank/acts_indptr.npy', p)" || fail=1
+expect_fail "rank 1: acts_indptr.npy: entries 2500..2501" --case "$T/onerank" --out "$T/o7" || fail=1
+grep -q "rank 0: another rank failed (EFORMAT)" "$T/err" || { echo "FAIL: rank 0 did not report"; cat "$T/err"; fail=1; }
 # --features and --random-features choose the rows; the same seed gives the same rows.
 $MPIRUN -np 2 "$GSAE" pca --case "$src" --out "$T/r1" --random-features 8 --seed 7 >/dev/null || fail=1
 $MPIRUN -np 1 "$GSAE" pca --case "$src" --out "$T/r2" --random-features 8 --seed 7 >/dev/null || fail=1

@@ -11,6 +11,20 @@ for np in 1 2 3; do
     $MPIRUN -np $np "$GSAE" pca "$T/store" --out "$T/feat$np" --components 3 \
         --w-dec "$T/store/W_dec.npy" --features 3,7,11,20 || fail=1
 done
+# The job form (--store, --sae) with token text from the real tokenizer.
+$MPIRUN -np 2 "$GSAE" pca --store "$T/store" --out "$T/tok" --components 3 \
+    --w-dec "$T/store/W_dec.npy" --features 3,7,11,20 \
+    --tokenizer "$TESTDATA/tokenizer/gemma2-tokenizer.json.zst" || fail=1
+# The decoder from a Gemma Scope params.npz (--sae) gives the same result as --w-dec.
+"$PY3" -c "
+import numpy as np
+W = np.load('$T/store/W_dec.npy'); d_sae, d = W.shape
+np.savez('$T/params.npz', W_enc=np.ones((d, d_sae), np.float32), W_dec=W,
+         b_enc=np.zeros(d_sae, np.float32), b_dec=np.zeros(d, np.float32),
+         threshold=np.zeros(d_sae, np.float32))" || fail=1
+$MPIRUN -np 2 "$GSAE" pca --store "$T/store" --out "$T/sae" --components 3 \
+    --sae "$T/params.npz" --features 3,7,11,20 || fail=1
+cmp "$T/sae/components.npy" "$T/feat2/components.npy" || { echo "FAIL: --sae differs from --w-dec"; fail=1; }
 [ $fail -eq 0 ] || { echo "FAIL: gsae pca exited non-zero"; exit 1; }
 "$PY3" - "$T" <<'PY' || fail=1
 import csv, glob, json, sys
@@ -59,6 +73,21 @@ for name, (X, tokens, k) in cases.items():
               f"ev rel err {err_ev:.1e}, pc rel err {err_pc:.1e}  {'ok' if ok else 'FAIL'}")
         if not ok:
             bad.append(f"{name}/{np_}")
+# Report CSVs with token text: the context's middle part is the token; ratios as in pca.nc.
+rows = list(csv.DictReader(open(f"{T}/tok/pca_scores.csv")))
+with netCDF4.Dataset(f"{T}/tok/pca.nc") as ds:
+    evr, pc = ds["explained_variance_ratio"][:], ds["pc"][:]
+    nc_ctx, nc_tok = list(ds["context_text"][:]), list(ds["token_text"][:])
+ok = len(rows) == len(fired) and all(r["context"].split("|")[1] == r["token"] for r in rows)
+ok &= all(len(r["context"].split("|")) == 3 for r in rows)
+ok &= nc_ctx == [r["context"] for r in rows] and nc_tok == [r["token"] for r in rows]
+ok &= np.allclose([float(r["pc2"]) for r in rows], pc[:, 1], rtol=1e-15, atol=0)
+ex = list(csv.DictReader(open(f"{T}/tok/pca_explained.csv")))
+ok &= [e["component"] for e in ex] == ["PC1", "PC2", "PC3"]
+ok &= np.allclose([float(e["explained_variance_ratio"]) for e in ex], evr, rtol=1e-15, atol=0)
+print(f"token text: first rows {[(r['token'], r['context']) for r in rows[:2]]}  {'ok' if ok else 'FAIL'}")
+if not ok:
+    bad.append("report csv")
 print("FAIL: " + ", ".join(bad) if bad else "PASS")
 sys.exit(1 if bad else 0)
 PY

@@ -59,3 +59,40 @@ write("maxact.csv", ["feature", "rank", "activation", "left", "token", "right"],
 write("summary.csv", ["key", "value"], [["model", "tiny random Gemma-2"], ["ranks", 2]])
 write("table_outcomes.csv", ["task", "confidence", "outcome"],
       [["e9afcf9a", 5, "True"], ["c9e6f938", 5, "False"]])
+
+# The JSON files gsae steer --json and gsae ablate --json write (their header comments).
+import json
+
+with open(os.path.join(out, "steer_d037b0a7.json"), "w") as f:
+    json.dump({"command": "steer", "model": "m", "sae": "s", "layer": 20, "feature": 3655,
+               "max_act": 183.1667, "temperature": 0.0, "n_prompt": 446,
+               "runs": [{"strength": float(s), "tokens": [1, 2],
+                         "text": f"<i>steered</i> by {s}\nnext line"} for s in (-2, -1, 0, 1, 2)]},
+              f, indent=1)
+
+
+def top(shift):
+    return [{"token": 100 + k, "text": t, "logit": 5.0 - k, "prob": 0.5 / (k + 1 + shift)}
+            for k, t in enumerate(["5", " 4", "\n", "np"])]
+
+
+with open(os.path.join(out, "ablate_plain.json"), "w") as f:
+    json.dump({"command": "ablate", "model": "m", "sae": "s", "layer": 20, "features": [3655],
+               "error_term": False, "positions": "all", "n_prompt": 390,
+               "answer": [{"index": 390 + i, "token": 200 + i, "text": t,
+                           "clean": {"rank": i, "logit": 3.0, "prob": 0.4 / (i + 1), "top": top(0)},
+                           "ablated": {"rank": i + 2, "logit": 2.0, "prob": 0.1 / (i + 1),
+                                       "top": top(1)}}
+                          for i, t in enumerate([" 5", "\n", "np", ".array"])]}, f, indent=1)
+
+# gsae pca's .npy outputs.
+np.save(os.path.join(out, "transformed.npy"), pcs.astype(np.float64))
+np.save(os.path.join(out, "explained_variance_ratio.npy"), np.array([0.31, 0.18, 0.09]))
+
+# The same in the "conditions" form (gsae ablate --error-term without,with --json).
+plain = json.load(open(os.path.join(out, "ablate_plain.json")))
+with open(os.path.join(out, "ablate_both.json"), "w") as f:
+    json.dump({"command": "ablate", "features": [3655], "prompt": "e9afcf9a",
+               "conditions": [{"condition": c, "error_term": e, "answer": plain["answer"]}
+                              for c, e in (("ablate 3655", False), ("ablate 3655 + error", True))]},
+              f, indent=1)

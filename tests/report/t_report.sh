@@ -6,7 +6,7 @@ cd "$T"
 $PY3 "$TOP/tests/report/make_results.py" res
 "$GSAE" report res
 html=res/report.html
-for id in summary acts diff steer ablate pca harvest tables; do
+for id in summary acts diff steer steer-json ablate ablate-json pca pca-npy harvest tables; do
     grep -q "<section id=\"$id\">" "$html" || { echo "FAIL: view '$id' missing"; exit 1; }
 done
 # Self-contained: no scripts, no external resources.
@@ -18,6 +18,10 @@ fi
 grep -qF '&lt;b&gt;rotates&lt;/b&gt; &amp; &quot;flips&quot;' "$html" || { echo "FAIL: steer text not escaped"; exit 1; }
 if grep -qF '<b>rotates' "$html"; then echo "FAIL: raw HTML from a result file"; exit 1; fi
 grep -qF '<mark>tok0</mark>' "$html" || { echo "FAIL: max-activating token not highlighted"; exit 1; }
+grep -qF '&lt;i&gt;steered&lt;/i&gt; by -2' "$html" || { echo "FAIL: steer JSON text missing or unescaped"; exit 1; }
+grep -qF 'd037b0a7: feature 3655, max_act 183.167, layer 20' "$html" || { echo "FAIL: steer JSON caption"; exit 1; }
+grep -qF "plain: ablate 3655 (error term left out)" "$html" && grep -qF "both: ablate 3655 + error (error term added back)" "$html" || { echo "FAIL: ablate JSON captions"; exit 1; }
+grep -qF '<td><code>\n</code></td>' "$html" || { echo "FAIL: newline token not shown as \\n"; exit 1; }
 # Deterministic: the same inputs give the same bytes.
 cp "$html" first.html
 "$GSAE" report res >/dev/null
@@ -36,7 +40,14 @@ grep -q 'bad/steer.csv:2: unterminated' err.txt || { echo "FAIL: message:"; cat 
 printf 'feature,prompt,text\n1,a,b\n' >bad/steer.csv
 if "$GSAE" report bad 2>err.txt; then echo "FAIL: accepted steer.csv without 'strength'"; exit 1; fi
 grep -q "steer.csv: no column 'strength'" err.txt || { echo "FAIL: message:"; cat err.txt; exit 1; }
-printf 'a,b\n1,2,3\n' >bad/table_x.csv && rm bad/steer.csv
+echo '{"runs": 3}' >bad/steer_x.json && rm bad/steer.csv
+if "$GSAE" report bad 2>err.txt; then echo "FAIL: accepted a steer JSON without a runs array"; exit 1; fi
+grep -q "bad/steer_x.json: no array 'runs'" err.txt || { echo "FAIL: message:"; cat err.txt; exit 1; }
+echo '{"runs": [' >bad/steer_x.json
+if "$GSAE" report bad 2>err.txt; then echo "FAIL: accepted truncated JSON"; exit 1; fi
+grep -q "bad/steer_x.json:" err.txt || { echo "FAIL: message:"; cat err.txt; exit 1; }
+rm bad/steer_x.json
+printf 'a,b\n1,2,3\n' >bad/table_x.csv
 if "$GSAE" report bad 2>err.txt; then echo "FAIL: accepted a row with too many fields"; exit 1; fi
 grep -q 'table_x.csv:2: 3 fields, the header has 2' err.txt || { echo "FAIL: message:"; cat err.txt; exit 1; }
 echo "report: all views, escaping, omission, errors, determinism OK"

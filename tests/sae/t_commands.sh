@@ -51,13 +51,13 @@ def close(a, b):
     return np.all(np.abs(np.asarray(a, float) - np.asarray(b, float)) <= atol + rtol * np.abs(np.asarray(b, float)))
 # features: top list against the final row of sae.acts (order may swap only within tolerance)
 acts = e["sae.acts"]; f = json.load(open(name + ".features.json"))
-top = f["final"]["top"]; last = acts[-1]
+top = f["prompts"][0]["top"]; last = acts[-1]
 want = np.argsort(-last, kind="stable")[:len(top)]
 got_vals = [t["activation"] for t in top]
 if not close(got_vals, last[want]) or not close(last[[t["feature"] for t in top]], got_vals):
     print("features: top list differs", top[:3], want[:3]); ok = False
-if f["final"]["n_active"] != int((last > 0).sum()):
-    print("features: n_active", f["final"]["n_active"], int((last > 0).sum())); ok = False
+if f["prompts"][0]["n_active"] != int((last > 0).sum()):
+    print("features: n_active", f["prompts"][0]["n_active"], int((last > 0).sum())); ok = False
 dense = np.zeros_like(acts)
 for r in csv.DictReader(open(name + ".features.csv")):
     dense[int(r["position"]), int(r["feature"])] = float(r["activation"])
@@ -71,7 +71,7 @@ for run in s["runs"]:
         print("steer:", key, run["tokens"], e[key].tolist()); ok = False
 # ablate: the row predicting the first answer token is the prompt's last row
 for et, key in (("", "ablate.noerr.logits"), ("--error-term", "ablate.err.logits")):
-    a = json.load(open(name + ".ablate" + et + ".json"))["answer"][0]
+    a = json.load(open(name + ".ablate" + et + ".json"))["conditions"][0]["answer"][0]
     for side, ref in (("clean", e["logits"][-1]), ("ablated", e[key][-1])):
         toks = [t["token"] for t in a[side]["top"]]
         vals = [t["logit"] for t in a[side]["top"]]
@@ -98,6 +98,35 @@ for np_ in 1 2; do
 done
 cmp -s steer.np1 steer.np2 || fail "steer output differs between 1 and 2 ranks"
 cmp -s features.np1 features.np2 || fail "features output differs between 1 and 2 ranks"
+
+# the job-file spellings on a tiny model with the real tokenizer's vocabulary: ARC tasks by id
+TK="$TESTDATA/tokenizer/gemma2-tokenizer.json.zst"
+"$GSAE" mkmodel m --preset tiny --layers 3 --seed 1 >/dev/null || fail "mkmodel"
+"$GSAE" mksae m.sae --model m --layer 1 --d-sae 128 --layout saelens --calib-tokens 32 >/dev/null || fail "mksae"
+job=(--model m --sae m.sae --tokenizer "$TK" --layer 1 --stages auto --arc "$TESTDATA/arc")
+"$GSAE" features "${job[@]}" --prompts e9afcf9a,c9e6f938 --top 3 --json f.json \
+    --all-positions f.csv >f.txt 2>&1 || fail "features --prompts: $(cat f.txt)"
+"$GSAE" steer "${job[@]}" --prompts e9afcf9a,c9e6f938 --feature 3 --max-act 10 \
+    --strengths -1,1 --max-new-tokens 3 --greedy --out steer.csv >s.txt 2>&1 || fail "steer --prompts: $(cat s.txt)"
+mkdir -p abl
+"$GSAE" ablate "${job[@]}" --prompt e9afcf9a --feature 3 --answer $'5\nnp.array([[6, 2]])' \
+    --error-term without,with --top-k 4 --out abl >a.txt 2>&1 || fail "ablate --out: $(cat a.txt)"
+"$PY3" - <<'PY' || fail "job-file outputs"
+import csv, json
+f = json.load(open("f.json"))
+assert [p["prompt"] for p in f["prompts"]] == ["e9afcf9a", "c9e6f938"], f["prompts"]
+assert {r["prompt"] for r in csv.DictReader(open("f.csv"))} == {"e9afcf9a", "c9e6f938"}
+rows = list(csv.DictReader(open("steer.csv")))
+assert [(r["prompt"], float(r["strength"])) for r in rows] == [
+    ("e9afcf9a", -1), ("e9afcf9a", 1), ("c9e6f938", -1), ("c9e6f938", 1)], rows
+assert all(r["feature"] == "3" for r in rows)
+top = list(csv.DictReader(open("abl/ablate_topk.csv")))
+assert [r["condition"] for r in top] == ["baseline"] * 4 + ["ablate 3"] * 4 + ["ablate 3 + error"] * 4
+lp = list(csv.DictReader(open("abl/table_answer_logprob.csv")))
+assert [r["condition"] for r in lp] == ["baseline", "ablate 3", "ablate 3 + error"]
+assert all(float(r["logprob"]) < 0 for r in lp)
+print("job-file spellings ok")
+PY
 
 # bad input: a feature outside the SAE is one line naming it, exit 1
 out=$("$GSAE" steer --model "$case" --sae "$case/sae/params.npz" --layer 1 --prompt-ids 2,5 \

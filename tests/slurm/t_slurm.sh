@@ -87,7 +87,9 @@ scancel --batch --signal=USR1 "$jid"
 # A requeued job waits for a begin time Slurm sets a while ahead; make it eligible now.
 for i in $(seq 240); do
     [ "$(cat launch-count)" -ge 2 ] && break
-    if [ "$(job_state "$jid")" = PENDING ]; then scontrol update jobid="$jid" StartTime=now 2>/dev/null || true; fi
+    if [ "$(job_state "$jid")" = PENDING ] && ! pgrep -f "slurmstepd: \[$jid\." >/dev/null; then
+        scontrol update jobid="$jid" StartTime=now 2>/dev/null || true
+    fi
     sleep 0.25
 done
 wait_job "$jid" 120

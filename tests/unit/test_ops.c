@@ -141,8 +141,10 @@ static void test_softmax(void **state)
     assert_close(y, ey, 37, 1e-6, 1e-12);
 }
 
-/* y = x W^T against a double reference, for each dtype and both paths. */
-static void check_matmul(enum gsae_dtype dt, int64_t m, int64_t n, int64_t k)
+/* y = x W^T against a double reference, for each dtype and both paths; tile_floats 0 takes
+ * the default. */
+static void check_matmul_tiled(enum gsae_dtype dt, int64_t m, int64_t n, int64_t k,
+                               int64_t tile_floats)
 {
     float *x = malloc((size_t)(m * k) * sizeof *x), *wf = malloc((size_t)(n * k) * sizeof *wf);
     uint16_t *wh = malloc((size_t)(n * k) * sizeof *wh);
@@ -163,7 +165,8 @@ static void check_matmul(enum gsae_dtype dt, int64_t m, int64_t n, int64_t k)
                 s += (double)x[r * k + i] * wf[j * k + i];
             e[r * n + j] = s;
         }
-    int64_t tile_floats = matmul_tile_floats(k);
+    if (tile_floats == 0)
+        tile_floats = matmul_tile_floats(k, n * k);
     float *tile = malloc((size_t)tile_floats * sizeof *tile);
     matmul_xwt(y, n + 3, x, m, k, &w, tile, tile_floats, 2);
     for (int64_t r = 0; r < m; r++) {
@@ -177,6 +180,11 @@ static void check_matmul(enum gsae_dtype dt, int64_t m, int64_t n, int64_t k)
     free(x), free(wf), free(wh), free(y), free(e), free(tile);
 }
 
+static void check_matmul(enum gsae_dtype dt, int64_t m, int64_t n, int64_t k)
+{
+    check_matmul_tiled(dt, m, n, k, 0);
+}
+
 static void test_matmul_dtypes(void **state)
 {
     (void)state;
@@ -186,6 +194,7 @@ static void test_matmul_dtypes(void **state)
         check_matmul(dts[i], 8, 64, 64);   /* largest decode batch */
         check_matmul(dts[i], 9, 50, 33);   /* smallest GEMM batch */
         check_matmul(dts[i], 40, 300, 257);
+        check_matmul_tiled(dts[i], 20, 1001, 300, 140000); /* three tiles of 333-334 rows */
     }
 }
 
@@ -202,7 +211,7 @@ static void check_split(enum gsae_dtype dt, int64_t m, int64_t m1, int64_t n, in
         wh[i] = gsae_f32_to_bf16(wf[i]);
     struct gsae_tensor w = {.data = dt == GSAE_DTYPE_F32 ? (void *)wf : (void *)wh,
                             .dtype = dt, .n_dims = 2, .shape = {n, k}};
-    int64_t tile_floats = matmul_tile_floats(k);
+    int64_t tile_floats = matmul_tile_floats(k, n * k);
     float *tile = malloc((size_t)tile_floats * sizeof *tile);
     matmul_xwt(y_all, n, x, m, k, &w, tile, tile_floats, 2);
     matmul_xwt(y_split, n, x, m1, k, &w, tile, tile_floats, 1);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../mpi/dist.h"
 #include "../../mpi/pipe.h"
@@ -39,7 +40,7 @@ static int n_failed;
         enum gsae_status st_ = (call);                                                             \
         (void)e_;                                                                                  \
         if (st_ != GSAE_OK) {                                                                      \
-            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, err.msg);        \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #call, err.msg);         \
             MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
         }                                                                                          \
     } while (0)
@@ -55,8 +56,8 @@ struct fake_model {
     int n_blocks;
 };
 
-static struct gsae_tensor fake_tensor(struct fake_model *m, struct rng *r, int64_t d0,
-                                      int64_t d1, double sd, double mean)
+static struct gsae_tensor fake_tensor(struct fake_model *m, struct rng *r, int64_t d0, int64_t d1,
+                                      double sd, double mean)
 {
     int64_t n = d0 * (d1 > 0 ? d1 : 1);
     float *p = malloc((size_t)n * sizeof *p);
@@ -72,11 +73,22 @@ static struct gsae_tensor fake_tensor(struct fake_model *m, struct rng *r, int64
 static void fake_init(struct fake_model *m)
 {
     memset(m, 0, sizeof *m);
-    struct gemma_config c = {.n_layers = N_LAYERS, .d_model = D, .n_heads = 4, .n_kv_heads = 2,
-                             .d_head = 8, .d_ff = 48, .n_vocab = 97, .window_local = 4,
-                             .max_pos = 512, .query_pre_attn_scalar = 8.0f,
-                             .softcap_attn = 50.0f, .softcap_final = 30.0f, .rms_eps = 1e-6f,
-                             .rope_theta = 10000.0f, .bos_id = 2, .eos_id = 1};
+    struct gemma_config c = {.n_layers = N_LAYERS,
+                             .d_model = D,
+                             .n_heads = 4,
+                             .n_kv_heads = 2,
+                             .d_head = 8,
+                             .d_ff = 48,
+                             .n_vocab = 97,
+                             .window_local = 4,
+                             .max_pos = 512,
+                             .query_pre_attn_scalar = 8.0f,
+                             .softcap_attn = 50.0f,
+                             .softcap_final = 30.0f,
+                             .rms_eps = 1e-6f,
+                             .rope_theta = 10000.0f,
+                             .bos_id = 2,
+                             .eos_id = 1};
     m->cfg = c;
     struct rng r;
     rng_seed(&r, 1234);
@@ -130,17 +142,14 @@ static void steer_rows(struct steer *s, const struct gemma_batch *b, const int64
 }
 
 static enum gsae_status pipe_steer(void *ctx, const struct pipe_rows *rows, const char *name,
-                                   int64_t layer, float *x, int64_t d_model,
-                                   struct gsae_error *err)
+                                   int64_t layer, float *x, int64_t d_model, struct gsae_error *err)
 {
     (void)err;
     (void)d_model;
     struct steer *s = ctx;
-    if (strcmp(name, "resid_post") != 0 || layer != HOOK_LAYER)
-        return GSAE_OK;
+    if (strcmp(name, "resid_post") != 0 || layer != HOOK_LAYER) return GSAE_OK;
     s->calls++;
-    if (layer < s->layer_begin || layer >= s->layer_end)
-        s->misplaced++;
+    if (layer < s->layer_begin || layer >= s->layer_end) s->misplaced++;
     steer_rows(s, rows->batch, rows->seq, x);
     return GSAE_OK;
 }
@@ -158,8 +167,7 @@ static enum gsae_status ref_hook(void *ctx, const char *name, int64_t layer, flo
     (void)err;
     (void)d_model;
     struct ref_steer *r = ctx;
-    if (strcmp(name, "resid_post") == 0 && layer == HOOK_LAYER)
-        steer_rows(r->s, batch, r->seq, x);
+    if (strcmp(name, "resid_post") == 0 && layer == HOOK_LAYER) steer_rows(r->s, batch, r->seq, x);
     return GSAE_OK;
 }
 
@@ -234,8 +242,7 @@ static int32_t argmax(const float *v, int64_t n)
 {
     int64_t best = 0;
     for (int64_t i = 1; i < n; i++)
-        if (v[i] > v[best])
-            best = i;
+        if (v[i] > v[best]) best = i;
     return (int32_t)best;
 }
 
@@ -255,8 +262,7 @@ static enum gsae_status sampler_fn(void *ctx, const struct pipe_rows *rows, int6
 static const struct dist_blob *find_blob(const struct dist_blob *b, int64_t n, const char *name)
 {
     for (int64_t i = 0; i < n; i++)
-        if (strcmp(b[i].name, name) == 0)
-            return &b[i];
+        if (strcmp(b[i].name, name) == 0) return &b[i];
     return NULL;
 }
 
@@ -307,9 +313,9 @@ static void reference_prefill(const struct fake_model *m, const struct test_work
 }
 
 /* Rank 0: greedy generation of each sequence alone (one sequence per micro-batch). */
-static void reference_generate(const struct fake_model *m, const struct test_work *t,
-                               int64_t n_new, struct steer *s, const struct dist_blob *all,
-                               int64_t n_all, const int32_t *tokens)
+static void reference_generate(const struct fake_model *m, const struct test_work *t, int64_t n_new,
+                               struct steer *s, const struct dist_blob *all, int64_t n_all,
+                               const int32_t *tokens)
 {
     struct gemma_state st;
     struct gsae_error err = {0};
@@ -345,8 +351,11 @@ static void run_layout(const struct fake_model *m, int n_stages)
     struct gsae_error err = {0};
     int size = 0;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    struct plan_options o = {.n_ranks = size, .n_stages = n_stages, .with_logits = true,
-                             .dtype = GSAE_DTYPE_F32, .ctx_len = 8};
+    struct plan_options o = {.n_ranks = size,
+                             .n_stages = n_stages,
+                             .with_logits = true,
+                             .dtype = GSAE_DTYPE_F32,
+                             .ctx_len = 8};
     struct plan plan;
     struct dist d;
     CHECK_OK(plan_make(&plan, &m->cfg, &o, &err));
@@ -416,8 +425,11 @@ static void run_truncated(const struct fake_model *m, int n_stages)
     struct gsae_error err = {0};
     int size = 0;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    struct plan_options o = {.n_ranks = size, .n_stages = n_stages, .n_layers = HOOK_LAYER + 1,
-                             .dtype = GSAE_DTYPE_F32, .ctx_len = 8};
+    struct plan_options o = {.n_ranks = size,
+                             .n_stages = n_stages,
+                             .n_layers = HOOK_LAYER + 1,
+                             .dtype = GSAE_DTYPE_F32,
+                             .ctx_len = 8};
     struct plan plan;
     struct dist d;
     CHECK_OK(plan_make(&plan, &m->cfg, &o, &err));
@@ -430,8 +442,7 @@ static void run_truncated(const struct fake_model *m, int n_stages)
     for (int64_t l = ps.layer_begin; l < ps.layer_end; l++)
         layers[l] = m->layers[l];
     struct gemma_weights w = {.layers = layers};
-    if (ps.has_embed)
-        w.embed = m->w.embed;
+    if (ps.has_embed) w.embed = m->w.embed;
     struct steer s = {ps.layer_begin, ps.layer_end, 0, 0, {0}};
     for (int j = 0; j < D; j++)
         s.direction[j] = (float)((j % 5) - 2) * 0.2f;
@@ -462,20 +473,54 @@ static void run_truncated(const struct fake_model *m, int n_stages)
     plan_free(&plan);
 }
 
+/* dist_agree: one failing rank's message reaches every rank; when all fail each keeps its own;
+ * when none fails nothing changes. */
+static void check_agree(void)
+{
+    int rank = 0, size = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    struct gsae_error err = {0};
+    CHECK(dist_agree(MPI_COMM_WORLD, GSAE_OK, &err) == GSAE_OK);
+    int culprit = size - 1;
+    enum gsae_status mine = GSAE_OK;
+    if (rank == culprit) mine = gsae_fail(&err, GSAE_ENOTFOUND, "shard %d missing", rank);
+    CHECK(dist_agree(MPI_COMM_WORLD, mine, &err) == GSAE_ENOTFOUND);
+    char want[128];
+    if (rank == culprit)
+        snprintf(want, sizeof want, "shard %d missing", culprit);
+    else
+        snprintf(want, sizeof want, "rank %d failed: shard %d missing", culprit, culprit);
+    CHECK(strcmp(err.msg, want) == 0);
+    gsae_fail(&err, GSAE_EINVAL, "bad option on rank %d", rank);
+    CHECK(dist_agree(MPI_COMM_WORLD, GSAE_EINVAL, &err) == GSAE_EINVAL);
+    snprintf(want, sizeof want, "bad option on rank %d", rank);
+    CHECK(strcmp(err.msg, want) == 0);
+}
+
 int main(int argc, char **argv)
 {
+    /* Under ASan (GSAE_SAN), MPI's leak suppressions need full malloc stacks: restart once with
+     * fast_unwind_on_malloc=0 when the unit runner did not set it. */
+    const char *asan = getenv("ASAN_OPTIONS");
+    if (getenv("GSAE_SAN") && !(asan && strstr(asan, "fast_unwind_on_malloc=0"))) {
+        char opts[4096];
+        snprintf(opts, sizeof opts, "%s%sfast_unwind_on_malloc=0", asan ? asan : "",
+                 asan ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+        execv("/proc/self/exe", argv);
+    }
     MPI_Init(&argc, &argv);
     int size = 0, rank = 0;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    check_agree();
     struct fake_model m;
     fake_init(&m);
     for (int s = 1; s <= size; s++) {
-        if (size % s != 0 || s > N_LAYERS + 1)
-            continue;
+        if (size % s != 0 || s > N_LAYERS + 1) continue;
         run_layout(&m, s);
-        if (s <= HOOK_LAYER + 1)
-            run_truncated(&m, s);
+        if (s <= HOOK_LAYER + 1) run_truncated(&m, s);
         if (rank == 0)
             printf("%d ranks, %d stages x %d replicas: %s\n", size, s, size / s,
                    n_failed ? "FAIL" : "ok");

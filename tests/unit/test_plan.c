@@ -107,8 +107,7 @@ static void test_optimal(void **state)
         assert_tiles(&p);
         double worst = 0.0;
         for (int k = 0; k < s; k++)
-            if (p.stages[k].flops_per_token > worst)
-                worst = p.stages[k].flops_per_token;
+            if (p.stages[k].flops_per_token > worst) worst = p.stages[k].flops_per_token;
         /* Moving one boundary by one layer never lowers the maximum. */
         for (int k = 0; k + 1 < s; k++) {
             for (int d = -1; d <= 1; d += 2) {
@@ -129,16 +128,14 @@ static void test_optimal(void **state)
                              (long long)e - 1);
                     strcat(spec, part);
                 }
-                if (!spec[0])
-                    continue;
+                if (!spec[0]) continue;
                 struct plan q;
                 struct plan_options oq = o;
                 oq.layers = spec;
                 assert_int_equal(plan_make(&q, &c, &oq, &err), GSAE_OK);
                 double w2 = 0.0;
                 for (int m = 0; m < s; m++)
-                    if (q.stages[m].flops_per_token > w2)
-                        w2 = q.stages[m].flops_per_token;
+                    if (q.stages[m].flops_per_token > w2) w2 = q.stages[m].flops_per_token;
                 assert_true(w2 >= worst);
                 plan_free(&q);
             }
@@ -190,8 +187,7 @@ static void expect_fail(const struct gemma_config *c, struct plan_options o, con
     struct plan p;
     struct gsae_error err = {0};
     assert_int_equal(plan_make(&p, c, &o, &err), GSAE_EINVAL);
-    if (!strstr(err.msg, needle))
-        fail_msg("message '%s' lacks '%s'", err.msg, needle);
+    if (!strstr(err.msg, needle)) fail_msg("message '%s' lacks '%s'", err.msg, needle);
     plan_free(&p);
 }
 
@@ -238,9 +234,9 @@ static void test_unembed_stage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_single_stage), cmocka_unit_test(test_balanced),
-        cmocka_unit_test(test_optimal),      cmocka_unit_test(test_explicit),
-        cmocka_unit_test(test_truncated),    cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_single_stage),  cmocka_unit_test(test_balanced),
+        cmocka_unit_test(test_optimal),       cmocka_unit_test(test_explicit),
+        cmocka_unit_test(test_truncated),     cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_unembed_stage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
