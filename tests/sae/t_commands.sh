@@ -101,10 +101,12 @@ cmp -s steer.np1 steer.np2 || fail "steer output differs between 1 and 2 ranks"
 lens="$TESTDATA/gemma2/tiny-mha-f32-sharded"
 for np_ in 1 2; do
     $MPIRUN -np $np_ "$GSAE" features --model "$lens" --sae "$lens/sae" --prompt-ids 2,5,6,7 \
-        >"lens.np$np_" 2>&1 || fail "features on SAELens -np $np_: $(cat "lens.np$np_")"
+        >"lens.np$np_" 2>"lens.err$np_" || fail "features on SAELens -np $np_: $(cat "lens.err$np_")"
 done
 grep -q "resid_post.2 (d_sae 96)" lens.np1 || fail "SAELens layer/d_sae: $(cat lens.np1)"
+# stdout compared exactly; the model-name warning goes to stderr from whichever rank owns the SAE
 cmp -s lens.np1 lens.np2 || fail "SAELens features differ between 1 and 2 ranks"
+grep -q "trained on model 'tiny-gemma2'" lens.err2 || fail "no model-name warning on 2 ranks"
 cmp -s features.np1 features.np2 || fail "features output differs between 1 and 2 ranks"
 
 # the job-file spellings on a tiny model with the real tokenizer's vocabulary: ARC tasks by id
