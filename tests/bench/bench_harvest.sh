@@ -4,7 +4,7 @@
 # Pile shards in tests/data with the real tokenizer, on 1 rank. Prints tokens/s, bytes per token
 # in the store (sparse only, and with bf16 / f32 residuals), and the writer's time shares:
 # model+SAE, corpus+tokenizer+windows, store+statistics (the target: < 5% outside the
-# forward pass). Usage: tests/bench/harvest.sh BUILD_DIR   (env: TOKENS=2048 CONTEXT=128
+# forward pass). Usage: tests/bench/bench_harvest.sh BUILD_DIR   (env: TOKENS=2048 CONTEXT=128
 # MODEL=dir THREADS=2). The model is shared with tests/bench/pipe.sh.
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
