@@ -9,23 +9,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define CHUNK_BYTES ((size_t)1 << 16)
+#define CHUNK_BYTES      ((size_t)1 << 16)
 #define DEFAULT_MAX_LINE ((size_t)64 << 20)
 
 struct corpus_reader {
     struct corpus_config cfg;
     struct corpus_position start;
-    int64_t shard;         /* shard being read (== n_shards at the end) */
-    struct archive *a;     /* open archive of that shard, or NULL */
-    bool whole_file;       /* the shard is one document */
-    bool started_at_top;   /* the shard was read from line 1 (so "no document" is meaningful) */
-    int64_t line_no;       /* lines of the shard consumed so far */
-    int64_t shard_docs;    /* documents accepted from the shard */
+    int64_t shard;       /* shard being read (== n_shards at the end) */
+    struct archive *a;   /* open archive of that shard, or NULL */
+    bool whole_file;     /* the shard is one document */
+    bool started_at_top; /* the shard was read from line 1 (so "no document" is meaningful) */
+    int64_t line_no;     /* lines of the shard consumed so far */
+    int64_t shard_docs;  /* documents accepted from the shard */
     int64_t next_doc;
     int64_t n_skipped;
-    char *chunk;           /* (CHUNK_BYTES) decompressed block */
+    char *chunk; /* (CHUNK_BYTES) decompressed block */
     size_t chunk_len, chunk_at;
-    char *line;            /* the current line, NUL-terminated */
+    char *line; /* the current line, NUL-terminated */
     size_t line_len, line_cap;
     bool line_too_long;
     struct corpus_line cur;
@@ -40,8 +40,7 @@ bool corpus_utf8_valid(const char *buf, size_t len, size_t *bad_at)
         unsigned c = s[i];
         size_t n;
         uint32_t cp, min;
-        if (c == 0)
-            goto bad;
+        if (c == 0) goto bad;
         if (c < 0x80) {
             i++;
             continue;
@@ -54,21 +53,17 @@ bool corpus_utf8_valid(const char *buf, size_t len, size_t *bad_at)
         } else {
             goto bad;
         }
-        if (len - i <= n)
-            goto bad;
+        if (len - i <= n) goto bad;
         for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                goto bad;
+            if ((s[i + k] & 0xc0) != 0x80) goto bad;
             cp = (cp << 6) | (s[i + k] & 0x3fu);
         }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            goto bad;
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) goto bad;
         i += n + 1;
     }
     return true;
 bad:
-    if (bad_at)
-        *bad_at = i;
+    if (bad_at) *bad_at = i;
     return false;
 }
 
@@ -88,8 +83,7 @@ enum gsae_status corpus_parse_line(const char *line, size_t len, struct corpus_l
         return gsae_fail(err, GSAE_EFORMAT, "not a JSON object");
     }
     json_t *text = json_object_get(root, "text");
-    if (!text)
-        text = json_object_get(root, "prompt");
+    if (!text) text = json_object_get(root, "prompt");
     if (!json_is_string(text)) {
         json_decref(root);
         return gsae_fail(err, GSAE_EFORMAT, "\"text\" %s, expected a string",
@@ -100,15 +94,13 @@ enum gsae_status corpus_parse_line(const char *line, size_t len, struct corpus_l
     out->len = json_string_length(text);
     out->set_name = "";
     json_t *name = json_object_get(json_object_get(root, "meta"), "pile_set_name");
-    if (json_is_string(name))
-        out->set_name = json_string_value(name);
+    if (json_is_string(name)) out->set_name = json_string_value(name);
     return GSAE_OK;
 }
 
 void corpus_line_free(struct corpus_line *l)
 {
-    if (l->root)
-        json_decref(l->root);
+    if (l->root) json_decref(l->root);
     memset(l, 0, sizeof *l);
 }
 
@@ -130,8 +122,7 @@ static bool is_jsonl(const char *path)
 
 static void close_shard(struct corpus_reader *r)
 {
-    if (r->a)
-        archive_read_free(r->a);
+    if (r->a) archive_read_free(r->a);
     r->a = NULL;
     r->chunk_len = r->chunk_at = 0;
 }
@@ -151,8 +142,7 @@ static enum gsae_status bad_input(struct corpus_reader *r, enum gsae_status code
     va_end(ap);
     if (r->cfg.on_bad == CORPUS_ON_BAD_SKIP) {
         r->n_skipped++;
-        if (r->cfg.warn)
-            r->cfg.warn(r->cfg.warn_ctx, msg);
+        if (r->cfg.warn) r->cfg.warn(r->cfg.warn_ctx, msg);
         *skipped = true;
         return GSAE_OK;
     }
@@ -171,25 +161,22 @@ static enum gsae_status open_shard(struct corpus_reader *r, bool *skipped, struc
     struct stat sb;
     r->shard_bytes = stat(path, &sb) == 0 ? (int64_t)sb.st_size : 0;
     r->a = archive_read_new();
-    if (!r->a)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: cannot allocate an archive reader", path);
+    if (!r->a) return gsae_fail(err, GSAE_ENOMEM, "%s: cannot allocate an archive reader", path);
     archive_read_support_filter_all(r->a);
     archive_read_support_format_raw(r->a);
     archive_read_support_format_empty(r->a);
     struct archive_entry *entry = NULL;
     int rc = archive_read_open_filename(r->a, path, CHUNK_BYTES);
-    if (rc == ARCHIVE_OK)
-        rc = archive_read_next_header(r->a, &entry);
+    if (rc == ARCHIVE_OK) rc = archive_read_next_header(r->a, &entry);
     if (rc == ARCHIVE_OK || rc == ARCHIVE_EOF) {
-        if (rc == ARCHIVE_EOF)
-            r->chunk_len = 0, r->chunk_at = 0;
+        if (rc == ARCHIVE_EOF) r->chunk_len = 0, r->chunk_at = 0;
         if (rc == ARCHIVE_EOF) /* empty file: no data block to read */
             close_shard(r), r->a = NULL;
         return GSAE_OK;
     }
-    enum gsae_status st = bad_input(r, GSAE_EIO, err, skipped, "%s: cannot read: %s", path,
-                                    archive_error_string(r->a) ? archive_error_string(r->a)
-                                                               : "unknown error");
+    enum gsae_status st =
+        bad_input(r, GSAE_EIO, err, skipped, "%s: cannot read: %s", path,
+                  archive_error_string(r->a) ? archive_error_string(r->a) : "unknown error");
     close_shard(r);
     return st;
 }
@@ -206,9 +193,9 @@ static enum gsae_status read_line(struct corpus_reader *r, bool *got, struct gsa
         if (r->chunk_at == r->chunk_len) {
             la_ssize_t n = r->a ? archive_read_data(r->a, r->chunk, CHUNK_BYTES) : 0;
             if (n < 0)
-                return gsae_fail(err, GSAE_EIO, "%s", archive_error_string(r->a)
-                                                         ? archive_error_string(r->a)
-                                                         : "decompression failed");
+                return gsae_fail(err, GSAE_EIO, "%s",
+                                 archive_error_string(r->a) ? archive_error_string(r->a)
+                                                            : "decompression failed");
             if (n == 0) {
                 *got = any;
                 r->line[r->line_len] = '\0';
@@ -222,8 +209,7 @@ static enum gsae_status read_line(struct corpus_reader *r, bool *got, struct gsa
         size_t avail = r->chunk_len - r->chunk_at;
         const char *nl = r->whole_file ? NULL : memchr(from, '\n', avail);
         size_t take = nl ? (size_t)(nl - from) : avail;
-        if (!r->line_too_long && r->line_len + take > max)
-            r->line_too_long = true;
+        if (!r->line_too_long && r->line_len + take > max) r->line_too_long = true;
         if (!r->line_too_long) {
             if (r->line_len + take + 1 > r->line_cap) {
                 size_t cap = r->line_cap ? r->line_cap : 4096;
@@ -251,8 +237,7 @@ static enum gsae_status read_line(struct corpus_reader *r, bool *got, struct gsa
 static bool is_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-            return false;
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
     return true;
 }
 
@@ -272,8 +257,8 @@ static enum gsae_status end_shard(struct corpus_reader *r, struct gsae_error *er
 }
 
 /* One document from the current line, or a skipped problem (*doc_ready false). */
-static enum gsae_status take_line(struct corpus_reader *r, struct corpus_doc *doc,
-                                  bool *doc_ready, struct gsae_error *err)
+static enum gsae_status take_line(struct corpus_reader *r, struct corpus_doc *doc, bool *doc_ready,
+                                  struct gsae_error *err)
 {
     const char *path = r->cfg.shards[r->shard];
     bool skipped = false;
@@ -316,16 +301,14 @@ enum gsae_status corpus_next(struct corpus_reader *r, struct corpus_doc *doc, bo
     while (r->shard < r->cfg.n_shards) {
         bool skipped = false;
         if (!r->a && r->line_no == 0) {
-            if ((st = open_shard(r, &skipped, err)) != GSAE_OK)
-                return st;
+            if ((st = open_shard(r, &skipped, err)) != GSAE_OK) return st;
             if (skipped) {
                 r->shard++;
                 continue;
             }
             if (!r->a) { /* empty file */
                 r->line_no = 1;
-                if ((st = end_shard(r, err)) != GSAE_OK)
-                    return st;
+                if ((st = end_shard(r, err)) != GSAE_OK) return st;
                 continue;
             }
         }
@@ -336,18 +319,15 @@ enum gsae_status corpus_next(struct corpus_reader *r, struct corpus_doc *doc, bo
             st = bad_input(r, GSAE_EIO, err, &skipped, "%s:%lld: %s", r->cfg.shards[r->shard],
                            (long long)r->line_no + 1, rerr.msg);
             r->started_at_top = false; /* the problem was reported already */
-            if (st != GSAE_OK)
-                return st;
-            if ((st = end_shard(r, err)) != GSAE_OK)
-                return st;
+            if (st != GSAE_OK) return st;
+            if ((st = end_shard(r, err)) != GSAE_OK) return st;
             continue;
         } else if (st != GSAE_OK) {
             *err = rerr;
             return st;
         }
         if (!have) {
-            if ((st = end_shard(r, err)) != GSAE_OK)
-                return st;
+            if ((st = end_shard(r, err)) != GSAE_OK) return st;
             continue;
         }
         r->line_no++;
@@ -355,8 +335,7 @@ enum gsae_status corpus_next(struct corpus_reader *r, struct corpus_doc *doc, bo
         if (skip_line || (!r->whole_file && !r->line_too_long && is_blank(r->line, r->line_len)))
             continue;
         bool ready = false;
-        if ((st = take_line(r, doc, &ready, err)) != GSAE_OK)
-            return st;
+        if ((st = take_line(r, doc, &ready, err)) != GSAE_OK) return st;
         if (ready) {
             if (r->whole_file) /* nothing more in this shard */
                 close_shard(r);
@@ -372,8 +351,7 @@ enum gsae_status corpus_open(const struct corpus_config *cfg, const struct corpu
 {
     *out = NULL;
     struct corpus_position pos = start ? *start : (struct corpus_position){0, 0, 1};
-    if (cfg->n_shards <= 0)
-        return gsae_fail(err, GSAE_EINVAL, "corpus: no shards given");
+    if (cfg->n_shards <= 0) return gsae_fail(err, GSAE_EINVAL, "corpus: no shards given");
     if (pos.shard < 0 || pos.shard > cfg->n_shards || pos.line < 1 || pos.doc < 0)
         return gsae_fail(err, GSAE_EINVAL,
                          "corpus: start position (doc %lld, shard %lld, line %lld) outside the "
@@ -419,8 +397,7 @@ int64_t corpus_n_skipped(const struct corpus_reader *r)
 
 void corpus_close(struct corpus_reader *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     close_shard(r);
     corpus_line_free(&r->cur);
     free(r->chunk);
@@ -431,8 +408,7 @@ void corpus_close(struct corpus_reader *r)
 static enum gsae_status push_path(char ***paths, int64_t *n, const char *p, struct gsae_error *err)
 {
     char **grown = realloc(*paths, (size_t)(*n + 1) * sizeof *grown);
-    if (!grown)
-        return gsae_fail(err, GSAE_ENOMEM, "corpus: out of memory listing shards");
+    if (!grown) return gsae_fail(err, GSAE_ENOMEM, "corpus: out of memory listing shards");
     *paths = grown;
     if (!(grown[*n] = strdup(p)))
         return gsae_fail(err, GSAE_ENOMEM, "corpus: out of memory listing shards");
@@ -445,8 +421,7 @@ static int is_shard_name(const struct dirent *de)
 {
     static const char *const ext[] = {".jsonl", ".json", ".txt"};
     static const char *const comp[] = {"", ".zst", ".zstd", ".gz", ".xz", ".bz2"};
-    if (de->d_name[0] == '.')
-        return 0;
+    if (de->d_name[0] == '.') return 0;
     size_t n = strlen(de->d_name);
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
         for (size_t j = 0; j < sizeof comp / sizeof comp[0]; j++) {
@@ -459,13 +434,11 @@ static int is_shard_name(const struct dirent *de)
 }
 
 /* The shards in a directory, sorted by name. */
-static enum gsae_status push_dir(char ***paths, int64_t *n, const char *dir,
-                                 struct gsae_error *err)
+static enum gsae_status push_dir(char ***paths, int64_t *n, const char *dir, struct gsae_error *err)
 {
     struct dirent **list = NULL;
     int count = scandir(dir, &list, is_shard_name, alphasort);
-    if (count < 0)
-        return gsae_fail(err, GSAE_EIO, "corpus: cannot list directory %s", dir);
+    if (count < 0) return gsae_fail(err, GSAE_EIO, "corpus: cannot list directory %s", dir);
     enum gsae_status st = count == 0 ? gsae_fail(err, GSAE_ENOTFOUND,
                                                  "corpus: directory %s holds no .jsonl, .json "
                                                  "or .txt shard (plain or compressed)",
@@ -493,8 +466,7 @@ enum gsae_status corpus_expand(const char *spec, char ***paths, int64_t *n_paths
     *paths = NULL;
     *n_paths = 0;
     char *copy = strdup(spec ? spec : "");
-    if (!copy)
-        return gsae_fail(err, GSAE_ENOMEM, "corpus: out of memory");
+    if (!copy) return gsae_fail(err, GSAE_ENOMEM, "corpus: out of memory");
     enum gsae_status st = GSAE_OK;
     char *save = NULL;
     for (char *item = strtok_r(copy, ",", &save); item && st == GSAE_OK;
@@ -514,8 +486,7 @@ enum gsae_status corpus_expand(const char *spec, char ***paths, int64_t *n_paths
             st = gsae_fail(err, GSAE_ENOTFOUND, "corpus: pattern '%s' matches no file", item);
         for (size_t k = 0; rc == 0 && k < g.gl_pathc && st == GSAE_OK; k++)
             st = push_path(paths, n_paths, g.gl_pathv[k], err);
-        if (rc == 0 || rc == GLOB_NOMATCH)
-            globfree(&g);
+        if (rc == 0 || rc == GLOB_NOMATCH) globfree(&g);
     }
     free(copy);
     if (st == GSAE_OK && *n_paths == 0)

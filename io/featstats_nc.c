@@ -16,14 +16,30 @@
     do {                                                                                           \
         int rc_ = (call);                                                                          \
         if (rc_ != NC_NOERR) {                                                                     \
-            st = gsae_fail(err, rc_ == NC_ENOMEM ? GSAE_ENOMEM : code, "%s: %s: %s", path, what,    \
+            st = gsae_fail(err, rc_ == NC_ENOMEM ? GSAE_ENOMEM : code, "%s: %s: %s", path, what,   \
                            nc_strerror(rc_));                                                      \
             goto fail;                                                                             \
         }                                                                                          \
     } while (0)
 
-enum { V_FIRE, V_FREQ, V_SUM, V_MEAN, V_MAX, V_MAXDOC, V_MAXPOS, V_NEX, V_TVAL, V_TDOC, V_TPOS,
-       V_TTOK, V_TCTX, V_HIST, V_HLOW, N_VARS };
+enum {
+    V_FIRE,
+    V_FREQ,
+    V_SUM,
+    V_MEAN,
+    V_MAX,
+    V_MAXDOC,
+    V_MAXPOS,
+    V_NEX,
+    V_TVAL,
+    V_TDOC,
+    V_TPOS,
+    V_TTOK,
+    V_TCTX,
+    V_HIST,
+    V_HLOW,
+    N_VARS
+};
 
 struct var_def {
     const char *name;
@@ -33,13 +49,13 @@ struct var_def {
 };
 
 static const struct var_def vars[N_VARS] = {
-    [V_FIRE] = {"fire_count", NC_INT64, 1, 0},   [V_FREQ] = {"frequency", NC_DOUBLE, 1, 0},
-    [V_SUM] = {"act_sum", NC_DOUBLE, 1, 0},      [V_MEAN] = {"act_mean", NC_DOUBLE, 1, 0},
-    [V_MAX] = {"max_value", NC_FLOAT, 1, 0},     [V_MAXDOC] = {"max_doc", NC_INT64, 1, 0},
-    [V_MAXPOS] = {"max_pos", NC_INT64, 1, 0},    [V_NEX] = {"n_examples", NC_INT, 1, 0},
-    [V_TVAL] = {"top_value", NC_FLOAT, 2, 1},    [V_TDOC] = {"top_doc", NC_INT64, 2, 1},
-    [V_TPOS] = {"top_pos", NC_INT64, 2, 1},      [V_TTOK] = {"top_token", NC_INT64, 2, 1},
-    [V_TCTX] = {"top_context", NC_INT, 3, 2},    [V_HIST] = {"hist", NC_INT64, 2, 3},
+    [V_FIRE] = {"fire_count", NC_INT64, 1, 0},  [V_FREQ] = {"frequency", NC_DOUBLE, 1, 0},
+    [V_SUM] = {"act_sum", NC_DOUBLE, 1, 0},     [V_MEAN] = {"act_mean", NC_DOUBLE, 1, 0},
+    [V_MAX] = {"max_value", NC_FLOAT, 1, 0},    [V_MAXDOC] = {"max_doc", NC_INT64, 1, 0},
+    [V_MAXPOS] = {"max_pos", NC_INT64, 1, 0},   [V_NEX] = {"n_examples", NC_INT, 1, 0},
+    [V_TVAL] = {"top_value", NC_FLOAT, 2, 1},   [V_TDOC] = {"top_doc", NC_INT64, 2, 1},
+    [V_TPOS] = {"top_pos", NC_INT64, 2, 1},     [V_TTOK] = {"top_token", NC_INT64, 2, 1},
+    [V_TCTX] = {"top_context", NC_INT, 3, 2},   [V_HIST] = {"hist", NC_INT64, 2, 3},
     [V_HLOW] = {"hist_lower", NC_DOUBLE, 1, 4},
 };
 
@@ -68,14 +84,22 @@ static int define(int ncid, const struct featstats *fs, int *varids)
         int dims[3];
         size_t chunks[3];
         switch (vars[v].shape) {
-        case 0: dims[0] = d_feat, chunks[0] = cf; break;
-        case 1: dims[0] = d_feat, dims[1] = d_ex, chunks[0] = cf, chunks[1] = (size_t)fs->cfg.top_k; break;
+        case 0:
+            dims[0] = d_feat, chunks[0] = cf;
+            break;
+        case 1:
+            dims[0] = d_feat, dims[1] = d_ex, chunks[0] = cf, chunks[1] = (size_t)fs->cfg.top_k;
+            break;
         case 2:
             dims[0] = d_feat, dims[1] = d_ex, dims[2] = d_ctx;
             chunks[0] = cf, chunks[1] = (size_t)fs->cfg.top_k, chunks[2] = (size_t)fs->ctx_len;
             break;
-        case 3: dims[0] = d_feat, dims[1] = d_bin, chunks[0] = cf, chunks[1] = FEATSTATS_HIST_BINS; break;
-        default: dims[0] = d_bin, chunks[0] = FEATSTATS_HIST_BINS; break;
+        case 3:
+            dims[0] = d_feat, dims[1] = d_bin, chunks[0] = cf, chunks[1] = FEATSTATS_HIST_BINS;
+            break;
+        default:
+            dims[0] = d_bin, chunks[0] = FEATSTATS_HIST_BINS;
+            break;
         }
         if ((rc = nc_def_var(ncid, vars[v].name, vars[v].type, vars[v].n_dims, dims, &varids[v])) ||
             (rc = nc_def_var_chunking(ncid, varids[v], NC_CHUNKED, chunks)) ||
@@ -190,8 +214,7 @@ static enum gsae_status get_dim(int ncid, const char *path, const char *name, in
     int id;
     size_t len = 0;
     int rc = nc_inq_dimid(ncid, name, &id);
-    if (rc == NC_NOERR)
-        rc = nc_inq_dimlen(ncid, id, &len);
+    if (rc == NC_NOERR) rc = nc_inq_dimlen(ncid, id, &len);
     if (rc != NC_NOERR)
         return gsae_fail(err, GSAE_EFORMAT, "%s: dimension %s: %s", path, name, nc_strerror(rc));
     *out = (int64_t)len;
@@ -203,8 +226,7 @@ static enum gsae_status read_shape(int ncid, const char *path, struct featstats_
 {
     enum gsae_status st;
     int64_t version = 0, bos = 0, ctx = 0, bins = 0;
-    if ((st = get_att(ncid, path, "schema_version", &version, err)) != GSAE_OK)
-        return st;
+    if ((st = get_att(ncid, path, "schema_version", &version, err)) != GSAE_OK) return st;
     if (version != FEATSTATS_NC_SCHEMA_VERSION)
         return gsae_fail(err, GSAE_EFORMAT, "%s: schema_version %lld, this gsae reads %d", path,
                          (long long)version, FEATSTATS_NC_SCHEMA_VERSION);
@@ -219,8 +241,8 @@ static enum gsae_status read_shape(int ncid, const char *path, struct featstats_
         return st;
     cfg->include_bos = bos != 0;
     if (ctx != cfg->ctx_before + 1 + cfg->ctx_after || bins != FEATSTATS_HIST_BINS)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: context %lld or hist_bin %lld inconsistent",
-                         path, (long long)ctx, (long long)bins);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: context %lld or hist_bin %lld inconsistent", path,
+                         (long long)ctx, (long long)bins);
     return GSAE_OK;
 }
 
@@ -235,8 +257,7 @@ static enum gsae_status check_var(int ncid, const char *path, int varid, const s
     size_t count = 1, len;
     int rc = nc_inq_var(ncid, varid, NULL, &t, &n_dims, dims, NULL);
     for (int i = 0; rc == NC_NOERR && i < n_dims; i++)
-        if ((rc = nc_inq_dimlen(ncid, dims[i], &len)) == NC_NOERR)
-            count *= len;
+        if ((rc = nc_inq_dimlen(ncid, dims[i], &len)) == NC_NOERR) count *= len;
     if (rc != NC_NOERR || t != def->type || n_dims != def->n_dims || count != want[def->shape])
         return gsae_fail(err, GSAE_EFORMAT, "%s: variable %s has the wrong type or shape", path,
                          def->name);
@@ -264,8 +285,7 @@ enum gsae_status featstats_nc_read(const char *path, struct featstats *fs, struc
     size_t d = (size_t)cfg.d_sae, k = (size_t)cfg.top_k;
     for (int v = 0; v < N_VARS; v++) {
         NC(nc_inq_varid(ncid, vars[v].name, &varids[v]), vars[v].name);
-        if ((st = check_var(ncid, path, varids[v], &vars[v], fs, err)) != GSAE_OK)
-            goto fail;
+        if ((st = check_var(ncid, path, varids[v], &vars[v], fs, err)) != GSAE_OK) goto fail;
     }
     sum = malloc(d * sizeof *sum);
     val = malloc(d * k * sizeof *val);
@@ -288,8 +308,8 @@ enum gsae_status featstats_nc_read(const char *path, struct featstats *fs, struc
     NC(nc_get_var_int(ncid, varids[V_NEX], nex), "n_examples");
     for (size_t f = 0; f < d; f++) {
         if (nex[f] < 0 || (size_t)nex[f] > k || !(sum[f] >= 0)) {
-            st = gsae_fail(err, GSAE_EFORMAT, "%s: feature %zu: n_examples %d or act_sum bad",
-                           path, f, nex[f]);
+            st = gsae_fail(err, GSAE_EFORMAT, "%s: feature %zu: n_examples %d or act_sum bad", path,
+                           f, nex[f]);
             goto fail;
         }
         fs->top_n[f] = nex[f];
@@ -307,7 +327,6 @@ fail:
     free(tok);
     free(nex);
     nc_close(ncid);
-    if (st != GSAE_OK)
-        featstats_free(fs);
+    if (st != GSAE_OK) featstats_free(fs);
     return st;
 }

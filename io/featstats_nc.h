@@ -38,5 +38,4 @@ enum gsae_status featstats_nc_write(const char *path, const struct featstats *fs
 
 /* Read path into fs (initialized here; free with featstats_free). Sums come back from the
  * double act_sum (so exact only to double precision). Errors: GSAE_EIO, GSAE_EFORMAT. */
-enum gsae_status featstats_nc_read(const char *path, struct featstats *fs,
-                                   struct gsae_error *err);
+enum gsae_status featstats_nc_read(const char *path, struct featstats *fs, struct gsae_error *err);

@@ -94,11 +94,11 @@ enum gsae_status manifest_save(const struct manifest *m, const char *dir, struct
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     json_t *parts = json_array();
-    json_t *root = json_pack("{s:s, s:i, s:s, s:I, s:I, s:b, s:I}", "format",
-                             "gsae-store-manifest", "schema_version", MANIFEST_SCHEMA_VERSION,
-                             "job_hash", m->job_hash, "context_size", (json_int_t)m->context_size,
-                             "windows_per_part", (json_int_t)m->windows_per_part, "complete",
-                             (int)m->complete, "n_parts_total", (json_int_t)m->n_parts_total);
+    json_t *root = json_pack("{s:s, s:i, s:s, s:I, s:I, s:b, s:I}", "format", "gsae-store-manifest",
+                             "schema_version", MANIFEST_SCHEMA_VERSION, "job_hash", m->job_hash,
+                             "context_size", (json_int_t)m->context_size, "windows_per_part",
+                             (json_int_t)m->windows_per_part, "complete", (int)m->complete,
+                             "n_parts_total", (json_int_t)m->n_parts_total);
     enum gsae_status st = GSAE_OK;
     char *text = NULL;
     if (!parts || !root) {
@@ -142,15 +142,15 @@ static enum gsae_status part_from_json(json_t *j, const char *path, int64_t i,
     json_error_t jerr;
     memset(p, 0, sizeof *p);
     if (json_unpack_ex(j, &jerr, JSON_STRICT,
-                       "{s:I, s:s, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I, s:I}}", "index",
-                       &idx, "file", &file, "first_window", &fw, "n_windows", &nw, "n_tokens", &nt,
-                       "nnz", &nnz, "checksum", &hex, "end", "doc", &doc, "offset", &off, "shard",
-                       &shard, "line", &line) != 0)
+                       "{s:I, s:s, s:I, s:I, s:I, s:I, s:s, s:{s:I, s:I, s:I, s:I}}", "index", &idx,
+                       "file", &file, "first_window", &fw, "n_windows", &nw, "n_tokens", &nt, "nnz",
+                       &nnz, "checksum", &hex, "end", "doc", &doc, "offset", &off, "shard", &shard,
+                       "line", &line) != 0)
         return gsae_fail(err, GSAE_EFORMAT, "%s: parts[%lld]: %s", path, (long long)i, jerr.text);
     char *endp = NULL;
     unsigned long long sum = strtoull(hex, &endp, 16);
-    if (strlen(hex) != 16 || *endp != '\0' || strlen(file) >= sizeof p->info.file ||
-        idx < 0 || nw < 0 || nt < 0 || nnz < 0)
+    if (strlen(hex) != 16 || *endp != '\0' || strlen(file) >= sizeof p->info.file || idx < 0 ||
+        nw < 0 || nt < 0 || nnz < 0)
         return gsae_fail(err, GSAE_EFORMAT, "%s: parts[%lld]: bad checksum, file or counts", path,
                          (long long)i);
     p->info.index = idx;
@@ -164,14 +164,13 @@ static enum gsae_status part_from_json(json_t *j, const char *path, int64_t i,
     return GSAE_OK;
 }
 
-enum gsae_status manifest_parse(const char *text, size_t len, const char *path,
-                                struct manifest *m, struct gsae_error *err)
+enum gsae_status manifest_parse(const char *text, size_t len, const char *path, struct manifest *m,
+                                struct gsae_error *err)
 {
     memset(m, 0, sizeof *m);
     json_error_t jerr;
     json_t *root = json_loadb(text, len, 0, &jerr);
-    if (!root)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
+    if (!root) return gsae_fail(err, GSAE_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
     const char *format = NULL, *job = NULL;
     int version = 0, complete = 0;
     json_int_t ctx = 0, wpp = 0, total = -1;
@@ -192,9 +191,10 @@ enum gsae_status manifest_parse(const char *text, size_t len, const char *path,
         goto fail;
     }
     if (ctx < 1 || wpp < 1 || total < -1) {
-        st = gsae_fail(err, GSAE_EFORMAT, "%s: context_size %lld, windows_per_part %lld, "
-                       "n_parts_total %lld out of range", path, (long long)ctx, (long long)wpp,
-                       (long long)total);
+        st = gsae_fail(err, GSAE_EFORMAT,
+                       "%s: context_size %lld, windows_per_part %lld, "
+                       "n_parts_total %lld out of range",
+                       path, (long long)ctx, (long long)wpp, (long long)total);
         goto fail;
     }
     manifest_init(m, job, ctx, wpp);
@@ -208,8 +208,7 @@ enum gsae_status manifest_parse(const char *text, size_t len, const char *path,
     }
 fail:
     json_decref(root);
-    if (st != GSAE_OK)
-        manifest_free(m);
+    if (st != GSAE_OK) manifest_free(m);
     return st;
 }
 

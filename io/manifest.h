@@ -46,7 +46,7 @@ struct manifest {
     char job_hash[72];
     int64_t context_size, windows_per_part;
     bool complete;
-    int64_t n_parts_total; /* -1 until complete */
+    int64_t n_parts_total;       /* -1 until complete */
     struct manifest_part *parts; /* sorted by info.index, no duplicates */
     int64_t n_parts, cap_parts;
 };
@@ -77,8 +77,8 @@ enum gsae_status manifest_save(const struct manifest *m, const char *dir, struct
 
 /* Parse a manifest held in memory (len bytes; path names it in messages). Errors as
  * manifest_load. */
-enum gsae_status manifest_parse(const char *text, size_t len, const char *path,
-                                struct manifest *m, struct gsae_error *err);
+enum gsae_status manifest_parse(const char *text, size_t len, const char *path, struct manifest *m,
+                                struct gsae_error *err);
 
 /* Read DIR/manifest.json. Errors: GSAE_ENOTFOUND (no manifest: a new store), GSAE_EFORMAT
  * (naming the field), GSAE_EIO. */

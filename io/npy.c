@@ -24,13 +24,11 @@ static const char *dict_value(const char *hdr, const char *key)
     char pat[32];
     snprintf(pat, sizeof pat, "'%s'", key);
     const char *p = strstr(hdr, pat);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p += strlen(pat);
     while (*p == ' ')
         p++;
-    if (*p != ':')
-        return NULL;
+    if (*p != ':') return NULL;
     p++;
     while (*p == ' ')
         p++;
@@ -50,12 +48,10 @@ static enum gsae_status parse_header(const char *hdr, const char *name, struct n
     char descr[16];
     memcpy(descr, d, (size_t)(end - d));
     descr[end - d] = '\0';
-    if (descr[0] == '=' )
-        descr[0] = '<'; /* native order on the little-endian hosts gsae supports */
+    if (descr[0] == '=') descr[0] = '<'; /* native order on the little-endian hosts gsae supports */
     out->dtype = GSAE_DTYPE_INVALID;
     for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
-        if (strcmp(descr, npy_types[i].descr) == 0)
-            out->dtype = npy_types[i].dtype;
+        if (strcmp(descr, npy_types[i].descr) == 0) out->dtype = npy_types[i].dtype;
     if (out->dtype == GSAE_DTYPE_INVALID)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: npy dtype '%s' is not supported (little-endian <f4 <f8 <f2 <i4 <i8 "
@@ -63,11 +59,10 @@ static enum gsae_status parse_header(const char *hdr, const char *name, struct n
                          name, descr);
 
     const char *f = dict_value(hdr, "fortran_order");
-    if (!f)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: npy header has no 'fortran_order'", name);
+    if (!f) return gsae_fail(err, GSAE_EFORMAT, "%s: npy header has no 'fortran_order'", name);
     if (strncmp(f, "False", 5) != 0)
-        return gsae_fail(err, GSAE_EFORMAT,
-                         "%s: npy array is in Fortran order, expected C order", name);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: npy array is in Fortran order, expected C order",
+                         name);
 
     const char *s = dict_value(hdr, "shape");
     if (!s || *s != '(')
@@ -77,13 +72,12 @@ static enum gsae_status parse_header(const char *hdr, const char *name, struct n
     for (;;) {
         while (*s == ' ')
             s++;
-        if (*s == ')')
-            break;
+        if (*s == ')') break;
         if (*s < '0' || *s > '9')
             return gsae_fail(err, GSAE_EFORMAT, "%s: npy 'shape' is malformed", name);
         if (out->n_dims == GSAE_MAX_DIMS)
-            return gsae_fail(err, GSAE_EFORMAT, "%s: npy array has more than %d dimensions",
-                             name, GSAE_MAX_DIMS);
+            return gsae_fail(err, GSAE_EFORMAT, "%s: npy array has more than %d dimensions", name,
+                             GSAE_MAX_DIMS);
         errno = 0;
         char *e;
         long long v = strtoll(s, &e, 10);
@@ -114,8 +108,7 @@ enum gsae_status npy_parse(const void *buf, size_t len, const char *name, struct
         hlen = (size_t)b[8] | (size_t)b[9] << 8;
         pre = 10;
     } else if (major == 2 || major == 3) {
-        if (len < 12)
-            return gsae_fail(err, GSAE_EFORMAT, "%s: truncated .npy header", name);
+        if (len < 12) return gsae_fail(err, GSAE_EFORMAT, "%s: truncated .npy header", name);
         hlen = (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
         pre = 12;
     } else {
@@ -127,8 +120,7 @@ enum gsae_status npy_parse(const void *buf, size_t len, const char *name, struct
                          "%s: .npy header length %zu runs past the end (%zu bytes)", name, hlen,
                          len);
     char *hdr = malloc(hlen + 1);
-    if (!hdr)
-        return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", name);
+    if (!hdr) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", name);
     memcpy(hdr, b + pre, hlen);
     hdr[hlen] = '\0';
     if (strlen(hdr) != hlen || hdr[0] != '{') {
@@ -137,8 +129,7 @@ enum gsae_status npy_parse(const void *buf, size_t len, const char *name, struct
     }
     enum gsae_status st = parse_header(hdr, name, out, err);
     free(hdr);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
 
     struct gsae_tensor t = {.dtype = out->dtype, .n_dims = out->n_dims};
     memcpy(t.shape, out->shape, sizeof t.shape);
@@ -148,8 +139,8 @@ enum gsae_status npy_parse(const void *buf, size_t len, const char *name, struct
         return gsae_fail(err, GSAE_EFORMAT, "%s: .npy shape overflows", name);
     size_t avail = len - pre - hlen;
     if (bytes > avail)
-        return gsae_fail(err, GSAE_EFORMAT,
-                         "%s: .npy data is %zu bytes, the shape needs %zu", name, avail, bytes);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: .npy data is %zu bytes, the shape needs %zu", name,
+                         avail, bytes);
     out->data = b + pre + hlen;
     out->data_bytes = bytes;
     return GSAE_OK;
@@ -160,12 +151,10 @@ enum gsae_status npy_load(const char *path, void **buf, struct npy_array *out,
 {
     *buf = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return gsae_fail(err, GSAE_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot open: %s", path, strerror(errno));
     enum gsae_status st = GSAE_OK;
     long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
+    if (fseek(f, 0, SEEK_END) == 0) size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
         st = gsae_fail(err, GSAE_EIO, "%s: cannot determine the file size", path);
         goto done;
@@ -194,8 +183,7 @@ enum gsae_status npy_serialize(const struct gsae_tensor *t, void **buf, size_t *
 {
     const char *descr = NULL;
     for (size_t i = 0; i < sizeof npy_types / sizeof npy_types[0]; i++)
-        if (npy_types[i].dtype == t->dtype)
-            descr = npy_types[i].descr;
+        if (npy_types[i].dtype == t->dtype) descr = npy_types[i].descr;
     if (!descr)
         return gsae_fail(err, GSAE_EINVAL, "npy: dtype %s has no .npy spelling",
                          gsae_dtype_name(t->dtype));
@@ -218,8 +206,7 @@ enum gsae_status npy_serialize(const struct gsae_tensor *t, void **buf, size_t *
     if (numel < 0 || !gsae_mul_size((size_t)numel, gsae_dtype_size(t->dtype), &bytes))
         return gsae_fail(err, GSAE_ERANGE, "npy: tensor too large");
     unsigned char *b = malloc(total_hdr + bytes);
-    if (!b)
-        return gsae_fail(err, GSAE_ENOMEM, "npy: out of memory");
+    if (!b) return gsae_fail(err, GSAE_ENOMEM, "npy: out of memory");
     memcpy(b, npy_magic, 6);
     b[6] = 1;
     b[7] = 0;
@@ -228,8 +215,7 @@ enum gsae_status npy_serialize(const struct gsae_tensor *t, void **buf, size_t *
     memset(b + 10, ' ', hlen);
     memcpy(b + 10, dict, (size_t)n);
     b[total_hdr - 1] = '\n';
-    if (bytes)
-        memcpy(b + total_hdr, t->data, bytes);
+    if (bytes) memcpy(b + total_hdr, t->data, bytes);
     *buf = b;
     *len = total_hdr + bytes;
     return GSAE_OK;
@@ -240,8 +226,7 @@ enum gsae_status npy_save(const char *path, const struct gsae_tensor *t, struct 
     void *buf;
     size_t len;
     enum gsae_status st = npy_serialize(t, &buf, &len, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
         free(buf);
@@ -260,8 +245,7 @@ enum gsae_status npy_save(const char *path, const struct gsae_tensor *t, struct 
     }
     if (rename(tmp, path) != 0) {
         remove(tmp);
-        return gsae_fail(err, GSAE_EIO, "%s: cannot rename into place: %s", path,
-                         strerror(errno));
+        return gsae_fail(err, GSAE_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
     }
     return GSAE_OK;
 }

@@ -17,8 +17,8 @@ struct npy_array {
     enum gsae_dtype dtype;
     int n_dims;
     int64_t shape[GSAE_MAX_DIMS];
-    const void *data;   /* points into the buffer given to npy_parse */
-    size_t data_bytes;  /* numel * dtype size; the buffer holds at least this many */
+    const void *data;  /* points into the buffer given to npy_parse */
+    size_t data_bytes; /* numel * dtype size; the buffer holds at least this many */
 };
 
 /* Parse an .npy image of len bytes at buf. name (a file or archive member) goes in messages.

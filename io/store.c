@@ -12,10 +12,10 @@
 
 #include "../src/tensor.h"
 
-#define CHUNK_TOKENS ((size_t)16384)
-#define CHUNK_NNZ ((size_t)262144)
+#define CHUNK_TOKENS     ((size_t)16384)
+#define CHUNK_NNZ        ((size_t)262144)
 #define CHUNK_RESID_ROWS ((size_t)64)
-#define DEFLATE_LEVEL 4
+#define DEFLATE_LEVEL    4
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checksums hash host bytes as LE");
 
@@ -28,9 +28,9 @@ struct store_part_writer {
     struct store_meta meta;
     struct store_part_info info;
     uint64_t hash[N_HASH];
-    int32_t *pos32;    /* (context_size) */
-    uint16_t *bf16;    /* (context_size * d_model) when resid is bf16 */
-    int64_t *rows;     /* (context_size + 1) absolute row pointers */
+    int32_t *pos32; /* (context_size) */
+    uint16_t *bf16; /* (context_size * d_model) when resid is bf16 */
+    int64_t *rows;  /* (context_size + 1) absolute row pointers */
 };
 
 uint64_t store_fnv1a(uint64_t h, const void *data, size_t len)
@@ -84,11 +84,9 @@ static enum gsae_status sync_path(const char *path, struct gsae_error *err)
 enum gsae_status store_rename_durable(const char *tmp, const char *path, struct gsae_error *err)
 {
     enum gsae_status st = sync_path(tmp, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     if (rename(tmp, path) != 0)
-        return gsae_fail(err, GSAE_EIO, "%s: cannot rename to %s: %s", tmp, path,
-                         strerror(errno));
+        return gsae_fail(err, GSAE_EIO, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -105,8 +103,7 @@ enum gsae_status store_write_atomic(const char *path, const void *data, size_t l
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", tmp, strerror(errno));
     size_t put = fwrite(data, 1, len, f);
     int rc = fflush(f);
     rc |= fsync(fileno(f));
@@ -134,10 +131,8 @@ static int def_var(int ncid, const char *name, nc_type type, int n_dims, const i
                    const size_t *chunks, int *varid)
 {
     int rc = nc_def_var(ncid, name, type, n_dims, dims, varid);
-    if (rc == NC_NOERR)
-        rc = nc_def_var_chunking(ncid, *varid, NC_CHUNKED, chunks);
-    if (rc == NC_NOERR)
-        rc = nc_def_var_deflate(ncid, *varid, 1, 1, DEFLATE_LEVEL);
+    if (rc == NC_NOERR) rc = nc_def_var_chunking(ncid, *varid, NC_CHUNKED, chunks);
+    if (rc == NC_NOERR) rc = nc_def_var_deflate(ncid, *varid, 1, 1, DEFLATE_LEVEL);
     return rc;
 }
 
@@ -176,7 +171,8 @@ static enum gsae_status define_part(struct store_part_writer *w, struct gsae_err
     NCW(def_var(ncid, "sae_index", t_index, 1, &d_nnz, cn, &w->v_index), "variable sae_index");
     NCW(def_var(ncid, "sae_value", NC_FLOAT, 1, &d_nnz, cn, &w->v_value), "variable sae_value");
     NCW(nc_put_att_text(ncid, w->v_value, "units", 14, "SAE activation"), "sae_value units");
-    NCW(nc_put_att_text(ncid, w->v_pos, "long_name", 41, "position in document; -1: inserted <bos>"),
+    NCW(nc_put_att_text(ncid, w->v_pos, "long_name", 41,
+                        "position in document; -1: inserted <bos>"),
         "pos long_name");
     NCW(nc_put_att_text(ncid, w->v_row, "long_name", 45,
                         "CSR row pointers into sae_index and sae_value"),
@@ -233,13 +229,11 @@ enum gsae_status store_part_open(const char *dir, int64_t index, const struct st
 {
     *out = NULL;
     enum gsae_status st = check_meta(meta, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     if (index < 0 || index > INT64_MAX / meta->windows_per_part)
         return gsae_fail(err, GSAE_EINVAL, "store: part index %lld out of range", (long long)index);
     struct store_part_writer *w = calloc(1, sizeof *w);
-    if (!w)
-        return gsae_fail(err, GSAE_ENOMEM, "store: out of memory");
+    if (!w) return gsae_fail(err, GSAE_ENOMEM, "store: out of memory");
     w->ncid = -1;
     w->meta = *meta;
     w->info.index = index;
@@ -310,8 +304,7 @@ enum gsae_status store_part_append(struct store_part_writer *w, int64_t n, const
                                    struct gsae_error *err)
 {
     enum gsae_status st = check_window(w, n, row_ptr, index, pos, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     if ((w->meta.resid != STORE_RESID_NONE) != (resid != NULL))
         return gsae_fail(err, GSAE_EINVAL, "%s: residuals %s but the store %s them", w->tmp,
                          resid ? "given" : "missing", resid ? "does not keep" : "keeps");
@@ -385,8 +378,7 @@ enum gsae_status store_part_commit(struct store_part_writer *w, struct store_par
         st = nc_fail(err, rc, w->tmp, "close");
         goto fail;
     }
-    if ((st = store_rename_durable(w->tmp, w->path, err)) != GSAE_OK)
-        goto fail;
+    if ((st = store_rename_durable(w->tmp, w->path, err)) != GSAE_OK) goto fail;
     *info = w->info;
     w->tmp[0] = '\0'; /* nothing left to remove */
 fail:
@@ -396,12 +388,9 @@ fail:
 
 void store_part_abort(struct store_part_writer *w)
 {
-    if (!w)
-        return;
-    if (w->ncid >= 0)
-        nc_close(w->ncid);
-    if (w->tmp[0])
-        unlink(w->tmp);
+    if (!w) return;
+    if (w->ncid >= 0) nc_close(w->ncid);
+    if (w->tmp[0]) unlink(w->tmp);
     free(w->pos32);
     free(w->rows);
     free(w->bf16);
@@ -428,8 +417,7 @@ static enum gsae_status get_i64_att(int ncid, const char *path, const char *name
     if (rc == NC_NOERR && len != 1)
         return gsae_fail(err, GSAE_EFORMAT, "%s: attribute %s has %zu values, expected 1", path,
                          name, len);
-    if (rc == NC_NOERR)
-        rc = nc_get_att_longlong(ncid, NC_GLOBAL, name, &v);
+    if (rc == NC_NOERR) rc = nc_get_att_longlong(ncid, NC_GLOBAL, name, &v);
     if (rc != NC_NOERR)
         return gsae_fail(err, GSAE_EFORMAT, "%s: attribute %s: %s", path, name, nc_strerror(rc));
     *out = v;
@@ -441,23 +429,21 @@ static enum gsae_status get_var(int ncid, const char *path, const char *name, nc
 {
     nc_type t;
     int rc = nc_inq_varid(ncid, name, varid);
-    if (rc == NC_NOERR)
-        rc = nc_inq_vartype(ncid, *varid, &t);
+    if (rc == NC_NOERR) rc = nc_inq_vartype(ncid, *varid, &t);
     if (rc != NC_NOERR)
         return gsae_fail(err, GSAE_EFORMAT, "%s: variable %s: %s", path, name, nc_strerror(rc));
     if (want != NC_NAT && t != want)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: variable %s has type %d, expected %d", path,
-                         name, (int)t, (int)want);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: variable %s has type %d, expected %d", path, name,
+                         (int)t, (int)want);
     /* the buffer holds n elements: the variable must have exactly that many */
     int n_dims = 0, dims[NC_MAX_VAR_DIMS];
     size_t count = 1, len = 0;
     rc = nc_inq_var(ncid, *varid, NULL, NULL, &n_dims, dims, NULL);
     for (int i = 0; rc == NC_NOERR && i < n_dims; i++)
-        if ((rc = nc_inq_dimlen(ncid, dims[i], &len)) == NC_NOERR)
-            count *= len;
+        if ((rc = nc_inq_dimlen(ncid, dims[i], &len)) == NC_NOERR) count *= len;
     if (rc != NC_NOERR || n_dims < 1 || count != n)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: variable %s has %zu elements, expected %zu",
-                         path, name, count, n);
+        return gsae_fail(err, GSAE_EFORMAT, "%s: variable %s has %zu elements, expected %zu", path,
+                         name, count, n);
     if (out && n > 0 && (rc = nc_get_var(ncid, *varid, out)) != NC_NOERR)
         return gsae_fail(err, GSAE_EFORMAT, "%s: reading %s: %s", path, name, nc_strerror(rc));
     return GSAE_OK;
@@ -469,8 +455,7 @@ static enum gsae_status dim_len(int ncid, const char *path, const char *name, in
     int id;
     size_t len = 0;
     int rc = nc_inq_dimid(ncid, name, &id);
-    if (rc == NC_NOERR)
-        rc = nc_inq_dimlen(ncid, id, &len);
+    if (rc == NC_NOERR) rc = nc_inq_dimlen(ncid, id, &len);
     if (rc != NC_NOERR)
         return gsae_fail(err, GSAE_EFORMAT, "%s: dimension %s: %s", path, name, nc_strerror(rc));
     *out = (int64_t)len;
@@ -503,8 +488,7 @@ static enum gsae_status read_header(int ncid, const char *path, struct store_par
 {
     enum gsae_status st;
     int64_t version = 0, n_rows = 0, n_nnz = 0;
-    if ((st = get_i64_att(ncid, path, "schema_version", &version, err)) != GSAE_OK)
-        return st;
+    if ((st = get_i64_att(ncid, path, "schema_version", &version, err)) != GSAE_OK) return st;
     if (version != STORE_SCHEMA_VERSION)
         return gsae_fail(err, GSAE_EFORMAT, "%s: schema_version %lld, this gsae reads %d", path,
                          (long long)version, STORE_SCHEMA_VERSION);
@@ -518,17 +502,16 @@ static enum gsae_status read_header(int ncid, const char *path, struct store_par
         (st = dim_len(ncid, path, "nnz", &n_nnz, err)) != GSAE_OK)
         return st;
     p->nnz = n_nnz;
-    if (n_rows != p->n_tokens + 1 || p->context_size < 1 || p->d_sae < 1 ||
-        p->n_windows < 0 || p->n_tokens != p->n_windows * p->context_size)
+    if (n_rows != p->n_tokens + 1 || p->context_size < 1 || p->d_sae < 1 || p->n_windows < 0 ||
+        p->n_tokens != p->n_windows * p->context_size)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: inconsistent sizes: %lld tokens, %lld rows, %lld windows of %lld",
-                         path, (long long)p->n_tokens, (long long)n_rows,
-                         (long long)p->n_windows, (long long)p->context_size);
+                         path, (long long)p->n_tokens, (long long)n_rows, (long long)p->n_windows,
+                         (long long)p->context_size);
     char hex[17] = {0};
     size_t len = 0;
     int rc = nc_inq_attlen(ncid, NC_GLOBAL, "content_fnv1a64", &len);
-    if (rc == NC_NOERR && len == 16)
-        rc = nc_get_att_text(ncid, NC_GLOBAL, "content_fnv1a64", hex);
+    if (rc == NC_NOERR && len == 16) rc = nc_get_att_text(ncid, NC_GLOBAL, "content_fnv1a64", hex);
     if (rc != NC_NOERR || len != 16)
         return gsae_fail(err, GSAE_EFORMAT, "%s: attribute content_fnv1a64 missing or malformed",
                          path);
@@ -546,8 +529,7 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
     int rc = nc_open(path, NC_NOWRITE, &ncid);
     if (rc != NC_NOERR)
         return gsae_fail(err, GSAE_EIO, "%s: cannot open: %s", path, nc_strerror(rc));
-    if ((st = read_header(ncid, path, p, err)) != GSAE_OK)
-        goto fail;
+    if ((st = read_header(ncid, path, p, err)) != GSAE_OK) goto fail;
     size_t n = (size_t)p->n_tokens, nnz = (size_t)p->nnz;
     p->token_id = malloc((n + 1) * sizeof *p->token_id);
     p->doc = malloc((n + 1) * sizeof *p->doc);
@@ -586,34 +568,29 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
                        (int)t_index, (long long)p->d_sae);
         goto fail;
     }
-    if (nnz > 0)
-        NCR(nc_get_var_uint(ncid, varid, p->index), "reading sae_index");
-    if ((st = check_csr(p, path, err)) != GSAE_OK)
-        goto fail;
+    if (nnz > 0) NCR(nc_get_var_uint(ncid, varid, p->index), "reading sae_index");
+    if ((st = check_csr(p, path, err)) != GSAE_OK) goto fail;
     hash[H_TOKEN] = store_fnv1a(hash[H_TOKEN], p->token_id, n * sizeof *p->token_id);
     hash[H_DOC] = store_fnv1a(hash[H_DOC], p->doc, n * sizeof *p->doc);
     hash[H_ROW] = store_fnv1a(hash[H_ROW], p->row_ptr, (n + 1) * sizeof *p->row_ptr);
     hash[H_INDEX] = store_fnv1a(hash[H_INDEX], p->index, nnz * sizeof *p->index);
     hash[H_VALUE] = store_fnv1a(hash[H_VALUE], p->value, nnz * sizeof *p->value);
-    if ((st = get_i64_att(ncid, path, "d_model", &p->d_model, err)) != GSAE_OK)
-        goto fail;
+    if ((st = get_i64_att(ncid, path, "d_model", &p->d_model, err)) != GSAE_OK) goto fail;
     bool has_resid = nc_inq_varid(ncid, "resid_post", &varid) == NC_NOERR;
     if (has_resid) {
         nc_type t;
         NCR(nc_inq_vartype(ncid, varid, &t), "resid_post type");
         p->resid = t == NC_USHORT ? STORE_RESID_BF16 : STORE_RESID_F32;
         int64_t d = 0;
-        if ((st = dim_len(ncid, path, "d_model", &d, err)) != GSAE_OK)
-            goto fail;
+        if ((st = dim_len(ncid, path, "d_model", &d, err)) != GSAE_OK) goto fail;
         int n_dims = 0;
         NCR(nc_inq_varndims(ncid, varid, &n_dims), "resid_post dimensions");
         if (n_dims == 2 && d == p->d_model && d > 0)
             st = get_var(ncid, path, "resid_post", t, n * (size_t)d, NULL, &varid, err);
-        if (st != GSAE_OK)
-            goto fail;
+        if (st != GSAE_OK) goto fail;
         if (n_dims != 2 || d != p->d_model || (t != NC_USHORT && t != NC_FLOAT)) {
-            st = gsae_fail(err, GSAE_EFORMAT, "%s: resid_post type %d, d_model %lld vs %lld",
-                           path, (int)t, (long long)d, (long long)p->d_model);
+            st = gsae_fail(err, GSAE_EFORMAT, "%s: resid_post type %d, d_model %lld vs %lld", path,
+                           (int)t, (long long)d, (long long)p->d_model);
             goto fail;
         }
     }
@@ -622,16 +599,13 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
         p->resid_post = malloc((cnt + 1) * sizeof *p->resid_post);
         void *raw = p->resid == STORE_RESID_BF16 ? malloc((cnt + 1) * elt) : p->resid_post;
         if (!p->resid_post || !raw) {
-            if (raw != p->resid_post)
-                free(raw);
+            if (raw != p->resid_post) free(raw);
             st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for resid_post", path);
             goto fail;
         }
         if (cnt > 0 && (rc = nc_get_var(ncid, varid, raw)) != NC_NOERR) {
-            if (raw != p->resid_post)
-                free(raw);
-            st = gsae_fail(err, GSAE_EFORMAT, "%s: reading resid_post: %s", path,
-                           nc_strerror(rc));
+            if (raw != p->resid_post) free(raw);
+            st = gsae_fail(err, GSAE_EFORMAT, "%s: reading resid_post: %s", path, nc_strerror(rc));
             goto fail;
         }
         hash[H_RESID] = store_fnv1a(hash[H_RESID], raw, cnt * elt);
@@ -642,13 +616,10 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
         }
     }
     p->checksum = has_resid && !with_resid ? 0 : combine(hash);
-    if (!has_resid)
-        p->d_model = 0;
+    if (!has_resid) p->d_model = 0;
 fail:
-    if (ncid >= 0)
-        nc_close(ncid);
-    if (st != GSAE_OK)
-        store_part_free(p);
+    if (ncid >= 0) nc_close(ncid);
+    if (st != GSAE_OK) store_part_free(p);
     return st;
 }
 
@@ -672,8 +643,7 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s)
         while (c < *len + n + 1)
             c *= 2;
         char *b = realloc(*buf, c);
-        if (!b)
-            return -1;
+        if (!b) return -1;
         *buf = b;
         *cap = c;
     }

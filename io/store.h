@@ -113,15 +113,15 @@ struct store_part {
     int64_t part_index, first_window, n_windows, n_tokens, nnz;
     int64_t context_size, d_sae, d_model; /* d_model 0 when no residuals are stored */
     enum store_resid resid;
-    int32_t *token_id; /* (n_tokens) */
-    int64_t *doc;      /* (n_tokens) */
-    int64_t *pos;      /* (n_tokens) */
-    int64_t *row_ptr;  /* (n_tokens + 1) */
-    uint32_t *index;   /* (nnz) */
-    float *value;      /* (nnz) */
-    float *resid_post; /* (n_tokens, d_model) when read with residuals, else NULL */
-    uint64_t checksum_attr;  /* content_fnv1a64 as stored */
-    uint64_t checksum;       /* recomputed from the data read (residuals only if read) */
+    int32_t *token_id;      /* (n_tokens) */
+    int64_t *doc;           /* (n_tokens) */
+    int64_t *pos;           /* (n_tokens) */
+    int64_t *row_ptr;       /* (n_tokens + 1) */
+    uint32_t *index;        /* (nnz) */
+    float *value;           /* (nnz) */
+    float *resid_post;      /* (n_tokens, d_model) when read with residuals, else NULL */
+    uint64_t checksum_attr; /* content_fnv1a64 as stored */
+    uint64_t checksum;      /* recomputed from the data read (residuals only if read) */
 };
 
 /* Read a part; with_resid also reads resid_post (converted to f32). Checks schema_version,

@@ -16,16 +16,14 @@ static bool mpi_running(void)
 int cli_world_rank(void)
 {
     int rank = 0;
-    if (mpi_running())
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (mpi_running()) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     return rank;
 }
 
 int cli_world_size(void)
 {
     int size = 1;
-    if (mpi_running())
-        MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (mpi_running()) MPI_Comm_size(MPI_COMM_WORLD, &size);
     return size;
 }
 
@@ -42,7 +40,6 @@ void cli_report(const char *cmd, const struct gsae_error *err)
 bool cli_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-            return true;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return true;
     return false;
 }

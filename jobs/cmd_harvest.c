@@ -98,8 +98,7 @@ static int parse(int argc, char **argv, struct harvest_opts *o)
     o->on_bad = CORPUS_ON_BAD_FAIL;
     for (int i = 1; i < argc; i++) {
         int used = sae_session_parse("harvest", argc, argv, i, &o->s);
-        if (used < 0)
-            return 2;
+        if (used < 0) return 2;
         if (used > 0) {
             i += used - 1;
             continue;
@@ -131,8 +130,9 @@ static int parse(int argc, char **argv, struct harvest_opts *o)
             num = &o->top_k;
         else if (strcmp(a, "--resid") == 0 &&
                  (!strcmp(v, "none") || !strcmp(v, "f32") || !strcmp(v, "bf16")))
-            o->resid = !strcmp(v, "none") ? STORE_RESID_NONE
-                       : !strcmp(v, "f32") ? STORE_RESID_F32 : STORE_RESID_BF16;
+            o->resid = !strcmp(v, "none")  ? STORE_RESID_NONE
+                       : !strcmp(v, "f32") ? STORE_RESID_F32
+                                           : STORE_RESID_BF16;
         else if (strcmp(a, "--on-bad-doc") == 0 && (!strcmp(v, "skip") || !strcmp(v, "fail")))
             o->on_bad = !strcmp(v, "skip") ? CORPUS_ON_BAD_SKIP : CORPUS_ON_BAD_FAIL;
         else {
@@ -175,8 +175,7 @@ static uint64_t tokenizer_hash(const struct tokenizer *tk)
         size_t len = 0;
         const char *piece = tokenizer_piece(tk, id, &len);
         h = gsae_hash_update(h, &len, sizeof len);
-        if (piece)
-            h = gsae_hash_update(h, piece, len);
+        if (piece) h = gsae_hash_update(h, piece, len);
     }
     return h;
 }
@@ -195,24 +194,22 @@ static enum gsae_status open_local(struct harvest *h, const struct harvest_opts 
     if (st == GSAE_OK && !tpath)
         st = gsae_fail(err, GSAE_EINVAL, "%s has no tokenizer.json: give --tokenizer PATH",
                        o->s.model_dir);
-    if (st == GSAE_OK && (st = tokenizer_load(&h->tk, tpath, err)) == GSAE_OK)
-        h->has_tk = true;
+    if (st == GSAE_OK && (st = tokenizer_load(&h->tk, tpath, err)) == GSAE_OK) h->has_tk = true;
     if (st == GSAE_OK && h->tk.bos_id < 0)
         st = gsae_fail(err, GSAE_EINVAL, "%s: the tokenizer has no <bos> token", tpath);
-    if (st == GSAE_OK)
-        h->tok_hash = tokenizer_hash(&h->tk);
+    if (st == GSAE_OK) h->tok_hash = tokenizer_hash(&h->tk);
     /* the layer comes from --layer or the SAE file; every rank reads the SAE's header data */
-    if (st == GSAE_OK)
-        st = sae_load(o->s.sae_path, &h->sae, &h->info, err);
+    if (st == GSAE_OK) st = sae_load(o->s.sae_path, &h->sae, &h->info, err);
     char warning[1024] = "";
     if (st == GSAE_OK)
         st = sae_check_model(&h->info, &h->sae, &h->cfg, NULL, o->s.layer, &h->layer, warning,
                              sizeof warning, err);
     if (st == GSAE_OK && h->layer < 0)
-        st = gsae_fail(err, GSAE_EINVAL, "%s: the file does not say which layer it hooks; give "
-                                         "--layer", h->info.path);
-    if (st != GSAE_OK)
-        return st;
+        st = gsae_fail(err, GSAE_EINVAL,
+                       "%s: the file does not say which layer it hooks; give "
+                       "--layer",
+                       h->info.path);
+    if (st != GSAE_OK) return st;
     if (warning[0] && cli_world_rank() == 0)
         fprintf(stderr, "gsae harvest: warning: %s\n", warning);
     h->d_sae = h->sae.d_sae;
@@ -220,9 +217,12 @@ static enum gsae_status open_local(struct harvest *h, const struct harvest_opts 
                                    (size_t)(h->sae.d_model * h->sae.d_sae) * sizeof(float));
     sh = gsae_hash_update(sh, h->sae.b_enc, (size_t)h->sae.d_sae * sizeof(float));
     h->sae_hash = gsae_hash_update(sh, h->sae.threshold, (size_t)h->sae.d_sae * sizeof(float));
-    struct plan_options po = {.n_ranks = cli_world_size(), .n_stages = o->s.n_stages,
-                              .n_layers = h->layer + 1, .with_logits = false,
-                              .dtype = GSAE_DTYPE_BF16, .ctx_len = o->context,
+    struct plan_options po = {.n_ranks = cli_world_size(),
+                              .n_stages = o->s.n_stages,
+                              .n_layers = h->layer + 1,
+                              .with_logits = false,
+                              .dtype = GSAE_DTYPE_BF16,
+                              .ctx_len = o->context,
                               .layers = o->s.layers};
     return plan_make(&h->plan, &h->cfg, &po, err);
 }
@@ -239,20 +239,16 @@ static enum gsae_status open_stage(struct harvest *h, const struct harvest_opts 
     if (st == GSAE_OK && h->last_stage) {
         GSAE_ASSERT(ps->layer_end == h->layer + 1);
         st = sae_encoder_init(&h->enc, &h->sae, 0, err);
-        if (st == GSAE_OK)
-            st = sae_acts_init(&h->acts, o->wpmb * o->context, 0, err);
+        if (st == GSAE_OK) st = sae_acts_init(&h->acts, o->wpmb * o->context, 0, err);
         h->rows = malloc((size_t)(o->context + 1) * sizeof *h->rows);
-        if (st == GSAE_OK && !h->rows)
-            st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+        if (st == GSAE_OK && !h->rows) st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
     } else if (st == GSAE_OK) {
         sae_params_free(&h->sae);
     }
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     int64_t g = o->wpmb, mb_first[2] = {0, g};
     int64_t *n_tok = malloc((size_t)g * sizeof *n_tok);
-    if (!n_tok)
-        return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    if (!n_tok) return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
     for (int64_t i = 0; i < g; i++)
         n_tok[i] = o->context;
     struct pipe_work work = {g, NULL, n_tok, 1, mb_first};
@@ -272,15 +268,13 @@ static void harvest_close(struct harvest *h)
     sae_acts_free(&h->acts);
     sae_params_free(&h->sae);
     sae_info_free(&h->info);
-    if (h->has_tk)
-        tokenizer_free(&h->tk);
+    if (h->has_tk) tokenizer_free(&h->tk);
     tokenizer_work_free(&h->tk_work);
     free(h->mb_part);
     free(h->mb_first_window);
     free(h->index);
     free(h->rows);
-    if (h->progress_csv)
-        fclose(h->progress_csv);
+    if (h->progress_csv) fclose(h->progress_csv);
 }
 
 /* Last stage: resid_post.L of one micro-batch -> SAE -> the store's sink, window by window. */
@@ -290,12 +284,10 @@ static enum gsae_status pipe_sink_fn(void *ctx, struct pipe *p, const struct pip
     (void)p;
     struct harvest *h = ctx;
     int64_t m = rows->mb, k = h->mb_part[m], w0 = h->mb_first_window[m];
-    if (k < 0)
-        return GSAE_OK; /* filler */
+    if (k < 0) return GSAE_OK; /* filler */
     GSAE_ASSERT(k == h->round->replica);
     enum gsae_status st = sae_encode(&h->enc, x, rows->batch->n_rows, &h->acts, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     int64_t ctxn = h->context;
     for (int64_t s = 0; s < rows->batch->n_seq; s++) {
         int64_t r0 = s * ctxn, base = h->acts.row_ptr[r0], nnz = h->acts.row_ptr[r0 + ctxn] - base;
@@ -313,8 +305,7 @@ static enum gsae_status pipe_sink_fn(void *ctx, struct pipe *p, const struct pip
             h->index[z] = (uint32_t)h->acts.feature[base + z];
         struct pstore_acts a = {h->rows, h->index, h->acts.value + base,
                                 h->resid != STORE_RESID_NONE ? x + r0 * d_model : NULL};
-        if ((st = h->sink->put(h->sink->ctx, w0 + s, &a, err)) != GSAE_OK)
-            return st;
+        if ((st = h->sink->put(h->sink->ctx, w0 + s, &a, err)) != GSAE_OK) return st;
     }
     return GSAE_OK;
 }
@@ -325,8 +316,7 @@ static enum gsae_status encode_round(void *ctx, const struct pstore_round *round
     struct harvest *h = ctx;
     int64_t R = round->n_replicas, g = h->wpmb, J = 0;
     for (int64_t k = 0; k < round->n_parts; k++)
-        if ((round->n_windows[k] + g - 1) / g > J)
-            J = (round->n_windows[k] + g - 1) / g;
+        if ((round->n_windows[k] + g - 1) / g > J) J = (round->n_windows[k] + g - 1) / g;
     int64_t n_mb = J * R, n_seq = 0;
     free(h->mb_part);
     free(h->mb_first_window);
@@ -390,8 +380,7 @@ static void on_progress(void *ctx, const struct pstore_progress *p)
 static void on_warning(void *ctx, const char *msg)
 {
     (void)ctx;
-    if (cli_world_rank() == 0)
-        fprintf(stderr, "gsae harvest: skipped: %s\n", msg);
+    if (cli_world_rank() == 0) fprintf(stderr, "gsae harvest: skipped: %s\n", msg);
 }
 
 static enum gsae_status write_freq(const char *store, const char *path, struct gsae_error *err)
@@ -400,8 +389,7 @@ static enum gsae_status write_freq(const char *store, const char *path, struct g
     snprintf(fs_path, sizeof fs_path, "%s/feature_stats.nc", store);
     struct featstats fs;
     enum gsae_status st = featstats_nc_read(fs_path, &fs, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     FILE *f = fopen(path, "w");
     if (!f) {
         featstats_free(&fs);
@@ -428,13 +416,10 @@ static int run(const struct harvest_opts *o)
     char **shards = NULL;
     int64_t n_shards = 0;
     enum gsae_status st = corpus_expand(o->corpus, &shards, &n_shards, &err);
-    if (st == GSAE_OK)
-        st = open_local(&h, o, &err);
+    if (st == GSAE_OK) st = open_local(&h, o, &err);
     st = dist_agree(MPI_COMM_WORLD, st, &err);
-    if (st == GSAE_OK)
-        st = dist_open(&h.d, MPI_COMM_WORLD, h.plan.n_stages, &err);
-    if (st == GSAE_OK)
-        st = dist_threads_choose(&h.d, o->s.n_threads, &h.n_threads, &err);
+    if (st == GSAE_OK) st = dist_open(&h.d, MPI_COMM_WORLD, h.plan.n_stages, &err);
+    if (st == GSAE_OK) st = dist_threads_choose(&h.d, o->s.n_threads, &h.n_threads, &err);
     if (st == GSAE_OK) {
         dist_threads_apply(h.n_threads);
         st = open_stage(&h, o, &err);
@@ -447,15 +432,13 @@ static int run(const struct harvest_opts *o)
     corpus_lines = calloc(cl, 1);
     for (int64_t i = 0; corpus_lines && i < n_shards; i++) {
         strcat(corpus_lines, shards[i]);
-        if (i + 1 < n_shards)
-            strcat(corpus_lines, "\n");
+        if (i + 1 < n_shards) strcat(corpus_lines, "\n");
     }
     if (st == GSAE_OK && h.d.rank == 0 && o->progress_csv) {
         struct stat sb;
         bool fresh = stat(o->progress_csv, &sb) != 0;
         h.progress_csv = fopen(o->progress_csv, "a");
-        if (h.progress_csv && fresh)
-            fprintf(h.progress_csv, "seconds,tokens\n");
+        if (h.progress_csv && fresh) fprintf(h.progress_csv, "seconds,tokens\n");
     }
     int64_t max_windows = o->max_tokens > 0 ? (o->max_tokens + o->context - 1) / o->context : 0;
     if (st == GSAE_OK && corpus_lines) {
@@ -464,25 +447,39 @@ static int run(const struct harvest_opts *o)
         snprintf(tok_hash, sizeof tok_hash, "%016llx", (unsigned long long)h.tok_hash);
         char settings[512];
         snprintf(settings, sizeof settings, "%s %s %s %lld %lld %lld %lld %d %lld", model_hash,
-                 sae_hash, tok_hash, (long long)h.layer, (long long)o->context,
-                 (long long)o->wpp, (long long)max_windows, (int)o->resid, (long long)o->top_k);
+                 sae_hash, tok_hash, (long long)h.layer, (long long)o->context, (long long)o->wpp,
+                 (long long)max_windows, (int)o->resid, (long long)o->top_k);
         snprintf(job_hash, sizeof job_hash, "%016llx",
                  (unsigned long long)gsae_hash_update(gsae_hash_str(settings), corpus_lines,
                                                       strlen(corpus_lines)));
         struct store_meta meta = {
-            .model = o->s.model_dir, .model_config_hash = model_hash,
-            .sae_source = o->s.sae_path, .sae_hash = sae_hash, .tokenizer_hash = tok_hash,
-            .corpus = corpus_lines, .job = "gsae harvest", .layer = h.layer,
-            .context_size = o->context, .bos_token_id = h.tk.bos_id, .d_sae = h.d_sae,
-            .d_model = h.cfg.d_model, .windows_per_part = o->wpp, .resid = o->resid,
+            .model = o->s.model_dir,
+            .model_config_hash = model_hash,
+            .sae_source = o->s.sae_path,
+            .sae_hash = sae_hash,
+            .tokenizer_hash = tok_hash,
+            .corpus = corpus_lines,
+            .job = "gsae harvest",
+            .layer = h.layer,
+            .context_size = o->context,
+            .bos_token_id = h.tk.bos_id,
+            .d_sae = h.d_sae,
+            .d_model = h.cfg.d_model,
+            .windows_per_part = o->wpp,
+            .resid = o->resid,
         };
         struct pstore_config cfg = {
-            .dir = o->out, .meta = &meta, .job_hash = job_hash,
+            .dir = o->out,
+            .meta = &meta,
+            .job_hash = job_hash,
             .corpus = {(const char *const *)shards, n_shards, o->on_bad, 0, on_warning, NULL},
             .tokenizer = {tok_encode, &h},
             .stats = {h.d_sae, o->top_k, 16, 8, false},
-            .ranks_per_replica = h.d.n_stages, .max_windows = max_windows,
-            .stop = runctl_stop_flag_install(), .progress = on_progress, .progress_ctx = &h,
+            .ranks_per_replica = h.d.n_stages,
+            .max_windows = max_windows,
+            .stop = runctl_stop_flag_install(),
+            .progress = on_progress,
+            .progress_ctx = &h,
         };
         struct pstore_encoder enc = {encode_round, &h};
         struct pstore_result res;
@@ -503,11 +500,9 @@ static int run(const struct harvest_opts *o)
                     "harvest: complete: %lld parts, %lld tokens written by this run, %.2f s; "
                     "replica 0's writer: model+SAE %.1f%%, corpus+tokenizer+windows %.1f%%, "
                     "store+statistics %.1f%%\n",
-                    (long long)res.parts_total, written,
-                    times[0], 100.0 * model / times[0], 100.0 * times[2] / times[0],
-                    100.0 * times[3] / times[0]);
-            if (o->freq_csv)
-                st = write_freq(o->out, o->freq_csv, &err);
+                    (long long)res.parts_total, written, times[0], 100.0 * model / times[0],
+                    100.0 * times[2] / times[0], 100.0 * times[3] / times[0]);
+            if (o->freq_csv) st = write_freq(o->out, o->freq_csv, &err);
         }
     }
     int rc = 0;
@@ -536,17 +531,14 @@ static int job_argv(struct job *job, const char *path, int argc, char **argv, ch
     char name[256];
     snprintf(name, sizeof name, "%s", slash ? slash + 1 : path);
     char *dot = strrchr(name, '.');
-    if (dot)
-        *dot = '\0';
+    if (dot) *dot = '\0';
     char def_out[512];
     snprintf(def_out, sizeof def_out, "results/%s", name);
     enum gsae_status st = job_load(job, path, &err);
-    if (st == GSAE_OK)
-        st = job_put(job, "job", "name", name, "gsae harvest", &err);
+    if (st == GSAE_OK) st = job_put(job, "job", "name", name, "gsae harvest", &err);
     if (st == GSAE_OK && !job_get(job, "job", "out"))
         st = job_put(job, "job", "out", def_out, "gsae harvest", &err);
-    if (st == GSAE_OK)
-        st = job_resolve(job, &err);
+    if (st == GSAE_OK) st = job_resolve(job, &err);
     if (st != GSAE_OK) {
         cli_report("harvest", &err);
         return 1;
@@ -569,12 +561,10 @@ static int job_argv(struct job *job, const char *path, int argc, char **argv, ch
             !strcmp(e->value, "false"))
             continue;
         size_t len = strlen(e->key) + 3;
-        if (!(names[*n_owned] = malloc(len)))
-            return 1;
+        if (!(names[*n_owned] = malloc(len))) return 1;
         snprintf(names[*n_owned], len, "--%s", e->key);
         words[n++] = names[(*n_owned)++];
-        if (strcmp(e->value, "true") != 0)
-            words[n++] = e->value;
+        if (strcmp(e->value, "true") != 0) words[n++] = e->value;
     }
     for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--job") == 0)
@@ -594,24 +584,19 @@ int cmd_harvest(int argc, char **argv)
     }
     const char *job_path = NULL;
     for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--job") == 0)
-            job_path = argv[i + 1];
+        if (strcmp(argv[i], "--job") == 0) job_path = argv[i + 1];
     struct job job;
     memset(&job, 0, sizeof job);
     char **words = argv, **owned = NULL;
     int n_words = argc, n_owned = 0, rc = 0;
-    if (job_path)
-        rc = job_argv(&job, job_path, argc, argv, &words, &n_words, &owned, &n_owned);
+    if (job_path) rc = job_argv(&job, job_path, argc, argv, &words, &n_words, &owned, &n_owned);
     struct harvest_opts o;
-    if (rc == 0)
-        rc = parse(n_words, words, &o);
-    if (rc == 0)
-        rc = run(&o);
+    if (rc == 0) rc = parse(n_words, words, &o);
+    if (rc == 0) rc = run(&o);
     for (int i = 0; i < n_owned; i++)
         free(owned[i]);
     free(owned);
-    if (words != argv)
-        free(words);
+    if (words != argv) free(words);
     job_free(&job);
     return rc;
 }

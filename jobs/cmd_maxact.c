@@ -40,10 +40,10 @@ static char *render(const struct maxact *m, const int32_t *ids, int64_t n)
     int32_t *kept = malloc((size_t)(n + 1) * sizeof *kept);
     int64_t k = 0;
     for (int64_t i = 0; kept && i < n; i++)
-        if (ids[i] >= 0)
-            kept[k++] = ids[i];
+        if (ids[i] >= 0) kept[k++] = ids[i];
     char *out = NULL;
-    if (kept && m->has_tk && tokenizer_decode(&m->tk, kept, (size_t)k, false, &t, &err) == GSAE_OK) {
+    if (kept && m->has_tk &&
+        tokenizer_decode(&m->tk, kept, (size_t)k, false, &t, &err) == GSAE_OK) {
         out = malloc(4 * t.len + 1);
         size_t o = 0;
         for (size_t i = 0; out && i < t.len; i++) {
@@ -55,15 +55,13 @@ static char *render(const struct maxact *m, const int32_t *ids, int64_t n)
                 out[o++] = c;
             }
         }
-        if (out)
-            out[o] = '\0';
+        if (out) out[o] = '\0';
     } else if (kept) {
         out = malloc((size_t)k * 12 + 3);
         size_t o = 0;
         for (int64_t i = 0; out && i < k; i++)
             o += (size_t)sprintf(out + o, "%s%d", i ? " " : "", kept[i]);
-        if (out)
-            out[o] = '\0';
+        if (out) out[o] = '\0';
     }
     tokenizer_text_free(&t);
     free(kept);
@@ -92,8 +90,8 @@ static void print_feature(const struct maxact *m, int64_t f)
            n > 0 ? fired / n : 0.0, fired > 0 ? featstats_sum(fs, f) / fired : 0.0);
     if (fs->top_n[f] > 0) {
         const struct featstats_example *e = &fs->top[f * fs->cfg.top_k];
-        printf("max activation %.6g at doc %lld pos %lld\nhistogram (lower edge: count):", (double)e->value,
-               (long long)e->doc, (long long)e->pos);
+        printf("max activation %.6g at doc %lld pos %lld\nhistogram (lower edge: count):",
+               (double)e->value, (long long)e->doc, (long long)e->pos);
         for (int64_t b = 0; b < FEATSTATS_HIST_BINS; b++)
             if (fs->hist[f * FEATSTATS_HIST_BINS + b])
                 printf(" %.3g:%lld", featstats_hist_lower(b),
@@ -116,8 +114,7 @@ static void csv_field(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
+        if (*s == '"') fputc('"', f);
         fputc(*s, f);
     }
     fputc('"', f);
@@ -166,13 +163,11 @@ static const char *guess_tokenizer(const char *store, char *buf, size_t size)
     char manifest[4200];
     snprintf(manifest, sizeof manifest, "%s/part-00000.nc", store);
     FILE *probe = fopen(manifest, "rb");
-    if (!probe)
-        return NULL;
+    if (!probe) return NULL;
     fclose(probe);
     char *text = NULL;
     struct gsae_error err;
-    if (store_part_describe(manifest, &text, &err) != GSAE_OK)
-        return NULL;
+    if (store_part_describe(manifest, &text, &err) != GSAE_OK) return NULL;
     const char *at = strstr(text, "\nmodel = ");
     const char *found = NULL;
     if (at) {
@@ -180,8 +175,7 @@ static const char *guess_tokenizer(const char *store, char *buf, size_t size)
         size_t len = strcspn(at, "\n");
         snprintf(buf, size, "%.*s/tokenizer.json", (int)len, at);
         struct stat sb;
-        if (stat(buf, &sb) == 0)
-            found = buf;
+        if (stat(buf, &sb) == 0) found = buf;
     }
     free(text);
     return found;
@@ -250,8 +244,7 @@ int cmd_maxact(int argc, char **argv)
         fputs(usage_text, stderr);
         return 2;
     }
-    if (cli_world_rank() != 0)
-        return 0;
+    if (cli_world_rank() != 0) return 0;
     char path[4200], guess[4200];
     snprintf(path, sizeof path, "%s/feature_stats.nc", store);
     struct gsae_error err;
@@ -259,8 +252,7 @@ int cmd_maxact(int argc, char **argv)
         cli_report("maxact", &err);
         return 1;
     }
-    if (!tok_path)
-        tok_path = guess_tokenizer(store, guess, sizeof guess);
+    if (!tok_path) tok_path = guess_tokenizer(store, guess, sizeof guess);
     int rc = 0;
     if (tok_path) {
         if (tokenizer_load(&m.tk, tok_path, &err) != GSAE_OK) {
@@ -271,21 +263,17 @@ int cmd_maxact(int argc, char **argv)
         }
     }
     int64_t *features = NULL, n_features = 0;
-    if (rc == 0 && feature)
-        rc = parse_features(feature, m.fs.cfg.d_sae, &features, &n_features);
+    if (rc == 0 && feature) rc = parse_features(feature, m.fs.cfg.d_sae, &features, &n_features);
     for (int64_t i = 0; rc == 0 && i < n_features; i++) {
-        if (i)
-            putchar('\n');
+        if (i) putchar('\n');
         print_feature(&m, features[i]);
     }
-    if (rc == 0 && out)
-        rc = write_csv(&m, out, features, n_features);
+    if (rc == 0 && out) rc = write_csv(&m, out, features, n_features);
     if (rc == 0 && !feature && !out)
         printf("%s: %lld features over %lld tokens; give --feature F or --out CSV\n", path,
                (long long)m.fs.cfg.d_sae, (long long)m.fs.n_tokens);
     free(features);
     featstats_free(&m.fs);
-    if (m.has_tk)
-        tokenizer_free(&m.tk);
+    if (m.has_tk) tokenizer_free(&m.tk);
     return rc;
 }

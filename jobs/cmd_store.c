@@ -49,8 +49,7 @@ static char *part_path(const char *dir, const struct store_part_info *info)
 {
     size_t n = strlen(dir) + strlen(info->file) + 2;
     char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, info->file);
+    if (p) snprintf(p, n, "%s/%s", dir, info->file);
     return p;
 }
 
@@ -64,8 +63,7 @@ static int store_info(const char *dir)
 {
     struct gsae_error err;
     struct manifest m;
-    if (manifest_load(dir, &m, &err) != GSAE_OK)
-        return fail(&err);
+    if (manifest_load(dir, &m, &err) != GSAE_OK) return fail(&err);
     int64_t tokens = 0, nnz = 0, bytes = 0;
     for (int64_t i = 0; i < m.n_parts; i++) {
         char *p = part_path(dir, &m.parts[i].info);
@@ -110,13 +108,11 @@ static int store_dump(const char *dir, int64_t only_part, int64_t limit)
 {
     struct gsae_error err;
     struct manifest m;
-    if (manifest_load(dir, &m, &err) != GSAE_OK)
-        return fail(&err);
+    if (manifest_load(dir, &m, &err) != GSAE_OK) return fail(&err);
     printf("# window doc pos token_id index:value ...\n");
     int rc = 0;
     for (int64_t i = 0; i < m.n_parts && limit != 0 && rc == 0; i++) {
-        if (only_part >= 0 && m.parts[i].info.index != only_part)
-            continue;
+        if (only_part >= 0 && m.parts[i].info.index != only_part) continue;
         char *path = part_path(dir, &m.parts[i].info);
         struct store_part p;
         if (!path || store_part_read(path, false, &p, &err) != GSAE_OK) {
@@ -145,8 +141,8 @@ static int64_t verify_part(const char *dir, const struct manifest *m,
     }
     if (p.checksum != p.checksum_attr || p.checksum != mp->info.checksum) {
         printf("BAD   %s: content checksum %016llx, part says %016llx, manifest %016llx\n",
-               mp->info.file, (unsigned long long)p.checksum,
-               (unsigned long long)p.checksum_attr, (unsigned long long)mp->info.checksum);
+               mp->info.file, (unsigned long long)p.checksum, (unsigned long long)p.checksum_attr,
+               (unsigned long long)mp->info.checksum);
         problems++;
     }
     if (p.part_index != mp->info.index || p.n_windows != mp->info.n_windows ||
@@ -183,8 +179,7 @@ static int64_t verify_strays(const char *dir, const struct manifest *m)
             strays++;
         }
     }
-    if (d)
-        closedir(d);
+    if (d) closedir(d);
     return strays;
 }
 
@@ -192,13 +187,12 @@ static int store_verify(const char *dir)
 {
     struct gsae_error err;
     struct manifest m;
-    if (manifest_load(dir, &m, &err) != GSAE_OK)
-        return fail(&err);
+    if (manifest_load(dir, &m, &err) != GSAE_OK) return fail(&err);
     int64_t problems = 0;
     for (int64_t i = 0; i < m.n_parts; i++)
         problems += verify_part(dir, &m, &m.parts[i]);
-    if (m.complete && (manifest_first_missing(&m) != m.n_parts_total ||
-                       m.n_parts != m.n_parts_total)) {
+    if (m.complete &&
+        (manifest_first_missing(&m) != m.n_parts_total || m.n_parts != m.n_parts_total)) {
         printf("BAD   manifest: complete, but parts 0..%lld are not all listed\n",
                (long long)m.n_parts_total - 1);
         problems++;
@@ -231,8 +225,7 @@ static enum gsae_status byte_encode(void *ctx, const char *text, size_t len, int
     (void)ctx;
     if ((int64_t)len > *cap) {
         int32_t *grown = realloc(*ids, (len + 1) * sizeof *grown);
-        if (!grown)
-            return gsae_fail(err, GSAE_ENOMEM, "byte tokenizer: out of memory");
+        if (!grown) return gsae_fail(err, GSAE_ENOMEM, "byte tokenizer: out of memory");
         *ids = grown;
         *cap = (int64_t)len + 1;
     }
@@ -270,8 +263,7 @@ static enum gsae_status synth_encode(void *ctx, const struct pstore_round *round
 {
     struct synth *s = ctx;
     int64_t k = round->replica; /* one rank per replica: this rank writes part k */
-    if (k >= round->n_parts)
-        return GSAE_OK;
+    if (k >= round->n_parts) return GSAE_OK;
     for (int64_t w = 0; w < round->n_windows[k]; w++) {
         const int32_t *tok = round->token[k] + w * round->context_size;
         int64_t z = 0;
@@ -303,8 +295,7 @@ static enum gsae_status synth_encode(void *ctx, const struct pstore_round *round
         }
         struct pstore_acts a = {s->rows, s->index, s->value, s->d_model ? s->resid : NULL};
         enum gsae_status st = sink->put(sink->ctx, w, &a, err);
-        if (st != GSAE_OK)
-            return st;
+        if (st != GSAE_OK) return st;
     }
     return GSAE_OK;
 }
@@ -323,18 +314,22 @@ static void on_progress(void *ctx, const struct pstore_progress *p)
 static void on_warning(void *ctx, const char *msg)
 {
     (void)ctx;
-    if (cli_world_rank() == 0)
-        fprintf(stderr, "warning: skipped: %s\n", msg);
+    if (cli_world_rank() == 0) fprintf(stderr, "warning: skipped: %s\n", msg);
 }
 
 static int store_synth(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"corpus", required_argument, NULL, 'c'},   {"out", required_argument, NULL, 'o'},
-        {"context", required_argument, NULL, 'x'},  {"windows-per-part", required_argument, NULL, 'w'},
-        {"d-sae", required_argument, NULL, 's'},    {"d-model", required_argument, NULL, 'm'},
-        {"bf16", no_argument, NULL, 'b'},           {"on-bad-doc", required_argument, NULL, 'k'},
-        {"max-windows", required_argument, NULL, 'n'}, {"sleep-ms", required_argument, NULL, 'z'},
+        {"corpus", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},
+        {"context", required_argument, NULL, 'x'},
+        {"windows-per-part", required_argument, NULL, 'w'},
+        {"d-sae", required_argument, NULL, 's'},
+        {"d-model", required_argument, NULL, 'm'},
+        {"bf16", no_argument, NULL, 'b'},
+        {"on-bad-doc", required_argument, NULL, 'k'},
+        {"max-windows", required_argument, NULL, 'n'},
+        {"sleep-ms", required_argument, NULL, 'z'},
         {NULL, 0, NULL, 0},
     };
     const char *corpus = NULL, *out = NULL;
@@ -345,15 +340,33 @@ static int store_synth(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': corpus = optarg; break;
-        case 'o': out = optarg; break;
-        case 'x': ctx = atoll(optarg); break;
-        case 'w': wpp = atoll(optarg); break;
-        case 's': d_sae = atoll(optarg); break;
-        case 'm': d_model = atoll(optarg); break;
-        case 'b': bf16 = true; break;
-        case 'n': max_windows = atoll(optarg); break;
-        case 'z': sleep_ms = atoll(optarg); break;
+        case 'c':
+            corpus = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'x':
+            ctx = atoll(optarg);
+            break;
+        case 'w':
+            wpp = atoll(optarg);
+            break;
+        case 's':
+            d_sae = atoll(optarg);
+            break;
+        case 'm':
+            d_model = atoll(optarg);
+            break;
+        case 'b':
+            bf16 = true;
+            break;
+        case 'n':
+            max_windows = atoll(optarg);
+            break;
+        case 'z':
+            sleep_ms = atoll(optarg);
+            break;
         case 'k':
             if (strcmp(optarg, "skip") != 0 && strcmp(optarg, "fail") != 0) {
                 fprintf(stderr, "gsae store synth: --on-bad-doc takes skip or fail\n");
@@ -361,7 +374,9 @@ static int store_synth(int argc, char **argv)
             }
             on_bad = strcmp(optarg, "skip") == 0 ? CORPUS_ON_BAD_SKIP : CORPUS_ON_BAD_FAIL;
             break;
-        default: fputs(usage_text, stderr); return 2;
+        default:
+            fputs(usage_text, stderr);
+            return 2;
         }
     }
     if (!corpus || !out || ctx < 2 || d_sae < 1 || d_model < 0) {
@@ -371,24 +386,33 @@ static int store_synth(int argc, char **argv)
     struct gsae_error err = {0};
     char **shards = NULL;
     int64_t n_shards = 0;
-    if (corpus_expand(corpus, &shards, &n_shards, &err) != GSAE_OK)
-        return fail(&err);
+    if (corpus_expand(corpus, &shards, &n_shards, &err) != GSAE_OK) return fail(&err);
     char job_hash[128], corpus_lines[8192] = "";
     for (int64_t i = 0; i < n_shards; i++) {
         size_t used = strlen(corpus_lines);
-        snprintf(corpus_lines + used, sizeof corpus_lines - used, "%s%s", i ? "\n" : "",
-                 shards[i]);
+        snprintf(corpus_lines + used, sizeof corpus_lines - used, "%s%s", i ? "\n" : "", shards[i]);
     }
     snprintf(job_hash, sizeof job_hash, "synth-%016llx",
              (unsigned long long)store_fnv1a(STORE_FNV_BASIS, corpus_lines, strlen(corpus_lines)) ^
-                 (unsigned long long)mix((uint64_t)(ctx * 131 + wpp * 17 + d_sae * 7 +
-                                                    d_model * 3 + bf16 + max_windows * 101)));
+                 (unsigned long long)mix((uint64_t)(ctx * 131 + wpp * 17 + d_sae * 7 + d_model * 3 +
+                                                    bf16 + max_windows * 101)));
     struct store_meta meta = {
-        .model = "synthetic (byte tokenizer, pseudo-activations)", .model_config_hash = "none",
-        .sae_source = "synthetic", .sae_hash = "none", .tokenizer_hash = "bytes+3",
-        .corpus = corpus_lines, .job = "gsae store synth", .layer = 0, .context_size = ctx,
-        .bos_token_id = 2, .d_sae = d_sae, .d_model = d_model, .windows_per_part = wpp,
-        .resid = d_model == 0 ? STORE_RESID_NONE : bf16 ? STORE_RESID_BF16 : STORE_RESID_F32,
+        .model = "synthetic (byte tokenizer, pseudo-activations)",
+        .model_config_hash = "none",
+        .sae_source = "synthetic",
+        .sae_hash = "none",
+        .tokenizer_hash = "bytes+3",
+        .corpus = corpus_lines,
+        .job = "gsae store synth",
+        .layer = 0,
+        .context_size = ctx,
+        .bos_token_id = 2,
+        .d_sae = d_sae,
+        .d_model = d_model,
+        .windows_per_part = wpp,
+        .resid = d_model == 0 ? STORE_RESID_NONE
+                 : bf16       ? STORE_RESID_BF16
+                              : STORE_RESID_F32,
     };
     struct synth s = {d_sae, d_model, ctx, (long)sleep_ms, NULL, NULL, NULL, NULL};
     s.rows = malloc((size_t)(ctx + 1) * sizeof *s.rows);
@@ -397,13 +421,17 @@ static int store_synth(int argc, char **argv)
     s.resid = malloc((size_t)(ctx * (d_model + 1)) * sizeof *s.resid);
     struct progress_ctx pc = {{5.0, 0, false}};
     struct pstore_config cfg = {
-        .dir = out, .meta = &meta, .job_hash = job_hash,
+        .dir = out,
+        .meta = &meta,
+        .job_hash = job_hash,
         .corpus = {(const char *const *)shards, n_shards, on_bad, 0, on_warning, NULL},
         .tokenizer = {byte_encode, NULL},
         .stats = {d_sae, 8, 8, 4, false},
-        .ranks_per_replica = 1, .max_windows = max_windows,
+        .ranks_per_replica = 1,
+        .max_windows = max_windows,
         .stop = runctl_stop_flag_install(),
-        .progress = on_progress, .progress_ctx = &pc,
+        .progress = on_progress,
+        .progress_ctx = &pc,
     };
     struct pstore_encoder enc = {synth_encode, &s};
     struct pstore_result res;
@@ -418,8 +446,9 @@ static int store_synth(int argc, char **argv)
     } else if (st != GSAE_OK) {
         rc = fail(&err);
     } else if (cli_world_rank() == 0) {
-        fprintf(stderr, "store synth: complete: %lld parts (%lld written now), %.2f s, %.1f%% "
-                        "in the encoder\n",
+        fprintf(stderr,
+                "store synth: complete: %lld parts (%lld written now), %.2f s, %.1f%% "
+                "in the encoder\n",
                 (long long)res.parts_total, (long long)res.parts_written, res.seconds,
                 res.seconds > 0 ? 100.0 * res.encode_seconds / res.seconds : 0.0);
     }
@@ -438,16 +467,13 @@ int cmd_store(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "synth") == 0)
-        return store_synth(argc - 1, argv + 1);
+    if (strcmp(sub, "synth") == 0) return store_synth(argc - 1, argv + 1);
     if (argc < 3) {
         fputs(usage_text, stderr);
         return 2;
     }
-    if (strcmp(sub, "info") == 0)
-        return store_info(argv[2]);
-    if (strcmp(sub, "verify") == 0)
-        return store_verify(argv[2]);
+    if (strcmp(sub, "info") == 0) return store_info(argv[2]);
+    if (strcmp(sub, "verify") == 0) return store_verify(argv[2]);
     if (strcmp(sub, "dump") == 0) {
         long long part = -1, limit = -1;
         for (int i = 3; i + 1 < argc; i += 2) {

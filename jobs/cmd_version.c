@@ -5,8 +5,8 @@
 #include <netcdf.h>
 #include <stdio.h>
 
-#include "commands.h"
 #include "../src/gsae.h"
+#include "commands.h"
 
 int cmd_version(int argc, char **argv)
 {
@@ -16,8 +16,7 @@ int cmd_version(int argc, char **argv)
     int len = 0;
     MPI_Get_library_version(mpi, &len);
     for (int i = 0; i < len; i++)
-        if (mpi[i] == '\n' || mpi[i] == ',')
-            mpi[i] = '\0';
+        if (mpi[i] == '\n' || mpi[i] == ',') mpi[i] = '\0';
     printf("gsae %s\n", gsae_version());
     printf("  netCDF %s\n", nc_inq_libvers());
     printf("  %s\n", archive_version_details());

@@ -36,8 +36,7 @@ static void format_duration(char *buf, size_t size, double s)
 void runctl_progress_print(struct runctl_progress *p, const char *what, int64_t tokens,
                            int64_t parts, double fraction, double seconds, bool force)
 {
-    if (!force && p->printed_any && seconds - p->last_print < p->interval_s)
-        return;
+    if (!force && p->printed_any && seconds - p->last_print < p->interval_s) return;
     p->last_print = seconds;
     p->printed_any = true;
     double rate = seconds > 0 ? (double)tokens / seconds : 0.0;

@@ -20,19 +20,16 @@ enum gsae_status pstore_agree(MPI_Comm comm, enum gsae_status st, struct gsae_er
     MPI_Comm_size(comm, &size);
     if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
         return gsae_fail(err, GSAE_EMPI, "MPI_Allreduce failed while agreeing on a status");
-    if (worst == GSAE_OK)
-        return GSAE_OK;
+    if (worst == GSAE_OK) return GSAE_OK;
     int who = st != GSAE_OK ? rank : size, first = size;
     MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);
     char msg[GSAE_ERROR_MSG_LEN] = {0};
-    if (err)
-        memcpy(msg, err->msg, sizeof msg);
+    if (err) memcpy(msg, err->msg, sizeof msg);
     MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm);
     msg[sizeof msg - 1] = '\0';
     int code = worst;
     MPI_Bcast(&code, 1, MPI_INT, first, comm);
-    if (rank == first)
-        return st;
+    if (rank == first) return st;
     return gsae_fail(err, (enum gsae_status)code, "rank %d failed: %s", first, msg);
 }
 
@@ -40,8 +37,8 @@ enum gsae_status pstore_agree(MPI_Comm comm, enum gsae_status st, struct gsae_er
 static size_t stats_bytes(const struct featstats *fs)
 {
     size_t d = (size_t)fs->cfg.d_sae, k = (size_t)fs->cfg.top_k, c = (size_t)fs->ctx_len;
-    return sizeof(int64_t) + d * (3 * sizeof(int64_t) + FEATSTATS_HIST_BINS * sizeof(int64_t) +
-                                  sizeof(int64_t)) +
+    return sizeof(int64_t) +
+           d * (3 * sizeof(int64_t) + FEATSTATS_HIST_BINS * sizeof(int64_t) + sizeof(int64_t)) +
            d * k * (sizeof(struct featstats_example) + c * sizeof(int32_t));
 }
 
@@ -82,29 +79,25 @@ enum gsae_status pstore_stats_reduce(MPI_Comm comm, struct featstats *fs, int ro
     struct featstats other = {0};
     if (st == GSAE_OK && !buf)
         st = gsae_fail(err, GSAE_ENOMEM, "stats reduce: out of memory for %zu bytes", bytes);
-    if (st == GSAE_OK)
-        st = featstats_init(&other, &fs->cfg, err);
-    if ((st = pstore_agree(comm, st, err)) != GSAE_OK)
-        goto done;
+    if (st == GSAE_OK) st = featstats_init(&other, &fs->cfg, err);
+    if ((st = pstore_agree(comm, st, err)) != GSAE_OK) goto done;
     /* binomial tree on ranks relative to root; merging is exact, so the shape is irrelevant */
     int vr = (rank - root + size) % size;
     for (int step = 1; step < size; step *= 2) {
         if (vr % (2 * step) == step) {
             stats_copy(fs, buf, true);
-            if (MPI_Send(buf, count, MPI_BYTE, (rank - step + size) % size, 7, comm) !=
-                MPI_SUCCESS)
+            if (MPI_Send(buf, count, MPI_BYTE, (rank - step + size) % size, 7, comm) != MPI_SUCCESS)
                 st = gsae_fail(err, GSAE_EMPI, "stats reduce: MPI_Send failed");
             break;
         }
         if (vr % (2 * step) == 0 && vr + step < size) {
-            if (MPI_Recv(buf, count, MPI_BYTE, (rank + step) % size, 7, comm,
-                         MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+            if (MPI_Recv(buf, count, MPI_BYTE, (rank + step) % size, 7, comm, MPI_STATUS_IGNORE) !=
+                MPI_SUCCESS) {
                 st = gsae_fail(err, GSAE_EMPI, "stats reduce: MPI_Recv failed");
                 break;
             }
             stats_copy(&other, buf, false);
-            if ((st = featstats_merge(fs, &other, err)) != GSAE_OK)
-                break;
+            if ((st = featstats_merge(fs, &other, err)) != GSAE_OK) break;
         }
     }
     st = pstore_agree(comm, st, err);
@@ -124,8 +117,7 @@ enum gsae_status pstore_stats_from_parts(const char *dir, const int64_t *parts, 
         snprintf(path, sizeof path, "%s/%s", dir, name);
         struct store_part p;
         enum gsae_status st = store_part_read(path, false, &p, err);
-        if (st != GSAE_OK)
-            return st;
+        if (st != GSAE_OK) return st;
         if (p.resid == STORE_RESID_NONE && p.checksum != p.checksum_attr) {
             store_part_free(&p);
             return gsae_fail(err, GSAE_EFORMAT, "%s: content does not match its checksum", path);
@@ -161,11 +153,11 @@ struct run {
     MPI_Comm comm;
     int rank, size, n_replicas, replica;
     bool writer;
-    int64_t W, ctx, q;          /* windows per part, context size, first part to write */
-    int64_t *listed;            /* parts listed before this run (sorted) */
+    int64_t W, ctx, q; /* windows per part, context size, first part to write */
+    int64_t *listed;   /* parts listed before this run (sorted) */
     int64_t n_listed;
-    struct manifest m;          /* rank 0 */
-    struct manifest_state at;   /* the pending document: number, shard, line */
+    struct manifest m;        /* rank 0 */
+    struct manifest_state at; /* the pending document: number, shard, line */
     /* the round being collected: part first_part + k in slot k (k < n_replicas) */
     int64_t first_part, n_parts;
     int32_t **b_tok;
@@ -238,11 +230,16 @@ static enum gsae_status run_round(struct run *r, struct gsae_error *err)
     for (int64_t j = 0; j < r->n_parts; j++)
         all_listed = all_listed && r->b_listed[j];
     struct pstore_round round = {
-        r->first_part,       r->n_parts,
-        r->ctx,              r->b_windows,
-        r->b_listed,         (const int32_t *const *)r->b_tok,
-        (const int64_t *const *)r->b_doc, (const int64_t *const *)r->b_pos,
-        r->replica,          r->n_replicas,
+        r->first_part,
+        r->n_parts,
+        r->ctx,
+        r->b_windows,
+        r->b_listed,
+        (const int32_t *const *)r->b_tok,
+        (const int64_t *const *)r->b_doc,
+        (const int64_t *const *)r->b_pos,
+        r->replica,
+        r->n_replicas,
     };
     struct pstore_sink sink = {sink_put, r};
     r->put_next = 0;
@@ -302,14 +299,13 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
         if (st == GSAE_OK && (added > 0 || n_parts_total >= 0))
             st = manifest_save(&r->m, r->cfg->dir, err);
         if (st == GSAE_OK && r->cfg->progress) {
-            struct pstore_progress p = {r->tokens_done, r->m.n_parts, r->parts_this_run,
-                                        r->fraction, now() - r->t0, r->enc_seconds};
+            struct pstore_progress p = {r->tokens_done, r->m.n_parts,  r->parts_this_run,
+                                        r->fraction,    now() - r->t0, r->enc_seconds};
             r->cfg->progress(r->cfg->progress_ctx, &p);
         }
     }
     free(all);
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
-        return st;
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
     int stop = r->cfg->stop && *r->cfg->stop, any = 0;
     MPI_Allreduce(&stop, &any, 1, MPI_INT, MPI_MAX, r->comm);
     r->stop_agreed = any != 0;
@@ -320,13 +316,11 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
 static int make_dirs(const char *dir)
 {
     char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return -1;
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return -1;
     for (char *p = path + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST)
-                return -1;
+            if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
             *p = '/';
         }
     return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
@@ -367,8 +361,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
             memcpy(head, h, sizeof h);
         }
     }
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
-        return st;
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
     MPI_Bcast(head, 8, MPI_INT64_T, 0, r->comm);
     r->q = head[0];
     *start = (struct manifest_state){head[1], head[2], head[3], head[4]};
@@ -378,8 +371,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
     if (!r->listed)
         st = gsae_fail(err, GSAE_ENOMEM, "out of memory for %lld part numbers",
                        (long long)r->n_listed);
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
-        return st;
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
     if (r->rank == 0)
         for (int64_t i = 0; i < r->n_listed; i++)
             r->listed[i] = r->m.parts[i].info.index;
@@ -414,8 +406,7 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
     enum gsae_status st = corpus_open(&cfg->corpus, &from, &cr, err);
     if (st == GSAE_OK)
         st = window_builder_init(&wb, r->ctx, (int32_t)cfg->meta->bos_token_id, r->q * r->W, err);
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
-        goto done;
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) goto done;
     enum gsae_status local = GSAE_OK; /* a local failure is carried to the next round end */
     bool first = true, ended = false;
     round_begin(r, r->q);
@@ -425,8 +416,7 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
         double tr = now();
         local = corpus_next(cr, &doc, &got, err);
         r->read_seconds += now() - tr;
-        if (local != GSAE_OK || !got)
-            break;
+        if (local != GSAE_OK || !got) break;
         tr = now();
         r->fraction = corpus_fraction(cr);
         if ((local = cfg->tokenizer.encode(cfg->tokenizer.ctx, doc.text, doc.len, &ids, &n_ids,
@@ -454,18 +444,14 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
             memcpy(r->b_pos[k] + at, w.pos, n * sizeof *w.pos);
             r->b_windows[k]++;
             r->n_parts = k + 1;
-            if (i + 1 < r->W)
-                continue;
+            if (i + 1 < r->W) continue;
             struct manifest_state end = r->at; /* the stream right after the part */
             int64_t partial;
             window_builder_position(&wb, &end.doc, &end.offset, &partial);
             r->b_end[k] = end;
-            if (k + 1 < r->n_replicas)
-                continue;
-            if (local == GSAE_OK)
-                local = run_round(r, err);
-            if ((st = round_end(r, local, -1, err)) != GSAE_OK)
-                goto done;
+            if (k + 1 < r->n_replicas) continue;
+            if (local == GSAE_OK) local = run_round(r, err);
+            if ((st = round_end(r, local, -1, err)) != GSAE_OK) goto done;
             if (r->stop_agreed) {
                 st = GSAE_EINTR;
                 goto done;
@@ -474,16 +460,13 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
         }
     }
     int64_t total = wb.next_index; /* windows in the stream */
-    if (cfg->max_windows > 0 && total > cfg->max_windows)
-        total = cfg->max_windows;
+    if (cfg->max_windows > 0 && total > cfg->max_windows) total = cfg->max_windows;
     if (r->n_parts > 0) { /* the last round: some parts, the last maybe short */
         int64_t k = r->n_parts - 1, partial;
         struct manifest_state end = r->at;
         window_builder_position(&wb, &end.doc, &end.offset, &partial);
-        if (r->b_windows[k] < r->W)
-            r->b_end[k] = end;
-        if (local == GSAE_OK)
-            local = run_round(r, err);
+        if (r->b_windows[k] < r->W) r->b_end[k] = end;
+        if (local == GSAE_OK) local = run_round(r, err);
     }
     *n_parts_total = (total + r->W - 1) / r->W;
     st = round_end(r, local, *n_parts_total, err);
@@ -499,12 +482,10 @@ static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae
 {
     enum gsae_status st = GSAE_OK;
     if (r->writer)
-        st = pstore_stats_from_parts(r->cfg->dir, r->listed, r->n_listed, r->replica,
-                                     r->n_replicas, &r->fs, err);
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
-        return st;
-    if ((st = pstore_stats_reduce(r->comm, &r->fs, 0, err)) != GSAE_OK)
-        return st;
+        st = pstore_stats_from_parts(r->cfg->dir, r->listed, r->n_listed, r->replica, r->n_replicas,
+                                     &r->fs, err);
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
+    if ((st = pstore_stats_reduce(r->comm, &r->fs, 0, err)) != GSAE_OK) return st;
     if (r->rank == 0) {
         r->m.n_parts_total = n_parts_total;
         if (manifest_first_missing(&r->m) < n_parts_total || r->m.n_parts != n_parts_total)
@@ -512,11 +493,9 @@ static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae
                            r->cfg->dir, (long long)r->m.n_parts, (long long)n_parts_total - 1);
         char path[4200];
         snprintf(path, sizeof path, "%s/feature_stats.nc", r->cfg->dir);
-        if (st == GSAE_OK)
-            st = featstats_nc_write(path, &r->fs, err);
+        if (st == GSAE_OK) st = featstats_nc_write(path, &r->fs, err);
         r->m.complete = true;
-        if (st == GSAE_OK)
-            st = manifest_save(&r->m, r->cfg->dir, err);
+        if (st == GSAE_OK) st = manifest_save(&r->m, r->cfg->dir, err);
     }
     return pstore_agree(r->comm, st, err);
 }
@@ -526,8 +505,7 @@ static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
     struct manifest_state start;
     bool complete = false;
     enum gsae_status st = load_plan(r, &start, &complete, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     size_t n = (size_t)(r->W * r->ctx), R = (size_t)r->n_replicas;
     r->b_tok = calloc(R, sizeof *r->b_tok);
     r->b_doc = calloc(R, sizeof *r->b_doc);
@@ -543,23 +521,19 @@ static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
         ok = r->b_tok[k] && r->b_doc[k] && r->b_pos[k];
     }
     if (!ok)
-        st = gsae_fail(err, GSAE_ENOMEM, "out of memory for a round of %zu parts of %zu tokens",
-                       R, n);
-    if (st == GSAE_OK)
-        st = featstats_init(&r->fs, &r->cfg->stats, err);
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK)
-        return st;
+        st = gsae_fail(err, GSAE_ENOMEM, "out of memory for a round of %zu parts of %zu tokens", R,
+                       n);
+    if (st == GSAE_OK) st = featstats_init(&r->fs, &r->cfg->stats, err);
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
     int64_t n_parts_total = 0;
     if (complete) {
         r->res->complete = true;
         r->res->parts_total = r->n_listed;
         return GSAE_OK;
     }
-    if ((st = stream(r, &start, &n_parts_total, err)) != GSAE_OK)
-        return st;
+    if ((st = stream(r, &start, &n_parts_total, err)) != GSAE_OK) return st;
     r->res->parts_total = n_parts_total;
-    if ((st = finish(r, n_parts_total, err)) == GSAE_OK)
-        r->res->complete = true;
+    if ((st = finish(r, n_parts_total, err)) == GSAE_OK) r->res->complete = true;
     return st;
 }
 
@@ -586,8 +560,9 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
         st = gsae_fail(err, GSAE_EINVAL, "harvest: %d ranks do not split into replicas of %d",
                        r.size, per);
     else if (r.W < 1 || r.ctx < 2 || cfg->stats.d_sae != cfg->meta->d_sae)
-        st = gsae_fail(err, GSAE_EINVAL, "harvest: windows_per_part %lld, context %lld, or "
-                                         "statistics d_sae %lld vs store d_sae %lld",
+        st = gsae_fail(err, GSAE_EINVAL,
+                       "harvest: windows_per_part %lld, context %lld, or "
+                       "statistics d_sae %lld vs store d_sae %lld",
                        (long long)r.W, (long long)r.ctx, (long long)cfg->stats.d_sae,
                        (long long)cfg->meta->d_sae);
     if (st == GSAE_OK) {
@@ -595,8 +570,7 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
         r.replica = r.rank / per;
         r.writer = r.rank % per == per - 1;
     }
-    if ((st = pstore_agree(r.comm, st, err)) == GSAE_OK)
-        st = harvest_run(&r, err);
+    if ((st = pstore_agree(r.comm, st, err)) == GSAE_OK) st = harvest_run(&r, err);
     res->seconds = now() - r.t0;
     res->encode_seconds = r.enc_seconds;
     res->read_seconds = r.read_seconds;
@@ -606,12 +580,9 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     manifest_free(&r.m);
     free(r.listed);
     for (int k = 0; k < r.n_replicas; k++) {
-        if (r.b_tok)
-            free(r.b_tok[k]);
-        if (r.b_doc)
-            free(r.b_doc[k]);
-        if (r.b_pos)
-            free(r.b_pos[k]);
+        if (r.b_tok) free(r.b_tok[k]);
+        if (r.b_doc) free(r.b_doc[k]);
+        if (r.b_pos) free(r.b_pos[k]);
     }
     free(r.b_tok);
     free(r.b_doc);

@@ -46,12 +46,12 @@
  * not needed (an encoder may skip it or compute it anyway). */
 struct pstore_round {
     int64_t first_part, n_parts, context_size;
-    const int64_t *n_windows;     /* (n_parts) */
-    const bool *listed;           /* (n_parts) */
-    const int32_t *const *token;  /* (n_parts) */
-    const int64_t *const *doc;    /* (n_parts) */
-    const int64_t *const *pos;    /* (n_parts) */
-    int replica, n_replicas;      /* the calling rank's replica */
+    const int64_t *n_windows;    /* (n_parts) */
+    const bool *listed;          /* (n_parts) */
+    const int32_t *const *token; /* (n_parts) */
+    const int64_t *const *doc;   /* (n_parts) */
+    const int64_t *const *pos;   /* (n_parts) */
+    int replica, n_replicas;     /* the calling rank's replica */
 };
 
 /* SAE activations of one window (context_size tokens) in CSR form, plus residuals when the
@@ -82,10 +82,10 @@ struct pstore_encoder {
 
 /* Progress after each round (rank 0 only). */
 struct pstore_progress {
-    int64_t tokens_done;    /* tokens in parts written by this run */
-    int64_t parts_done;     /* parts in the manifest */
+    int64_t tokens_done; /* tokens in parts written by this run */
+    int64_t parts_done;  /* parts in the manifest */
     int64_t parts_this_run;
-    double corpus_fraction; /* how far the stream is through the corpus, 0..1 */
+    double corpus_fraction;         /* how far the stream is through the corpus, 0..1 */
     double seconds, encode_seconds; /* wall time of this run; of it, inside encode (rank 0) */
 };
 
@@ -96,9 +96,9 @@ struct pstore_config {
     struct corpus_config corpus;
     struct window_tokenizer tokenizer;
     struct featstats_config stats;
-    int ranks_per_replica;         /* ranks in one replica (pipeline stages); size % it == 0 */
-    int64_t max_windows;           /* stop the stream after this many windows (0: no limit) */
-    volatile sig_atomic_t *stop;   /* set asynchronously to request a clean stop; may be NULL */
+    int ranks_per_replica;       /* ranks in one replica (pipeline stages); size % it == 0 */
+    int64_t max_windows;         /* stop the stream after this many windows (0: no limit) */
+    volatile sig_atomic_t *stop; /* set asynchronously to request a clean stop; may be NULL */
     void (*progress)(void *ctx, const struct pstore_progress *p); /* rank 0; may be NULL */
     void *progress_ctx;
 };
@@ -106,8 +106,8 @@ struct pstore_config {
 struct pstore_result {
     int64_t parts_total, parts_written, windows_written, tokens_written, docs_skipped;
     double seconds, encode_seconds; /* on this rank: all; inside the encoder */
-    double read_seconds;  /* corpus reading, tokenizing and windowing */
-    double write_seconds; /* store appends, statistics, part commits (writers) */
+    double read_seconds;            /* corpus reading, tokenizing and windowing */
+    double write_seconds;           /* store appends, statistics, part commits (writers) */
     bool complete;
 };
 

@@ -9,13 +9,13 @@ enum gsae_status featstats_init(struct featstats *fs, const struct featstats_con
                                 struct gsae_error *err)
 {
     memset(fs, 0, sizeof *fs);
-    if (cfg->d_sae < 1 || cfg->d_sae > ((int64_t)1 << 32) || cfg->top_k < 1 ||
-        cfg->top_k > 1024 || cfg->ctx_before < 0 || cfg->ctx_before > 1024 ||
-        cfg->ctx_after < 0 || cfg->ctx_after > 1024)
+    if (cfg->d_sae < 1 || cfg->d_sae > ((int64_t)1 << 32) || cfg->top_k < 1 || cfg->top_k > 1024 ||
+        cfg->ctx_before < 0 || cfg->ctx_before > 1024 || cfg->ctx_after < 0 ||
+        cfg->ctx_after > 1024)
         return gsae_fail(err, GSAE_EINVAL,
                          "featstats: d_sae %lld, top_k %lld, context %lld/%lld out of range",
-                         (long long)cfg->d_sae, (long long)cfg->top_k,
-                         (long long)cfg->ctx_before, (long long)cfg->ctx_after);
+                         (long long)cfg->d_sae, (long long)cfg->top_k, (long long)cfg->ctx_before,
+                         (long long)cfg->ctx_after);
     fs->cfg = *cfg;
     fs->ctx_len = cfg->ctx_before + 1 + cfg->ctx_after;
     size_t d = (size_t)cfg->d_sae, k = (size_t)cfg->top_k, c = (size_t)fs->ctx_len, n_ctx;
@@ -53,17 +53,14 @@ void featstats_free(struct featstats *fs)
 
 double featstats_hist_lower(int64_t bin)
 {
-    if (bin <= 0)
-        return 0.0;
+    if (bin <= 0) return 0.0;
     return pow(10.0, -3.0 + (double)(bin - 1) / 8.0);
 }
 
 int64_t featstats_hist_bin(float a)
 {
-    if (!(a >= 1e-3f))
-        return 0;
-    if (a >= 1e3f)
-        return FEATSTATS_HIST_BINS - 1;
+    if (!(a >= 1e-3f)) return 0;
+    if (a >= 1e3f) return FEATSTATS_HIST_BINS - 1;
     int64_t b = 1 + (int64_t)floor(8.0 * (log10((double)a) + 3.0));
     /* keep the bin consistent with the edges featstats_hist_lower reports */
     while (b > 1 && (double)a < featstats_hist_lower(b))
@@ -73,15 +70,11 @@ int64_t featstats_hist_bin(float a)
     return b;
 }
 
-bool featstats_example_better(const struct featstats_example *a,
-                              const struct featstats_example *b)
+bool featstats_example_better(const struct featstats_example *a, const struct featstats_example *b)
 {
-    if (a->value != b->value)
-        return a->value > b->value;
-    if (a->doc != b->doc)
-        return a->doc < b->doc;
-    if (a->pos != b->pos)
-        return a->pos < b->pos;
+    if (a->value != b->value) return a->value > b->value;
+    if (a->doc != b->doc) return a->doc < b->doc;
+    if (a->pos != b->pos) return a->pos < b->pos;
     return a->token < b->token;
 }
 
@@ -92,8 +85,7 @@ static void offer(struct featstats *fs, int64_t f, const struct featstats_exampl
     int64_t k = fs->cfg.top_k, n = fs->top_n[f], c = fs->ctx_len;
     struct featstats_example *top = fs->top + f * k;
     int32_t *tctx = fs->top_ctx + f * k * c;
-    if (n == k && !featstats_example_better(ex, &top[k - 1]))
-        return;
+    if (n == k && !featstats_example_better(ex, &top[k - 1])) return;
     int64_t at = n < k ? n : k - 1;
     while (at > 0 && featstats_example_better(ex, &top[at - 1])) {
         top[at] = top[at - 1];
@@ -102,8 +94,7 @@ static void offer(struct featstats *fs, int64_t f, const struct featstats_exampl
     }
     top[at] = *ex;
     memcpy(tctx + at * c, ctx, (size_t)c * sizeof *tctx);
-    if (n < k)
-        fs->top_n[f] = n + 1;
+    if (n < k) fs->top_n[f] = n + 1;
 }
 
 static void add_fixed(struct featstats *fs, int64_t f, float v)
@@ -121,16 +112,14 @@ void featstats_add_window(struct featstats *fs, int64_t window_index, int64_t n,
 {
     int32_t ctx[2 * 1024 + 1];
     for (int64_t t = 0; t < n; t++) {
-        if (pos[t] < 0 && !fs->cfg.include_bos)
-            continue;
+        if (pos[t] < 0 && !fs->cfg.include_bos) continue;
         fs->n_tokens++;
         bool ctx_ready = false;
         for (int64_t j = row_ptr[t]; j < row_ptr[t + 1]; j++) {
             float v = value[j];
             int64_t f = index[j];
             GSAE_ASSERT(f >= 0 && f < fs->cfg.d_sae);
-            if (!(v > 0.0f))
-                continue;
+            if (!(v > 0.0f)) continue;
             fs->fire_count[f]++;
             add_fixed(fs, f, v);
             fs->hist[f * FEATSTATS_HIST_BINS + featstats_hist_bin(v)]++;

@@ -50,14 +50,14 @@ struct featstats_example {
 
 struct featstats {
     struct featstats_config cfg;
-    int64_t ctx_len;                 /* ctx_before + 1 + ctx_after */
-    int64_t n_tokens;                /* tokens considered */
-    int64_t *fire_count;             /* (d_sae) */
-    uint64_t *sum_hi, *sum_lo;       /* (d_sae) 128-bit sums in units of 2^-32 */
-    int64_t *hist;                   /* (d_sae, FEATSTATS_HIST_BINS) */
-    int64_t *top_n;                  /* (d_sae) examples held, <= top_k */
-    struct featstats_example *top;   /* (d_sae, top_k), best first */
-    int32_t *top_ctx;                /* (d_sae, top_k, ctx_len) token ids, -1 outside */
+    int64_t ctx_len;               /* ctx_before + 1 + ctx_after */
+    int64_t n_tokens;              /* tokens considered */
+    int64_t *fire_count;           /* (d_sae) */
+    uint64_t *sum_hi, *sum_lo;     /* (d_sae) 128-bit sums in units of 2^-32 */
+    int64_t *hist;                 /* (d_sae, FEATSTATS_HIST_BINS) */
+    int64_t *top_n;                /* (d_sae) examples held, <= top_k */
+    struct featstats_example *top; /* (d_sae, top_k), best first */
+    int32_t *top_ctx;              /* (d_sae, top_k, ctx_len) token ids, -1 outside */
 };
 
 /* Allocate zeroed statistics. Errors: GSAE_EINVAL (config), GSAE_ENOMEM. */
@@ -87,5 +87,4 @@ double featstats_hist_lower(int64_t bin);
 int64_t featstats_hist_bin(float a);
 
 /* True when example a ranks before b (the total order above). */
-bool featstats_example_better(const struct featstats_example *a,
-                              const struct featstats_example *b);
+bool featstats_example_better(const struct featstats_example *a, const struct featstats_example *b);

@@ -10,9 +10,15 @@
 #endif
 
 static const char *const status_names[] = {
-    [GSAE_OK] = "OK",           [GSAE_EINVAL] = "EINVAL",       [GSAE_EIO] = "EIO",
-    [GSAE_EFORMAT] = "EFORMAT", [GSAE_ENOMEM] = "ENOMEM",       [GSAE_ERANGE] = "ERANGE",
-    [GSAE_ENOTFOUND] = "ENOTFOUND", [GSAE_EMPI] = "EMPI",       [GSAE_EINTR] = "EINTR",
+    [GSAE_OK] = "OK",
+    [GSAE_EINVAL] = "EINVAL",
+    [GSAE_EIO] = "EIO",
+    [GSAE_EFORMAT] = "EFORMAT",
+    [GSAE_ENOMEM] = "ENOMEM",
+    [GSAE_ERANGE] = "ERANGE",
+    [GSAE_ENOTFOUND] = "ENOTFOUND",
+    [GSAE_EMPI] = "EMPI",
+    [GSAE_EINTR] = "EINTR",
     [GSAE_EINTERNAL] = "EINTERNAL",
 };
 
@@ -30,22 +36,19 @@ enum gsae_status gsae_fail(struct gsae_error *err, enum gsae_status code, const 
 
 void gsae_error_prefix(struct gsae_error *err, const char *fmt, ...)
 {
-    if (!err)
-        return;
+    if (!err) return;
     char old[GSAE_ERROR_MSG_LEN];
     memcpy(old, err->msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof err->msg - 2)
-        return; /* no room left for the old message */
+    if (n < 0 || (size_t)n >= sizeof err->msg - 2) return; /* no room left for the old message */
     size_t at = (size_t)n;
     err->msg[at++] = ':';
     err->msg[at++] = ' ';
     size_t room = sizeof err->msg - at - 1, len = strlen(old);
-    if (len > room)
-        len = room;
+    if (len > room) len = room;
     memcpy(err->msg + at, old, len);
     err->msg[at + len] = '\0';
 }
@@ -75,8 +78,7 @@ enum gsae_status gsae_narrow_int(int64_t v, int *out, struct gsae_error *err)
 
 int gsae_mul_size(size_t a, size_t b, size_t *out)
 {
-    if (a != 0 && b > SIZE_MAX / a)
-        return 0;
+    if (a != 0 && b > SIZE_MAX / a) return 0;
     *out = a * b;
     return 1;
 }
@@ -84,8 +86,7 @@ int gsae_mul_size(size_t a, size_t b, size_t *out)
 _Noreturn void gsae_assert_fail(const char *expr, const char *file, int line)
 {
     const char *rank = getenv("OMPI_COMM_WORLD_RANK");
-    if (!rank)
-        rank = getenv("PMI_RANK");
+    if (!rank) rank = getenv("PMI_RANK");
     if (rank)
         fprintf(stderr, "rank %s: %s:%d: assertion failed: %s\n", rank, file, line, expr);
     else

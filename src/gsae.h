@@ -13,15 +13,15 @@
 
 enum gsae_status {
     GSAE_OK = 0,
-    GSAE_EINVAL,   /* bad argument or option */
-    GSAE_EIO,      /* open/read/write/mmap failed */
-    GSAE_EFORMAT,  /* a file's content is malformed or inconsistent */
-    GSAE_ENOMEM,   /* allocation failed */
-    GSAE_ERANGE,   /* a value does not fit (overflow, narrowing, index out of range) */
-    GSAE_ENOTFOUND,/* a named tensor, key or file is missing */
-    GSAE_EMPI,     /* an MPI call failed, or another rank failed */
-    GSAE_EINTR,    /* stopped on request (signal); work so far is committed */
-    GSAE_EINTERNAL /* a library we call reported something unexpected */
+    GSAE_EINVAL,    /* bad argument or option */
+    GSAE_EIO,       /* open/read/write/mmap failed */
+    GSAE_EFORMAT,   /* a file's content is malformed or inconsistent */
+    GSAE_ENOMEM,    /* allocation failed */
+    GSAE_ERANGE,    /* a value does not fit (overflow, narrowing, index out of range) */
+    GSAE_ENOTFOUND, /* a named tensor, key or file is missing */
+    GSAE_EMPI,      /* an MPI call failed, or another rank failed */
+    GSAE_EINTR,     /* stopped on request (signal); work so far is committed */
+    GSAE_EINTERNAL  /* a library we call reported something unexpected */
 };
 
 #define GSAE_ERROR_MSG_LEN 1024
@@ -35,7 +35,8 @@ struct gsae_error {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-enum gsae_status gsae_fail(struct gsae_error *err, enum gsae_status code, const char *fmt, ...);
+enum gsae_status
+gsae_fail(struct gsae_error *err, enum gsae_status code, const char *fmt, ...);
 
 /* Prefix the message already in err with "prefix: " (adds context on the way up). */
 #if defined(__GNUC__)
@@ -61,8 +62,7 @@ _Noreturn void gsae_assert_fail(const char *expr, const char *file, int line);
 
 #define GSAE_ASSERT(cond)                                                                          \
     do {                                                                                           \
-        if (!(cond))                                                                               \
-            gsae_assert_fail(#cond, __FILE__, __LINE__);                                           \
+        if (!(cond)) gsae_assert_fail(#cond, __FILE__, __LINE__);                                  \
     } while (0)
 
 /* Version string of this build (git describe, or "unknown"). */

@@ -59,7 +59,6 @@ uint64_t rng_below(struct rng *r, uint64_t n)
 double rng_normal(struct rng *r)
 {
     double u1 = rng_uniform(r), u2 = rng_uniform(r);
-    if (u1 < 1e-300)
-        u1 = 1e-300;
+    if (u1 < 1e-300) u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }

@@ -9,34 +9,31 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[] = {
-    {GSAE_DTYPE_F32, "F32", 4},  {GSAE_DTYPE_F16, "F16", 2}, {GSAE_DTYPE_BF16, "BF16", 2},
-    {GSAE_DTYPE_F64, "F64", 8},  {GSAE_DTYPE_I8, "I8", 1},   {GSAE_DTYPE_U8, "U8", 1},
-    {GSAE_DTYPE_I16, "I16", 2},  {GSAE_DTYPE_U16, "U16", 2}, {GSAE_DTYPE_I32, "I32", 4},
-    {GSAE_DTYPE_U32, "U32", 4},  {GSAE_DTYPE_I64, "I64", 8}, {GSAE_DTYPE_U64, "U64", 8},
+    {GSAE_DTYPE_F32, "F32", 4},   {GSAE_DTYPE_F16, "F16", 2}, {GSAE_DTYPE_BF16, "BF16", 2},
+    {GSAE_DTYPE_F64, "F64", 8},   {GSAE_DTYPE_I8, "I8", 1},   {GSAE_DTYPE_U8, "U8", 1},
+    {GSAE_DTYPE_I16, "I16", 2},   {GSAE_DTYPE_U16, "U16", 2}, {GSAE_DTYPE_I32, "I32", 4},
+    {GSAE_DTYPE_U32, "U32", 4},   {GSAE_DTYPE_I64, "I64", 8}, {GSAE_DTYPE_U64, "U64", 8},
     {GSAE_DTYPE_BOOL, "BOOL", 1},
 };
 
 size_t gsae_dtype_size(enum gsae_dtype t)
 {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-        if (dtypes[i].t == t)
-            return dtypes[i].size;
+        if (dtypes[i].t == t) return dtypes[i].size;
     return 0;
 }
 
 const char *gsae_dtype_name(enum gsae_dtype t)
 {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-        if (dtypes[i].t == t)
-            return dtypes[i].name;
+        if (dtypes[i].t == t) return dtypes[i].name;
     return "INVALID";
 }
 
 enum gsae_dtype gsae_dtype_from_name(const char *name)
 {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-        if (strcmp(dtypes[i].name, name) == 0)
-            return dtypes[i].t;
+        if (strcmp(dtypes[i].name, name) == 0) return dtypes[i].t;
     return GSAE_DTYPE_INVALID;
 }
 
@@ -44,10 +41,8 @@ int64_t gsae_tensor_numel(const struct gsae_tensor *t)
 {
     int64_t n = 1;
     for (int i = 0; i < t->n_dims; i++) {
-        if (t->shape[i] < 0)
-            return -1;
-        if (t->shape[i] != 0 && n > INT64_MAX / t->shape[i])
-            return -1;
+        if (t->shape[i] < 0) return -1;
+        if (t->shape[i] != 0 && n > INT64_MAX / t->shape[i]) return -1;
         n *= t->shape[i];
     }
     return n;
@@ -82,10 +77,8 @@ uint16_t gsae_f32_to_f16(float f)
     } v = {.f = f};
     uint16_t sign = (uint16_t)((v.u >> 16) & 0x8000u);
     float a = fabsf(f);
-    if (isnan(f))
-        return (uint16_t)(sign | 0x7e00u);
-    if (a >= 65520.0f)
-        return (uint16_t)(sign | 0x7c00u);
+    if (isnan(f)) return (uint16_t)(sign | 0x7e00u);
+    if (a >= 65520.0f) return (uint16_t)(sign | 0x7c00u);
     if (a < 6.103515625e-05f) {
         /* subnormal: round a / 2^-24 to nearest even */
         float q = nearbyintf(ldexpf(a, 24));

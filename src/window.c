@@ -41,8 +41,7 @@ void window_builder_free(struct window_builder *wb)
 
 static enum gsae_status reserve_ids(struct window_builder *wb, int64_t n, struct gsae_error *err)
 {
-    if (n <= wb->cap_ids)
-        return GSAE_OK;
+    if (n <= wb->cap_ids) return GSAE_OK;
     int64_t cap = wb->cap_ids ? wb->cap_ids : 1024;
     while (cap < n)
         cap *= 2;
@@ -68,10 +67,8 @@ enum gsae_status window_builder_push_doc(struct window_builder *wb, int64_t doc_
                          "window: document %lld re-entered at offset %lld inside a window",
                          (long long)doc_index, (long long)offset);
     enum gsae_status st = reserve_ids(wb, n, err);
-    if (st != GSAE_OK)
-        return st;
-    if (n > 0)
-        memcpy(wb->ids, ids, (size_t)n * sizeof *ids);
+    if (st != GSAE_OK) return st;
+    if (n > 0) memcpy(wb->ids, ids, (size_t)n * sizeof *ids);
     wb->n_ids = n;
     wb->offset = offset;
     wb->doc_index = doc_index;
@@ -86,8 +83,7 @@ enum gsae_status window_builder_push_text(struct window_builder *wb,
     GSAE_ASSERT(wb->offset >= wb->n_ids);
     int64_t n = 0;
     enum gsae_status st = tok->encode(tok->ctx, text, len, &wb->ids, &n, &wb->cap_ids, err);
-    if (st != GSAE_OK)
-        return st;
+    if (st != GSAE_OK) return st;
     GSAE_ASSERT(n >= 0 && n <= wb->cap_ids);
     wb->n_ids = n;
     wb->offset = 0;
@@ -117,8 +113,7 @@ bool window_builder_next(struct window_builder *wb, struct window *out)
             place(wb, wb->bos, -1);
         wb->doc_started = true;
         int64_t take = wb->context_size - wb->fill;
-        if (take > wb->n_ids - wb->offset)
-            take = wb->n_ids - wb->offset;
+        if (take > wb->n_ids - wb->offset) take = wb->n_ids - wb->offset;
         for (int64_t i = 0; i < take; i++, wb->offset++)
             place(wb, wb->ids[wb->offset], wb->offset);
         if (wb->fill == wb->context_size) {
@@ -134,8 +129,8 @@ bool window_builder_next(struct window_builder *wb, struct window *out)
     return false;
 }
 
-void window_builder_position(const struct window_builder *wb, int64_t *doc_index,
-                             int64_t *offset, int64_t *partial)
+void window_builder_position(const struct window_builder *wb, int64_t *doc_index, int64_t *offset,
+                             int64_t *partial)
 {
     *doc_index = wb->doc_index;
     *offset = wb->offset;

@@ -1,8 +1,9 @@
 /* window.h: SAELens-style windowing of tokenized documents into fixed-length contexts.
  *
- * What SAELens's ActivationsStore does with prepend_bos=True (sae_lens/tokenization_and_batching.py,
- * concat_and_batch_sequences with begin_batch_token_id = bos, sequence_separator_token_id = bos,
- * begin_sequence_token_id = None; documents tokenized without bos), reproduced exactly:
+ * What SAELens's ActivationsStore does with prepend_bos=True
+ * (sae_lens/tokenization_and_batching.py, concat_and_batch_sequences with begin_batch_token_id =
+ * bos, sequence_separator_token_id = bos, begin_sequence_token_id = None; documents tokenized
+ * without bos), reproduced exactly:
  *
  *   - documents are tokenized without <bos> and concatenated in corpus order;
  *   - a new window starts with <bos> unless the first token taken into it already is <bos>,
@@ -36,8 +37,8 @@
  * capacity *cap that it may realloc) starting at index 0 and sets *n. Returns a status and
  * fills err on failure. ctx is the tokenizer's own state. */
 struct window_tokenizer {
-    enum gsae_status (*encode)(void *ctx, const char *text, size_t len, int32_t **ids,
-                               int64_t *n, int64_t *cap, struct gsae_error *err);
+    enum gsae_status (*encode)(void *ctx, const char *text, size_t len, int32_t **ids, int64_t *n,
+                               int64_t *cap, struct gsae_error *err);
     void *ctx;
 };
 
@@ -92,5 +93,5 @@ bool window_builder_next(struct window_builder *wb, struct window *out);
 
 /* Where the stream stands: the pending document and the offset of its next unplaced token,
  * and how many tokens of a partial window are waiting (0 exactly at window boundaries). */
-void window_builder_position(const struct window_builder *wb, int64_t *doc_index,
-                             int64_t *offset, int64_t *partial);
+void window_builder_position(const struct window_builder *wb, int64_t *doc_index, int64_t *offset,
+                             int64_t *partial);

@@ -30,8 +30,7 @@ struct blob {
 static int read_file(const char *path, struct blob *b)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t cap = 4096, n = 0;
     uint8_t *buf = malloc(cap);
     size_t got;
@@ -49,8 +48,7 @@ static int read_file(const char *path, struct blob *b)
         }
     }
     fclose(f);
-    if (!buf)
-        return -1;
+    if (!buf) return -1;
     b->data = buf;
     b->size = n;
     return 0;
@@ -62,13 +60,12 @@ static size_t mutate(uint8_t *buf, size_t n, size_t cap, const struct blob *othe
     for (int r = 0; r < rounds; r++) {
         switch (rng_next(s) % 6) {
         case 0: /* flip a bit */
-            if (n)
-                buf[rng_next(s) % n] ^= (uint8_t)(1u << (rng_next(s) % 8));
+            if (n) buf[rng_next(s) % n] ^= (uint8_t)(1u << (rng_next(s) % 8));
             break;
         case 1: /* replace a byte with an interesting value */
             if (n) {
-                static const uint8_t vals[] = {0, 0xff, 0x7f, 0x80, '"', '\\', '{', '}', ',', ':',
-                                               '0', '9', ' ', '\n', 0xc3, 0xe2};
+                static const uint8_t vals[] = {0,   0xff, 0x7f, 0x80, '"', '\\', '{',  '}',
+                                               ',', ':',  '0',  '9',  ' ', '\n', 0xc3, 0xe2};
                 buf[rng_next(s) % n] = vals[rng_next(s) % sizeof vals];
             }
             break;
@@ -83,21 +80,18 @@ static size_t mutate(uint8_t *buf, size_t n, size_t cap, const struct blob *othe
         case 3: /* delete a range */
             if (n) {
                 size_t at = rng_next(s) % n, len = 1 + rng_next(s) % 16;
-                if (len > n - at)
-                    len = n - at;
+                if (len > n - at) len = n - at;
                 memmove(buf + at, buf + at + len, n - at - len);
                 n -= len;
             }
             break;
         case 4: /* truncate */
-            if (n)
-                n = rng_next(s) % n;
+            if (n) n = rng_next(s) % n;
             break;
         case 5: /* splice a piece of another input */
             if (other->size) {
                 size_t from = rng_next(s) % other->size, len = 1 + rng_next(s) % 64;
-                if (len > other->size - from)
-                    len = other->size - from;
+                if (len > other->size - from) len = other->size - from;
                 size_t at = n ? rng_next(s) % (n + 1) : 0;
                 if (n + len <= cap) {
                     memmove(buf + at + len, buf + at, n - at);
@@ -119,8 +113,7 @@ int main(int argc, char **argv)
     }
     long iters = argc > 2 ? atol(argv[2]) : 20000;
     uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 10) : 0x9e3779b97f4a7c15ull;
-    if (seed == 0)
-        seed = 1;
+    if (seed == 0) seed = 1;
 
     struct blob corpus[256];
     int n_corpus = 0;
@@ -132,11 +125,9 @@ int main(int argc, char **argv)
     struct dirent *de;
     char path[4096];
     while ((de = readdir(d)) && n_corpus < 256) {
-        if (de->d_name[0] == '.')
-            continue;
+        if (de->d_name[0] == '.') continue;
         snprintf(path, sizeof path, "%s/%s", argv[1], de->d_name);
-        if (read_file(path, &corpus[n_corpus]) == 0)
-            n_corpus++;
+        if (read_file(path, &corpus[n_corpus]) == 0) n_corpus++;
     }
     closedir(d);
     if (n_corpus == 0) {
@@ -148,8 +139,7 @@ int main(int argc, char **argv)
         for (int j = i; j > 0; j--) {
             size_t m = corpus[j].size < corpus[j - 1].size ? corpus[j].size : corpus[j - 1].size;
             int c = memcmp(corpus[j].data, corpus[j - 1].data, m);
-            if (c > 0 || (c == 0 && corpus[j].size >= corpus[j - 1].size))
-                break;
+            if (c > 0 || (c == 0 && corpus[j].size >= corpus[j - 1].size)) break;
             struct blob t = corpus[j];
             corpus[j] = corpus[j - 1];
             corpus[j - 1] = t;
@@ -160,8 +150,7 @@ int main(int argc, char **argv)
 
     size_t cap = 1 << 16;
     uint8_t *buf = malloc(cap);
-    if (!buf)
-        return 2;
+    if (!buf) return 2;
     for (long it = 0; it < iters; it++) {
         const struct blob *base = &corpus[rng_next(&seed) % (uint64_t)n_corpus];
         const struct blob *other = &corpus[rng_next(&seed) % (uint64_t)n_corpus];
@@ -170,8 +159,7 @@ int main(int argc, char **argv)
         n = mutate(buf, n, cap, other, &seed);
         /* exact-size copy so ASan sees reads past the end */
         uint8_t *in = malloc(n ? n : 1);
-        if (!in)
-            return 2;
+        if (!in) return 2;
         memcpy(in, buf, n);
         LLVMFuzzerTestOneInput(in, n);
         free(in);

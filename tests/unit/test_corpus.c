@@ -19,8 +19,7 @@ struct warnings {
 static void collect(void *ctx, const char *msg)
 {
     struct warnings *w = ctx;
-    if (w->n < 8)
-        snprintf(w->last[w->n], sizeof w->last[0], "%s", msg);
+    if (w->n < 8) snprintf(w->last[w->n], sizeof w->last[0], "%s", msg);
     w->n++;
 }
 
@@ -45,8 +44,7 @@ static int64_t count_docs(const char *const *shards, int64_t n, enum corpus_on_b
     while (*st == GSAE_OK && got) {
         struct corpus_doc d;
         *st = corpus_next(r, &d, &got, err);
-        if (*st == GSAE_OK && got)
-            docs++;
+        if (*st == GSAE_OK && got) docs++;
     }
     corpus_close(r);
     return docs;
@@ -72,14 +70,12 @@ static void test_pile_shards(void **state)
     char *mark_text = NULL;
     while (1) {
         assert_int_equal(corpus_next(r, &d, &got, &err), GSAE_OK);
-        if (!got)
-            break;
+        if (!got) break;
         assert_int_equal(d.index, n);
         per_shard[d.shard]++;
         if (n == 450) /* remember a document in the second shard */
             mark_text = strndup(d.text, d.len);
-        if (n == 449)
-            mark = corpus_tell(r);
+        if (n == 449) mark = corpus_tell(r);
         n++;
     }
     assert_int_equal(n, 800);
@@ -187,7 +183,8 @@ static void test_truncated_and_empty(void **state)
 static void test_long_line_and_expand(void **state)
 {
     (void)state;
-    const char text[] = "{\"text\": \"0123456789012345678901234567890123456789\"}\n{\"text\": \"ok\"}\n";
+    const char text[] =
+        "{\"text\": \"0123456789012345678901234567890123456789\"}\n{\"text\": \"ok\"}\n";
     write_file("long.jsonl", text, sizeof text - 1);
     const char *shards[1] = {"long.jsonl"};
     struct warnings w = {0};

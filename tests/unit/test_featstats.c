@@ -14,7 +14,7 @@
 #include "../../src/featstats.h"
 #include "../../src/rng.h"
 
-#define CTX 16
+#define CTX   16
 #define N_WIN 40
 #define D_SAE 30
 
@@ -84,8 +84,7 @@ struct flat {
 static int by_rank(const void *pa, const void *pb)
 {
     const struct flat *a = pa, *b = pb;
-    if (a->f != b->f)
-        return a->f < b->f ? -1 : 1;
+    if (a->f != b->f) return a->f < b->f ? -1 : 1;
     return featstats_example_better(&a->ex, &b->ex) ? -1 : 1;
 }
 
@@ -104,15 +103,14 @@ static void test_brute_force(void **state)
     double sum[D_SAE] = {0};
     for (int k = 0; k < N_WIN; k++)
         for (int t = 0; t < CTX; t++) {
-            if (w[k].pos[t] < 0)
-                continue;
+            if (w[k].pos[t] < 0) continue;
             tokens++;
             for (int64_t z = w[k].rows[t]; z < w[k].rows[t + 1]; z++) {
                 int64_t f = w[k].index[z];
                 fire[f]++;
                 sum[f] += w[k].value[z];
-                all[n++] = (struct flat){{w[k].value[z], w[k].doc[t], w[k].pos[t], k * CTX + t},
-                                         f, k, t};
+                all[n++] =
+                    (struct flat){{w[k].value[z], w[k].doc[t], w[k].pos[t], k * CTX + t}, f, k, t};
             }
         }
     qsort(all, n, sizeof *all, by_rank);
@@ -194,8 +192,7 @@ static void test_histogram(void **state)
         int64_t b = featstats_hist_bin(a);
         assert_true(b >= 0 && b < FEATSTATS_HIST_BINS);
         assert_true((double)a >= featstats_hist_lower(b));
-        if (b + 1 < FEATSTATS_HIST_BINS)
-            assert_true((double)a < featstats_hist_lower(b + 1));
+        if (b + 1 < FEATSTATS_HIST_BINS) assert_true((double)a < featstats_hist_lower(b + 1));
     }
     struct featstats_config bad = cfg;
     bad.top_k = 0;

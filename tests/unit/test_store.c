@@ -18,8 +18,8 @@
 #include "../../src/rng.h"
 #include "../../src/tensor.h"
 
-#define CTX 8
-#define N_WIN 3
+#define CTX     8
+#define N_WIN   3
 #define D_MODEL 5
 
 struct data {
@@ -61,10 +61,20 @@ static void make_data(struct data *d, int64_t d_sae, uint64_t seed)
 static struct store_meta meta_for(int64_t d_sae, enum store_resid resid)
 {
     struct store_meta m = {
-        .model = "tiny", .model_config_hash = "cfg123", .sae_source = "sae.npz",
-        .sae_hash = "sae456", .tokenizer_hash = "tok789", .corpus = "a.jsonl\nb.jsonl",
-        .job = "flags", .layer = 3, .context_size = CTX, .bos_token_id = 2, .d_sae = d_sae,
-        .d_model = D_MODEL, .windows_per_part = 4, .resid = resid,
+        .model = "tiny",
+        .model_config_hash = "cfg123",
+        .sae_source = "sae.npz",
+        .sae_hash = "sae456",
+        .tokenizer_hash = "tok789",
+        .corpus = "a.jsonl\nb.jsonl",
+        .job = "flags",
+        .layer = 3,
+        .context_size = CTX,
+        .bos_token_id = 2,
+        .d_sae = d_sae,
+        .d_model = D_MODEL,
+        .windows_per_part = 4,
+        .resid = resid,
     };
     return m;
 }
@@ -79,8 +89,8 @@ static void round_trip(int64_t d_sae, enum store_resid resid, int64_t part)
     assert_int_equal(store_part_open(".", part, &meta, &w, &err), GSAE_OK);
     for (int k = 0; k < N_WIN; k++)
         assert_int_equal(store_part_append(w, CTX, d->ids[k], d->doc[k], d->pos[k], d->rows[k],
-                                           d->index[k], d->value[k],
-                                           resid ? d->resid[k] : NULL, &err),
+                                           d->index[k], d->value[k], resid ? d->resid[k] : NULL,
+                                           &err),
                          GSAE_OK);
     char name[32], tmp[64];
     store_part_name(part, name, sizeof name);
@@ -118,10 +128,8 @@ static void round_trip(int64_t d_sae, enum store_resid resid, int64_t part)
             }
             for (int i = 0; i < D_MODEL; i++) {
                 float want = d->resid[k][t * D_MODEL + i];
-                if (resid == STORE_RESID_BF16)
-                    want = gsae_bf16_to_f32(gsae_f32_to_bf16(want));
-                if (resid != STORE_RESID_NONE)
-                    assert_true(p.resid_post[row * D_MODEL + i] == want);
+                if (resid == STORE_RESID_BF16) want = gsae_bf16_to_f32(gsae_f32_to_bf16(want));
+                if (resid != STORE_RESID_NONE) assert_true(p.resid_post[row * D_MODEL + i] == want);
             }
         }
     assert_int_equal(z, p.nnz);
@@ -219,10 +227,12 @@ static void test_manifest(void **state)
     assert_int_equal(manifest_load(".", &m, &err), GSAE_ENOTFOUND);
     manifest_init(&m, "jobhash", 1024, 64);
     for (int64_t i = 4; i >= 0; i--) {
-        if (i == 2)
-            continue;
-        struct manifest_part p = {.info = {.index = i, .first_window = i * 64, .n_windows = 64,
-                                           .n_tokens = 65536, .nnz = 1000 + i,
+        if (i == 2) continue;
+        struct manifest_part p = {.info = {.index = i,
+                                           .first_window = i * 64,
+                                           .n_windows = 64,
+                                           .n_tokens = 65536,
+                                           .nnz = 1000 + i,
                                            .checksum = 0xfedcba9876543210ull + (uint64_t)i},
                                   .end = {10 * i, i, 0, 10 * i + 1}};
         store_part_name(i, p.info.file, sizeof p.info.file);

@@ -23,7 +23,8 @@ static void test_hand_worked(void **state)
     const struct doc docs[] = {
         {5, {10, 11, 12, 13, 14}}, {2, {20, 21}}, {0, {0}}, {1, {30}}, {3, {1, 40, 41}},
     };
-    const int32_t want_tok[4][4] = {{1, 10, 11, 12}, {1, 13, 14, 1}, {1, 20, 21, 1}, {1, 30, 1, 40}};
+    const int32_t want_tok[4][4] = {
+        {1, 10, 11, 12}, {1, 13, 14, 1}, {1, 20, 21, 1}, {1, 30, 1, 40}};
     const int64_t want_doc[4][4] = {{0, 0, 0, 0}, {0, 0, 0, 1}, {1, 1, 1, 3}, {3, 3, 4, 4}};
     const int64_t want_pos[4][4] = {{-1, 0, 1, 2}, {-1, 3, 4, -1}, {-1, 0, 1, -1}, {-1, 0, 0, 1}};
     struct window_builder wb;
@@ -53,7 +54,7 @@ static void test_hand_worked(void **state)
 }
 
 #define N_DOCS 40
-#define CTX 7
+#define CTX    7
 
 struct stream {
     int32_t *ids[N_DOCS];
