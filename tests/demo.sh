@@ -52,3 +52,13 @@ rm -rf "$DEMO_DIR/run"
 "$GSAE" run --job jobs/demo.ini --set "paths.demo=$inputs" --out "$DEMO_DIR/run"
 note "finished in $(( $(date +%s) - start )) s"
 note "report: $DEMO_DIR/run/report.html  (open it in a browser: file://$DEMO_DIR/run/report.html)"
+# A picture of the report's first screens, when Debian's Chromium is installed.
+if command -v chromium >/dev/null 2>&1; then
+    profile=$(mktemp -d)
+    chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$profile" --window-size=1400,4000 \
+        --screenshot="$DEMO_DIR/run/report.png" "file://$DEMO_DIR/run/report.html" >/dev/null 2>&1 &&
+        note "screenshot: $DEMO_DIR/run/report.png"
+    rm -rf "$profile"
+fi
