@@ -1,5 +1,6 @@
 /* featstats_nc.c: feature_stats.nc writer and reader (see featstats_nc.h). */
 #include "featstats_nc.h"
+#include "nc_util.h"
 
 #include <math.h>
 #include <netcdf.h>
@@ -208,19 +209,6 @@ static enum gsae_status get_att(int ncid, const char *path, const char *name, in
     return GSAE_OK;
 }
 
-static enum gsae_status get_dim(int ncid, const char *path, const char *name, int64_t *out,
-                                struct gsae_error *err)
-{
-    int id;
-    size_t len = 0;
-    int rc = nc_inq_dimid(ncid, name, &id);
-    if (rc == NC_NOERR) rc = nc_inq_dimlen(ncid, id, &len);
-    if (rc != NC_NOERR)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: dimension %s: %s", path, name, nc_strerror(rc));
-    *out = (int64_t)len;
-    return GSAE_OK;
-}
-
 static enum gsae_status read_shape(int ncid, const char *path, struct featstats_config *cfg,
                                    int64_t *n_tokens, struct gsae_error *err)
 {
@@ -234,10 +222,10 @@ static enum gsae_status read_shape(int ncid, const char *path, struct featstats_
         (st = get_att(ncid, path, "context_before", &cfg->ctx_before, err)) != GSAE_OK ||
         (st = get_att(ncid, path, "context_after", &cfg->ctx_after, err)) != GSAE_OK ||
         (st = get_att(ncid, path, "include_bos", &bos, err)) != GSAE_OK ||
-        (st = get_dim(ncid, path, "feature", &cfg->d_sae, err)) != GSAE_OK ||
-        (st = get_dim(ncid, path, "example", &cfg->top_k, err)) != GSAE_OK ||
-        (st = get_dim(ncid, path, "context", &ctx, err)) != GSAE_OK ||
-        (st = get_dim(ncid, path, "hist_bin", &bins, err)) != GSAE_OK)
+        (st = ncu_dim_len(ncid, path, "feature", &cfg->d_sae, err)) != GSAE_OK ||
+        (st = ncu_dim_len(ncid, path, "example", &cfg->top_k, err)) != GSAE_OK ||
+        (st = ncu_dim_len(ncid, path, "context", &ctx, err)) != GSAE_OK ||
+        (st = ncu_dim_len(ncid, path, "hist_bin", &bins, err)) != GSAE_OK)
         return st;
     cfg->include_bos = bos != 0;
     if (ctx != cfg->ctx_before + 1 + cfg->ctx_after || bins != FEATSTATS_HIST_BINS)

@@ -1,5 +1,6 @@
 /* store.c: NetCDF-4 activation store parts: write, commit atomically, read back (see store.h). */
 #include "store.h"
+#include "nc_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -449,19 +450,6 @@ static enum gsae_status get_var(int ncid, const char *path, const char *name, nc
     return GSAE_OK;
 }
 
-static enum gsae_status dim_len(int ncid, const char *path, const char *name, int64_t *out,
-                                struct gsae_error *err)
-{
-    int id;
-    size_t len = 0;
-    int rc = nc_inq_dimid(ncid, name, &id);
-    if (rc == NC_NOERR) rc = nc_inq_dimlen(ncid, id, &len);
-    if (rc != NC_NOERR)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: dimension %s: %s", path, name, nc_strerror(rc));
-    *out = (int64_t)len;
-    return GSAE_OK;
-}
-
 static enum gsae_status check_csr(const struct store_part *p, const char *path,
                                   struct gsae_error *err)
 {
@@ -497,9 +485,9 @@ static enum gsae_status read_header(int ncid, const char *path, struct store_par
         (st = get_i64_att(ncid, path, "n_windows", &p->n_windows, err)) != GSAE_OK ||
         (st = get_i64_att(ncid, path, "context_size", &p->context_size, err)) != GSAE_OK ||
         (st = get_i64_att(ncid, path, "d_sae", &p->d_sae, err)) != GSAE_OK ||
-        (st = dim_len(ncid, path, "token", &p->n_tokens, err)) != GSAE_OK ||
-        (st = dim_len(ncid, path, "row", &n_rows, err)) != GSAE_OK ||
-        (st = dim_len(ncid, path, "nnz", &n_nnz, err)) != GSAE_OK)
+        (st = ncu_dim_len(ncid, path, "token", &p->n_tokens, err)) != GSAE_OK ||
+        (st = ncu_dim_len(ncid, path, "row", &n_rows, err)) != GSAE_OK ||
+        (st = ncu_dim_len(ncid, path, "nnz", &n_nnz, err)) != GSAE_OK)
         return st;
     p->nnz = n_nnz;
     if (n_rows != p->n_tokens + 1 || p->context_size < 1 || p->d_sae < 1 || p->n_windows < 0 ||
@@ -582,7 +570,7 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
         NCR(nc_inq_vartype(ncid, varid, &t), "resid_post type");
         p->resid = t == NC_USHORT ? STORE_RESID_BF16 : STORE_RESID_F32;
         int64_t d = 0;
-        if ((st = dim_len(ncid, path, "d_model", &d, err)) != GSAE_OK) goto fail;
+        if ((st = ncu_dim_len(ncid, path, "d_model", &d, err)) != GSAE_OK) goto fail;
         int n_dims = 0;
         NCR(nc_inq_varndims(ncid, varid, &n_dims), "resid_post dimensions");
         if (n_dims == 2 && d == p->d_model && d > 0)
