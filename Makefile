@@ -17,7 +17,7 @@ LIBDIR    := /usr/lib/$(MULTIARCH)
 DEB_BUILD := gcc make pkg-config openmpi-bin libopenmpi-dev libopenblas-dev \
              libscalapack-openmpi-dev libnetcdf-mpi-dev libhdf5-openmpi-dev libarchive-dev \
              libjansson-dev libinih-dev libcmocka-dev zstd
-DEB_TEST  := netcdf-bin python3 python3-numpy python3-netcdf4 python3-sklearn clang \
+DEB_TEST  := bc netcdf-bin python3 python3-numpy python3-netcdf4 python3-sklearn clang \
              slurm-wlm munge chromium
 DEB_ALL   := $(DEB_BUILD) $(DEB_TEST)
 
