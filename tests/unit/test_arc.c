@@ -11,39 +11,15 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#define TESTDATA_GEMMA_TOKENIZER
+#include "../common/testdata.h"
 #include <jansson.h>
 
 #include "../../io/arc_task.h"
 #include "../../io/tokenizer_load.h"
 #include "../../src/arc.h"
 #include "../../src/tokenizer.h"
-
-static struct tokenizer gemma;
-
-static const char *testdata(const char *rel, char *buf, size_t cap)
-{
-    const char *dir = getenv("TESTDATA");
-    snprintf(buf, cap, "%s/%s", dir ? dir : "tests/data", rel);
-    return buf;
-}
-
-static int load_gemma(void **state)
-{
-    (void)state;
-    char path[4096];
-    struct gsae_error err = {0};
-    enum gsae_status st = tokenizer_load(
-        &gemma, testdata("tokenizer/gemma2-tokenizer.json.zst", path, sizeof path), &err);
-    if (st != GSAE_OK) fprintf(stderr, "%s\n", err.msg);
-    return st == GSAE_OK ? 0 : -1;
-}
-
-static int free_gemma(void **state)
-{
-    (void)state;
-    tokenizer_free(&gemma);
-    return 0;
-}
 
 /* Build the prompt of split/task, tokenize it with <bos>; returns its length in bytes. */
 static size_t prompt_ids(const char *split, const char *task_id, struct tokenizer_ids *ids)

@@ -14,17 +14,12 @@
 
 #include <cmocka.h>
 
+#include "../common/testdata.h"
+
 #include "../../io/promptset.h"
 #include "../../io/tokenizer_load.h"
 
 static char tmpdir[64];
-
-static const char *testdata(const char *rel, char *buf, size_t cap)
-{
-    const char *dir = getenv("TESTDATA");
-    snprintf(buf, cap, "%s/%s", dir ? dir : "tests/data", rel);
-    return buf;
-}
 
 /* Write text to tmpdir/name; the path goes to buf. */
 static const char *write_tmp(const char *name, const char *text, char *buf, size_t cap)

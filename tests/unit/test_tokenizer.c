@@ -10,37 +10,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#define TESTDATA_GEMMA_TOKENIZER
+#include "../common/testdata.h"
 #include <jansson.h>
 
 #include "../../io/tokenizer_load.h"
 #include "../../src/tokenizer.h"
-
-static struct tokenizer gemma; /* the real tokenizer, loaded once for the whole file */
-
-static const char *testdata(const char *rel, char *buf, size_t cap)
-{
-    const char *dir = getenv("TESTDATA");
-    snprintf(buf, cap, "%s/%s", dir ? dir : "tests/data", rel);
-    return buf;
-}
-
-static int load_gemma(void **state)
-{
-    (void)state;
-    char path[4096];
-    struct gsae_error err = {0};
-    enum gsae_status st = tokenizer_load(
-        &gemma, testdata("tokenizer/gemma2-tokenizer.json.zst", path, sizeof path), &err);
-    if (st != GSAE_OK) fprintf(stderr, "%s\n", err.msg);
-    return st == GSAE_OK ? 0 : -1;
-}
-
-static int free_gemma(void **state)
-{
-    (void)state;
-    tokenizer_free(&gemma);
-    return 0;
-}
 
 /* Every reference case: ids identical, and decoding them gives the reference text. */
 static void test_reference_cases(void **state)
