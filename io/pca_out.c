@@ -133,6 +133,24 @@ static void context_ids(FILE *f, const int32_t *ctx, int64_t len, int64_t before
     }
 }
 
+/* ",pc1,...,pck" of row r, at full precision. */
+static void write_pcs(FILE *f, const struct pca_table *t, int64_t r)
+{
+    for (int64_t c = 0; c < t->k; c++)
+        fprintf(f, ",%.17g", t->pc[r * t->k + c]);
+}
+
+/* Row r's context (text when given, else token ids) and the end of the line. */
+static void write_context(FILE *f, const struct pca_table *t, const char *const *context_text,
+                          int64_t r)
+{
+    if (context_text)
+        csv_field(f, context_text[r]);
+    else
+        context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
+    fputc('\n', f);
+}
+
 enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
                                const char *const *context_text, struct gsae_error *err)
 {
@@ -145,14 +163,9 @@ enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
     for (int64_t r = 0; r < t->n_rows; r++) {
         fprintf(f, "%lld,%lld,%lld,%lld,%d", (long long)r, (long long)t->token[r],
                 (long long)t->doc[r], (long long)t->pos[r], t->token_id[r]);
-        for (int64_t c = 0; c < t->k; c++)
-            fprintf(f, ",%.17g", t->pc[r * t->k + c]);
+        write_pcs(f, t, r);
         fputc(',', f);
-        if (context_text)
-            csv_field(f, context_text[r]);
-        else
-            context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
-        fputc('\n', f);
+        write_context(f, t, context_text, r);
     }
     if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
     return GSAE_OK;
@@ -173,14 +186,9 @@ enum gsae_status pca_scores_write(const char *path, const struct pca_table *t,
             csv_field(f, token_text[r]);
         else
             fprintf(f, "%d", t->token_id[r]);
-        for (int64_t c = 0; c < t->k; c++)
-            fprintf(f, ",%.17g", t->pc[r * t->k + c]);
+        write_pcs(f, t, r);
         fprintf(f, ",%d,%lld,", t->token_id[r], (long long)t->token[r]);
-        if (context_text)
-            csv_field(f, context_text[r]);
-        else
-            context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
-        fputc('\n', f);
+        write_context(f, t, context_text, r);
     }
     if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
     return GSAE_OK;
