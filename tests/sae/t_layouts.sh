@@ -5,6 +5,7 @@
 # meta.json points at the converted SAE; `gsae golden` must write the identical file and pass
 # the case's comparison.
 set -u
+source "$TOP/tests/golden/not_computed.sh"
 [ -x "$PY3" ] && "$PY3" -c 'import numpy' 2>/dev/null || { echo "skip: $PY3 with numpy not found"; exit 77; }
 cd "$T"
 fails=0
@@ -33,7 +34,7 @@ same_output() { # CASE_DIR REFERENCE_OUT
         echo "FAIL $dir: output differs from the original layout's"; fails=$((fails + 1))
         "$PY3" "$TOP/tests/golden/compare.py" "$ref" "$dir.out" "$dir/meta.json"
     fi
-    "$PY3" "$TOP/tests/golden/compare.py" "$dir/expected.safetensors" "$dir.out" "$dir/meta.json" >/dev/null \
+    "$PY3" "$TOP/tests/golden/compare.py" "${GOLDEN_NOT_COMPUTED_ARGS[@]}" "$dir/expected.safetensors" "$dir.out" "$dir/meta.json" >/dev/null \
         || { echo "FAIL $dir: does not match expected.safetensors"; fails=$((fails + 1)); }
 }
 
