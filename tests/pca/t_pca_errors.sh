@@ -41,8 +41,40 @@ $MPIRUN -np 1 "$GSAE" pca --case "$src" --out "$T/r2" --random-features 8 --seed
 cmp -s "$T/r1/fired_rows.npy" "$T/r2/fired_rows.npy" || { echo "FAIL: seeded draw differs"; fail=1; }
 $MPIRUN -np 2 "$GSAE" pca --case "$src" --out "$T/f" --features 3,17,100,101,250,311,400,509 \
     >/dev/null || fail=1
-cmp -s "$T/f/fired_rows.npy" "$src/expected_fired_rows.npy" || cmp -s <("$PY3" -c "
-import numpy as np; print(np.load('$T/f/fired_rows.npy').tolist())") <("$PY3" -c "
-import numpy as np; print(np.load('$src/expected_fired_rows.npy').tolist())") ||
+# same_rows A.npy B.npy: the same row indices, byte for byte or, failing that, by value (the
+# .npy headers may differ). Fails when either file is missing, unreadable or empty.
+same_rows() {
+    [ -s "$1" ] && [ -s "$2" ] && cmp -s "$1" "$2" && "$PY3" -c "
+import sys, numpy as np; sys.exit(0 if np.load(sys.argv[1]).size > 0 else 1)" "$1" && return 0
+    "$PY3" - "$1" "$2" <<'PY'
+import sys
+import numpy as np
+a, b = (np.load(p).ravel().tolist() for p in sys.argv[1:3])
+if not a or not b:
+    sys.exit(f"{sys.argv[1]}: {len(a)} rows, {sys.argv[2]}: {len(b)} rows: nothing to compare")
+sys.exit(0 if a == b else f"{len(a)} rows vs {len(b)}, first difference at "
+         f"{next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))}")
+PY
+}
+same_rows "$T/f/fired_rows.npy" "$src/expected_fired_rows.npy" ||
     { echo "FAIL: --features with the case's list selects other rows"; fail=1; }
+# The fallback by value: the expected rows in another integer type pass, one row changed fails.
+# It cannot pass on nothing: a missing file, two missing files, two empty arrays.
+"$PY3" -c "
+import numpy as np
+e = np.load('$src/expected_fired_rows.npy')
+np.save('$T/other_type.npy', e.astype(np.int32 if e.dtype == np.int64 else np.int64))
+e = e.copy(); e[-1] += 1; np.save('$T/changed.npy', e)
+np.save('$T/none.npy', np.zeros(0, np.int64))" || fail=1
+same_rows "$T/other_type.npy" "$src/expected_fired_rows.npy" ||
+    { echo "FAIL: same rows in another integer type differ"; fail=1; }
+for pair in "$T/changed.npy $src/expected_fired_rows.npy" "$T/f/fired_rows.npy $T/missing.npy" \
+            "$T/missing.npy $T/missing2.npy" "$T/none.npy $T/none.npy"; do
+    # shellcheck disable=SC2086
+    if same_rows $pair 2>"$T/same.err"; then
+        echo "FAIL: same_rows passed on $pair"; fail=1
+    else
+        echo "ok: same_rows fails on $pair: $(tail -n 1 "$T/same.err")"
+    fi
+done
 exit $fail
