@@ -4,8 +4,9 @@
 # with the sha256 of every output, of the inputs and job files, gsae's version and the machine,
 # then compare it with the previous manifest. Exit 0: nothing drifted (or this is the first
 # run, the baseline); 1: a result or input drifted (each drift is named with the file and its
-# first differing value); 2: an entry failed or gave different results on different rank
-# counts.
+# first differing value), or an entry, input or output of the previous manifest is absent now,
+# or an entry was skipped (each is listed); 2: an entry failed, left no output, or gave
+# different results on different rank counts.
 #
 #   slurm/nightly.sh [BUILD_DIR]       (make nightly; slurm/nightly.sbatch on a cluster)
 #
@@ -112,14 +113,18 @@ hash_files() { # hash_files KIND ROOT REL...: "KIND REL sha256" for each file un
         awk -v k="$kind" '{ print k, $2, $1 }'
 }
 
-failed=0 body="$run/manifest.body"; : >"$body"
+failed=0 skipped=() body="$run/manifest.body"; : >"$body"
 for i in "${!names[@]}"; do
     name=${names[$i]}
     if ! has_command "${requires[$i]}"; then
-        echo "nightly: $name: skipped (gsae has no '${requires[$i]}' command yet)"
+        echo "nightly: $name: SKIPPED (gsae has no '${requires[$i]}' command yet)"
         echo "skipped $name no-gsae-${requires[$i]}" >>"$body"
+        skipped+=("$name")
         continue
     fi
+    # the entry itself: its rank counts and inputs, so a later run can tell it is absent
+    in_list=$(printf '%s\n' ${inputs[$i]} | paste -sd, -)
+    echo "entry $name ranks=$(echo ${ranks[$i]} | tr ' ' ,) inputs=${in_list:--}" >>"$body"
     for rel in ${inputs[$i]}; do
         case "$rel" in jobs/*) hash_files job "$TOP" "$rel" ;; *) hash_files input "$DATA" "$rel" ;; esac
     done >>"$body"
@@ -135,6 +140,9 @@ for i in "${!names[@]}"; do
         fi
         printf 'nightly: %-28s %2s rank(s) %6.1f s\n' "$name" "$np" "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
         hash_files output "$run/out" "$name/np$np" >>"$body"
+        if [ -z "$(find "$dir" -type f -print -quit)" ]; then
+            echo "nightly: $name on $np rank(s) FAILED: left no output in its directory"; failed=1
+        fi
         if [ -z "$first" ]; then first=$np; continue; fi
         # Every rank count must reproduce the first one's outputs bit for bit.
         if ! diff -q <(cd "$run/out/$name/np$first" && find . -type f | sort | xargs -r sha256sum) \
@@ -158,13 +166,24 @@ echo "nightly: wrote $run/manifest ($(grep -c '^output ' "$run/manifest") output
 [ "$failed" -eq 0 ] || { echo "nightly: FAILED (see above)"; exit 2; }
 if [ -z "$prev" ]; then
     echo "nightly: no previous manifest in $NIGHTLY_DIR: this run is the baseline"
+    if [ ${#skipped[@]} -gt 0 ]; then
+        echo "nightly: FAILED: ${#skipped[@]} entr$([ ${#skipped[@]} -eq 1 ] && echo y || echo ies) skipped, not checked:"
+        printf '  skipped %s\n' "${skipped[@]}"
+        exit 1
+    fi
     exit 0
 fi
 
 # ---- compare with the previous run ----
-$PY3 - "$NIGHTLY_DIR/$prev" "$run" <<'PY'
+# Everything the previous manifest lists must be here with the same sha256: an entry, input,
+# job file or output absent now is a difference, and so is an entry skipped now. Only entries
+# outside this run's NIGHTLY_ONLY selection (and their inputs) are left out.
+NIGHTLY_ONLY=${NIGHTLY_ONLY:-} $PY3 - "$NIGHTLY_DIR/$prev" "$run" <<'PY'
+import os
+import re
 import sys
 prev_dir, cur_dir = sys.argv[1], sys.argv[2]
+only = os.environ.get("NIGHTLY_ONLY") or "."
 
 def entries(path):
     out = {}
@@ -173,6 +192,20 @@ def entries(path):
         if len(parts) == 3 and parts[0] in ("input", "job", "output"):
             out[(parts[0], parts[1])] = parts[2]
     return out
+
+def runs(path):
+    """{entry: its input paths, or None when not recorded} and {entry: why skipped}."""
+    ran, skipped = {}, {}
+    for line in open(path + "/manifest"):
+        parts = line.split()
+        if parts and parts[0] == "entry" and len(parts) >= 2:
+            ins = next((p[7:] for p in parts[2:] if p.startswith("inputs=")), "-")
+            ran[parts[1]] = [] if ins == "-" else ins.split(",")
+        elif parts and parts[0] == "skipped" and len(parts) >= 2:
+            skipped[parts[1]] = " ".join(parts[2:])
+        elif len(parts) == 3 and parts[0] == "output":
+            ran.setdefault(parts[1].split("/")[0], None)  # manifests before `entry` lines
+    return ran, skipped
 
 def first_difference(a_path, b_path):
     a, b = open(a_path, "rb").read(), open(b_path, "rb").read()
@@ -188,13 +221,34 @@ def first_difference(a_path, b_path):
         n = next((i for i, (p, q) in enumerate(zip(a, b)) if p != q), min(len(a), len(b)))
         return f"byte {n}: was {a[n:n + 8].hex()}, now {b[n:n + 8].hex()} ({len(a)} vs {len(b)} bytes)"
 
+def under(path, roots):
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
 old, new = entries(prev_dir), entries(cur_dir)
+old_ran, old_skipped = runs(prev_dir)
+new_ran, new_skipped = runs(cur_dir)
+# The previous run's entries this run was asked for (NIGHTLY_ONLY), and the inputs they used.
+wanted = {e for e in old_ran.keys() | old_skipped.keys() if re.search(only, e)}
+unselected = set(old_ran) - wanted
+if any(old_ran[e] is None for e in wanted) or not unselected:
+    inputs_wanted = None  # every input of the previous manifest
+else:
+    inputs_wanted = [p for e in wanted for p in (old_ran.get(e) or [])]
 drift = []
+for e in sorted(wanted):
+    if e not in new_ran and e not in new_skipped:
+        drift.append(f"entry {e}: in the previous manifest, absent now")
 for key in sorted(old.keys() | new.keys()):
     kind, path = key
     if key not in new:
-        if kind == "output" and any(k[0] == "output" and k[1].split("/")[0] == path.split("/")[0] for k in new):
-            drift.append(f"{kind} {path}: no longer produced")
+        if kind == "output" and path.split("/")[0] in unselected:
+            continue
+        if kind in ("input", "job") and inputs_wanted is not None and not under(path, inputs_wanted):
+            continue
+        if kind == "output":
+            drift.append(f"output {path}: no longer produced")
+        else:
+            drift.append(f"{kind} {path}: in the previous manifest, absent now")
         continue
     if key not in old:
         continue  # the set grew, or an entry's command landed: new baseline for it
@@ -207,6 +261,12 @@ if drift:
     print(f"nightly: DRIFT against {prev_dir}:")
     for d in drift:
         print("  " + d)
+if new_skipped:
+    print(f"nightly: {len(new_skipped)} entr{'y' if len(new_skipped) == 1 else 'ies'} skipped, "
+          f"not compared (a skip fails the comparison):")
+    for e, why in sorted(new_skipped.items()):
+        print(f"  skipped {e} ({why})")
+if drift or new_skipped:
     sys.exit(1)
 print(f"nightly: reproduced {prev_dir}: {sum(k[0] == 'output' for k in new)} outputs identical")
 PY
