@@ -9,6 +9,7 @@ source "$TOP/tests/golden/not_computed.sh"
 [ -x "$PY3" ] && "$PY3" -c 'import numpy' 2>/dev/null || { echo "skip: $PY3 with numpy not found"; exit 77; }
 cd "$T"
 fails=0
+echo "not computed yet, skipped where absent: ${GOLDEN_NOT_COMPUTED[*]:-(none)}"
 
 # variant CASE NAME SAE_REL FORMAT: a copy of CASE (links) whose meta.json says sae at SAE_REL.
 variant() {
