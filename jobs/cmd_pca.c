@@ -15,7 +15,10 @@
  *
  * STORE: an activation store (io/store.h); rows are every token's resid_post, or the tokens
  * where the feature list fires reconstructed from those features (mpi/dpca_store.h), the
- * decoder taken from the SAE. Rank 0 writes DIR/pca.nc and pca.csv (io/pca_out.h), the report's
+ * decoder taken from the SAE (--sae, any layout io/sae_io.h reads) or a bare W_dec (--w-dec).
+ * The decoder must be the store's: an SAE whose width or hash (dpca_sae_hash) differs from the
+ * d_sae and sae_hash its parts record is refused, and so is a W_dec of another width. Rank 0
+ * writes DIR/pca.nc and pca.csv (io/pca_out.h), the report's
  * pca_scores.csv and pca_explained.csv, components.npy and explained_variance.npy; with
  * --tokenizer the CSVs carry token text and the context "prefix|token|suffix".
  *
@@ -228,8 +231,10 @@ static void usage(FILE *out)
             "                     [--features LIST | --random-features N --seed S]\n"
             "                     [--chunk-rows R]\n"
             "       [mpirun -np N] gsae pca STORE --out DIR --components K [--rows resid]\n"
-            "       [mpirun -np N] gsae pca STORE --out DIR --components K --w-dec W_dec.npy\n"
+            "       [mpirun -np N] gsae pca STORE --out DIR --components K\n"
+            "                     (--sae SAE | --w-dec W_dec.npy)\n"
             "                     (--features LIST | --random-features N --seed S)\n"
+            "                     [--tokenizer tokenizer.json.zst]\n"
             "  --case: PCA of a case's rows (X.npy, or the CSR activations + W_dec\n"
             "  reconstruction of a feature list); writes components.npy, transformed.npy,\n"
             "  explained_variance.npy, explained_variance_ratio.npy, mean.npy (and\n"
@@ -238,6 +243,9 @@ static void usage(FILE *out)
             "  feature list fires, reconstructed from those features (acts[:, F] @ W_dec[F]);\n"
             "  writes pca.nc, pca.csv (PC1..K per row with its token and context\n"
             "  prefix|token|suffix as token ids), components.npy, explained_variance.npy.\n"
+            "  The decoder: --sae, the SAE the store was harvested with (npz or SAELens;\n"
+            "  another width or hash is refused), or --w-dec, a (d_sae, d_model) .npy of\n"
+            "  the store's width.\n"
             "  LIST: comma-separated feature ids, e.g. 3655,1600,11000\n");
 }
 
@@ -362,26 +370,35 @@ static void store_decoder_free(struct store_decoder *dec)
 }
 
 /* The feature list and its W_dec rows (n_features, d_model) as double, from the SAE (--sae:
- * Gemma Scope params.npz or a SAELens directory) or a bare W_dec (--w-dec FILE.npy). */
+ * any layout io/sae_io.h reads) or a bare W_dec (--w-dec FILE.npy). The decoder must be the
+ * store's: an SAE's width and hash (dpca_sae_hash), a bare W_dec's width. */
 static enum gsae_status store_features(const struct pca_args *args, struct store_decoder *dec,
                                        struct gsae_error *err)
 {
+    struct dpca_store_sae store = {0};
+    enum gsae_status st = dpca_store_sae_read(args->store_dir, &store, err);
+    if (st != GSAE_OK) return st;
     struct sae_params sae = {0};
     struct sae_info info = {0};
     struct npy_array w = {0};
     const char *name = args->sae ? args->sae : args->w_dec;
-    enum gsae_status st = GSAE_OK;
     if (args->sae) {
+        char hash[32];
         st = sae_load(args->sae, &sae, &info, err);
         w = (struct npy_array){.dtype = GSAE_DTYPE_F32,
                                .n_dims = 2,
                                .shape = {sae.d_sae, sae.d_model},
                                .data = sae.w_dec};
+        if (st == GSAE_OK) {
+            dpca_sae_hash(&sae, hash, sizeof hash);
+            st = dpca_store_sae_check(&store, info.path, sae.d_sae, hash, err);
+        }
     } else {
         st = dpca_npy_open_path(args->w_dec, &dec->w_dec, err);
         if (st == GSAE_OK)
             st = dpca_npy_expect(&dec->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
         w = dec->w_dec.a;
+        if (st == GSAE_OK) st = dpca_store_sae_check(&store, args->w_dec, w.shape[0], NULL, err);
     }
     int64_t d_sae = w.shape[0], n = 0;
     dec->d = w.shape[1];

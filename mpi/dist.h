@@ -10,7 +10,8 @@
  * Failures: a fallible local step (open, parse, allocate) is followed by dist_agree before the
  * next collective, so all ranks fail together with the failing rank's message and none waits
  * alone in a collective. An error during a point-to-point stream cannot be agreed on (the
- * partners are blocked in receives); the caller in jobs/ reports it and calls MPI_Abort.
+ * partners are blocked in receives); the caller in jobs/ reports it, and main() calls MPI_Abort
+ * when the other ranks do not reach its exit agreement (jobs/main.c).
  */
 #pragma once
 

@@ -1,10 +1,12 @@
 /* dpca_store.c: dpca row sources over an activation store (see dpca_store.h). */
 #include "dpca_store.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/hash.h"
 #include "../src/pca.h"
 
 void dpca_store_rows_free(struct dpca_store_rows *src)
@@ -219,5 +221,80 @@ enum gsae_status dpca_store_rows_open(const char *dir, enum dpca_store_kind kind
                                .n_local = src->n_local,
                                .ctx = src,
                                .read = kind == DPCA_STORE_RESID ? resid_read : features_read};
+    return GSAE_OK;
+}
+
+/* The value of the "name = value" line of a part's attribute listing, into buf. */
+static bool attr_value(const char *text, const char *name, char *buf, size_t size)
+{
+    size_t n = strlen(name);
+    const char *line = text;
+    while (line && *line) {
+        if (strncmp(line, name, n) == 0 && strncmp(line + n, " = ", 3) == 0) {
+            const char *v = line + n + 3, *end = strchr(v, '\n');
+            size_t len = end ? (size_t)(end - v) : strlen(v);
+            if (len >= size) len = size - 1;
+            memcpy(buf, v, len);
+            buf[len] = '\0';
+            return true;
+        }
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    return false;
+}
+
+enum gsae_status dpca_store_sae_read(const char *dir, struct dpca_store_sae *out,
+                                     struct gsae_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct manifest m = {0};
+    char *text = NULL, d_sae[32] = "";
+    enum gsae_status st = manifest_load(dir, &m, err);
+    if (st == GSAE_OK && m.n_parts < 1)
+        st = gsae_fail(err, GSAE_ENOTFOUND, "%s: the manifest lists no part", dir);
+    if (st == GSAE_OK) {
+        snprintf(out->part, sizeof out->part, "%s/%s", dir, m.parts[0].info.file);
+        st = store_part_describe(out->part, &text, err);
+    }
+    if (st == GSAE_OK && (!attr_value(text, "d_sae", d_sae, sizeof d_sae) ||
+                          !attr_value(text, "sae_hash", out->sae_hash, sizeof out->sae_hash)))
+        st = gsae_fail(err, GSAE_EFORMAT, "%s: attribute 'd_sae' or 'sae_hash' is missing",
+                       out->part);
+    if (st == GSAE_OK) {
+        char *end = NULL;
+        long long v = strtoll(d_sae, &end, 10);
+        if (end == d_sae || *end || v < 1)
+            st = gsae_fail(err, GSAE_EFORMAT, "%s: d_sae is '%s', expected a positive integer",
+                           out->part, d_sae);
+        out->d_sae = (int64_t)v;
+    }
+    free(text);
+    manifest_free(&m);
+    return st;
+}
+
+void dpca_sae_hash(const struct sae_params *p, char *out, size_t size)
+{
+    uint64_t h =
+        gsae_hash_update(GSAE_HASH_INIT, p->w_enc, (size_t)(p->d_model * p->d_sae) * sizeof(float));
+    h = gsae_hash_update(h, p->b_enc, (size_t)p->d_sae * sizeof(float));
+    h = gsae_hash_update(h, p->threshold, (size_t)p->d_sae * sizeof(float));
+    snprintf(out, size, "%016llx", (unsigned long long)h);
+}
+
+enum gsae_status dpca_store_sae_check(const struct dpca_store_sae *store, const char *what,
+                                      int64_t d_sae, const char *hash, struct gsae_error *err)
+{
+    if (d_sae != store->d_sae)
+        return gsae_fail(err, GSAE_EINVAL,
+                         "%s: d_sae is %lld, expected %lld (the store's SAE width, attribute "
+                         "d_sae of %s)",
+                         what, (long long)d_sae, (long long)store->d_sae, store->part);
+    if (hash && strcmp(store->sae_hash, "none") != 0 && strcmp(hash, store->sae_hash) != 0)
+        return gsae_fail(err, GSAE_EINVAL,
+                         "%s: sae_hash is %s, expected %s (the SAE the store was harvested with, "
+                         "attribute sae_hash of %s)",
+                         what, hash, store->sae_hash, store->part);
     return GSAE_OK;
 }

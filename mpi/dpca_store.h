@@ -19,6 +19,7 @@
 
 #include "../io/manifest.h"
 #include "../io/store.h"
+#include "../src/sae.h"
 #include "dpca.h"
 
 #define DPCA_CONTEXT_BEFORE 5
@@ -63,3 +64,29 @@ enum gsae_status dpca_store_rows_open(const char *dir, enum dpca_store_kind kind
 
 /* Release everything (harmless on a zeroed or half-built struct, and twice). */
 void dpca_store_rows_free(struct dpca_store_rows *src);
+
+/* The SAE a store was harvested with, as its parts record it (io/store.h global attributes of
+ * the first part the manifest lists; gsae harvest writes the same ones into every part). */
+#define DPCA_SAE_HASH_LEN 72
+struct dpca_store_sae {
+    char part[4200]; /* the part read */
+    int64_t d_sae;
+    char sae_hash[DPCA_SAE_HASH_LEN]; /* "none" for stores written without an SAE */
+};
+
+/* Read the SAE identity of the store in dir. Local. Errors: GSAE_ENOTFOUND (no manifest, or no
+ * part listed), GSAE_EIO (the part cannot be opened), GSAE_EFORMAT (attribute missing). */
+enum gsae_status dpca_store_sae_read(const char *dir, struct dpca_store_sae *out,
+                                     struct gsae_error *err);
+
+/* The SAE's identity as gsae harvest records it in sae_hash: FNV-1a 64 (src/hash.h) over W_enc,
+ * b_enc and threshold as f32, in that order, written as 16 lower-case hex digits into out
+ * (at least 17 bytes). */
+void dpca_sae_hash(const struct sae_params *p, char *out, size_t size);
+
+/* Check a decoder against the store's SAE: its width (d_sae rows, from the file named `what`)
+ * must equal the store's d_sae, and when hash is not NULL and the store records an SAE (not
+ * "none"), the hashes must be equal. Errors: GSAE_EINVAL naming the file, the field and the
+ * value found versus the one the store expects. */
+enum gsae_status dpca_store_sae_check(const struct dpca_store_sae *store, const char *what,
+                                      int64_t d_sae, const char *hash, struct gsae_error *err);

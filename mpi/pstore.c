@@ -10,25 +10,43 @@
 #include <time.h>
 
 #include "../io/featstats_nc.h"
+#include "dist.h"
 
 /* ---- agreement and statistics reduction ---- */
 
+/* A failed MPI call while agreeing: the ranks can no longer agree, and this rank's own failure
+ * (if any) is kept in front of the MPI error so neither is lost. */
+static enum gsae_status agree_failed(enum gsae_status st, const struct gsae_error *mpi_err,
+                                     struct gsae_error *err)
+{
+    if (st != GSAE_OK && err) {
+        char own[GSAE_ERROR_MSG_LEN];
+        memcpy(own, err->msg, sizeof own);
+        return gsae_fail(err, GSAE_EMPI, "%s; then, agreeing on it: %s", own, mpi_err->msg);
+    }
+    if (err) *err = *mpi_err;
+    return GSAE_EMPI;
+}
+
 enum gsae_status pstore_agree(MPI_Comm comm, enum gsae_status st, struct gsae_error *err)
 {
+    struct gsae_error e;
     int rank = 0, size = 1, mine = (int)st, worst = 0;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
-    if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
-        return gsae_fail(err, GSAE_EMPI, "MPI_Allreduce failed while agreeing on a status");
+    if (GSAE_MPI(MPI_Comm_rank(comm, &rank), &e) != GSAE_OK ||
+        GSAE_MPI(MPI_Comm_size(comm, &size), &e) != GSAE_OK ||
+        GSAE_MPI(MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm), &e) != GSAE_OK)
+        return agree_failed(st, &e, err);
     if (worst == GSAE_OK) return GSAE_OK;
     int who = st != GSAE_OK ? rank : size, first = size;
-    MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (GSAE_MPI(MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm), &e) != GSAE_OK)
+        return agree_failed(st, &e, err);
     char msg[GSAE_ERROR_MSG_LEN] = {0};
     if (err) memcpy(msg, err->msg, sizeof msg);
-    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm);
-    msg[sizeof msg - 1] = '\0';
     int code = worst;
-    MPI_Bcast(&code, 1, MPI_INT, first, comm);
+    if (GSAE_MPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm), &e) != GSAE_OK ||
+        GSAE_MPI(MPI_Bcast(&code, 1, MPI_INT, first, comm), &e) != GSAE_OK)
+        return agree_failed(st, &e, err);
+    msg[sizeof msg - 1] = '\0';
     if (rank == first) return st;
     return gsae_fail(err, (enum gsae_status)code, "rank %d failed: %s", first, msg);
 }
@@ -71,10 +89,11 @@ enum gsae_status pstore_stats_reduce(MPI_Comm comm, struct featstats *fs, int ro
                                      struct gsae_error *err)
 {
     int rank = 0, size = 1, count = 0;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    enum gsae_status st = GSAE_MPI(MPI_Comm_rank(comm, &rank), err);
+    if (st == GSAE_OK) st = GSAE_MPI(MPI_Comm_size(comm, &size), err);
+    if (st != GSAE_OK) return st;
     size_t bytes = stats_bytes(fs);
-    enum gsae_status st = gsae_narrow_int((int64_t)bytes, &count, err);
+    st = gsae_narrow_int((int64_t)bytes, &count, err);
     char *buf = st == GSAE_OK ? malloc(bytes) : NULL;
     struct featstats other = {0};
     if (st == GSAE_OK && !buf)
@@ -86,16 +105,15 @@ enum gsae_status pstore_stats_reduce(MPI_Comm comm, struct featstats *fs, int ro
     for (int step = 1; step < size; step *= 2) {
         if (vr % (2 * step) == step) {
             stats_copy(fs, buf, true);
-            if (MPI_Send(buf, count, MPI_BYTE, (rank - step + size) % size, 7, comm) != MPI_SUCCESS)
-                st = gsae_fail(err, GSAE_EMPI, "stats reduce: MPI_Send failed");
+            st =
+                GSAE_MPI(MPI_Send(buf, count, MPI_BYTE, (rank - step + size) % size, 7, comm), err);
             break;
         }
         if (vr % (2 * step) == 0 && vr + step < size) {
-            if (MPI_Recv(buf, count, MPI_BYTE, (rank + step) % size, 7, comm, MPI_STATUS_IGNORE) !=
-                MPI_SUCCESS) {
-                st = gsae_fail(err, GSAE_EMPI, "stats reduce: MPI_Recv failed");
-                break;
-            }
+            st = GSAE_MPI(
+                MPI_Recv(buf, count, MPI_BYTE, (rank + step) % size, 7, comm, MPI_STATUS_IGNORE),
+                err);
+            if (st != GSAE_OK) break;
             stats_copy(&other, buf, false);
             if ((st = featstats_merge(fs, &other, err)) != GSAE_OK) break;
         }
@@ -284,9 +302,9 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
         free(all);
         return st;
     }
-    MPI_Gather(&r->rec, bytes, MPI_BYTE, all, bytes, MPI_BYTE, 0, r->comm);
+    st = GSAE_MPI(MPI_Gather(&r->rec, bytes, MPI_BYTE, all, bytes, MPI_BYTE, 0, r->comm), err);
     memset(&r->rec, 0, sizeof r->rec);
-    if (r->rank == 0) {
+    if (st == GSAE_OK && r->rank == 0) {
         int64_t added = 0;
         for (int i = 0; i < r->size && st == GSAE_OK; i++)
             if (all[i].has) {
@@ -307,7 +325,8 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
     free(all);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
     int stop = r->cfg->stop && *r->cfg->stop, any = 0;
-    MPI_Allreduce(&stop, &any, 1, MPI_INT, MPI_MAX, r->comm);
+    if ((st = GSAE_MPI(MPI_Allreduce(&stop, &any, 1, MPI_INT, MPI_MAX, r->comm), err)) != GSAE_OK)
+        return st;
     r->stop_agreed = any != 0;
     return GSAE_OK;
 }
@@ -362,7 +381,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
         }
     }
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
-    MPI_Bcast(head, 8, MPI_INT64_T, 0, r->comm);
+    if ((st = GSAE_MPI(MPI_Bcast(head, 8, MPI_INT64_T, 0, r->comm), err)) != GSAE_OK) return st;
     r->q = head[0];
     *start = (struct manifest_state){head[1], head[2], head[3], head[4]};
     *complete = head[5] != 0;
@@ -377,7 +396,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
             r->listed[i] = r->m.parts[i].info.index;
     int n = 0;
     if ((st = gsae_narrow_int(r->n_listed, &n, err)) == GSAE_OK)
-        MPI_Bcast(r->listed, n, MPI_INT64_T, 0, r->comm);
+        st = GSAE_MPI(MPI_Bcast(r->listed, n, MPI_INT64_T, 0, r->comm), err);
     return st;
 }
 
@@ -549,12 +568,16 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     r.t0 = now();
     r.W = cfg->meta->windows_per_part;
     r.ctx = cfg->meta->context_size;
-    if (MPI_Comm_dup(comm, &r.comm) != MPI_SUCCESS)
-        return gsae_fail(err, GSAE_EMPI, "harvest: MPI_Comm_dup failed");
-    MPI_Comm_set_errhandler(r.comm, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(r.comm, &r.rank);
-    MPI_Comm_size(r.comm, &r.size);
-    enum gsae_status st = GSAE_OK;
+    r.comm = MPI_COMM_NULL;
+    enum gsae_status st = GSAE_MPI(MPI_Comm_dup(comm, &r.comm), err);
+    if (st != GSAE_OK) return st;
+    st = GSAE_MPI(MPI_Comm_set_errhandler(r.comm, MPI_ERRORS_RETURN), err);
+    if (st == GSAE_OK) st = GSAE_MPI(MPI_Comm_rank(r.comm, &r.rank), err);
+    if (st == GSAE_OK) st = GSAE_MPI(MPI_Comm_size(r.comm, &r.size), err);
+    if (st != GSAE_OK) {
+        MPI_Comm_free(&r.comm);
+        return st;
+    }
     int per = cfg->ranks_per_replica;
     if (per < 1 || r.size % per != 0)
         st = gsae_fail(err, GSAE_EINVAL, "harvest: %d ranks do not split into replicas of %d",
@@ -590,6 +613,11 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     free(r.b_windows);
     free(r.b_listed);
     free(r.b_end);
-    MPI_Comm_free(&r.comm);
+    struct gsae_error free_err;
+    enum gsae_status free_st = GSAE_MPI(MPI_Comm_free(&r.comm), &free_err);
+    if (st == GSAE_OK && free_st != GSAE_OK) {
+        if (err) *err = free_err;
+        st = free_st;
+    }
     return st;
 }

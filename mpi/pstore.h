@@ -113,7 +113,9 @@ struct pstore_result {
 
 /* Run (or resume) a harvest into cfg->dir. Collective on comm: every rank passes the same
  * settings. Returns GSAE_OK when the store is complete, GSAE_EINTR after a requested stop
- * (work so far committed), or the first error of any rank (all ranks return it). */
+ * (work so far committed), or the first error of any rank (all ranks return it). A failed MPI
+ * call (comm and the driver's duplicate of it return errors) is GSAE_EMPI with the call and
+ * MPI's error string; after one the ranks may no longer agree (the caller then aborts). */
 enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
                                 const struct pstore_encoder *enc, struct pstore_result *res,
                                 struct gsae_error *err);

@@ -33,9 +33,6 @@ fi
 cp "$DATA/tokenizer/gemma2-tokenizer.json.zst" "$inputs/"
 if has_command mksae && [ -d "$inputs/model" ]; then
     "$GSAE" mksae "$inputs/sae.npz" --model "$inputs/model" --d-sae 512 --layer 2 --seed 1
-    # gsae pca reads the decoder as .npy (d_sae, d_model).
-    $PY3 -c 'import sys, numpy; numpy.save(sys.argv[2], numpy.load(sys.argv[1])["W_dec"])' \
-        "$inputs/sae.npz" "$inputs/W_dec.npy"
 else
     note "skipped the SAE: this gsae has no 'mksae' yet (or no model)"
 fi

@@ -38,7 +38,7 @@ static int make_store(const char *dir)
     struct store_meta meta = {.model = "test",
                               .model_config_hash = "0",
                               .sae_source = "test",
-                              .sae_hash = "0",
+                              .sae_hash = "none",
                               .tokenizer_hash = "0",
                               .corpus = "test",
                               .job = "test",
