@@ -448,9 +448,10 @@ static enum gsae_status summary(const struct harvest *h, const struct pstore_res
         rc = MPI_Send(t, N_T, MPI_DOUBLE, 0, 11, MPI_COMM_WORLD);
     if (writer0 != 0 && h->d.rank == 0)
         rc = MPI_Recv(t, N_T, MPI_DOUBLE, writer0, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    long long mine = res->tokens_written, written = 0;
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Reduce(&mine, &written, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    /* parts: the store's when complete, else those this run committed (the last ones partial) */
+    long long mine[2] = {res->tokens_written, res->parts_written}, sum[2] = {0, 0};
+    if (rc == MPI_SUCCESS) rc = MPI_Reduce(mine, sum, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    long long written = sum[0], parts = st == GSAE_OK ? (long long)res->parts_total : sum[1];
     if (rc != MPI_SUCCESS)
         return gsae_fail(err, GSAE_EMPI, "harvest: gathering the timings failed");
     if (h->d.rank != 0) return st;
@@ -461,8 +462,8 @@ static enum gsae_status summary(const struct harvest *h, const struct pstore_res
     fprintf(stderr,
             "harvest: %s: %lld parts, %lld tokens written by this run, %.2f s, %.0f harvest "
             "rounds (%.3f s each on average)\n",
-            st == GSAE_OK ? "complete" : "stopped", (long long)res->parts_total, written, t[WALL],
-            t[ROUNDS], t[ENCODE] / rounds);
+            st == GSAE_OK ? "complete" : "stopped", (long long)parts, written, t[WALL], t[ROUNDS],
+            t[ENCODE] / rounds);
     fprintf(stderr,
             "harvest: time on rank %d (replica 0's writer), shares of its %.2f s: model forward "
             "%.1f%%, SAE encode %.1f%%, waiting on other stages %.1f%%, store write %.1f%%, "
@@ -498,6 +499,9 @@ static enum gsae_status write_freq(const char *store, const char *path, struct g
 
 static int run(const struct harvest_opts *o)
 {
+    /* from the start: a stop during set-up (loading a large model takes minutes) is honoured
+     * before the first round */
+    volatile sig_atomic_t *stop = runctl_stop_flag_install();
     struct harvest h;
     memset(&h, 0, sizeof h);
     h.context = o->context;
@@ -573,7 +577,7 @@ static int run(const struct harvest_opts *o)
             .ranks_per_replica = h.d.n_stages,
             .max_windows = max_windows,
             .round_windows = wpr,
-            .stop = runctl_stop_flag_install(),
+            .stop = stop,
             .progress = on_progress,
             .progress_ctx = &h,
         };
