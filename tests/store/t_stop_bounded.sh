@@ -2,8 +2,9 @@
 # SIGUSR1 during a harvest stops it within one harvest round (not at the next part boundary):
 # the windows encoded so far are committed (a partial part), the run exits 75, and a rerun,
 # on another number of ranks, ends with a store equal to the uninterrupted one (`gsae store
-# dump` and feature_stats.nc). The bound is counted in rounds from the --progress CSV, which
-# gets a row after every round: after the signal at most the round in flight completes.
+# dump`, the parts' checksums and feature_stats.nc). The bound is counted in rounds from the
+# --progress CSV, which gets a row after every round: after the signal at most the round in
+# flight completes.
 set -euo pipefail
 cd "$T"
 "$GSAE" mkmodel m --preset tiny --layers 4 --seed 3 >/dev/null
@@ -14,6 +15,7 @@ common=(--model m --sae sae.npz --layer 2 --tokenizer "$TESTDATA/tokenizer/gemma
         --windows-per-round $R --max-tokens 16000)
 "$GSAE" harvest "${common[@]}" --out ref 2>/dev/null
 "$GSAE" store dump ref >ref.txt
+checks() { "$PY3" -c 'import json,sys; print([p["checksum"] for p in json.load(open(sys.argv[1]+"/manifest.json"))["parts"]])' "$1"; }
 rounds() { # the most rounds any row of the progress CSV reports (0 before the first)
     local n; n=$(tail -n +2 "$1" 2>/dev/null | cut -d, -f3 | sort -n | tail -1); echo "${n:-0}"; }
 listed() { "$PY3" -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json")); print(sum(p["n_windows"] for p in m["parts"]), len(m["parts"]), m["complete"])' "$1"; }
@@ -46,6 +48,7 @@ stop() {
     [ $((windows % W)) -eq 0 ] || mid=$((mid + 1))  # a partial part was committed
     $MPIRUN -np "$rerun" "$GSAE" harvest "${common[@]}" --out "$d" 2>/dev/null
     "$GSAE" store dump "$d" | cmp ref.txt -
+    test "$(checks ref)" = "$(checks "$d")"  # part contents, byte for byte in their variables
     "$GSAE" store verify "$d" >/dev/null
     "$PY3" - "$d" <<'PY'
 import sys, netCDF4, numpy as np
