@@ -20,6 +20,10 @@
  * number and its shard/line in the corpus) and the offset of its next unplaced token. A resumed
  * run restarts at the first missing part q from the end of part q - 1 (the corpus start for
  * q = 0): the windowing state at a window boundary is exactly that (src/window.h).
+ *
+ * A listed part with fewer than windows_per_part windows is partial unless it is the last part
+ * of a complete store: a stopped harvest committed the windows it had (its "end" is the stream
+ * after its last window), and a rerun resumes there and rewrites the part whole (mpi/pstore.h).
  */
 #pragma once
 

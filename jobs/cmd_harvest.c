@@ -42,19 +42,22 @@ static const char usage_text[] =
     "       [mpirun -np N] gsae harvest --model DIR --sae PATH --corpus SHARDS --out STORE\n"
     "           [--layer L] [--tokenizer PATH] [--stages S] [--layers SPEC] [--threads T]\n"
     "           [--context 1024] [--windows-per-part 16] [--windows-per-mb 1]\n"
-    "           [--max-tokens N] [--resid none|f32|bf16] [--on-bad-doc skip|fail]\n"
-    "           [--top-k 32] [--progress CSV] [--freq CSV]\n"
+    "           [--windows-per-round N] [--max-tokens N] [--resid none|f32|bf16]\n"
+    "           [--on-bad-doc skip|fail] [--top-k 32] [--progress CSV] [--freq CSV]\n"
     "Run the model to resid_post.L over the corpus (comma-separated paths or globs of .jsonl,\n"
     ".jsonl.zst, .jsonl.gz or .txt), encode each token with the SAE and write the store\n"
     "directory STORE (io/store.h; --store is the same as --out). Resumable: a rerun continues\n"
-    "where a killed or stopped run left off. SIGTERM/SIGUSR1 finish the current round and exit\n"
-    "75. --progress appends seconds,tokens rows; --freq writes feature,frequency at the end.\n"
+    "where a killed or stopped run left off. The model runs in harvest rounds of\n"
+    "--windows-per-round windows per replica (default 2 x stages x windows-per-mb, at most a\n"
+    "part; the store does not depend on it). SIGTERM/SIGUSR1 finish the round in flight, commit\n"
+    "the windows done (a partial part, completed by the rerun) and exit 75. --progress appends\n"
+    "seconds,tokens,rounds rows (after every round); --freq writes feature,frequency at the end.\n"
     "Windows follow SAELens (prepend_bos): see src/window.h.\n";
 
 struct harvest_opts {
     struct sae_session_opts s;
     const char *corpus, *out, *progress_csv, *freq_csv;
-    int64_t context, wpp, wpmb, max_tokens, top_k;
+    int64_t context, wpp, wpmb, wpr, max_tokens, top_k;
     enum store_resid resid;
     enum corpus_on_bad on_bad;
 };
@@ -87,6 +90,10 @@ struct harvest {
     int64_t index_cap;
     struct runctl_progress progress;
     FILE *progress_csv;
+    int64_t max_tokens; /* the stream's end when --max-tokens is given (whole windows), else 0 */
+    /* where the encoder's time went on this rank (pipe_stats, summed over rounds) */
+    double t_compute, t_pipe_wait; /* inside stage tasks (incl. the sink); blocked or idle */
+    double t_sink, t_sae;          /* the sink; of it, the SAE encode */
 };
 
 static int parse(int argc, char **argv, struct harvest_opts *o)
@@ -124,6 +131,8 @@ static int parse(int argc, char **argv, struct harvest_opts *o)
             num = &o->wpp;
         else if (strcmp(a, "--windows-per-mb") == 0)
             num = &o->wpmb;
+        else if (strcmp(a, "--windows-per-round") == 0)
+            num = &o->wpr;
         else if (strcmp(a, "--max-tokens") == 0)
             num = &o->max_tokens, lo = 0;
         else if (strcmp(a, "--top-k") == 0)
@@ -277,17 +286,12 @@ static void harvest_close(struct harvest *h)
     if (h->progress_csv) fclose(h->progress_csv);
 }
 
-/* Last stage: resid_post.L of one micro-batch -> SAE -> the store's sink, window by window. */
-static enum gsae_status pipe_sink_fn(void *ctx, struct pipe *p, const struct pipe_rows *rows,
-                                     const float *x, int64_t d_model, struct gsae_error *err)
+/* The encoded windows of one micro-batch (h->acts), window by window, to the store's sink. */
+static enum gsae_status sink_windows(struct harvest *h, const struct pipe_rows *rows,
+                                     const float *x, int64_t d_model, int64_t w0,
+                                     struct gsae_error *err)
 {
-    (void)p;
-    struct harvest *h = ctx;
-    int64_t m = rows->mb, k = h->mb_part[m], w0 = h->mb_first_window[m];
-    if (k < 0) return GSAE_OK; /* filler */
-    GSAE_ASSERT(k == h->round->replica);
-    enum gsae_status st = sae_encode(&h->enc, x, rows->batch->n_rows, &h->acts, err);
-    if (st != GSAE_OK) return st;
+    enum gsae_status st = GSAE_OK;
     int64_t ctxn = h->context;
     for (int64_t s = 0; s < rows->batch->n_seq; s++) {
         int64_t r0 = s * ctxn, base = h->acts.row_ptr[r0], nnz = h->acts.row_ptr[r0 + ctxn] - base;
@@ -308,6 +312,23 @@ static enum gsae_status pipe_sink_fn(void *ctx, struct pipe *p, const struct pip
         if ((st = h->sink->put(h->sink->ctx, w0 + s, &a, err)) != GSAE_OK) return st;
     }
     return GSAE_OK;
+}
+
+/* Last stage: resid_post.L of one micro-batch -> SAE -> the store's sink, window by window. */
+static enum gsae_status pipe_sink_fn(void *ctx, struct pipe *p, const struct pipe_rows *rows,
+                                     const float *x, int64_t d_model, struct gsae_error *err)
+{
+    (void)p;
+    struct harvest *h = ctx;
+    int64_t m = rows->mb, k = h->mb_part[m], w0 = h->mb_first_window[m];
+    if (k < 0) return GSAE_OK; /* filler */
+    GSAE_ASSERT(k == h->round->replica);
+    double t0 = MPI_Wtime();
+    enum gsae_status st = sae_encode(&h->enc, x, rows->batch->n_rows, &h->acts, err);
+    h->t_sae += MPI_Wtime() - t0;
+    if (st == GSAE_OK) st = sink_windows(h, rows, x, d_model, w0, err);
+    h->t_sink += MPI_Wtime() - t0;
+    return st;
 }
 
 static enum gsae_status encode_round(void *ctx, const struct pstore_round *round,
@@ -355,6 +376,8 @@ static enum gsae_status encode_round(void *ctx, const struct pstore_round *round
     struct pipe_work work = {n_seq, tokens, n_tok, n_mb, mb_first};
     struct pipe_sink ps = {pipe_sink_fn, h};
     enum gsae_status st = pipe_prefill(&h->p, &work, NULL, h->last_stage ? &ps : NULL, err);
+    h->t_compute += h->p.stats.compute_s;
+    h->t_pipe_wait += h->p.stats.total_s - h->p.stats.compute_s;
     free(tokens);
     free(n_tok);
     free(mb_first);
@@ -369,10 +392,25 @@ static enum gsae_status encode_round(void *ctx, const struct pstore_round *round
 static void on_progress(void *ctx, const struct pstore_progress *p)
 {
     struct harvest *h = ctx;
-    runctl_progress_print(&h->progress, "harvest", p->tokens_done, p->parts_done,
-                          p->corpus_fraction, p->seconds, false);
+    /* the rate of this run; the ETA from what is left: up to --max-tokens when given, else the
+     * corpus (the stream's fraction, assuming this run's pace since its start) */
+    double rate = p->seconds > 0 ? (double)p->tokens_encoded / p->seconds : 0.0;
+    if (h->max_tokens > 0) {
+        double done = (double)(p->tokens_before + p->tokens_encoded);
+        double left = done < (double)h->max_tokens ? (double)h->max_tokens - done : 0.0;
+        runctl_progress_print_eta(&h->progress, "harvest", p->tokens_encoded, p->parts_done,
+                                  done / (double)h->max_tokens, "max-tokens", p->seconds,
+                                  left == 0.0 ? 0.0
+                                  : rate > 0  ? left / rate
+                                              : -1.0,
+                                  false);
+    } else {
+        runctl_progress_print(&h->progress, "harvest", p->tokens_encoded, p->parts_done,
+                              p->corpus_fraction, p->seconds, false);
+    }
     if (h->progress_csv) {
-        fprintf(h->progress_csv, "%.3f,%lld\n", p->seconds, (long long)p->tokens_done);
+        fprintf(h->progress_csv, "%.3f,%lld,%lld\n", p->seconds, (long long)p->tokens_encoded,
+                (long long)p->rounds);
         fflush(h->progress_csv);
     }
 }
@@ -381,6 +419,61 @@ static void on_warning(void *ctx, const char *msg)
 {
     (void)ctx;
     if (cli_world_rank() == 0) fprintf(stderr, "gsae harvest: skipped: %s\n", msg);
+}
+
+/* Where the time of pstore_harvest went on the writer of replica 0 (the last stage of the first
+ * pipeline: it alone sees the model, the SAE and the store), as shares of its own wall time.
+ * The parts are disjoint intervals of that rank's thread, so they add up to its wall time with
+ * "other" (set-up, buffering, bookkeeping) the rest. Printed by rank 0. Collective; returns st,
+ * or an MPI failure. */
+static enum gsae_status summary(const struct harvest *h, const struct pstore_result *res,
+                                int writer0, enum gsae_status st, struct gsae_error *err)
+{
+    enum { WALL, FORWARD, SAE, WAIT, STORE, COMMIT, MANIFEST, STATS, READ, ROUNDS, ENCODE, N_T };
+    double t[N_T] = {
+        [WALL] = res->seconds,
+        [FORWARD] = h->t_compute - h->t_sink,
+        [SAE] = h->t_sae,
+        [WAIT] = h->t_pipe_wait + res->wait_seconds,
+        [STORE] = res->store_seconds,
+        [COMMIT] = res->commit_seconds,
+        [MANIFEST] = res->manifest_seconds,
+        [STATS] = res->stats_seconds,
+        [READ] = res->read_seconds,
+        [ROUNDS] = (double)res->rounds,
+        [ENCODE] = res->encode_seconds,
+    };
+    int rc = MPI_SUCCESS;
+    if (writer0 != 0 && h->d.rank == writer0)
+        rc = MPI_Send(t, N_T, MPI_DOUBLE, 0, 11, MPI_COMM_WORLD);
+    if (writer0 != 0 && h->d.rank == 0)
+        rc = MPI_Recv(t, N_T, MPI_DOUBLE, writer0, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    /* parts: the store's when complete, else those this run committed (the last ones partial) */
+    long long mine[2] = {res->tokens_written, res->parts_written}, sum[2] = {0, 0};
+    if (rc == MPI_SUCCESS) rc = MPI_Reduce(mine, sum, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+    long long written = sum[0], parts = st == GSAE_OK ? (long long)res->parts_total : sum[1];
+    if (rc != MPI_SUCCESS)
+        return gsae_fail(err, GSAE_EMPI, "harvest: gathering the timings failed");
+    if (h->d.rank != 0) return st;
+    double named = 0.0, wall = t[WALL] > 0 ? t[WALL] : 1.0;
+    for (int i = FORWARD; i <= READ; i++)
+        named += t[i];
+    double rounds = t[ROUNDS] > 0 ? t[ROUNDS] : 1.0;
+    fprintf(stderr,
+            "harvest: %s: %lld parts, %lld tokens written by this run, %.2f s, %.0f harvest "
+            "rounds (%.3f s each on average)\n",
+            st == GSAE_OK ? "complete" : "stopped", (long long)parts, written, t[WALL], t[ROUNDS],
+            t[ENCODE] / rounds);
+    fprintf(stderr,
+            "harvest: time on rank %d (replica 0's writer), shares of its %.2f s: model forward "
+            "%.1f%%, SAE encode %.1f%%, waiting on other stages %.1f%%, store write %.1f%%, "
+            "commit+fsync %.1f%%, manifest %.1f%%, statistics %.1f%%, corpus+tokenizer %.1f%%, "
+            "other %.1f%%\n",
+            writer0, t[WALL], 100.0 * t[FORWARD] / wall, 100.0 * t[SAE] / wall,
+            100.0 * t[WAIT] / wall, 100.0 * t[STORE] / wall, 100.0 * t[COMMIT] / wall,
+            100.0 * t[MANIFEST] / wall, 100.0 * t[STATS] / wall, 100.0 * t[READ] / wall,
+            100.0 * (t[WALL] - named) / wall);
+    return st;
 }
 
 static enum gsae_status write_freq(const char *store, const char *path, struct gsae_error *err)
@@ -406,6 +499,9 @@ static enum gsae_status write_freq(const char *store, const char *path, struct g
 
 static int run(const struct harvest_opts *o)
 {
+    /* from the start: a stop during set-up (loading a large model takes minutes) is honoured
+     * before the first round */
+    volatile sig_atomic_t *stop = runctl_stop_flag_install();
     struct harvest h;
     memset(&h, 0, sizeof h);
     h.context = o->context;
@@ -438,9 +534,12 @@ static int run(const struct harvest_opts *o)
         struct stat sb;
         bool fresh = stat(o->progress_csv, &sb) != 0;
         h.progress_csv = fopen(o->progress_csv, "a");
-        if (h.progress_csv && fresh) fprintf(h.progress_csv, "seconds,tokens\n");
+        if (h.progress_csv && fresh) fprintf(h.progress_csv, "seconds,tokens,rounds\n");
     }
     int64_t max_windows = o->max_tokens > 0 ? (o->max_tokens + o->context - 1) / o->context : 0;
+    h.max_tokens = max_windows * o->context;
+    /* a round of at least two micro-batches per stage keeps the pipeline full for most of it */
+    int64_t wpr = o->wpr > 0 ? o->wpr : 2 * h.plan.n_stages * o->wpmb;
     if (st == GSAE_OK && corpus_lines) {
         snprintf(model_hash, sizeof model_hash, "%016llx", (unsigned long long)h.ck.config_hash);
         snprintf(sae_hash, sizeof sae_hash, "%016llx", (unsigned long long)h.sae_hash);
@@ -477,33 +576,18 @@ static int run(const struct harvest_opts *o)
             .stats = {h.d_sae, o->top_k, 16, 8, false},
             .ranks_per_replica = h.d.n_stages,
             .max_windows = max_windows,
-            .stop = runctl_stop_flag_install(),
+            .round_windows = wpr,
+            .stop = stop,
             .progress = on_progress,
             .progress_ctx = &h,
         };
         struct pstore_encoder enc = {encode_round, &h};
         struct pstore_result res;
         st = pstore_harvest(MPI_COMM_WORLD, &cfg, &enc, &res, &err);
-        /* where the time went, on the writer of replica 0 (the last stage) */
-        double times[4] = {res.seconds, res.encode_seconds, res.read_seconds, res.write_seconds};
         int writer0 = h.d.n_stages - 1;
-        if (st == GSAE_OK && writer0 != 0 && h.d.rank == writer0)
-            MPI_Send(times, 4, MPI_DOUBLE, 0, 11, MPI_COMM_WORLD);
-        if (st == GSAE_OK && writer0 != 0 && h.d.rank == 0)
-            MPI_Recv(times, 4, MPI_DOUBLE, writer0, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        long long mine = res.tokens_written, written = 0;
-        if (st == GSAE_OK)
-            MPI_Reduce(&mine, &written, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-        if (st == GSAE_OK && h.d.rank == 0) {
-            double model = times[1] - times[3]; /* the encoder's time less the sink's writes */
-            fprintf(stderr,
-                    "harvest: complete: %lld parts, %lld tokens written by this run, %.2f s; "
-                    "replica 0's writer: model+SAE %.1f%%, corpus+tokenizer+windows %.1f%%, "
-                    "store+statistics %.1f%%\n",
-                    (long long)res.parts_total, written, times[0], 100.0 * model / times[0],
-                    100.0 * times[2] / times[0], 100.0 * times[3] / times[0]);
-            if (o->freq_csv) st = write_freq(o->out, o->freq_csv, &err);
-        }
+        if (st == GSAE_OK || st == GSAE_EINTR) st = summary(&h, &res, writer0, st, &err);
+        if (st == GSAE_OK && h.d.rank == 0 && o->freq_csv)
+            st = write_freq(o->out, o->freq_csv, &err);
     }
     int rc = 0;
     if (st == GSAE_EINTR) {

@@ -36,17 +36,24 @@ static void format_duration(char *buf, size_t size, double s)
 void runctl_progress_print(struct runctl_progress *p, const char *what, int64_t tokens,
                            int64_t parts, double fraction, double seconds, bool force)
 {
+    double eta = fraction >= 1.0  ? 0.0
+                 : fraction > 0.0 ? seconds * (1.0 - fraction) / fraction
+                                  : -1.0;
+    runctl_progress_print_eta(p, what, tokens, parts, fraction, "corpus", seconds, eta, force);
+}
+
+void runctl_progress_print_eta(struct runctl_progress *p, const char *what, int64_t tokens,
+                               int64_t parts, double fraction, const char *of, double seconds,
+                               double eta_s, bool force)
+{
     if (!force && p->printed_any && seconds - p->last_print < p->interval_s) return;
     p->last_print = seconds;
     p->printed_any = true;
     double rate = seconds > 0 ? (double)tokens / seconds : 0.0;
     char eta[32] = "?", took[32];
-    if (fraction > 0.0 && fraction < 1.0)
-        format_duration(eta, sizeof eta, seconds * (1.0 - fraction) / fraction);
-    else if (fraction >= 1.0)
-        snprintf(eta, sizeof eta, "0s");
+    if (eta_s >= 0.0) format_duration(eta, sizeof eta, eta_s);
     format_duration(took, sizeof took, seconds);
-    fprintf(stderr, "%s: tokens %lld  %.0f tok/s  parts %lld  corpus %.1f%%  elapsed %s  ETA %s\n",
-            what, (long long)tokens, rate, (long long)parts, 100.0 * fraction, took, eta);
+    fprintf(stderr, "%s: tokens %lld  %.0f tok/s  parts %lld  %s %.1f%%  elapsed %s  ETA %s\n",
+            what, (long long)tokens, rate, (long long)parts, of, 100.0 * fraction, took, eta);
     fflush(stderr);
 }

@@ -25,3 +25,9 @@ struct runctl_progress {
  * force is set. fraction (0..1) drives the ETA; <= 0 prints no ETA. */
 void runctl_progress_print(struct runctl_progress *p, const char *what, int64_t tokens,
                            int64_t parts, double fraction, double seconds, bool force);
+
+/* The same line with a given ETA (seconds; < 0 prints "?") and the fraction's name ("corpus",
+ * "max-tokens"): for runs whose end is not the corpus's end, or that resume. */
+void runctl_progress_print_eta(struct runctl_progress *p, const char *what, int64_t tokens,
+                               int64_t parts, double fraction, const char *of, double seconds,
+                               double eta_s, bool force);

@@ -289,8 +289,8 @@ static enum gsae_status compute_task(struct pipe *p, struct stream *s, int64_t i
     task_batch(p, s, i, &b, &rows);
     enum gsae_status st = GSAE_OK;
     bool first = p->stage_index == 0, last = p->stage_index == p->n_stages - 1;
+    double t0 = MPI_Wtime(); /* compute includes the embedding lookup */
     if (first && (st = embed_task(p, s, &rows, x, err)) != GSAE_OK) return st;
-    double t0 = MPI_Wtime();
     if (p->stage.layer_end > p->stage.layer_begin) {
         struct hook_bridge bridge = {s->hook, &rows, s};
         struct gemma_hook gh = {hook_bridge_fn, &bridge};

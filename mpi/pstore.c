@@ -183,22 +183,33 @@ struct run {
     int64_t *b_windows;
     bool *b_listed;
     struct manifest_state *b_end;
+    /* harvest rounds: the encoder runs windows [lo, lo + c_windows[k]) of each part k */
+    int64_t chunk;                 /* windows of each part per encoder call */
+    int64_t *b_done;               /* (n_replicas) windows of a partial part already stored */
+    struct manifest_state *b_wend; /* (n_replicas * W) the stream after each window */
+    int64_t *c_windows;            /* (n_replicas) */
+    const int32_t **c_tok;         /* (n_replicas) */
+    const int64_t **c_doc, **c_pos;
+    int64_t *partial; /* (n_partial, 6): index, n_windows, end doc, offset, shard, line */
+    int64_t n_partial;
     struct store_part_writer *pw;
-    int64_t put_next; /* next window the sink expects */
+    int64_t put_next;  /* next window (of the part) the sink expects */
+    int64_t put_first; /* the window the encoder's window 0 of this call stands for */
     struct featstats fs;
     struct part_record rec;
     struct pstore_result *res;
-    double t0, enc_seconds, read_seconds, write_seconds;
-    int64_t tokens_done, parts_this_run;
+    double t0, enc_seconds, read_seconds, store_seconds, stats_seconds, commit_seconds;
+    double manifest_seconds, wait_seconds;
+    int64_t tokens_done, parts_this_run, tokens_before, tokens_encoded, rounds;
     double fraction;
-    bool stop_agreed;
+    bool stop_agreed, cut; /* cut: a round stopped before its parts were done */
 };
 
+/* The clock of MPI_Wtime, which the pipeline's own timings use too, so that intervals measured
+ * here and inside the encoder compare. */
 static double now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return MPI_Wtime();
 }
 
 static bool listed(const struct run *r, int64_t part)
@@ -219,73 +230,183 @@ static enum gsae_status sink_put(void *ctx, int64_t i, const struct pstore_acts 
 {
     struct run *r = ctx;
     int64_t k = r->replica;
-    GSAE_ASSERT(r->writer && k < r->n_parts && i == r->put_next && i < r->b_windows[k]);
+    i += r->put_first; /* the window in the part */
+    GSAE_ASSERT(r->writer && k < r->n_parts && i == r->put_next && i < r->b_windows[k] && r->pw);
     r->put_next++;
-    if (!r->pw) /* a part written by an earlier run */
-        return GSAE_OK;
     double t_start = now();
     int64_t t0 = i * r->ctx;
     const int32_t *tok = r->b_tok[k] + t0;
     const int64_t *doc = r->b_doc[k] + t0, *pos = r->b_pos[k] + t0;
     enum gsae_status st = store_part_append(r->pw, r->ctx, tok, doc, pos, a->row_ptr, a->index,
                                             a->value, a->resid, err);
+    double t_stats = now();
+    r->store_seconds += t_stats - t_start;
     if (st == GSAE_OK)
         featstats_add_window(&r->fs, (r->first_part + k) * r->W + i, r->ctx, tok, doc, pos,
                              a->row_ptr, a->index, a->value);
-    r->write_seconds += now() - t_start;
+    r->stats_seconds += now() - t_stats;
     return st;
 }
 
-/* Encode the collected round; each writer commits its replica's part. */
-static enum gsae_status run_round(struct run *r, struct gsae_error *err)
+/* The windows a partial part (written by an earlier run) already holds, or 0. */
+static const int64_t *partial_of(const struct run *r, int64_t part)
 {
-    enum gsae_status st = GSAE_OK;
-    int64_t k = r->replica, part = r->first_part + k;
-    bool mine = r->writer && k < r->n_parts && !r->b_listed[k];
-    if (mine && (st = store_part_open(r->cfg->dir, part, r->cfg->meta, &r->pw, err)) != GSAE_OK)
+    for (int64_t i = 0; i < r->n_partial; i++)
+        if (r->partial[6 * i] == part) return &r->partial[6 * i];
+    return NULL;
+}
+
+/* Open this writer's part; for a partial part, copy the windows an earlier run stored (and add
+ * their statistics) so that only the rest is encoded. */
+static enum gsae_status part_start(struct run *r, int64_t part, struct gsae_error *err)
+{
+    int64_t k = r->replica, done = r->b_done[k];
+    double t = now();
+    enum gsae_status st = store_part_open(r->cfg->dir, part, r->cfg->meta, &r->pw, err);
+    r->put_next = 0;
+    if (st != GSAE_OK || done == 0) {
+        r->store_seconds += now() - t;
         return st;
-    bool all_listed = true;
-    for (int64_t j = 0; j < r->n_parts; j++)
-        all_listed = all_listed && r->b_listed[j];
+    }
+    char name[32], path[4200];
+    store_part_name(part, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", r->cfg->dir, name);
+    struct store_part p;
+    bool resid = r->cfg->meta->resid != STORE_RESID_NONE;
+    if ((st = store_part_read(path, resid, &p, err)) != GSAE_OK) return st;
+    int64_t *rows = malloc((size_t)(r->ctx + 1) * sizeof *rows);
+    if (!rows)
+        st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    else if (p.checksum != p.checksum_attr || p.n_windows != done || p.context_size != r->ctx ||
+             p.first_window != part * r->W)
+        st = gsae_fail(err, GSAE_EFORMAT,
+                       "%s: a partial part of %lld windows from window %lld was expected, with "
+                       "content matching its checksum",
+                       path, (long long)done, (long long)(part * r->W));
+    for (int64_t w = 0; st == GSAE_OK && w < done; w++) {
+        int64_t t0 = w * r->ctx, base = p.row_ptr[t0];
+        for (int64_t j = 0; j <= r->ctx; j++)
+            rows[j] = p.row_ptr[t0 + j] - base;
+        st = store_part_append(r->pw, r->ctx, p.token_id + t0, p.doc + t0, p.pos + t0, rows,
+                               p.index + base, p.value + base,
+                               resid ? p.resid_post + t0 * p.d_model : NULL, err);
+        if (st == GSAE_OK)
+            featstats_add_window(&r->fs, part * r->W + w, r->ctx, p.token_id + t0, p.doc + t0,
+                                 p.pos + t0, p.row_ptr + t0, p.index, p.value);
+        r->put_next++;
+    }
+    free(rows);
+    store_part_free(&p);
+    r->store_seconds += now() - t;
+    return st;
+}
+
+/* Agree before an encoder call that every rank is fine and none was asked to stop: *go.
+ * Collective. */
+static enum gsae_status round_go(struct run *r, enum gsae_status st, bool *go,
+                                 struct gsae_error *err)
+{
+    int mine[2] = {r->cfg->stop && *r->cfg->stop, st != GSAE_OK}, any[2] = {0, 0};
+    double t = now();
+    struct gsae_error mpi_err;
+    enum gsae_status mpi_st =
+        GSAE_MPI(MPI_Allreduce(mine, any, 2, MPI_INT, MPI_MAX, r->comm), &mpi_err);
+    r->wait_seconds += now() - t;
+    *go = mpi_st == GSAE_OK && !any[0] && !any[1];
+    if (mpi_st != GSAE_OK && st == GSAE_OK) {
+        if (err) *err = mpi_err;
+        st = mpi_st;
+    }
+    return st;
+}
+
+/* The windows of harvest round a (windows [a, a + chunk) of each part, less those a partial
+ * part holds already, none of a listed part) into c_*; returns how many in all, the same on
+ * every rank. */
+static int64_t step_plan(struct run *r, int64_t a)
+{
+    int64_t any = 0;
+    for (int64_t j = 0; j < r->n_parts; j++) {
+        int64_t lo = a > r->b_done[j] ? a : r->b_done[j], hi = a + r->chunk;
+        if (hi > r->b_windows[j]) hi = r->b_windows[j];
+        r->c_windows[j] = r->b_listed[j] || hi < lo ? 0 : hi - lo;
+        r->c_tok[j] = r->b_tok[j] + lo * r->ctx;
+        r->c_doc[j] = r->b_doc[j] + lo * r->ctx;
+        r->c_pos[j] = r->b_pos[j] + lo * r->ctx;
+        if (j == r->replica) r->put_first = lo;
+        any += r->c_windows[j];
+    }
+    return any;
+}
+
+/* Run harvest round a (step_plan) through the encoder. Collective. */
+static enum gsae_status encode_step(struct run *r, int64_t any, struct gsae_error *err)
+{
     struct pstore_round round = {
-        r->first_part,
-        r->n_parts,
-        r->ctx,
-        r->b_windows,
-        r->b_listed,
-        (const int32_t *const *)r->b_tok,
-        (const int64_t *const *)r->b_doc,
-        (const int64_t *const *)r->b_pos,
-        r->replica,
-        r->n_replicas,
+        r->first_part, r->n_parts, r->ctx,   r->c_windows, r->b_listed,
+        r->c_tok,      r->c_doc,   r->c_pos, r->replica,   r->n_replicas,
     };
     struct pstore_sink sink = {sink_put, r};
-    r->put_next = 0;
     double t = now();
-    if (!all_listed) /* the same on every rank: the listed set is shared */
-        st = r->enc->encode(r->enc->ctx, &round, &sink, err);
+    enum gsae_status st = r->enc->encode(r->enc->ctx, &round, &sink, err);
     r->enc_seconds += now() - t;
-    if (mine) {
-        if (st == GSAE_OK && r->put_next != r->b_windows[k])
-            st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
-                           (long long)part, (long long)r->put_next, (long long)r->b_windows[k]);
-        if (st == GSAE_OK) {
-            struct store_part_writer *pw = r->pw;
-            r->pw = NULL;
-            double tc = now();
-            st = store_part_commit(pw, &r->rec.info, err);
-            r->write_seconds += now() - tc;
+    r->rounds++;
+    r->tokens_encoded += any * r->ctx;
+    if (r->rank == 0 && r->cfg->progress) {
+        struct pstore_progress p = {r->tokens_done,    r->m.n_parts,     r->parts_this_run,
+                                    r->fraction,       now() - r->t0,    r->enc_seconds,
+                                    r->tokens_encoded, r->tokens_before, r->rounds};
+        r->cfg->progress(r->cfg->progress_ctx, &p);
+    }
+    return st;
+}
+
+/* Encode the collected round in harvest rounds of r->chunk windows per part; each writer
+ * commits its replica's part, or on an agreed stop the windows it has so far (a partial part;
+ * nothing when it has no new window). st is the rank's status so far: a failure is agreed
+ * (collectively) before any encoder call. */
+static enum gsae_status run_round(struct run *r, enum gsae_status st, struct gsae_error *err)
+{
+    int64_t k = r->replica, part = r->first_part + k, longest = 0;
+    bool mine = r->writer && k < r->n_parts && !r->b_listed[k], go = true;
+    /* every rank comes here once per round, also after a local failure in the stream */
+    if ((st = round_go(r, st, &go, err)) != GSAE_OK || !go) {
+        r->cut = true;
+        return st;
+    }
+    if (mine) st = part_start(r, part, err);
+    for (int64_t j = 0; j < r->n_parts; j++)
+        if (r->b_windows[j] > longest) longest = r->b_windows[j];
+    for (int64_t a = 0; a < longest && go; a += r->chunk) {
+        int64_t any = step_plan(r, a);
+        if (any == 0) continue;
+        if ((st = round_go(r, st, &go, err)) != GSAE_OK || !go) {
+            r->cut = true;
+            break;
         }
-        store_part_abort(r->pw);
+        st = encode_step(r, any, err);
+    }
+    if (!mine) return st;
+    int64_t n = r->put_next;
+    if (st == GSAE_OK && go && n != r->b_windows[k])
+        st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
+                       (long long)part, (long long)n, (long long)r->b_windows[k]);
+    if (st == GSAE_OK && n > r->b_done[k]) {
+        struct store_part_writer *pw = r->pw;
         r->pw = NULL;
+        double tc = now();
+        st = store_part_commit(pw, &r->rec.info, err);
+        r->commit_seconds += now() - tc;
         if (st == GSAE_OK) {
             r->rec.has = 1;
-            r->rec.end = r->b_end[k];
+            r->rec.end = n == r->b_windows[k] ? r->b_end[k] : r->b_wend[k * r->W + n - 1];
             r->res->parts_written++;
-            r->res->windows_written += r->b_windows[k];
-            r->res->tokens_written += r->b_windows[k] * r->ctx;
+            r->res->windows_written += n - r->b_done[k];
+            r->res->tokens_written += (n - r->b_done[k]) * r->ctx;
         }
     }
+    store_part_abort(r->pw);
+    r->pw = NULL;
     return st;
 }
 
@@ -314,11 +435,14 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
                 added++;
             }
         r->parts_this_run += added;
+        double tm = now();
         if (st == GSAE_OK && (added > 0 || n_parts_total >= 0))
             st = manifest_save(&r->m, r->cfg->dir, err);
+        r->manifest_seconds += now() - tm;
         if (st == GSAE_OK && r->cfg->progress) {
-            struct pstore_progress p = {r->tokens_done, r->m.n_parts,  r->parts_this_run,
-                                        r->fraction,    now() - r->t0, r->enc_seconds};
+            struct pstore_progress p = {r->tokens_done,    r->m.n_parts,     r->parts_this_run,
+                                        r->fraction,       now() - r->t0,    r->enc_seconds,
+                                        r->tokens_encoded, r->tokens_before, r->rounds};
             r->cfg->progress(r->cfg->progress_ctx, &p);
         }
     }
@@ -343,6 +467,43 @@ static int make_dirs(const char *dir)
             *p = '/';
         }
     return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Rank 0: where a rerun resumes when the manifest lists partial parts (n_windows <
+ * windows_per_part, complete store or not): after the lowest of them when it comes before the
+ * first missing part *q (then *q and *start become its index and end state); their count. */
+static void resume_point(struct run *r, int64_t *q, struct manifest_state *start,
+                         int64_t *n_partial)
+{
+    for (int64_t i = 0; i < r->m.n_parts; i++) {
+        const struct manifest_part *p = &r->m.parts[i];
+        if (p->info.n_windows >= r->W) continue;
+        if (*n_partial == 0 && p->info.index < *q) {
+            *q = p->info.index;
+            *start = p->end;
+        }
+        ++*n_partial;
+    }
+}
+
+/* Everyone learns the partial parts (index, windows, end state) from rank 0. Collective. */
+static enum gsae_status load_partial(struct run *r, struct gsae_error *err)
+{
+    int n = 0;
+    enum gsae_status st = gsae_narrow_int(6 * r->n_partial, &n, err);
+    r->partial = malloc((size_t)(6 * r->n_partial + 1) * sizeof *r->partial);
+    if (st == GSAE_OK && !r->partial) st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
+    for (int64_t i = 0, j = 0; r->rank == 0 && i < r->m.n_parts; i++) {
+        const struct manifest_part *p = &r->m.parts[i];
+        r->tokens_before += p->info.n_tokens;
+        if (p->info.n_windows >= r->W) continue;
+        int64_t row[6] = {p->info.index, p->info.n_windows, p->end.doc,
+                          p->end.offset, p->end.shard,      p->end.line};
+        memcpy(&r->partial[6 * j++], row, sizeof row);
+    }
+    if (n > 0) st = GSAE_MPI(MPI_Bcast(r->partial, n, MPI_INT64_T, 0, r->comm), err);
+    return pstore_agree(r->comm, st, err);
 }
 
 /* Rank 0 reads or creates the manifest; everyone learns q, the start state and the parts
@@ -374,9 +535,11 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
             }
         }
         if (st == GSAE_OK) {
-            int64_t q = manifest_first_missing(&r->m);
+            int64_t q = manifest_first_missing(&r->m), n_partial = 0;
             struct manifest_state s = manifest_start_of(&r->m, q);
-            int64_t h[8] = {q, s.doc, s.offset, s.shard, s.line, r->m.complete, r->m.n_parts, 0};
+            resume_point(r, &q, &s, &n_partial);
+            int64_t h[8] = {q,      s.doc,         s.offset,     s.shard,
+                            s.line, r->m.complete, r->m.n_parts, n_partial};
             memcpy(head, h, sizeof h);
         }
     }
@@ -386,6 +549,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
     *start = (struct manifest_state){head[1], head[2], head[3], head[4]};
     *complete = head[5] != 0;
     r->n_listed = head[6];
+    r->n_partial = head[7];
     r->listed = malloc((size_t)(r->n_listed + 1) * sizeof *r->listed);
     if (!r->listed)
         st = gsae_fail(err, GSAE_ENOMEM, "out of memory for %lld part numbers",
@@ -400,14 +564,21 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
     return st;
 }
 
-/* Start collecting the round whose first part is first. */
+/* Start collecting the round whose first part is first. A partial part keeps its stored
+ * windows (b_done) and its end state, where a part that gets no new window ends. */
 static void round_begin(struct run *r, int64_t first)
 {
     r->first_part = first;
     r->n_parts = 0;
     for (int k = 0; k < r->n_replicas; k++) {
+        const int64_t *p = partial_of(r, first + k);
         r->b_windows[k] = 0;
-        r->b_listed[k] = listed(r, first + k);
+        r->b_done[k] = p ? p[1] : 0;
+        r->b_listed[k] = !p && listed(r, first + k);
+        if (p) {
+            r->b_end[k] = (struct manifest_state){p[2], p[3], p[4], p[5]};
+            r->b_wend[k * r->W + p[1] - 1] = r->b_end[k];
+        }
     }
 }
 
@@ -422,13 +593,20 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
     struct window_builder wb = {0};
     int32_t *ids = NULL;
     int64_t n_ids = 0, cap_ids = 0;
+    const int64_t *resumed = partial_of(r, r->q); /* the stream starts inside part q */
+    int64_t q_done = resumed ? resumed[1] : 0;
     enum gsae_status st = corpus_open(&cfg->corpus, &from, &cr, err);
     if (st == GSAE_OK)
-        st = window_builder_init(&wb, r->ctx, (int32_t)cfg->meta->bos_token_id, r->q * r->W, err);
+        st = window_builder_init(&wb, r->ctx, (int32_t)cfg->meta->bos_token_id,
+                                 r->q * r->W + q_done, err);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) goto done;
     enum gsae_status local = GSAE_OK; /* a local failure is carried to the next round end */
     bool first = true, ended = false;
     round_begin(r, r->q);
+    if (q_done > 0) { /* rewritten even when the stream has no more windows */
+        r->b_windows[0] = q_done;
+        r->n_parts = 1;
+    }
     while (!ended) {
         struct corpus_doc doc;
         bool got = false;
@@ -463,14 +641,18 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
             memcpy(r->b_pos[k] + at, w.pos, n * sizeof *w.pos);
             r->b_windows[k]++;
             r->n_parts = k + 1;
-            if (i + 1 < r->W) continue;
-            struct manifest_state end = r->at; /* the stream right after the part */
+            struct manifest_state end = r->at; /* the stream right after the window */
             int64_t partial;
             window_builder_position(&wb, &end.doc, &end.offset, &partial);
+            r->b_wend[k * r->W + i] = end;
+            if (i + 1 < r->W) continue;
             r->b_end[k] = end;
             if (k + 1 < r->n_replicas) continue;
-            if (local == GSAE_OK) local = run_round(r, err);
-            if ((st = round_end(r, local, -1, err)) != GSAE_OK) goto done;
+            local = run_round(r, local, err);
+            double m0 = r->manifest_seconds, tw = now();
+            st = round_end(r, local, -1, err);
+            r->wait_seconds += now() - tw - (r->manifest_seconds - m0);
+            if (st != GSAE_OK) goto done;
             if (r->stop_agreed) {
                 st = GSAE_EINTR;
                 goto done;
@@ -484,11 +666,14 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
         int64_t k = r->n_parts - 1, partial;
         struct manifest_state end = r->at;
         window_builder_position(&wb, &end.doc, &end.offset, &partial);
-        if (r->b_windows[k] < r->W) r->b_end[k] = end;
-        if (local == GSAE_OK) local = run_round(r, err);
+        if (r->b_windows[k] < r->W && r->b_windows[k] > r->b_done[k]) r->b_end[k] = end;
     }
+    local = run_round(r, local, err); /* also with no parts: the round's agreement */
     *n_parts_total = (total + r->W - 1) / r->W;
+    double m0 = r->manifest_seconds, tw = now();
     st = round_end(r, local, *n_parts_total, err);
+    r->wait_seconds += now() - tw - (r->manifest_seconds - m0);
+    if (st == GSAE_OK && r->cut) st = GSAE_EINTR;
 done:
     free(ids);
     window_builder_free(&wb);
@@ -500,11 +685,17 @@ done:
 static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
+    double t = now();
+    int64_t n_whole = 0; /* parts listed complete; a partial part's statistics were copied */
+    for (int64_t i = 0; i < r->n_listed; i++)
+        if (!partial_of(r, r->listed[i])) r->listed[n_whole++] = r->listed[i];
     if (r->writer)
-        st = pstore_stats_from_parts(r->cfg->dir, r->listed, r->n_listed, r->replica, r->n_replicas,
+        st = pstore_stats_from_parts(r->cfg->dir, r->listed, n_whole, r->replica, r->n_replicas,
                                      &r->fs, err);
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
-    if ((st = pstore_stats_reduce(r->comm, &r->fs, 0, err)) != GSAE_OK) return st;
+    if ((st = pstore_agree(r->comm, st, err)) == GSAE_OK)
+        st = pstore_stats_reduce(r->comm, &r->fs, 0, err);
+    r->stats_seconds += now() - t;
+    if (st != GSAE_OK) return st;
     if (r->rank == 0) {
         r->m.n_parts_total = n_parts_total;
         if (manifest_first_missing(&r->m) < n_parts_total || r->m.n_parts != n_parts_total)
@@ -512,9 +703,13 @@ static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae
                            r->cfg->dir, (long long)r->m.n_parts, (long long)n_parts_total - 1);
         char path[4200];
         snprintf(path, sizeof path, "%s/feature_stats.nc", r->cfg->dir);
+        double ts = now();
         if (st == GSAE_OK) st = featstats_nc_write(path, &r->fs, err);
         r->m.complete = true;
+        double tm = now();
+        r->stats_seconds += tm - ts;
         if (st == GSAE_OK) st = manifest_save(&r->m, r->cfg->dir, err);
+        r->manifest_seconds += now() - tm;
     }
     return pstore_agree(r->comm, st, err);
 }
@@ -523,16 +718,28 @@ static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
 {
     struct manifest_state start;
     bool complete = false;
+    double t = now();
     enum gsae_status st = load_plan(r, &start, &complete, err);
+    r->manifest_seconds += now() - t;
+    if (st == GSAE_OK) st = load_partial(r, err);
     if (st != GSAE_OK) return st;
     size_t n = (size_t)(r->W * r->ctx), R = (size_t)r->n_replicas;
+    r->chunk =
+        r->cfg->round_windows > 0 && r->cfg->round_windows < r->W ? r->cfg->round_windows : r->W;
+    r->b_done = calloc(R, sizeof *r->b_done);
+    r->b_wend = calloc(R * (size_t)r->W, sizeof *r->b_wend);
+    r->c_windows = calloc(R, sizeof *r->c_windows);
+    r->c_tok = calloc(R, sizeof *r->c_tok);
+    r->c_doc = calloc(R, sizeof *r->c_doc);
+    r->c_pos = calloc(R, sizeof *r->c_pos);
     r->b_tok = calloc(R, sizeof *r->b_tok);
     r->b_doc = calloc(R, sizeof *r->b_doc);
     r->b_pos = calloc(R, sizeof *r->b_pos);
     r->b_windows = calloc(R, sizeof *r->b_windows);
     r->b_listed = calloc(R, sizeof *r->b_listed);
     r->b_end = calloc(R, sizeof *r->b_end);
-    bool ok = r->b_tok && r->b_doc && r->b_pos && r->b_windows && r->b_listed && r->b_end;
+    bool ok = r->b_tok && r->b_doc && r->b_pos && r->b_windows && r->b_listed && r->b_end &&
+              r->b_done && r->b_wend && r->c_windows && r->c_tok && r->c_doc && r->c_pos;
     for (size_t k = 0; ok && k < R; k++) {
         r->b_tok[k] = malloc(n * sizeof **r->b_tok);
         r->b_doc[k] = malloc(n * sizeof **r->b_doc);
@@ -595,9 +802,14 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     }
     if ((st = pstore_agree(r.comm, st, err)) == GSAE_OK) st = harvest_run(&r, err);
     res->seconds = now() - r.t0;
+    res->rounds = r.rounds;
     res->encode_seconds = r.enc_seconds;
     res->read_seconds = r.read_seconds;
-    res->write_seconds = r.write_seconds;
+    res->store_seconds = r.store_seconds;
+    res->stats_seconds = r.stats_seconds;
+    res->commit_seconds = r.commit_seconds;
+    res->manifest_seconds = r.manifest_seconds;
+    res->wait_seconds = r.wait_seconds;
     store_part_abort(r.pw);
     featstats_free(&r.fs);
     manifest_free(&r.m);
@@ -613,6 +825,13 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     free(r.b_windows);
     free(r.b_listed);
     free(r.b_end);
+    free(r.b_done);
+    free(r.b_wend);
+    free(r.c_windows);
+    free(r.c_tok);
+    free(r.c_doc);
+    free(r.c_pos);
+    free(r.partial);
     struct gsae_error free_err;
     enum gsae_status free_st = GSAE_MPI(MPI_Comm_free(&r.comm), &free_err);
     if (st == GSAE_OK && free_st != GSAE_OK) {

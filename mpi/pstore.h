@@ -12,13 +12,23 @@
  * with 1 or N replicas hold the same parts (byte for byte in their variables; `gsae store dump`
  * prints the same text).
  *
- * After each round the writers' part summaries are gathered to rank 0, which adds them to the
- * manifest and saves it atomically (after the parts were renamed into place). A stop request
- * (*stop set by the command's SIGTERM/SIGUSR1 handler on any rank) is agreed at the end of a
- * round: every rank finishes its current part, the manifest is saved, and pstore_harvest
- * returns GSAE_EINTR on all ranks. A killed run (SIGKILL) loses at most its unlisted parts; a
- * rerun starts from the first missing part at the stream state the manifest recorded, skipping
- * parts that are listed.
+ * The encoder runs a round in steps of at most round_windows windows of each part: one
+ * encoder call is a harvest round, the unit of work between two stop checks. After the
+ * replicas' parts are done, the writers' part summaries are gathered to rank 0, which adds them
+ * to the manifest and saves it atomically (after the parts were renamed into place).
+ *
+ * Stopping: a stop request (*stop set by the command's SIGTERM/SIGUSR1 handler on any rank) is
+ * agreed before every encoder call, so a stop takes at most the harvest round in flight. The
+ * windows encoded so far are committed as shorter parts ("partial parts": listed in the
+ * manifest with n_windows < windows_per_part, their end state after their last window), the
+ * manifest is saved and pstore_harvest returns GSAE_EINTR on all ranks. A rerun resumes the
+ * stream after the lowest partial (or missing) part; the writer of a partial part copies its
+ * windows (and their statistics) into a new part-NNNNN.nc.tmp, encodes only the rest, and
+ * replaces the file at commit, so the finished part holds exactly what an uninterrupted run
+ * writes. A store's last part is shorter too; a rerun of a store whose stream ended treats it
+ * as partial and rewrites it unchanged. A killed run (SIGKILL) loses at most its unlisted work;
+ * a rerun starts from the first missing or partial part at the stream state the manifest
+ * recorded, skipping parts that are listed complete.
  *
  * Statistics: writers accumulate featstats for the parts they write; when the stream ends,
  * parts written by earlier runs are read back from disk (dealt to writers the same way), all
@@ -87,6 +97,9 @@ struct pstore_progress {
     int64_t parts_this_run;
     double corpus_fraction;         /* how far the stream is through the corpus, 0..1 */
     double seconds, encode_seconds; /* wall time of this run; of it, inside encode (rank 0) */
+    int64_t tokens_encoded;         /* tokens this run has encoded so far (committed or not) */
+    int64_t tokens_before;          /* tokens in the store's parts when this run started */
+    int64_t rounds;                 /* harvest rounds (encoder calls) this run */
 };
 
 struct pstore_config {
@@ -98,6 +111,7 @@ struct pstore_config {
     struct featstats_config stats;
     int ranks_per_replica;       /* ranks in one replica (pipeline stages); size % it == 0 */
     int64_t max_windows;         /* stop the stream after this many windows (0: no limit) */
+    int64_t round_windows;       /* windows of each part per encoder call; 0: the whole part */
     volatile sig_atomic_t *stop; /* set asynchronously to request a clean stop; may be NULL */
     void (*progress)(void *ctx, const struct pstore_progress *p); /* rank 0; may be NULL */
     void *progress_ctx;
@@ -105,9 +119,18 @@ struct pstore_config {
 
 struct pstore_result {
     int64_t parts_total, parts_written, windows_written, tokens_written, docs_skipped;
-    double seconds, encode_seconds; /* on this rank: all; inside the encoder */
-    double read_seconds;            /* corpus reading, tokenizing and windowing */
-    double write_seconds;           /* store appends, statistics, part commits (writers) */
+    int64_t rounds; /* encoder calls */
+    /* Where this rank's time went: disjoint intervals of its one thread, so they add up to at
+     * most seconds (the rest is set-up, buffering and bookkeeping). encode_seconds contains
+     * store_seconds and the sink's part of stats_seconds (the sink runs inside the encoder). */
+    double seconds;          /* pstore_harvest, all of it */
+    double encode_seconds;   /* inside the encoder */
+    double read_seconds;     /* corpus reading, tokenizing and windowing */
+    double store_seconds;    /* store appends (and copying a partial part's windows) */
+    double stats_seconds;    /* statistics: per window in the sink, and the final reduction */
+    double commit_seconds;   /* closing, fsync and rename of parts */
+    double manifest_seconds; /* loading and saving the manifest (rank 0) */
+    double wait_seconds;     /* waiting on other ranks at round ends and stop checks */
     bool complete;
 };
 

@@ -1,18 +1,19 @@
 /* bench_pipe.c: streaming prefill throughput of the pipeline on a real checkpoint.
  *
  *   mpirun -np N bench_pipe MODEL_DIR [--seqs 64] [--tokens 32] [--per-mb 1] [--stages S]
- *                                     [--threads T] [--label NAME]
+ *                                     [--threads T] [--repeat 3] [--label NAME]
  *
  * Runs every layer of the checkpoint as a truncated pipeline (prefill only, no logits: the
  * harvest workload) over --seqs random sequences of --tokens tokens, --per-mb sequences per
- * micro-batch, after a warm-up micro-batch per replica (first touch of the weights). Rank 0
- * prints tokens/s, per-rank compute / wait / bubble (fill + drain) shares, and per rank the
- * checkpoint bytes it mapped, selected, and touched inside and outside its own tensors (pages
- * present in this process's page table, from /proc/self/pagemap). A fingerprint of the final
- * activations shows the layouts compute the same bits. The last line, "BENCH key=value ...", is
- * for tests/bench/pipe.sh. With --generate N the plan has logits (last stage unembeds) and the
- * timed part is greedy generation of N tokens for every sequence, all micro-batches in flight. Run
- * with no arguments (as tests/bench/run.sh does) it runs tests/bench/pipe.sh, which makes the
+ * micro-batch, after a warm-up micro-batch per replica (first touch of the weights). The timed
+ * part runs --repeat times; rank 0 prints the median tokens/s with its spread (min-max over the
+ * repeats), and from the last repeat the per-rank compute / wait / bubble (fill + drain) shares,
+ * and per rank the checkpoint bytes it mapped, selected, and touched inside and outside its own
+ * tensors (pages present in this process's page table, from /proc/self/pagemap). A fingerprint of
+ * the final activations shows the layouts compute the same bits. The last line, "BENCH key=value
+ * ...", is for tests/bench/pipe.sh. With --generate N the plan has logits (last stage unembeds) and
+ * the timed part is greedy generation of N tokens for every sequence, all micro-batches in flight.
+ * Run with no arguments (as tests/bench/run.sh does) it runs tests/bench/pipe.sh, which makes the
  * checkpoint and runs every layout.
  */
 #include <fcntl.h>
@@ -33,12 +34,18 @@
 struct options {
     const char *dir, *label;
     int64_t n_seq, n_tok, per_mb, n_new;
-    int n_stages, n_threads;
+    int n_stages, n_threads, repeat;
 };
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
 
 static int parse(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){NULL, "run", 64, 32, 1, 0, 0, 1};
+    *o = (struct options){NULL, "run", 64, 32, 1, 0, 0, 1, 3};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] != '-') {
@@ -59,12 +66,15 @@ static int parse(int argc, char **argv, struct options *o)
             o->n_threads = atoi(v);
         else if (!strcmp(a, "--generate"))
             o->n_new = atoll(v);
+        else if (!strcmp(a, "--repeat"))
+            o->repeat = atoi(v);
         else if (!strcmp(a, "--label"))
             o->label = v;
         else
             return 0;
     }
-    return o->dir && o->n_seq > 0 && o->n_tok > 0 && o->per_mb > 0 && o->n_new >= 0;
+    return o->dir && o->n_seq > 0 && o->n_tok > 0 && o->per_mb > 0 && o->n_new >= 0 &&
+           o->repeat >= 1 && o->repeat <= 100;
 }
 
 static void die(const char *what, const struct gsae_error *err)
@@ -196,7 +206,8 @@ int main(int argc, char **argv)
     if (!parse(argc, argv, &o)) {
         if (rank == 0)
             fprintf(stderr, "usage: bench_pipe MODEL_DIR [--seqs N] [--tokens T] [--per-mb G] "
-                            "[--stages S] [--threads K] [--generate N] [--label NAME]\n");
+                            "[--stages S] [--threads K] [--generate N] [--repeat R] "
+                            "[--label NAME]\n");
         MPI_Finalize();
         return 2;
     }
@@ -247,16 +258,23 @@ int main(int argc, char **argv)
     struct fingerprint fp = {calloc((size_t)o.n_seq, sizeof(double))};
     struct pipe_sink sink = {sink_sum, &fp};
     if (pipe_prefill(&p, &warm, NULL, &sink, &err)) die("warm-up", &err);
-    MPI_Barrier(MPI_COMM_WORLD);
-    double t0 = MPI_Wtime(), c0 = cpu_seconds();
     int32_t *gen = calloc((size_t)(o.n_seq * o.n_new) + 1, sizeof *gen);
     struct pipe_sampler sampler = {argmax_pick, NULL};
-    if (o.n_new > 0 && pipe_generate(&p, &work, o.n_new, NULL, &sampler, gen, &err))
-        die("generate", &err);
-    if (o.n_new == 0 && pipe_prefill(&p, &work, NULL, &sink, &err)) die("prefill", &err);
-    double cpu = cpu_seconds() - c0;
-    MPI_Barrier(MPI_COMM_WORLD);
-    double secs = MPI_Wtime() - t0;
+    double rep_secs[100], cpu = 0.0;
+    for (int k = 0; k < o.repeat; k++) { /* the same work each time: same bits */
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime(), c0 = cpu_seconds();
+        if (o.n_new > 0 && pipe_generate(&p, &work, o.n_new, NULL, &sampler, gen, &err))
+            die("generate", &err);
+        if (o.n_new == 0 && pipe_prefill(&p, &work, NULL, &sink, &err)) die("prefill", &err);
+        cpu = cpu_seconds() - c0;
+        MPI_Barrier(MPI_COMM_WORLD);
+        rep_secs[k] = MPI_Wtime() - t0;
+    }
+    qsort(rep_secs, (size_t)o.repeat, sizeof *rep_secs, cmp_double);
+    /* the median run (the lower middle one for an even count), and the fastest and slowest */
+    double secs = rep_secs[(o.repeat - 1) / 2], fastest = rep_secs[0];
+    double slowest = rep_secs[o.repeat - 1];
 
     double mine[10], *all = malloc((size_t)size * sizeof mine);
     touched(&ck, &mine[5], &mine[6], &mine[7]);
@@ -300,13 +318,15 @@ int main(int argc, char **argv)
             if (a[2] / a[0] > worst_wait) worst_wait = a[2] / a[0];
             if (a[3] / a[0] > worst_bubble) worst_bubble = a[3] / a[0];
         }
-        printf("  %.1f tokens/s (%.2f s), fingerprint %016llx\n", tokens / secs, secs,
+        printf("  %.1f tokens/s median of %d runs (%.1f-%.1f; %.2f s), fingerprint %016llx\n",
+               tokens / secs, o.repeat, tokens / slowest, tokens / fastest, secs,
                (unsigned long long)h);
-        printf("BENCH label=%s ranks=%d stages=%d replicas=%d tok_s=%.3f secs=%.3f "
-               "wait_share=%.4f bubble_share=%.4f busy=%.4f core_share=%.3f "
-               "fingerprint=%016llx\n",
-               o.label, size, d.n_stages, d.n_replicas, tokens / secs, secs, worst_wait,
-               worst_bubble, busy, core_share, (unsigned long long)h);
+        printf("BENCH label=%s ranks=%d stages=%d replicas=%d tok_s=%.3f tok_s_min=%.3f "
+               "tok_s_max=%.3f repeats=%d secs=%.3f wait_share=%.4f bubble_share=%.4f busy=%.4f "
+               "core_share=%.3f fingerprint=%016llx\n",
+               o.label, size, d.n_stages, d.n_replicas, tokens / secs, tokens / slowest,
+               tokens / fastest, o.repeat, secs, worst_wait, worst_bubble, busy, core_share,
+               (unsigned long long)h);
     }
     free(sums);
     free(gen);

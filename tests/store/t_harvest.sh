@@ -14,7 +14,7 @@ common=(--model m --sae sae.npz --layer 2 --tokenizer "$TESTDATA/tokenizer/gemma
 "$GSAE" store dump h1 >d1
 n=$(( (4000 + 47) / 48 ))
 test "$(wc -l <d1)" -eq $((n * 48 + 1))
-head -1 prog.csv | grep -qx "seconds,tokens"
+head -1 prog.csv | grep -qx "seconds,tokens,rounds"
 test "$(wc -l <freq.csv)" -eq 401
 checks() { "$PY3" -c 'import json,sys; print([p["checksum"] for p in json.load(open(sys.argv[1]))["parts"]])' "$1"; }
 same() { # same STORE: equal to h1
