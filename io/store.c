@@ -462,6 +462,10 @@ static enum gsae_status check_csr(const struct store_part *p, const char *path,
         if (p->row_ptr[t + 1] < p->row_ptr[t])
             return gsae_fail(err, GSAE_EFORMAT, "%s: sae_row_ptr decreases at token %lld", path,
                              (long long)t);
+        if (p->row_ptr[t + 1] > p->nnz)
+            return gsae_fail(err, GSAE_EFORMAT, "%s: sae_row_ptr[%lld] = %lld is past nnz %lld",
+                             path, (long long)(t + 1), (long long)p->row_ptr[t + 1],
+                             (long long)p->nnz);
         for (int64_t k = p->row_ptr[t]; k < p->row_ptr[t + 1]; k++)
             if ((int64_t)p->index[k] >= p->d_sae ||
                 (k > p->row_ptr[t] && p->index[k] <= p->index[k - 1]))

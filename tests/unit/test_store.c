@@ -181,6 +181,16 @@ static void test_errors(void **state)
     nc_close(ncid);
     assert_int_equal(store_part_read("part-00007.nc", true, &p, &err), GSAE_EFORMAT);
     assert_non_null(strstr(err.msg, "part-00007.nc: schema_version 2, this gsae reads 1"));
+    /* a row pointer past nnz is refused before the indices it points at are read */
+    round_trip(100, STORE_RESID_NONE, 11);
+    assert_int_equal(nc_open("part-00011.nc", NC_WRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "sae_row_ptr", &varid), NC_NOERR);
+    long long past = 1000000;
+    at[0] = 1;
+    assert_int_equal(nc_put_var1_longlong(ncid, varid, at, &past), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(store_part_read("part-00011.nc", true, &p, &err), GSAE_EFORMAT);
+    assert_non_null(strstr(err.msg, "part-00011.nc: sae_row_ptr[1] = 1000000 is past nnz"));
     /* a truncated part cannot be read */
     round_trip(100, STORE_RESID_F32, 8);
     struct stat sb;
