@@ -54,7 +54,8 @@ for t in "${targets[@]}"; do
         where=$(grep -m1 -E 'ERROR: |runtime error:|ALARM|out-of-memory|fuzz target exited' "$log")
         echo "FAIL  fuzz $t: ${where:-exit $rc}"
         echo "      input: ${input:-none written}; log: $log"
-        grep -m12 -E '^ +#[0-9]+ ' "$log" | sed 's/^/      /'
+        grep -E '^ +#[0-9]+ ' "$log" | grep -v -E 'fuzzer::|libc_start|in _start|in main ' |
+            head -n 8 | sed 's/^/      /'
         failed+=("$t") summary+=("FAIL  $line")
     else
         summary+=("ok    $line")
