@@ -67,7 +67,7 @@ static uint8_t take_u8(struct reader *r)
     return v;
 }
 
-/* Define a variable (netCDF-4: chunked and deflated like a real part) and note its size. */
+/* Define a variable; in netCDF-4, shuffled and deflated like a real part. */
 static int def(int ncid, int nc4, const char *name, nc_type t, int n_dims, const int *dims,
                int *varid)
 {
