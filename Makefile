@@ -89,10 +89,16 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libgsae.a
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< -o $@ $(BUILD)/libgsae.a $(LDFLAGS_ALL) -lcmocka $(LIBS)
 
 # Fuzz targets link a deterministic driver (tests/fuzz/driver.c) so they run in the test suite;
-# `make fuzz` builds the same targets with clang's libFuzzer for open-ended runs.
+# `make fuzz` builds the same targets with clang's libFuzzer for open-ended runs. The job-file
+# reader lives in jobs/: its target links that one object.
+$(BUILD)/tests/fuzz_job $(BUILD)/fuzz/fuzz_job: $(BUILD)/jobs/job.o
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libgsae.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< tests/fuzz/driver.c -o $@ $(BUILD)/libgsae.a $(LDFLAGS_ALL) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< tests/fuzz/driver.c $(filter %.o,$^) -o $@ $(BUILD)/libgsae.a $(LDFLAGS_ALL) $(LIBS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libgsae.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer $< $(filter %.o,$^) -o $@ $(BUILD)/libgsae.a $(LDFLAGS_ALL) $(LIBS)
 
 $(BUILD)/tests/bench_%: tests/bench/bench_%.c $(BUILD)/libgsae.a
 	@mkdir -p $(dir $@)
@@ -132,8 +138,17 @@ bench: deps all
 demo: deps all
 	@tests/demo.sh $(BUILD)
 
-fuzz: deps all
-	@tests/fuzz/run.sh $(BUILD) long
+# libFuzzer targets with ASan/UBSan in build-fuzz/ (clang), each run FUZZ_SECONDS on its corpus.
+# (-Wno-pass-failed: under sanitizers clang cannot always honour `omp simd`.)
+FUZZ_SECONDS ?= 60
+FUZZ_SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                 -fno-sanitize-recover=undefined -Wno-pass-failed
+.PHONY: fuzz-bin
+fuzz: deps
+	$(MAKE) BUILD=build-fuzz CC=clang SANFLAGS="$(FUZZ_SANFLAGS)" fuzz-bin
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-bin: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 # Reproducibility: run the fixed set of slurm/nightly.sh, write results/nightly/<date>/manifest,
 # fail on drift from the previous manifest (NIGHTLY_DIR=, NIGHTLY_DATA= to redirect).
@@ -148,4 +163,4 @@ check-format:
 	@clang-format --dry-run --Werror $(FORMAT_SRC)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

@@ -13,10 +13,11 @@
 
 #include "../src/tensor.h"
 
-#define CHUNK_TOKENS     ((size_t)16384)
-#define CHUNK_NNZ        ((size_t)262144)
-#define CHUNK_RESID_ROWS ((size_t)64)
-#define DEFLATE_LEVEL    4
+#define CHUNK_TOKENS      ((size_t)16384)
+#define CHUNK_NNZ         ((size_t)262144)
+#define CHUNK_RESID_ROWS  ((size_t)64)
+#define DEFLATE_LEVEL     4
+#define STORE_MAX_CONTEXT ((int64_t)1 << 30) /* tokens per window */
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checksums hash host bytes as LE");
 
@@ -139,7 +140,7 @@ static int def_var(int ncid, const char *name, nc_type type, int n_dims, const i
 
 static enum gsae_status check_meta(const struct store_meta *m, struct gsae_error *err)
 {
-    if (m->context_size < 2 || m->context_size > (int64_t)1 << 30 || m->d_sae < 1 ||
+    if (m->context_size < 2 || m->context_size > STORE_MAX_CONTEXT || m->d_sae < 1 ||
         m->d_sae > ((int64_t)1 << 32) || m->windows_per_part < 1 || m->layer < 0 ||
         (m->resid != STORE_RESID_NONE && (m->d_model < 1 || m->d_model > (int64_t)1 << 20)))
         return gsae_fail(err, GSAE_EINVAL,
@@ -461,6 +462,10 @@ static enum gsae_status check_csr(const struct store_part *p, const char *path,
         if (p->row_ptr[t + 1] < p->row_ptr[t])
             return gsae_fail(err, GSAE_EFORMAT, "%s: sae_row_ptr decreases at token %lld", path,
                              (long long)t);
+        if (p->row_ptr[t + 1] > p->nnz)
+            return gsae_fail(err, GSAE_EFORMAT, "%s: sae_row_ptr[%lld] = %lld is past nnz %lld",
+                             path, (long long)(t + 1), (long long)p->row_ptr[t + 1],
+                             (long long)p->nnz);
         for (int64_t k = p->row_ptr[t]; k < p->row_ptr[t + 1]; k++)
             if ((int64_t)p->index[k] >= p->d_sae ||
                 (k > p->row_ptr[t] && p->index[k] <= p->index[k - 1]))
@@ -490,8 +495,16 @@ static enum gsae_status read_header(int ncid, const char *path, struct store_par
         (st = ncu_dim_len(ncid, path, "nnz", &n_nnz, err)) != GSAE_OK)
         return st;
     p->nnz = n_nnz;
-    if (n_rows != p->n_tokens + 1 || p->context_size < 1 || p->d_sae < 1 || p->n_windows < 0 ||
-        p->n_tokens != p->n_windows * p->context_size)
+    /* The attributes are untrusted: bound them before n_windows * context_size is formed. */
+    if (p->context_size < 1 || p->context_size > STORE_MAX_CONTEXT)
+        return gsae_fail(err, GSAE_EFORMAT, "%s: attribute context_size = %lld, expected 1..%lld",
+                         path, (long long)p->context_size, (long long)STORE_MAX_CONTEXT);
+    if (p->n_windows < 0 || p->n_windows > INT64_MAX / p->context_size)
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: attribute n_windows = %lld, expected 0..%lld for context_size %lld",
+                         path, (long long)p->n_windows, (long long)(INT64_MAX / p->context_size),
+                         (long long)p->context_size);
+    if (n_rows - 1 != p->n_tokens || p->d_sae < 1 || p->n_tokens != p->n_windows * p->context_size)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: inconsistent sizes: %lld tokens, %lld rows, %lld windows of %lld",
                          path, (long long)p->n_tokens, (long long)n_rows, (long long)p->n_windows,

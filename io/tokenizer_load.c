@@ -100,6 +100,14 @@ static enum gsae_status count_ids(const char *path, const json_t *vocab, const j
         if (json_integer_value(id) > max) max = json_integer_value(id);
     }
     if (max < 0) return gsae_fail(err, GSAE_EFORMAT, "%s: model.vocab is empty", path);
+    /* every id below the largest needs a piece: more ids than entries cannot load, and must
+     * not size the tables (a few bytes claiming id 2^30 would ask for gigabytes) */
+    size_t n_entries = json_object_size(vocab) + json_array_size(added);
+    if ((size_t)max >= n_entries)
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "%s: id %lld in model.vocab or added_tokens, but only %zu entries: ids "
+                         "must run from 0 without gaps",
+                         path, (long long)max, n_entries);
     *n_vocab = (int32_t)(max + 1);
     return GSAE_OK;
 }
@@ -165,12 +173,15 @@ static enum gsae_status load_added(struct tokenizer *tk, const char *path, const
         if (!have)
             st = tokenizer_set_piece(tk, id, content, len, err);
         else if (have_len != len || memcmp(have, content, len) != 0)
-            st = gsae_fail(err, GSAE_EFORMAT,
-                           "%s: added_tokens[%zu]: id %d is '%.*s' in model.vocab", path, i,
-                           (int)id, (int)have_len, have);
+            return gsae_fail(err, GSAE_EFORMAT,
+                             "%s: added_tokens[%zu]: id %d is '%.*s' in model.vocab", path, i,
+                             (int)id, (int)have_len, have);
         if (st == GSAE_OK)
             st = tokenizer_mark_added(tk, id, json_is_true(json_object_get(t, "special")), err);
-        if (st != GSAE_OK) return st;
+        if (st != GSAE_OK) {
+            gsae_error_prefix(err, "%s: added_tokens[%zu]", path, i);
+            return st;
+        }
     }
     return GSAE_OK;
 }
@@ -197,7 +208,10 @@ static enum gsae_status load_normalizer(struct tokenizer *tk, const char *path, 
         if (!is_type(norm, "Replace") || !string_pattern(norm, &from, &fl) || !to)
             return unsupported(path, "normalizer", norm, err);
         enum gsae_status st = tokenizer_set_normalizer(tk, from, fl, to, tl, err);
-        if (st != GSAE_OK) return st;
+        if (st != GSAE_OK) {
+            gsae_error_prefix(err, "%s: normalizer", path);
+            return st;
+        }
     }
     const json_t *pre = json_object_get(root, "pre_tokenizer");
     if (!pre || json_is_null(pre)) return GSAE_OK;
@@ -234,7 +248,10 @@ static enum gsae_status load_decoder(struct tokenizer *tk, const char *path, con
             fuse = true;
         else
             return unsupported(path, "decoder.decoders[]", d, err);
-        if (st != GSAE_OK) return st;
+        if (st != GSAE_OK) {
+            gsae_error_prefix(err, "%s: decoder.decoders[%zu]", path, i);
+            return st;
+        }
     }
     return byte_fallback && fuse ? GSAE_OK : unsupported(path, "decoder", dec, err);
 }
@@ -333,7 +350,8 @@ enum gsae_status tokenizer_load(struct tokenizer *tk, const char *path, struct g
     if (!added) added = empty;
     int32_t n_vocab = 0;
     st = count_ids(path, vocab, added, &n_vocab, err);
-    if (st == GSAE_OK) st = tokenizer_init(tk, n_vocab, err);
+    if (st == GSAE_OK && (st = tokenizer_init(tk, n_vocab, err)) != GSAE_OK)
+        gsae_error_prefix(err, "%s", path);
     if (st == GSAE_OK) st = load_model(tk, path, model, err);
     if (st == GSAE_OK) /* added tokens may bring pieces the vocab lacks: before merges */
         st = load_added(tk, path, added, err);

@@ -3,7 +3,9 @@
  * Usage: fuzz_X CORPUS_DIR [ITERATIONS] [SEED]. Every file in CORPUS_DIR is fed as is, then
  * ITERATIONS (default 20000) inputs made by mutating corpus entries (bit flips, byte
  * replacement, insertion, deletion, truncation, splicing) with a fixed-seed xorshift generator,
- * so a failure reproduces with the same arguments. The target must not crash or leak; it is
+ * so a failure reproduces with the same arguments. Mutation stops early after
+ * $GSAE_FUZZ_SECONDS (default 10; 0: no limit) so slow targets keep the suite short; the
+ * inputs it ran are a prefix of the same sequence. The target must not crash or leak; it is
  * run under ASan/UBSan by `make san`.
  */
 #include <dirent.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -148,10 +151,21 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_corpus; i++)
         LLVMFuzzerTestOneInput(corpus[i].data, corpus[i].size);
 
+    const char *lim = getenv("GSAE_FUZZ_SECONDS");
+    double max_s = lim && *lim ? atof(lim) : 10.0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
     size_t cap = 1 << 16;
     uint8_t *buf = malloc(cap);
     if (!buf) return 2;
-    for (long it = 0; it < iters; it++) {
+    long it = 0;
+    for (; it < iters; it++) {
+        if (max_s > 0 && (it & 63) == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if ((double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec) > max_s)
+                break;
+        }
         const struct blob *base = &corpus[rng_next(&seed) % (uint64_t)n_corpus];
         const struct blob *other = &corpus[rng_next(&seed) % (uint64_t)n_corpus];
         size_t n = base->size < cap ? base->size : cap;
@@ -164,7 +178,8 @@ int main(int argc, char **argv)
         LLVMFuzzerTestOneInput(in, n);
         free(in);
     }
-    printf("%s: %d corpus inputs, %ld mutations, no crash\n", argv[0], n_corpus, iters);
+    printf("%s: %d corpus inputs, %ld mutations%s, no crash\n", argv[0], n_corpus, it,
+           it < iters ? " (time limit)" : "");
     free(buf);
     for (int i = 0; i < n_corpus; i++)
         free(corpus[i].data);

@@ -1,5 +1,6 @@
 /* test_store.c: part write/read round trips (u16 and u32 indices, f32 and bf16 residuals),
- * checksums, the commit protocol, schema_version and truncation errors, manifest round trip. */
+ * checksums, the commit protocol, schema_version and truncation errors, header sizes that
+ * overflow, manifest round trip. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -180,6 +181,16 @@ static void test_errors(void **state)
     nc_close(ncid);
     assert_int_equal(store_part_read("part-00007.nc", true, &p, &err), GSAE_EFORMAT);
     assert_non_null(strstr(err.msg, "part-00007.nc: schema_version 2, this gsae reads 1"));
+    /* a row pointer past nnz is refused before the indices it points at are read */
+    round_trip(100, STORE_RESID_NONE, 11);
+    assert_int_equal(nc_open("part-00011.nc", NC_WRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "sae_row_ptr", &varid), NC_NOERR);
+    long long past = 1000000;
+    at[0] = 1;
+    assert_int_equal(nc_put_var1_longlong(ncid, varid, at, &past), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(store_part_read("part-00011.nc", true, &p, &err), GSAE_EFORMAT);
+    assert_non_null(strstr(err.msg, "part-00011.nc: sae_row_ptr[1] = 1000000 is past nnz"));
     /* a truncated part cannot be read */
     round_trip(100, STORE_RESID_F32, 8);
     struct stat sb;
@@ -217,6 +228,24 @@ static void test_errors(void **state)
     assert_int_equal(p.n_tokens, 0);
     assert_int_equal(p.checksum, p.checksum_attr);
     store_part_free(&p);
+    /* sizes claimed by the header are bounded before they are multiplied: 2^62 windows of 4
+     * tokens would wrap to the 0 tokens this part holds */
+    assert_int_equal(nc_open("part-00010.nc", NC_WRITE, &ncid), NC_NOERR);
+    long long huge = 1ll << 62;
+    v = 4;
+    assert_int_equal(nc_put_att_longlong(ncid, NC_GLOBAL, "n_windows", NC_INT64, 1, &huge),
+                     NC_NOERR);
+    assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "context_size", NC_INT, 1, &v), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(store_part_read("part-00010.nc", true, &p, &err), GSAE_EFORMAT);
+    assert_non_null(strstr(err.msg, "part-00010.nc: attribute n_windows = 4611686018427387904"));
+    assert_int_equal(nc_open("part-00010.nc", NC_WRITE, &ncid), NC_NOERR);
+    huge = -1;
+    assert_int_equal(nc_put_att_longlong(ncid, NC_GLOBAL, "context_size", NC_INT64, 1, &huge),
+                     NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(store_part_read("part-00010.nc", true, &p, &err), GSAE_EFORMAT);
+    assert_non_null(strstr(err.msg, "part-00010.nc: attribute context_size = -1"));
 }
 
 static void test_manifest(void **state)

@@ -269,6 +269,14 @@ static void test_load_errors(void **state)
     expect_load_error(
         "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}, \"merges\": []}}",
         GSAE_EFORMAT, "model.type");
+    /* an id far past the number of entries is refused before any table is sized by it */
+    expect_load_error("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 1000000000}, "
+                      "\"merges\": []}}",
+                      GSAE_EFORMAT, "id 1000000000 in model.vocab or added_tokens, but only 1");
+    /* an added token repeating a vocab piece: the message names the file and the entry */
+    expect_load_error("{" MINI_MODEL "\"merges\": []}, \"added_tokens\": [{\"id\": 3, "
+                      "\"content\": \"a\"}]}",
+                      GSAE_EFORMAT, "added_tokens[0]: tokenizer: ids 0 and 3 have the same piece");
 
     /* A minimal valid file, merges as pairs: loads and encodes. */
     write_file("mini.json", "{" MINI_MODEL "\"merges\": [[\"a\", \"b\"]]}, \"decoder\": "

@@ -1,4 +1,4 @@
-/* fuzz_store.c: the store manifest parser (what a resumed harvest and every reader trust first)
+/* fuzz_manifest.c: the store manifest parser (what a resumed harvest and every reader trust first)
  * must accept or reject any bytes without crashing or leaking, and what it accepts must be
  * consistent: parts sorted by index without duplicates, valid sizes. */
 #include <stdint.h>
