@@ -48,6 +48,12 @@ refused tokenize --pieces tokenize --tokenizer "$TK" --jsonl --pieces
 refused plan --dtype plan "$TESTDATA/gemma2/tiny-mqa-bf16" --dtype f32
 refused plan --model-layers plan --model "$TESTDATA/gemma2/tiny-mqa-bf16" --model-layers 3
 refused version x version x
+# mksae --from converts an SAE: the options of drawing one do not apply.
+refused mksae --seed mksae out.npz --from in.npz --seed 3
+refused mksae --d-sae mksae out.npz --from in.npz --d-sae 16
+# store: info and verify take the store only; dump's options need their values.
+refused store --part store info no-store --part 1
+refused store --limit store dump no-store --limit
 # what is still accepted
 echo "hello world" | "$GSAE" tokenize --tokenizer "$TK" --no-bos --pieces >/dev/null ||
     fail "tokenize --no-bos --pieces refused"
