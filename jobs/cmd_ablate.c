@@ -43,7 +43,7 @@ static void usage(FILE *out)
             "\n"
             "For each answer token, the top K next tokens and the answer token's rank, logit and\n"
             "probability (TransformerLens test_prompt), without and with the features ablated.\n"
-            "\n%s"
+            "\n%s%s"
             "  --feature LIST     features to zero (required)\n"
             "  --error-term [X]   add back x - decode(encode(x)) (default: plain reconstruction);\n"
             "                     X = with (the default), without, or without,with for both\n"
@@ -56,7 +56,7 @@ static void usage(FILE *out)
             "  --out DIR          write DIR/ablate_topk.csv (condition,rank,token,prob) and\n"
             "                     DIR/table_answer_logprob.csv (condition,answer_tokens,logprob,\n"
             "                     first_token_rank,first_token_prob)\n",
-            sae_session_usage);
+            sae_session_model_usage, sae_session_prompt_usage);
 }
 
 struct ablate_opts {

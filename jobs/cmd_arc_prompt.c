@@ -10,24 +10,32 @@
 #include "cli.h"
 #include "commands.h"
 
+static const char usage_text[] =
+    "usage: gsae arc-prompt [--target] TASK.json\n"
+    "\n"
+    "Print the notebook's prompt for the ARC task in TASK.json exactly as the model sees it\n"
+    "(no newline added: it ends with \"OUTPUT. \"), or with --target the expected answer (the\n"
+    "first test output) as numpy prints it, followed by a newline.\n";
+
 int cmd_arc_prompt(int argc, char **argv)
 {
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
     const char *path = NULL;
     bool target = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--target") == 0)
             target = true;
         else if (argv[i][0] == '-' || path) {
-            fprintf(stderr,
-                    "gsae arc-prompt: bad argument '%s'\n"
-                    "usage: gsae arc-prompt [--target] TASK.json\n",
-                    argv[i]);
+            fprintf(stderr, "gsae arc-prompt: bad argument '%s'\n%s", argv[i], usage_text);
             return 2;
         } else
             path = argv[i];
     }
     if (!path) {
-        fprintf(stderr, "usage: gsae arc-prompt [--target] TASK.json\n");
+        fprintf(stderr, "gsae arc-prompt: TASK.json is required\n%s", usage_text);
         return 2;
     }
     struct gsae_error err = {0};

@@ -28,14 +28,14 @@ static void usage(FILE *out)
             "           [--all-positions FILE] [--json FILE]\n"
             "\n"
             "The top K (default 10) SAE features at the prompt's final token, with activations.\n"
-            "\n%s"
+            "\n%s%s"
             "  --top K              how many features to list (default 10)\n"
             "  --all-positions FILE every active feature at every position, CSV:\n"
             "                       prompt,position,token,feature,activation\n"
             "  --json FILE          the listing as JSON: command, model, sae, layer, d_sae,\n"
             "                       prompts[{prompt, n_prompt, position, token, n_active,\n"
             "                       top[{rank, feature, activation}]}]\n",
-            sae_session_usage);
+            sae_session_model_usage, sae_session_prompt_usage);
 }
 
 /* Owner: append every recorded row of the prompt to the CSV (opened on first use). */

@@ -104,6 +104,14 @@ static int parse(int argc, char **argv, struct harvest_opts *o)
     o->resid = STORE_RESID_NONE;
     o->on_bad = CORPUS_ON_BAD_FAIL;
     for (int i = 1; i < argc; i++) {
+        /* The prompt options of the other SAE commands: the corpus is the input here. */
+        if (!strcmp(argv[i], "--prompt") || !strcmp(argv[i], "--prompts") ||
+            !strcmp(argv[i], "--arc") || !strcmp(argv[i], "--prompt-ids")) {
+            fprintf(stderr,
+                    "gsae harvest: %s is not an option of harvest (its input is --corpus)\n",
+                    argv[i]);
+            return 2;
+        }
         int used = sae_session_parse("harvest", argc, argv, i, &o->s);
         if (used < 0) return 2;
         if (used > 0) {
@@ -663,7 +671,7 @@ int cmd_harvest(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
         fputs(usage_text, stdout);
-        fputs(sae_session_usage, stdout);
+        fputs(sae_session_model_usage, stdout);
         return 0;
     }
     const char *job_path = NULL;

@@ -70,6 +70,7 @@ static int parse_options(int argc, char **argv, struct mksae_options *o)
                                 .calib_tokens = 128,
                                 .density = 0.02,
                                 .input_rms = 1.0};
+    const char *draw_only = NULL; /* an option of drawing an SAE, which --from does not do */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true, takes = a[0] == '-';
@@ -78,6 +79,10 @@ static int parse_options(int argc, char **argv, struct mksae_options *o)
             fprintf(stderr, "gsae mksae: %s needs a value (see gsae mksae --help)\n", a);
             return 2;
         }
+        if (!strcmp(a, "--model") || !strcmp(a, "--d-model") || !strcmp(a, "--d-sae") ||
+            !strcmp(a, "--calib-tokens") || !strcmp(a, "--seed") || !strcmp(a, "--density") ||
+            !strcmp(a, "--input-rms"))
+            draw_only = a;
         if (strcmp(a, "--model") == 0)
             o->model_dir = v;
         else if (strcmp(a, "--from") == 0)
@@ -116,6 +121,11 @@ static int parse_options(int argc, char **argv, struct mksae_options *o)
             return 2;
         }
         i += takes;
+    }
+    if (o->from && draw_only) {
+        fprintf(stderr, "gsae mksae: %s does not apply with --from (see gsae mksae --help)\n",
+                draw_only);
+        return 2;
     }
     if (o->from && o->out && (o->layout == SAE_LAYOUT_NPZ || o->layer >= 0)) return 0;
     const char *missing = !o->out                                           ? "OUT"

@@ -7,46 +7,55 @@
 #include "../mpi/plan.h"
 #include "cli.h"
 #include "commands.h"
+#include "sae_cli.h"
 
 static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: gsae plan (MODEL_DIR | --preset 2b|9b|27b|tiny) [--ranks N] [--stages S]\n"
-        "                 [--layers A-B,C-D,...] [--upto L] [--no-logits] [--ctx T]\n"
-        "                 [--dtype bf16|f16|f32] [--model-layers N]\n"
+        "usage: [mpirun -np N] gsae plan (MODEL_DIR | --model DIR | --preset 2b|9b|27b|tiny)\n"
+        "                 [--ranks N] [--stages S] [--layers A-B,C-D,...] [--layer L]\n"
+        "                 [--upto L] [--no-logits] [--ctx T] [--dtype bf16|f16|f32]\n"
+        "                 [--model-layers N]\n"
         "\n"
         "Print how `mpirun -np N gsae ...` splits the model: N / S replicas of an S-stage\n"
         "pipeline, each stage a contiguous layer range balanced by estimated FLOPs (the\n"
         "embedding lookup on the first stage, final norm and unembedding on the last), with\n"
         "per stage the layers, bytes of weights it maps, activations and KV cache for one\n"
-        "sequence of --ctx tokens, and GFLOP per token.\n"
+        "sequence of --ctx tokens, and GFLOP per token. Under mpirun the job's ranks are the\n"
+        "ranks planned and rank 0 prints.\n"
         "\n"
         "  MODEL_DIR        a checkpoint directory (config.json; weights give the dtype)\n"
+        "  --model DIR      the same, as the SAE commands name it\n"
         "  --preset P       Gemma-2 sizes instead of a checkpoint (--model-layers N resizes)\n"
-        "  --ranks N        ranks in the job (default: one per stage)\n"
+        "  --ranks N        ranks in the job (default: mpirun's, else one per stage)\n"
         "  --stages S       stages per replica (default N)\n"
         "  --layers SPEC    explicit stages as inclusive ranges, e.g. 0-6,7-13,14-20\n"
+        "  --layer L        the SAE's hooked layer (resid_post.L): which stage runs the SAE\n"
         "  --upto L         truncated pipeline: run layers 0..L only (resid_post.L), no logits\n"
         "  --no-logits      no unembedding on the last stage\n"
         "  --ctx T          sequence length for attention costs (default 1024)\n"
-        "  --dtype D        weight dtype for a preset (default bf16)\n");
+        "  --dtype D        weight dtype for a preset (default bf16)\n"
+        "  --model-layers N layers of a preset (default the preset's)\n");
 }
 
 struct options {
     const char *dir, *preset, *layers;
     int n_ranks, n_stages;
-    int64_t upto, ctx_len, model_layers;
-    bool no_logits;
+    int64_t upto, ctx_len, model_layers, hook_layer;
+    bool no_logits, has_dtype;
     enum gsae_dtype dtype;
 };
 
+/* Parse the options; on a bad one print why (rank 0) and return false. */
 static bool parse_args(int argc, char **argv, struct options *o)
 {
     memset(o, 0, sizeof *o);
     o->upto = -1;
+    o->hook_layer = -1;
     o->ctx_len = 1024;
     o->dtype = GSAE_DTYPE_BF16;
+    bool quiet = cli_world_rank() != 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--no-logits") == 0) {
@@ -54,42 +63,72 @@ static bool parse_args(int argc, char **argv, struct options *o)
             continue;
         }
         if (a[0] != '-') {
-            if (o->dir) return false;
+            if (o->dir) {
+                if (!quiet)
+                    fprintf(stderr, "gsae plan: one model only ('%s' and '%s')\n", o->dir, a);
+                return false;
+            }
             o->dir = a;
             continue;
         }
-        if (!v) return false;
+        if (!v) {
+            if (!quiet) fprintf(stderr, "gsae plan: unknown option or missing value: %s\n", a);
+            return false;
+        }
         i++;
-        if (strcmp(a, "--preset") == 0)
+        int64_t n = 0;
+        bool ok = true;
+        if (strcmp(a, "--model") == 0) {
+            ok = o->dir == NULL;
+            o->dir = v;
+        } else if (strcmp(a, "--preset") == 0)
             o->preset = v;
         else if (strcmp(a, "--layers") == 0)
             o->layers = v;
-        else if (strcmp(a, "--ranks") == 0)
-            o->n_ranks = atoi(v);
-        else if (strcmp(a, "--stages") == 0)
-            o->n_stages = atoi(v);
+        else if (strcmp(a, "--ranks") == 0 && (ok = sae_cli_i64(v, 1, 1 << 24, &n)))
+            o->n_ranks = (int)n;
+        else if (strcmp(a, "--stages") == 0 && (ok = sae_cli_i64(v, 1, 1 << 24, &n)))
+            o->n_stages = (int)n;
         else if (strcmp(a, "--upto") == 0)
-            o->upto = atoll(v);
+            ok = sae_cli_i64(v, 0, 1 << 20, &o->upto);
+        else if (strcmp(a, "--layer") == 0)
+            ok = sae_cli_i64(v, 0, 1 << 20, &o->hook_layer);
         else if (strcmp(a, "--ctx") == 0)
-            o->ctx_len = atoll(v);
+            ok = sae_cli_i64(v, 1, INT64_C(1) << 32, &o->ctx_len);
         else if (strcmp(a, "--model-layers") == 0)
-            o->model_layers = atoll(v);
+            ok = sae_cli_i64(v, 1, 1 << 20, &o->model_layers);
         else if (strcmp(a, "--dtype") == 0) {
             o->dtype = strcmp(v, "bf16") == 0  ? GSAE_DTYPE_BF16
                        : strcmp(v, "f16") == 0 ? GSAE_DTYPE_F16
                        : strcmp(v, "f32") == 0 ? GSAE_DTYPE_F32
                                                : GSAE_DTYPE_INVALID;
-            if (o->dtype == GSAE_DTYPE_INVALID) return false;
-        } else
+            ok = o->dtype != GSAE_DTYPE_INVALID;
+            o->has_dtype = true;
+        } else if (strcmp(a, "--ranks") != 0 && strcmp(a, "--stages") != 0) {
+            if (!quiet) fprintf(stderr, "gsae plan: unknown option %s\n", a);
             return false;
+        }
+        if (!ok) {
+            if (!quiet) fprintf(stderr, "gsae plan: %s '%s' is not valid\n", a, v);
+            return false;
+        }
     }
+    const char *bad = NULL;
+    if ((o->dir != NULL) == (o->preset != NULL))
+        bad = "give a checkpoint (MODEL_DIR or --model DIR) or --preset, one of them";
+    else if (o->dir && (o->has_dtype || o->model_layers))
+        bad = "--dtype and --model-layers apply to --preset only (a checkpoint has its own)";
+    if (bad) {
+        if (!quiet) fprintf(stderr, "gsae plan: %s\n", bad);
+        return false;
+    }
+    if (o->n_ranks == 0 && cli_world_size() > 1) o->n_ranks = cli_world_size();
     if (o->n_ranks == 0) { /* as many as the stages, or one */
         o->n_ranks = o->n_stages > 0 ? o->n_stages : 1;
         for (const char *c = o->layers; c && o->n_stages == 0 && *c; c++)
             o->n_ranks += *c == ',';
     }
-    return (o->dir != NULL) != (o->preset != NULL) && o->n_ranks >= 1 && o->n_stages >= 0 &&
-           o->ctx_len >= 1 && o->model_layers >= 0;
+    return true;
 }
 
 static enum gsae_status load_config(const struct options *o, struct gemma_config *cfg,
@@ -121,6 +160,14 @@ static enum gsae_status load_config(const struct options *o, struct gemma_config
     return st;
 }
 
+/* The ranks of stage k, "k,k+S,..." (cut short when long). */
+static void stage_ranks(const struct plan *p, int k, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (int r = k; r < p->n_ranks && strlen(out) < 50; r += p->n_stages)
+        snprintf(out + strlen(out), size - strlen(out), "%s%d", r == k ? "" : ",", r);
+}
+
 static void print_plan(const struct plan *p, const struct gemma_config *cfg,
                        const struct options *o, enum gsae_dtype dtype)
 {
@@ -139,10 +186,8 @@ static void print_plan(const struct plan *p, const struct gemma_config *cfg,
            "unembed", "weights MiB", "state MiB", "GFLOP/token", "of max");
     for (int k = 0; k < p->n_stages; k++) {
         const struct plan_stage *s = &p->stages[k];
-        char ranks[64] = "", layers[48] = "-";
-        for (int r = k; r < p->n_ranks && strlen(ranks) < 50; r += p->n_stages)
-            snprintf(ranks + strlen(ranks), sizeof ranks - strlen(ranks), "%s%d", r == k ? "" : ",",
-                     r);
+        char ranks[64], layers[48] = "-";
+        stage_ranks(p, k, ranks, sizeof ranks);
         if (s->layer_end > s->layer_begin)
             snprintf(layers, sizeof layers, "%lld-%lld", (long long)s->layer_begin,
                      (long long)s->layer_end - 1);
@@ -156,6 +201,13 @@ static void print_plan(const struct plan *p, const struct gemma_config *cfg,
     }
     printf("balance: the slowest stage sets the pace; ideal speed-up %.2f of %d stages\n",
            total / worst, p->n_stages);
+    for (int k = 0; k < p->n_stages && o->hook_layer >= 0; k++)
+        if (o->hook_layer >= p->stages[k].layer_begin && o->hook_layer < p->stages[k].layer_end) {
+            char ranks[64];
+            stage_ranks(p, k, ranks, sizeof ranks);
+            printf("SAE at resid_post.%lld: stage %d, ranks %s\n", (long long)o->hook_layer, k,
+                   ranks);
+        }
 }
 
 int cmd_plan(int argc, char **argv)
@@ -166,7 +218,7 @@ int cmd_plan(int argc, char **argv)
         return 0;
     }
     if (!parse_args(argc, argv, &o)) {
-        usage(stderr);
+        if (cli_world_rank() == 0) usage(stderr);
         return 2;
     }
     struct gsae_error err = {0};
@@ -182,7 +234,13 @@ int cmd_plan(int argc, char **argv)
                               .ctx_len = o.ctx_len,
                               .layers = o.layers};
     if (st == GSAE_OK) st = plan_make(&p, &cfg, &po, &err);
-    if (st == GSAE_OK)
+    if (st == GSAE_OK && o.hook_layer >= p.n_layers)
+        st = gsae_fail(&err, GSAE_EINVAL, "--layer %lld: the plan runs layers 0-%lld",
+                       (long long)o.hook_layer, (long long)p.n_layers - 1);
+    /* Every rank computes the same plan (and the same failure); rank 0 speaks for all. */
+    if (cli_world_rank() != 0)
+        ;
+    else if (st == GSAE_OK)
         print_plan(&p, &cfg, &o, dtype);
     else
         cli_report("plan", &err);

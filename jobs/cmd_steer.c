@@ -32,7 +32,7 @@ static void usage(FILE *out)
             "\n"
             "Generate one continuation per strength with resid_post.L += A * strength * W_dec[F]\n"
             "at every position, prompt and generated, and print each with its strength.\n"
-            "\n%s"
+            "\n%s%s"
             "  --feature F        the feature to steer with (required)\n"
             "  --max-act A        its maximum activation, the scale of a strength of 1 (required)\n"
             "  --strengths LIST   comma-separated strengths (default -2,-1,0,1,2)\n"
@@ -42,7 +42,7 @@ static void usage(FILE *out)
             "  --out FILE         the runs as CSV: feature,prompt,strength,text\n"
             "  --json FILE        the runs as JSON: command, model, sae, layer, feature, max_act,\n"
             "                     temperature, runs[{prompt, n_prompt, strength, tokens, text}]\n",
-            sae_session_usage);
+            sae_session_model_usage, sae_session_prompt_usage);
 }
 
 struct steer_opts {

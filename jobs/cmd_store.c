@@ -472,19 +472,23 @@ int cmd_store(int argc, char **argv)
         fputs(usage_text, stderr);
         return 2;
     }
-    if (strcmp(sub, "info") == 0) return store_info(argv[2]);
-    if (strcmp(sub, "verify") == 0) return store_verify(argv[2]);
+    bool info = strcmp(sub, "info") == 0, verify = strcmp(sub, "verify") == 0;
+    if ((info || verify) && argc > 3) {
+        fprintf(stderr, "gsae store %s: unexpected argument '%s'\n%s", sub, argv[3], usage_text);
+        return 2;
+    }
+    if (info) return store_info(argv[2]);
+    if (verify) return store_verify(argv[2]);
     if (strcmp(sub, "dump") == 0) {
         long long part = -1, limit = -1;
-        for (int i = 3; i + 1 < argc; i += 2) {
-            if (strcmp(argv[i], "--part") == 0)
-                part = atoll(argv[i + 1]);
-            else if (strcmp(argv[i], "--limit") == 0)
-                limit = atoll(argv[i + 1]);
-            else {
-                fputs(usage_text, stderr);
+        for (int i = 3; i < argc; i += 2) {
+            bool is_part = strcmp(argv[i], "--part") == 0;
+            if ((!is_part && strcmp(argv[i], "--limit") != 0) || i + 1 == argc) {
+                fprintf(stderr, "gsae store dump: unknown option or missing value: %s\n%s", argv[i],
+                        usage_text);
                 return 2;
             }
+            *(is_part ? &part : &limit) = atoll(argv[i + 1]);
         }
         return store_dump(argv[2], part, limit);
     }

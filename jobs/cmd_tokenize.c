@@ -26,33 +26,64 @@ struct tokenize_opts {
     bool no_bos, pieces, jsonl, keep_special;
 };
 
-static int usage_error(const char *cmd, const char *msg)
+static const char usage_text[] =
+    "usage: gsae tokenize --tokenizer PATH [--no-bos] [--pieces] < text\n"
+    "       gsae tokenize --tokenizer PATH --jsonl < in.jsonl > out.jsonl\n"
+    "       gsae detokenize --tokenizer PATH [--keep-special] [--jsonl] < ids\n"
+    "\n"
+    "tokenize: the Gemma-2 token ids of the text on stdin, on one line separated by spaces\n"
+    "(<bos> first unless --no-bos), or with --pieces the pieces (escaped: \\n \\t \\r \\\\\n"
+    "\\xNN). With --jsonl, per input line {\"text\": ..., \"add_bos\": bool (default true)}\n"
+    "one line {\"ids\": [...]}.\n"
+    "detokenize: ids separated by spaces, commas or newlines (brackets allowed) to the text,\n"
+    "special tokens dropped unless --keep-special; with --jsonl, per input line\n"
+    "{\"ids\": [...]} one line {\"text\": \"...\"}.\n"
+    "\n"
+    "  --tokenizer PATH  tokenizer.json or tokenizer.json.zst (required)\n";
+
+static int usage_error(const char *cmd, const char *msg, const char *opt)
 {
-    fprintf(stderr,
-            "gsae %s: %s\nusage: gsae tokenize --tokenizer PATH [--no-bos] [--pieces | --jsonl]\n"
-            "       gsae detokenize --tokenizer PATH [--keep-special] [--jsonl]\n",
-            cmd, msg);
+    fprintf(stderr, "gsae %s: %s%s\n%s", cmd, msg, opt ? opt : "", usage_text);
     return 2;
 }
 
-static int parse_opts(int argc, char **argv, struct tokenize_opts *o)
+/* Options of `tokenize` (detok false) or `detokenize`; one that belongs to the other command,
+ * or does not apply with --jsonl, is refused rather than ignored. Returns the exit code to
+ * leave with (0: go on, -1: help printed, exit 0). */
+static int parse_opts(int argc, char **argv, bool detok, struct tokenize_opts *o)
 {
     memset(o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--tokenizer") == 0 && i + 1 < argc)
-            o->tokenizer = argv[++i];
-        else if (strcmp(argv[i], "--no-bos") == 0)
-            o->no_bos = true;
-        else if (strcmp(argv[i], "--pieces") == 0)
-            o->pieces = true;
-        else if (strcmp(argv[i], "--jsonl") == 0)
-            o->jsonl = true;
-        else if (strcmp(argv[i], "--keep-special") == 0)
-            o->keep_special = true;
-        else
-            return usage_error(argv[0], "unknown or incomplete option");
+    if (cli_wants_help(argc, argv)) {
+        fputs(usage_text, stdout);
+        return -1;
     }
-    if (!o->tokenizer) return usage_error(argv[0], "--tokenizer PATH is required");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--tokenizer") == 0 && i + 1 < argc)
+            o->tokenizer = argv[++i];
+        else if (strcmp(a, "--jsonl") == 0)
+            o->jsonl = true;
+        else if (!detok && strcmp(a, "--no-bos") == 0)
+            o->no_bos = true;
+        else if (!detok && strcmp(a, "--pieces") == 0)
+            o->pieces = true;
+        else if (detok && strcmp(a, "--keep-special") == 0)
+            o->keep_special = true;
+        else if (strcmp(a, "--no-bos") == 0 || strcmp(a, "--pieces") == 0 ||
+                 strcmp(a, "--keep-special") == 0) {
+            fprintf(stderr, "gsae %s: %s is not an option of %s (it belongs to %s)\n%s", argv[0], a,
+                    argv[0], detok ? "tokenize" : "detokenize", usage_text);
+            return 2;
+        } else
+            return usage_error(argv[0], "unknown option or missing value: ", a);
+    }
+    if (!o->tokenizer) return usage_error(argv[0], "--tokenizer PATH is required", NULL);
+    if (o->jsonl && (o->no_bos || o->pieces))
+        return usage_error(argv[0],
+                           o->no_bos ? "--no-bos does not apply with --jsonl (give \"add_bos\": "
+                                       "false on each line)"
+                                     : "--pieces does not apply with --jsonl",
+                           NULL);
     return 0;
 }
 
@@ -218,8 +249,8 @@ static int finish(const char *cmd, enum gsae_status st, const struct gsae_error 
 int cmd_tokenize(int argc, char **argv)
 {
     struct tokenize_opts o;
-    int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc;
+    int rc = parse_opts(argc, argv, false, &o);
+    if (rc) return rc < 0 ? 0 : rc;
     struct gsae_error err = {0};
     struct tokenizer tk = {0};
     struct tokenizer_text in = {0};
@@ -268,8 +299,8 @@ static enum gsae_status parse_ids(const struct tokenizer_text *in, struct tokeni
 int cmd_detokenize(int argc, char **argv)
 {
     struct tokenize_opts o;
-    int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc;
+    int rc = parse_opts(argc, argv, true, &o);
+    if (rc) return rc < 0 ? 0 : rc;
     struct gsae_error err = {0};
     struct tokenizer tk = {0};
     struct tokenizer_text in = {0}, out = {0};

@@ -6,12 +6,22 @@
 #include <stdio.h>
 
 #include "../src/gsae.h"
+#include "cli.h"
 #include "commands.h"
 
 int cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
+    if (cli_wants_help(argc, argv)) {
+        puts("usage: gsae version   (or gsae --version)\n"
+             "\n"
+             "Print gsae's version (git describe) and those of the libraries it was built with:\n"
+             "netCDF, libarchive, jansson and MPI.");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "gsae version: unexpected argument '%s'\nusage: gsae version\n", argv[1]);
+        return 2;
+    }
     char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
     int len = 0;
     MPI_Get_library_version(mpi, &len);

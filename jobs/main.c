@@ -20,7 +20,7 @@ static const struct gsae_command commands[] = {
     {"run", cmd_run, false, "run a job file's steps (jobs/README.md), resumable"},
     {"report", cmd_report, false, "write RESULTS_DIR/report.html from the result files there"},
     {"inspect", cmd_inspect, false, "validate a Gemma-2 checkpoint directory and describe it"},
-    {"plan", cmd_plan, false,
+    {"plan", cmd_plan, true,
      "print the stage plan (layers, weight bytes, FLOPs per stage) of a pipelined job"},
     {"generate", cmd_generate, false, "prefill a prompt and sample new tokens with the KV cache"},
     {"golden", cmd_golden, true, "compute a golden case's tensors (tests/data/gemma2/<case>)"},

@@ -13,19 +13,21 @@
 #include "cli.h"
 #include "sae_cli.h"
 
-const char *const sae_session_usage =
+const char *const sae_session_model_usage =
     "  --model DIR        Gemma-2 checkpoint directory (required)\n"
     "  --sae PATH         SAE: Gemma Scope params.npz or a SAELens directory (required)\n"
     "  --layer L          hooked layer, resid_post.L (default: the SAE's own, if it records one)\n"
-    "  --prompt TEXT      the prompt, tokenized with <bos>\n"
-    "  --arc TASK.json    the notebook's prompt for an ARC task; or --arc DIR with --prompt ID\n"
-    "                     or --prompts ID,ID,... naming tasks in DIR (or its training/,\n"
-    "                     evaluation/)\n"
-    "  --prompt-ids LIST  the prompt as comma-separated token ids (with <bos> if wanted)\n"
     "  --tokenizer PATH   tokenizer.json(.zst) (default: DIR/tokenizer.json when present)\n"
     "  --stages S|auto    pipeline stages per replica (default, auto: all ranks in one pipeline)\n"
     "  --layers SPEC      explicit stages, inclusive layer ranges (e.g. 0-20,21-41)\n"
     "  --threads T        BLAS and loop threads per rank\n";
+
+const char *const sae_session_prompt_usage =
+    "  --prompt TEXT      the prompt, tokenized with <bos>\n"
+    "  --arc TASK.json    the notebook's prompt for an ARC task; or --arc DIR with --prompt ID\n"
+    "                     or --prompts ID,ID,... naming tasks in DIR (or its training/,\n"
+    "                     evaluation/)\n"
+    "  --prompt-ids LIST  the prompt as comma-separated token ids (with <bos> if wanted)\n";
 
 int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_session_opts *o)
 {

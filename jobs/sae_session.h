@@ -63,8 +63,10 @@ void sae_session_select(struct sae_session *s, int64_t i);
  * (0: not a shared option, -1: bad value, message printed). */
 int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_session_opts *o);
 
-/* Usage lines for the shared options. */
-extern const char *const sae_session_usage;
+/* Usage lines for the shared options: the model's (every SAE command, harvest too) and the
+ * prompt's (features, steer, ablate). */
+extern const char *const sae_session_model_usage;
+extern const char *const sae_session_prompt_usage;
 
 /* Open everything for prompts of up to max_extra tokens beyond the longest prompt (answers
  * or generated tokens); prompt 0 is selected. Collective on MPI_COMM_WORLD; on failure every rank
