@@ -112,3 +112,47 @@ void attn_sequence(float *out, int64_t ld_out, const float *q, int64_t ld_q, con
         }
     }
 }
+
+int64_t attn_bf16_elems(int64_t max_rows, int64_t max_seq, int64_t qd, int64_t kvd)
+{
+    int64_t tile = max_rows < ATTN_Q_TILE ? max_rows : ATTN_Q_TILE;
+    return max_rows * qd + 2 * max_seq * kvd + tile * max_seq;
+}
+
+enum gsae_status attn_sequence_bf16(float *out, int64_t ld_out, const float *q, int64_t ld_q,
+                                    const float *k, const float *v, int64_t ld_kv, int64_t n_tok,
+                                    int64_t pos0, const struct attn_shape *shape, float *scores,
+                                    uint16_t *work, struct gemm_dnnl *g, struct gsae_error *err)
+{
+    int64_t dh = shape->d_head, group = shape->n_heads / shape->n_kv_heads;
+    GSAE_ASSERT(ld_q == shape->n_heads * dh && ld_kv == shape->n_kv_heads * dh);
+    /* Keys some row of the sequence can see: [j0, pos0 + n_tok). */
+    int64_t j0 = shape->window > 0 ? pos0 - shape->window + 1 : 0;
+    j0 = j0 > 0 ? j0 : 0;
+    int64_t span = pos0 + n_tok - j0;
+    uint16_t *qb = work, *kb = qb + n_tok * ld_q, *vb = kb + span * ld_kv, *pb = vb + span * ld_kv;
+    gemm_dnnl_round(qb, q, n_tok * ld_q);
+    gemm_dnnl_round(kb, k + j0 * ld_kv, span * ld_kv);
+    gemm_dnnl_round(vb, v + j0 * ld_kv, span * ld_kv);
+    enum gsae_status st = GSAE_OK;
+    for (int64_t h = 0; h < shape->n_heads && !st; h++) {
+        int64_t gh = h / group;
+        for (int64_t a = 0; a < n_tok && !st; a += ATTN_Q_TILE) {
+            int64_t b = n_tok - a < ATTN_Q_TILE ? n_tok : a + ATTN_Q_TILE;
+            int64_t j_hi = pos0 + b;
+            int64_t j_lo = shape->window > 0 ? pos0 + a - shape->window + 1 : 0;
+            j_lo = j_lo > j0 ? j_lo : j0;
+            int64_t nk = j_hi - j_lo;
+            const uint16_t *kh = kb + (j_lo - j0) * ld_kv + gh * dh;
+            const uint16_t *vh = vb + (j_lo - j0) * ld_kv + gh * dh;
+            st = gemm_dnnl_bf16(g, scores, nk, qb + a * ld_q + h * dh, ld_q, kh, ld_kv, 1, b - a,
+                                nk, dh, shape->scale, err);
+            if (st) break;
+            mask_softmax(scores, nk, a, b, pos0, 1, j_lo, shape);
+            gemm_dnnl_round(pb, scores, (b - a) * nk);
+            st = gemm_dnnl_bf16(g, out + a * ld_out + h * dh, ld_out, pb, nk, vh, ld_kv, 0, b - a,
+                                dh, nk, 1.0f, err);
+        }
+    }
+    return st;
+}
