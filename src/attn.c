@@ -113,10 +113,17 @@ void attn_sequence(float *out, int64_t ld_out, const float *q, int64_t ld_q, con
     }
 }
 
-int64_t attn_bf16_elems(int64_t max_rows, int64_t max_seq, int64_t qd, int64_t kvd)
+int64_t attn_bf16_elems(int64_t max_rows, int64_t max_seq, int64_t qd, int64_t d_head)
 {
     int64_t tile = max_rows < ATTN_Q_TILE ? max_rows : ATTN_Q_TILE;
-    return max_rows * qd + 2 * max_seq * kvd + tile * max_seq;
+    return 2 * tile * d_head + max_rows * qd + 2 * max_seq * d_head + tile * max_seq;
+}
+
+/* dst (n, dh) dense = bf16 of the dh columns at src (n rows, stride ld). */
+static void round_rows(uint16_t *dst, const float *src, int64_t ld, int64_t n, int64_t dh)
+{
+    for (int64_t i = 0; i < n; i++)
+        gemm_dnnl_round(dst + i * dh, src + i * ld, dh);
 }
 
 enum gsae_status attn_sequence_bf16(float *out, int64_t ld_out, const float *q, int64_t ld_q,
@@ -125,33 +132,41 @@ enum gsae_status attn_sequence_bf16(float *out, int64_t ld_out, const float *q, 
                                     uint16_t *work, struct gemm_dnnl *g, struct gsae_error *err)
 {
     int64_t dh = shape->d_head, group = shape->n_heads / shape->n_kv_heads;
-    GSAE_ASSERT(ld_q == shape->n_heads * dh && ld_kv == shape->n_kv_heads * dh);
+    int64_t tile = n_tok < ATTN_Q_TILE ? n_tok : ATTN_Q_TILE;
     /* Keys some row of the sequence can see: [j0, pos0 + n_tok). */
     int64_t j0 = shape->window > 0 ? pos0 - shape->window + 1 : 0;
     j0 = j0 > 0 ? j0 : 0;
     int64_t span = pos0 + n_tok - j0;
-    uint16_t *qb = work, *kb = qb + n_tok * ld_q, *vb = kb + span * ld_kv, *pb = vb + span * ld_kv;
-    gemm_dnnl_round(qb, q, n_tok * ld_q);
-    gemm_dnnl_round(kb, k + j0 * ld_kv, span * ld_kv);
-    gemm_dnnl_round(vb, v + j0 * ld_kv, span * ld_kv);
+    /* Dense operands (oneDNN's fast kernels want unit-stride rows): per head, the queries
+     * (n_tok, dh); per kv head, keys and values (span, dh); one tile's output (tile, dh) in
+     * f32, first so that it is aligned as work is. */
+    float *ob = (float *)(void *)work;
+    uint16_t *qb = work + 2 * tile * dh, *kb = qb + n_tok * shape->n_heads * dh;
+    uint16_t *vb = kb + span * dh, *pb = vb + span * dh;
+    for (int64_t h = 0; h < shape->n_heads; h++)
+        round_rows(qb + h * n_tok * dh, q + h * dh, ld_q, n_tok, dh);
     enum gsae_status st = GSAE_OK;
     for (int64_t h = 0; h < shape->n_heads && !st; h++) {
         int64_t gh = h / group;
+        if (h % group == 0) {
+            round_rows(kb, k + j0 * ld_kv + gh * dh, ld_kv, span, dh);
+            round_rows(vb, v + j0 * ld_kv + gh * dh, ld_kv, span, dh);
+        }
         for (int64_t a = 0; a < n_tok && !st; a += ATTN_Q_TILE) {
             int64_t b = n_tok - a < ATTN_Q_TILE ? n_tok : a + ATTN_Q_TILE;
             int64_t j_hi = pos0 + b;
             int64_t j_lo = shape->window > 0 ? pos0 + a - shape->window + 1 : 0;
             j_lo = j_lo > j0 ? j_lo : j0;
             int64_t nk = j_hi - j_lo;
-            const uint16_t *kh = kb + (j_lo - j0) * ld_kv + gh * dh;
-            const uint16_t *vh = vb + (j_lo - j0) * ld_kv + gh * dh;
-            st = gemm_dnnl_bf16(g, scores, nk, qb + a * ld_q + h * dh, ld_q, kh, ld_kv, 1, b - a,
-                                nk, dh, shape->scale, err);
+            st = gemm_dnnl_bf16(g, scores, nk, qb + (h * n_tok + a) * dh, dh, kb + (j_lo - j0) * dh,
+                                dh, 1, b - a, nk, dh, shape->scale, err);
             if (st) break;
             mask_softmax(scores, nk, a, b, pos0, 1, j_lo, shape);
             gemm_dnnl_round(pb, scores, (b - a) * nk);
-            st = gemm_dnnl_bf16(g, out + a * ld_out + h * dh, ld_out, pb, nk, vh, ld_kv, 0, b - a,
-                                dh, nk, 1.0f, err);
+            st = gemm_dnnl_bf16(g, ob, dh, pb, nk, vb + (j_lo - j0) * dh, dh, 0, b - a, dh, nk,
+                                1.0f, err);
+            for (int64_t i = 0; i < b - a && !st; i++)
+                memcpy(out + (a + i) * ld_out + h * dh, ob + i * dh, (size_t)dh * sizeof *ob);
         }
     }
     return st;

@@ -144,12 +144,12 @@ enum gsae_status gemma_state_set_compute(struct gemma_state *s, const struct gem
     s->compute = c;
     if (c != GEMMA_COMPUTE_BF16) return GSAE_OK;
     const struct gemma_config *cfg = &s->cfg;
-    int64_t qd = cfg->n_heads * cfg->d_head, kvd = cfg->n_kv_heads * cfg->d_head;
+    int64_t qd = cfg->n_heads * cfg->d_head;
     int64_t k_max = cfg->d_model > qd ? cfg->d_model : qd;
     k_max = k_max > cfg->d_ff ? k_max : cfg->d_ff;
     enum gsae_status st = gemm_dnnl_init(&s->dnnl, s->max_rows, k_max, err);
     if (st) return st;
-    size_t attn = (size_t)attn_bf16_elems(s->max_rows, s->max_seq, qd, kvd);
+    size_t attn = (size_t)attn_bf16_elems(s->max_rows, s->max_seq, qd, cfg->d_head);
     if (!(s->attn_bf16 = malloc(attn * sizeof *s->attn_bf16)))
         return gsae_fail(err, GSAE_ENOMEM, "bf16 attention: cannot allocate %zu MiB", attn >> 19);
     for (int64_t L = s->layer_begin; L < s->layer_end && !st; L++) {
