@@ -3,6 +3,7 @@
 #include "gemm_dnnl.h"
 
 #include <dnnl.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +38,9 @@ struct prim {
 
 struct gemm_dnnl {
     dnnl_engine_t engine;
-    dnnl_stream_t stream;
+    dnnl_stream_t stream;   /* the calling thread's */
+    dnnl_stream_t *streams; /* (n_streams) for gemm_dnnl_bf16_on, one per OpenMP thread */
+    int n_streams;
     struct packed *packed;
     int64_t n_packed, cap_packed;
     size_t packed_bytes;
@@ -69,6 +72,14 @@ enum gsae_status gemm_dnnl_init(struct gemm_dnnl **out, int64_t max_rows, int64_
     DNNL_TRY(dnnl_engine_create(&g->engine, dnnl_cpu, 0), "creating the CPU engine");
     DNNL_TRY(dnnl_stream_create(&g->stream, g->engine, dnnl_stream_default_flags),
              "creating a stream");
+    g->n_streams = omp_get_max_threads();
+    if (!(g->streams = calloc((size_t)g->n_streams, sizeof *g->streams))) {
+        st = gsae_fail(err, GSAE_ENOMEM, "oneDNN context: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < g->n_streams; i++)
+        DNNL_TRY(dnnl_stream_create(&g->streams[i], g->engine, dnnl_stream_default_flags),
+                 "creating a stream");
     g->xb_elems = max_rows * max_k;
     g->xb = aligned_alloc(64, ((size_t)g->xb_elems * 2 + 63) & ~(size_t)63);
     if (!g->xb) {
@@ -94,6 +105,9 @@ void gemm_dnnl_free(struct gemm_dnnl **gp)
     free(g->packed);
     free(g->xb);
     if (g->stream) dnnl_stream_destroy(g->stream);
+    for (int i = 0; g->streams && i < g->n_streams; i++)
+        if (g->streams[i]) dnnl_stream_destroy(g->streams[i]);
+    free(g->streams);
     if (g->engine) dnnl_engine_destroy(g->engine);
     free(g);
     *gp = NULL;
@@ -269,17 +283,17 @@ fail:
     return st;
 }
 
-/* Run p on a, weights memory w, c. */
-static enum gsae_status run_prim(struct gemm_dnnl *g, const struct prim *p, const void *a,
-                                 dnnl_memory_t w, float *c, struct gsae_error *err)
+/* Run p on a, weights memory w, c, on stream. */
+static enum gsae_status run_prim(struct gemm_dnnl *g, dnnl_stream_t stream, const struct prim *p,
+                                 const void *a, dnnl_memory_t w, float *c, struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
     dnnl_memory_t ma = NULL, mc = NULL;
     DNNL_TRY(dnnl_memory_create(&ma, &p->a_md, g->engine, (void *)a), "wrapping an input");
     DNNL_TRY(dnnl_memory_create(&mc, &p->c_md, g->engine, c), "wrapping an output");
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, mc}};
-    DNNL_TRY(dnnl_primitive_execute(p->p, g->stream, 3, args), "running a matmul");
-    DNNL_TRY(dnnl_stream_wait(g->stream), "running a matmul");
+    DNNL_TRY(dnnl_primitive_execute(p->p, stream, 3, args), "running a matmul");
+    DNNL_TRY(dnnl_stream_wait(stream), "running a matmul");
 fail:
     if (ma) dnnl_memory_destroy(ma);
     if (mc) dnnl_memory_destroy(mc);
@@ -299,26 +313,80 @@ enum gsae_status gemm_dnnl_xwt(struct gemm_dnnl *g, float *y, int64_t ldy, const
     gemm_dnnl_round(g->xb, x, m * k);
     struct prim *p;
     enum gsae_status st = get_prim(g, &p, m, pk->n, k, k, ldy, &pk->md, 1.0f, err);
-    return st ? st : run_prim(g, p, g->xb, pk->mem, y, err);
+    return st ? st : run_prim(g, g->stream, p, g->xb, pk->mem, y, err);
+}
+
+/* Describe b for gemm_dnnl_bf16. */
+static enum gsae_status b_desc(dnnl_memory_desc_t *b_md, int64_t ldb, int b_trans, int64_t n,
+                               int64_t k, struct gsae_error *err)
+{
+    return b_trans ? md_transposed(b_md, n, k, ldb, err)
+                   : md_strided(b_md, k, n, ldb, dnnl_bf16, err);
+}
+
+/* The cached primitive for this strided shape without changing the cache (NULL if none). */
+static const struct prim *find_prim(const struct gemm_dnnl *g, int64_t m, int64_t n, int64_t k,
+                                    int64_t lda, int64_t ldc, const dnnl_memory_desc_t *w_md,
+                                    float alpha)
+{
+    for (int i = 0; i < GEMM_DNNL_CACHE; i++) {
+        const struct prim *c = &g->cache[i];
+        if (c->p && c->m == m && c->n == n && c->k == k && c->lda == lda && c->ldc == ldc &&
+            c->alpha == alpha && dnnl_memory_desc_equal(&c->w_md, w_md))
+            return c;
+    }
+    return NULL;
+}
+
+static enum gsae_status run_strided(struct gemm_dnnl *g, dnnl_stream_t stream, const struct prim *p,
+                                    float *c, const uint16_t *a, const uint16_t *b,
+                                    struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    dnnl_memory_t mb = NULL;
+    DNNL_TRY(dnnl_memory_create(&mb, &p->w_md, g->engine, (void *)b), "wrapping a matrix");
+    st = run_prim(g, stream, p, a, mb, c, err);
+fail:
+    if (mb) dnnl_memory_destroy(mb);
+    return st;
 }
 
 enum gsae_status gemm_dnnl_bf16(struct gemm_dnnl *g, float *c, int64_t ldc, const uint16_t *a,
                                 int64_t lda, const uint16_t *b, int64_t ldb, int b_trans, int64_t m,
                                 int64_t n, int64_t k, float alpha, struct gsae_error *err)
 {
-    enum gsae_status st = GSAE_OK;
     dnnl_memory_desc_t b_md;
-    dnnl_memory_t mb = NULL;
     struct prim *p;
-    if (b_trans)
-        st = md_transposed(&b_md, n, k, ldb, err);
-    else
-        st = md_strided(&b_md, k, n, ldb, dnnl_bf16, err);
+    enum gsae_status st = b_desc(&b_md, ldb, b_trans, n, k, err);
+    if (!st) st = get_prim(g, &p, m, n, k, lda, ldc, &b_md, alpha, err);
+    return st ? st : run_strided(g, g->stream, p, c, a, b, err);
+}
+
+int gemm_dnnl_max_threads(const struct gemm_dnnl *g)
+{
+    return g->n_streams;
+}
+
+enum gsae_status gemm_dnnl_bf16_prepare(struct gemm_dnnl *g, int64_t lda, int64_t ldb, int b_trans,
+                                        int64_t ldc, int64_t m, int64_t n, int64_t k, float alpha,
+                                        struct gsae_error *err)
+{
+    dnnl_memory_desc_t b_md;
+    struct prim *p;
+    enum gsae_status st = b_desc(&b_md, ldb, b_trans, n, k, err);
+    return st ? st : get_prim(g, &p, m, n, k, lda, ldc, &b_md, alpha, err);
+}
+
+enum gsae_status gemm_dnnl_bf16_on(struct gemm_dnnl *g, int thread, float *c, int64_t ldc,
+                                   const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                                   int b_trans, int64_t m, int64_t n, int64_t k, float alpha,
+                                   struct gsae_error *err)
+{
+    GSAE_ASSERT(thread >= 0 && thread < g->n_streams);
+    dnnl_memory_desc_t b_md;
+    enum gsae_status st = b_desc(&b_md, ldb, b_trans, n, k, err);
     if (st) return st;
-    if ((st = get_prim(g, &p, m, n, k, lda, ldc, &b_md, alpha, err))) return st;
-    DNNL_TRY(dnnl_memory_create(&mb, &b_md, g->engine, (void *)b), "wrapping a matrix");
-    st = run_prim(g, p, a, mb, c, err);
-fail:
-    if (mb) dnnl_memory_destroy(mb);
-    return st;
+    const struct prim *p = find_prim(g, m, n, k, lda, ldc, &b_md, alpha);
+    GSAE_ASSERT(p); /* gemm_dnnl_bf16_prepare was called for this shape */
+    return run_strided(g, g->streams[thread], p, c, a, b, err);
 }

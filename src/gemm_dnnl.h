@@ -58,5 +58,20 @@ enum gsae_status gemm_dnnl_bf16(struct gemm_dnnl *g, float *c, int64_t ldc, cons
                                 int64_t lda, const uint16_t *b, int64_t ldb, int b_trans, int64_t m,
                                 int64_t n, int64_t k, float alpha, struct gsae_error *err);
 
+/* Concurrent use, for independent products run from an OpenMP parallel region (each thread
+ * then runs oneDNN on itself alone): gemm_dnnl_bf16_prepare creates the primitive of a shape
+ * (call it outside the region; not thread-safe), after which gemm_dnnl_bf16_on runs the same
+ * product as gemm_dnnl_bf16 on thread's own stream, thread < gemm_dnnl_max_threads (the
+ * OpenMP thread count when the context was created). Different threads may run at once; the
+ * shape must have been prepared, and the cache must not change in between. */
+int gemm_dnnl_max_threads(const struct gemm_dnnl *g);
+enum gsae_status gemm_dnnl_bf16_prepare(struct gemm_dnnl *g, int64_t lda, int64_t ldb, int b_trans,
+                                        int64_t ldc, int64_t m, int64_t n, int64_t k, float alpha,
+                                        struct gsae_error *err);
+enum gsae_status gemm_dnnl_bf16_on(struct gemm_dnnl *g, int thread, float *c, int64_t ldc,
+                                   const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                                   int b_trans, int64_t m, int64_t n, int64_t k, float alpha,
+                                   struct gsae_error *err);
+
 /* Round n floats to bf16 (nearest even) into dst. */
 void gemm_dnnl_round(uint16_t *dst, const float *src, int64_t n);

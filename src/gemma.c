@@ -149,7 +149,9 @@ enum gsae_status gemma_state_set_compute(struct gemma_state *s, const struct gem
     k_max = k_max > cfg->d_ff ? k_max : cfg->d_ff;
     enum gsae_status st = gemm_dnnl_init(&s->dnnl, s->max_rows, k_max, err);
     if (st) return st;
-    size_t attn = (size_t)attn_bf16_elems(s->max_rows, s->max_seq, qd, cfg->d_head);
+    size_t attn =
+        (size_t)attn_bf16_elems(s->max_rows, s->max_seq, qd, cfg->n_kv_heads * cfg->d_head,
+                                cfg->d_head, gemm_dnnl_max_threads(s->dnnl));
     if (!(s->attn_bf16 = malloc(attn * sizeof *s->attn_bf16)))
         return gsae_fail(err, GSAE_ENOMEM, "bf16 attention: cannot allocate %zu MiB", attn >> 19);
     for (int64_t L = s->layer_begin; L < s->layer_end && !st; L++) {
@@ -333,7 +335,7 @@ static enum gsae_status attention_block(const struct gemma_layer_weights *lw, st
         memcpy(vc + p0 * kvd, v + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
         if (s->compute == GEMMA_COMPUTE_BF16 && nt > 1)
             st = attn_sequence_bf16(att + row0 * qd, qd, q + row0 * qd, qd, kc, vc, kvd, nt, p0,
-                                    &shape, sc + l->scores, s->attn_bf16, s->dnnl, err);
+                                    &shape, s->attn_bf16, s->dnnl, s->n_threads, err);
         else
             attn_sequence(att + row0 * qd, qd, q + row0 * qd, qd, kc, vc, kvd, nt, p0, &shape,
                           sc + l->scores, s->n_threads);

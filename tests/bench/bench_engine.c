@@ -146,7 +146,7 @@ static double conversion_seconds(const struct synth_model *m)
 }
 
 /* oneDNN's own bf16 x bf16 -> f32 matmul rate (GFLOP/s) at this model's seven projection
- * shapes with T rows, weights packed as gemma does: total FLOPs over the summed best-of-3
+ * shapes with T rows, weights packed as gemma does: total FLOPs over the summed best-of-6
  * times. */
 static double onednn_peak(const struct synth_model *m, int64_t T)
 {
@@ -168,7 +168,7 @@ static double onednn_peak(const struct synth_model *m, int64_t T)
         int64_t n = w[i]->shape[0], k = w[i]->shape[1];
         if (gemm_dnnl_pack(g, w[i], T, &err)) goto fail;
         double best = 1e30;
-        for (int rep = 0; rep < 4; rep++) { /* the first creates the primitive */
+        for (int rep = 0; rep < 7; rep++) { /* the first creates the primitive */
             double t = now();
             if (gemm_dnnl_xwt(g, y, n, x, T, k, w[i], &err)) goto fail;
             t = now() - t;
@@ -185,8 +185,16 @@ fail:
     exit(1);
 }
 
-/* Prefill of T tokens from position 0: best of 3 after a warm-up; prints tokens/s per layer,
- * the rate as a fraction of peak and the breakdown. Returns tokens/s per layer. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Prefill of T tokens from position 0: PREFILL_REPS timed runs after a warm-up; prints the
+ * median tokens/s per layer with the range, the best run's rate as a fraction of peak, and the
+ * best run's breakdown. Returns the median tokens/s per layer. */
+enum { PREFILL_REPS = 5 };
 static double bench_prefill(const char *label, const struct synth_model *m, struct gemma_state *s,
                             int64_t T, const float *x0, float *x, double peak,
                             const char *peak_name)
@@ -195,31 +203,33 @@ static double bench_prefill(const char *label, const struct synth_model *m, stru
     int64_t slot = 0, pos0 = 0, n = T;
     memcpy(x, x0, sizeof(float) * (size_t)(T * c->d_model));
     forward_once(m, s, x, 1, &slot, &pos0, &n, T);
-    double best = 1e30, worst = 0;
+    double times[PREFILL_REPS], best = 1e30;
     struct gemma_timing best_tm = {0};
-    for (int rep = 0; rep < 3; rep++) {
+    for (int rep = 0; rep < PREFILL_REPS; rep++) {
         struct gemma_timing tm = {0};
         s->timing = &tm;
         memcpy(x, x0, sizeof(float) * (size_t)(T * c->d_model));
         double t = now();
         forward_once(m, s, x, 1, &slot, &pos0, &n, T);
-        t = now() - t;
+        times[rep] = now() - t;
         s->timing = NULL;
-        if (t < best) best = t, best_tm = tm;
-        worst = t > worst ? t : worst;
+        if (times[rep] < best) best = times[rep], best_tm = tm;
     }
+    qsort(times, PREFILL_REPS, sizeof times[0], cmp_double);
     const char *mode = gemma_compute_name(s->compute);
-    double L = (double)c->n_layers, per_layer = best / L;
+    double L = (double)c->n_layers, per_layer = times[0] / L;
+    double med = (double)T / (times[PREFILL_REPS / 2] / L);
     double fl = linear_flops(c, T), fa = attn_flops(c, T);
     double proj = best_tm.proj / L, attn = best_tm.attn / L, other = best_tm.other / L;
-    printf("%s %s prefill T=%lld: %.0f tokens/s per layer (best of 3; slowest %.0f), %.1f "
-           "GFLOP/s = %.0f%% of %s; projections %.1f GFLOP/s = %.0f%% of %s (%.0f%% of the "
-           "time), attention %.1f GFLOP/s (%.0f%%), norms/gelu/residual %.0f%%\n",
-           label, mode, (long long)T, (double)T / per_layer, (double)T / (worst / L),
-           (fl + fa) / per_layer / 1e9, 100.0 * (fl + fa) / per_layer / 1e9 / peak, peak_name,
-           fl / proj / 1e9, 100.0 * fl / proj / 1e9 / peak, peak_name, 100 * proj / per_layer,
-           fa / attn / 1e9, 100 * attn / per_layer, 100 * other / per_layer);
-    return (double)T / per_layer;
+    printf("%s %s prefill T=%lld: %.0f tokens/s per layer (median of %d, range %.0f-%.0f); best "
+           "run %.1f GFLOP/s = %.0f%% of %s; projections %.1f GFLOP/s = %.0f%% of %s (%.0f%% of "
+           "the time), attention %.1f GFLOP/s (%.0f%%), norms/gelu/residual %.0f%%\n",
+           label, mode, (long long)T, med, PREFILL_REPS, (double)T / (times[PREFILL_REPS - 1] / L),
+           (double)T / per_layer, (fl + fa) / per_layer / 1e9,
+           100.0 * (fl + fa) / per_layer / 1e9 / peak, peak_name, fl / proj / 1e9,
+           100.0 * fl / proj / 1e9 / peak, peak_name, 100 * proj / per_layer, fa / attn / 1e9,
+           100 * attn / per_layer, 100 * other / per_layer);
+    return med;
 }
 
 /* Decoding after a T-token prefill: rows sequences (one row each) per step, best step of

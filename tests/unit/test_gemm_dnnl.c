@@ -1,8 +1,10 @@
 /* test_gemm_dnnl.c: the bf16 matmuls through oneDNN against a double-precision reference on
  * the bf16-rounded inputs: packed projections from F32, BF16 and F16 weights (several row
  * counts through one packing, row strides), and the strided attention products with and
- * without a transposed right operand and a scale. Also: repeat calls give identical bits. */
+ * without a transposed right operand and a scale, also run concurrently from an OpenMP team on
+ * per-thread streams. Also: repeat calls give identical bits. */
 #include <math.h>
+#include <omp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,6 +153,50 @@ static void test_strided(void **state)
     free(a), free(b), free(c), free(tmp);
 }
 
+/* Prepared products run from two threads at once, each on its own operands: every result
+ * matches the double reference. */
+static void test_concurrent(void **state)
+{
+    (void)state;
+    enum { M = 16, N = 32, K = 24, JOBS = 6 };
+    uint16_t *a = malloc(JOBS * M * K * 2), *b = malloc(JOBS * N * K * 2);
+    float *c = calloc(JOBS * M * N, sizeof *c), *tmp = malloc(JOBS * (M + N) * K * sizeof *tmp);
+    fill(tmp, JOBS * (M + N) * K, 6);
+    for (int i = 0; i < JOBS * M * K; i++)
+        a[i] = gsae_f32_to_bf16(tmp[i]);
+    for (int i = 0; i < JOBS * N * K; i++)
+        b[i] = gsae_f32_to_bf16(tmp[JOBS * M * K + i]);
+    struct gemm_dnnl *g = NULL;
+    struct gsae_error err;
+    assert_int_equal(gemm_dnnl_init(&g, 1, 1, &err), GSAE_OK);
+    assert_int_equal(gemm_dnnl_bf16_prepare(g, K, K, 1, N, M, N, K, 0.5f, &err), GSAE_OK);
+    int n_threads = gemm_dnnl_max_threads(g) < 2 ? gemm_dnnl_max_threads(g) : 2, bad = 0;
+#pragma omp parallel for schedule(static) num_threads(n_threads) reduction(+ : bad)
+    for (int j = 0; j < JOBS; j++) {
+        struct gsae_error e2;
+        bad += gemm_dnnl_bf16_on(g, omp_get_thread_num(), c + j * M * N, N, a + j * M * K, K,
+                                 b + j * N * K, K, 1, M, N, K, 0.5f, &e2) != GSAE_OK;
+    }
+    assert_int_equal(bad, 0);
+    double worst = 0;
+    for (int j = 0; j < JOBS; j++)
+        for (int i = 0; i < M; i++)
+            for (int n = 0; n < N; n++) {
+                double s = 0, mag = 0;
+                for (int l = 0; l < K; l++) {
+                    double t = (double)gsae_bf16_to_f32(a[(j * M + i) * K + l]) *
+                               gsae_bf16_to_f32(b[(j * N + n) * K + l]);
+                    s += t, mag += fabs(t);
+                }
+                double e = fabs(c[(j * M + i) * N + n] - 0.5 * s) / mag;
+                worst = e > worst ? e : worst;
+            }
+    print_message("concurrent on %d threads: max error %.2e\n", n_threads, worst);
+    assert_true(worst < TOL);
+    gemm_dnnl_free(&g);
+    free(a), free(b), free(c), free(tmp);
+}
+
 /* gemm_dnnl_round matches gsae_f32_to_bf16 (nearest even) on every lane and the tail. */
 static void test_round(void **state)
 {
@@ -169,9 +215,9 @@ static void test_round(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_xwt_bf16), cmocka_unit_test(test_xwt_f32),
-        cmocka_unit_test(test_xwt_f16),  cmocka_unit_test(test_strided),
-        cmocka_unit_test(test_round),
+        cmocka_unit_test(test_xwt_bf16),   cmocka_unit_test(test_xwt_f32),
+        cmocka_unit_test(test_xwt_f16),    cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_concurrent), cmocka_unit_test(test_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
