@@ -141,6 +141,9 @@ enum gsae_status gemma_compute_parse(const char *str, enum gemma_compute *c, str
 enum gsae_status gemma_state_set_compute(struct gemma_state *s, const struct gemma_weights *w,
                                          enum gemma_compute c, bool unembed, struct gsae_error *err)
 {
+    gemm_dnnl_free(&s->dnnl); /* a second call starts over */
+    free(s->attn_bf16);
+    s->attn_bf16 = NULL;
     s->compute = c;
     if (c != GEMMA_COMPUTE_BF16) return GSAE_OK;
     const struct gemma_config *cfg = &s->cfg;

@@ -28,7 +28,10 @@
  * projection path (more than MATMUL_SMALL_ROWS rows: sgemm; fewer: the streaming kernel; see
  * matmul.h) and its own sequence arrives in the same chunks (pos0, n_tok), which fix the
  * attention tiling. OpenBLAS may pick other kernels for another OPENBLAS_NUM_THREADS, so
- * compare bits only between runs with equal thread counts.
+ * compare bits only between runs with equal thread counts. The same holds in bf16 mode, where
+ * oneDNN fixes each product's summation order by its shape and thread count (so a row's bits
+ * may depend on the batch's row count); pipeline stages that see the same micro-batches give
+ * the same bits on any number of ranks (tests/mpi/t_bf16_ranks.sh).
  */
 #pragma once
 
@@ -161,8 +164,9 @@ void gemma_state_free(struct gemma_state *s);
 /* Switch s to compute mode c for the weights w. For GEMMA_COMPUTE_BF16: pack (gemm_dnnl.h) the
  * projections of the state's layers and, when unembed, w->embed for the logits, costing 2
  * bytes per weight element packed (for a whole 9B model ~18 GB; a stage holds only its own
- * layers); w's data must stay valid and unchanged while s is in use. Call once, after
- * gemma_state_init and gemma_weights_check, before the first forward. Local. */
+ * layers); w's data must stay valid and unchanged while s is in use. Call after
+ * gemma_state_init and gemma_weights_check, before the first forward (a second call
+ * replaces the first). Local. */
 enum gsae_status gemma_state_set_compute(struct gemma_state *s, const struct gemma_weights *w,
                                          enum gemma_compute c, bool unembed,
                                          struct gsae_error *err);
