@@ -16,7 +16,7 @@ LIBDIR    := /usr/lib/$(MULTIARCH)
 # Debian packages: build, run, test. Keep in step with README.md.
 DEB_BUILD := gcc make pkg-config openmpi-bin libopenmpi-dev libopenblas-dev \
              libscalapack-openmpi-dev libnetcdf-mpi-dev libhdf5-openmpi-dev libarchive-dev \
-             libjansson-dev libinih-dev libcmocka-dev zstd
+             libjansson-dev libinih-dev libcmocka-dev libdnnl-dev zstd
 DEB_TEST  := bc netcdf-bin python3 python3-numpy python3-netcdf4 python3-sklearn clang \
              slurm-wlm munge chromium
 DEB_ALL   := $(DEB_BUILD) $(DEB_TEST)
@@ -31,7 +31,7 @@ MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
 NC_CFLAGS  := -I$(LIBDIR)/netcdf/mpi/include $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null)
 NC_LIBS    := -L$(LIBDIR)/netcdf/mpi/lib -Wl,-rpath,$(LIBDIR)/netcdf/mpi/lib -lnetcdf_mpi
 BLAS_LIBS  := -lscalapack-openmpi -lopenblas
-LIBS       := $(NC_LIBS) $(BLAS_LIBS) $(MPI_LIBS) -larchive -ljansson -linih -lm -lpthread
+LIBS       := $(NC_LIBS) $(BLAS_LIBS) $(MPI_LIBS) -larchive -ljansson -linih -ldnnl -lm -lpthread
 
 GIT_VERSION := $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
 

@@ -20,7 +20,7 @@ static void usage(FILE *out)
         out,
         "usage: gsae generate MODEL_DIR (--ids I,J,... | --text TEXT --tokenizer FILE)\n"
         "                     [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
-        "                     [--seed S] [--threads N] [--no-eos]\n"
+        "                     [--seed S] [--threads N] [--compute f32|bf16] [--no-eos]\n"
         "\n"
         "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
         "of the checkpoint in MODEL_DIR and generate up to N new tokens (default 32) with the\n"
@@ -28,7 +28,8 @@ static void usage(FILE *out)
         "likely (0: all) and the nucleus of mass P (default 1), drawn with seed S (default 0).\n"
         "Stops at the eos token unless --no-eos. Prints the new ids, the text when a\n"
         "tokenizer is given, and prefill/decode speeds. --threads: BLAS and loop threads\n"
-        "(default: OPENBLAS_NUM_THREADS, else all cores).\n");
+        "(default: OPENBLAS_NUM_THREADS, else all cores). --compute bf16: GEMMs with bf16\n"
+        "inputs and weights, f32 accumulation (oneDNN); default f32.\n");
 }
 
 struct options {
@@ -38,6 +39,7 @@ struct options {
     unsigned long long seed;
     int n_threads;
     bool stop_at_eos;
+    enum gemma_compute compute; /* --compute f32|bf16 */
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -75,7 +77,11 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->seed = strtoull(v, &end, 10);
         else if (strcmp(a, "--threads") == 0)
             o->n_threads = (int)strtol(v, &end, 10);
-        else
+        else if (strcmp(a, "--compute") == 0) {
+            struct gsae_error err;
+            if (gemma_compute_parse(v, &o->compute, &err))
+                return fprintf(stderr, "gsae generate: %s\n", err.msg), 2;
+        } else
             return fprintf(stderr, "gsae generate: unknown option '%s'\n", a), 2;
         if (*end != '\0')
             return fprintf(stderr, "gsae generate: %s: '%s' is not a number\n", a, v), 2;
@@ -126,6 +132,7 @@ static enum gsae_status run(const struct options *o, const struct ckpt *ck,
     if (!st)
         st = gemma_state_init(&s, c, 0, c->n_layers, 1, n_prompt + o->max_new,
                               n_prompt < 512 ? n_prompt : 512, err);
+    if (!st) st = gemma_state_set_compute(&s, &ck->w, o->compute, true, err);
     struct gemma_timing tm = {0};
     double t0 = now();
     if (!st) {
@@ -169,6 +176,7 @@ int cmd_generate(int argc, char **argv)
         o.n_threads = env && atoi(env) > 0 ? atoi(env) : omp_get_num_procs();
     }
     openblas_set_num_threads(o.n_threads);
+    omp_set_num_threads(o.n_threads); /* oneDNN's threads in bf16 mode */
     struct gsae_error err = {0};
     struct ckpt ck = {0};
     struct tokenizer tk = {0};

@@ -42,7 +42,8 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: [mpirun -np N] gsae golden CASE_DIR OUT.safetensors [--stages S]\n"
-        "                  [--layers A-B,C-D,...] [--threads T] [--verbose]\n"
+        "                  [--layers A-B,C-D,...] [--threads T] [--compute f32|bf16]\n"
+        "                  [--verbose]\n"
         "\n"
         "Run a golden case: load CASE_DIR's checkpoint, take the prompt from\n"
         "CASE_DIR/expected.safetensors (tensor `tokens`) and the number of greedy tokens from\n"
@@ -55,6 +56,8 @@ static void usage(FILE *out)
         "  --layers SPEC explicit stages, inclusive layer ranges (e.g. 0-1,2-3)\n"
         "  --threads T   BLAS and loop threads per rank (default: OPENBLAS_NUM_THREADS, else\n"
         "                cores / ranks on the node)\n"
+        "  --compute M   GEMM arithmetic: f32 (default; the parity mode) or bf16 (bf16 inputs\n"
+        "                and weights, f32 accumulation, through oneDNN)\n"
         "  --verbose     print the per-rank start-up report also on one rank\n");
 }
 
@@ -63,6 +66,7 @@ struct options {
     int n_stages, n_threads;
     const char *layers;
     bool verbose;
+    enum gemma_compute compute;
 };
 
 static bool parse_args(int argc, char **argv, struct options *o)
@@ -78,7 +82,10 @@ static bool parse_args(int argc, char **argv, struct options *o)
             o->layers = argv[++i];
         else if (strcmp(a, "--threads") == 0 && has_val)
             o->n_threads = atoi(argv[++i]);
-        else if (strcmp(a, "--verbose") == 0)
+        else if (strcmp(a, "--compute") == 0 && has_val) {
+            struct gsae_error err;
+            if (gemma_compute_parse(argv[++i], &o->compute, &err) != GSAE_OK) return false;
+        } else if (strcmp(a, "--verbose") == 0)
             o->verbose = true;
         else if (a[0] == '-')
             return false;
@@ -419,6 +426,7 @@ int cmd_golden(int argc, char **argv)
         struct pipe_work work = {1, NULL, &g.n_tok, 1, mb_first};
         int64_t n_new = g.n_new > golden_sae_n_new(&g.sae) ? g.n_new : golden_sae_n_new(&g.sae);
         pipe_limits_of_work(&work, n_new, d.n_replicas, &lim);
+        lim.compute = o.compute;
         st = pipe_open(&p, &d, &plan, &g.cfg, &ck.w, &lim, n_threads, &err);
         st = dist_agree(d.world, st, &err);
     }

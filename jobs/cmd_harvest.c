@@ -271,6 +271,7 @@ static enum gsae_status open_stage(struct harvest *h, const struct harvest_opts 
     struct pipe_work work = {g, NULL, n_tok, 1, mb_first};
     struct pipe_limits lim;
     pipe_limits_of_work(&work, 0, h->d.n_replicas, &lim);
+    lim.compute = o->s.compute;
     free(n_tok);
     return pipe_open(&h->p, &h->d, &h->plan, &h->cfg, &h->ck.w, &lim, h->n_threads, err);
 }

@@ -31,6 +31,7 @@ struct sae_session_opts {
     int64_t layer;                              /* -1: the SAE file's */
     int n_stages, n_threads;
     const char *layers;
+    enum gemma_compute compute; /* --compute f32|bf16 (default f32) */
 };
 
 struct sae_session {

@@ -131,6 +131,8 @@ enum gsae_status pipe_open(struct pipe *p, const struct dist *d, const struct pl
                           lim->max_seq, lim->max_rows, err);
     if (st != GSAE_OK) goto fail;
     p->state.n_threads = n_threads > 0 ? n_threads : 1;
+    st = gemma_state_set_compute(&p->state, w, lim->compute, p->stage.has_unembed, err);
+    if (st != GSAE_OK) goto fail;
     size_t dm = (size_t)cfg->d_model, rows = (size_t)lim->max_rows, g = (size_t)lim->max_group;
     for (int i = 0; i < N_BUF; i++)
         if (!(p->buf[i] = malloc(rows * dm * sizeof(float)))) goto oom;

@@ -91,6 +91,7 @@ struct pipe_limits {
     int64_t max_rows;  /* rows per micro-batch (the longest group's prompt tokens) */
     int64_t n_slots;   /* KV caches: max_group for prefill; a replica's sequences to generate */
     int64_t max_seq;   /* positions per KV cache */
+    enum gemma_compute compute; /* GEMM arithmetic (gemma.h); pipe_limits_of_work: f32 */
 };
 
 /* Where this rank's time went in the last prefill or generation. Fill is the wait before the

@@ -16,6 +16,9 @@
 
 #include <stdint.h>
 
+#include "gemm_dnnl.h"
+#include "gsae.h"
+
 /* Query rows per tile (bounds the scores buffer: ATTN_Q_TILE x context floats). */
 #define ATTN_Q_TILE 256
 
@@ -39,3 +42,23 @@ int64_t attn_scratch_floats(int64_t max_rows, int64_t max_seq, int64_t n_heads);
 void attn_sequence(float *out, int64_t ld_out, const float *q, int64_t ld_q, const float *k,
                    const float *v, int64_t ld_kv, int64_t n_tok, int64_t pos0,
                    const struct attn_shape *shape, float *scores, int n_threads);
+
+/* bf16 elements (2 bytes) of work attn_sequence_bf16 needs for max_rows rows and max_seq
+ * positions, with qd = n_heads*d_head, kvd = n_kv_heads*d_head and up to n_threads threads. */
+int64_t attn_bf16_elems(int64_t max_rows, int64_t max_seq, int64_t qd, int64_t kvd, int64_t d_head,
+                        int n_threads);
+
+/* attn_sequence for several new tokens in bf16 compute: the queries, the visible keys and
+ * values and the softmax probabilities are rounded to bf16 and the two products per head and
+ * query tile run through oneDNN with f32 accumulation; scale, soft-cap, masks and softmax are
+ * f32 as in attn_sequence. Each head's operands are first copied into dense bf16 blocks:
+ * oneDNN's brgemm kernels (AMX, AVX512-BF16) take only unit-stride rows and fall back to a far
+ * slower GEMM otherwise. Heads run in parallel on min(n_threads, gemm_dnnl_max_threads(g))
+ * OpenMP threads, each calling oneDNN alone (gemm_dnnl_bf16_on), so the small per-head
+ * products do not pay a thread team's synchronisation each, and a head's bits do not depend
+ * on the thread count. work holds attn_bf16_elems(n_tok, pos0 + n_tok, ..., n_threads)
+ * elements and is 4-byte aligned. Fails only when oneDNN does (primitive creation). */
+enum gsae_status attn_sequence_bf16(float *out, int64_t ld_out, const float *q, int64_t ld_q,
+                                    const float *k, const float *v, int64_t ld_kv, int64_t n_tok,
+                                    int64_t pos0, const struct attn_shape *shape, uint16_t *work,
+                                    struct gemm_dnnl *g, int n_threads, struct gsae_error *err);

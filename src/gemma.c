@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "attn.h"
+#include "gemm_dnnl.h"
 #include "matmul.h"
 #include "ops.h"
 
@@ -113,10 +114,58 @@ enum gsae_status gemma_state_init(struct gemma_state *s, const struct gemma_conf
 
 void gemma_state_free(struct gemma_state *s)
 {
+    gemm_dnnl_free(&s->dnnl);
+    free(s->attn_bf16);
     free(s->k_cache);
     free(s->v_cache);
     free(s->scratch);
     memset(s, 0, sizeof *s);
+}
+
+const char *gemma_compute_name(enum gemma_compute c)
+{
+    return c == GEMMA_COMPUTE_BF16 ? "bf16" : "f32";
+}
+
+enum gsae_status gemma_compute_parse(const char *str, enum gemma_compute *c, struct gsae_error *err)
+{
+    if (strcmp(str, "f32") == 0)
+        *c = GEMMA_COMPUTE_F32;
+    else if (strcmp(str, "bf16") == 0)
+        *c = GEMMA_COMPUTE_BF16;
+    else
+        return gsae_fail(err, GSAE_EINVAL, "compute mode '%s': expected f32 or bf16", str);
+    return GSAE_OK;
+}
+
+enum gsae_status gemma_state_set_compute(struct gemma_state *s, const struct gemma_weights *w,
+                                         enum gemma_compute c, bool unembed, struct gsae_error *err)
+{
+    gemm_dnnl_free(&s->dnnl); /* a second call starts over */
+    free(s->attn_bf16);
+    s->attn_bf16 = NULL;
+    s->compute = c;
+    if (c != GEMMA_COMPUTE_BF16) return GSAE_OK;
+    const struct gemma_config *cfg = &s->cfg;
+    int64_t qd = cfg->n_heads * cfg->d_head;
+    int64_t k_max = cfg->d_model > qd ? cfg->d_model : qd;
+    k_max = k_max > cfg->d_ff ? k_max : cfg->d_ff;
+    enum gsae_status st = gemm_dnnl_init(&s->dnnl, s->max_rows, k_max, err);
+    if (st) return st;
+    size_t attn =
+        (size_t)attn_bf16_elems(s->max_rows, s->max_seq, qd, cfg->n_kv_heads * cfg->d_head,
+                                cfg->d_head, gemm_dnnl_max_threads(s->dnnl));
+    if (!(s->attn_bf16 = malloc(attn * sizeof *s->attn_bf16)))
+        return gsae_fail(err, GSAE_ENOMEM, "bf16 attention: cannot allocate %zu MiB", attn >> 19);
+    for (int64_t L = s->layer_begin; L < s->layer_end && !st; L++) {
+        const struct gemma_layer_weights *lw = &w->layers[L];
+        const struct gsae_tensor *t[] = {&lw->attn_q,   &lw->attn_k, &lw->attn_v,  &lw->attn_o,
+                                         &lw->ffn_gate, &lw->ffn_up, &lw->ffn_down};
+        for (size_t i = 0; i < sizeof t / sizeof t[0] && !st; i++)
+            st = gemm_dnnl_pack(s->dnnl, t[i], s->max_rows, err);
+    }
+    if (!st && unembed) st = gemm_dnnl_pack(s->dnnl, &w->embed, s->max_rows, err);
+    return st;
 }
 
 enum gsae_status gemma_embed(const struct gemma_config *cfg, const struct gemma_weights *w,
@@ -240,11 +289,22 @@ static enum gsae_status check_batch(const struct gemma_state *s, const struct ge
     return GSAE_OK;
 }
 
+/* y (n, ldy) = x (n, k) W^T in the state's compute mode: f32 (matmul.h) or bf16 through oneDNN
+ * (gemm_dnnl.h; x rounded to bf16, W packed by gemma_state_set_compute). */
+static enum gsae_status project(struct gemma_state *s, const struct scratch_layout *l, float *y,
+                                int64_t ldy, const float *x, int64_t n, int64_t k,
+                                const struct gsae_tensor *w, struct gsae_error *err)
+{
+    if (s->compute == GEMMA_COMPUTE_BF16) return gemm_dnnl_xwt(s->dnnl, y, ldy, x, n, k, w, err);
+    matmul_xwt(y, ldy, x, n, k, w, s->scratch + l->tile, l->tile_floats, s->n_threads);
+    return GSAE_OK;
+}
+
 /* The attention block on xn (normalised rows): RoPE, cache append, attention, o_proj into
  * proj. */
-static void attention_block(const struct gemma_layer_weights *lw, struct gemma_state *s,
-                            const struct scratch_layout *l, const struct gemma_batch *b,
-                            int64_t layer)
+static enum gsae_status attention_block(const struct gemma_layer_weights *lw, struct gemma_state *s,
+                                        const struct scratch_layout *l, const struct gemma_batch *b,
+                                        int64_t layer, struct gsae_error *err)
 {
     const struct gemma_config *c = &s->cfg;
     float *sc = s->scratch;
@@ -253,12 +313,10 @@ static void attention_block(const struct gemma_layer_weights *lw, struct gemma_s
     struct gemma_timing *tm = s->timing, unused;
     tm = tm ? tm : &unused;
     double t0 = omp_get_wtime();
-    matmul_xwt(q, qd, sc + l->xn, n, c->d_model, &lw->attn_q, sc + l->tile, l->tile_floats,
-               s->n_threads);
-    matmul_xwt(k, kvd, sc + l->xn, n, c->d_model, &lw->attn_k, sc + l->tile, l->tile_floats,
-               s->n_threads);
-    matmul_xwt(v, kvd, sc + l->xn, n, c->d_model, &lw->attn_v, sc + l->tile, l->tile_floats,
-               s->n_threads);
+    enum gsae_status st = project(s, l, q, qd, sc + l->xn, n, c->d_model, &lw->attn_q, err);
+    if (!st) st = project(s, l, k, kvd, sc + l->xn, n, c->d_model, &lw->attn_k, err);
+    if (!st) st = project(s, l, v, kvd, sc + l->xn, n, c->d_model, &lw->attn_v, err);
+    if (st) return st;
     lap(s, &tm->proj, &t0);
     struct attn_shape shape = {
         .n_heads = c->n_heads,
@@ -278,35 +336,40 @@ static void attention_block(const struct gemma_layer_weights *lw, struct gemma_s
         ops_rope(k + row0 * kvd, nt, kvd, c->n_kv_heads, c->d_head, p0, c->rope_theta);
         memcpy(kc + p0 * kvd, k + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
         memcpy(vc + p0 * kvd, v + row0 * kvd, (size_t)(nt * kvd) * sizeof(float));
-        attn_sequence(att + row0 * qd, qd, q + row0 * qd, qd, kc, vc, kvd, nt, p0, &shape,
-                      sc + l->scores, s->n_threads);
+        if (s->compute == GEMMA_COMPUTE_BF16 && nt > 1)
+            st = attn_sequence_bf16(att + row0 * qd, qd, q + row0 * qd, qd, kc, vc, kvd, nt, p0,
+                                    &shape, s->attn_bf16, s->dnnl, s->n_threads, err);
+        else
+            attn_sequence(att + row0 * qd, qd, q + row0 * qd, qd, kc, vc, kvd, nt, p0, &shape,
+                          sc + l->scores, s->n_threads);
+        if (st) return st;
         row0 += nt;
     }
     lap(s, &tm->attn, &t0);
-    matmul_xwt(sc + l->proj, c->d_model, att, n, qd, &lw->attn_o, sc + l->tile, l->tile_floats,
-               s->n_threads);
+    st = project(s, l, sc + l->proj, c->d_model, att, n, qd, &lw->attn_o, err);
     lap(s, &tm->proj, &t0);
+    return st;
 }
 
 /* The MLP block on xn into proj: down(gelu_tanh(gate(xn)) * up(xn)). */
-static void mlp_block(const struct gemma_layer_weights *lw, struct gemma_state *s,
-                      const struct scratch_layout *l, int64_t n)
+static enum gsae_status mlp_block(const struct gemma_layer_weights *lw, struct gemma_state *s,
+                                  const struct scratch_layout *l, int64_t n, struct gsae_error *err)
 {
     const struct gemma_config *c = &s->cfg;
     float *sc = s->scratch;
     struct gemma_timing *tm = s->timing, unused;
     tm = tm ? tm : &unused;
     double t0 = omp_get_wtime();
-    matmul_xwt(sc + l->gate, c->d_ff, sc + l->xn, n, c->d_model, &lw->ffn_gate, sc + l->tile,
-               l->tile_floats, s->n_threads);
-    matmul_xwt(sc + l->up, c->d_ff, sc + l->xn, n, c->d_model, &lw->ffn_up, sc + l->tile,
-               l->tile_floats, s->n_threads);
+    enum gsae_status st =
+        project(s, l, sc + l->gate, c->d_ff, sc + l->xn, n, c->d_model, &lw->ffn_gate, err);
+    if (!st) st = project(s, l, sc + l->up, c->d_ff, sc + l->xn, n, c->d_model, &lw->ffn_up, err);
+    if (st) return st;
     lap(s, &tm->proj, &t0);
     ops_gelu_mul(sc + l->gate, sc + l->up, n, c->d_ff, s->n_threads);
     lap(s, &tm->other, &t0);
-    matmul_xwt(sc + l->proj, c->d_model, sc + l->gate, n, c->d_ff, &lw->ffn_down, sc + l->tile,
-               l->tile_floats, s->n_threads);
+    st = project(s, l, sc + l->proj, c->d_model, sc + l->gate, n, c->d_ff, &lw->ffn_down, err);
     lap(s, &tm->proj, &t0);
+    return st;
 }
 
 /* x += proj, elementwise over n floats. */
@@ -344,14 +407,14 @@ enum gsae_status gemma_forward(const struct gemma_weights *w, struct gemma_state
 
         ops_rmsnorm(xn, x, norms, n, d, c->rms_eps, s->n_threads);
         lap(s, &tm->other, &t0);
-        attention_block(lw, s, &l, batch, L);
+        if ((st = attention_block(lw, s, &l, batch, L, err))) return st;
         t0 = omp_get_wtime();
         ops_rmsnorm(proj, proj, norms + d, n, d, c->rms_eps, s->n_threads);
         add_residual(x, proj, n * d);
 
         ops_rmsnorm(xn, x, norms + 2 * d, n, d, c->rms_eps, s->n_threads);
         lap(s, &tm->other, &t0);
-        mlp_block(lw, s, &l, n);
+        if ((st = mlp_block(lw, s, &l, n, err))) return st;
         t0 = omp_get_wtime();
         ops_rmsnorm(proj, proj, norms + 3 * d, n, d, c->rms_eps, s->n_threads);
         add_residual(x, proj, n * d);
@@ -384,8 +447,9 @@ enum gsae_status gemma_logits(const struct gemma_weights *w, struct gemma_state 
     ops_rmsnorm(xn, x, norms, n_rows, c->d_model, c->rms_eps, s->n_threads);
     lap(s, &tm->other, &t0);
     /* Tied unembedding: embed_tokens (n_vocab, d_model) is laid out as a Linear weight. */
-    matmul_xwt(logits, c->n_vocab, xn, n_rows, c->d_model, &w->embed, s->scratch + l.tile,
-               l.tile_floats, s->n_threads);
+    enum gsae_status st =
+        project(s, &l, logits, c->n_vocab, xn, n_rows, c->d_model, &w->embed, err);
+    if (st) return st;
     lap(s, &tm->proj, &t0);
     int64_t nv = c->n_vocab;
 #pragma omp parallel for schedule(static) num_threads(s->n_threads) if (n_rows > 1)

@@ -9,8 +9,14 @@
  * layers restricted to a sliding window; MLP down(gelu_tanh(gate(x)) * up(x)); final RMSNorm,
  * tied unembedding, final soft-cap.
  *
- * Compute is f32. Weights are borrowed views (usually into a checkpoint mmap) in F32, BF16 or
- * F16; they are converted tile by tile as a GEMM consumes them, never wholesale.
+ * Compute is f32 by default (GEMMA_COMPUTE_F32, the parity mode). Weights are borrowed views
+ * (usually into a checkpoint mmap) in F32, BF16 or F16; in f32 mode they are converted tile by
+ * tile as a GEMM consumes them, never wholesale. In bf16 mode (GEMMA_COMPUTE_BF16, set by
+ * gemma_state_set_compute) every GEMM input is rounded to bf16 and multiplied by the weights in
+ * bf16 with f32 accumulation through oneDNN (gemm_dnnl.h): the seven projections, the
+ * unembedding and, for prefill (more than one new token of a sequence), attention's QK^T and
+ * PV products. Everything else (embedding, norms, RoPE, soft-caps, masks, softmax, GELU,
+ * residual stream, KV cache, one-token attention) stays f32.
  *
  * The forward pass runs a half-open range of layers [layer_begin, layer_end) over a batch of
  * rows that may come from several sequences, so a pipeline stage can run its own slice.
@@ -22,7 +28,10 @@
  * projection path (more than MATMUL_SMALL_ROWS rows: sgemm; fewer: the streaming kernel; see
  * matmul.h) and its own sequence arrives in the same chunks (pos0, n_tok), which fix the
  * attention tiling. OpenBLAS may pick other kernels for another OPENBLAS_NUM_THREADS, so
- * compare bits only between runs with equal thread counts.
+ * compare bits only between runs with equal thread counts. The same holds in bf16 mode, where
+ * oneDNN fixes each product's summation order by its shape and thread count (so a row's bits
+ * may depend on the batch's row count); pipeline stages that see the same micro-batches give
+ * the same bits on any number of ranks (tests/mpi/t_bf16_ranks.sh).
  */
 #pragma once
 
@@ -113,6 +122,20 @@ struct gemma_timing {
     double other; /* RMSNorms, GELU, residual adds, soft-cap of logits */
 };
 
+/* Arithmetic of the GEMMs (see the top of this file). */
+enum gemma_compute {
+    GEMMA_COMPUTE_F32 = 0, /* f32 everywhere; the default and the reference */
+    GEMMA_COMPUTE_BF16,    /* bf16 GEMM inputs and weights, f32 accumulation (oneDNN) */
+};
+
+/* "f32" or "bf16". */
+const char *gemma_compute_name(enum gemma_compute c);
+
+/* Parse "f32" or "bf16"; GSAE_EINVAL naming the value otherwise. */
+enum gsae_status gemma_compute_parse(const char *s, enum gemma_compute *c, struct gsae_error *err);
+
+struct gemm_dnnl;
+
 /* Everything the forward pass writes: the KV caches of n_slots sequences for the owned layers
  * and the scratch buffers for up to max_rows rows. Sized once by gemma_state_init; the
  * forward never allocates. */
@@ -126,6 +149,9 @@ struct gemma_state {
     size_t scratch_floats;
     int n_threads;               /* threads for non-BLAS loops (norms, decode GEMV, attention) */
     struct gemma_timing *timing; /* when non-NULL, the forward adds its time per part here */
+    enum gemma_compute compute;  /* GEMMA_COMPUTE_F32 unless gemma_state_set_compute says */
+    struct gemm_dnnl *dnnl;      /* bf16: packed weights and matmul primitives; else NULL */
+    uint16_t *attn_bf16;         /* bf16: one sequence's q, k, v and probabilities (attn.h) */
 };
 
 /* Allocate state for layers [layer_begin, layer_end), n_slots KV caches of max_seq positions
@@ -134,6 +160,16 @@ enum gsae_status gemma_state_init(struct gemma_state *s, const struct gemma_conf
                                   int64_t layer_begin, int64_t layer_end, int64_t n_slots,
                                   int64_t max_seq, int64_t max_rows, struct gsae_error *err);
 void gemma_state_free(struct gemma_state *s);
+
+/* Switch s to compute mode c for the weights w. For GEMMA_COMPUTE_BF16: pack (gemm_dnnl.h) the
+ * projections of the state's layers and, when unembed, w->embed for the logits, costing 2
+ * bytes per weight element packed (for a whole 9B model ~18 GB; a stage holds only its own
+ * layers); w's data must stay valid and unchanged while s is in use. Call after
+ * gemma_state_init and gemma_weights_check, before the first forward (a second call
+ * replaces the first). Local. */
+enum gsae_status gemma_state_set_compute(struct gemma_state *s, const struct gemma_weights *w,
+                                         enum gemma_compute c, bool unembed,
+                                         struct gsae_error *err);
 
 /* Check that embed and norm_final (when need_embed) and the weights of layers
  * [layer_begin, layer_end) are loaded, in F32, BF16 or F16, with the shapes cfg implies. The

@@ -1,9 +1,10 @@
 /* bench_engine.c: this machine's peaks (sgemm GFLOP/s, memory bandwidth) and the Gemma-2
- * forward pass against them: prefill of a 1024-token sequence (GEMM-bound) and single-token
- * decoding (weight-bandwidth-bound), at Gemma-2 2B and 9B dimensions with random bf16 weights
- * (two layers, one local and one global), per layer. Prefill time is broken down into the
- * projections (sgemm plus bf16 conversion), the conversion alone, attention, and the rest
- * (norms, RoPE, GELU, residual adds).
+ * forward pass against them, in both compute modes (f32: OpenBLAS sgemm; bf16: oneDNN, whose
+ * own matmul rate at the projection shapes is the bf16 peak): prefill of 512- and 1024-token
+ * sequences (GEMM-bound) and decoding with 1, 5 and 8 rows per step (weight-bandwidth-bound),
+ * at Gemma-2 2B and 9B dimensions with random bf16 weights (two layers, one local and one
+ * global), per layer. Prefill time is broken down into the projections (including the f32
+ * mode's bf16 conversion), attention, and the rest (norms, RoPE, GELU, residual adds).
  *
  * usage: bench_engine [--quick]   (--quick: smaller sizes, for a smoke run)
  */
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "../../src/attn.h"
+#include "../../src/gemm_dnnl.h"
 #include "../../src/gemma.h"
 #include "../../src/matmul.h"
 #include "../common/gemma_synth.h"
@@ -143,90 +145,170 @@ static double conversion_seconds(const struct synth_model *m)
     return best;
 }
 
-static void bench_model(const char *label, struct gemma_config c, int64_t T, double peak,
-                        double read_gbs)
+/* oneDNN's own bf16 x bf16 -> f32 matmul rate (GFLOP/s) at this model's seven projection
+ * shapes with T rows, weights packed as gemma does: total FLOPs over the summed best-of-6
+ * times. */
+static double onednn_peak(const struct synth_model *m, int64_t T)
+{
+    const struct gemma_config *c = &m->cfg;
+    const struct gemma_layer_weights *lw = &m->w.layers[0];
+    const struct gsae_tensor *w[] = {&lw->attn_q,   &lw->attn_k, &lw->attn_v,  &lw->attn_o,
+                                     &lw->ffn_gate, &lw->ffn_up, &lw->ffn_down};
+    int64_t kmax = c->d_ff > c->d_model ? c->d_ff : c->d_model;
+    int64_t nmax = c->d_ff > c->n_heads * c->d_head ? c->d_ff : c->n_heads * c->d_head;
+    float *x = malloc(sizeof(float) * (size_t)(T * kmax)),
+          *y = malloc(sizeof(float) * (size_t)(T * nmax));
+    for (int64_t i = 0; i < T * kmax; i++)
+        x[i] = (float)(i % 13) * 0.1f;
+    struct gemm_dnnl *g = NULL;
+    struct gsae_error err;
+    double total = 0, fl = 0;
+    if (gemm_dnnl_init(&g, T, kmax, &err)) goto fail;
+    for (int i = 0; i < 7; i++) {
+        int64_t n = w[i]->shape[0], k = w[i]->shape[1];
+        if (gemm_dnnl_pack(g, w[i], T, &err)) goto fail;
+        double best = 1e30;
+        for (int rep = 0; rep < 7; rep++) { /* the first creates the primitive */
+            double t = now();
+            if (gemm_dnnl_xwt(g, y, n, x, T, k, w[i], &err)) goto fail;
+            t = now() - t;
+            best = rep > 0 && t < best ? t : best;
+        }
+        total += best;
+        fl += 2.0 * (double)T * (double)n * (double)k;
+    }
+    gemm_dnnl_free(&g);
+    free(x), free(y);
+    return fl / total / 1e9;
+fail:
+    fprintf(stderr, "bench_engine: %s\n", err.msg);
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Prefill of T tokens from position 0: PREFILL_REPS timed runs after a warm-up; prints the
+ * median tokens/s per layer with the range, the best run's rate as a fraction of peak, and the
+ * best run's breakdown. Returns the median tokens/s per layer. */
+enum { PREFILL_REPS = 5 };
+static double bench_prefill(const char *label, const struct synth_model *m, struct gemma_state *s,
+                            int64_t T, const float *x0, float *x, double peak,
+                            const char *peak_name)
+{
+    const struct gemma_config *c = &m->cfg;
+    int64_t slot = 0, pos0 = 0, n = T;
+    memcpy(x, x0, sizeof(float) * (size_t)(T * c->d_model));
+    forward_once(m, s, x, 1, &slot, &pos0, &n, T);
+    double times[PREFILL_REPS], best = 1e30;
+    struct gemma_timing best_tm = {0};
+    for (int rep = 0; rep < PREFILL_REPS; rep++) {
+        struct gemma_timing tm = {0};
+        s->timing = &tm;
+        memcpy(x, x0, sizeof(float) * (size_t)(T * c->d_model));
+        double t = now();
+        forward_once(m, s, x, 1, &slot, &pos0, &n, T);
+        times[rep] = now() - t;
+        s->timing = NULL;
+        if (times[rep] < best) best = times[rep], best_tm = tm;
+    }
+    qsort(times, PREFILL_REPS, sizeof times[0], cmp_double);
+    const char *mode = gemma_compute_name(s->compute);
+    double L = (double)c->n_layers, per_layer = times[0] / L;
+    double med = (double)T / (times[PREFILL_REPS / 2] / L);
+    double fl = linear_flops(c, T), fa = attn_flops(c, T);
+    double proj = best_tm.proj / L, attn = best_tm.attn / L, other = best_tm.other / L;
+    printf("%s %s prefill T=%lld: %.0f tokens/s per layer (median of %d, range %.0f-%.0f); best "
+           "run %.1f GFLOP/s = %.0f%% of %s; projections %.1f GFLOP/s = %.0f%% of %s (%.0f%% of "
+           "the time), attention %.1f GFLOP/s (%.0f%%), norms/gelu/residual %.0f%%\n",
+           label, mode, (long long)T, med, PREFILL_REPS, (double)T / (times[PREFILL_REPS - 1] / L),
+           (double)T / per_layer, (fl + fa) / per_layer / 1e9,
+           100.0 * (fl + fa) / per_layer / 1e9 / peak, peak_name, fl / proj / 1e9,
+           100.0 * fl / proj / 1e9 / peak, peak_name, 100 * proj / per_layer, fa / attn / 1e9,
+           100 * attn / per_layer, 100 * other / per_layer);
+    return med;
+}
+
+/* Decoding after a T-token prefill: rows sequences (one row each) per step, best step of
+ * DECODE_STEPS, against the time to read the layer's weights once at read_gbs. */
+enum { DECODE_STEPS = 8, DECODE_BATCH = 8 };
+static void bench_decode(const char *label, const struct synth_model *m, struct gemma_state *s,
+                         int64_t T, int rows, const float *x0, float *x, double read_gbs)
+{
+    const struct gemma_config *c = &m->cfg;
+    double L = (double)c->n_layers;
+    size_t bytes = layer_weight_bytes(&m->w.layers[0]);
+    double bound_ms = (double)bytes / (read_gbs * 1e9) * 1e3;
+    int64_t slots[DECODE_BATCH], pos[DECODE_BATCH], one[DECODE_BATCH];
+    for (int i = 0; i < rows; i++)
+        slots[i] = i, pos[i] = i == 0 ? T : 0, one[i] = 1;
+    double best_step = 1e30;
+    struct gemma_timing dec_tm = {0};
+    for (int step = 0; step < DECODE_STEPS; step++) {
+        struct gemma_timing tm = {0};
+        s->timing = &tm;
+        memcpy(x, x0, sizeof(float) * (size_t)(rows * c->d_model));
+        double t = now();
+        forward_once(m, s, x, rows, slots, pos, one, rows);
+        t = now() - t;
+        s->timing = NULL;
+        if (t < best_step) best_step = t, dec_tm = tm;
+        for (int i = 0; i < rows; i++)
+            pos[i]++;
+    }
+    double ms = best_step / L * 1e3;
+    printf("%s %s decode: %d row%s per step, %.2f ms per layer (bound %.2f ms = %.0f MB bf16 "
+           "weights / %.1f GB/s): %.0f%% of the bandwidth bound; projections %.2f ms "
+           "(%.1f GB/s), attention %.2f ms, other %.2f ms\n",
+           label, gemma_compute_name(s->compute), rows, rows > 1 ? "s" : "", ms, bound_ms,
+           (double)bytes / 1e6, read_gbs, 100.0 * bound_ms / ms, dec_tm.proj / L * 1e3,
+           (double)bytes / (dec_tm.proj / L) / 1e9, dec_tm.attn / L * 1e3, dec_tm.other / L * 1e3);
+}
+
+/* One model's figures in both compute modes: prefill at each T of Ts, decode at 1, 5 and 8
+ * rows, with the peaks they are measured against. */
+static void bench_model(const char *label, struct gemma_config c, const int64_t *Ts, int n_T,
+                        double sgemm, double read_gbs)
 {
     c.n_layers = 2; /* layer 0 local (sliding window), layer 1 global */
     struct synth_model m;
     synth_init(&m, &c, GSAE_DTYPE_BF16, 1, 0, c.n_layers, 0);
-    enum { DECODE_STEPS = 8, DECODE_BATCH = 8 };
-    struct gemma_state s;
-    struct gsae_error err;
-    if (gemma_state_init(&s, &c, 0, c.n_layers, DECODE_BATCH, T + DECODE_STEPS, T, &err)) {
-        fprintf(stderr, "bench_engine: %s\n", err.msg);
-        exit(1);
-    }
-    s.n_threads = N_THREADS;
-    float *x = malloc(sizeof(float) * (size_t)(T * c.d_model));
-    float *x0 = malloc(sizeof(float) * (size_t)(T * c.d_model));
+    int64_t T_max = Ts[n_T - 1];
+    double dnnl_peak = onednn_peak(&m, T_max);
+    printf("%s: oneDNN bf16 matmul %.1f GFLOP/s at the projection shapes (%lld rows, packed "
+           "weights) = %.2fx sgemm\n",
+           label, dnnl_peak, (long long)T_max, dnnl_peak / sgemm);
+    printf("%s: bf16->f32 conversion of one layer's weights (f32 mode) %.3f s\n", label,
+           conversion_seconds(&m));
+    float *x = malloc(sizeof(float) * (size_t)(T_max * c.d_model));
+    float *x0 = malloc(sizeof(float) * (size_t)(T_max * c.d_model));
     struct rng r;
     rng_seed(&r, 2);
-    for (int64_t i = 0; i < T * c.d_model; i++)
+    for (int64_t i = 0; i < T_max * c.d_model; i++)
         x0[i] = (float)rng_normal(&r);
-    int64_t slot = 0, pos0 = 0, n = T;
-
-    /* Prefill: warm-up (pages, thread pools), then the best of 3 with its breakdown. */
-    memcpy(x, x0, sizeof(float) * (size_t)(T * c.d_model));
-    forward_once(&m, &s, x, 1, &slot, &pos0, &n, T);
-    double best = 1e30;
-    struct gemma_timing best_tm = {0};
-    for (int rep = 0; rep < 3; rep++) {
-        struct gemma_timing tm = {0};
-        s.timing = &tm;
-        memcpy(x, x0, sizeof(float) * (size_t)(T * c.d_model));
-        double t = now();
-        forward_once(&m, &s, x, 1, &slot, &pos0, &n, T);
-        t = now() - t;
-        s.timing = NULL;
-        if (t < best) best = t, best_tm = tm;
-    }
-    double L = (double)c.n_layers, per_layer = best / L;
-    double fl = linear_flops(&c, T), fa = attn_flops(&c, T);
-    printf("%s prefill: %lld tokens, %.3f s per layer, %.0f tokens/s per layer\n", label,
-           (long long)T, per_layer, (double)T / per_layer);
-    printf("%s prefill: %.1f GFLOP/s (projections + causal attention) = %.0f%% of sgemm peak\n",
-           label, (fl + fa) / per_layer / 1e9, 100.0 * (fl + fa) / per_layer / 1e9 / peak);
-    double proj = best_tm.proj / L, attn = best_tm.attn / L, other = best_tm.other / L;
-    double conv = conversion_seconds(&m);
-    printf("%s prefill per layer: projections %.3f s (%.0f%%; %.1f GFLOP/s = %.0f%% of peak; "
-           "bf16->f32 conversion alone %.3f s), attention %.3f s (%.0f%%; %.1f GFLOP/s), "
-           "norms/gelu/residual %.3f s (%.0f%%)\n",
-           label, proj, 100 * proj / per_layer, fl / proj / 1e9, 100 * fl / proj / 1e9 / peak, conv,
-           attn, 100 * attn / per_layer, fa / attn / 1e9, other, 100 * other / per_layer);
-
-    /* Decode: one row per step after the T-token prefill, then DECODE_BATCH rows (one per
-     * sequence) per step. */
-    size_t bytes = layer_weight_bytes(&m.w.layers[0]);
-    double bound_ms = (double)bytes / (read_gbs * 1e9) * 1e3;
-    for (int batch = 1; batch <= DECODE_BATCH; batch += DECODE_BATCH - 1) {
-        int64_t slots[DECODE_BATCH], pos[DECODE_BATCH], one[DECODE_BATCH];
-        for (int i = 0; i < batch; i++)
-            slots[i] = i, pos[i] = i == 0 ? T : 0, one[i] = 1;
-        double best_step = 1e30;
-        struct gemma_timing dec_tm = {0};
-        for (int step = 0; step < DECODE_STEPS; step++) {
-            struct gemma_timing tm = {0};
-            s.timing = &tm;
-            memcpy(x, x0, sizeof(float) * (size_t)(batch * c.d_model));
-            double t = now();
-            forward_once(&m, &s, x, batch, slots, pos, one, batch);
-            t = now() - t;
-            s.timing = NULL;
-            if (t < best_step) best_step = t, dec_tm = tm;
-            for (int i = 0; i < batch; i++)
-                pos[i]++;
+    for (int mode = 0; mode < 2; mode++) {
+        struct gemma_state s;
+        struct gsae_error err;
+        enum gemma_compute cm = mode ? GEMMA_COMPUTE_BF16 : GEMMA_COMPUTE_F32;
+        if (gemma_state_init(&s, &c, 0, c.n_layers, DECODE_BATCH, T_max + DECODE_STEPS, T_max,
+                             &err) ||
+            gemma_state_set_compute(&s, &m.w, cm, false, &err)) {
+            fprintf(stderr, "bench_engine: %s\n", err.msg);
+            exit(1);
         }
-        double ms = best_step / L * 1e3;
-        printf("%s decode: %d row%s per step, %.2f ms per layer (bound %.2f ms = %.0f MB bf16 "
-               "weights / %.1f GB/s): %.0f%% of the bandwidth bound; projections %.2f ms "
-               "(%.1f GB/s), attention %.2f ms, other %.2f ms\n",
-               label, batch, batch > 1 ? "s" : "", ms, bound_ms, (double)bytes / 1e6, read_gbs,
-               100.0 * bound_ms / ms, dec_tm.proj / L * 1e3,
-               (double)bytes / (dec_tm.proj / L) / 1e9, dec_tm.attn / L * 1e3,
-               dec_tm.other / L * 1e3);
+        s.n_threads = N_THREADS;
+        for (int i = 0; i < n_T; i++)
+            bench_prefill(label, &m, &s, Ts[i], x0, x, mode ? dnnl_peak : sgemm,
+                          mode ? "oneDNN bf16" : "sgemm");
+        const int rows[] = {1, 5, 8};
+        for (int i = 0; i < 3; i++)
+            bench_decode(label, &m, &s, T_max, rows[i], x0, x, read_gbs);
+        gemma_state_free(&s);
     }
     free(x), free(x0);
-    gemma_state_free(&s);
     synth_free(&m);
 }
 
@@ -234,6 +316,7 @@ int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     openblas_set_num_threads(N_THREADS);
+    omp_set_num_threads(N_THREADS); /* oneDNN's threads */
     double peak = sgemm_peak(quick ? 512 : 2048, quick ? 2 : 5);
     printf("machine: sgemm peak %.1f GFLOP/s (%d threads, %dx%d, best of %d)\n", peak, N_THREADS,
            quick ? 512 : 2048, quick ? 512 : 2048, quick ? 2 : 5);
@@ -243,10 +326,12 @@ int main(int argc, char **argv)
            "arrays)\n",
            read_gbs, triad_gbs, N_THREADS, quick ? 16 : 512);
     if (quick) {
-        bench_model("tiny", synth_config(2, 256, 4, 2, 64, 1024, 512, 64), 128, peak, read_gbs);
+        const int64_t Ts[] = {128};
+        bench_model("tiny", synth_config(2, 256, 4, 2, 64, 1024, 512, 64), Ts, 1, peak, read_gbs);
         return 0;
     }
-    bench_model("gemma2-2b", gemma_config_2b(), 1024, peak, read_gbs);
-    bench_model("gemma2-9b", gemma_config_9b(), 1024, peak, read_gbs);
+    const int64_t Ts[] = {512, 1024};
+    bench_model("gemma2-2b", gemma_config_2b(), Ts, 2, peak, read_gbs);
+    bench_model("gemma2-9b", gemma_config_9b(), Ts, 2, peak, read_gbs);
     return 0;
 }

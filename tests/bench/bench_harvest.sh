@@ -19,14 +19,14 @@ export OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 "$BUILD/gsae" mksae "$out/sae.npz" --model "$MODEL" --d-sae 16384 --layer 7 --density 0.005 \
     --calib-tokens 64 >/dev/null
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; $THREADS threads"
-run() { # run LABEL RESID
+run() { # run LABEL RESID [COMPUTE]
     local t0 t1
     t0=$(date +%s.%N)
     "$BUILD/gsae" harvest --model "$MODEL" --sae "$out/sae.npz" --layer 7 \
         --tokenizer "$TESTDATA/tokenizer/gemma2-tokenizer.json.zst" \
         --corpus "$TESTDATA/pile/*.jsonl.zst" --out "$out/$1" --context "$CONTEXT" \
         --windows-per-part 8 --max-tokens "$TOKENS" --resid "$2" --threads "$THREADS" \
-        2>"$out/$1.log"
+        --compute "${3:-f32}" 2>"$out/$1.log"
     t1=$(date +%s.%N)
     local tokens bytes stats line shares
     tokens=$("$BUILD/gsae" store info "$out/$1" | sed -n 's/^  tokens \([0-9]*\),.*/\1/p')
@@ -43,4 +43,8 @@ run() { # run LABEL RESID
     echo "  ${line#harvest: }"
     echo "  ${shares#harvest: }"
 }
-for r in ${RUNS:-sparse:none bf16:bf16 f32:f32}; do run "${r%%:*}" "${r#*:}"; done
+# RUNS: LABEL:RESID[:COMPUTE] (COMPUTE f32 or bf16, the GEMM arithmetic; default f32)
+for r in ${RUNS:-sparse:none bf16:bf16 f32:f32 sparse-bf16compute:none:bf16}; do
+    IFS=: read -r label resid compute <<<"$r"
+    run "$label" "$resid" "$compute"
+done
