@@ -23,7 +23,7 @@
 #include "../../io/sae_io.h"
 #include "../../io/safetensors.h"
 #include "../../src/attrib.h"
-#include "../../src/rng.h"
+#include "../common/gemma_synth.h"
 #include "../common/testdata.h"
 
 enum { MAX_CASES = 64 };
@@ -350,11 +350,58 @@ static void test_finite_difference(void **state)
     assert_true(n_checked >= 1);
 }
 
+/* Bad metrics and misuse of the backward state fail with messages naming the problem. */
+static void test_errors(void **state)
+{
+    (void)state;
+    struct gemma_config c = synth_config(2, 32, 2, 1, 16, 64, 50, 4);
+    struct synth_model m;
+    synth_init(&m, &c, GSAE_DTYPE_F32, 3, 0, c.n_layers, 1);
+    struct gsae_error err = {0};
+    int32_t tok[6] = {2, 5, 7, 9, 11, 13};
+    struct gemma_metric ld = {
+        .kind = GEMMA_METRIC_LOGIT_DIFF, .position = 6, .target = 1, .baseline = 2};
+    assert_int_equal(gemma_metric_check(&ld, 6, c.n_vocab, &err), GSAE_ERANGE);
+    assert_non_null(strstr(err.msg, "position 6"));
+    ld.position = 5, ld.target = 50;
+    assert_int_equal(gemma_metric_check(&ld, 6, c.n_vocab, &err), GSAE_ERANGE);
+    assert_non_null(strstr(err.msg, "target 50"));
+    struct gemma_metric al = {
+        .kind = GEMMA_METRIC_ANSWER_LOGPROB, .first = 0, .last = 3, .tokens = tok};
+    assert_int_equal(gemma_metric_check(&al, 6, c.n_vocab, &err), GSAE_ERANGE);
+    assert_non_null(strstr(err.msg, "[0, 3]"));
+    al.first = 2, tok[3] = 99;
+    assert_int_equal(gemma_metric_check(&al, 6, c.n_vocab, &err), GSAE_ERANGE);
+    assert_non_null(strstr(err.msg, "answer token 3 is 99"));
+    tok[3] = 9;
+    assert_int_equal(gemma_metric_check(&al, 6, c.n_vocab, &err), GSAE_OK);
+    assert_int_equal(gemma_metric_rows(&al), 3);
+
+    struct gemma_bwd b;
+    float x[6 * 32] = {0}, g[6 * 32] = {0};
+    assert_int_equal(gemma_bwd_init(&b, &c, 1, 2, 6, false, &err), GSAE_OK);
+    double v;
+    assert_int_equal(gemma_bwd_head(&m.w, &b, x, 6, &al, &v, g, &err), GSAE_EINVAL);
+    assert_non_null(strstr(err.msg, "without the head"));
+    assert_int_equal(gemma_bwd_layers(&m.w, &b, g, 6, 0, 2, &err), GSAE_EINVAL);
+    assert_non_null(strstr(err.msg, "outside the state's [1, 2)"));
+    assert_int_equal(gemma_bwd_layers(&m.w, &b, g, 6, 1, 2, &err), GSAE_ERANGE);
+    assert_non_null(strstr(err.msg, "0 recorded"));
+    assert_int_equal(gemma_bwd_save(&b, 1, x, 4, &err), GSAE_OK);
+    assert_int_equal(gemma_bwd_layers(&m.w, &b, g, 5, 1, 2, &err), GSAE_ERANGE);
+    assert_int_equal(gemma_bwd_layers(&m.w, &b, g, 4, 1, 2, &err), GSAE_OK);
+    assert_int_equal(gemma_bwd_save(&b, 0, x, 4, &err), GSAE_ERANGE);
+    gemma_bwd_free(&b);
+    gemma_bwd_free(&b); /* twice is harmless */
+    synth_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_finite_difference),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
