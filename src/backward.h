@@ -10,7 +10,7 @@
  * Memory: activations are recomputed per layer from the layer's saved input. A state for
  * layers [layer_begin, layer_end) and max_rows rows keeps
  *   saved inputs    (layer_end - layer_begin) * d_model floats per token,
- *   one layer's working set   (8 d_model + 3 n_heads*d_head + 4 n_kv_heads*d_head + 3 d_ff)
+ *   one layer's working set   (7 d_model + 3 n_heads*d_head + 4 n_kv_heads*d_head + 3 d_ff)
  *                   floats per token, plus 3 * min(max_rows, ATTN_Q_TILE) * max_rows floats
  *                   of attention scores and one weight-conversion tile (matmul.h),
  *   with the head:  HEAD_ROWS * (n_vocab + 2 d_model) floats.
