@@ -22,6 +22,7 @@
 #include "../../io/ckpt.h"
 #include "../../io/sae_io.h"
 #include "../../io/safetensors.h"
+#include "../../src/attn.h"
 #include "../../src/attrib.h"
 #include "../common/gemma_synth.h"
 #include "../common/testdata.h"
@@ -251,23 +252,23 @@ static void test_golden(void **state)
     assert_true(n_cases >= 1);
 }
 
-/* The metric after running layers layer+1 .. n_layers-1 and the head from x (n, d). */
-static double forward_metric(const struct acase *c, struct gemma_state *fs, const float *x0,
-                             float *x, float *logits, int mi)
+/* The metric after running layers layer+1 .. n_layers-1 and the head from x0 (n, d). */
+static double forward_metric(const struct gemma_weights *w, struct gemma_state *fs, const float *x0,
+                             float *x, int64_t n, int64_t layer, const struct gemma_metric *m,
+                             float *logits)
 {
-    const struct gemma_config *cfg = &c->ck.cfg;
-    int64_t n = c->n, slot = 0, pos0 = 0;
+    const struct gemma_config *cfg = &fs->cfg;
+    int64_t slot = 0, pos0 = 0;
     struct gemma_batch b = {.n_seq = 1, .n_rows = n, .slot = &slot, .pos0 = &pos0, .n_tok = &n};
     struct gsae_error err = {0};
     memcpy(x, x0, sizeof(float) * (size_t)(n * cfg->d_model));
-    assert_int_equal(gemma_forward(&c->ck.w, fs, &b, x, c->layer + 1, cfg->n_layers, NULL, &err),
-                     GSAE_OK);
-    assert_int_equal(gemma_logits(&c->ck.w, fs, x, n, logits, &err), GSAE_OK);
-    return gemma_metric_eval(&c->metric[mi], logits, cfg->n_vocab);
+    assert_int_equal(gemma_forward(w, fs, &b, x, layer + 1, cfg->n_layers, NULL, &err), GSAE_OK);
+    assert_int_equal(gemma_logits(w, fs, x, n, logits, &err), GSAE_OK);
+    return gemma_metric_eval(m, logits, cfg->n_vocab);
 }
 
 /* Directional derivative g.dx against (M(x + dx) - M(x - dx)) / 2 for random directions dx at
- * resid_post[layer], three per case and metric.
+ * resid_post[layer], three per metric; returns the number of directions checked.
  *
  * Step: dx has N(0, 1) entries scaled to |dx| = 1e-3 |x| (Frobenius norms). Measured on the
  * reference cases, the relative error of the central difference is ~1e-4..1e-3 at that step;
@@ -278,7 +279,65 @@ static double forward_metric(const struct acase *c, struct gemma_state *fs, cons
  * Tolerance: |fd - g.dx| <= 1e-2 |g.dx| + 2e-3 |g| |dx| / sqrt(T d). The second term is 2e-3
  * of the typical size of g.dx over random directions (its standard deviation), so a direction
  * that happens to be nearly orthogonal to g is not held to a relative bound its rounding error
- * cannot meet. A gradient 5% off fails it (checked below). Sums in double. */
+ * cannot meet. A gradient 5% off fails it (checked here). Sums in double. */
+static int fd_check(const char *label, const struct gemma_weights *w,
+                    const struct gemma_config *cfg, const int32_t *tokens, int64_t n, int64_t layer,
+                    const struct gemma_metric *m, uint64_t seed)
+{
+    int64_t d = cfg->d_model, nd = n * d;
+    struct gemma_state fs;
+    struct gsae_error err = {0};
+    assert_int_equal(gemma_state_init(&fs, cfg, 0, cfg->n_layers, 1, n, n, &err), GSAE_OK);
+    float *x = malloc(sizeof(float) * (size_t)nd), *g = malloc(sizeof(float) * (size_t)nd);
+    float *xp = malloc(sizeof(float) * (size_t)nd), *xm = malloc(sizeof(float) * (size_t)nd);
+    float *tmp = malloc(sizeof(float) * (size_t)nd), *v = malloc(sizeof(float) * (size_t)nd);
+    float *logits = malloc(sizeof(float) * (size_t)(n * cfg->n_vocab));
+    double metric;
+    if (attrib_grad(w, cfg, tokens, n, layer, m, 1, &metric, g, x, &err))
+        fail_msg("%s: %s", label, err.msg);
+    double xnorm = 0.0, gnorm = 0.0;
+    for (int64_t k = 0; k < nd; k++) {
+        xnorm += (double)x[k] * x[k];
+        gnorm += (double)g[k] * g[k];
+    }
+    xnorm = sqrt(xnorm), gnorm = sqrt(gnorm);
+    int n_bad_rejected = 0, trials = 3;
+    struct rng rg;
+    rng_seed(&rg, seed);
+    for (int trial = 0; trial < trials; trial++) {
+        double vnorm = 0.0;
+        for (int64_t k = 0; k < nd; k++) {
+            v[k] = (float)rng_normal(&rg);
+            vnorm += (double)v[k] * v[k];
+        }
+        double scale = 1e-3 * xnorm / sqrt(vnorm), gv = 0.0, gv_bad = 0.0, dxn = 0.0;
+        for (int64_t k = 0; k < nd; k++) {
+            xp[k] = x[k] + (float)(scale * v[k]);
+            xm[k] = x[k] - (float)(scale * v[k]);
+            /* the step actually taken, after rounding to f32 */
+            double dx = ((double)xp[k] - (double)xm[k]) / 2.0;
+            gv += (double)g[k] * dx;
+            gv_bad += 1.05 * (double)g[k] * dx;
+            dxn += dx * dx;
+        }
+        double fp = forward_metric(w, &fs, xp, tmp, n, layer, m, logits);
+        double fm = forward_metric(w, &fs, xm, tmp, n, layer, m, logits);
+        double fd = (fp - fm) / 2.0;
+        double typ = gnorm * sqrt(dxn) / sqrt((double)nd);
+        double tol = 1e-2 * fabs(gv) + 2e-3 * typ;
+        print_message("%s: g.dx %.7g, central difference %.7g, |diff| %.2g, tol %.2g\n", label, gv,
+                      fd, fabs(fd - gv), tol);
+        if (!(fabs(fd - gv) <= tol))
+            fail_msg("%s: directional derivative %.7g, finite difference %.7g", label, gv, fd);
+        n_bad_rejected += fabs(fd - gv_bad) > 1e-2 * fabs(gv_bad) + 2e-3 * typ;
+    }
+    /* The check can fail: the gradient times 1.05 is rejected. */
+    assert_true(n_bad_rejected >= 1);
+    free(x), free(g), free(xp), free(xm), free(tmp), free(v), free(logits);
+    gemma_state_free(&fs);
+    return trials;
+}
+
 static void test_finite_difference(void **state)
 {
     (void)state;
@@ -287,67 +346,39 @@ static void test_finite_difference(void **state)
     for (int i = 0; i < n_dirs; i++) {
         struct acase c;
         if (!load_case(&c, dirs[i])) continue;
-        const struct gemma_config *cfg = &c.ck.cfg;
-        int64_t n = c.n, d = cfg->d_model, nd = n * d;
-        struct gemma_state fs;
-        struct gsae_error err = {0};
-        assert_int_equal(gemma_state_init(&fs, cfg, 0, cfg->n_layers, 1, n, n, &err), GSAE_OK);
-        float *xp = malloc(sizeof(float) * (size_t)nd), *xm = malloc(sizeof(float) * (size_t)nd);
-        float *tmp = malloc(sizeof(float) * (size_t)nd), *v = malloc(sizeof(float) * (size_t)nd);
-        float *logits = malloc(sizeof(float) * (size_t)(n * cfg->n_vocab));
         for (int mi = 0; mi < c.n_metrics; mi++) {
-            struct result r;
-            attribute(&c, mi, &r);
-            double xnorm = 0.0;
-            for (int64_t k = 0; k < nd; k++)
-                xnorm += (double)r.x[k] * r.x[k];
-            xnorm = sqrt(xnorm);
-            double gnorm = 0.0;
-            for (int64_t k = 0; k < nd; k++)
-                gnorm += (double)r.g[k] * r.g[k];
-            gnorm = sqrt(gnorm);
-            int n_bad_rejected = 0;
-            struct rng rg;
-            rng_seed(&rg, 1000 + (uint64_t)mi);
-            for (int trial = 0; trial < 3; trial++) {
-                double vnorm = 0.0;
-                for (int64_t k = 0; k < nd; k++) {
-                    v[k] = (float)rng_normal(&rg);
-                    vnorm += (double)v[k] * v[k];
-                }
-                double scale = 1e-3 * xnorm / sqrt(vnorm), gv = 0.0, gv_bad = 0.0, dxn = 0.0;
-                for (int64_t k = 0; k < nd; k++) {
-                    xp[k] = r.x[k] + (float)(scale * v[k]);
-                    xm[k] = r.x[k] - (float)(scale * v[k]);
-                    /* the step actually taken, after rounding to f32 */
-                    double dx = ((double)xp[k] - (double)xm[k]) / 2.0;
-                    gv += (double)r.g[k] * dx;
-                    gv_bad += 1.05 * (double)r.g[k] * dx;
-                    dxn += dx * dx;
-                }
-                double fp = forward_metric(&c, &fs, xp, tmp, logits, mi);
-                double fm = forward_metric(&c, &fs, xm, tmp, logits, mi);
-                double fd = (fp - fm) / 2.0;
-                double typ = gnorm * sqrt(dxn) / sqrt((double)nd);
-                double tol = 1e-2 * fabs(gv) + 2e-3 * typ;
-                print_message("%s %s: g.dx %.7g, central difference %.7g, |diff| %.2g, tol %.2g\n",
-                              strrchr(c.dir, '/') + 1, c.metric_name[mi], gv, fd, fabs(fd - gv),
-                              tol);
-                if (!(fabs(fd - gv) <= tol))
-                    fail_msg("%s %s: directional derivative %.7g, finite difference %.7g", c.dir,
-                             c.metric_name[mi], gv, fd);
-                n_checked++;
-                n_bad_rejected += fabs(fd - gv_bad) > 1e-2 * fabs(gv_bad) + 2e-3 * typ;
-            }
-            /* The check can fail: the gradient times 1.05 is rejected. */
-            assert_true(n_bad_rejected >= 1);
-            result_free(&r);
+            char label[256];
+            snprintf(label, sizeof label, "%s %s", strrchr(c.dir, '/') + 1, c.metric_name[mi]);
+            n_checked += fd_check(label, &c.ck.w, &c.ck.cfg, c.tokens, c.n, c.layer, &c.metric[mi],
+                                  1000 + (uint64_t)mi);
         }
-        free(xp), free(xm), free(tmp), free(v), free(logits);
-        gemma_state_free(&fs);
         free_case(&c);
     }
     assert_true(n_checked >= 1);
+}
+
+/* A random model and a sequence longer than the attention's query tile (ATTN_Q_TILE), so the
+ * backward crosses tiles, with a sliding window shorter than a tile (keys starting after 0) on
+ * the local layer, GQA, and the answer spanning several head chunks (GEMMA_BWD_HEAD_ROWS). */
+static void test_finite_difference_long(void **state)
+{
+    (void)state;
+    struct gemma_config c = synth_config(3, 64, 4, 2, 16, 128, 200, 8);
+    struct synth_model m;
+    synth_init(&m, &c, GSAE_DTYPE_F32, 21, 0, c.n_layers, 1);
+    enum { T = ATTN_Q_TILE + 44 };
+    int32_t tokens[T];
+    struct rng r;
+    rng_seed(&r, 22);
+    for (int i = 0; i < T; i++)
+        tokens[i] = (int32_t)rng_below(&r, (uint64_t)c.n_vocab);
+    struct gemma_metric ld = {
+        .kind = GEMMA_METRIC_LOGIT_DIFF, .position = T - 1, .target = 3, .baseline = 7};
+    struct gemma_metric al = {
+        .kind = GEMMA_METRIC_ANSWER_LOGPROB, .first = T - 70, .last = T - 1, .tokens = tokens};
+    fd_check("random T=300 logit_diff", &m.w, &c, tokens, T, 0, &ld, 31);
+    fd_check("random T=300 answer_logprob", &m.w, &c, tokens, T, 0, &al, 32);
+    synth_free(&m);
 }
 
 /* Bad metrics and misuse of the backward state fail with messages naming the problem. */
@@ -401,6 +432,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden),
         cmocka_unit_test(test_finite_difference),
+        cmocka_unit_test(test_finite_difference_long),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
