@@ -24,6 +24,9 @@ enum gsae_status pipe_attrib_open(struct pipe_attrib *a, const struct pipe *p, i
     a->bwd_begin = s->layer_begin > layer + 1 ? s->layer_begin : layer + 1;
     a->bwd_end = s->layer_end > a->bwd_begin ? s->layer_end : a->bwd_begin;
     if (!a->active) return GSAE_OK;
+    if (p->stage_index + 1 == p->n_stages && !s->has_unembed)
+        return gsae_fail(err, GSAE_EINVAL,
+                         "attribution: the last stage has no unembedding (plan without logits)");
     size_t bytes = (size_t)(n_rows * p->cfg.d_model) * sizeof(float);
     enum gsae_status st =
         gemma_bwd_init(&a->bwd, &p->cfg, a->bwd_begin, a->bwd_end, n_rows, s->has_unembed, err);
