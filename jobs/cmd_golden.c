@@ -5,7 +5,9 @@
  * expected.safetensors. The prompt is the expected file's `tokens`; everything else is
  * computed from the checkpoint: `embed`, `resid_post.N` for every layer, `logits` (full
  * prefill), `greedy` (meta.generate.n_new tokens, argmax, decoded with the KV cache) and
- * `greedy.logits` (the logits that chose each greedy token). Tensors named in the expected file
+ * `greedy.logits` (the logits that chose each greedy token), the SAE tensors of golden_sae.h and,
+ * when meta.json has an `attribute` section, `attrib.<metric>.{metric,grad,features,error}`
+ * (golden_attrib.h: gradients through the pipeline in reverse). Tensors named in the expected file
  * that gsae does not compute yet are listed on stderr as "not computed". Output tensors follow
  * the expected file's order, names and dtypes. Nothing depends on the case's name or values.
  *
@@ -35,6 +37,7 @@
 #include "../src/sampler.h"
 #include "cli.h"
 #include "commands.h"
+#include "golden_attrib.h"
 #include "golden_sae.h"
 
 static void usage(FILE *out)
@@ -48,7 +51,8 @@ static void usage(FILE *out)
         "Run a golden case: load CASE_DIR's checkpoint, take the prompt from\n"
         "CASE_DIR/expected.safetensors (tensor `tokens`) and the number of greedy tokens from\n"
         "CASE_DIR/meta.json (generate.n_new), and write every tensor of the expected file that\n"
-        "gsae computes (tokens, embed, resid_post.N, logits, greedy, greedy.logits) to\n"
+        "gsae computes (tokens, embed, resid_post.N, logits, greedy, greedy.logits, the SAE\n"
+        "tensors and, with an `attribute` section, attrib.*) to\n"
         "OUT.safetensors under the same names and dtypes. Expected tensors not computed are\n"
         "listed on stderr. The output is bit-identical on any number of ranks.\n"
         "\n"
@@ -137,8 +141,9 @@ struct golden {
     int64_t n_blobs;
     struct dist_blob *all; /* rank 0: every rank's blobs */
     int64_t n_all;
-    bool fail_in_hook;     /* fault injection: the first hook call fails */
-    struct golden_sae sae; /* sae.*, steer.*, splice.logits, ablate.* (golden_sae.h) */
+    bool fail_in_hook;           /* fault injection: the first hook call fails */
+    struct golden_sae sae;       /* sae.*, steer.*, splice.logits, ablate.* (golden_sae.h) */
+    struct golden_attrib attrib; /* attrib.* (golden_attrib.h) */
 };
 
 static void golden_free(struct golden *g)
@@ -265,6 +270,9 @@ static enum gsae_status report(const struct dist *d, const struct plan *plan, co
 static bool lookup(const struct golden *g, const char *name, struct gsae_tensor *t)
 {
     if (golden_sae_lookup(&g->sae, name, g->all, g->n_all, g->cfg.n_vocab, t)) return true;
+    if (golden_attrib_lookup(&g->attrib, name, g->all, g->n_all, g->cfg.d_model, g->sae.sae.d_sae,
+                             t))
+        return true;
     memset(t, 0, sizeof *t);
     if (strcmp(name, "tokens") == 0 || strcmp(name, "greedy") == 0) {
         bool prompt = name[0] == 't';
@@ -326,6 +334,9 @@ static enum gsae_status read_case(const struct options *o, struct sft_file *expe
     if (st == GSAE_OK) st = read_prompt(expected, g, err);
     if (st == GSAE_OK) st = ckpt_config_load(o->dir, &g->cfg, err);
     if (st == GSAE_OK) st = golden_sae_read(&g->sae, o->dir, &g->cfg, g->n_tok, err);
+    if (st == GSAE_OK)
+        st = golden_attrib_read(&g->attrib, o->dir, &g->sae, g->tokens, g->n_tok, g->cfg.n_vocab,
+                                err);
     if (st == GSAE_OK) {
         g->greedy = calloc((size_t)g->n_new + 1, sizeof *g->greedy);
         g->greedy_logits = calloc((size_t)((g->n_new + 1) * g->cfg.n_vocab), sizeof(float));
@@ -379,6 +390,7 @@ static enum gsae_status run(struct pipe *p, struct golden *g, const struct dist 
         st = keep(g, "greedy.logits", g->greedy_logits, g->n_new * g->cfg.n_vocab, err);
     struct golden_sae_keep keep_cb = {keep_sae, g};
     if (st == GSAE_OK) st = golden_sae_run(&g->sae, p, &work, &keep_cb, err);
+    if (st == GSAE_OK) st = golden_attrib_run(&g->attrib, &g->sae, p, &work, &keep_cb, err);
     if (st == GSAE_OK) st = dist_collect(d, g->blobs, g->n_blobs, &g->all, &g->n_all, err);
     return st;
 }
