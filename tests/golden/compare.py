@@ -2,7 +2,8 @@
 
 usage: compare.py [--not-computed GLOB]... EXPECTED.safetensors OUT.safetensors META.json
 
-Floating tensors pass when |a - e| <= atol + rtol * |e| elementwise (tolerance from meta.json);
+Floating tensors pass when |a - e| <= atol + rtol * |e| elementwise (tolerance from meta.json;
+attrib.* tensors use meta.json's attribute.tolerance: atol = atol_of_max * max|e|);
 integer tensors must be equal. Prints one line per tensor (max abs and max relative error).
 Every expected tensor must be in OUT: one that OUT lacks is a failure, unless its name matches a
 --not-computed GLOB (fnmatch, e.g. 'attrib.*'), which names tensors gsae does not compute yet;
@@ -51,8 +52,11 @@ def main():
     ap.add_argument("out")
     ap.add_argument("meta")
     args = ap.parse_args()
-    tol = json.load(open(args.meta))["tolerance"]
+    meta = json.load(open(args.meta))
+    tol = meta["tolerance"]
     rtol, atol = float(tol["rtol"]), float(tol["atol"])
+    # Attribution tensors carry their own rule: |got - want| <= rtol*|want| + atol_of_max*max|want|.
+    atol_tol = meta.get("attribute", {}).get("tolerance")
     exp, got = read_safetensors(args.expected), read_safetensors(args.out)
     ok, compared, skipped = True, 0, 0
     for name, e in exp.items():
@@ -78,11 +82,15 @@ def main():
             ok &= bad == 0
             continue
         a64, e64 = a.astype(np.float64), e.astype(np.float64)
+        t_rtol, t_atol = rtol, atol
+        if name.startswith("attrib.") and atol_tol is not None:
+            t_rtol = float(atol_tol["rtol"])
+            t_atol = float(atol_tol["atol_of_max"]) * float(np.abs(e64).max(initial=0.0))
         diff = np.abs(a64 - e64)
         rel = diff / np.maximum(np.abs(e64), 1e-30)
-        bad = int(np.sum(~(diff <= atol + rtol * np.abs(e64))))
-        print(f"{'ok  ' if bad == 0 else 'FAIL'} {name:24s} max abs {diff.max():.3g}  "
-              f"max rel {rel.max():.3g}  ({bad} of {e.size} outside atol {atol} rtol {rtol})")
+        bad = int(np.sum(~(diff <= t_atol + t_rtol * np.abs(e64))))
+        print(f"{'ok  ' if bad == 0 else 'FAIL'} {name:24s} max abs {diff.max(initial=0.0):.3g}  "
+              f"max rel {rel.max(initial=0.0):.3g}  ({bad} of {e.size} outside atol {t_atol:.3g} rtol {t_rtol})")
         ok &= bad == 0
     for name in got:
         if name not in exp:

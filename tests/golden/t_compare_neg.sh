@@ -73,10 +73,18 @@ check() {
     fi
 }
 
-# The real output passes with the suite's exemption and lists what it skipped ...
-check good good 0 "skipped: not computed  attrib.logit_diff.metric" "${GOLDEN_NOT_COMPUTED_ARGS[@]}"
-# ... and fails without it: an absent expected tensor is not a pass by default.
-check no_exemption good 1 "FAIL attrib.logit_diff.metric: expected, but not in the output"
+# The real output passes with the suite's exemptions (none today) and compares every tensor.
+check good good 0 " 0 skipped as not computed" "${GOLDEN_NOT_COMPUTED_ARGS[@]}"
+# Without the attribution tensors it fails unless they are named not computed ...
+attrib_drops=(); for n in metric grad features error; do
+    for m in logit_diff answer_logprob; do attrib_drops+=("drop:attrib.$m.$n"); done
+done
+edit good.safetensors no_attrib.safetensors "${attrib_drops[@]}"
+check no_exemption no_attrib 1 "FAIL attrib.logit_diff.metric: expected, but not in the output"
+check no_attrib_named no_attrib 0 "skipped: not computed  attrib.logit_diff.metric" --not-computed 'attrib.*'
+# ... and a wrong attribution value fails under meta.json's attribute tolerance.
+edit good.safetensors bad_attrib.safetensors bump:attrib.answer_logprob.grad
+check bad_attrib bad_attrib 1 "FAIL attrib.answer_logprob.grad" "${GOLDEN_NOT_COMPUTED_ARGS[@]}"
 # A required tensor missing.
 edit good.safetensors no_logits.safetensors drop:logits
 check no_logits no_logits 1 "FAIL logits: expected, but not in the output" "${GOLDEN_NOT_COMPUTED_ARGS[@]}"
@@ -92,7 +100,7 @@ check extra extra 1 "FAIL extra.thing: not in the expected file" "${GOLDEN_NOT_C
 # and the summary counts both kinds skipped.
 edit good.safetensors no_steer.safetensors drop:steer.-2.0 drop:steer.-1.0 drop:steer.+0.0 \
     drop:steer.+1.0 drop:steer.+2.0
-check no_steer no_steer 0 "13 compared, 13 skipped" "${GOLDEN_NOT_COMPUTED_ARGS[@]}" --not-computed 'steer.*' --not-computed 'nothing.*'
+check no_steer no_steer 0 "5 skipped as not computed" "${GOLDEN_NOT_COMPUTED_ARGS[@]}" --not-computed 'steer.*' --not-computed 'nothing.*'
 check no_steer_not_named no_steer 1 "FAIL steer.+0.0: expected, but not in the output" "${GOLDEN_NOT_COMPUTED_ARGS[@]}"
 # A glob that matches a tensor the output has does not hide it: a wrong one still fails.
 check bad_acts_named bad_acts 1 "FAIL sae.acts" "${GOLDEN_NOT_COMPUTED_ARGS[@]}" --not-computed 'sae.*'
@@ -101,8 +109,8 @@ check bad_acts_named bad_acts 1 "FAIL sae.acts" "${GOLDEN_NOT_COMPUTED_ARGS[@]}"
 ops=(); for n in metric grad features error; do
     for m in logit_diff answer_logprob; do ops+=("add:attrib.$m.$n=$exp"); done
 done
-edit good.safetensors with_attrib.safetensors "${ops[@]}"
-check with_attrib with_attrib 0 "the exemption can go" "${GOLDEN_NOT_COMPUTED_ARGS[@]}"
+edit no_attrib.safetensors with_attrib.safetensors "${ops[@]}"
+check with_attrib with_attrib 0 "the exemption can go" --not-computed 'attrib.*'
 # An output with no tensors at all fails, even if every name is exempt.
 edit good.safetensors empty.safetensors $(printf 'drop:%s ' $("$PY3" -c "
 import sys; sys.path.insert(0, '$TOP/tests/golden'); from compare import read_safetensors
