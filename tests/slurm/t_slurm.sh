@@ -50,6 +50,9 @@ done
 n=$(grep -c '^gsae ' "$out/logs/hello.log")
 [ "$n" -eq 2 ] || { echo "FAIL: expected 2 ranks' output in the step log, got $n"; cat "$out/logs/hello.log"; exit 1; }
 grep -q "srun" "$out/steps/hello.done" || { echo "FAIL: step not launched with srun"; exit 1; }
+# srun gets the cpus per task (not inherited from the allocation since Slurm 22.05).
+grep -q "srun .*-c 1 " "$out/steps/hello.done" && grep -q '^SRUN_CPUS_PER_TASK=1$' "$out/env" ||
+    { echo "FAIL: srun not given the cpus per task"; cat "$out/steps/hello.done"; grep SRUN "$out/env"; exit 1; }
 grep -q "^SLURM_JOB_ID=$jid" "$out/env"
 echo "job $jid: 2-rank step under srun, results in $out"
 

@@ -62,6 +62,14 @@ interrupted_run() { # interrupted_run requeue|usr1: submit, interrupt mid-harves
     [ -s ref.dump ] || { echo "FAIL: empty store dump"; exit 1; }
     cmp -s ref.dump "$how.dump" || { diff ref.dump "$how.dump" | head -n 20 || true; echo "FAIL: $how: the resumed store differs from the uninterrupted one"; exit 1; }
     grep -q 'requeueing job\|start 1,' "$out/sbatch.log" || { echo "FAIL: $how: no second start in sbatch.log"; exit 1; }
+    # The first start's batch script outlived everything it started: it logged gsae's exit
+    # before the second start (an orphaned srun would stop the second start's step of the same id).
+    first=$(sed -n '/start 0,/,/start 1,/p' "$out/sbatch.log")
+    grep -q 'gsae.sbatch: gsae run exited' <<<"$first" ||
+        { echo "$first" | tail -n 20; echo "FAIL: $how: the first start ended before gsae run did"; exit 1; }
+    if [ "$how" = requeue ]; then
+        grep -q 'gsae.sbatch: ended by SIGTERM' <<<"$first" || { echo "FAIL: requeue: SIGTERM not handled"; exit 1; }
+    fi
     echo "$how: job $jid resumed after $restarts requeue(s) to the identical store ($(wc -l <ref.dump) dump lines)"
 }
 [ -n "${REQUEUE_ONLY_USR1:-}" ] || interrupted_run requeue
