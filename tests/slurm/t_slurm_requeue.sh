@@ -34,7 +34,7 @@ store_dump() { # a comparable text form of a store (path may be a file or a dire
 }
 interrupted_run() { # interrupted_run requeue|usr1: submit, interrupt mid-harvest, wait, compare
     local how=$1 jid out i rows
-    jid=$(sbatch --parsable -n 2 --time=10 -o "$T/slurm-%j.out" "$TOP/slurm/gsae.sbatch" jobs/demo.ini "${common[@]}")
+    jid=$(sbatch --parsable -n 2 --mem=1G --time=10 -o "$T/slurm-%j.out" "$TOP/slurm/gsae.sbatch" jobs/demo.ini "${common[@]}")
     out="$T/results/demo-$jid"
     for i in $(seq 1200); do
         rows=0; [ -f "$out/harvest_progress.csv" ] && rows=$(wc -l <"$out/harvest_progress.csv")
@@ -47,10 +47,10 @@ interrupted_run() { # interrupted_run requeue|usr1: submit, interrupt mid-harves
     for i in $(seq 1200); do
         case "$(job_state "$jid")" in
             COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;;
-            # Slurm delays a requeued job's start; start it as soon as the previous
-            # incarnation's step daemons are gone (a faster restart collides with them).
-            PENDING) pgrep -f "slurmstepd: \[$jid\." >/dev/null ||
-                         scontrol update jobid="$jid" StartTime=now 2>/dev/null || true ;;
+            # Slurm delays a requeued job's start (AuthInfo cred_expire, 120 s); start it now.
+            # PENDING (no longer COMPLETING) means every process of the previous start has
+            # ended: gsae.sbatch waits for what it starts, even on SIGTERM (checked below).
+            PENDING) scontrol update jobid="$jid" StartTime=now 2>/dev/null || true ;;
         esac
         sleep 0.25
     done
