@@ -16,6 +16,7 @@ set -euo pipefail
 
 CPUS=${LOCAL_SLURM_CPUS:-2}
 START_TIMEOUT=${LOCAL_SLURM_TIMEOUT:-30}   # seconds to wait for the node to come up
+CRED_EXPIRE=${LOCAL_SLURM_CRED_EXPIRE:-5}  # seconds a requeued job waits (Slurm's minimum: 5)
 
 cmd=${1:?usage: local-slurm.sh start|stop DIR}
 dir=${2:?usage: local-slurm.sh start|stop DIR}
@@ -93,7 +94,10 @@ SlurmUser=$user
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.socket
+# cred_expire: how long a requeued job waits before it may start again (default 120 s). Slurm
+# revokes the first start's credentials when it ends; a start inside that window is refused
+# ("Job credential revoked") and the job fails. Short here so requeue tests need not wait 2 min.
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=$CRED_EXPIRE
 StateSaveLocation=$dir/state
 TmpFS=$dir/tmp
 SlurmdSpoolDir=$dir/spool/%n
@@ -110,6 +114,8 @@ AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+# Look at pending jobs every second, so a requeued job starts soon after its begin time.
+SchedulerParameters=sched_interval=1
 MpiDefault=none
 ReturnToService=2
 JobRequeue=1

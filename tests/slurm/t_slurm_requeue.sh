@@ -45,16 +45,16 @@ interrupted_run() { # interrupted_run requeue|usr1: submit, interrupt mid-harves
     [ "$(job_state "$jid")" = RUNNING ] || { echo "FAIL: harvest ended before the interruption (state $(job_state "$jid")); raise REQUEUE_MAX_TOKENS"; exit 1; }
     if [ "$how" = requeue ]; then scontrol requeue "$jid"; else scancel --batch --signal=USR1 "$jid"; fi
     for i in $(seq 1200); do
+        # Slurm starts the requeued job by itself once its begin time (now + cred_expire + 1 s,
+        # slurm/local-slurm.sh) has passed. Forcing it earlier (StartTime=now) can start it in
+        # the second its credentials were revoked: "Job credential revoked", the job FAILED.
         case "$(job_state "$jid")" in
             COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;;
-            # Slurm delays a requeued job's start (AuthInfo cred_expire, 120 s); start it now.
-            # PENDING (no longer COMPLETING) means every process of the previous start has
-            # ended: gsae.sbatch waits for what it starts, even on SIGTERM (checked below).
-            PENDING) scontrol update jobid="$jid" StartTime=now 2>/dev/null || true ;;
         esac
         sleep 0.25
     done
-    [ "$(job_state "$jid")" = COMPLETED ] || { tail -n 40 "$out/sbatch.log"; echo "FAIL: $how: job ended $(job_state "$jid")"; exit 1; }
+    [ "$(job_state "$jid")" = COMPLETED ] || { tail -n 40 "$out/sbatch.log"; grep "JobId=$jid" "$cluster/log/slurmctld.log" | tail -n 10
+        echo "FAIL: $how: job ended $(job_state "$jid")"; exit 1; }
     restarts=$(scontrol show job "$jid" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
     [ "$restarts" -ge 1 ] || { echo "FAIL: $how: the job was not requeued"; exit 1; }
     store_dump "$T/ref/store" >ref.dump
