@@ -7,8 +7,8 @@
 #   slurm/local-slurm.sh stop DIR    stop the daemons started with DIR (by their pid files)
 #
 # Nothing outside DIR is touched: the cluster has its own munge key and socket, its own ports
-# (free ones, picked at start) and no cgroups (proctrack/linuxproc, task/none), so it runs in a
-# container next to a real Slurm installation. Needs root (slurmd launches jobs as their user),
+# (free ones, picked at start) and no cgroup plugins (proctrack/linuxproc, task/none), so it runs
+# in a container next to a real Slurm installation (slurmd still needs /sys/fs/cgroup mounted). Needs root (slurmd launches jobs as their user),
 # Debian's slurm-wlm and munge. Exit status 77 (tests: "skipped") only when not root or the
 # packages are missing, with the reason on stderr; a daemon that does not start is an error
 # (exit 1) and its log is printed.
@@ -16,7 +16,7 @@ set -euo pipefail
 
 CPUS=${LOCAL_SLURM_CPUS:-2}
 START_TIMEOUT=${LOCAL_SLURM_TIMEOUT:-30}   # seconds to wait for the node to come up
-CRED_EXPIRE=${LOCAL_SLURM_CRED_EXPIRE:-5}  # seconds a requeued job waits (Slurm's minimum: 5)
+CRED_EXPIRE=${LOCAL_SLURM_CRED_EXPIRE:-5}  # a requeued job may start again after this + 1 s
 
 cmd=${1:?usage: local-slurm.sh start|stop DIR}
 dir=${2:?usage: local-slurm.sh start|stop DIR}
