@@ -2,7 +2,7 @@
 #
 #   make            build build/gsae
 #   make deps       install the Debian packages gsae needs (as root; prints the command otherwise)
-#   make test       deps, build, then every test; ends with "N passed, N failed"
+#   make test       deps, build, then every test; ends with "N passed, N failed, N skipped"
 #   make san        the same tests on an ASan+UBSan build (build-san/)
 #   make bench      machine peaks (sgemm, memory bandwidth) and gsae's figures against them
 #   make demo       deps, build, run the demo job on a small random Gemma-2 with several ranks
@@ -17,15 +17,18 @@ LIBDIR    := /usr/lib/$(MULTIARCH)
 DEB_BUILD := gcc make pkg-config openmpi-bin libopenmpi-dev libopenblas-dev \
              libscalapack-openmpi-dev libnetcdf-mpi-dev libhdf5-openmpi-dev libarchive-dev \
              libjansson-dev libinih-dev libcmocka-dev libdnnl-dev zstd
-DEB_TEST  := bc netcdf-bin python3 python3-numpy python3-netcdf4 python3-sklearn clang \
-             slurm-wlm munge chromium
+DEB_TEST  := bc time netcdf-bin python3 python3-numpy python3-netcdf4 python3-sklearn python3-xarray \
+             python3-jsonschema clang clang-format slurm-wlm munge chromium
 DEB_ALL   := $(DEB_BUILD) $(DEB_TEST)
 
 BUILD ?= build
 CC    ?= cc
 ARCH  ?= -march=native
 
-# Open MPI's C flags without the mpicc wrapper, so every tool sees one compiler.
+# Open MPI's C flags without the mpicc wrapper, so every tool sees one compiler. These come from
+# the installed packages and are computed when make reads this file: the targets that install
+# packages first (test, demo, bench, fuzz, nightly, san) build in a second make started after
+# `deps` (deps-build below), which sees them.
 MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
 MPI_LIBS   := $(shell pkg-config --libs ompi-c 2>/dev/null)
 NC_CFLAGS  := -I$(LIBDIR)/netcdf/mpi/include $(shell pkg-config --cflags hdf5-openmpi 2>/dev/null)
@@ -57,7 +60,7 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test test-unit test-mpi test-golden san bench demo fuzz format check-format clean nightly
+.PHONY: all deps deps-build test test-unit test-mpi test-golden san bench demo fuzz format check-format clean nightly
 
 all: $(BUILD)/gsae $(TEST_BIN) $(FUZZ_BIN) $(BENCH_BIN)
 
@@ -115,8 +118,14 @@ deps:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing
 
+# Install the missing packages, then build in a fresh make: one started before the install has
+# empty package flags (no mpi.h). DEPS_GOALS: what that make builds (default all).
+DEPS_GOALS ?= all
+deps-build: deps
+	@$(MAKE) --no-print-directory $(DEPS_GOALS)
+
 # Tests run with the environment of tests/env.sh (Open MPI as root, thread counts, paths).
-test: deps all
+test: deps-build
 	@tests/run.sh $(BUILD)
 
 test-unit: all
@@ -132,10 +141,10 @@ san: deps
 	$(MAKE) BUILD=build-san SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" all
 	@GSAE_SAN=1 tests/run.sh build-san
 
-bench: deps all
+bench: deps-build
 	@tests/bench/run.sh $(BUILD)
 
-demo: deps all
+demo: deps-build
 	@tests/demo.sh $(BUILD)
 
 # libFuzzer targets with ASan/UBSan in build-fuzz/ (clang), each run FUZZ_SECONDS on its corpus.
@@ -152,7 +161,7 @@ fuzz-bin: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 # Reproducibility: run the fixed set of slurm/nightly.sh, write results/nightly/<date>/manifest,
 # fail on drift from the previous manifest (NIGHTLY_DIR=, NIGHTLY_DATA= to redirect).
-nightly: deps all
+nightly: deps-build
 	@slurm/nightly.sh $(BUILD)
 
 FORMAT_SRC = $(wildcard src/*.[ch] io/*.[ch] mpi/*.[ch] jobs/*.[ch] tests/*/*.[ch])

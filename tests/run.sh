@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run gsae's tests: unit binaries ($BUILD/tests/test_*), fuzz drivers ($BUILD/tests/fuzz_*) and
-# scripts tests/<area>/t_*.sh. A test passes with exit 0, is skipped with exit 77 (and says
-# why), and fails otherwise. Usage: tests/run.sh BUILD_DIR [AREA...]  (AREA: unit fuzz golden ...)
+# scripts tests/<area>/t_*.sh. A test passes with exit 0, is skipped with exit 77 and a line
+# "skip: REASON" in its output, and fails otherwise: a skip that states no reason fails.
+# Usage: tests/run.sh BUILD_DIR [AREA...]  (AREA: unit fuzz golden ...)
 set -u
 BUILD=$(cd "$1" && pwd); shift
 areas=("$@")
@@ -41,8 +42,12 @@ for entry in "${tests[@]}"; do
     secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     if [ $rc -eq 0 ]; then
         pass=$((pass + 1)); printf 'PASS  %-40s %6ss\n' "$name" "$secs"
+    elif [ $rc -eq 77 ] && reason=$(grep -m1 -i -E 'skip[^:]{0,20}: *[^[:space:]]' "$log"); then
+        skip=$((skip + 1)); printf 'SKIP  %-40s %6ss  %s\n' "$name" "$secs" "$(cut -c1-100 <<<"$reason")"
     elif [ $rc -eq 77 ]; then
-        skip=$((skip + 1)); printf 'SKIP  %-40s %6ss  %s\n' "$name" "$secs" "$(grep -m1 -i 'skip' "$log" | cut -c1-100)"
+        fail=$((fail + 1)); failed+=("$name")
+        printf 'FAIL  %-40s %6ss  (skipped without a "skip: REASON" line, log %s)\n' "$name" "$secs" "$log"
+        tail -n 25 "$log" | sed 's/^/    | /'
     else
         fail=$((fail + 1)); failed+=("$name")
         printf 'FAIL  %-40s %6ss  (exit %d, log %s)\n' "$name" "$secs" "$rc" "$log"

@@ -34,7 +34,7 @@ store_dump() { # a comparable text form of a store (path may be a file or a dire
 }
 interrupted_run() { # interrupted_run requeue|usr1: submit, interrupt mid-harvest, wait, compare
     local how=$1 jid out i rows
-    jid=$(sbatch --parsable -n 2 --time=10 -o "$T/slurm-%j.out" "$TOP/slurm/gsae.sbatch" jobs/demo.ini "${common[@]}")
+    jid=$(sbatch --parsable -n 2 --mem=1G --time=10 -o "$T/slurm-%j.out" "$TOP/slurm/gsae.sbatch" jobs/demo.ini "${common[@]}")
     out="$T/results/demo-$jid"
     for i in $(seq 1200); do
         rows=0; [ -f "$out/harvest_progress.csv" ] && rows=$(wc -l <"$out/harvest_progress.csv")
@@ -45,16 +45,16 @@ interrupted_run() { # interrupted_run requeue|usr1: submit, interrupt mid-harves
     [ "$(job_state "$jid")" = RUNNING ] || { echo "FAIL: harvest ended before the interruption (state $(job_state "$jid")); raise REQUEUE_MAX_TOKENS"; exit 1; }
     if [ "$how" = requeue ]; then scontrol requeue "$jid"; else scancel --batch --signal=USR1 "$jid"; fi
     for i in $(seq 1200); do
+        # Slurm starts the requeued job by itself once its begin time (now + cred_expire + 1 s,
+        # slurm/local-slurm.sh) has passed. Forcing it earlier (StartTime=now) can start it in
+        # the second its credentials were revoked: "Job credential revoked", the job FAILED.
         case "$(job_state "$jid")" in
             COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;;
-            # Slurm delays a requeued job's start; start it as soon as the previous
-            # incarnation's step daemons are gone (a faster restart collides with them).
-            PENDING) pgrep -f "slurmstepd: \[$jid\." >/dev/null ||
-                         scontrol update jobid="$jid" StartTime=now 2>/dev/null || true ;;
         esac
         sleep 0.25
     done
-    [ "$(job_state "$jid")" = COMPLETED ] || { tail -n 40 "$out/sbatch.log"; echo "FAIL: $how: job ended $(job_state "$jid")"; exit 1; }
+    [ "$(job_state "$jid")" = COMPLETED ] || { tail -n 40 "$out/sbatch.log"; grep "JobId=$jid" "$cluster/log/slurmctld.log" | tail -n 10
+        echo "FAIL: $how: job ended $(job_state "$jid")"; exit 1; }
     restarts=$(scontrol show job "$jid" | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p')
     [ "$restarts" -ge 1 ] || { echo "FAIL: $how: the job was not requeued"; exit 1; }
     store_dump "$T/ref/store" >ref.dump
@@ -62,6 +62,14 @@ interrupted_run() { # interrupted_run requeue|usr1: submit, interrupt mid-harves
     [ -s ref.dump ] || { echo "FAIL: empty store dump"; exit 1; }
     cmp -s ref.dump "$how.dump" || { diff ref.dump "$how.dump" | head -n 20 || true; echo "FAIL: $how: the resumed store differs from the uninterrupted one"; exit 1; }
     grep -q 'requeueing job\|start 1,' "$out/sbatch.log" || { echo "FAIL: $how: no second start in sbatch.log"; exit 1; }
+    # The first start's batch script outlived everything it started: it logged gsae's exit
+    # before the second start (an orphaned srun would stop the second start's step of the same id).
+    first=$(sed -n '/start 0,/,/start 1,/p' "$out/sbatch.log")
+    grep -q 'gsae.sbatch: gsae run exited' <<<"$first" ||
+        { echo "$first" | tail -n 20; echo "FAIL: $how: the first start ended before gsae run did"; exit 1; }
+    if [ "$how" = requeue ]; then
+        grep -q 'gsae.sbatch: ended by SIGTERM' <<<"$first" || { echo "FAIL: requeue: SIGTERM not handled"; exit 1; }
+    fi
     echo "$how: job $jid resumed after $restarts requeue(s) to the identical store ($(wc -l <ref.dump) dump lines)"
 }
 [ -n "${REQUEUE_ONLY_USR1:-}" ] || interrupted_run requeue
