@@ -4,7 +4,7 @@
 # on another number of ranks, ends with a store equal to the uninterrupted one (`gsae store
 # dump`, the parts' checksums and feature_stats.nc). The bound is counted in rounds from the
 # --progress CSV, which gets a row after every round: after the signal at most the round in
-# flight completes.
+# flight completes (plus one round whose row was not written yet when the test read the CSV).
 set -euo pipefail
 cd "$T"
 "$GSAE" mkmodel m --preset tiny --layers 4 --seed 3 >/dev/null
@@ -40,8 +40,9 @@ stop() {
     local last; last=$(rounds "$d.csv")
     read -r windows parts complete <<<"$(listed "$d")"
     echo "np $np ($stages stages): signal after >= $seen rounds, stopped after $last; $windows windows committed in $parts parts"
-    # bound: at most the round in flight finished after the signal
-    test "$last" -le $((seen + 1)) || { echo "ran $((last - seen)) rounds after the signal"; exit 1; }
+    # bound: at most the round in flight finished after the signal. `seen` can lag by one: the
+    # CSV row of a round that ended just before the signal may not be written yet when it is read.
+    test "$last" -le $((seen + 2)) || { echo "ran $((last - seen)) rounds after the signal"; exit 1; }
     # every encoded window was committed, and the stop came inside a part, not at its end
     test "$windows" -eq $((last * R * replicas)) || { echo "committed $windows windows of $((last * R * replicas))"; exit 1; }
     test "$complete" = False
