@@ -48,7 +48,8 @@ static void usage(FILE *out)
             "largest per-position values, and the error term's share of the total.\n"
             "\n%s%s"
             "  --metric M         logit-diff or answer-logprob (required)\n"
-            "  --target TOK       logit-diff: the target token, an id or a text of one token\n"
+            "  --target TOK       logit-diff: the target token: an id (a number is read as\n"
+            "                     an id), or a text that is one token\n"
             "  --baseline TOK     logit-diff: the baseline token, likewise\n"
             "  --position P       logit-diff: the row read (default the last; negative counts\n"
             "                     from the end)\n"
@@ -128,7 +129,7 @@ static enum gsae_status token_of(struct sae_session *s, const char *what, const 
                                  int32_t *out, struct gsae_error *err)
 {
     int64_t id;
-    if (sae_cli_i64(v, 0, s->cfg.n_vocab - 1, &id)) {
+    if (v[0] >= '0' && v[0] <= '9' && sae_cli_i64(v, 0, s->cfg.n_vocab - 1, &id)) {
         *out = (int32_t)id;
         return GSAE_OK;
     }

@@ -34,6 +34,16 @@ for f in attribution.nc attribution_top.csv attribution_strip.csv report.html; d
 done
 grep -q "^metric answer_logprob = " run.log || fail "no metric printed: $(tail -n 5 run.log)"
 [ "$(wc -l <res/attribution_top.csv)" = 11 ] || fail "attribution_top.csv has not 10 features"
+# Tokens given as text go through the tokenizer ("np" = 9427, " the" = 573); one of two tokens
+# is refused.
+common=(attribute --model "$site/model" --sae "$site/sae.npz" --layer 20 --arc "$site/inputs/arc"
+        --tokenizer "$site/inputs/gemma2-tokenizer.json.zst" --prompt e9afcf9a --metric logit-diff)
+"$GSAE" "${common[@]}" --target np --baseline " the" --top 3 >tok.txt 2>&1 || fail "$(cat tok.txt)"
+grep -qF "logits[389, 9427] - logits[389, 573]" tok.txt || fail "token texts: $(head -n 1 tok.txt)"
+if "$GSAE" "${common[@]}" --target " hello world" --baseline 573 >tok2.txt 2>&1; then
+    fail "a two-token --target was accepted"
+fi
+grep -q "2 tokens, not one" tok2.txt || fail "two-token --target: $(cat tok2.txt)"
 html=res/report.html
 grep -q '<section id="attribution">' $html || fail "report lacks the attribution view"
 LC_ALL=C grep -qP '[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]' $html && fail "control bytes in the report"
