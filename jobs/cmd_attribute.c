@@ -11,9 +11,11 @@
  *   answer-logprob  the answer teacher-forced after the prompt: sum over its tokens of
  *                   log_softmax(logits[p - 1])[answer token at p]
  * --out DIR writes attribution.nc (io/attrib_nc.h), attribution_top.csv
- * (rank,feature,total_abs,sum,peak_position,peak_token,peak_value) and attribution_strip.csv
- * (position,token,error,f<id>... : each top feature's attribution per position), which the
- * report reads. Every output is the same for any rank count.
+ * (rank,feature,total_abs,sum,peak_position,peak_token,peak_value), attribution_strip.csv
+ * (position,token,error,f<id>... : each top feature's attribution per position) and
+ * attribution_meta.csv (key,value: model, sae, prompt, metric, metric_rule, layer,
+ * metric_value, error_share, gsae_version), which the report reads. Every output is the same for
+ * any rank count.
  */
 #include <errno.h>
 #include <math.h>
@@ -57,8 +59,9 @@ static void usage(FILE *out)
             "                     prepended) and teacher-forced after the prompt\n"
             "  --answer-ids LIST  answer-logprob: the answer as token ids\n"
             "  --top K            features listed (default 10)\n"
-            "  --out DIR          write attribution.nc, attribution_top.csv and\n"
-            "                     attribution_strip.csv there (created if missing)\n",
+            "  --out DIR          write attribution.nc, attribution_top.csv,\n"
+            "                     attribution_strip.csv and attribution_meta.csv there\n"
+            "                     (created if missing)\n",
             sae_session_model_usage, sae_session_prompt_usage);
 }
 
@@ -467,6 +470,31 @@ static enum gsae_status write_csvs(const char *dir, const struct amap *m, const 
     return GSAE_OK;
 }
 
+/* attribution_meta.csv: key,value lines saying what was computed and its totals. */
+static enum gsae_status write_meta(const char *dir, const struct attrib_nc_meta *m,
+                                   struct gsae_error *err)
+{
+    char path[4200], num[64];
+    snprintf(path, sizeof path, "%s/attribution_meta.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
+    fprintf(f, "key,value\n");
+    const char *keys[] = {"model", "sae", "prompt", "metric", "metric_rule"};
+    const char *vals[] = {m->model, m->sae, m->prompt, m->metric, m->metric_rule};
+    for (int i = 0; i < 5; i++) {
+        fprintf(f, "%s,", keys[i]);
+        sae_cli_csv_field(f, vals[i] ? vals[i] : "");
+        fputc('\n', f);
+    }
+    snprintf(num, sizeof num, "%.9g", m->metric_value);
+    fprintf(f, "layer,%lld\nmetric_value,%s\nerror_share,%.6f\ngsae_version,", (long long)m->layer,
+            num, m->error_share);
+    sae_cli_csv_field(f, gsae_version());
+    fputc('\n', f);
+    if (fclose(f) != 0) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    return GSAE_OK;
+}
+
 /* Rank 0: print, and write the files when asked. */
 static enum gsae_status report(struct sae_session *s, const struct sae_session_opts *o,
                                const struct attr_opts *ao, const struct gemma_metric *gm,
@@ -523,6 +551,7 @@ static enum gsae_status report(struct sae_session *s, const struct sae_session_o
         snprintf(path, sizeof path, "%s/attribution.nc", ao->out_dir);
         if (st == GSAE_OK) st = attrib_nc_write(path, &meta, &map, err);
         if (st == GSAE_OK) st = write_csvs(ao->out_dir, m, &r, text, err);
+        if (st == GSAE_OK) st = write_meta(ao->out_dir, &meta, err);
     }
     for (int64_t p = 0; text && p < m->n; p++)
         free(text[p]);

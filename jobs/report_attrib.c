@@ -176,6 +176,18 @@ enum gsae_status report_view_attribution(struct report *r, const char *dir, stru
                    "the gradient of the metric through the feature's decoder direction, summed "
                    "over positions. Features are ranked by total |attribution|; bars show the "
                    "signed sum.");
+    struct report_csv meta = {0};
+    snprintf(path, sizeof path, "%s/attribution_meta.csv", dir);
+    st = report_csv_read(&meta, path, err);
+    if (st == GSAE_ENOTFOUND) {
+        gsae_error_clear(err);
+        st = GSAE_OK;
+    } else if (st == GSAE_OK) {
+        report_table(r, "What was attributed", (const char *const *)meta.header, meta.n_cols,
+                     (const char *const *)meta.cells, meta.n_rows);
+    }
+    report_csv_free(&meta);
+    if (st != GSAE_OK) goto done;
     struct report_axes ax = {.title = "Top features: attribution summed over positions",
                              .x_label = "attribution (metric units)"};
     report_bars(r, &ax, (const char *const *)labels, values, n);

@@ -29,7 +29,7 @@ cp "$TOP/jobs/attribute_e9afcf9a.ini" "$site/work/jobs/"
 } >"$site/work/jobs/paths.ini"
 (cd "$site/work" && "$GSAE" run --job jobs/attribute_e9afcf9a.ini --out "$T/res") >run.log 2>&1 ||
     { tail -n 20 run.log; fail "gsae run --job jobs/attribute_e9afcf9a.ini"; }
-for f in attribution.nc attribution_top.csv attribution_strip.csv report.html; do
+for f in attribution.nc attribution_top.csv attribution_strip.csv attribution_meta.csv report.html; do
     [ -s "res/$f" ] || fail "the job wrote no $f"
 done
 grep -q "^metric answer_logprob = " run.log || fail "no metric printed: $(tail -n 5 run.log)"
@@ -61,6 +61,8 @@ timeout 120 "$CHROMIUM" "${flags[@]}" --user-data-dir="$T/profile2" --window-siz
     { tail shot.err; fail "chromium --screenshot"; }
 grep -q '<section id="attribution">' dom.html || fail "DOM lacks the attribution view"
 grep -q 'aria-label="attribution heat strip"' dom.html || fail "DOM lacks the heat strip"
+grep -q 'What was attributed' dom.html || fail "DOM lacks the attribution_meta.csv table"
+grep -q 'answer_logprob' dom.html || fail "DOM does not name the metric"
 [ "$(grep -o '<details' dom.html | wc -l)" -ge 5 ] || fail "DOM lacks the shaded prompts"
 if grep -Ei 'CONSOLE|Uncaught|Failed to load|net::ERR' dom.err shot.err; then
     fail "the browser reported errors for the page"

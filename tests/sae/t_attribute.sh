@@ -52,7 +52,7 @@ PY
             "$PY3" "$check" "$name.$m.$np" "$name.$m.$np.txt" "$name.golden.safetensors" \
                 "$case/expected.safetensors" "$case/meta.json" $metric || fail "$name -np $np: $metric"
             if [ "$np" != 1 ]; then
-                for f in attribution.nc attribution_top.csv attribution_strip.csv; do
+                for f in attribution.nc attribution_top.csv attribution_strip.csv attribution_meta.csv; do
                     cmp -s "$name.$m.1/$f" "$name.$m.$np/$f" || fail "$name $m: $f differs on -np $np"
                 done
                 cmp -s "$name.$m.1.txt" "$name.$m.$np.txt" || fail "$name $m: output differs on -np $np"
