@@ -82,15 +82,16 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct attr_
         }
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = v != NULL;
-        if (ok && strcmp(a, "--metric") == 0)
-            ok = strcmp(v, "logit-diff") == 0 || strcmp(v, "answer-logprob") == 0, ao->metric = v;
-        else if (ok && strcmp(a, "--target") == 0)
+        if (ok && strcmp(a, "--metric") == 0) {
+            ok = strcmp(v, "logit-diff") == 0 || strcmp(v, "answer-logprob") == 0;
+            ao->metric = v;
+        } else if (ok && strcmp(a, "--position") == 0) {
+            ok = sae_cli_i64(v, -(INT64_C(1) << 40), INT64_C(1) << 40, &ao->position);
+            ao->has_position = true;
+        } else if (ok && strcmp(a, "--target") == 0)
             ao->target = v;
         else if (ok && strcmp(a, "--baseline") == 0)
             ao->baseline = v;
-        else if (ok && strcmp(a, "--position") == 0)
-            ok = sae_cli_i64(v, -(INT64_C(1) << 40), INT64_C(1) << 40, &ao->position),
-            ao->has_position = true;
         else if (ok && strcmp(a, "--answer") == 0)
             ao->answer = v;
         else if (ok && strcmp(a, "--answer-ids") == 0)
