@@ -722,7 +722,8 @@ int cmd_report(int argc, char **argv)
                                          view_steer,
                                          report_view_steer_json,
                                          view_ablate,
-                                         report_view_ablate_json};
+                                         report_view_ablate_json,
+                                         report_view_attribution};
     static const view_fn after_pca[] = {report_view_pca_npy, view_harvest, view_tables};
     enum gsae_status st = tok_path ? tokenizer_load(&tk, tok_path, &err) : GSAE_OK;
     if (st == GSAE_OK) st = report_open(&r, out, title, "Results of one gsae run", &err);

@@ -22,3 +22,4 @@ int cmd_contrast(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_harvest(int argc, char **argv);
 int cmd_maxact(int argc, char **argv);
+int cmd_attribute(int argc, char **argv);

@@ -34,6 +34,8 @@ static const struct gsae_command commands[] = {
      "greedy continuations with an SAE feature added at several strengths"},
     {"ablate", cmd_ablate, true,
      "an answer's next-token ranks and logits with SAE features ablated"},
+    {"attribute", cmd_attribute, true,
+     "SAE features that drive a logit difference or an answer's log-probability, by gradient"},
     {"tokenize", cmd_tokenize, false, "text (stdin) to Gemma-2 token ids"},
     {"detokenize", cmd_detokenize, false, "token ids (stdin) to text"},
     {"arc-prompt", cmd_arc_prompt, false, "the notebook's prompt (or target) for an ARC task"},

@@ -17,3 +17,8 @@ enum gsae_status report_view_ablate_json(struct report *r, const char *dir, stru
 
 /* gsae pca's transformed.npy (rows, k) float and explained_variance_ratio.npy (k,). */
 enum gsae_status report_view_pca_npy(struct report *r, const char *dir, struct gsae_error *err);
+
+/* attribution_top.csv (rank,feature,total_abs,sum,peak_position,peak_token,peak_value) and
+ * attribution_strip.csv (position,token,error,f<id>...) of gsae attribute: bars, a token x
+ * feature heat strip and the prompt shaded by each top feature. */
+enum gsae_status report_view_attribution(struct report *r, const char *dir, struct gsae_error *err);

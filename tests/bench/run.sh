@@ -3,6 +3,9 @@
 # usage: tests/bench/run.sh BUILD_DIR [NAME...]   (NAME: engine, tokenizer, ...; default all)
 # Benchmarks use 2 threads (OpenBLAS and OpenMP) unless the environment says otherwise; other
 # load on the machine lowers every figure, so run them on an otherwise idle machine.
+# bench_attrib also gives attribution's figure at Gemma-2 9B dimensions (1,024 tokens, L = 20,
+# layers 21..41, one rank; about 11 GiB and several minutes); alone:
+#   OPENBLAS_NUM_THREADS=2 OMP_NUM_THREADS=2 BUILD_DIR/tests/bench_attrib --9b 1024 21
 set -u
 BUILD=$(cd "$1" && pwd); shift
 source "$(dirname "$0")/../env.sh"

@@ -1,0 +1,626 @@
+/* cmd_attribute.c: `gsae attribute`: which SAE features drive a metric of the model's logits,
+ * by gradient, through the pipeline (src/attrib.h, mpi/pipe_attrib.h).
+ *
+ * The SAE is spliced in at resid_post.L with its error term, so the forward pass is the clean
+ * one; g[p] = dM/dresid_post.L[p] comes back through the stages in reverse and the stage owning
+ * L forms features[p, f] = acts[p, f] * (W_dec[f] . g[p]) and error[p] = err[p] . g[p]. The map
+ * is collected on rank 0, which ranks the features by total |attribution| over positions and
+ * prints the metric, the top K with their largest per-position values, and the error term's
+ * share: sum |error| / (sum |features| + sum |error|). Metrics:
+ *   logit-diff      logits[P, target] - logits[P, baseline] (P: --position, default the last)
+ *   answer-logprob  the answer teacher-forced after the prompt: sum over its tokens of
+ *                   log_softmax(logits[p - 1])[answer token at p]
+ * --out DIR writes attribution.nc (io/attrib_nc.h), attribution_top.csv
+ * (rank,feature,total_abs,sum,peak_position,peak_token,peak_value), attribution_strip.csv
+ * (position,token,error,f<id>... : each top feature's attribution per position) and
+ * attribution_meta.csv (key,value: model, sae, prompt, metric, metric_rule, layer,
+ * metric_value, error_share, gsae_version), which the report reads. Every output is the same for
+ * any rank count.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../io/attrib_nc.h"
+#include "../mpi/pipe_attrib.h"
+#include "../src/attrib.h"
+#include "cli.h"
+#include "commands.h"
+#include "sae_cli.h"
+#include "sae_session.h"
+
+/* Per-position peaks printed for each top feature. */
+#define N_PEAKS 3
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: [mpirun -np N] gsae attribute --model DIR --sae PATH [--layer L]\n"
+            "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
+            "           (--metric logit-diff --target TOK --baseline TOK [--position P] |\n"
+            "            --metric answer-logprob (--answer TEXT | --answer-ids LIST))\n"
+            "           [--top 10] [--out DIR]\n"
+            "\n"
+            "Back-propagate a metric of the final logits to resid_post.L (SAE spliced in with its\n"
+            "error term) and attribute it to SAE features: acts[p,f] * (W_dec[f] . dM/dresid[p]).\n"
+            "Print the metric, the top features by total |attribution| over positions with their\n"
+            "largest per-position values, and the error term's share of the total.\n"
+            "\n%s%s"
+            "  --metric M         logit-diff or answer-logprob (required)\n"
+            "  --target TOK       logit-diff: the target token: an id (a number is read as\n"
+            "                     an id), or a text that is one token\n"
+            "  --baseline TOK     logit-diff: the baseline token, likewise\n"
+            "  --position P       logit-diff: the row read (default the last; negative counts\n"
+            "                     from the end)\n"
+            "  --answer TEXT      answer-logprob: the answer, tokenized without <bos> (a space is\n"
+            "                     prepended) and teacher-forced after the prompt\n"
+            "  --answer-ids LIST  answer-logprob: the answer as token ids\n"
+            "  --top K            features listed (default 10)\n"
+            "  --out DIR          write attribution.nc, attribution_top.csv,\n"
+            "                     attribution_strip.csv and attribution_meta.csv there\n"
+            "                     (created if missing)\n",
+            sae_session_model_usage, sae_session_prompt_usage);
+}
+
+struct attr_opts {
+    const char *metric, *target, *baseline, *answer, *answer_ids, *out_dir;
+    int64_t position, top;
+    bool has_position;
+};
+
+static int parse(int argc, char **argv, struct sae_session_opts *o, struct attr_opts *ao)
+{
+    for (int i = 1; i < argc;) {
+        int took = sae_session_parse("attribute", argc, argv, i, o);
+        if (took < 0) return 2;
+        if (took > 0) {
+            i += took;
+            continue;
+        }
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = v != NULL;
+        if (ok && strcmp(a, "--metric") == 0) {
+            ok = strcmp(v, "logit-diff") == 0 || strcmp(v, "answer-logprob") == 0;
+            ao->metric = v;
+        } else if (ok && strcmp(a, "--position") == 0) {
+            ok = sae_cli_i64(v, -(INT64_C(1) << 40), INT64_C(1) << 40, &ao->position);
+            ao->has_position = true;
+        } else if (ok && strcmp(a, "--target") == 0)
+            ao->target = v;
+        else if (ok && strcmp(a, "--baseline") == 0)
+            ao->baseline = v;
+        else if (ok && strcmp(a, "--answer") == 0)
+            ao->answer = v;
+        else if (ok && strcmp(a, "--answer-ids") == 0)
+            ao->answer_ids = v;
+        else if (ok && (strcmp(a, "--top") == 0 || strcmp(a, "--top-k") == 0))
+            ok = sae_cli_i64(v, 1, 1 << 20, &ao->top);
+        else if (ok && strcmp(a, "--out") == 0)
+            ao->out_dir = v;
+        else
+            ok = false;
+        if (!ok) {
+            fprintf(stderr, "gsae attribute: bad argument '%s%s%s' (see gsae attribute --help)\n",
+                    a, v ? " " : "", v ? v : "");
+            return 2;
+        }
+        i += 2;
+    }
+    const char *bad = NULL;
+    if (!ao->metric)
+        bad = "--metric logit-diff or --metric answer-logprob is required";
+    else if (strcmp(ao->metric, "logit-diff") == 0) {
+        if (!ao->target || !ao->baseline)
+            bad = "--metric logit-diff needs --target and --baseline";
+        else if (ao->answer || ao->answer_ids)
+            bad = "--answer and --answer-ids go with --metric answer-logprob";
+    } else if ((ao->answer != NULL) == (ao->answer_ids != NULL))
+        bad = "--metric answer-logprob needs one of --answer, --answer-ids";
+    else if (ao->target || ao->baseline || ao->has_position)
+        bad = "--target, --baseline and --position go with --metric logit-diff";
+    if (bad) {
+        fprintf(stderr, "gsae attribute: %s\n", bad);
+        return 2;
+    }
+    return 0;
+}
+
+/* A token given as an id or as a text that is exactly one token. */
+static enum gsae_status token_of(struct sae_session *s, const char *what, const char *v,
+                                 int32_t *out, struct gsae_error *err)
+{
+    int64_t id;
+    if (v[0] >= '0' && v[0] <= '9' && sae_cli_i64(v, 0, s->cfg.n_vocab - 1, &id)) {
+        *out = (int32_t)id;
+        return GSAE_OK;
+    }
+    if (!s->has_tokenizer)
+        return gsae_fail(err, GSAE_EINVAL, "%s '%s': not an id in [0, %lld) and no tokenizer", what,
+                         v, (long long)s->cfg.n_vocab);
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    enum gsae_status st = sae_session_tokenize(s, v, false, &ids, &n, err);
+    if (st == GSAE_OK && n != 1)
+        st = gsae_fail(err, GSAE_EINVAL, "%s '%s' is %lld tokens, not one", what, v, (long long)n);
+    if (st == GSAE_OK) *out = ids[0];
+    free(ids);
+    return st;
+}
+
+/* The answer's ids (as `gsae ablate` reads them). */
+static enum gsae_status answer_of(struct sae_session *s, const struct attr_opts *ao, int32_t **ids,
+                                  int64_t *n, struct gsae_error *err)
+{
+    if (ao->answer_ids) {
+        int64_t *v;
+        if (!sae_cli_i64_list(ao->answer_ids, 0, s->cfg.n_vocab - 1, &v, n))
+            return gsae_fail(err, GSAE_EINVAL, "--answer-ids: expected ids in [0, %lld)",
+                             (long long)s->cfg.n_vocab);
+        *ids = malloc((size_t)*n * sizeof **ids);
+        for (int64_t i = 0; *ids && i < *n; i++)
+            (*ids)[i] = (int32_t)v[i];
+        free(v);
+        return *ids ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    size_t len = strlen(ao->answer);
+    char *text = malloc(len + 2);
+    if (!text) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    snprintf(text, len + 2, "%s%s", ao->answer[0] != ' ' ? " " : "", ao->answer);
+    enum gsae_status st = sae_session_tokenize(s, text, false, ids, n, err);
+    free(text);
+    if (st == GSAE_OK && *n == 0) st = gsae_fail(err, GSAE_EINVAL, "--answer is empty");
+    return st;
+}
+
+/* The collected map on rank 0. */
+struct amap {
+    int64_t n, d_sae, nnz;
+    int64_t *row_ptr;
+    int32_t *feature;
+    float *act, *attr, *error;
+    double metric;
+};
+
+static void amap_free(struct amap *m)
+{
+    free(m->row_ptr), free(m->feature), free(m->act), free(m->attr), free(m->error);
+}
+
+/* On the stage owning L: encode resid_post.L, combine with g into blobs (counts per row,
+ * feature ids, activations, attributions: all exact in f32; error). */
+static enum gsae_status owner_blobs(const struct sae_session *s, const struct pipe_attrib *a,
+                                    struct dist_blob *b, struct gsae_error *err)
+{
+    const struct sae_params *sp = &s->sae;
+    int64_t n = a->n_rows, d = sp->d_model;
+    struct sae_encoder enc = {0};
+    struct sae_acts acts = {0};
+    float *work = malloc((size_t)(n * d) * sizeof(float));
+    enum gsae_status st = work ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    if (st == GSAE_OK) st = sae_encoder_init(&enc, sp, 0, err);
+    if (st == GSAE_OK) st = sae_acts_init(&acts, n, 0, err);
+    if (st == GSAE_OK) st = sae_encode(&enc, a->resid, n, &acts, err);
+    const char *names[5] = {"count", "feature", "act", "attr", "error"};
+    int64_t lens[5] = {n, acts.nnz, acts.nnz, acts.nnz, n};
+    for (int k = 0; k < 5 && st == GSAE_OK; k++) {
+        snprintf(b[k].name, sizeof b[k].name, "%s", names[k]);
+        b[k].n = lens[k];
+        if (!(b[k].data = malloc((size_t)(lens[k] + 1) * sizeof(float))))
+            st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    if (st == GSAE_OK) {
+        attrib_combine(sp, a->resid, &acts, a->g, b[3].data, b[4].data, work);
+        for (int64_t r = 0; r < n; r++)
+            b[0].data[r] = (float)(acts.row_ptr[r + 1] - acts.row_ptr[r]);
+        for (int64_t e = 0; e < acts.nnz; e++) {
+            b[1].data[e] = (float)acts.feature[e];
+            b[2].data[e] = acts.value[e];
+        }
+    }
+    free(work);
+    sae_acts_free(&acts);
+    sae_encoder_free(&enc);
+    return st;
+}
+
+/* Forward, backward and combine through the pipeline; the map lands on rank 0. Collective. */
+static enum gsae_status run_attrib(struct sae_session *s, const struct gemma_metric *m,
+                                   const int32_t *tokens, int64_t n, struct amap *out,
+                                   struct gsae_error *err)
+{
+    int64_t mb_first[2] = {0, 1};
+    const int32_t *seqs[1] = {tokens};
+    struct pipe_work work = {1, seqs, &n, 1, mb_first};
+    struct pipe_attrib a;
+    struct dist_blob mine[6] = {0};
+    int64_t n_mine = 0;
+    double metric = 0.0;
+    bool have_metric = false;
+    enum gsae_status st = pipe_attrib_open(&a, &s->p, s->layer, n, err);
+    st = dist_agree(s->d.world, st, err);
+    if (st == GSAE_OK) st = pipe_attrib_forward(&a, &s->p, &work, err);
+    if (st == GSAE_OK) st = pipe_attrib_backward(&a, &s->p, m, &metric, &have_metric, err);
+    if (st == GSAE_OK && a.owner) {
+        st = owner_blobs(s, &a, mine, err);
+        n_mine = 5;
+    }
+    if (st == GSAE_OK && have_metric) {
+        /* the metric in double as two floats: hi + lo */
+        struct dist_blob *b = &mine[n_mine++];
+        snprintf(b->name, sizeof b->name, "metric");
+        b->n = 2;
+        if (!(b->data = malloc(2 * sizeof(float))))
+            st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+        else {
+            b->data[0] = (float)metric;
+            b->data[1] = (float)(metric - (double)b->data[0]);
+        }
+    }
+    pipe_attrib_close(&a);
+    st = dist_agree(s->d.world, st, err);
+    struct dist_blob *all = NULL;
+    int64_t n_all = 0;
+    if (st == GSAE_OK) st = dist_collect(&s->d, mine, n_mine, &all, &n_all, err);
+    for (int64_t k = 0; k < n_mine; k++)
+        free(mine[k].data);
+    if (st != GSAE_OK || s->d.rank != 0) {
+        dist_blobs_free(all, n_all);
+        return st;
+    }
+    const struct dist_blob *b[6] = {0};
+    const char *names[6] = {"count", "feature", "act", "attr", "error", "metric"};
+    for (int64_t i = 0; i < n_all; i++)
+        for (int k = 0; k < 6; k++)
+            if (!b[k] && strcmp(all[i].name, names[k]) == 0) b[k] = &all[i];
+    for (int k = 0; k < 6; k++)
+        if (!b[k])
+            st = gsae_fail(err, GSAE_EINVAL, "attribute: no '%s' from the pipeline", names[k]);
+    int64_t nnz = b[1] ? b[1]->n : 0;
+    *out = (struct amap){.n = n, .d_sae = s->d_sae, .nnz = nnz};
+    if (st == GSAE_OK) {
+        out->metric = (double)b[5]->data[0] + (double)b[5]->data[1];
+        out->row_ptr = malloc((size_t)(n + 1) * sizeof *out->row_ptr);
+        out->feature = malloc((size_t)(nnz + 1) * sizeof *out->feature);
+        out->act = malloc((size_t)(nnz + 1) * sizeof(float));
+        out->attr = malloc((size_t)(nnz + 1) * sizeof(float));
+        out->error = malloc((size_t)n * sizeof(float));
+        if (!out->row_ptr || !out->feature || !out->act || !out->attr || !out->error)
+            st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    if (st == GSAE_OK) {
+        out->row_ptr[0] = 0;
+        for (int64_t r = 0; r < n; r++)
+            out->row_ptr[r + 1] = out->row_ptr[r] + (int64_t)b[0]->data[r];
+        for (int64_t e = 0; e < nnz; e++)
+            out->feature[e] = (int32_t)b[1]->data[e];
+        memcpy(out->act, b[2]->data, (size_t)nnz * sizeof(float));
+        memcpy(out->attr, b[3]->data, (size_t)nnz * sizeof(float));
+        memcpy(out->error, b[4]->data, (size_t)n * sizeof(float));
+    }
+    dist_blobs_free(all, n_all);
+    return st;
+}
+
+/* Ranking: total |attribution| per feature, the top features and the sums. */
+struct ranking {
+    double *total_abs, *sum; /* (d_sae) */
+    int64_t *top, n_top;
+    double feat_abs, err_abs, feat_sum, err_sum, error_share;
+};
+
+static const double *cmp_key;
+static int by_total(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    if (cmp_key[a] != cmp_key[b]) return cmp_key[a] > cmp_key[b] ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+static enum gsae_status rank_features(const struct amap *m, int64_t k, struct ranking *r,
+                                      struct gsae_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->total_abs = calloc((size_t)m->d_sae, sizeof(double));
+    r->sum = calloc((size_t)m->d_sae, sizeof(double));
+    int64_t *idx = malloc((size_t)m->d_sae * sizeof *idx);
+    if (!r->total_abs || !r->sum || !idx) {
+        free(idx);
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    for (int64_t e = 0; e < m->nnz; e++) { /* position order: deterministic sums */
+        r->total_abs[m->feature[e]] += fabs((double)m->attr[e]);
+        r->sum[m->feature[e]] += m->attr[e];
+        r->feat_abs += fabs((double)m->attr[e]);
+        r->feat_sum += m->attr[e];
+    }
+    for (int64_t p = 0; p < m->n; p++) {
+        r->err_abs += fabs((double)m->error[p]);
+        r->err_sum += m->error[p];
+    }
+    double tot = r->feat_abs + r->err_abs;
+    r->error_share = tot > 0 ? r->err_abs / tot : 0.0;
+    int64_t n_act = 0;
+    for (int64_t f = 0; f < m->d_sae; f++)
+        if (r->total_abs[f] > 0) idx[n_act++] = f;
+    cmp_key = r->total_abs;
+    qsort(idx, (size_t)n_act, sizeof *idx, by_total);
+    r->n_top = n_act < k ? n_act : k;
+    r->top = idx;
+    return GSAE_OK;
+}
+
+static void ranking_free(struct ranking *r)
+{
+    free(r->total_abs), free(r->sum), free(r->top);
+}
+
+/* Attribution of feature f at position p (0 when not active there). */
+static float attr_at(const struct amap *m, int64_t p, int64_t f)
+{
+    for (int64_t e = m->row_ptr[p]; e < m->row_ptr[p + 1]; e++)
+        if (m->feature[e] == f) return m->attr[e];
+    return 0.0f;
+}
+
+/* The n_peak positions of f with the largest |attribution| (earlier first on ties). */
+static int64_t peaks_of(const struct amap *m, int64_t f, int64_t *pos, int64_t n_peak)
+{
+    int64_t k = 0;
+    for (int64_t p = 0; p < m->n; p++) {
+        float v = fabsf(attr_at(m, p, f));
+        if (v == 0.0f) continue;
+        int64_t j = k < n_peak ? k++ : n_peak;
+        while (j > 0 && fabsf(attr_at(m, pos[j - 1], f)) < v) {
+            if (j < n_peak) pos[j] = pos[j - 1];
+            j--;
+        }
+        if (j < n_peak) pos[j] = p;
+    }
+    return k;
+}
+
+/* Printable token text: control bytes and newlines escaped. */
+static void put_token(FILE *f, const char *t)
+{
+    for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
+        if (*c == '\n')
+            fputs("\\n", f);
+        else if (*c < 0x20 || *c == 0x7f)
+            fprintf(f, "\\x%02x", *c);
+        else
+            fputc(*c, f);
+    }
+}
+
+static char *token_text_escaped(const char *t)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    put_token(f, t);
+    fclose(f);
+    return buf;
+}
+
+static void print_result(const struct amap *m, const struct ranking *r, char *const *text,
+                         const char *metric_name, const char *rule)
+{
+    printf("metric %s = %.6f   (%s)\n", metric_name, m->metric, rule);
+    printf("attribution: features %+.6f, error term %+.6f; error share %.1f%% of total "
+           "|attribution|\n",
+           r->feat_sum, r->err_sum, 100.0 * r->error_share);
+    printf("top %lld features by total |attribution| over %lld positions:\n", (long long)r->n_top,
+           (long long)m->n);
+    printf("%4s %8s %12s %12s  peaks (position 'token' value)\n", "rank", "feature", "total_abs",
+           "sum");
+    for (int64_t i = 0; i < r->n_top; i++) {
+        int64_t f = r->top[i], pos[N_PEAKS];
+        int64_t k = peaks_of(m, f, pos, N_PEAKS);
+        printf("%4lld %8lld %12.6f %+12.6f ", (long long)(i + 1), (long long)f, r->total_abs[f],
+               r->sum[f]);
+        for (int64_t j = 0; j < k; j++) {
+            printf(" %lld '", (long long)pos[j]);
+            put_token(stdout, text[pos[j]]);
+            printf("' %+.6f", attr_at(m, pos[j], f));
+        }
+        printf("\n");
+    }
+    fflush(stdout);
+}
+
+static enum gsae_status write_csvs(const char *dir, const struct amap *m, const struct ranking *r,
+                                   char *const *text, struct gsae_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/attribution_top.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
+    fprintf(f, "rank,feature,total_abs,sum,peak_position,peak_token,peak_value\n");
+    for (int64_t i = 0; i < r->n_top; i++) {
+        int64_t fe = r->top[i], pos[1];
+        peaks_of(m, fe, pos, 1);
+        fprintf(f, "%lld,%lld,%.9g,%.9g,%lld,", (long long)(i + 1), (long long)fe, r->total_abs[fe],
+                r->sum[fe], (long long)pos[0]);
+        char *t = token_text_escaped(text[pos[0]]);
+        sae_cli_csv_field(f, t ? t : "");
+        free(t);
+        fprintf(f, ",%.9g\n", (double)attr_at(m, pos[0], fe));
+    }
+    if (fclose(f) != 0) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    snprintf(path, sizeof path, "%s/attribution_strip.csv", dir);
+    if (!(f = fopen(path, "w"))) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
+    fprintf(f, "position,token,error");
+    for (int64_t i = 0; i < r->n_top; i++)
+        fprintf(f, ",f%lld", (long long)r->top[i]);
+    fputc('\n', f);
+    for (int64_t p = 0; p < m->n; p++) {
+        fprintf(f, "%lld,", (long long)p);
+        char *t = token_text_escaped(text[p]);
+        sae_cli_csv_field(f, t ? t : "");
+        free(t);
+        fprintf(f, ",%.9g", (double)m->error[p]);
+        for (int64_t i = 0; i < r->n_top; i++)
+            fprintf(f, ",%.9g", (double)attr_at(m, p, r->top[i]));
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    return GSAE_OK;
+}
+
+/* attribution_meta.csv: key,value lines saying what was computed and its totals. */
+static enum gsae_status write_meta(const char *dir, const struct attrib_nc_meta *m,
+                                   struct gsae_error *err)
+{
+    char path[4200], num[64];
+    snprintf(path, sizeof path, "%s/attribution_meta.csv", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
+    fprintf(f, "key,value\n");
+    const char *keys[] = {"model", "sae", "prompt", "metric", "metric_rule"};
+    const char *vals[] = {m->model, m->sae, m->prompt, m->metric, m->metric_rule};
+    for (int i = 0; i < 5; i++) {
+        fprintf(f, "%s,", keys[i]);
+        sae_cli_csv_field(f, vals[i] ? vals[i] : "");
+        fputc('\n', f);
+    }
+    snprintf(num, sizeof num, "%.9g", m->metric_value);
+    fprintf(f, "layer,%lld\nmetric_value,%s\nerror_share,%.6f\ngsae_version,", (long long)m->layer,
+            num, m->error_share);
+    sae_cli_csv_field(f, gsae_version());
+    fputc('\n', f);
+    if (fclose(f) != 0) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    return GSAE_OK;
+}
+
+/* Rank 0: print, and write the files when asked. */
+static enum gsae_status report(struct sae_session *s, const struct sae_session_opts *o,
+                               const struct attr_opts *ao, const struct gemma_metric *gm,
+                               const int32_t *tokens, const struct amap *m, struct gsae_error *err)
+{
+    struct ranking r;
+    enum gsae_status st = rank_features(m, ao->top, &r, err);
+    char **text = calloc((size_t)m->n, sizeof *text);
+    if (st == GSAE_OK && !text) st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    for (int64_t p = 0; st == GSAE_OK && p < m->n; p++)
+        if (!(text[p] = sae_session_decode(s, tokens + p, 1)))
+            st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    bool ld = gm->kind == GEMMA_METRIC_LOGIT_DIFF;
+    char rule[256];
+    if (ld)
+        snprintf(rule, sizeof rule, "logits[%lld, %d] - logits[%lld, %d]", (long long)gm->position,
+                 gm->target, (long long)gm->position, gm->baseline);
+    else
+        snprintf(rule, sizeof rule,
+                 "sum over p in [%lld, %lld] of log_softmax(logits[p - 1])[tokens[p]]",
+                 (long long)gm->first, (long long)gm->last);
+    const char *name = ld ? "logit_diff" : "answer_logprob";
+    if (st == GSAE_OK) print_result(m, &r, text, name, rule);
+    if (st == GSAE_OK && ao->out_dir) {
+        if (mkdir(ao->out_dir, 0777) != 0 && errno != EEXIST)
+            st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", ao->out_dir, strerror(errno));
+        struct attrib_nc_meta meta = {.model = o->model_dir,
+                                      .sae = o->sae_path,
+                                      .prompt = s->prompt_name,
+                                      .metric = name,
+                                      .metric_rule = rule,
+                                      .layer = s->layer,
+                                      .metric_value = m->metric,
+                                      .error_share = r.error_share,
+                                      .target = ld ? gm->target : -1,
+                                      .baseline = ld ? gm->baseline : -1,
+                                      .position = ld ? gm->position : -1,
+                                      .answer_first = ld ? -1 : gm->first,
+                                      .answer_last = ld ? -1 : gm->last};
+        struct attrib_nc_map map = {.n_pos = m->n,
+                                    .d_sae = m->d_sae,
+                                    .nnz = m->nnz,
+                                    .tokens = tokens,
+                                    .text = (const char *const *)text,
+                                    .row_ptr = m->row_ptr,
+                                    .feature = m->feature,
+                                    .act = m->act,
+                                    .attr = m->attr,
+                                    .error = m->error,
+                                    .total_abs = r.total_abs,
+                                    .top = r.top,
+                                    .n_top = r.n_top};
+        char path[4200];
+        snprintf(path, sizeof path, "%s/attribution.nc", ao->out_dir);
+        if (st == GSAE_OK) st = attrib_nc_write(path, &meta, &map, err);
+        if (st == GSAE_OK) st = write_csvs(ao->out_dir, m, &r, text, err);
+        if (st == GSAE_OK) st = write_meta(ao->out_dir, &meta, err);
+    }
+    for (int64_t p = 0; text && p < m->n; p++)
+        free(text[p]);
+    free(text);
+    ranking_free(&r);
+    return st;
+}
+
+int cmd_attribute(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    struct sae_session_opts o = {.layer = -1};
+    struct attr_opts ao = {.top = 10};
+    int rc = parse(argc, argv, &o, &ao);
+    if (rc) return rc;
+    /* every token covers at least one byte: the answer's bytes bound its token count */
+    int64_t max_ans = 0;
+    if (ao.answer) max_ans = 2 + (int64_t)strlen(ao.answer);
+    if (ao.answer_ids) max_ans = 2;
+    for (const char *c = ao.answer_ids; c && *c; c++)
+        max_ans += *c == ',';
+    struct gsae_error err = {0};
+    struct sae_session s;
+    int32_t *answer = NULL, *tokens = NULL;
+    int64_t n_ans = 0, n = 0;
+    struct gemma_metric gm = {0};
+    struct amap m = {0};
+    enum gsae_status st = sae_session_open(&s, "attribute", &o, max_ans, &err);
+    bool opened = st == GSAE_OK;
+    if (st == GSAE_OK && s.n_prompts != 1)
+        st = gsae_fail(&err, GSAE_EINVAL, "attribute takes one prompt, %lld were given",
+                       (long long)s.n_prompts);
+    bool ld = strcmp(ao.metric, "logit-diff") == 0;
+    if (st == GSAE_OK && !ld) st = answer_of(&s, &ao, &answer, &n_ans, &err);
+    if (st == GSAE_OK) {
+        n = s.n_prompt + n_ans;
+        if (!(tokens = malloc((size_t)n * sizeof *tokens)))
+            st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
+    }
+    if (st == GSAE_OK) {
+        memcpy(tokens, s.prompt, (size_t)s.n_prompt * sizeof *tokens);
+        if (n_ans) memcpy(tokens + s.n_prompt, answer, (size_t)n_ans * sizeof *tokens);
+        if (ld) {
+            gm.kind = GEMMA_METRIC_LOGIT_DIFF;
+            gm.position = !ao.has_position  ? n - 1
+                          : ao.position < 0 ? n + ao.position
+                                            : ao.position;
+            st = token_of(&s, "--target", ao.target, &gm.target, &err);
+            if (st == GSAE_OK) st = token_of(&s, "--baseline", ao.baseline, &gm.baseline, &err);
+        } else {
+            gm = (struct gemma_metric){.kind = GEMMA_METRIC_ANSWER_LOGPROB,
+                                       .first = s.n_prompt,
+                                       .last = n - 1,
+                                       .tokens = tokens};
+        }
+    }
+    if (st == GSAE_OK) st = gemma_metric_check(&gm, n, s.cfg.n_vocab, &err);
+    if (opened) st = dist_agree(s.d.world, st, &err);
+    if (st == GSAE_OK) st = run_attrib(&s, &gm, tokens, n, &m, &err);
+    if (st == GSAE_OK && s.d.rank == 0) st = report(&s, &o, &ao, &gm, tokens, &m, &err);
+    if (opened) st = dist_agree(s.d.world, st, &err);
+    if (st != GSAE_OK) cli_report("attribute", &err);
+    amap_free(&m);
+    free(answer);
+    free(tokens);
+    sae_session_close(&s);
+    return st == GSAE_OK ? 0 : 1;
+}
