@@ -10,6 +10,7 @@
  */
 #include <cblas.h>
 #include <omp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,18 +272,20 @@ static void bench_decode(const char *label, const struct synth_model *m, struct 
 /* One model's figures in both compute modes: prefill at each T of Ts, decode at 1, 5 and 8
  * rows, with the peaks they are measured against. */
 static void bench_model(const char *label, struct gemma_config c, const int64_t *Ts, int n_T,
-                        double sgemm, double read_gbs)
+                        double sgemm, double read_gbs, bool decode_only)
 {
     c.n_layers = 2; /* layer 0 local (sliding window), layer 1 global */
     struct synth_model m;
     synth_init(&m, &c, GSAE_DTYPE_BF16, 1, 0, c.n_layers, 0);
     int64_t T_max = Ts[n_T - 1];
-    double dnnl_peak = onednn_peak(&m, T_max);
-    printf("%s: oneDNN bf16 matmul %.1f GFLOP/s at the projection shapes (%lld rows, packed "
-           "weights) = %.2fx sgemm\n",
-           label, dnnl_peak, (long long)T_max, dnnl_peak / sgemm);
-    printf("%s: bf16->f32 conversion of one layer's weights (f32 mode) %.3f s\n", label,
-           conversion_seconds(&m));
+    double dnnl_peak = decode_only ? 0 : onednn_peak(&m, T_max);
+    if (!decode_only)
+        printf("%s: oneDNN bf16 matmul %.1f GFLOP/s at the projection shapes (%lld rows, packed "
+               "weights) = %.2fx sgemm\n",
+               label, dnnl_peak, (long long)T_max, dnnl_peak / sgemm);
+    if (!decode_only)
+        printf("%s: bf16->f32 conversion of one layer's weights (f32 mode) %.3f s\n", label,
+               conversion_seconds(&m));
     float *x = malloc(sizeof(float) * (size_t)(T_max * c.d_model));
     float *x0 = malloc(sizeof(float) * (size_t)(T_max * c.d_model));
     struct rng r;
@@ -300,7 +303,12 @@ static void bench_model(const char *label, struct gemma_config c, const int64_t 
             exit(1);
         }
         s.n_threads = N_THREADS;
-        for (int i = 0; i < n_T; i++)
+        if (decode_only) { /* fill the caches up to T_max, untimed */
+            int64_t slot = 0, pos0 = 0, n = T_max;
+            memcpy(x, x0, sizeof(float) * (size_t)(T_max * c.d_model));
+            forward_once(&m, &s, x, 1, &slot, &pos0, &n, T_max);
+        }
+        for (int i = 0; i < n_T && !decode_only; i++)
             bench_prefill(label, &m, &s, Ts[i], x0, x, mode ? dnnl_peak : sgemm,
                           mode ? "oneDNN bf16" : "sgemm");
         const int rows[] = {1, 5, 8};
@@ -315,9 +323,11 @@ static void bench_model(const char *label, struct gemma_config c, const int64_t 
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    /* --decode: decoding figures only, at 2B dimensions after a 512-token prefill */
+    bool decode_only = argc > 1 && strcmp(argv[1], "--decode") == 0;
     openblas_set_num_threads(N_THREADS);
     omp_set_num_threads(N_THREADS); /* oneDNN's threads */
-    double peak = sgemm_peak(quick ? 512 : 2048, quick ? 2 : 5);
+    double peak = decode_only ? 0 : sgemm_peak(quick ? 512 : 2048, quick ? 2 : 5);
     printf("machine: sgemm peak %.1f GFLOP/s (%d threads, %dx%d, best of %d)\n", peak, N_THREADS,
            quick ? 512 : 2048, quick ? 512 : 2048, quick ? 2 : 5);
     double read_gbs, triad_gbs;
@@ -327,11 +337,17 @@ int main(int argc, char **argv)
            read_gbs, triad_gbs, N_THREADS, quick ? 16 : 512);
     if (quick) {
         const int64_t Ts[] = {128};
-        bench_model("tiny", synth_config(2, 256, 4, 2, 64, 1024, 512, 64), Ts, 1, peak, read_gbs);
+        bench_model("tiny", synth_config(2, 256, 4, 2, 64, 1024, 512, 64), Ts, 1, peak, read_gbs,
+                    false);
+        return 0;
+    }
+    if (decode_only) {
+        const int64_t Ts[] = {512};
+        bench_model("gemma2-2b", gemma_config_2b(), Ts, 1, peak, read_gbs, true);
         return 0;
     }
     const int64_t Ts[] = {512, 1024};
-    bench_model("gemma2-2b", gemma_config_2b(), Ts, 2, peak, read_gbs);
-    bench_model("gemma2-9b", gemma_config_9b(), Ts, 2, peak, read_gbs);
+    bench_model("gemma2-2b", gemma_config_2b(), Ts, 2, peak, read_gbs, false);
+    bench_model("gemma2-9b", gemma_config_9b(), Ts, 2, peak, read_gbs, false);
     return 0;
 }
