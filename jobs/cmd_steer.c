@@ -5,8 +5,9 @@
  * and max_new tokens are generated (greedy at temperature 0). The strengths of a prompt run
  * together as one batch of rows (one pass over the weights per step for all of them, up to
  * MATMUL_SMALL_ROWS at a time; see sae_session_group), each with its own sampler stream, so
- * every continuation is bit-identical in f32 mode to running its strength alone. Printed: "strength %+.1f" and
- * the decoded continuation, for each prompt (--prompts with --arc DIR gives several).
+ * every continuation is bit-identical in f32 mode to running its strength alone. Printed:
+ * "strength %+.1f" and the decoded continuation, for each prompt (--prompts with --arc DIR
+ * gives several).
  * --out FILE writes the CSV the report reads (jobs/README.md): feature,prompt,strength,text.
  * --json FILE writes
  *   {"command": "steer", "model": DIR, "sae": PATH, "layer": L, "feature": f, "max_act": A,
