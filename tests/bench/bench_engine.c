@@ -22,7 +22,7 @@
 #include "../../src/matmul.h"
 #include "../common/gemma_synth.h"
 
-#define N_THREADS 2
+static int bench_threads = 2; /* GSAE_BENCH_THREADS overrides (as in tests/bench/run.sh) */
 
 static double now(void)
 {
@@ -61,7 +61,7 @@ static void mem_bandwidth(int64_t n, int reps, double *read_gbs, double *triad_g
 {
     float *a = malloc(sizeof(float) * (size_t)n), *b = malloc(sizeof(float) * (size_t)n);
     float *c = malloc(sizeof(float) * (size_t)n);
-#pragma omp parallel for schedule(static) num_threads(N_THREADS)
+#pragma omp parallel for schedule(static) num_threads(bench_threads)
     for (int64_t i = 0; i < n; i++)
         a[i] = 1.0f, b[i] = 2.0f, c[i] = 0.5f;
     double best_read = 1e30, best_triad = 1e30, sink = 0;
@@ -69,7 +69,7 @@ static void mem_bandwidth(int64_t n, int reps, double *read_gbs, double *triad_g
         /* four independent 16-lane sums per thread: a single (or double-precision) reduction
          * chain is add-latency-bound and reads at ~0.6x of what the memory delivers here */
         double t = now(), s = 0;
-#pragma omp parallel num_threads(N_THREADS) reduction(+ : s)
+#pragma omp parallel num_threads(bench_threads) reduction(+ : s)
         {
             int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
             int64_t i0 = n * id / nt, i1 = n * (id + 1) / nt;
@@ -93,7 +93,7 @@ static void mem_bandwidth(int64_t n, int reps, double *read_gbs, double *triad_g
         sink += s;
         best_read = t < best_read ? t : best_read;
         t = now();
-#pragma omp parallel for simd schedule(static) num_threads(N_THREADS)
+#pragma omp parallel for simd schedule(static) num_threads(bench_threads)
         for (int64_t i = 0; i < n; i++)
             a[i] = b[i] + 0.5f * c[i];
         t = now() - t;
@@ -159,7 +159,7 @@ static double conversion_seconds(const struct synth_model *m)
         for (int i = 0; i < 7; i++) {
             int64_t n = w[i]->shape[0], k = w[i]->shape[1], nb = tf / k;
             for (int64_t r0 = 0; r0 < n; r0 += nb)
-                matmul_rows_to_f32(tile, w[i], r0, n - r0 < nb ? n - r0 : nb, k, N_THREADS);
+                matmul_rows_to_f32(tile, w[i], r0, n - r0 < nb ? n - r0 : nb, k, bench_threads);
         }
         t = now() - t;
         best = t < best ? t : best;
@@ -332,7 +332,7 @@ static void bench_model(const char *label, struct gemma_config c, const int64_t 
             fprintf(stderr, "bench_engine: %s\n", err.msg);
             exit(1);
         }
-        s.n_threads = N_THREADS;
+        s.n_threads = bench_threads;
         if (decode_only) { /* fill the caches up to T_max, untimed */
             int64_t slot = 0, pos0 = 0, n = T_max;
             memcpy(x, x0, sizeof(float) * (size_t)(T_max * c.d_model));
@@ -355,17 +355,19 @@ int main(int argc, char **argv)
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     /* --decode: decoding figures only, at 2B dimensions after a 512-token prefill */
     bool decode_only = argc > 1 && strcmp(argv[1], "--decode") == 0;
-    openblas_set_num_threads(N_THREADS);
-    omp_set_num_threads(N_THREADS); /* oneDNN's threads */
+    const char *bt = getenv("GSAE_BENCH_THREADS");
+    if (bt && atoi(bt) > 0) bench_threads = atoi(bt);
+    openblas_set_num_threads(bench_threads);
+    omp_set_num_threads(bench_threads); /* oneDNN's threads */
     double peak = decode_only ? 0 : sgemm_peak(quick ? 512 : 2048, quick ? 2 : 5);
-    printf("machine: sgemm peak %.1f GFLOP/s (%d threads, %dx%d, best of %d)\n", peak, N_THREADS,
-           quick ? 512 : 2048, quick ? 512 : 2048, quick ? 2 : 5);
+    printf("machine: sgemm peak %.1f GFLOP/s (%d threads, %dx%d, best of %d)\n", peak,
+           bench_threads, quick ? 512 : 2048, quick ? 512 : 2048, quick ? 2 : 5);
     double read_gbs, triad_gbs;
     if (quick) bw_array_floats = 1 << 22;
     mem_bandwidth(bw_array_floats, quick ? 2 : 4, &read_gbs, &triad_gbs);
     printf("machine: memory bandwidth %.1f GB/s read, %.1f GB/s triad (%d threads, %d MiB "
            "arrays)\n",
-           read_gbs, triad_gbs, N_THREADS, quick ? 16 : 512);
+           read_gbs, triad_gbs, bench_threads, quick ? 16 : 512);
     if (quick) {
         const int64_t Ts[] = {128};
         bench_model("tiny", synth_config(2, 256, 4, 2, 64, 1024, 512, 64), Ts, 1, peak, read_gbs,
