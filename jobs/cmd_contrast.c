@@ -52,7 +52,7 @@ static void usage(FILE *f)
            "           (--tasks DIR --outcomes CSV | --arc DIR --tasks NAME,... [--outcomes CSV]\n"
            "            | --prompts JSONL) [--pairs A-B,...] [--permutations N] [--seed S]\n"
            "           [--top K] [--out DIR] [--acts CSV] [--diff CSV] [--stages S|auto]\n"
-           "           [--layers SPEC] [--threads T] [--no-bos]\n"
+           "           [--layers SPEC] [--threads T] [--compute f32|bf16] [--no-bos]\n"
            "       gsae contrast --job FILE [--step SECTION] [flags overriding the job's]\n"
            "\n"
            "SAE features at each prompt's last token (resid_post.L, the model run up to layer L\n"
@@ -74,6 +74,8 @@ static void usage(FILE *f)
            "  --stages S        pipeline stages per replica (default all ranks; auto = same)\n"
            "  --layers SPEC     explicit stages, inclusive layer ranges (e.g. 0-1,2-2)\n"
            "  --threads T       BLAS and loop threads per rank\n"
+           "  --compute MODE    f32 (default, the reference) or bf16: GEMM inputs and weights\n"
+           "                    in bf16, f32 accumulation (oneDNN); SAE thresholds in f32\n"
            "  --no-bos          do not put <bos> before each prompt\n"
            "  --job FILE        read the settings from a job file: the section --step, else\n"
            "                    the first step of [job] steps with command contrast (or\n"
@@ -88,6 +90,7 @@ struct options {
     uint64_t seed;
     int n_stages, n_threads;
     bool no_bos;
+    enum gemma_compute compute; /* --compute f32|bf16 (default f32) */
 };
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -154,6 +157,8 @@ static enum gsae_status set_option(struct options *o, const char *key, const cha
         ok = strcmp(v, "last") == 0;
     else if (strcmp(key, "no-bos") == 0)
         ok = parse_bool(v, &o->no_bos);
+    else if (strcmp(key, "compute") == 0)
+        ok = gemma_compute_parse(v, &o->compute, err) == GSAE_OK;
     else
         return gsae_fail(err, GSAE_EINVAL, "%s: unknown setting '%s'", from, key);
     if (!ok)
@@ -648,6 +653,7 @@ static enum gsae_status setup(const struct options *o, struct run *r, struct con
         dist_threads_apply(n_threads);
         struct pipe_limits lim;
         pipe_limits_of_work(&r->work.work, 0, r->d.n_replicas, &lim);
+        lim.compute = o->compute;
         st = pipe_open(&r->p, &r->d, &r->plan, &r->cfg, &r->ck.w, &lim, n_threads, err);
         st = dist_agree(r->d.world, st, err);
     }

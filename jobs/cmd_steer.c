@@ -2,8 +2,12 @@
  *
  * For each strength s, resid_post.L += max_act * s * W_dec[feature] at every position, prompt
  * and generated (the hook runs on every forward call: prefill and each KV-cache decode step),
- * and max_new tokens are generated (greedy at temperature 0). Printed: "strength %+.1f" and
- * the decoded continuation, for each prompt (--prompts with --arc DIR gives several).
+ * and max_new tokens are generated (greedy at temperature 0). The strengths of a prompt run
+ * together as one batch of rows (one pass over the weights per step for all of them, up to
+ * MATMUL_SMALL_ROWS at a time; see sae_session_group), each with its own sampler stream, so
+ * every continuation is bit-identical in f32 mode to running its strength alone. Printed:
+ * "strength %+.1f" and the decoded continuation, for each prompt (--prompts with --arc DIR
+ * gives several).
  * --out FILE writes the CSV the report reads (jobs/README.md): feature,prompt,strength,text.
  * --json FILE writes
  *   {"command": "steer", "model": DIR, "sae": PATH, "layer": L, "feature": f, "max_act": A,
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/matmul.h"
 #include "cli.h"
 #include "commands.h"
 #include "sae_cli.h"
@@ -100,25 +105,10 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer
     return 0;
 }
 
-/* One steered generation of the selected prompt; rank 0 prints it and records it. */
-static enum gsae_status steer_one(struct sae_session *s, const struct steer_opts *so,
-                                  double strength, int32_t *out, json_t *runs, FILE *csv,
-                                  struct gsae_error *err)
+/* Rank 0 prints and records one continuation (out, max_new tokens) of the selected prompt. */
+static void steer_record(struct sae_session *s, const struct steer_opts *so, double strength,
+                         const int32_t *out, json_t *runs, FILE *csv)
 {
-    struct intervene iv = {0};
-    struct intervene_spec spec = {.op = INTERVENE_STEER,
-                                  .layer = s->layer,
-                                  .steer_feature = so->feature,
-                                  /* the product in double, then f32, as the notebook's torch */
-                                  .steer_coef = (float)(so->max_act * strength)};
-    enum gsae_status st = GSAE_OK;
-    if (s->owns_layer) st = intervene_init(&iv, &spec, &s->sae, s->n_prompt, err);
-    st = dist_agree(s->d.world, st, err);
-    if (st == GSAE_OK)
-        st = sae_session_generate(s, s->prompt, s->n_prompt, &iv, so->max_new,
-                                  (float)so->temperature, (uint64_t)so->seed, out, err);
-    intervene_free(&iv);
-    if (st != GSAE_OK || s->d.rank != 0) return st;
     char *text = sae_session_decode(s, out, so->max_new);
     printf("strength %+.1f: %s\n", strength, text ? text : "?");
     fflush(stdout);
@@ -136,6 +126,35 @@ static enum gsae_status steer_one(struct sae_session *s, const struct steer_opts
         fputc('\n', csv);
     }
     free(text);
+}
+
+/* Steered generations of the selected prompt at strengths[0..n), one batch of rows per step
+ * (sae_session_generate_many); out holds n * max_new tokens. */
+static enum gsae_status steer_batch(struct sae_session *s, const struct steer_opts *so,
+                                    const double *strengths, int64_t n, int32_t *out, json_t *runs,
+                                    FILE *csv, struct gsae_error *err)
+{
+    struct intervene iv[MATMUL_SMALL_ROWS] = {0};
+    GSAE_ASSERT(n >= 1 && n <= MATMUL_SMALL_ROWS);
+    enum gsae_status st = GSAE_OK;
+    for (int64_t i = 0; st == GSAE_OK && s->owns_layer && i < n; i++) {
+        struct intervene_spec spec = {.op = INTERVENE_STEER,
+                                      .layer = s->layer,
+                                      .steer_feature = so->feature,
+                                      /* the product in double, then f32, as the notebook's torch */
+                                      .steer_coef = (float)(so->max_act * strengths[i])};
+        st = intervene_init(&iv[i], &spec, &s->sae, s->n_prompt, err);
+    }
+    st = dist_agree(s->d.world, st, err);
+    if (st == GSAE_OK)
+        st = sae_session_generate_many(s, s->prompt, s->n_prompt, s->owns_layer ? iv : NULL, n,
+                                       so->max_new, (float)so->temperature, (uint64_t)so->seed, out,
+                                       err);
+    for (int64_t i = 0; i < n; i++)
+        intervene_free(&iv[i]);
+    if (st != GSAE_OK || s->d.rank != 0) return st;
+    for (int64_t i = 0; i < n; i++)
+        steer_record(s, so, strengths[i], out + i * so->max_new, runs, csv);
     return GSAE_OK;
 }
 
@@ -158,6 +177,8 @@ int cmd_steer(int argc, char **argv)
         so.strengths = malloc(sizeof default_strengths);
         if (so.strengths) memcpy(so.strengths, default_strengths, sizeof default_strengths);
     }
+    /* all strengths of a prompt in one batch (up to MATMUL_SMALL_ROWS at a time) */
+    o.max_group = so.n_strengths < MATMUL_SMALL_ROWS ? so.n_strengths : MATMUL_SMALL_ROWS;
     struct gsae_error err = {0};
     struct sae_session s;
     FILE *csv = NULL;
@@ -165,7 +186,7 @@ int cmd_steer(int argc, char **argv)
     if (st == GSAE_OK && so.feature >= s.d_sae)
         st = gsae_fail(&err, GSAE_EINVAL, "--feature %lld is outside the SAE's [0, %lld)",
                        (long long)so.feature, (long long)s.d_sae);
-    int32_t *tokens = calloc((size_t)so.max_new + 1, sizeof *tokens);
+    int32_t *tokens = calloc((size_t)(so.max_new * MATMUL_SMALL_ROWS) + 1, sizeof *tokens);
     if (st == GSAE_OK && (!tokens || !so.strengths))
         st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
     if (st == GSAE_OK && s.d.rank == 0 && so.csv_path) {
@@ -180,8 +201,10 @@ int cmd_steer(int argc, char **argv)
         sae_session_select(&s, p);
         if (s.d.rank == 0 && s.n_prompts > 1)
             printf("== %s (%lld tokens)\n", s.prompt_name, (long long)s.n_prompt);
-        for (int64_t k = 0; st == GSAE_OK && k < so.n_strengths; k++)
-            st = steer_one(&s, &so, so.strengths[k], tokens, runs, csv, &err);
+        for (int64_t k = 0, g; st == GSAE_OK && k < so.n_strengths; k += g) {
+            g = sae_session_group(&s, s.n_prompt, so.n_strengths - k);
+            st = steer_batch(&s, &so, so.strengths + k, g, tokens, runs, csv, &err);
+        }
     }
     if (csv && fclose(csv) != 0 && st == GSAE_OK)
         st = gsae_fail(&err, GSAE_EIO, "%s: write failed", so.csv_path);

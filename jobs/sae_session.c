@@ -9,6 +9,7 @@
 #include "../io/arc_task.h"
 #include "../io/tokenizer_load.h"
 #include "../src/arc.h"
+#include "../src/matmul.h"
 #include "../src/sampler.h"
 #include "cli.h"
 #include "sae_cli.h"
@@ -318,12 +319,20 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
     if (st == GSAE_OK) st = dist_threads_choose(&s->d, o->n_threads, &s->n_threads, err);
     if (st == GSAE_OK) {
         dist_threads_apply(s->n_threads);
-        int64_t mb_first[2] = {0, 1}, n = s->max_prompt + max_extra;
-        struct pipe_work work = {1, NULL, &n, 1, mb_first};
-        struct pipe_limits lim;
-        pipe_limits_of_work(&work, max_extra, s->d.n_replicas, &lim);
-        lim.compute = o->compute;
-        st = pipe_open(&s->p, &s->d, &s->plan, &s->cfg, &s->ck.w, &lim, s->n_threads, err);
+        s->max_group = o->max_group > 1 ? o->max_group : 1;
+        int64_t mb_first[2] = {0, s->max_group};
+        int64_t *n_tok = malloc((size_t)s->max_group * sizeof *n_tok);
+        if (!n_tok) st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+        for (int64_t i = 0; n_tok && i < s->max_group; i++)
+            n_tok[i] = s->max_prompt + max_extra;
+        if (st == GSAE_OK) {
+            struct pipe_work work = {s->max_group, NULL, n_tok, 1, mb_first};
+            struct pipe_limits lim;
+            pipe_limits_of_work(&work, max_extra, s->d.n_replicas, &lim);
+            lim.compute = o->compute;
+            st = pipe_open(&s->p, &s->d, &s->plan, &s->cfg, &s->ck.w, &lim, s->n_threads, err);
+        }
+        free(n_tok);
         st = dist_agree(s->d.world, st, err);
     }
     return st;
@@ -486,5 +495,84 @@ enum gsae_status sae_session_generate(struct sae_session *s, const int32_t *toke
     struct pipe_sampler sampler = {pick, &pc};
     st = pipe_generate(&s->p, &work, n_new, hook.fn ? &hook : NULL, &sampler, out, err);
     sampler_free(&pc.sm);
+    return st;
+}
+
+/* Sequence i of a batch runs ivs[work index of i] on its own rows. */
+struct many_hook {
+    struct intervene *ivs;
+};
+
+static enum gsae_status many_hook_fn(void *ctx, const struct pipe_rows *rows, const char *name,
+                                     int64_t layer, float *x, int64_t d_model,
+                                     struct gsae_error *err)
+{
+    struct many_hook *mh = ctx;
+    const struct gemma_batch *b = rows->batch;
+    enum gsae_status st = GSAE_OK;
+    int64_t row = 0;
+    for (int64_t i = 0; st == GSAE_OK && i < b->n_seq; i++) {
+        struct gemma_batch one = {1, b->n_tok[i], b->slot + i, b->pos0 + i, b->n_tok + i};
+        st = intervene_apply(&mh->ivs[rows->seq[i]], name, layer, x + row * d_model, &one, d_model,
+                             err);
+        row += b->n_tok[i];
+    }
+    return st;
+}
+
+/* One sampler stream per sequence, each seeded alike: sequence i draws what it would alone. */
+struct many_pick {
+    struct sampler sm;
+    struct rng *rng;
+};
+
+static enum gsae_status many_pick_fn(void *ctx, const struct pipe_rows *rows, int64_t i,
+                                     const float *logits, int64_t n_vocab, int32_t *token,
+                                     struct gsae_error *err)
+{
+    (void)n_vocab, (void)err;
+    struct many_pick *mp = ctx;
+    *token = sampler_pick(&mp->sm, logits, &mp->rng[rows->seq[i]]);
+    return GSAE_OK;
+}
+
+int64_t sae_session_group(const struct sae_session *s, int64_t n, int64_t n_want)
+{
+    int64_t g = n_want < s->max_group ? n_want : s->max_group;
+    if (g > MATMUL_SMALL_ROWS) g = MATMUL_SMALL_ROWS;
+    if (n <= MATMUL_SMALL_ROWS && g * n > MATMUL_SMALL_ROWS) g = MATMUL_SMALL_ROWS / n;
+    return g > 1 ? g : 1;
+}
+
+enum gsae_status sae_session_generate_many(struct sae_session *s, const int32_t *tokens, int64_t n,
+                                           struct intervene *ivs, int64_t n_seq, int64_t n_new,
+                                           float temperature, uint64_t seed, int32_t *out,
+                                           struct gsae_error *err)
+{
+    GSAE_ASSERT(n_seq >= 1 && n_seq <= s->max_group);
+    int64_t mb_first[2] = {0, n_seq};
+    const int32_t **seqs = malloc((size_t)n_seq * sizeof *seqs);
+    int64_t *lens = malloc((size_t)n_seq * sizeof *lens);
+    struct many_pick mp = {.rng = malloc((size_t)n_seq * sizeof *mp.rng)};
+    if (!seqs || !lens || !mp.rng) {
+        free(seqs), free(lens), free(mp.rng);
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < n_seq; i++) {
+        seqs[i] = tokens, lens[i] = n;
+        rng_seed(&mp.rng[i], seed);
+    }
+    struct pipe_work work = {n_seq, seqs, lens, 1, mb_first};
+    struct many_hook mh = {ivs};
+    struct pipe_hook hook = {many_hook_fn, &mh};
+    struct sampler_params sp = {.temperature = temperature, .top_k = 0, .top_p = 1.0f};
+    enum gsae_status st = sampler_init(&mp.sm, &sp, s->cfg.n_vocab, err);
+    if (st == GSAE_OK) {
+        struct pipe_sampler sampler = {many_pick_fn, &mp};
+        st = pipe_generate(&s->p, &work, n_new, s->owns_layer && ivs ? &hook : NULL, &sampler, out,
+                           err);
+        sampler_free(&mp.sm);
+    }
+    free(seqs), free(lens), free(mp.rng);
     return st;
 }

@@ -32,6 +32,7 @@ struct sae_session_opts {
     int n_stages, n_threads;
     const char *layers;
     enum gemma_compute compute; /* --compute f32|bf16 (default f32) */
+    int64_t max_group; /* sequences generated together by sae_session_generate_many (0: 1) */
 };
 
 struct sae_session {
@@ -52,6 +53,7 @@ struct sae_session {
     const char *prompt_name; /* task id, ARC file name, "prompt" or "ids" (borrowed) */
     int64_t n_prompts;       /* every prompt given */
     int64_t max_prompt;      /* the longest one's length */
+    int64_t max_group;       /* sequences sae_session_generate_many may take */
     int32_t **prompt_list;   /* (n_prompts) owned */
     int64_t *prompt_len;     /* (n_prompts) */
     char **prompt_names;     /* (n_prompts) owned */
@@ -93,6 +95,22 @@ struct pipe_hook sae_session_hook(struct sae_session *s, struct intervene *iv);
 enum gsae_status sae_session_logits(struct sae_session *s, const int32_t *tokens, int64_t n,
                                     struct intervene *iv, const int64_t *rows_wanted,
                                     int64_t n_wanted, float *logits, struct gsae_error *err);
+
+/* n_seq continuations of the same prompt tokens (n) generated as one batch of rows, sequence
+ * i with the intervention ivs[i] (ivs NULL on ranks that do not own the layer) and a sampler
+ * seeded with seed; out (n_seq, n_new) is filled on every rank. n_seq <= the session's
+ * max_group. In f32 mode each sequence's tokens are bit-identical to sae_session_generate's
+ * with ivs[i] alone as long as every GEMM of the batch takes the same path as the single
+ * sequence's (matmul.h): at most MATMUL_SMALL_ROWS sequences, and n > MATMUL_SMALL_ROWS or
+ * n * n_seq <= MATMUL_SMALL_ROWS (sae_session_group says how many). Collective. */
+enum gsae_status sae_session_generate_many(struct sae_session *s, const int32_t *tokens, int64_t n,
+                                           struct intervene *ivs, int64_t n_seq, int64_t n_new,
+                                           float temperature, uint64_t seed, int32_t *out,
+                                           struct gsae_error *err);
+
+/* How many of n_want continuations of a prompt of n tokens one sae_session_generate_many call
+ * may take (>= 1, <= max_group) for results bit-identical to generating them one at a time. */
+int64_t sae_session_group(const struct sae_session *s, int64_t n, int64_t n_want);
 
 /* Greedy (temperature 0) or sampled generation of n_new tokens after tokens (n) with iv (may
  * be NULL); out (n_new) is filled on every rank. Collective. */

@@ -10,6 +10,7 @@
  */
 #include <cblas.h>
 #include <omp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 #include "../../src/matmul.h"
 #include "../common/gemma_synth.h"
 
-#define N_THREADS 2
+static int bench_threads = 2; /* GSAE_BENCH_THREADS overrides (as in tests/bench/run.sh) */
 
 static double now(void)
 {
@@ -52,25 +53,47 @@ static double sgemm_peak(int64_t n, int reps)
     return 2.0 * (double)n * (double)n * (double)n / best / 1e9;
 }
 
+/* Floats in the bandwidth test's arrays (larger than any cache). */
+static int64_t bw_array_floats = 1 << 27;
+
 /* Best of several passes: a read-only sum (how decoding streams weights) and a triad. */
 static void mem_bandwidth(int64_t n, int reps, double *read_gbs, double *triad_gbs)
 {
     float *a = malloc(sizeof(float) * (size_t)n), *b = malloc(sizeof(float) * (size_t)n);
     float *c = malloc(sizeof(float) * (size_t)n);
-#pragma omp parallel for schedule(static) num_threads(N_THREADS)
+#pragma omp parallel for schedule(static) num_threads(bench_threads)
     for (int64_t i = 0; i < n; i++)
         a[i] = 1.0f, b[i] = 2.0f, c[i] = 0.5f;
     double best_read = 1e30, best_triad = 1e30, sink = 0;
     for (int r = 0; r < reps; r++) {
+        /* four independent 16-lane sums per thread: a single (or double-precision) reduction
+         * chain is add-latency-bound and reads at ~0.6x of what the memory delivers here */
         double t = now(), s = 0;
-#pragma omp parallel for simd schedule(static) num_threads(N_THREADS) reduction(+ : s)
-        for (int64_t i = 0; i < n; i++)
-            s += a[i];
+#pragma omp parallel num_threads(bench_threads) reduction(+ : s)
+        {
+            int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+            int64_t i0 = n * id / nt, i1 = n * (id + 1) / nt;
+            float p[4][16] = {{0}};
+            int64_t i = i0;
+            for (; i + 64 <= i1; i += 64)
+#pragma omp simd
+                for (int l = 0; l < 16; l++) {
+                    p[0][l] += a[i + l];
+                    p[1][l] += a[i + 16 + l];
+                    p[2][l] += a[i + 32 + l];
+                    p[3][l] += a[i + 48 + l];
+                }
+            for (; i < i1; i++)
+                p[0][0] += a[i];
+            for (int q = 0; q < 4; q++)
+                for (int l = 0; l < 16; l++)
+                    s += p[q][l];
+        }
         t = now() - t;
         sink += s;
         best_read = t < best_read ? t : best_read;
         t = now();
-#pragma omp parallel for simd schedule(static) num_threads(N_THREADS)
+#pragma omp parallel for simd schedule(static) num_threads(bench_threads)
         for (int64_t i = 0; i < n; i++)
             a[i] = b[i] + 0.5f * c[i];
         t = now() - t;
@@ -136,7 +159,7 @@ static double conversion_seconds(const struct synth_model *m)
         for (int i = 0; i < 7; i++) {
             int64_t n = w[i]->shape[0], k = w[i]->shape[1], nb = tf / k;
             for (int64_t r0 = 0; r0 < n; r0 += nb)
-                matmul_rows_to_f32(tile, w[i], r0, n - r0 < nb ? n - r0 : nb, k, N_THREADS);
+                matmul_rows_to_f32(tile, w[i], r0, n - r0 < nb ? n - r0 : nb, k, bench_threads);
         }
         t = now() - t;
         best = t < best ? t : best;
@@ -233,7 +256,10 @@ static double bench_prefill(const char *label, const struct synth_model *m, stru
 }
 
 /* Decoding after a T-token prefill: rows sequences (one row each) per step, best step of
- * DECODE_STEPS, against the time to read the layer's weights once at read_gbs. */
+ * DECODE_STEPS, against the time to read the layer's weights once at the read bandwidth
+ * measured right before and right after the steps (the larger; read_gbs, the run's first
+ * figure, when it is larger still): on a shared machine the load changes within seconds, and a
+ * bound measured minutes apart would flatter or wrong the figure. */
 enum { DECODE_STEPS = 8, DECODE_BATCH = 8 };
 static void bench_decode(const char *label, const struct synth_model *m, struct gemma_state *s,
                          int64_t T, int rows, const float *x0, float *x, double read_gbs)
@@ -241,7 +267,8 @@ static void bench_decode(const char *label, const struct synth_model *m, struct 
     const struct gemma_config *c = &m->cfg;
     double L = (double)c->n_layers;
     size_t bytes = layer_weight_bytes(&m->w.layers[0]);
-    double bound_ms = (double)bytes / (read_gbs * 1e9) * 1e3;
+    double bw_before, bw_after, triad;
+    mem_bandwidth(bw_array_floats, 2, &bw_before, &triad);
     int64_t slots[DECODE_BATCH], pos[DECODE_BATCH], one[DECODE_BATCH];
     for (int i = 0; i < rows; i++)
         slots[i] = i, pos[i] = i == 0 ? T : 0, one[i] = 1;
@@ -259,6 +286,10 @@ static void bench_decode(const char *label, const struct synth_model *m, struct 
         for (int i = 0; i < rows; i++)
             pos[i]++;
     }
+    mem_bandwidth(bw_array_floats, 2, &bw_after, &triad);
+    read_gbs = bw_before > read_gbs ? bw_before : read_gbs;
+    read_gbs = bw_after > read_gbs ? bw_after : read_gbs;
+    double bound_ms = (double)bytes / (read_gbs * 1e9) * 1e3;
     double ms = best_step / L * 1e3;
     printf("%s %s decode: %d row%s per step, %.2f ms per layer (bound %.2f ms = %.0f MB bf16 "
            "weights / %.1f GB/s): %.0f%% of the bandwidth bound; projections %.2f ms "
@@ -271,18 +302,20 @@ static void bench_decode(const char *label, const struct synth_model *m, struct 
 /* One model's figures in both compute modes: prefill at each T of Ts, decode at 1, 5 and 8
  * rows, with the peaks they are measured against. */
 static void bench_model(const char *label, struct gemma_config c, const int64_t *Ts, int n_T,
-                        double sgemm, double read_gbs)
+                        double sgemm, double read_gbs, bool decode_only)
 {
     c.n_layers = 2; /* layer 0 local (sliding window), layer 1 global */
     struct synth_model m;
     synth_init(&m, &c, GSAE_DTYPE_BF16, 1, 0, c.n_layers, 0);
     int64_t T_max = Ts[n_T - 1];
-    double dnnl_peak = onednn_peak(&m, T_max);
-    printf("%s: oneDNN bf16 matmul %.1f GFLOP/s at the projection shapes (%lld rows, packed "
-           "weights) = %.2fx sgemm\n",
-           label, dnnl_peak, (long long)T_max, dnnl_peak / sgemm);
-    printf("%s: bf16->f32 conversion of one layer's weights (f32 mode) %.3f s\n", label,
-           conversion_seconds(&m));
+    double dnnl_peak = decode_only ? 0 : onednn_peak(&m, T_max);
+    if (!decode_only)
+        printf("%s: oneDNN bf16 matmul %.1f GFLOP/s at the projection shapes (%lld rows, packed "
+               "weights) = %.2fx sgemm\n",
+               label, dnnl_peak, (long long)T_max, dnnl_peak / sgemm);
+    if (!decode_only)
+        printf("%s: bf16->f32 conversion of one layer's weights (f32 mode) %.3f s\n", label,
+               conversion_seconds(&m));
     float *x = malloc(sizeof(float) * (size_t)(T_max * c.d_model));
     float *x0 = malloc(sizeof(float) * (size_t)(T_max * c.d_model));
     struct rng r;
@@ -299,8 +332,13 @@ static void bench_model(const char *label, struct gemma_config c, const int64_t 
             fprintf(stderr, "bench_engine: %s\n", err.msg);
             exit(1);
         }
-        s.n_threads = N_THREADS;
-        for (int i = 0; i < n_T; i++)
+        s.n_threads = bench_threads;
+        if (decode_only) { /* fill the caches up to T_max, untimed */
+            int64_t slot = 0, pos0 = 0, n = T_max;
+            memcpy(x, x0, sizeof(float) * (size_t)(T_max * c.d_model));
+            forward_once(&m, &s, x, 1, &slot, &pos0, &n, T_max);
+        }
+        for (int i = 0; i < n_T && !decode_only; i++)
             bench_prefill(label, &m, &s, Ts[i], x0, x, mode ? dnnl_peak : sgemm,
                           mode ? "oneDNN bf16" : "sgemm");
         const int rows[] = {1, 5, 8};
@@ -315,23 +353,34 @@ static void bench_model(const char *label, struct gemma_config c, const int64_t 
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    openblas_set_num_threads(N_THREADS);
-    omp_set_num_threads(N_THREADS); /* oneDNN's threads */
-    double peak = sgemm_peak(quick ? 512 : 2048, quick ? 2 : 5);
-    printf("machine: sgemm peak %.1f GFLOP/s (%d threads, %dx%d, best of %d)\n", peak, N_THREADS,
-           quick ? 512 : 2048, quick ? 512 : 2048, quick ? 2 : 5);
+    /* --decode: decoding figures only, at 2B dimensions after a 512-token prefill */
+    bool decode_only = argc > 1 && strcmp(argv[1], "--decode") == 0;
+    const char *bt = getenv("GSAE_BENCH_THREADS");
+    if (bt && atoi(bt) > 0) bench_threads = atoi(bt);
+    openblas_set_num_threads(bench_threads);
+    omp_set_num_threads(bench_threads); /* oneDNN's threads */
+    double peak = decode_only ? 0 : sgemm_peak(quick ? 512 : 2048, quick ? 2 : 5);
+    printf("machine: sgemm peak %.1f GFLOP/s (%d threads, %dx%d, best of %d)\n", peak,
+           bench_threads, quick ? 512 : 2048, quick ? 512 : 2048, quick ? 2 : 5);
     double read_gbs, triad_gbs;
-    mem_bandwidth(quick ? (1 << 22) : (1 << 27), quick ? 2 : 4, &read_gbs, &triad_gbs);
+    if (quick) bw_array_floats = 1 << 22;
+    mem_bandwidth(bw_array_floats, quick ? 2 : 4, &read_gbs, &triad_gbs);
     printf("machine: memory bandwidth %.1f GB/s read, %.1f GB/s triad (%d threads, %d MiB "
            "arrays)\n",
-           read_gbs, triad_gbs, N_THREADS, quick ? 16 : 512);
+           read_gbs, triad_gbs, bench_threads, quick ? 16 : 512);
     if (quick) {
         const int64_t Ts[] = {128};
-        bench_model("tiny", synth_config(2, 256, 4, 2, 64, 1024, 512, 64), Ts, 1, peak, read_gbs);
+        bench_model("tiny", synth_config(2, 256, 4, 2, 64, 1024, 512, 64), Ts, 1, peak, read_gbs,
+                    false);
+        return 0;
+    }
+    if (decode_only) {
+        const int64_t Ts[] = {512};
+        bench_model("gemma2-2b", gemma_config_2b(), Ts, 1, peak, read_gbs, true);
         return 0;
     }
     const int64_t Ts[] = {512, 1024};
-    bench_model("gemma2-2b", gemma_config_2b(), Ts, 2, peak, read_gbs);
-    bench_model("gemma2-9b", gemma_config_9b(), Ts, 2, peak, read_gbs);
+    bench_model("gemma2-2b", gemma_config_2b(), Ts, 2, peak, read_gbs, false);
+    bench_model("gemma2-9b", gemma_config_9b(), Ts, 2, peak, read_gbs, false);
     return 0;
 }

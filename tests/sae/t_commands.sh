@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gsae features / steer / ablate on the golden cases, checked against expected.safetensors:
 #   features: the final token's top features and the --all-positions CSV equal sae.acts
-#   steer:    each strength's tokens equal steer.<S>
+#   steer:    each strength's tokens equal steer.<S>; a batch of strengths equals each alone
 #   ablate:   the logits predicting the first answer token equal logits[T-1] (clean) and
 #             ablate.noerr.logits[T-1] / ablate.err.logits[T-1] (ablated)
 # One case also runs under mpirun with 2 ranks and must print the same.
@@ -97,6 +97,31 @@ for np_ in 1 2; do
         --prompt-ids "$IDS" >"features.np$np_" 2>&1 || fail "features -np $np_: $(cat "features.np$np_")"
 done
 cmp -s steer.np1 steer.np2 || fail "steer output differs between 1 and 2 ranks"
+# all strengths of a prompt run as one batch of rows; each must equal that strength run alone
+# (greedy and sampled, on 1 and 2 ranks)
+for np_ in 1 2; do
+    for tmp in 0 1.5; do
+        sflags=(--model "$case" --sae "$case/sae/params.npz" --layer 1 --prompt-ids "$IDS"
+                --feature 70 --max-act 15.3 --max-new 8 --temperature "$tmp" --seed 7)
+        $MPIRUN -np $np_ "$GSAE" steer "${sflags[@]}" --strengths -2,-1,0,0.5,1,2 \
+            --json "batch.$np_.$tmp.json" >/dev/null 2>&1 || fail "steer batch -np $np_ t=$tmp"
+        for st in -2 -1 0 0.5 1 2; do
+            $MPIRUN -np $np_ "$GSAE" steer "${sflags[@]}" --strengths "$st" \
+                --json "one.$np_.$tmp.$st.json" >/dev/null 2>&1 || fail "steer $st -np $np_ t=$tmp"
+        done
+        "$PY3" - "$np_" "$tmp" <<'PY' || fail "batched strengths differ from one at a time (-np $np_, t=$tmp)"
+import json, sys
+np_, tmp = sys.argv[1:3]
+runs = json.load(open("batch.%s.%s.json" % (np_, tmp)))["runs"]
+assert len(runs) == 6, runs
+for r in runs:
+    s = r["strength"]
+    one = json.load(open("one.%s.%s.%s.json" % (np_, tmp, "%g" % s)))["runs"]
+    assert len(one) == 1 and one[0]["tokens"] == r["tokens"], (s, one[0]["tokens"], r["tokens"])
+print("batched strengths equal one at a time")
+PY
+    done
+done
 # a SAELens SAE, its layer taken from cfg.json on every rank (only the owner reads the weights)
 lens="$TESTDATA/gemma2/tiny-mha-f32-sharded"
 for np_ in 1 2; do

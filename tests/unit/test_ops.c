@@ -233,6 +233,11 @@ static void test_matmul_split_bits(void **state)
     check_split(GSAE_DTYPE_BF16, 63, 20, 64, 128);
     check_split(GSAE_DTYPE_BF16, 8, 3, 101, 200); /* decode path: 8 vs 3 + 5 */
     check_split(GSAE_DTYPE_F32, 7, 1, 64, 100);
+    /* blocks of 4 weight rows up to 6 rows of x, of 3 for 7-8, single rows at the end */
+    check_split(GSAE_DTYPE_BF16, 8, 1, 37, 100);
+    check_split(GSAE_DTYPE_BF16, 8, 6, 38, 2309);
+    check_split(GSAE_DTYPE_BF16, 7, 2, 41, 77);
+    check_split(GSAE_DTYPE_F32, 6, 5, 43, 300);
 }
 
 int main(void)
