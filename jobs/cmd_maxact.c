@@ -13,23 +13,31 @@
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
+#include "featdash.h"
 #include "sae_cli.h"
 
 static const char usage_text[] =
     "usage: gsae maxact STORE [--feature F[,F...]] [--top N] [--context C] [--tokenizer PATH]\n"
-    "                   [--out CSV]\n"
+    "                   [--out CSV] [--tokens-out CSV]\n"
+    "                   [--model MODEL --sae SAE --logits-out CSV [--logits K]]\n"
     "Max-activating examples of features from STORE/feature_stats.nc: fire count, frequency,\n"
     "mean and max activation, the activation histogram, and the top N examples with C tokens\n"
     "of context on each side (at most what the harvest kept). Text needs the tokenizer\n"
     "(default: the tokenizer.json of the store's model, when present); without one, ids are\n"
     "shown. --out writes feature,rank,activation,doc,pos,left,token,right for the chosen\n"
-    "features (all that fired when --feature is not given). Under mpirun only rank 0 works.\n";
+    "features (all that fired when --feature is not given). --tokens-out writes one row per\n"
+    "context token of each of those examples, feature,rank,offset,token_id,text,activation\n"
+    "(offset from the max-activating token, 0 = that token; activation = the feature's value\n"
+    "on the token, read from the store's parts). --logits-out writes the features' top K\n"
+    "(default 10) positive and negative logit effects, W_dec[f] . W_U with the final norm\n"
+    "folded in, from MODEL's tied embedding: feature,sign,rank,token_id,text,value (sign pos\n"
+    "or neg, rank from 0). Under mpirun only rank 0 works.\n";
 
 struct maxact {
     struct featstats fs;
     struct tokenizer tk;
     bool has_tk;
-    int64_t top, context;
+    int64_t top, context, logits;
 };
 
 /* Text of ids (those >= 0), with control characters escaped; malloc'd. */
@@ -110,6 +118,25 @@ static void print_feature(const struct maxact *m, int64_t f)
     }
 }
 
+/* A token's text for CSV: decoded, with \n \t \r escaped as in render(). */
+static char *token_cell(const struct maxact *m, int32_t id)
+{
+    char *t = featdash_token_text(m->has_tk ? &m->tk : NULL, id);
+    char *out = t ? malloc(2 * strlen(t) + 1) : NULL;
+    size_t o = 0;
+    for (const char *c = t; out && *c; c++) {
+        if (*c == '\n' || *c == '\t' || *c == '\r') {
+            out[o++] = '\\';
+            out[o++] = *c == '\n' ? 'n' : *c == '\t' ? 't' : 'r';
+        } else {
+            out[o++] = *c;
+        }
+    }
+    if (out) out[o] = '\0';
+    free(t);
+    return out ? out : calloc(1, 1);
+}
+
 static void csv_field(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -150,6 +177,95 @@ static int write_csv(const struct maxact *m, const char *path, const int64_t *fe
             free(r);
         }
     }
+    if (fclose(f) != 0) {
+        fprintf(stderr, "gsae maxact: %s: write failed\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* The chosen features, or all that fired. */
+static int64_t *chosen(const struct maxact *m, const int64_t *features, int64_t n_features,
+                       int64_t *n)
+{
+    const struct featstats *fs = &m->fs;
+    int64_t *out = malloc((size_t)(n_features > 0 ? n_features : fs->cfg.d_sae) * sizeof *out);
+    *n = 0;
+    for (int64_t i = 0; out && i < (n_features > 0 ? n_features : fs->cfg.d_sae); i++)
+        if (n_features > 0 || fs->top_n[i] > 0) out[(*n)++] = n_features > 0 ? features[i] : i;
+    return out;
+}
+
+static int write_tokens_csv(const struct maxact *m, const char *store, const char *path,
+                            const int64_t *feats, int64_t n)
+{
+    const struct featstats *fs = &m->fs;
+    int64_t before = m->context < fs->cfg.ctx_before ? m->context : fs->cfg.ctx_before;
+    int64_t after = m->context < fs->cfg.ctx_after ? m->context : fs->cfg.ctx_after;
+    int64_t len = before + 1 + after;
+    int32_t *ids = NULL;
+    float *acts = NULL;
+    if (featdash_contexts("maxact", store, fs, feats, n, m->top, before, after, &ids, &acts))
+        return 1;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "gsae maxact: %s: cannot create\n", path);
+        free(ids);
+        free(acts);
+        return 1;
+    }
+    fprintf(f, "feature,rank,offset,token_id,text,activation\n");
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < fs->top_n[feats[i]] && j < m->top; j++)
+            for (int64_t s = 0; s < len; s++) {
+                int64_t at = (i * m->top + j) * len + s;
+                if (ids[at] < 0) continue;
+                char *t = token_cell(m, ids[at]);
+                fprintf(f, "%lld,%lld,%lld,%d,", (long long)feats[i], (long long)j + 1,
+                        (long long)(s - before), ids[at]);
+                csv_field(f, t);
+                fprintf(f, ",%.9g\n", (double)acts[at]);
+                free(t);
+            }
+    free(ids);
+    free(acts);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "gsae maxact: %s: write failed\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int write_logits_csv(const struct maxact *m, const char *model, const char *sae,
+                            const char *path, const int64_t *feats, int64_t n)
+{
+    if (n == 0) {
+        FILE *f = fopen(path, "w");
+        if (f) fprintf(f, "feature,sign,rank,token_id,text,value\n");
+        return !f || fclose(f) != 0;
+    }
+    struct logit_effects le;
+    if (featdash_logits("maxact", model, sae, feats, n, m->logits, &le)) return 1;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "gsae maxact: %s: cannot create\n", path);
+        logit_effects_free(&le);
+        return 1;
+    }
+    fprintf(f, "feature,sign,rank,token_id,text,value\n");
+    for (int64_t i = 0; i < n; i++)
+        for (int sign = 0; sign < 2; sign++)
+            for (int64_t r = 0; r < le.n_top; r++) {
+                int32_t id = sign == 0 ? le.pos_id[i * le.k + r] : le.neg_id[i * le.k + r];
+                double v = sign == 0 ? le.pos_value[i * le.k + r] : le.neg_value[i * le.k + r];
+                char *t = token_cell(m, id);
+                fprintf(f, "%lld,%s,%lld,%d,", (long long)feats[i], sign == 0 ? "pos" : "neg",
+                        (long long)r, id);
+                csv_field(f, t);
+                fprintf(f, ",%.9g\n", v);
+                free(t);
+            }
+    logit_effects_free(&le);
     if (fclose(f) != 0) {
         fprintf(stderr, "gsae maxact: %s: write failed\n", path);
         return 1;
@@ -211,7 +327,8 @@ int cmd_maxact(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *store = NULL, *feature = NULL, *tok_path = NULL, *out = NULL;
-    struct maxact m = {.top = 20, .context = 12};
+    const char *tokens_out = NULL, *logits_out = NULL, *model = NULL, *sae = NULL;
+    struct maxact m = {.top = 20, .context = 12, .logits = 10};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] != '-' && !store) {
@@ -231,6 +348,16 @@ int cmd_maxact(int argc, char **argv)
             tok_path = v;
         else if (strcmp(a, "--out") == 0)
             out = v;
+        else if (strcmp(a, "--tokens-out") == 0)
+            tokens_out = v;
+        else if (strcmp(a, "--logits-out") == 0)
+            logits_out = v;
+        else if (strcmp(a, "--model") == 0)
+            model = v;
+        else if (strcmp(a, "--sae") == 0)
+            sae = v;
+        else if (strcmp(a, "--logits") == 0 && sae_cli_i64(v, 1, 100000, &m.logits))
+            continue;
         else if (strcmp(a, "--top") == 0 && sae_cli_i64(v, 1, 1024, &m.top))
             continue;
         else if (strcmp(a, "--context") == 0 && sae_cli_i64(v, 0, 1024, &m.context))
@@ -242,6 +369,10 @@ int cmd_maxact(int argc, char **argv)
     }
     if (!store) {
         fputs(usage_text, stderr);
+        return 2;
+    }
+    if (logits_out && (!model || !sae)) {
+        fprintf(stderr, "gsae maxact: --logits-out needs --model and --sae\n%s", usage_text);
         return 2;
     }
     if (cli_world_rank() != 0) return 0;
@@ -269,7 +400,18 @@ int cmd_maxact(int argc, char **argv)
         print_feature(&m, features[i]);
     }
     if (rc == 0 && out) rc = write_csv(&m, out, features, n_features);
-    if (rc == 0 && !feature && !out)
+    if (rc == 0 && (tokens_out || logits_out)) {
+        int64_t n_chosen = 0, *feats = chosen(&m, features, n_features, &n_chosen);
+        if (!feats) {
+            fprintf(stderr, "gsae maxact: out of memory\n");
+            rc = 1;
+        }
+        if (rc == 0 && tokens_out) rc = write_tokens_csv(&m, store, tokens_out, feats, n_chosen);
+        if (rc == 0 && logits_out)
+            rc = write_logits_csv(&m, model, sae, logits_out, feats, n_chosen);
+        free(feats);
+    }
+    if (rc == 0 && !feature && !out && !tokens_out && !logits_out)
         printf("%s: %lld features over %lld tokens; give --feature F or --out CSV\n", path,
                (long long)m.fs.cfg.d_sae, (long long)m.fs.n_tokens);
     free(features);

@@ -3,8 +3,8 @@
 
 #include <cblas.h>
 #include <float.h>
-#include <stdbool.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,9 +106,8 @@ enum gsae_status logit_effects_add(struct logit_effects *le, const float *embed,
     for (int64_t r0 = 0; r0 < n_rows; r0 += le->chunk) {
         int64_t m = n_rows - r0 < le->chunk ? n_rows - r0 : le->chunk;
         const float *e = embed + r0 * D;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(F), blas_int(m),
-                    blas_int(D), 1.0f, le->dir_f32, blas_int(D), e, blas_int(D), 0.0f,
-                    le->scores, blas_int(m));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blas_int(F), blas_int(m), blas_int(D),
+                    1.0f, le->dir_f32, blas_int(D), e, blas_int(D), 0.0f, le->scores, blas_int(m));
         for (int64_t r = 0; r < m; r++) {
             const float *row = e + r * D;
             double ss = 0;

@@ -13,10 +13,10 @@
 #include "../../src/logit_effects.h"
 #include "../../src/rng.h"
 
-#define D     48
-#define V     9000 /* more than one sgemm chunk */
-#define F     5
-#define K     7
+#define D 48
+#define V 9000 /* more than one sgemm chunk */
+#define F 5
+#define K 7
 
 struct data {
     float w_dec[F][D], norm_w[D];
@@ -189,7 +189,7 @@ static void test_tensor(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_whole),        cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_whole),         cmocka_unit_test(test_chunked),
         cmocka_unit_test(test_k_above_vocab), cmocka_unit_test(test_ties),
         cmocka_unit_test(test_tensor),
     };
