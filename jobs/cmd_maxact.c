@@ -245,7 +245,7 @@ static int write_logits_csv(const struct maxact *m, const char *model, const cha
         return !f || fclose(f) != 0;
     }
     struct logit_effects le;
-    if (featdash_logits("maxact", model, sae, feats, n, m->logits, &le)) return 1;
+    if (featdash_logits("maxact", model, sae, feats, n, m->logits, &le, NULL)) return 1;
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "gsae maxact: %s: cannot create\n", path);

@@ -22,4 +22,5 @@ int cmd_contrast(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_harvest(int argc, char **argv);
 int cmd_maxact(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);

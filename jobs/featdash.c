@@ -97,8 +97,18 @@ done:
     return rc;
 }
 
+int64_t featdash_context_size(const char *cmd, const char *store)
+{
+    struct store_part part = {0};
+    int64_t cs = 0;
+    if (read_part(cmd, store, 0, &part) == 0) cs = part.context_size;
+    store_part_free(&part);
+    return cs;
+}
+
 int featdash_logits(const char *cmd, const char *model_dir, const char *sae_path,
-                    const int64_t *features, int64_t n, int64_t k, struct logit_effects *le)
+                    const int64_t *features, int64_t n, int64_t k, struct logit_effects *le,
+                    int64_t *layer_out)
 {
     *le = (struct logit_effects){0};
     struct ckpt c = {0};
@@ -144,6 +154,7 @@ int featdash_logits(const char *cmd, const char *model_dir, const char *sae_path
         logit_effects_free(le);
         goto done;
     }
+    if (layer_out) *layer_out = info.layer;
     rc = 0;
 done:
     free(rows);

@@ -18,11 +18,16 @@ int featdash_contexts(const char *cmd, const char *store, const struct featstats
                       const int64_t *features, int64_t n, int64_t top, int64_t before,
                       int64_t after, int32_t **ids, float **acts);
 
+/* The store's context_size (tokens per window), from its first part; 0 on failure (printed). */
+int64_t featdash_context_size(const char *cmd, const char *store);
+
 /* Logit effects (src/logit_effects.h) of n features of the SAE at sae_path through the tied
- * embedding and final norm of the checkpoint in model_dir; k tokens per sign. On failure prints
- * and returns 1 (le zeroed). */
+ * embedding and final norm of the checkpoint in model_dir; k tokens per sign. *layer (when not
+ * NULL) gets the SAE's layer (-1 when the file does not say). On failure prints and returns 1
+ * (le zeroed). */
 int featdash_logits(const char *cmd, const char *model_dir, const char *sae_path,
-                    const int64_t *features, int64_t n, int64_t k, struct logit_effects *le);
+                    const int64_t *features, int64_t n, int64_t k, struct logit_effects *le,
+                    int64_t *layer);
 
 /* Text of one token as valid UTF-8 (malloc'd): the tokenizer's decoding of the id alone, with
  * invalid byte sequences (a byte-fallback token alone) replaced by U+FFFD; without a tokenizer

@@ -42,6 +42,8 @@ static const struct gsae_command commands[] = {
     {"harvest", cmd_harvest, true,
      "harvest SAE features over a corpus into a NetCDF-4 store (resumable)"},
     {"maxact", cmd_maxact, true, "max-activating examples of SAE features from a harvested store"},
+    {"export", cmd_export, true,
+     "features as SAEDashboard or Neuronpedia data: examples, histogram, logit effects"},
     {"store", cmd_store, true,
      "inspect, dump or verify an activation store (info|dump|verify|synth)"},
     {"pca", cmd_pca, true,
