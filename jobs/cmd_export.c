@@ -179,7 +179,9 @@ static int export_batch(struct export_state *s, const int64_t *feats, int64_t n,
     struct logit_effects le;
     int32_t *ids = NULL;
     float *acts = NULL;
-    if (featdash_logits("export", o->model, o->sae, feats, n, o->logits, &le, &s->layer)) return 1;
+    int64_t sae_layer = -1;
+    if (featdash_logits("export", o->model, o->sae, feats, n, o->logits, &le, &sae_layer)) return 1;
+    if (s->layer < 0) s->layer = sae_layer;
     if (featdash_contexts("export", o->store, fs, feats, n, o->top, before, after, &ids, &acts)) {
         logit_effects_free(&le);
         return 1;
