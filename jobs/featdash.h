@@ -33,7 +33,3 @@ int featdash_logits(const char *cmd, const char *model_dir, const char *sae_path
  * invalid byte sequences (a byte-fallback token alone) replaced by U+FFFD; without a tokenizer
  * (tk NULL), the id in decimal. */
 char *featdash_token_text(const struct tokenizer *tk, int32_t id);
-
-/* Copy of s (len bytes) with invalid UTF-8 replaced by U+FFFD (malloc'd, NUL-terminated; NUL
- * bytes in s are kept as U+0000 would be, i.e. dropped from C strings: replaced too). */
-char *featdash_utf8(const char *s, size_t len);
