@@ -329,6 +329,7 @@ int cmd_maxact(int argc, char **argv)
     const char *store = NULL, *feature = NULL, *tok_path = NULL, *out = NULL;
     const char *tokens_out = NULL, *logits_out = NULL, *model = NULL, *sae = NULL;
     struct maxact m = {.top = 20, .context = 12, .logits = 10};
+    bool logits_set = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (a[0] != '-' && !store) {
@@ -357,7 +358,7 @@ int cmd_maxact(int argc, char **argv)
         else if (strcmp(a, "--sae") == 0)
             sae = v;
         else if (strcmp(a, "--logits") == 0 && sae_cli_i64(v, 1, 100000, &m.logits))
-            continue;
+            logits_set = true;
         else if (strcmp(a, "--top") == 0 && sae_cli_i64(v, 1, 1024, &m.top))
             continue;
         else if (strcmp(a, "--context") == 0 && sae_cli_i64(v, 0, 1024, &m.context))
@@ -369,6 +370,11 @@ int cmd_maxact(int argc, char **argv)
     }
     if (!store) {
         fputs(usage_text, stderr);
+        return 2;
+    }
+    if (!logits_out && (model || sae || logits_set)) {
+        fprintf(stderr,
+                "gsae maxact: --model, --sae and --logits are used only with --logits-out\n");
         return 2;
     }
     if (logits_out && (!model || !sae)) {

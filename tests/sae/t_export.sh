@@ -108,6 +108,10 @@ if "$GSAE" export --store st --sae sae.npz --model m --format neuronpedia --out 
 grep -q "one of --features or --all" err.txt
 if "$GSAE" export --store st --sae sae.npz --model m --format neuronpedia --features 400 --out x 2>err.txt; then exit 1; fi
 grep -q "is not in 0..399" err.txt
+if "$GSAE" maxact st --feature 1 --model m 2>err.txt; then exit 1; fi
+grep -q "used only with --logits-out" err.txt
+if "$GSAE" maxact st --feature 1 --model m --logits-out x.csv 2>err.txt; then exit 1; fi
+grep -q "needs --model and --sae" err.txt
 "$GSAE" export --help | grep -q "^usage: gsae export"
 "$GSAE" --help | grep -q "^  export "
 
