@@ -33,7 +33,7 @@ $PY3 "$TOP/tests/report/png_colours.py" shot.png
 # The feature dashboard in the DOM: its section, shaded tokens in many distinct shades, token
 # text that was markup kept as text (no script element).
 grep -q '<section id="features">' dom.html || { echo "FAIL: DOM lacks the feature dashboard"; exit 1; }
-n_shades=$(grep -o 'rgba(255, *128, *0, *[0-9.]*)' dom.html | tr -d ' ' | sort -u | wc -l)
+n_shades=$({ grep -o 'rgba(255, *128, *0, *[0-9.]*)' dom.html || true; } | tr -d ' ' | sort -u | wc -l)
 [ "$n_shades" -ge 10 ] || { echo "FAIL: only $n_shades token shades in the DOM"; exit 1; }
 if grep -qi '<script' dom.html; then echo "FAIL: a script element in the DOM"; exit 1; fi
 grep -qF '&lt;script&gt;alert(1)&lt;/script&gt;' dom.html || { echo "FAIL: token markup not kept as text"; exit 1; }

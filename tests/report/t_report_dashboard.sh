@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$T"
 $PY3 "$TOP/tests/report/make_results.py" res
 fail() { echo "FAIL: $*"; exit 1; }
+count() { { grep -o -- "$1" "$2" || true; } | wc -l; } # count PATTERN FILE: matches, 0 when none
+ids() { { grep -o '<div class="feat" id="feature-[0-9]*"' "$1" || true; } | grep -o '[0-9]*' || true; }
 # A tiny store for the histograms (features up to 4095, so those of make_results.py fit).
 "$GSAE" mkmodel m --preset tiny --layers 4 --seed 3 >/dev/null
 "$GSAE" mksae sae.npz --model m --d-sae 4096 --layer 2 --density 0.03 >/dev/null
@@ -39,17 +41,17 @@ grep -qF '24 of 30 features with max-activating examples shown.' "$html" || fail
 test "$(grep -c '<div class="feat" id="feature-' "$html")" -eq 24 || fail "not 24 feature cards"
 # Chosen by interest: the group contrast's top feature first, 3655 (its #2) second, then the
 # largest activations; feature 777777 (contrast #3) has no examples and is not shown.
-cards=$(grep -o '<div class="feat" id="feature-[0-9]*"' "$html" | grep -o '[0-9]*' | head -4 | tr '\n' ' ')
+cards=$(ids "$html" | head -4 | tr '\n' ' ')
 [ "$cards" = "225 3655 1600 5 " ] || fail "card order '$cards', expected 225 3655 1600 5"
 grep -qF 'success-failure contrast #1' "$html" || fail "reason of the contrast's top feature"
 if grep -q 'id="feature-777777"' "$html"; then fail "a feature without examples got a card"; fi
 # Every token shaded by its activation: many shaded spans, many distinct shades, the peak marked.
-n_shaded=$(grep -o 'style="background:rgba(255,128,0,[0-9.]*)"' "$html" | wc -l)
-n_shades=$(grep -o 'rgba(255,128,0,[0-9.]*)' "$html" | sort -u | wc -l)
+n_shaded=$(count 'style="background:rgba(255,128,0,[0-9.]*)"' "$html")
+n_shades=$({ grep -o 'rgba(255,128,0,[0-9.]*)' "$html" || true; } | sort -u | wc -l)
 [ "$n_shaded" -ge 400 ] && [ "$n_shades" -ge 10 ] || fail "only $n_shaded shaded tokens in $n_shades shades"
 # 76 examples (3655 and 1600 with 5, 22 more with 3); all but 1600's have their peak marked.
-test "$(grep -o '<div class="ex">' "$html" | wc -l)" -eq 76 || fail "not 76 examples"
-test "$(grep -o 'class="pk"' "$html" | wc -l)" -eq 71 || fail "not 71 peak tokens marked"
+test "$(count '<div class="ex">' "$html")" -eq 76 || fail "not 76 examples"
+test "$(count 'class="pk"' "$html")" -eq 71 || fail "not 71 peak tokens marked"
 grep -q "class=\"pk\" style=\"background:rgba(255,128,0,1.00)\" title=\"&#39;" "$html" ||
     fail "the peak token is not marked at full shade with a hover title"
 # Feature 1600 has no per-token rows: its examples fall back to the peak token highlighted.
@@ -68,14 +70,15 @@ if grep -q 'neuronpedia.org' "$html"; then fail "a Neuronpedia link without a so
 check_html "$html"
 grep -qF '25 of 30 features with max-activating examples shown. Not shown, no examples in maxact.csv: 99999.' "$html" ||
     fail "N of M with a user choice"
-first=$(grep -o '<div class="feat" id="feature-[0-9]*"' "$html" | head -1 | grep -o '[0-9]*')
+first=$(ids "$html" | head -1)
 [ "$first" = 1600 ] || fail "the user's feature is not first ($first)"
 grep -qF 'your choice' "$html" || fail "reason 'your choice'"
 # Links: every card links to its Neuronpedia page; nothing else refers outside the page.
 grep -qF '<a href="https://www.neuronpedia.org/gemma-2-9b-it/20-gemmascope-res-16k/1600">Feature 1600' "$html" ||
     fail "Neuronpedia link of feature 1600"
-test "$(grep -o 'href="https://www.neuronpedia.org/[^"]*"' "$html" | wc -l)" -eq 25 || fail "not one link per card"
-if grep -o 'https\?://[^"]*' "$html" | grep -qv '^https://www.neuronpedia.org/'; then fail "other external URLs"; fi
+test "$(count 'href="https://www.neuronpedia.org/[^"]*"' "$html")" -eq 25 || fail "not one link per card"
+n_other=$({ grep -o 'https\?://[^"]*' "$html" || true; } | { grep -v '^https://www.neuronpedia.org/' || true; } | wc -l)
+[ "$n_other" -eq 0 ] || fail "$n_other external URLs besides the Neuronpedia links"
 if grep -Eiq 'src=|url\(' "$html"; then fail "external resources"; fi
 # Histograms equal the store's: each card's bar counts are its nonzero bins of hist.
 test "$(grep -c '<figure class="fh">' "$html")" -eq 25 || fail "not one histogram per card"
@@ -109,7 +112,7 @@ grep -qF '25 of 30' "$html" || fail "job.ini: report_features"
 test "$(grep -c '<figure class="fh">' "$html")" -eq 25 || fail "job.ini: the maxact step's store"
 # The option wins over job.ini.
 "$GSAE" report res --features 5 >/dev/null
-first=$(grep -o '<div class="feat" id="feature-[0-9]*"' "$html" | head -1 | grep -o '[0-9]*')
+first=$(ids "$html" | head -1)
 [ "$first" = 5 ] || fail "--features does not override report_features ($first)"
 # A store named by the job but not there (a relative path from another directory): a note.
 printf '[maxact]\nstore = gone\n' >res/job.ini
@@ -122,7 +125,7 @@ mkdir peak && cp res/maxact.csv peak/
 "$GSAE" report peak >/dev/null
 grep -qF 'maxact_tokens.csv not found' peak/report.html || fail "no note on the missing per-token file"
 if grep -q 'rgba(255,128,0' peak/report.html; then fail "shading without per-token rows"; fi
-test "$(grep -o '<mark>' peak/report.html | wc -l)" -eq 76 || fail "not every example has its peak highlighted"
+test "$(count '<mark>' peak/report.html)" -eq 76 || fail "not every example has its peak highlighted"
 
 # Bad settings and files fail, naming what is wrong.
 expect_fail() { # expect_fail PATTERN ARGS...: gsae report fails and says PATTERN
