@@ -98,12 +98,18 @@ static bool keep_shown(void *ctx, const char *value)
 
 /* Text of a token or context, escaped for HTML. Newline is shown as a return mark (followed by
  * a line break when markup is true), tab as an arrow; other control characters as \xNN
- * (C0, DEL) or \uNNNN (C1); invalid UTF-8 as U+FFFD. markup false: for an attribute value. */
+ * (C0, DEL) or \uNNNN (C1); invalid UTF-8 as U+FFFD. The two-character escapes \n \t \r that
+ * gsae maxact writes for those characters are shown as the characters. markup false: for an
+ * attribute value. */
 static void put_text(FILE *f, const char *s, bool markup)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         unsigned char c = *p;
+        if (c == '\\' && (p[1] == 'n' || p[1] == 't' || p[1] == 'r')) {
+            c = p[1] == 'n' ? '\n' : p[1] == 't' ? '\t' : '\r'; /* as gsae maxact escapes them */
+            p++;
+        }
         if (c < 0x80) {
             if (c == '\n' || c == '\t') {
                 const char *mark = c == '\n' ? "\xe2\x86\xb5" : "\xe2\x87\xa5";
@@ -353,8 +359,12 @@ static void put_example(struct report *r, const char *act, const struct dash_tok
                         int64_t i1, double scale, const char *left, const char *tok,
                         const char *right)
 {
+    double a = parse_num(act);
     fputs("<div class=\"ex\"><span class=\"exv\">", r->f);
-    report_escape(r->f, act);
+    if (isfinite(a))
+        fprintf(r->f, "%.4g", a);
+    else
+        report_escape(r->f, act);
     fputs("</span><span class=\"ctx\">", r->f);
     if (i1 > i0) {
         for (int64_t i = i0; i < i1; i++) {

@@ -64,7 +64,8 @@ ma_rows += [[f, r + 1, f"{(40 - k) * (1 - 0.2 * r):.2f}", "left ", f"t{f}", " ri
             for k, f in enumerate(other) for r in range(3)]
 write("maxact.csv", ["feature", "rank", "activation", "left", "token", "right"], ma_rows)
 texts = [" the", " grid", "\n", "<script>alert(1)</script>", " [", "1", ",", " 2", "]", "\t",
-         "a\x01b\x7f", "\u0085", "\udc9f", " caf\u00e9", " &", "\"q\"", "\n\n", " x"]
+         "a\x01b\x7f", "\u0085", "\udc9f", " caf\u00e9", " &", "\"q\"", "\n\n", " x",
+         "end\\n"]
 tok_rows = []
 for f, r, act, *_ in ma_rows:
     if f == 1600:

@@ -31,6 +31,8 @@ check_html() {
     # Control characters shown visibly.
     grep -qF 'a<i>\x01</i>b<i>\x7f</i>' "$html" || fail "$html: control characters not shown as \\xNN"
     grep -qF '<i>\u0085</i>' "$html" || fail "$html: C1 control not shown as \\u0085"
+    # A newline as gsae maxact escapes it ("\n") is shown like a raw one: a mark and a break.
+    grep -qF "end<i>$(printf '\xe2\x86\xb5')</i>" "$html" || fail "$html: escaped newline not shown as a mark"
 }
 
 "$GSAE" report res >/dev/null
