@@ -18,7 +18,7 @@ timeout 120 "$CHROMIUM" "${flags[@]}" --user-data-dir="$T/profile2" --window-siz
     --screenshot="$T/shot.png" "file://$T/res/report.html" >shot.out 2>shot.err ||
     { echo "FAIL: chromium --screenshot"; tail shot.err; exit 1; }
 # The browser parsed the page: every view and chart is in the DOM.
-for id in summary acts diff steer steer-json ablate ablate-json pca pca-npy harvest tables; do
+for id in summary acts diff steer steer-json ablate ablate-json pca pca-npy harvest features tables; do
     grep -q "<section id=\"$id\">" dom.html || { echo "FAIL: DOM lacks view '$id'"; exit 1; }
 done
 n_svg=$(grep -o '<svg' dom.html | wc -l)
