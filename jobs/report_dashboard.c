@@ -615,8 +615,8 @@ enum gsae_status report_view_dashboard(struct report *r, const char *dir,
             struct dash_token tmp[2 * DASH_MAX_LOGITS];
             int64_t n = 0;
             for (int64_t sign = 0; sign < 2; sign++)
-                for (int64_t i = i0; i < i1 && n < 2 * DASH_MAX_LOGITS; i++)
-                    if (lv[i].offset == sign) tmp[n++] = lv[i];
+                for (int64_t i = i0, taken = 0; i < i1 && taken < DASH_MAX_LOGITS; i++)
+                    if (lv[i].offset == sign) tmp[n++] = lv[i], taken++;
             if (n > 0) put_logits(r, tmp, 0, n);
         }
         fputs("</div>\n<div class=\"exs\">", r->f);

@@ -129,6 +129,21 @@ grep -qF 'maxact_tokens.csv not found' peak/report.html || fail "no note on the 
 if grep -q 'rgba(255,128,0' peak/report.html; then fail "shading without per-token rows"; fi
 test "$(count '<mark>' peak/report.html)" -eq 76 || fail "not every example has its peak highlighted"
 
+# More than 10 logit effects per sign: the first 10 of each (largest first) are shown.
+mkdir many && cp res/maxact.csv many/
+$PY3 - <<'PY'
+import csv
+with open("many/logit_effects.csv", "w", newline="") as f:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow(["feature", "sign", "rank", "token_id", "text", "value"])
+    w.writerows([5, s, k, k, f"{s}{k}", (1 if s == "pos" else -1) * (30 - k)]
+                for s in ("pos", "neg") for k in range(30))
+PY
+"$GSAE" report many >/dev/null
+shown=$(awk '/id="feature-5"/,/class="exs"/' many/report.html | { grep -o '<code>[a-z0-9]*</code>' || true; } | tr -d '\n')
+want=$(for s in pos neg; do for k in 0 1 2 3 4 5 6 7 8 9; do printf '<code>%s%s</code>' $s $k; done; done)
+[ "$shown" = "$want" ] || fail "logit effects shown: $shown"
+
 # Bad settings and files fail, naming what is wrong.
 expect_fail() { # expect_fail PATTERN ARGS...: gsae report fails and says PATTERN
     local pat=$1; shift
