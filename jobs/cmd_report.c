@@ -680,7 +680,13 @@ int cmd_report(int argc, char **argv)
     enum gsae_status st = GSAE_OK;
     if (jf) {
         fclose(jf);
-        st = job_load(&job, job_path, &err);
+        /* A job.ini that does not load again (a resolved line over the INI limit) costs only
+         * the dashboard's defaults, not the report. */
+        if (job_load(&job, job_path, &err) != GSAE_OK) {
+            fprintf(stderr, "gsae report: %s; its dashboard settings are not used\n", err.msg);
+            job_free(&job);
+            gsae_error_clear(&err);
+        }
     }
     struct report_dashboard_opts dash = {
         .features = opt[3] ? opt[3] : job_get(&job, "job", "report_features"),

@@ -112,6 +112,12 @@ grep -qF '<a href="https://www.neuronpedia.org/gemma-2-9b-it/20-gemmascope-res-1
     fail "job.ini: neuronpedia_source"
 grep -qF '25 of 30' "$html" || fail "job.ini: report_features"
 test "$(grep -c '<figure class="fh">' "$html")" -eq 25 || fail "job.ini: the maxact step's store"
+# A job.ini that does not load (a line over 200 bytes) is reported; the report is still written.
+{ cat res/job.ini; printf 'long = %0300d\n' 0; } >res/job.ini.new && mv res/job.ini.new res/job.ini
+"$GSAE" report res >/dev/null 2>err.txt || fail "a job.ini that does not load stopped the report"
+grep -qF 'res/job.ini:' err.txt && grep -qF 'its dashboard settings are not used' err.txt || fail "no warning on job.ini"
+if grep -q 'neuronpedia.org' "$html"; then fail "settings used from a job.ini that did not load"; fi
+sed -i '/^long = /d' res/job.ini
 # The option wins over job.ini.
 "$GSAE" report res --features 5 >/dev/null
 first=$(ids "$html" | head -1)
