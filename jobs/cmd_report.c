@@ -12,13 +12,13 @@
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
+#include "job.h"
 #include "report.h"
 #include "report_views.h"
 
-#define TOP_FEATURES        20 /* bars in "top features by difference" */
-#define MAX_SMALL_CHARTS    24 /* line charts per view */
-#define MAX_MAXACT_FEATURES 32
-#define FREQ_BINS           40
+#define TOP_FEATURES     20 /* bars in "top features by difference" */
+#define MAX_SMALL_CHARTS 24 /* line charts per view */
+#define FREQ_BINS        40
 
 /* Read dir/name into t; *present is false (and GSAE_OK returned) when the file is absent. */
 static enum gsae_status load(const char *dir, const char *name, struct report_csv *t, bool *present,
@@ -548,83 +548,17 @@ static enum gsae_status view_freq(struct report *r, const struct report_csv *t,
     return GSAE_OK;
 }
 
-/* maxact.csv: feature,rank,activation,left,token,right (top examples with context). */
-static enum gsae_status view_maxact(struct report *r, const struct report_csv *t,
-                                    struct gsae_error *err)
-{
-    int64_t c[6], *group = NULL;
-    const char **features = NULL;
-    static const char *const names[] = {"feature", "rank",  "activation", "left",
-                                        "token",   "right", NULL};
-    enum gsae_status st = need_cols(t, "maxact.csv", names, c, err);
-    if (st != GSAE_OK) return st;
-    int64_t n = distinct(t, c[0], &features, &group);
-    char **cells = calloc((size_t)(3 * t->n_rows + 1), sizeof *cells);
-    if (n < 0 || !cells) {
-        st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
-        goto done;
-    }
-    static const char *const header[] = {"rank", "activation", "context"};
-    report_grid_begin(r);
-    for (int64_t k = 0; k < n && k < MAX_MAXACT_FEATURES && st == GSAE_OK; k++) {
-        int64_t m = 0;
-        for (int64_t i = 0; i < t->n_rows; i++) {
-            if (group[i] != k) continue;
-            const char *left = report_csv_cell(t, i, c[3]), *tok = report_csv_cell(t, i, c[4]);
-            const char *right = report_csv_cell(t, i, c[5]);
-            size_t len = strlen(left) + strlen(tok) + strlen(right) + 4;
-            char *ctx = malloc(len);
-            if (!ctx) {
-                st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
-                break;
-            }
-            snprintf(ctx, len, "\x02%s\x02%s\x02%s", left, tok, right);
-            cells[3 * m] = strdup(report_csv_cell(t, i, c[1]));
-            cells[3 * m + 1] = strdup(report_csv_cell(t, i, c[2]));
-            cells[3 * m + 2] = ctx;
-            m++;
-        }
-        char caption[300];
-        snprintf(caption, sizeof caption, "Feature %s", features[k]);
-        if (st == GSAE_OK) {
-            fputs("<div>", r->f);
-            report_table(r, caption, header, 3, (const char *const *)cells, m);
-            fputs("</div>", r->f);
-        }
-        for (int64_t i = 0; i < 3 * m; i++) {
-            free(cells[i]);
-            cells[i] = NULL;
-        }
-    }
-    report_grid_end(r);
-done:
-    free(cells);
-    free(features);
-    free(group);
-    return st;
-}
-
 static enum gsae_status view_harvest(struct report *r, const char *dir, struct gsae_error *err)
 {
-    struct report_csv prog = {0}, freq = {0}, maxact = {0};
-    bool has_prog = false, has_freq = false, has_max = false;
+    struct report_csv prog = {0}, freq = {0};
+    bool has_prog = false, has_freq = false;
     enum gsae_status st = load(dir, "harvest_progress.csv", &prog, &has_prog, err);
     if (st == GSAE_OK) st = load(dir, "feature_freq.csv", &freq, &has_freq, err);
-    if (st == GSAE_OK) st = load(dir, "maxact.csv", &maxact, &has_max, err);
-    if (st == GSAE_OK && (has_prog || has_freq || has_max))
-        report_section(r, "harvest", "Harvest", NULL);
+    if (st == GSAE_OK && (has_prog || has_freq)) report_section(r, "harvest", "Harvest", NULL);
     if (st == GSAE_OK && has_prog) st = view_progress(r, &prog, err);
     if (st == GSAE_OK && has_freq) st = view_freq(r, &freq, err);
-    if (st == GSAE_OK && has_max && report_csv_col(&maxact, "token") >= 0)
-        st = make_tokens_visible(&maxact, report_csv_col(&maxact, "token"), err);
-    if (st == GSAE_OK && has_max) {
-        report_paragraph(r, "Max-activating examples (the token is highlighted; \\n is a "
-                            "newline, \u2423 a space).");
-        st = view_maxact(r, &maxact, err);
-    }
     report_csv_free(&prog);
     report_csv_free(&freq);
-    report_csv_free(&maxact);
     return st;
 }
 
@@ -666,8 +600,28 @@ static enum gsae_status view_tables(struct report *r, const char *dir, struct gs
 static void usage(FILE *f)
 {
     fprintf(f, "usage: gsae report RESULTS_DIR [--out FILE] [--title TEXT] [--tokenizer PATH]\n"
+               "                   [--features LIST] [--neuronpedia SOURCE] [--store STORE]\n"
                "Writes RESULTS_DIR/report.html (or FILE) from the result files in RESULTS_DIR\n"
-               "(formats: jobs/README.md). Views whose files are absent are left out.\n");
+               "(formats: jobs/README.md). Views whose files are absent are left out.\n"
+               "The feature dashboard shows --features first (default: [job] report_features of\n"
+               "RESULTS_DIR/job.ini), links each feature to Neuronpedia under SOURCE (default:\n"
+               "[job] neuronpedia_source, e.g. gemma-2-9b-it/20-gemmascope-res-16k) and draws\n"
+               "activation histograms from STORE/feature_stats.nc (default: [job] report_store,\n"
+               "else the store of the job's maxact step).\n");
+}
+
+/* The store of the job's maxact step: `store`, else the first of `args`, of the section whose
+ * command is maxact (a section without a command runs the command of its name). */
+static const char *maxact_store(const struct job *job)
+{
+    for (int64_t i = 0; i < job->n_entries; i++) {
+        const char *sec = job->entries[i].section, *cmd = job_get(job, sec, "command");
+        if (strcmp(cmd ? cmd : sec, "maxact") != 0) continue;
+        const char *store = job_get(job, sec, "store"), *args = job_get(job, sec, "args");
+        if (store) return store;
+        if (args && *args && !strpbrk(args, ", \t\n")) return args;
+    }
+    return NULL;
 }
 
 int cmd_report(int argc, char **argv)
@@ -676,13 +630,15 @@ int cmd_report(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    const char *dir = NULL, *out = NULL, *title = NULL, *tok_path = NULL;
+    static const char *const opt_names[] = {"--out",      "--title",       "--tokenizer",
+                                            "--features", "--neuronpedia", "--store"};
+    const char *dir = NULL, *opt[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
     for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "--out") == 0 || strcmp(argv[i], "--title") == 0 ||
-             strcmp(argv[i], "--tokenizer") == 0) &&
-            i + 1 < argc) {
-            *(argv[i][2] == 'o' ? &out : argv[i][3] == 'i' ? &title : &tok_path) = argv[i + 1];
-            i++;
+        int k = 0;
+        while (k < 6 && strcmp(argv[i], opt_names[k]) != 0)
+            k++;
+        if (k < 6 && i + 1 < argc) {
+            opt[k] = argv[++i];
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
@@ -694,6 +650,7 @@ int cmd_report(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    const char *out = opt[0], *title = opt[1], *tok_path = opt[2];
     char path[4096], def_title[512];
     if (!out) {
         snprintf(path, sizeof path, "%s/report.html", dir);
@@ -715,6 +672,28 @@ int cmd_report(int argc, char **argv)
     struct report r = {0};
     struct gsae_error err = {0};
     struct tokenizer tk = {0};
+    struct job job = {0};
+    /* The dashboard's settings: options, else the [job] keys of the run's resolved job.ini. */
+    char job_path[4200];
+    snprintf(job_path, sizeof job_path, "%s/job.ini", dir);
+    FILE *jf = fopen(job_path, "r");
+    enum gsae_status st = GSAE_OK;
+    if (jf) {
+        fclose(jf);
+        /* A job.ini that does not load again (a resolved line over the INI limit) costs only
+         * the dashboard's defaults, not the report. */
+        if (job_load(&job, job_path, &err) != GSAE_OK) {
+            fprintf(stderr, "gsae report: %s; its dashboard settings are not used\n", err.msg);
+            job_free(&job);
+            gsae_error_clear(&err);
+        }
+    }
+    struct report_dashboard_opts dash = {
+        .features = opt[3] ? opt[3] : job_get(&job, "job", "report_features"),
+        .neuronpedia = opt[4] ? opt[4] : job_get(&job, "job", "neuronpedia_source"),
+        .store = opt[5] ? opt[5] : job_get(&job, "job", "report_store"),
+        .store_required = opt[5] != NULL || job_get(&job, "job", "report_store") != NULL};
+    if (!dash.store) dash.store = maxact_store(&job);
     typedef enum gsae_status (*view_fn)(struct report *, const char *, struct gsae_error *);
     static const view_fn before_pca[] = {view_summary,
                                          view_acts,
@@ -724,14 +703,16 @@ int cmd_report(int argc, char **argv)
                                          view_ablate,
                                          report_view_ablate_json,
                                          report_view_attribution};
-    static const view_fn after_pca[] = {report_view_pca_npy, view_harvest, view_tables};
-    enum gsae_status st = tok_path ? tokenizer_load(&tk, tok_path, &err) : GSAE_OK;
+    static const view_fn after_pca[] = {report_view_pca_npy, view_harvest};
+    if (st == GSAE_OK && tok_path) st = tokenizer_load(&tk, tok_path, &err);
     if (st == GSAE_OK) st = report_open(&r, out, title, "Results of one gsae run", &err);
     for (size_t i = 0; i < sizeof before_pca / sizeof before_pca[0] && st == GSAE_OK; i++)
         st = before_pca[i](&r, dir, &err);
     if (st == GSAE_OK) st = view_pca(&r, dir, tok_path ? &tk : NULL, &err);
     for (size_t i = 0; i < sizeof after_pca / sizeof after_pca[0] && st == GSAE_OK; i++)
         st = after_pca[i](&r, dir, &err);
+    if (st == GSAE_OK) st = report_view_dashboard(&r, dir, &dash, &err);
+    if (st == GSAE_OK) st = view_tables(&r, dir, &err);
     tokenizer_free(&tk);
     if (st == GSAE_OK && r.n_figures == 0) {
         report_section(&r, "empty", "No results", NULL);
@@ -742,8 +723,10 @@ int cmd_report(int argc, char **argv)
     if (st == GSAE_OK) st = st2;
     if (st != GSAE_OK) {
         cli_report("report", &err);
+        job_free(&job);
         return 1;
     }
     printf("gsae report: wrote %s\n", out);
+    job_free(&job);
     return 0;
 }

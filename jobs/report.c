@@ -64,6 +64,22 @@ static const char *const style_css =
     "mark{background:#ffd86b;padding:0 2px;border-radius:2px}"
     "td code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
     "background:#eef1f8;padding:1px 5px;border-radius:4px;white-space:pre}"
+    ".feat{border-top:1px solid var(--line);padding:12px 0 6px}"
+    ".feat h3{margin:0;font-size:17px}.feat h3 a{color:var(--acc);text-decoration:none}"
+    ".feat h3 small{font-weight:400;font-size:12px}"
+    "p.why{margin:2px 0 6px;color:var(--muted);font-size:13px}"
+    ".fcols{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:4px 22px}"
+    ".fcols figure{margin:0 0 8px}.fcols svg{max-width:420px}"
+    ".lcols{display:flex;flex-wrap:wrap;gap:0 14px}.lt{width:auto;margin:0;font-size:12.5px}"
+    ".lt code{display:inline-block;max-width:11em;overflow:hidden;text-overflow:ellipsis;"
+    "vertical-align:bottom}"
+    ".lt td{padding:1px 5px;border:0}.lt caption{font-weight:400;color:var(--muted)}"
+    ".lbw{width:70px}.lb{display:inline-block;height:9px;border-radius:2px}"
+    ".ex{display:flex;gap:10px;padding:2px 0;border-bottom:1px solid #f0f2f8;"
+    "font:12.5px/1.6 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}"
+    ".exv{flex:0 0 5.5em;text-align:right;color:var(--muted)}"
+    ".ctx{white-space:pre-wrap;word-break:break-word}.ctx span{border-radius:2px}"
+    ".ctx .pk{outline:1px solid #b35900}.ctx i{color:#9aa1b2;font-style:normal}"
     "footer{color:var(--muted);font-size:12px;text-align:center;padding:20px}";
 
 void report_escape(FILE *f, const char *s)

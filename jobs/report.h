@@ -102,6 +102,13 @@ struct report_csv {
  * on a malformed one. */
 enum gsae_status report_csv_read(struct report_csv *t, const char *path, struct gsae_error *err);
 
+/* As report_csv_read, but keeps only the rows whose value in column key keep(ctx, value)
+ * accepts (every row when the header has no such column); for large files of which a view
+ * shows a few rows. */
+enum gsae_status report_csv_read_where(struct report_csv *t, const char *path, const char *key,
+                                       bool (*keep)(void *ctx, const char *value), void *ctx,
+                                       struct gsae_error *err);
+
 /* Column index of name, or -1. */
 int64_t report_csv_col(const struct report_csv *t, const char *name);
 

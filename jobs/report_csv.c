@@ -128,6 +128,13 @@ static char *slurp(const char *path, size_t *n)
 
 enum gsae_status report_csv_read(struct report_csv *t, const char *path, struct gsae_error *err)
 {
+    return report_csv_read_where(t, path, NULL, NULL, NULL, err);
+}
+
+enum gsae_status report_csv_read_where(struct report_csv *t, const char *path, const char *key,
+                                       bool (*keep)(void *ctx, const char *value), void *ctx,
+                                       struct gsae_error *err)
+{
     *t = (struct report_csv){0};
     size_t n = 0;
     errno = 0;
@@ -146,6 +153,9 @@ enum gsae_status report_csv_read(struct report_csv *t, const char *path, struct 
         goto done;
     }
     t->n_cols = header.n;
+    int64_t key_col = -1;
+    for (int64_t i = 0; key && keep && i < header.n; i++)
+        if (strcmp(header.items[i], key) == 0) key_col = i;
     while (p < end) {
         int64_t start_line = line;
         got = parse_record(&p, end, &row, &line);
@@ -163,6 +173,10 @@ enum gsae_status report_csv_read(struct report_csv *t, const char *path, struct 
             st = gsae_fail(err, GSAE_EFORMAT, "%s:%lld: %lld fields, the header has %lld", path,
                            (long long)start_line, (long long)row.n, (long long)t->n_cols);
             goto done;
+        }
+        if (key_col >= 0 && !keep(ctx, key_col < row.n ? row.items[key_col] : "")) {
+            list_free(&row);
+            continue;
         }
         for (int64_t i = 0; i < t->n_cols && st == GSAE_OK; i++) {
             char *cell = i < row.n ? row.items[i] : strdup("");

@@ -22,3 +22,18 @@ enum gsae_status report_view_pca_npy(struct report *r, const char *dir, struct g
  * attribution_strip.csv (position,token,error,f<id>...) of gsae attribute: bars, a token x
  * feature heat strip and the prompt shaded by each top feature. */
 enum gsae_status report_view_attribution(struct report *r, const char *dir, struct gsae_error *err);
+
+/* The feature dashboard (jobs/report_dashboard.c): cards for the features of maxact.csv chosen
+ * by interest, with "N of M shown": the examples' tokens shaded by activation
+ * (maxact_tokens.csv), the activation histogram (STORE/feature_stats.nc), the logit effects
+ * (logit_effects.csv) and Neuronpedia links. */
+struct report_dashboard_opts {
+    const char *features;    /* the user's features, "3,17" (NULL: none) */
+    const char *neuronpedia; /* Neuronpedia source MODEL/SAE_SET (NULL: no links) */
+    const char *store;       /* the store whose feature_stats.nc has the histograms (NULL) */
+    bool store_required;     /* a missing feature_stats.nc is an error, not a note */
+};
+
+enum gsae_status report_view_dashboard(struct report *r, const char *dir,
+                                       const struct report_dashboard_opts *o,
+                                       struct gsae_error *err);

@@ -53,9 +53,38 @@ write("harvest_progress.csv", ["seconds", "tokens"],
       [[f"{10.0 * i:.1f}", int(i * 5000 + 300 * np.sin(i))] for i in range(30)])
 freq = np.where(rng.random(n_feat) < 0.05, 0.0, 10 ** rng.normal(-3, 0.8, n_feat))
 write("feature_freq.csv", ["feature", "frequency"], [[i, f"{f:.6g}"] for i, f in enumerate(freq)])
-write("maxact.csv", ["feature", "rank", "activation", "left", "token", "right"],
-      [[f, r + 1, f"{50 - 7 * r:.2f}", "x = np.array([[1, 2], <", f"tok{r}", "> & more text"]
-       for f in (3655, 1600) for r in range(5)])
+# Max-activating examples: 30 features (3655 and 1600 with 5 examples, 28 more with 3), the
+# per-token activations of every example but feature 1600's (whose view falls back to the peak
+# token highlighted), and the logit effects. Token texts include markup, control characters,
+# a C1 control, a lone continuation byte (invalid UTF-8), newlines and tabs.
+other = [11 * k + 5 for k in range(28)]
+ma_rows = [[f, r + 1, f"{50 - 7 * r:.2f}", "x = np.array([[1, 2], <", f"tok{r}", "> & more text"]
+           for f in (3655, 1600) for r in range(5)]
+ma_rows += [[f, r + 1, f"{(40 - k) * (1 - 0.2 * r):.2f}", "left ", f"t{f}", " right"]
+            for k, f in enumerate(other) for r in range(3)]
+write("maxact.csv", ["feature", "rank", "activation", "left", "token", "right"], ma_rows)
+texts = [" the", " grid", "\n", "<script>alert(1)</script>", " [", "1", ",", " 2", "]", "\t",
+         "a\x01b\x7f", "\u0085", "\udc9f", " caf\u00e9", " &", "\"q\"", "\n\n", " x",
+         "end\\n"]
+tok_rows = []
+for f, r, act, *_ in ma_rows:
+    if f == 1600:
+        continue
+    for off in range(-6, 4):
+        a = float(act) * max(0.0, 1 - abs(off) / 5) if off <= 0 else 0.1 * float(act) * (3 - off)
+        tok_rows.append([f, r, off, 1000 + (f + r + off) % 50, texts[(f + 3 * r + off) % len(texts)],
+                         f"{a:.4f}"])
+with open(os.path.join(out, "maxact_tokens.csv"), "w", newline="", encoding="utf-8",
+          errors="surrogateescape") as fh:
+    w = csv.writer(fh, lineterminator="\n")
+    w.writerow(["feature", "rank", "offset", "token_id", "text", "activation"])
+    w.writerows(tok_rows)
+write("logit_effects.csv", ["feature", "sign", "rank", "token_id", "text", "value"],
+      [[f, sign, k, 2000 + k, texts[(k + (sign == "neg")) % len(texts)],
+        f"{(1 if sign == 'pos' else -1) * (2.5 - 0.2 * k):.4f}"]
+       for f in [3655, 1600] + other for sign in ("pos", "neg") for k in range(10)])
+write("table_group_contrast.csv", ["rank", "feature", "mean_success", "mean_failure", "diff"],
+      [[1, other[20], 3.5, 1.0, 2.5], [2, 3655, 2.0, 0.5, 1.5], [3, 777777, 1.0, 0.2, 0.8]])
 write("summary.csv", ["key", "value"], [["model", "tiny random Gemma-2"], ["ranks", 2]])
 write("table_outcomes.csv", ["task", "confidence", "outcome"],
       [["e9afcf9a", 5, "True"], ["c9e6f938", 5, "False"]])

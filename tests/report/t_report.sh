@@ -6,7 +6,7 @@ cd "$T"
 $PY3 "$TOP/tests/report/make_results.py" res
 "$GSAE" report res
 html=res/report.html
-for id in summary acts diff steer steer-json ablate ablate-json pca pca-npy harvest tables; do
+for id in summary acts diff steer steer-json ablate ablate-json pca pca-npy harvest features tables; do
     grep -q "<section id=\"$id\">" "$html" || { echo "FAIL: view '$id' missing"; exit 1; }
 done
 # Self-contained: no scripts, no external resources.
