@@ -82,6 +82,15 @@ expect_ok "$GSAE" sae-info --sae=google/$SAE
 expect_ok "$GSAE" features --model "$MODEL" --sae "$SAE" --prompt-ids 2,17,33,5 --top 3
 grep -q . out.txt || fail "features printed nothing"
 
+# On 2 ranks (pipeline of 2 stages): both ids with a revision; a missing name is reported once.
+$MPIRUN -np 2 "$GSAE" features --model "$MODEL" --revision v1 --sae "$SAE" --prompt-ids 2,17,5 \
+    --top 2 >out.txt 2>err.txt || fail "2 ranks: $(cat err.txt)"
+grep -q "resid_post.20" out.txt || fail "2 ranks: $(cat out.txt)"
+$MPIRUN -np 2 "$GSAE" features --model google/nope --sae "$SAE" --prompt-ids 2,5 >out.txt 2>err.txt &&
+    fail "2 ranks, missing model: succeeded"
+[ "$(grep -c 'models--google--nope (no such folder)' err.txt)" = 1 ] ||
+    fail "2 ranks, missing model: not reported once: $(cat err.txt)"
+
 # A job naming both ids: gsae run builds the command lines, the commands resolve the names.
 mkdir -p jobs
 cat >jobs/hub.ini <<INI
