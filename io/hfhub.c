@@ -253,8 +253,9 @@ enum gsae_status hfhub_model_path(const char *name, const char *revision, char *
             return gsae_fail(err, GSAE_ERANGE, "%s: path too long", root);
         join(where, sizeof where, " at %s (%s)", root, source);
     }
-    join(what, sizeof what, "model %s%s%s", repo, revision ? " at revision " : "",
-         revision ? revision : "");
+    join(what, sizeof what, "%s%s%smodel %s%s%s", folder_given ? "" : "no directory ",
+         folder_given ? "" : name, folder_given ? "" : ", and ", repo,
+         revision ? " at revision " : "", revision ? revision : "");
     join(hint, sizeof hint, "huggingface-cli download %s%s%s", repo, revision ? " --revision " : "",
          revision ? revision : "");
     struct lookup l = {.what = what, .where = where, .hint = hint};
@@ -283,7 +284,6 @@ static bool gemma_scope_id(const char *name, char *repo, size_t repo_cap, const 
     if (end == s + 6 || (*end != '/' && *end != '\0')) return false;
     for (const char *c = s; *c; c++) /* no empty, "." or ".." components below */
         if ((c == s || c[-1] == '/') && (*c == '/' || *c == '.')) return false;
-    if (s[strlen(s) - 1] == '/') return false;
     bool ok =
         k == 0 ? repo_part(name, lens[0]) && join(repo, repo_cap, "google/%.*s", (int)lens[0], name)
                : repo_part(name, lens[0]) && repo_part(parts[1], lens[1]) &&
@@ -298,8 +298,11 @@ enum gsae_status hfhub_sae_path(const char *name, char **path, struct gsae_error
     char repo[256], root[HFHUB_PATH_MAX], folder[HFHUB_PATH_MAX], what[600],
         where[HFHUB_PATH_MAX + 64], hint[700];
     const char *sub = NULL, *source = NULL;
-    if (exists(name) || !gemma_scope_id(name, repo, sizeof repo, &sub))
-        return dup_out(name, path, err);
+    char id[HFHUB_PATH_MAX]; /* name without trailing slashes */
+    if (exists(name) || !join(id, sizeof id, "%s", name)) return dup_out(name, path, err);
+    for (size_t n = strlen(id); n > 1 && id[n - 1] == '/'; n--)
+        id[n - 1] = '\0';
+    if (!gemma_scope_id(id, repo, sizeof repo, &sub)) return dup_out(name, path, err);
     enum gsae_status st = hfhub_cache_root(root, sizeof root, &source, err);
     if (st != GSAE_OK) return st;
     const char *slash = strchr(repo, '/');
@@ -307,7 +310,7 @@ enum gsae_status hfhub_sae_path(const char *name, char **path, struct gsae_error
               slash + 1))
         return gsae_fail(err, GSAE_ERANGE, "%s: path too long", root);
     join(where, sizeof where, " at %s (%s)", root, source);
-    join(what, sizeof what, "SAE %s (repo %s)", name, repo);
+    join(what, sizeof what, "no file or folder %s, and SAE %s (repo %s)", id, sub, repo);
     size_t n = strlen(sub);
     bool file = n > 4 && strcmp(sub + n - 4, ".npz") == 0;
     join(hint, sizeof hint, "huggingface-cli download %s --include '%s%s'", repo, sub,
