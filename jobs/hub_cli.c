@@ -53,7 +53,7 @@ static bool keep(struct hub_cli_args *a, char *path)
 bool hub_cli_args_resolve(const char *cmd, int argc, char **argv, struct hub_cli_args *a)
 {
     *a = (struct hub_cli_args){0};
-    a->argv = calloc((size_t)argc + 1, sizeof *a->argv);
+    a->argv = calloc(2 * (size_t)argc + 1, sizeof *a->argv); /* --opt=V becomes two words */
     a->owned = calloc((size_t)argc + 1, sizeof *a->owned);
     if (!a->argv || !a->owned) {
         fprintf(stderr, "gsae %s: out of memory\n", cmd);

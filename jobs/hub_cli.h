@@ -27,7 +27,7 @@
 /* argv with the names resolved; owns what it allocated. */
 struct hub_cli_args {
     int argc;
-    char **argv; /* (argc + 1), NULL-terminated; words point into the input argv or owned */
+    char **argv; /* NULL-terminated; words point into the input argv or owned */
     char **owned;
     int n_owned;
 };

@@ -77,8 +77,9 @@ expect_ok "$GSAE" sae-info --sae "$SAE" --model "$MODEL" --layer 20
 grep -q "^path: $S/snapshots/$h3/$SUB/params.npz\$" out.txt || fail "sae-info path: $(head -1 out.txt)"
 grep -q "^compatible: yes" out.txt || fail "sae-info: not compatible: $(cat out.txt)"
 grep -q "^layer: 20" out.txt || fail "sae-info: layer from the path: $(cat out.txt)"
-# Also given as org/release/..., and as --sae=ID.
-expect_ok "$GSAE" sae-info --sae=google/$SAE
+# Also given as org/release/..., and as --sae=ID --model=ID (each becomes two words).
+expect_ok "$GSAE" sae-info --sae=google/$SAE --model=$MODEL --layer 20
+grep -q "^compatible: yes" out.txt || fail "sae-info --sae=ID --model=ID: $(cat out.txt)"
 expect_ok "$GSAE" features --model "$MODEL" --sae "$SAE" --prompt-ids 2,17,33,5 --top 3
 grep -q . out.txt || fail "features printed nothing"
 
@@ -170,6 +171,14 @@ expect_error "revision '../v1' is not a branch, tag or commit hash" \
     "$GSAE" inspect "$MODEL" --revision ../v1
 expect_error "revision 'v1' applies to a Hugging Face repo id or cache folder; m1 is a checkpoint directory" \
     "$GSAE" inspect m1 --revision v1
+# contrast and harvest read job files themselves (--job): their names resolve the same way.
+printf '[job]\nsteps = c\n[c]\ncommand = contrast\nmodel = google/nope\nsae = %s\nlayer = 20\ntokenizer = t\nprompts = p\n' \
+    "$SAE" >jobs/c.ini
+expect_error "$HUB/models--google--nope (no such folder)" "$GSAE" contrast --job jobs/c.ini
+printf '[job]\nsteps = harvest\n[harvest]\nmodel = %s\nsae = %s\ncorpus = c\nout = o\n' \
+    "$MODEL" gemma-scope-9b-it-res/layer_20/width_16k/average_l0_71 >jobs/h.ini
+expect_error "huggingface-cli download google/gemma-scope-9b-it-res --include 'layer_20/width_16k/average_l0_71/*'" \
+    "$GSAE" harvest --job jobs/h.ini
 # A name that is neither a path nor a hub name keeps the command's own message.
 expect_error "cannot open" "$GSAE" inspect ./no-such-dir
 
