@@ -16,10 +16,9 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: [mpirun -np N] gsae plan (MODEL | --model MODEL | --preset 2b|9b|27b|tiny)\n"
-        "                 [--revision REV] [--ranks N] [--stages S] [--layers A-B,C-D,...] "
-        "[--layer L]\n"
+        "                 [--ranks N] [--stages S] [--layers A-B,C-D,...] [--layer L]\n"
         "                 [--upto L] [--no-logits] [--ctx T] [--dtype bf16|f16|f32]\n"
-        "                 [--model-layers N]\n"
+        "                 [--model-layers N] [--revision REV]\n"
         "\n"
         "Print how `mpirun -np N gsae ...` splits the model: N / S replicas of an S-stage\n"
         "pipeline, each stage a contiguous layer range balanced by estimated FLOPs (the\n"
