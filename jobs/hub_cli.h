@@ -6,7 +6,8 @@
  * folder becomes the snapshot directory, a Gemma Scope id the SAE folder in the cache. A
  * `--revision REV` applies to --model and is consumed with it; without a --model option it is
  * left for the command (inspect, generate and plan take the model as their first argument and
- * resolve it with hub_cli_model). Resolution is idempotent: a path is returned unchanged.
+ * resolve it themselves; contrast and harvest resolve the names of a job file they read).
+ * Resolution is idempotent: a path is returned unchanged.
  */
 #pragma once
 
