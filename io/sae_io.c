@@ -408,6 +408,17 @@ static void normalize_name(const char *in, char *out, size_t len)
     out[i] = '\0';
 }
 
+enum gsae_status sae_check_layer(const struct sae_info *info, int64_t requested_layer,
+                                 struct gsae_error *err)
+{
+    int64_t hint = layer_hint(info->path);
+    if (requested_layer >= 0 && hint >= 0 && hint != requested_layer)
+        return gsae_fail(err, GSAE_EINVAL,
+                         "%s: the path names layer_%lld, but layer %lld was requested (--layer)",
+                         info->path, (long long)hint, (long long)requested_layer);
+    return GSAE_OK;
+}
+
 enum gsae_status sae_check_model(const struct sae_info *info, const struct sae_params *p,
                                  const struct gemma_config *cfg, const char *model_name,
                                  int64_t requested_layer, int64_t *layer, char *warning,
@@ -418,6 +429,8 @@ enum gsae_status sae_check_model(const struct sae_info *info, const struct sae_p
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: 'd_in' is %lld (W_enc rows), the model's hidden_size is %lld",
                          info->path, (long long)p->d_model, (long long)cfg->d_model);
+    enum gsae_status st = sae_check_layer(info, requested_layer, err);
+    if (st != GSAE_OK) return st;
     int64_t L = requested_layer >= 0 ? requested_layer : info->layer;
     if (requested_layer >= 0 && info->layout == SAE_LAYOUT_SAELENS && info->layer >= 0 &&
         info->layer != requested_layer)

@@ -54,10 +54,16 @@ enum gsae_status sae_load(const char *path, struct sae_params *p, struct sae_inf
  * hooked layer but not the weights. Errors: those of cfg.json (see sae_load). */
 enum gsae_status sae_probe(const char *path, struct sae_info *info, struct gsae_error *err);
 
+/* Check a requested layer (>= 0; -1: none) against a "layer_N" component of info->path (a
+ * Gemma Scope folder names its layer so): they must agree. Errors: GSAE_EINVAL naming the path
+ * and both layers. */
+enum gsae_status sae_check_layer(const struct sae_info *info, int64_t requested_layer,
+                                 struct gsae_error *err);
+
 /* Check an SAE against the model it is used with: d_in must equal the hidden size, and the
  * layer (requested >= 0, else the file's) must exist and, when both are known, agree with the
- * file's. On success *layer is the layer to hook, -1 when neither the request nor the file
- * names one. When the file records a model name that
+ * file's and with a layer_N in its path (sae_check_layer). On success *layer is the layer to hook,
+ * -1 when neither the request nor the file names one. When the file records a model name that
  * differs from model_name (ignoring case and an "org/" prefix), a one-line warning is written
  * to warning (empty otherwise). Errors: GSAE_EINVAL / GSAE_EFORMAT naming the file. */
 enum gsae_status sae_check_model(const struct sae_info *info, const struct sae_params *p,

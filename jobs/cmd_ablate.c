@@ -35,7 +35,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: [mpirun -np N] gsae ablate --model DIR --sae PATH [--layer L]\n"
+            "usage: [mpirun -np N] gsae ablate --model MODEL --sae SAE [--layer L]\n"
             "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
             "           --feature F[,F2...] [--error-term [without,with]]\n"
             "           (--answer TEXT | --answer-ids LIST) [--positions P1,P2...]\n"

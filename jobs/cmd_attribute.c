@@ -38,7 +38,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: [mpirun -np N] gsae attribute --model DIR --sae PATH [--layer L]\n"
+            "usage: [mpirun -np N] gsae attribute --model MODEL --sae SAE [--layer L]\n"
             "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
             "           (--metric logit-diff --target TOK --baseline TOK [--position P] |\n"
             "            --metric answer-logprob (--answer TEXT | --answer-ids LIST))\n"

@@ -40,6 +40,7 @@
 #include "../src/stats.h"
 #include "cli.h"
 #include "commands.h"
+#include "hub_cli.h"
 #include "job.h"
 #include "sae_cli.h"
 
@@ -48,44 +49,49 @@
 static void usage(FILE *f)
 {
     fprintf(
-        f, "usage: [mpirun -np N] gsae contrast --model DIR --sae PATH --layer L --tokenizer PATH\n"
-           "           (--tasks DIR --outcomes CSV | --arc DIR --tasks NAME,... [--outcomes CSV]\n"
-           "            | --prompts JSONL) [--pairs A-B,...] [--permutations N] [--seed S]\n"
-           "           [--top K] [--out DIR] [--acts CSV] [--diff CSV] [--stages S|auto]\n"
-           "           [--layers SPEC] [--threads T] [--compute f32|bf16] [--no-bos]\n"
-           "       gsae contrast --job FILE [--step SECTION] [flags overriding the job's]\n"
-           "\n"
-           "SAE features at each prompt's last token (resid_post.L, the model run up to layer L\n"
-           "only), the top features by difference for pairs of prompts, and the group contrast\n"
-           "of successful against failed prompts (mean difference, Cohen's d, Hedges' g,\n"
-           "permutation p-value, Benjamini-Hochberg q-value).\n"
-           "\n"
-           "  --tasks DIR       ARC tasks (DIR, DIR/training, DIR/evaluation); with --outcomes\n"
-           "                    (filename,confidence,len_prompt,outcome) in the CSV's order\n"
-           "  --arc DIR         ARC tasks directory, with --tasks NAME,... (in that order)\n"
-           "  --prompts JSONL   {\"prompt\", \"name\", \"label\", \"confidence\", \"len_prompt\"}\n"
-           "  --pairs A-B,...   prompt index pairs (0-based, in list order)\n"
-           "  --permutations N  label permutations for the p-values (default 1000)\n"
-           "  --seed S          permutation seed (default 0)\n"
-           "  --top K           top features per pair and for the group (default 10)\n"
-           "  --out DIR         output directory (default: [job] out with --job, else the\n"
-           "                    directory of --acts, else results/contrast)\n"
-           "  --acts, --diff    acts_last_token.csv / feature_diff.csv paths (default in OUT)\n"
-           "  --stages S        pipeline stages per replica (default all ranks; auto = same)\n"
-           "  --layers SPEC     explicit stages, inclusive layer ranges (e.g. 0-1,2-2)\n"
-           "  --threads T       BLAS and loop threads per rank\n"
-           "  --compute MODE    f32 (default, the reference) or bf16: GEMM inputs and weights\n"
-           "                    in bf16, f32 accumulation (oneDNN); SAE thresholds in f32\n"
-           "  --no-bos          do not put <bos> before each prompt\n"
-           "  --job FILE        read the settings from a job file: the section --step, else\n"
-           "                    the first step of [job] steps with command contrast (or\n"
-           "                    features, with position = last)\n");
+        f,
+        "usage: [mpirun -np N] gsae contrast --model MODEL --sae SAE --layer L --tokenizer PATH\n"
+        "           (--tasks DIR --outcomes CSV | --arc DIR --tasks NAME,... [--outcomes CSV]\n"
+        "            | --prompts JSONL) [--pairs A-B,...] [--permutations N] [--seed S]\n"
+        "           [--top K] [--out DIR] [--acts CSV] [--diff CSV] [--stages S|auto]\n"
+        "           [--layers SPEC] [--threads T] [--compute f32|bf16] [--no-bos]\n"
+        "           [--revision REV]\n"
+        "       gsae contrast --job FILE [--step SECTION] [flags overriding the job's]\n"
+        "\n"
+        "SAE features at each prompt's last token (resid_post.L, the model run up to layer L\n"
+        "only), the top features by difference for pairs of prompts, and the group contrast\n"
+        "of successful against failed prompts (mean difference, Cohen's d, Hedges' g,\n"
+        "permutation p-value, Benjamini-Hochberg q-value).\n"
+        "\n"
+        "  --tasks DIR       ARC tasks (DIR, DIR/training, DIR/evaluation); with --outcomes\n"
+        "                    (filename,confidence,len_prompt,outcome) in the CSV's order\n"
+        "  --arc DIR         ARC tasks directory, with --tasks NAME,... (in that order)\n"
+        "  --prompts JSONL   {\"prompt\", \"name\", \"label\", \"confidence\", \"len_prompt\"}\n"
+        "  --pairs A-B,...   prompt index pairs (0-based, in list order)\n"
+        "  --permutations N  label permutations for the p-values (default 1000)\n"
+        "  --seed S          permutation seed (default 0)\n"
+        "  --top K           top features per pair and for the group (default 10)\n"
+        "  --out DIR         output directory (default: [job] out with --job, else the\n"
+        "                    directory of --acts, else results/contrast)\n"
+        "  --acts, --diff    acts_last_token.csv / feature_diff.csv paths (default in OUT)\n"
+        "  --stages S        pipeline stages per replica (default all ranks; auto = same)\n"
+        "  --layers SPEC     explicit stages, inclusive layer ranges (e.g. 0-1,2-2)\n"
+        "  --threads T       BLAS and loop threads per rank\n"
+        "  --compute MODE    f32 (default, the reference) or bf16: GEMM inputs and weights\n"
+        "                    in bf16, f32 accumulation (oneDNN); SAE thresholds in f32\n"
+        "  --no-bos          do not put <bos> before each prompt\n"
+        "  --job FILE        read the settings from a job file: the section --step, else\n"
+        "                    the first step of [job] steps with command contrast (or\n"
+        "                    features, with position = last)\n"
+        "\n%s%s",
+        HUB_CLI_MODEL_USAGE, HUB_CLI_SAE_USAGE);
 }
 
 struct options {
     const char *job, *step;
     const char *model, *sae, *tokenizer, *tasks, *arc, *outcomes, *prompts, *pairs;
-    const char *out, *acts, *diff, *layers;
+    const char *out, *acts, *diff, *layers, *revision;
+    char *model_path, *sae_path; /* owned: --model and --sae resolved (hub_cli.h) */
     int64_t layer, n_perm, top;
     uint64_t seed;
     int n_stages, n_threads;
@@ -129,10 +135,11 @@ static enum gsae_status set_option(struct options *o, const char *key, const cha
     struct {
         const char *key;
         const char **dst;
-    } strs[] = {{"model", &o->model},     {"sae", &o->sae},     {"tokenizer", &o->tokenizer},
-                {"tasks", &o->tasks},     {"arc", &o->arc},     {"outcomes", &o->outcomes},
-                {"prompts", &o->prompts}, {"pairs", &o->pairs}, {"out", &o->out},
-                {"acts", &o->acts},       {"diff", &o->diff},   {"layers", &o->layers}};
+    } strs[] = {{"model", &o->model},      {"sae", &o->sae},     {"tokenizer", &o->tokenizer},
+                {"tasks", &o->tasks},      {"arc", &o->arc},     {"outcomes", &o->outcomes},
+                {"prompts", &o->prompts},  {"pairs", &o->pairs}, {"out", &o->out},
+                {"acts", &o->acts},        {"diff", &o->diff},   {"layers", &o->layers},
+                {"revision", &o->revision}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (strcmp(key, strs[i].key) == 0) str = strs[i].dst;
     int64_t n = 0;
@@ -288,6 +295,12 @@ static int parse_args(int argc, char **argv, struct options *o, struct job *job,
         return 2;
     }
     if (!o->out) o->out = default_out(o->acts, out_buf, out_cap);
+    /* Hub names (also those of a job file read here) become paths. */
+    if (!(o->model_path = hub_cli_model("contrast", o->model, o->revision)) ||
+        !(o->sae_path = hub_cli_sae("contrast", o->sae)))
+        return 2;
+    o->model = o->model_path;
+    o->sae = o->sae_path;
     return 0;
 }
 
@@ -678,6 +691,8 @@ int cmd_contrast(int argc, char **argv)
     char out_dir[CONTRAST_PATH_MAX];
     int rc = parse_args(argc, argv, &o, &job, out_dir, sizeof out_dir);
     if (rc != 0) {
+        free(o.model_path);
+        free(o.sae_path);
         job_free(&job);
         return rc;
     }
@@ -713,5 +728,7 @@ int cmd_contrast(int argc, char **argv)
     run_free(&r, agreed && st != GSAE_EMPI);
     contrast_free(&c);
     job_free(&job);
+    free(o.model_path);
+    free(o.sae_path);
     return st == GSAE_OK ? 0 : 1;
 }

@@ -23,7 +23,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: [mpirun -np N] gsae features --model DIR --sae PATH [--layer L]\n"
+            "usage: [mpirun -np N] gsae features --model MODEL --sae SAE [--layer L]\n"
             "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) [--top K]\n"
             "           [--all-positions FILE] [--json FILE]\n"
             "\n"

@@ -9,31 +9,36 @@
 #include <cblas.h>
 
 #include "../io/ckpt.h"
+#include "../io/hfhub.h"
 #include "../io/tokenizer_load.h"
 #include "../src/generate.h"
 #include "cli.h"
 #include "commands.h"
+#include "hub_cli.h"
 
 static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: gsae generate MODEL_DIR (--ids I,J,... | --text TEXT --tokenizer FILE)\n"
+        "usage: gsae generate MODEL (--ids I,J,... | --text TEXT --tokenizer FILE)\n"
         "                     [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
         "                     [--seed S] [--threads N] [--compute f32|bf16] [--no-eos]\n"
+        "                     [--revision REV]\n"
         "\n"
         "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
-        "of the checkpoint in MODEL_DIR and generate up to N new tokens (default 32) with the\n"
+        "of the checkpoint MODEL and generate up to N new tokens (default 32) with the\n"
         "KV cache. Sampling: greedy when T is 0 (default), else temperature T, the K most\n"
         "likely (0: all) and the nucleus of mass P (default 1), drawn with seed S (default 0).\n"
         "Stops at the eos token unless --no-eos. Prints the new ids, the text when a\n"
         "tokenizer is given, and prefill/decode speeds. --threads: BLAS and loop threads\n"
         "(default: OPENBLAS_NUM_THREADS, else all cores). --compute bf16: GEMMs with bf16\n"
-        "inputs and weights, f32 accumulation (oneDNN); default f32.\n");
+        "inputs and weights, f32 accumulation (oneDNN); default f32.\n"
+        "\n%s",
+        HUB_CLI_MODEL_USAGE);
 }
 
 struct options {
-    const char *dir, *ids, *text, *tokenizer;
+    const char *dir, *ids, *text, *tokenizer, *revision;
     int64_t max_new, top_k;
     double temperature, top_p;
     unsigned long long seed;
@@ -65,6 +70,8 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->text = v;
         else if (strcmp(a, "--tokenizer") == 0)
             o->tokenizer = v;
+        else if (strcmp(a, "--revision") == 0)
+            o->revision = v;
         else if (strcmp(a, "--max-new") == 0)
             o->max_new = strtoll(v, &end, 10);
         else if (strcmp(a, "--top-k") == 0)
@@ -186,11 +193,14 @@ int cmd_generate(int argc, char **argv)
     if (!st && o.ids) st = parse_ids(o.ids, &prompt, &err);
     if (!st && o.text)
         st = tokenizer_encode(&tk, o.text, strlen(o.text), true, NULL, &prompt, &err);
-    if (!st) st = ckpt_open(&ck, o.dir, NULL, &err);
+    char *dir = NULL;
+    if (!st) st = hfhub_model_path(o.dir, o.revision, &dir, &err);
+    if (!st) st = ckpt_open(&ck, dir, NULL, &err);
     if (!st) st = run(&o, &ck, o.tokenizer ? &tk : NULL, &prompt, &err);
     if (st) cli_report("generate", &err);
     tokenizer_ids_free(&prompt);
     tokenizer_free(&tk);
     ckpt_close(&ck);
+    free(dir);
     return st ? 1 : 0;
 }

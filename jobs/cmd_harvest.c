@@ -32,6 +32,7 @@
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
+#include "hub_cli.h"
 #include "job.h"
 #include "runctl.h"
 #include "sae_cli.h"
@@ -39,7 +40,7 @@
 
 static const char usage_text[] =
     "usage: [mpirun -np N] gsae harvest --job FILE [OPTIONS]   (the [harvest] section's keys)\n"
-    "       [mpirun -np N] gsae harvest --model DIR --sae PATH --corpus SHARDS --out STORE\n"
+    "       [mpirun -np N] gsae harvest --model MODEL --sae SAE --corpus SHARDS --out STORE\n"
     "           [--layer L] [--tokenizer PATH] [--stages S] [--layers SPEC] [--threads T]\n"
     "           [--context 1024] [--windows-per-part 16] [--windows-per-mb 1]\n"
     "           [--windows-per-round N] [--max-tokens N] [--resid none|f32|bf16]\n"
@@ -683,9 +684,13 @@ int cmd_harvest(int argc, char **argv)
     char **words = argv, **owned = NULL;
     int n_words = argc, n_owned = 0, rc = 0;
     if (job_path) rc = job_argv(&job, job_path, argc, argv, &words, &n_words, &owned, &n_owned);
+    /* The job's model and SAE names become paths, as main() does for the command line. */
+    struct hub_cli_args named = {0};
+    if (rc == 0 && !hub_cli_args_resolve("harvest", n_words, words, &named)) rc = 2;
     struct harvest_opts o;
-    if (rc == 0) rc = parse(n_words, words, &o);
+    if (rc == 0) rc = parse(named.argc, named.argv, &o);
     if (rc == 0) rc = run(&o);
+    hub_cli_args_free(&named);
     for (int i = 0; i < n_owned; i++)
         free(owned[i]);
     free(owned);

@@ -6,11 +6,12 @@
 #include "../io/ckpt.h"
 #include "cli.h"
 #include "commands.h"
+#include "hub_cli.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gsae inspect MODEL_DIR [--layers A-B] [--tensors]\n"
+            "usage: gsae inspect MODEL [--revision REV] [--layers A-B] [--tensors]\n"
             "\n"
             "Validate a Hugging Face Gemma-2 checkpoint (config.json plus model.safetensors or\n"
             "model.safetensors.index.json and its shards) and print its configuration, tensor\n"
@@ -21,7 +22,9 @@ static void usage(FILE *out)
             "                embedding when A is 0 or B is the last layer, the final norm when B\n"
             "                is the last layer; other layers' shards are not opened\n"
             "  --layers A    the same for one layer\n"
-            "  --tensors     list every checked tensor with dtype, shape, bytes and file\n");
+            "  --tensors     list every checked tensor with dtype, shape, bytes and file\n"
+            "\n%s",
+            HUB_CLI_MODEL_USAGE);
 }
 
 /* "A-B" or "A" with 0 <= A <= B; false on anything else. */
@@ -121,37 +124,9 @@ static void print_selection(const struct ckpt *c, bool list)
     }
 }
 
-int cmd_inspect(int argc, char **argv)
+/* Validate the checkpoint in dir (layers first..last when range is given) and describe it. */
+static int inspect(const char *dir, const char *range, int64_t first, int64_t last, bool list)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    const char *dir = NULL, *range = NULL;
-    bool list = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--layers") == 0 && i + 1 < argc)
-            range = argv[++i];
-        else if (strncmp(argv[i], "--layers=", 9) == 0)
-            range = argv[i] + 9;
-        else if (strcmp(argv[i], "--tensors") == 0)
-            list = true;
-        else if (argv[i][0] == '-' || dir) {
-            fprintf(stderr, "gsae inspect: unexpected argument '%s' (see gsae inspect --help)\n",
-                    argv[i]);
-            return 2;
-        } else
-            dir = argv[i];
-    }
-    if (!dir) {
-        usage(stderr);
-        return 2;
-    }
-    int64_t first = 0, last = 0;
-    if (range && !parse_range(range, &first, &last)) {
-        fprintf(stderr, "gsae inspect: --layers '%s', expected A-B with 0 <= A <= B\n", range);
-        return 2;
-    }
     struct gsae_error err = {0};
     struct gemma_config cfg;
     struct ckpt c = {0};
@@ -177,4 +152,44 @@ int cmd_inspect(int argc, char **argv)
     print_selection(&c, list);
     ckpt_close(&c);
     return 0;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    const char *name = NULL, *range = NULL, *revision = NULL;
+    bool list = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--layers") == 0 && i + 1 < argc)
+            range = argv[++i];
+        else if (strcmp(argv[i], "--revision") == 0 && i + 1 < argc)
+            revision = argv[++i];
+        else if (strncmp(argv[i], "--layers=", 9) == 0)
+            range = argv[i] + 9;
+        else if (strcmp(argv[i], "--tensors") == 0)
+            list = true;
+        else if (argv[i][0] == '-' || name) {
+            fprintf(stderr, "gsae inspect: unexpected argument '%s' (see gsae inspect --help)\n",
+                    argv[i]);
+            return 2;
+        } else
+            name = argv[i];
+    }
+    if (!name) {
+        usage(stderr);
+        return 2;
+    }
+    int64_t first = 0, last = 0;
+    if (range && !parse_range(range, &first, &last)) {
+        fprintf(stderr, "gsae inspect: --layers '%s', expected A-B with 0 <= A <= B\n", range);
+        return 2;
+    }
+    char *dir = hub_cli_model("inspect", name, revision);
+    if (!dir) return 1;
+    int rc = inspect(dir, range, first, last, list);
+    free(dir);
+    return rc;
 }

@@ -34,7 +34,7 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: gsae mksae OUT (--model DIR | --d-model D) --d-sae S [--layer L]\n"
+        "usage: gsae mksae OUT (--model MODEL | --d-model D) --d-sae S [--layer L]\n"
         "                  [--layout npz|saelens] [--compression stored|deflated] [--seed N]\n"
         "                  [--density P] [--calib-tokens N] [--input-rms R] [--model-name NAME]\n"
         "       gsae mksae OUT --from SAE [--layout npz|saelens] [--compression X] [--layer L]\n"
@@ -46,7 +46,8 @@ static void usage(FILE *out)
         "W_enc, W_dec, b_enc, b_dec, threshold in f32) or a SAELens directory (cfg.json +\n"
         "sae_weights.safetensors).\n"
         "\n"
-        "  --model DIR        take d_model and the model name from a checkpoint; calibrate on it\n"
+        "  --model MODEL      take d_model and the model name from a checkpoint; calibrate on it\n"
+        "                     (a directory or a Hugging Face name, see gsae inspect --help)\n"
         "  --d-model D        residual width when there is no --model\n"
         "  --d-sae S          number of features (required)\n"
         "  --layer L          hooked layer (required for saelens and for calibration on --model)\n"

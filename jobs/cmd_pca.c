@@ -244,8 +244,9 @@ static void usage(FILE *out)
             "  writes pca.nc, pca.csv (PC1..K per row with its token and context\n"
             "  prefix|token|suffix as token ids), components.npy, explained_variance.npy.\n"
             "  The decoder: --sae, the SAE the store was harvested with (npz or SAELens;\n"
-            "  another width or hash is refused), or --w-dec, a (d_sae, d_model) .npy of\n"
-            "  the store's width.\n"
+            "  another width or hash is refused; a Gemma Scope id in the Hugging Face cache,\n"
+            "  e.g. gemma-scope-9b-it-res/layer_20/width_16k/average_l0_14, works too), or\n"
+            "  --w-dec, a (d_sae, d_model) .npy of the store's width.\n"
             "  LIST: comma-separated feature ids, e.g. 3655,1600,11000\n");
 }
 

@@ -4,19 +4,21 @@
 #include <string.h>
 
 #include "../io/ckpt.h"
+#include "../io/hfhub.h"
 #include "../mpi/plan.h"
 #include "cli.h"
 #include "commands.h"
+#include "hub_cli.h"
 #include "sae_cli.h"
 
 static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: [mpirun -np N] gsae plan (MODEL_DIR | --model DIR | --preset 2b|9b|27b|tiny)\n"
+        "usage: [mpirun -np N] gsae plan (MODEL | --model MODEL | --preset 2b|9b|27b|tiny)\n"
         "                 [--ranks N] [--stages S] [--layers A-B,C-D,...] [--layer L]\n"
         "                 [--upto L] [--no-logits] [--ctx T] [--dtype bf16|f16|f32]\n"
-        "                 [--model-layers N]\n"
+        "                 [--model-layers N] [--revision REV]\n"
         "\n"
         "Print how `mpirun -np N gsae ...` splits the model: N / S replicas of an S-stage\n"
         "pipeline, each stage a contiguous layer range balanced by estimated FLOPs (the\n"
@@ -25,8 +27,8 @@ static void usage(FILE *out)
         "sequence of --ctx tokens, and GFLOP per token. Under mpirun the job's ranks are the\n"
         "ranks planned and rank 0 prints.\n"
         "\n"
-        "  MODEL_DIR        a checkpoint directory (config.json; weights give the dtype)\n"
-        "  --model DIR      the same, as the SAE commands name it\n"
+        "  MODEL            a checkpoint (config.json; weights give the dtype), see below\n"
+        "  --model MODEL    the same, as the SAE commands name it\n"
         "  --preset P       Gemma-2 sizes instead of a checkpoint (--model-layers N resizes)\n"
         "  --ranks N        ranks in the job (default: mpirun's, else one per stage)\n"
         "  --stages S       stages per replica (default N)\n"
@@ -36,11 +38,13 @@ static void usage(FILE *out)
         "  --no-logits      no unembedding on the last stage\n"
         "  --ctx T          sequence length for attention costs (default 1024)\n"
         "  --dtype D        weight dtype for a preset (default bf16)\n"
-        "  --model-layers N layers of a preset (default the preset's)\n");
+        "  --model-layers N layers of a preset (default the preset's)\n"
+        "\n%s",
+        HUB_CLI_MODEL_USAGE);
 }
 
 struct options {
-    const char *dir, *preset, *layers;
+    const char *dir, *preset, *layers, *revision;
     int n_ranks, n_stages;
     int64_t upto, ctx_len, model_layers, hook_layer;
     bool no_logits, has_dtype;
@@ -83,6 +87,8 @@ static bool parse_args(int argc, char **argv, struct options *o)
             o->dir = v;
         } else if (strcmp(a, "--preset") == 0)
             o->preset = v;
+        else if (strcmp(a, "--revision") == 0)
+            o->revision = v;
         else if (strcmp(a, "--layers") == 0)
             o->layers = v;
         else if (strcmp(a, "--ranks") == 0 && (ok = sae_cli_i64(v, 1, 1 << 24, &n)))
@@ -151,12 +157,15 @@ static enum gsae_status load_config(const struct options *o, struct gemma_config
         return GSAE_OK;
     }
     struct ckpt ck = {0};
-    enum gsae_status st = ckpt_open(&ck, o->dir, NULL, err);
+    char *dir = NULL;
+    enum gsae_status st = hfhub_model_path(o->dir, o->revision, &dir, err);
+    if (st == GSAE_OK) st = ckpt_open(&ck, dir, NULL, err);
     if (st == GSAE_OK) {
         *cfg = ck.cfg;
         *dtype = ck.w.embed.dtype;
     }
     ckpt_close(&ck);
+    free(dir);
     return st;
 }
 

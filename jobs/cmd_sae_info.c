@@ -9,17 +9,19 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "hub_cli.h"
 #include "sae_cli.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gsae sae-info --sae PATH [--model DIR] [--layer L]\n"
+            "usage: gsae sae-info --sae SAE [--model MODEL [--revision REV]] [--layer L]\n"
             "\n"
-            "Load the SAE at PATH (Gemma Scope params.npz, or a SAELens directory with\n"
-            "cfg.json and sae_weights.safetensors), check its tensors, and print what it is.\n"
-            "With --model, also check it against the checkpoint's config (d_in = hidden_size,\n"
-            "the hook layer exists) and warn when the recorded model names differ.\n");
+            "Load the SAE (Gemma Scope params.npz, or a SAELens directory with cfg.json and\n"
+            "sae_weights.safetensors), check its tensors, and print what it is. With --model,\n"
+            "also check it against the checkpoint's config (d_in = hidden_size, the hook layer\n"
+            "exists) and warn when the recorded model names differ.\n"
+            "\n" HUB_CLI_SAE_USAGE HUB_CLI_MODEL_USAGE);
 }
 
 int cmd_sae_info(int argc, char **argv)

@@ -30,7 +30,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: [mpirun -np N] gsae steer --model DIR --sae PATH [--layer L]\n"
+            "usage: [mpirun -np N] gsae steer --model MODEL --sae SAE [--layer L]\n"
             "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) --feature F\n"
             "           --max-act A [--strengths -2,-1,0,1,2] [--max-new 95] [--temperature 0]\n"
             "           [--seed N] [--out FILE.csv] [--json FILE]\n"

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "hub_cli.h"
 
 static const struct gsae_command commands[] = {
     {"version", cmd_version, false, "print gsae's version and the libraries it was built with"},
@@ -105,6 +106,15 @@ static int mpi_exit(MPI_Comm exit_comm, const char *cmd, int rc)
     return first[1];
 }
 
+/* Run c with its --model and --sae names resolved to paths (hub_cli.h). */
+static int run_command(const struct gsae_command *c, int argc, char **argv)
+{
+    struct hub_cli_args a;
+    int rc = hub_cli_args_resolve(c->name, argc, argv, &a) ? c->run(a.argc, a.argv) : 2;
+    hub_cli_args_free(&a);
+    return rc;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: [mpirun -np N] gsae COMMAND [OPTIONS]   (gsae COMMAND --help for more)\n"
@@ -123,7 +133,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--version") == 0) return cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0) continue;
-        if (!commands[i].uses_mpi) return commands[i].run(argc - 1, argv + 1);
+        if (!commands[i].uses_mpi) return run_command(&commands[i], argc - 1, argv + 1);
         int provided = 0;
         if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
             fprintf(stderr, "gsae %s: MPI_Init_thread failed\n", argv[1]);
@@ -135,7 +145,7 @@ int main(int argc, char **argv)
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
         MPI_Comm_set_errhandler(exit_comm, MPI_ERRORS_RETURN);
-        int rc = commands[i].run(argc - 1, argv + 1);
+        int rc = run_command(&commands[i], argc - 1, argv + 1);
         return mpi_exit(exit_comm, commands[i].name, rc);
     }
     fprintf(stderr, "gsae: unknown command '%s'\n\n", argv[1]);

@@ -93,6 +93,12 @@ bool sae_cli_load(const char *cmd, const char *path, const struct gemma_config *
     }
     *layer = requested_layer >= 0 ? requested_layer : info->layer;
     char warning[1024] = "";
+    if (!cfg && sae_check_layer(info, requested_layer, &err) != GSAE_OK) {
+        cli_report(cmd, &err);
+        sae_params_free(p);
+        sae_info_free(info);
+        return false;
+    }
     if (cfg && sae_check_model(info, p, cfg, model_name, requested_layer, layer, warning,
                                sizeof warning, &err) != GSAE_OK) {
         cli_report(cmd, &err);

@@ -15,9 +15,14 @@
 #include "sae_cli.h"
 
 const char *const sae_session_model_usage =
-    "  --model DIR        Gemma-2 checkpoint directory (required)\n"
-    "  --sae PATH         SAE: Gemma Scope params.npz or a SAELens directory (required)\n"
-    "  --layer L          hooked layer, resid_post.L (default: the SAE's own, if it records one)\n"
+    "  --model MODEL      Gemma-2 checkpoint (required): a directory, a Hugging Face repo id\n"
+    "                     in the local hub cache (google/gemma-2-9b-it) or a cache folder\n"
+    "  --revision REV     branch, tag or commit of a hub MODEL (default main)\n"
+    "  --sae SAE          SAE (required): Gemma Scope params.npz, a SAELens directory, or a\n"
+    "                     Gemma Scope id in the hub cache (gemma-scope-9b-it-res/layer_20/\n"
+    "                     width_16k/average_l0_14, repo google/gemma-scope-9b-it-res)\n"
+    "  --layer L          hooked layer, resid_post.L (default: the SAE's own, if it records\n"
+    "                     one); a layer_L in the SAE's path must agree\n"
     "  --tokenizer PATH   tokenizer.json(.zst) (default: DIR/tokenizer.json when present)\n"
     "  --stages S|auto    pipeline stages per replica (default, auto: all ranks in one pipeline)\n"
     "  --layers SPEC      explicit stages, inclusive layer ranges (e.g. 0-20,21-41)\n"
@@ -271,6 +276,7 @@ static enum gsae_status open_stage(struct sae_session *s, const char *cmd,
     /* Every rank learns the layer (--layer, or the file's metadata); only the stages that run
      * it read the weights, so the other ranks never hold a copy of a large SAE. */
     st = sae_probe(o->sae_path, &s->info, err);
+    if (st == GSAE_OK) st = sae_check_layer(&s->info, o->layer, err);
     if (st != GSAE_OK) return st;
     s->layer = o->layer >= 0 ? o->layer : s->info.layer;
     if (s->layer < 0)

@@ -60,6 +60,18 @@ cp "$TOP"/jobs/*.ini "$site/work/jobs/"
     sed -n '/^\[model\]/,$p' "$TOP/jobs/paths.ini" # the shipped hook layer
 } >"$site/work/jobs/paths.ini"
 grep -q '^\[model\]' "$site/work/jobs/paths.ini" || fail "jobs/paths.ini has no [model] section"
+# The site's Hugging Face hub cache (HF_HOME): the model as google/gemma-2-9b-it and the SAE as
+# Gemma Scope's layer_20/width_16k/average_l0_14, for the lines that name them so.
+hub=$site/hf/hub
+snap=$hub/models--google--gemma-2-9b-it/snapshots/0123456789abcdef0123456789abcdef01234567
+scope=$hub/models--google--gemma-scope-9b-it-res/snapshots/89abcdef0123456789abcdef0123456789abcdef
+mkdir -p "$snap" "$scope/layer_20/width_16k/average_l0_14" "${snap%/snapshots/*}/refs" "${scope%/snapshots/*}/refs"
+ln -s "$site/model/config.json" "$site/model/model.safetensors" "$snap/"
+ln -s "$site/sae.npz" "$scope/layer_20/width_16k/average_l0_14/params.npz"
+printf %s "${snap##*/}" >"${snap%/snapshots/*}/refs/main"
+printf %s "${scope##*/}" >"${scope%/snapshots/*}/refs/main"
+export HF_HOME=$site/hf
+unset HF_HUB_CACHE
 ln -s "$GSAE" "$site/bin/gsae"
 
 # ---- extraction ------------------------------------------------------------------------------
