@@ -14,9 +14,10 @@
  * content, so stores written with different numbers of replicas hold the same parts.
  *
  * Part schema, schema_version 2 (`ncdump -h part-00000.nc`). Parts are xarray-native: every
- * variable runs along one of two dimensions, both concatenated across parts, and the per-token
- * counts (not offsets) of the sparse entries concatenate with them, so the parts of a store
- * read as one dataset (recipe in README.md, "Reading stores from Python"; io/python/gsae_store.py):
+ * variable runs along token or nnz (resid_post also along d_model), the two dimensions that
+ * concatenate across parts, and the sparse entries are indexed by per-token counts (not
+ * offsets), which concatenate too, so the parts of a store read as one dataset (recipe in
+ * README.md, "Reading stores from Python"; io/python/gsae_store.py):
  *
  *   dimensions:
  *     token = UNLIMITED ;   // n_windows * context_size tokens, window after window
@@ -56,7 +57,8 @@
  *
  * Schema_version 1 (still read by store_part_read; written by gsae before xarray-native parts)
  * had a dimension row = token + 1 and int64 sae_row_ptr(row), CSR offsets from 0 in each part,
- * instead of token and sae_row_size; no token_offset; d_model 0 unless residuals were stored.
+ * instead of the token coordinate and sae_row_size; no token_offset and no long_name/units on
+ * most variables; d_model 0 unless residuals were stored.
  * A harvest does not extend a store whose parts have another schema_version (pstore_harvest
  * refuses it), so the parts of a store always share one.
  *
