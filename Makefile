@@ -18,7 +18,7 @@ DEB_BUILD := gcc make pkg-config openmpi-bin libopenmpi-dev libopenblas-dev \
              libscalapack-openmpi-dev libnetcdf-mpi-dev libhdf5-openmpi-dev libarchive-dev \
              libjansson-dev libinih-dev libcmocka-dev libdnnl-dev zstd
 DEB_TEST  := bc time netcdf-bin python3 python3-numpy python3-netcdf4 python3-sklearn python3-xarray \
-             python3-jsonschema clang clang-format slurm-wlm munge chromium
+             python3-dask python3-jsonschema clang clang-format slurm-wlm munge chromium
 DEB_ALL   := $(DEB_BUILD) $(DEB_TEST)
 
 BUILD ?= build

@@ -20,7 +20,21 @@
     } while (0)
 
 enum { D_POS, D_FEATURE, D_ENTRY, D_ROW, D_TOP, N_DIMS };
-enum { V_TOK, V_TEXT, V_ROW, V_FEAT, V_ACT, V_ATTR, V_ERR, V_TOTAL, V_TOP, N_VARS };
+enum {
+    V_POSC,
+    V_FEATC,
+    V_TOK,
+    V_TEXT,
+    V_ROW,
+    V_COUNT,
+    V_FEAT,
+    V_ACT,
+    V_ATTR,
+    V_ERR,
+    V_TOTAL,
+    V_TOP,
+    N_VARS
+};
 
 struct var_def {
     const char *name;
@@ -29,10 +43,16 @@ struct var_def {
     const char *long_name;
 };
 
+/* Every variable also gets units = "1" (CF: ids, counts and values in the metric's units, which
+ * the metric attribute names). */
 static const struct var_def vars[N_VARS] = {
+    [V_POSC] = {"position", NC_INT64, D_POS, "token position in the prompt"},
+    [V_FEATC] = {"feature", NC_INT64, D_FEATURE, "SAE feature index"},
     [V_TOK] = {"tokens", NC_INT, D_POS, "token ids, <bos> first"},
     [V_TEXT] = {"token_text", NC_STRING, D_POS, "text of each token"},
     [V_ROW] = {"row_ptr", NC_INT64, D_ROW, "CSR row pointers: entries of position p"},
+    [V_COUNT] = {"entry_count", NC_INT, D_POS,
+                 "entries of each position (contiguous ragged array count)"},
     [V_FEAT] = {"entry_feature", NC_INT, D_ENTRY, "SAE feature of each entry"},
     [V_ACT] = {"entry_activation", NC_FLOAT, D_ENTRY, "JumpReLU activation of each entry"},
     [V_ATTR] = {"entry_attribution", NC_FLOAT, D_ENTRY,
@@ -87,6 +107,7 @@ enum gsae_status attrib_nc_write(const char *path, const struct attrib_nc_meta *
     enum gsae_status st = GSAE_OK;
     int ncid = -1, dims[N_DIMS] = {0}, varid[N_VARS] = {0}, old_fill;
     int64_t n_scratch = map->n_pos + 1 > map->n_top ? map->n_pos + 1 : map->n_top;
+    if (map->d_sae > n_scratch) n_scratch = map->d_sae;
     long long *scratch = malloc((size_t)(n_scratch + 1) * sizeof *scratch);
     if (!scratch) return gsae_fail(err, GSAE_ENOMEM, "%s: no memory", path);
     /* netCDF refuses zero-length fixed dimensions for nothing, but an empty map is legal */
@@ -102,14 +123,23 @@ enum gsae_status attrib_nc_write(const char *path, const struct attrib_nc_meta *
         NC(nc_def_var(ncid, d->name, d->type, 1, &dims[d->dim], &varid[v]), d->name);
         NC(nc_put_att_text(ncid, varid[v], "long_name", strlen(d->long_name), d->long_name),
            d->name);
+        NC(nc_put_att_text(ncid, varid[v], "units", 1, "1"), d->name);
     }
+    NC(nc_put_att_text(ncid, varid[V_COUNT], "sample_dimension", 5, "entry"), "entry_count");
     NC(def_globals(ncid, meta), "global attributes");
     NC(nc_enddef(ncid), "enddef");
+    for (int64_t i = 0; i < n_scratch; i++)
+        scratch[i] = i;
+    NC(nc_put_var_longlong(ncid, varid[V_POSC], scratch), "position");
+    NC(nc_put_var_longlong(ncid, varid[V_FEATC], scratch), "feature");
     NC(nc_put_var_int(ncid, varid[V_TOK], map->tokens), "tokens");
     NC(nc_put_var_string(ncid, varid[V_TEXT], (const char **)map->text), "token_text");
     for (int64_t i = 0; i <= map->n_pos; i++)
         scratch[i] = map->row_ptr[i];
     NC(nc_put_var_longlong(ncid, varid[V_ROW], scratch), "row_ptr");
+    for (int64_t i = 0; i < map->n_pos; i++) /* netCDF range-checks them into int */
+        scratch[i] = map->row_ptr[i + 1] - map->row_ptr[i];
+    NC(nc_put_var_longlong(ncid, varid[V_COUNT], scratch), "entry_count");
     if (map->nnz > 0) {
         NC(nc_put_var_int(ncid, varid[V_FEAT], map->feature), "entry_feature");
         NC(nc_put_var_float(ncid, varid[V_ACT], map->act), "entry_activation");

@@ -6,12 +6,15 @@
  *
  *   dimensions:
  *     position = T ;  feature = d_sae ;  entry = nnz ;  row = T + 1 ;  top = K ;
- *   variables:
+ *   variables:                          (each with CF long_name and units)
+ *     int64  position(position), feature(feature) ;  // coordinates: 0 .. T - 1, 0 .. d_sae - 1
  *     int    tokens(position) ;          // the token ids the model saw (<bos> first)
  *     string token_text(position) ;      // each token's text (ids in brackets without a
  *                                        // tokenizer)
  *     int64  row_ptr(row) ;              // CSR: entries of position p are [row_ptr[p],
  *                                        // row_ptr[p+1])
+ *     int    entry_count(position) ;     // row_ptr[p+1] - row_ptr[p]: CF contiguous ragged
+ *                                        // array count, sample_dimension = "entry"
  *     int    entry_feature(entry) ;      // the feature of each entry, ascending per position
  *     float  entry_activation(entry) ;   // its (nonzero) JumpReLU activation
  *     float  entry_attribution(entry) ;  // acts * (W_dec[f] . g[p])

@@ -21,6 +21,7 @@
 
 /* clang-format off */
 enum {
+    V_PROMPT, V_FEAT,                                                /* coordinates */
     V_ACTS, V_NAME, V_LABEL, V_CONF, V_LEN, V_CHARS, V_NTOK, V_LAST, /* per prompt */
     V_PA, V_PB, V_PTOP,                                              /* per pair */
     V_MA, V_MB, V_DIFF, V_D, V_G, V_P, V_Q, V_GTOP,                  /* group contrast */
@@ -38,7 +39,10 @@ struct var_def {
     const char *long_name;
 };
 
+/* Every variable also gets units = "1" (CF: counts, indices and dimensionless values). */
 static const struct var_def vars[N_VARS] = {
+    [V_PROMPT] = {"prompt", NC_INT64, 1, D_PROMPT, 0, "prompt index"},
+    [V_FEAT] = {"feature", NC_INT64, 1, D_FEATURE, 0, "SAE feature index"},
     [V_ACTS] = {"acts", NC_FLOAT, 2, D_PROMPT, D_FEATURE,
                 "SAE feature activation at the prompt's last token"},
     [V_NAME] = {"name", NC_STRING, 1, D_PROMPT, 0, "task file name or prompt name"},
@@ -201,10 +205,14 @@ enum gsae_status contrast_nc_write(const char *path, const struct contrast_nc_me
         NC(nc_def_var(ncid, d->name, d->type, d->n_dims, vd, &varid[v]), d->name);
         NC(nc_put_att_text(ncid, varid[v], "long_name", strlen(d->long_name), d->long_name),
            d->name);
+        NC(nc_put_att_text(ncid, varid[v], "units", 1, "1"), d->name);
     }
-    NC(nc_put_att_text(ncid, varid[V_ACTS], "units", 14, "SAE activation"), "acts units");
     NC(def_globals(ncid, meta, group), "global attributes");
     NC(nc_enddef(ncid), "enddef");
+    for (int64_t i = 0; i < d_sae || i < ps->n; i++)
+        scratch[i] = i;
+    NC(nc_put_var_longlong(ncid, varid[V_PROMPT], scratch), "prompt");
+    NC(nc_put_var_longlong(ncid, varid[V_FEAT], scratch), "feature");
     NC(nc_put_var_float(ncid, varid[V_ACTS], acts), "acts");
     NC(put_prompts(ncid, varid, ps, scratch, names, ints, dbl), "prompt metadata");
     if (pairs->n > 0) {

@@ -6,7 +6,8 @@
  *   dimensions:
  *     prompt = P ;  feature = d_sae ;  pair = K (omitted when K = 0) ;
  *     pair_top = k_pair ;  group_top = k_group (omitted without a group contrast) ;
- *   variables:
+ *   variables:                          (each with CF long_name and units)
+ *     int64  prompt(prompt), feature(feature) ;  // coordinates: 0 .. P - 1, 0 .. d_sae - 1
  *     float  acts(prompt, feature) ;       // SAE activation (JumpReLU output) at the prompt's
  *                                          // last token, resid_post.<layer>; dense
  *     string name(prompt) ;                // task file name or the prompt's name

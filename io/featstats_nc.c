@@ -47,18 +47,37 @@ struct var_def {
     nc_type type;
     int n_dims; /* over (feature, example, context) or (feature, hist_bin) or (hist_bin) */
     int shape;  /* 0: feature, 1: feature x example, 2: + context, 3: feature x hist, 4: hist */
+    const char *long_name, *units; /* CF attributes; units "1": counts, ids, dimensionless */
 };
 
+/* clang-format off */
 static const struct var_def vars[N_VARS] = {
-    [V_FIRE] = {"fire_count", NC_INT64, 1, 0},  [V_FREQ] = {"frequency", NC_DOUBLE, 1, 0},
-    [V_SUM] = {"act_sum", NC_DOUBLE, 1, 0},     [V_MEAN] = {"act_mean", NC_DOUBLE, 1, 0},
-    [V_MAX] = {"max_value", NC_FLOAT, 1, 0},    [V_MAXDOC] = {"max_doc", NC_INT64, 1, 0},
-    [V_MAXPOS] = {"max_pos", NC_INT64, 1, 0},   [V_NEX] = {"n_examples", NC_INT, 1, 0},
-    [V_TVAL] = {"top_value", NC_FLOAT, 2, 1},   [V_TDOC] = {"top_doc", NC_INT64, 2, 1},
-    [V_TPOS] = {"top_pos", NC_INT64, 2, 1},     [V_TTOK] = {"top_token", NC_INT64, 2, 1},
-    [V_TCTX] = {"top_context", NC_INT, 3, 2},   [V_HIST] = {"hist", NC_INT64, 2, 3},
-    [V_HLOW] = {"hist_lower", NC_DOUBLE, 1, 4},
+    [V_FIRE] = {"fire_count", NC_INT64, 1, 0, "tokens on which the feature fired", "1"},
+    [V_FREQ] = {"frequency", NC_DOUBLE, 1, 0, "fire_count / n_tokens", "1"},
+    [V_SUM] = {"act_sum", NC_DOUBLE, 1, 0, "sum of the feature's activations", "1"},
+    [V_MEAN] = {"act_mean", NC_DOUBLE, 1, 0, "mean activation where it fired", "1"},
+    [V_MAX] = {"max_value", NC_FLOAT, 1, 0, "largest activation", "1"},
+    [V_MAXDOC] = {"max_doc", NC_INT64, 1, 0, "document of the largest activation", "1"},
+    [V_MAXPOS] = {"max_pos", NC_INT64, 1, 0, "position in the document of the largest activation",
+                  "1"},
+    [V_NEX] = {"n_examples", NC_INT, 1, 0, "max-activating examples held", "1"},
+    [V_TVAL] = {"top_value", NC_FLOAT, 2, 1, "activation of each example, best first; 0 past "
+                "n_examples", "1"},
+    [V_TDOC] = {"top_doc", NC_INT64, 2, 1, "document of each example; -1 past n_examples", "1"},
+    [V_TPOS] = {"top_pos", NC_INT64, 2, 1, "position in the document of each example", "1"},
+    [V_TTOK] = {"top_token", NC_INT64, 2, 1, "global token number of each example: window * "
+                "context_size + position in the window", "1"},
+    [V_TCTX] = {"top_context", NC_INT, 3, 2, "token ids around each example (the token at slot "
+                "context_before); -1 outside its window", "1"},
+    [V_HIST] = {"hist", NC_INT64, 2, 3, "activation histogram: tokens per bin", "1"},
+    [V_HLOW] = {"hist_lower", NC_DOUBLE, 1, 4, "lower edge of each histogram bin", "1"},
 };
+/* clang-format on */
+
+static int put_var_text(int ncid, int varid, const char *name, const char *v)
+{
+    return nc_put_att_text(ncid, varid, name, strlen(v), v);
+}
 
 static int put_i64(int ncid, const char *name, int64_t value)
 {
@@ -71,7 +90,9 @@ static int put_text(int ncid, const char *name, const char *v)
     return nc_put_att_text(ncid, NC_GLOBAL, name, strlen(v), v);
 }
 
-static int define(int ncid, const struct featstats *fs, int *varids)
+/* Define the file; *v_feature is the coordinate variable feature(feature), 0 .. d_sae - 1 (not
+ * in vars: files written before it was added lack it, and the reader does not need it). */
+static int define(int ncid, const struct featstats *fs, int *varids, int *v_feature)
 {
     int d_feat, d_ex, d_ctx, d_bin, rc, old;
     if ((rc = nc_set_fill(ncid, NC_NOFILL, &old)) ||
@@ -81,6 +102,12 @@ static int define(int ncid, const struct featstats *fs, int *varids)
         (rc = nc_def_dim(ncid, "hist_bin", FEATSTATS_HIST_BINS, &d_bin)))
         return rc;
     size_t cf = (size_t)fs->cfg.d_sae < CHUNK_FEATURES ? (size_t)fs->cfg.d_sae : CHUNK_FEATURES;
+    if ((rc = nc_def_var(ncid, "feature", NC_INT64, 1, &d_feat, v_feature)) ||
+        (rc = nc_def_var_chunking(ncid, *v_feature, NC_CHUNKED, &cf)) ||
+        (rc = nc_def_var_deflate(ncid, *v_feature, 1, 1, 4)) ||
+        (rc = put_var_text(ncid, *v_feature, "long_name", "SAE feature index")) ||
+        (rc = put_var_text(ncid, *v_feature, "units", "1")))
+        return rc;
     for (int v = 0; v < N_VARS; v++) {
         int dims[3];
         size_t chunks[3];
@@ -104,7 +131,9 @@ static int define(int ncid, const struct featstats *fs, int *varids)
         }
         if ((rc = nc_def_var(ncid, vars[v].name, vars[v].type, vars[v].n_dims, dims, &varids[v])) ||
             (rc = nc_def_var_chunking(ncid, varids[v], NC_CHUNKED, chunks)) ||
-            (rc = nc_def_var_deflate(ncid, varids[v], 1, 1, 4)))
+            (rc = nc_def_var_deflate(ncid, varids[v], 1, 1, 4)) ||
+            (rc = put_var_text(ncid, varids[v], "long_name", vars[v].long_name)) ||
+            (rc = put_var_text(ncid, varids[v], "units", vars[v].units)))
             return rc;
     }
     int version = FEATSTATS_NC_SCHEMA_VERSION, bos = fs->cfg.include_bos;
@@ -129,7 +158,7 @@ enum gsae_status featstats_nc_write(const char *path, const struct featstats *fs
     enum gsae_status st = GSAE_OK, code = GSAE_EIO;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int ncid = -1, varids[N_VARS];
+    int ncid = -1, varids[N_VARS], v_feature = -1;
     size_t d = (size_t)fs->cfg.d_sae, k = (size_t)fs->cfg.top_k;
     double *dbl = malloc((d > FEATSTATS_HIST_BINS ? d : FEATSTATS_HIST_BINS) * sizeof *dbl);
     double *dbl2 = malloc(d * sizeof *dbl2);
@@ -142,7 +171,10 @@ enum gsae_status featstats_nc_write(const char *path, const struct featstats *fs
         goto fail;
     }
     NC(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid), "cannot create");
-    NC(define(ncid, fs, varids), "define");
+    NC(define(ncid, fs, varids, &v_feature), "define");
+    for (size_t f = 0; f < d * k; f++) /* d * k >= d */
+        i64[f] = (int64_t)f;
+    NC(nc_put_var(ncid, v_feature, i64), "feature");
     NC(nc_put_var(ncid, varids[V_FIRE], fs->fire_count), "fire_count");
     for (size_t f = 0; f < d; f++) {
         dbl[f] = fs->n_tokens ? (double)fs->fire_count[f] / (double)fs->n_tokens : 0.0;

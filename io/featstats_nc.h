@@ -5,7 +5,9 @@
  *   dimensions:
  *     feature = d_sae ; example = top_k ; context = ctx_before + 1 + ctx_after ;
  *     hist_bin = 50 ;
- *   variables:
+ *   variables:                             (each with CF long_name and units)
+ *     int64  feature(feature) ;               // coordinate: 0 .. d_sae - 1 (added later in
+ *                                             // version 1; files without it read the same)
  *     int64  fire_count(feature) ;            // tokens with activation > 0
  *     double frequency(feature) ;             // fire_count / n_tokens
  *     double act_sum(feature) ;               // sum of activations (exact to 2^-32 per term)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PCA_NC_SCHEMA_VERSION 1
+#define PCA_NC_SCHEMA_VERSION 2
 
 #define NCW(call, what)                                                                            \
     do {                                                                                           \
@@ -18,11 +18,17 @@
         }                                                                                          \
     } while (0)
 
+/* Define a variable (deflated) with its CF long_name and units = "1" (scores, ids, counts:
+ * all in the rows' own units or dimensionless). */
 static int def_var(int ncid, const char *name, nc_type type, int n_dims, const int *dims,
-                   int *varid)
+                   const char *long_name, int *varid)
 {
     int rc = nc_def_var(ncid, name, type, n_dims, dims, varid);
-    if (rc == NC_NOERR && n_dims > 0) rc = nc_def_var_deflate(ncid, *varid, 1, 1, 4);
+    if (rc == NC_NOERR && n_dims > 0 && type != NC_STRING)
+        rc = nc_def_var_deflate(ncid, *varid, 1, 1, 4);
+    if (rc == NC_NOERR)
+        rc = nc_put_att_text(ncid, *varid, "long_name", strlen(long_name), long_name);
+    if (rc == NC_NOERR) rc = nc_put_att_text(ncid, *varid, "units", 1, "1");
     return rc;
 }
 
@@ -37,31 +43,54 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
     NCW(nc_def_dim(ncid, "row", (size_t)t->n_rows, &d_row), "dimension row");
     NCW(nc_def_dim(ncid, "component", (size_t)t->k, &d_comp), "dimension component");
     NCW(nc_def_dim(ncid, "d", (size_t)t->d, &d_d), "dimension d");
-    NCW(nc_def_dim(ncid, "context", (size_t)t->context_len, &d_ctx), "dimension context");
+    /* not "context": that is the variable, and a variable named like a dimension must be its
+     * coordinate (xarray refuses the file otherwise) */
+    NCW(nc_def_dim(ncid, "context_slot", (size_t)t->context_len, &d_ctx), "dimension context_slot");
     if (t->features)
         NCW(nc_def_dim(ncid, "feature", (size_t)t->n_features, &d_feat), "dimension feature");
     int rk[2] = {d_row, d_comp}, rc[2] = {d_row, d_ctx}, cd[2] = {d_comp, d_d};
-    NCW(def_var(ncid, "pc", NC_DOUBLE, 2, rk, &v_pc), "variable pc");
+    NCW(def_var(ncid, "pc", NC_DOUBLE, 2, rk, "centered row projected on the components", &v_pc),
+        "variable pc");
     if (t->n_rows > 0) {
         size_t chunk[2] = {t->n_rows < 65536 ? (size_t)t->n_rows : 65536, (size_t)t->k};
         NCW(nc_def_var_chunking(ncid, v_pc, NC_CHUNKED, chunk), "chunking pc");
     }
-    NCW(def_var(ncid, "token", NC_INT64, 1, &d_row, &v_tok), "variable token");
-    NCW(def_var(ncid, "doc", NC_INT64, 1, &d_row, &v_doc), "variable doc");
-    NCW(def_var(ncid, "pos", NC_INT64, 1, &d_row, &v_pos), "variable pos");
-    NCW(def_var(ncid, "token_id", NC_INT, 1, &d_row, &v_id), "variable token_id");
-    NCW(def_var(ncid, "context", NC_INT, 2, rc, &v_ctx), "variable context");
-    NCW(def_var(ncid, "components", NC_DOUBLE, 2, cd, &v_comp), "variable components");
-    NCW(def_var(ncid, "explained_variance", NC_DOUBLE, 1, &d_comp, &v_ev), "explained_variance");
-    NCW(def_var(ncid, "explained_variance_ratio", NC_DOUBLE, 1, &d_comp, &v_evr),
+    NCW(def_var(ncid, "token", NC_INT64, 1, &d_row,
+                "global token number in the store: window * context_size + position", &v_tok),
+        "variable token");
+    NCW(def_var(ncid, "doc", NC_INT64, 1, &d_row, "document number in the corpus", &v_doc),
+        "variable doc");
+    NCW(def_var(ncid, "pos", NC_INT64, 1, &d_row, "position in document; -1: inserted <bos>",
+                &v_pos),
+        "variable pos");
+    NCW(def_var(ncid, "token_id", NC_INT, 1, &d_row, "tokenizer id", &v_id), "variable token_id");
+    NCW(def_var(ncid, "context", NC_INT, 2, rc,
+                "token ids around the token (at slot context_before); -1 outside its window",
+                &v_ctx),
+        "variable context");
+    NCW(def_var(ncid, "components", NC_DOUBLE, 2, cd, "principal axes (unit rows)", &v_comp),
+        "variable components");
+    NCW(def_var(ncid, "explained_variance", NC_DOUBLE, 1, &d_comp,
+                "variance along each component (eigenvalue / (n_rows - 1))", &v_ev),
+        "explained_variance");
+    NCW(def_var(ncid, "explained_variance_ratio", NC_DOUBLE, 1, &d_comp,
+                "explained_variance / total_variance", &v_evr),
         "explained_variance_ratio");
-    NCW(def_var(ncid, "mean", NC_DOUBLE, 1, &d_d, &v_mean), "variable mean");
-    if (t->features)
-        NCW(def_var(ncid, "features", NC_INT64, 1, &d_feat, &v_feat), "variable features");
+    NCW(def_var(ncid, "mean", NC_DOUBLE, 1, &d_d, "mean row", &v_mean), "variable mean");
+    int v_featc = -1;
+    if (t->features) {
+        NCW(def_var(ncid, "feature", NC_INT64, 1, &d_feat, "SAE feature index", &v_featc),
+            "variable feature");
+        NCW(def_var(ncid, "features", NC_INT64, 1, &d_feat, "SAE features of the rows", &v_feat),
+            "variable features");
+    }
     int v_ttext = -1, v_ctext = -1;
     if (t->token_text && t->context_text) {
-        NCW(nc_def_var(ncid, "token_text", NC_STRING, 1, &d_row, &v_ttext), "token_text");
-        NCW(nc_def_var(ncid, "context_text", NC_STRING, 1, &d_row, &v_ctext), "context_text");
+        NCW(def_var(ncid, "token_text", NC_STRING, 1, &d_row, "the token's text", &v_ttext),
+            "token_text");
+        NCW(def_var(ncid, "context_text", NC_STRING, 1, &d_row,
+                    "prefix|token|suffix: the text around the token", &v_ctext),
+            "context_text");
     }
     int version = PCA_NC_SCHEMA_VERSION;
     long long n_rows = t->n_rows, before = t->context_before,
@@ -89,8 +118,10 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
     NCW(nc_put_var_double(ncid, v_ev, t->explained_variance), "writing explained_variance");
     NCW(nc_put_var_double(ncid, v_evr, t->explained_variance_ratio), "writing ratio");
     NCW(nc_put_var_double(ncid, v_mean, t->mean), "writing mean");
-    if (t->features)
+    if (t->features) {
+        NCW(nc_put_var_longlong(ncid, v_featc, (const long long *)t->features), "feature");
         NCW(nc_put_var_longlong(ncid, v_feat, (const long long *)t->features), "features");
+    }
     if (v_ttext >= 0 && t->n_rows > 0) {
         /* netCDF's string API takes char ** but only reads the strings. */
         NCW(nc_put_var_string(ncid, v_ttext, (const char **)t->token_text), "writing token_text");

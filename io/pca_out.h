@@ -1,25 +1,27 @@
 /* pca_out.h: PCA results of `gsae pca` on a store as NetCDF-4 and CSV.
  *
- * NetCDF schema (pca.nc), schema_version 1:
- *   dimensions:  row = n_rows ; component = k ; d = row length ; context = context_len ;
- *                feature = n_features (feature rows only)
- *   variables:
+ * NetCDF schema (pca.nc), schema_version 2 (version 1 called the dimension context_slot
+ * "context", like the variable, which xarray refuses):
+ *   dimensions:  row = n_rows ; component = k ; d = row length ;
+ *                context_slot = context_len ; feature = n_features (feature rows only)
+ *   variables:   (each with CF long_name and units = "1")
  *     double pc(row, component) ;           // centered rows projected on the components
  *     int64  token(row) ;                   // global token number in the store
  *                                           // (window * context_size + offset)
  *     int64  doc(row), pos(row) ;           // document and position (-1: inserted <bos>)
  *     int    token_id(row) ;
- *     int    context(row, context) ;        // token ids around the token, the token at index
+ *     int    context(row, context_slot) ;   // token ids around the token, the token at index
  *                                           // attribute context_before; -1 outside its window
  *     double components(component, d) ;     // unit rows, sign: largest |entry| positive
  *     double explained_variance(component) ; // eigenvalue / (n_rows - 1)
  *     double explained_variance_ratio(component) ;
  *     double mean(d) ;
- *     int64  features(feature) ;            // the feature list (feature rows only)
+ *     int64  feature(feature) ;             // coordinate: the feature list (feature rows only)
+ *     int64  features(feature) ;            // the same (the name version 1 gave it)
  *     string token_text(row) ;              // the token's text (when a tokenizer was given)
  *     string context_text(row) ;            // "prefix|token|suffix": the text of the 5
  *                                           // tokens before, the token, the 3 after
- *   global attributes: schema_version = 1, title, source (store path), rows ("resid_post" or
+ *   global attributes: schema_version = 2, title, source (store path), rows ("resid_post" or
  *     "features"), n_rows, total_variance, context_before, context_after.
  *   pc is chunked (min(n_rows, 65536) rows, k) and deflated (level 4) with shuffle.
  *

@@ -21,18 +21,22 @@
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checksums hash host bytes as LE");
 
-enum { H_TOKEN, H_DOC, H_POS, H_ROW, H_INDEX, H_VALUE, H_RESID, N_HASH };
+/* The per-variable hashes, in the order they are combined (store.h): version 1 combines the
+ * first N_HASH_V1 (H_ROW: sae_row_ptr), version 2 all of them (H_ROW: sae_row_size). */
+enum { H_TOKEN, H_DOC, H_POS, H_ROW, H_INDEX, H_VALUE, H_RESID, H_TOKNUM, N_HASH };
+#define N_HASH_V1 7
 
 struct store_part_writer {
     char path[4096], tmp[4200];
     int ncid;
-    int v_token, v_doc, v_pos, v_row, v_index, v_value, v_resid;
+    int v_toknum, v_token, v_doc, v_pos, v_size, v_index, v_value, v_resid;
     struct store_meta meta;
     struct store_part_info info;
     uint64_t hash[N_HASH];
-    int32_t *pos32; /* (context_size) */
-    uint16_t *bf16; /* (context_size * d_model) when resid is bf16 */
-    int64_t *rows;  /* (context_size + 1) absolute row pointers */
+    int32_t *pos32;  /* (context_size) */
+    int32_t *size32; /* (context_size) entries per token */
+    int64_t *toknum; /* (context_size) global token numbers */
+    uint16_t *bf16;  /* (context_size * d_model) when resid is bf16 */
 };
 
 uint64_t store_fnv1a(uint64_t h, const void *data, size_t len)
@@ -45,9 +49,10 @@ uint64_t store_fnv1a(uint64_t h, const void *data, size_t len)
     return h;
 }
 
-static uint64_t combine(const uint64_t *hash)
+static uint64_t combine(const uint64_t *hash, int64_t version)
 {
-    return store_fnv1a(STORE_FNV_BASIS, hash, N_HASH * sizeof *hash);
+    size_t n = version == 1 ? N_HASH_V1 : N_HASH;
+    return store_fnv1a(STORE_FNV_BASIS, hash, n * sizeof *hash);
 }
 
 void store_part_name(int64_t index, char *buf, size_t size)
@@ -129,12 +134,16 @@ static int put_i64(int ncid, const char *name, int64_t value)
     return nc_put_att_longlong(ncid, NC_GLOBAL, name, NC_INT64, 1, &v);
 }
 
+/* Define a chunked, deflated variable with its CF long_name and units. */
 static int def_var(int ncid, const char *name, nc_type type, int n_dims, const int *dims,
-                   const size_t *chunks, int *varid)
+                   const size_t *chunks, const char *long_name, const char *units, int *varid)
 {
     int rc = nc_def_var(ncid, name, type, n_dims, dims, varid);
     if (rc == NC_NOERR) rc = nc_def_var_chunking(ncid, *varid, NC_CHUNKED, chunks);
     if (rc == NC_NOERR) rc = nc_def_var_deflate(ncid, *varid, 1, 1, DEFLATE_LEVEL);
+    if (rc == NC_NOERR)
+        rc = nc_put_att_text(ncid, *varid, "long_name", strlen(long_name), long_name);
+    if (rc == NC_NOERR) rc = nc_put_att_text(ncid, *varid, "units", strlen(units), units);
     return rc;
 }
 
@@ -142,7 +151,8 @@ static enum gsae_status check_meta(const struct store_meta *m, struct gsae_error
 {
     if (m->context_size < 2 || m->context_size > STORE_MAX_CONTEXT || m->d_sae < 1 ||
         m->d_sae > ((int64_t)1 << 32) || m->windows_per_part < 1 || m->layer < 0 ||
-        (m->resid != STORE_RESID_NONE && (m->d_model < 1 || m->d_model > (int64_t)1 << 20)))
+        m->d_model < 0 || m->d_model > (int64_t)1 << 20 ||
+        (m->resid != STORE_RESID_NONE && m->d_model < 1))
         return gsae_fail(err, GSAE_EINVAL,
                          "store: bad settings (context_size %lld, d_sae %lld, d_model %lld, "
                          "windows_per_part %lld, layer %lld)",
@@ -155,35 +165,45 @@ static enum gsae_status define_part(struct store_part_writer *w, struct gsae_err
 {
     enum gsae_status st = GSAE_OK;
     const struct store_meta *m = &w->meta;
-    int ncid = w->ncid, d_token, d_row, d_nnz, d_model = -1, old_fill;
-    char hook[64];
+    int ncid = w->ncid, d_token, d_nnz, d_model = -1, old_fill;
+    char hook[64], resid_name[128];
     snprintf(hook, sizeof hook, "resid_post.%lld", (long long)m->layer);
+    snprintf(resid_name, sizeof resid_name, "residual stream at %s (hook_resid_post)", hook);
     NCW(nc_set_fill(ncid, NC_NOFILL, &old_fill), "set_fill");
     NCW(nc_def_dim(ncid, "token", NC_UNLIMITED, &d_token), "dimension token");
-    NCW(nc_def_dim(ncid, "row", NC_UNLIMITED, &d_row), "dimension row");
     NCW(nc_def_dim(ncid, "nnz", NC_UNLIMITED, &d_nnz), "dimension nnz");
     if (m->resid != STORE_RESID_NONE)
         NCW(nc_def_dim(ncid, "d_model", (size_t)m->d_model, &d_model), "dimension d_model");
     const size_t ct[1] = {CHUNK_TOKENS}, cn[1] = {CHUNK_NNZ};
-    NCW(def_var(ncid, "token_id", NC_INT, 1, &d_token, ct, &w->v_token), "variable token_id");
-    NCW(def_var(ncid, "doc", NC_INT64, 1, &d_token, ct, &w->v_doc), "variable doc");
-    NCW(def_var(ncid, "pos", NC_INT, 1, &d_token, ct, &w->v_pos), "variable pos");
-    NCW(def_var(ncid, "sae_row_ptr", NC_INT64, 1, &d_row, ct, &w->v_row), "variable sae_row_ptr");
+    NCW(def_var(ncid, "token", NC_INT64, 1, &d_token, ct,
+                "global token number: window * context_size + position in the window", "1",
+                &w->v_toknum),
+        "variable token");
+    NCW(def_var(ncid, "token_id", NC_INT, 1, &d_token, ct, "tokenizer id", "1", &w->v_token),
+        "variable token_id");
+    NCW(def_var(ncid, "doc", NC_INT64, 1, &d_token, ct, "document number in the corpus", "1",
+                &w->v_doc),
+        "variable doc");
+    NCW(def_var(ncid, "pos", NC_INT, 1, &d_token, ct, "position in document; -1: inserted <bos>",
+                "1", &w->v_pos),
+        "variable pos");
+    NCW(def_var(ncid, "sae_row_size", NC_INT, 1, &d_token, ct,
+                "number of non-zero SAE activations of the token (contiguous ragged array count)",
+                "1", &w->v_size),
+        "variable sae_row_size");
+    NCW(nc_put_att_text(ncid, w->v_size, "sample_dimension", 3, "nnz"), "sample_dimension");
     nc_type t_index = m->d_sae <= 65536 ? NC_USHORT : NC_UINT;
-    NCW(def_var(ncid, "sae_index", t_index, 1, &d_nnz, cn, &w->v_index), "variable sae_index");
-    NCW(def_var(ncid, "sae_value", NC_FLOAT, 1, &d_nnz, cn, &w->v_value), "variable sae_value");
-    NCW(nc_put_att_text(ncid, w->v_value, "units", 14, "SAE activation"), "sae_value units");
-    NCW(nc_put_att_text(ncid, w->v_pos, "long_name", 41,
-                        "position in document; -1: inserted <bos>"),
-        "pos long_name");
-    NCW(nc_put_att_text(ncid, w->v_row, "long_name", 45,
-                        "CSR row pointers into sae_index and sae_value"),
-        "sae_row_ptr long_name");
+    NCW(def_var(ncid, "sae_index", t_index, 1, &d_nnz, cn, "SAE feature index", "1", &w->v_index),
+        "variable sae_index");
+    NCW(def_var(ncid, "sae_value", NC_FLOAT, 1, &d_nnz, cn,
+                "SAE feature activation (JumpReLU output)", "1", &w->v_value),
+        "variable sae_value");
     if (m->resid != STORE_RESID_NONE) {
         const int dims[2] = {d_token, d_model};
         const size_t cr[2] = {CHUNK_RESID_ROWS, (size_t)m->d_model};
         bool bf16 = m->resid == STORE_RESID_BF16;
-        NCW(def_var(ncid, "resid_post", bf16 ? NC_USHORT : NC_FLOAT, 2, dims, cr, &w->v_resid),
+        NCW(def_var(ncid, "resid_post", bf16 ? NC_USHORT : NC_FLOAT, 2, dims, cr, resid_name, "1",
+                    &w->v_resid),
             "variable resid_post");
         NCW(nc_put_att_text(ncid, w->v_resid, "encoding", bf16 ? 8 : 7,
                             bf16 ? "bfloat16" : "float32"),
@@ -217,10 +237,11 @@ static enum gsae_status define_part(struct store_part_writer *w, struct gsae_err
     NCW(nc_put_att_int(ncid, NC_GLOBAL, "context_size", NC_INT, 1, &ctx), "context_size");
     NCW(nc_put_att_int(ncid, NC_GLOBAL, "bos_token_id", NC_INT, 1, &bos), "bos_token_id");
     NCW(put_i64(ncid, "d_sae", m->d_sae), "d_sae");
-    NCW(put_i64(ncid, "d_model", m->resid != STORE_RESID_NONE ? m->d_model : 0), "d_model");
+    NCW(put_i64(ncid, "d_model", m->d_model), "d_model");
     NCW(put_i64(ncid, "windows_per_part", m->windows_per_part), "windows_per_part");
     NCW(put_i64(ncid, "part_index", w->info.index), "part_index");
     NCW(put_i64(ncid, "first_window", w->info.first_window), "first_window");
+    NCW(put_i64(ncid, "token_offset", w->info.first_window * m->context_size), "token_offset");
     NCW(nc_enddef(ncid), "enddef");
 fail:
     return st;
@@ -232,7 +253,7 @@ enum gsae_status store_part_open(const char *dir, int64_t index, const struct st
     *out = NULL;
     enum gsae_status st = check_meta(meta, err);
     if (st != GSAE_OK) return st;
-    if (index < 0 || index > INT64_MAX / meta->windows_per_part)
+    if (index < 0 || index > INT64_MAX / meta->windows_per_part / meta->context_size - 1)
         return gsae_fail(err, GSAE_EINVAL, "store: part index %lld out of range", (long long)index);
     struct store_part_writer *w = calloc(1, sizeof *w);
     if (!w) return gsae_fail(err, GSAE_ENOMEM, "store: out of memory");
@@ -251,10 +272,11 @@ enum gsae_status store_part_open(const char *dir, int64_t index, const struct st
         w->hash[k] = STORE_FNV_BASIS;
     size_t n = (size_t)meta->context_size;
     w->pos32 = malloc(n * sizeof *w->pos32);
-    w->rows = malloc((n + 1) * sizeof *w->rows);
+    w->size32 = malloc(n * sizeof *w->size32);
+    w->toknum = malloc(n * sizeof *w->toknum);
     if (meta->resid == STORE_RESID_BF16)
         w->bf16 = malloc(n * (size_t)meta->d_model * sizeof *w->bf16);
-    if (!w->pos32 || !w->rows || (meta->resid == STORE_RESID_BF16 && !w->bf16)) {
+    if (!w->pos32 || !w->size32 || !w->toknum || (meta->resid == STORE_RESID_BF16 && !w->bf16)) {
         store_part_abort(w);
         return gsae_fail(err, GSAE_ENOMEM, "store: out of memory for part buffers");
     }
@@ -265,7 +287,6 @@ enum gsae_status store_part_open(const char *dir, int64_t index, const struct st
         store_part_abort(w);
         return st;
     }
-    /* an empty part is a valid CSR: row_ptr[0] = 0 */
     if ((st = define_part(w, err)) != GSAE_OK) {
         store_part_abort(w);
         return st;
@@ -285,9 +306,11 @@ static enum gsae_status check_window(const struct store_part_writer *w, int64_t 
         return gsae_fail(err, GSAE_EINVAL, "%s: row_ptr[0] = %lld, expected 0", w->tmp,
                          (long long)row_ptr[0]);
     for (int64_t t = 0; t < n; t++) {
-        if (row_ptr[t + 1] < row_ptr[t])
-            return gsae_fail(err, GSAE_EINVAL, "%s: row_ptr decreases at token %lld", w->tmp,
-                             (long long)t);
+        if (row_ptr[t + 1] < row_ptr[t] || row_ptr[t + 1] - row_ptr[t] > INT32_MAX)
+            return gsae_fail(err, GSAE_EINVAL,
+                             "%s: row_ptr decreases at token %lld, or the token has more than "
+                             "2^31-1 entries",
+                             w->tmp, (long long)t);
         if (pos[t] < -1 || pos[t] > INT32_MAX)
             return gsae_fail(err, GSAE_ERANGE, "%s: pos %lld at token %lld outside -1..2^31-1",
                              w->tmp, (long long)pos[t], (long long)t);
@@ -312,22 +335,20 @@ enum gsae_status store_part_append(struct store_part_writer *w, int64_t n, const
                          resid ? "given" : "missing", resid ? "does not keep" : "keeps");
     size_t un = (size_t)n, nnz = (size_t)row_ptr[n];
     size_t t0[1] = {(size_t)w->info.n_tokens}, tn[1] = {un};
-    for (size_t t = 0; t < un; t++)
-        w->pos32[t] = (int32_t)pos[t]; /* range checked above */
-    /* absolute row pointers: row t of the part is entry t0 + t; row 0 is written first */
-    size_t r0[1] = {(size_t)w->info.n_tokens + 1}, rn[1] = {un};
-    for (size_t t = 0; t <= un; t++)
-        w->rows[t] = w->info.nnz + row_ptr[t];
-    if (w->info.n_tokens == 0) {
-        r0[0] = 0;
-        rn[0] = un + 1;
+    /* the part's first token is token_offset = first_window * context_size; store_part_open
+     * bounded the part index so that its last token number fits */
+    int64_t first = (w->info.first_window + w->info.n_windows) * n;
+    for (size_t t = 0; t < un; t++) {
+        w->pos32[t] = (int32_t)pos[t]; /* ranges checked above */
+        w->size32[t] = (int32_t)(row_ptr[t + 1] - row_ptr[t]);
+        w->toknum[t] = first + (int64_t)t;
     }
-    const int64_t *rows = w->info.n_tokens == 0 ? w->rows : w->rows + 1;
     size_t z0[1] = {(size_t)w->info.nnz}, zn[1] = {nnz};
+    NCW(nc_put_vara(w->ncid, w->v_toknum, t0, tn, w->toknum), "token");
     NCW(nc_put_vara(w->ncid, w->v_token, t0, tn, ids), "token_id");
     NCW(nc_put_vara(w->ncid, w->v_doc, t0, tn, doc), "doc");
     NCW(nc_put_vara(w->ncid, w->v_pos, t0, tn, w->pos32), "pos");
-    NCW(nc_put_vara(w->ncid, w->v_row, r0, rn, rows), "sae_row_ptr");
+    NCW(nc_put_vara(w->ncid, w->v_size, t0, tn, w->size32), "sae_row_size");
     if (nnz > 0) {
         NCW(nc_put_vara_uint(w->ncid, w->v_index, z0, zn, index), "sae_index");
         NCW(nc_put_vara_float(w->ncid, w->v_value, z0, zn, value), "sae_value");
@@ -335,7 +356,8 @@ enum gsae_status store_part_append(struct store_part_writer *w, int64_t n, const
     w->hash[H_TOKEN] = store_fnv1a(w->hash[H_TOKEN], ids, un * sizeof *ids);
     w->hash[H_DOC] = store_fnv1a(w->hash[H_DOC], doc, un * sizeof *doc);
     w->hash[H_POS] = store_fnv1a(w->hash[H_POS], w->pos32, un * sizeof *w->pos32);
-    w->hash[H_ROW] = store_fnv1a(w->hash[H_ROW], rows, rn[0] * sizeof *rows);
+    w->hash[H_ROW] = store_fnv1a(w->hash[H_ROW], w->size32, un * sizeof *w->size32);
+    w->hash[H_TOKNUM] = store_fnv1a(w->hash[H_TOKNUM], w->toknum, un * sizeof *w->toknum);
     w->hash[H_INDEX] = store_fnv1a(w->hash[H_INDEX], index, nnz * sizeof *index);
     w->hash[H_VALUE] = store_fnv1a(w->hash[H_VALUE], value, nnz * sizeof *value);
     if (resid) {
@@ -361,13 +383,7 @@ enum gsae_status store_part_commit(struct store_part_writer *w, struct store_par
                                    struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
-    if (w->info.n_tokens == 0) { /* no window: row_ptr still needs its leading 0 */
-        const int64_t zero = 0;
-        size_t r0[1] = {0}, rn[1] = {1};
-        NCW(nc_put_vara(w->ncid, w->v_row, r0, rn, &zero), "sae_row_ptr");
-        w->hash[H_ROW] = store_fnv1a(w->hash[H_ROW], &zero, sizeof zero);
-    }
-    w->info.checksum = combine(w->hash);
+    w->info.checksum = combine(w->hash, STORE_SCHEMA_VERSION);
     char hex[17];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)w->info.checksum);
     NCW(put_i64(w->ncid, "n_windows", w->info.n_windows), "n_windows");
@@ -394,7 +410,8 @@ void store_part_abort(struct store_part_writer *w)
     if (w->ncid >= 0) nc_close(w->ncid);
     if (w->tmp[0]) unlink(w->tmp);
     free(w->pos32);
-    free(w->rows);
+    free(w->size32);
+    free(w->toknum);
     free(w->bf16);
     free(w);
 }
@@ -451,6 +468,27 @@ static enum gsae_status get_var(int ncid, const char *path, const char *name, nc
     return GSAE_OK;
 }
 
+/* Row pointers of a version 2 part from its counts: each count >= 0, the running sum never past
+ * nnz and ending at it (checked before anything is indexed with them). */
+static enum gsae_status rows_from_sizes(struct store_part *p, const int32_t *size, const char *path,
+                                        struct gsae_error *err)
+{
+    p->row_ptr[0] = 0;
+    for (int64_t t = 0; t < p->n_tokens; t++) {
+        if (size[t] < 0 || size[t] > p->nnz - p->row_ptr[t])
+            return gsae_fail(err, GSAE_EFORMAT,
+                             "%s: sae_row_size[%lld] = %d: negative, or past nnz %lld (%lld "
+                             "entries before it)",
+                             path, (long long)t, size[t], (long long)p->nnz,
+                             (long long)p->row_ptr[t]);
+        p->row_ptr[t + 1] = p->row_ptr[t] + size[t];
+    }
+    if (p->row_ptr[p->n_tokens] != p->nnz)
+        return gsae_fail(err, GSAE_EFORMAT, "%s: sae_row_size sums to %lld, expected nnz %lld",
+                         path, (long long)p->row_ptr[p->n_tokens], (long long)p->nnz);
+    return GSAE_OK;
+}
+
 static enum gsae_status check_csr(const struct store_part *p, const char *path,
                                   struct gsae_error *err)
 {
@@ -476,25 +514,45 @@ static enum gsae_status check_csr(const struct store_part *p, const char *path,
     return GSAE_OK;
 }
 
+static enum gsae_status read_version(int ncid, const char *path, int64_t *version,
+                                     struct gsae_error *err)
+{
+    enum gsae_status st = get_i64_att(ncid, path, "schema_version", version, err);
+    if (st == GSAE_OK && (*version < STORE_SCHEMA_VERSION_MIN || *version > STORE_SCHEMA_VERSION))
+        st = gsae_fail(err, GSAE_EFORMAT, "%s: schema_version %lld, this gsae reads %d to %d", path,
+                       (long long)*version, STORE_SCHEMA_VERSION_MIN, STORE_SCHEMA_VERSION);
+    return st;
+}
+
+enum gsae_status store_part_version(const char *path, int64_t *version, struct gsae_error *err)
+{
+    int ncid = -1;
+    int rc = nc_open(path, NC_NOWRITE, &ncid);
+    if (rc != NC_NOERR)
+        return gsae_fail(err, GSAE_EIO, "%s: cannot open: %s", path, nc_strerror(rc));
+    enum gsae_status st = get_i64_att(ncid, path, "schema_version", version, err);
+    nc_close(ncid);
+    return st;
+}
+
 static enum gsae_status read_header(int ncid, const char *path, struct store_part *p,
                                     struct gsae_error *err)
 {
     enum gsae_status st;
-    int64_t version = 0, n_rows = 0, n_nnz = 0;
-    if ((st = get_i64_att(ncid, path, "schema_version", &version, err)) != GSAE_OK) return st;
-    if (version != STORE_SCHEMA_VERSION)
-        return gsae_fail(err, GSAE_EFORMAT, "%s: schema_version %lld, this gsae reads %d", path,
-                         (long long)version, STORE_SCHEMA_VERSION);
+    int64_t n_rows = 0, n_nnz = 0;
+    if ((st = read_version(ncid, path, &p->schema_version, err)) != GSAE_OK) return st;
+    bool v1 = p->schema_version == 1;
     if ((st = get_i64_att(ncid, path, "part_index", &p->part_index, err)) != GSAE_OK ||
         (st = get_i64_att(ncid, path, "first_window", &p->first_window, err)) != GSAE_OK ||
         (st = get_i64_att(ncid, path, "n_windows", &p->n_windows, err)) != GSAE_OK ||
         (st = get_i64_att(ncid, path, "context_size", &p->context_size, err)) != GSAE_OK ||
         (st = get_i64_att(ncid, path, "d_sae", &p->d_sae, err)) != GSAE_OK ||
         (st = ncu_dim_len(ncid, path, "token", &p->n_tokens, err)) != GSAE_OK ||
-        (st = ncu_dim_len(ncid, path, "row", &n_rows, err)) != GSAE_OK ||
+        (v1 && (st = ncu_dim_len(ncid, path, "row", &n_rows, err)) != GSAE_OK) ||
         (st = ncu_dim_len(ncid, path, "nnz", &n_nnz, err)) != GSAE_OK)
         return st;
     p->nnz = n_nnz;
+    if (!v1) n_rows = p->n_tokens + 1;
     /* The attributes are untrusted: bound them before n_windows * context_size is formed. */
     if (p->context_size < 1 || p->context_size > STORE_MAX_CONTEXT)
         return gsae_fail(err, GSAE_EFORMAT, "%s: attribute context_size = %lld, expected 1..%lld",
@@ -509,6 +567,17 @@ static enum gsae_status read_header(int ncid, const char *path, struct store_par
                          "%s: inconsistent sizes: %lld tokens, %lld rows, %lld windows of %lld",
                          path, (long long)p->n_tokens, (long long)n_rows, (long long)p->n_windows,
                          (long long)p->context_size);
+    if (!v1) { /* the token numbers token_offset .. token_offset + n_tokens - 1 must exist */
+        int64_t offset = 0;
+        if ((st = get_i64_att(ncid, path, "token_offset", &offset, err)) != GSAE_OK) return st;
+        if (p->first_window < 0 || p->first_window > (INT64_MAX - p->n_tokens) / p->context_size ||
+            offset != p->first_window * p->context_size)
+            return gsae_fail(err, GSAE_EFORMAT,
+                             "%s: attribute token_offset = %lld, expected first_window %lld * "
+                             "context_size %lld",
+                             path, (long long)offset, (long long)p->first_window,
+                             (long long)p->context_size);
+    }
     char hex[17] = {0};
     size_t len = 0;
     int rc = nc_inq_attlen(ncid, NC_GLOBAL, "content_fnv1a64", &len);
@@ -518,6 +587,42 @@ static enum gsae_status read_header(int ncid, const char *path, struct store_par
                          path);
     p->checksum_attr = strtoull(hex, NULL, 16);
     return GSAE_OK;
+}
+
+/* The CSR rows of a part: version 1 stores them (sae_row_ptr), version 2 stores counts
+ * (sae_row_size) and its token coordinate, both hashed here. */
+static enum gsae_status read_rows(int ncid, const char *path, struct store_part *p, uint64_t *hash,
+                                  struct gsae_error *err)
+{
+    size_t n = (size_t)p->n_tokens;
+    int varid;
+    if (p->schema_version == 1) {
+        enum gsae_status st =
+            get_var(ncid, path, "sae_row_ptr", NC_INT64, n + 1, p->row_ptr, &varid, err);
+        if (st == GSAE_OK)
+            hash[H_ROW] = store_fnv1a(hash[H_ROW], p->row_ptr, (n + 1) * sizeof *p->row_ptr);
+        return st;
+    }
+    int32_t *size = malloc((n + 1) * sizeof *size);
+    int64_t *tok = malloc((n + 1) * sizeof *tok);
+    enum gsae_status st = GSAE_OK;
+    if (!size || !tok)
+        st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for %zu tokens", path, n);
+    if (st == GSAE_OK) st = get_var(ncid, path, "token", NC_INT64, n, tok, &varid, err);
+    if (st == GSAE_OK) st = get_var(ncid, path, "sae_row_size", NC_INT, n, size, &varid, err);
+    for (size_t t = 0; st == GSAE_OK && t < n; t++)
+        if (tok[t] != p->first_window * p->context_size + (int64_t)t)
+            st = gsae_fail(err, GSAE_EFORMAT, "%s: token[%zu] = %lld, expected %lld", path, t,
+                           (long long)tok[t],
+                           (long long)(p->first_window * p->context_size + (int64_t)t));
+    if (st == GSAE_OK) st = rows_from_sizes(p, size, path, err);
+    if (st == GSAE_OK) {
+        hash[H_ROW] = store_fnv1a(hash[H_ROW], size, n * sizeof *size);
+        hash[H_TOKNUM] = store_fnv1a(hash[H_TOKNUM], tok, n * sizeof *tok);
+    }
+    free(size);
+    free(tok);
+    return st;
 }
 
 enum gsae_status store_part_read(const char *path, bool with_resid, struct store_part *out,
@@ -551,8 +656,7 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
     if ((st = get_var(ncid, path, "token_id", NC_INT, n, p->token_id, &varid, err)) != GSAE_OK ||
         (st = get_var(ncid, path, "doc", NC_INT64, n, p->doc, &varid, err)) != GSAE_OK ||
         (st = get_var(ncid, path, "pos", NC_INT, n, pos32, &varid, err)) != GSAE_OK ||
-        (st = get_var(ncid, path, "sae_row_ptr", NC_INT64, n + 1, p->row_ptr, &varid, err)) !=
-            GSAE_OK ||
+        (st = read_rows(ncid, path, p, hash, err)) != GSAE_OK ||
         (st = get_var(ncid, path, "sae_value", NC_FLOAT, nnz, p->value, &varid, err)) != GSAE_OK ||
         (st = get_var(ncid, path, "sae_index", NC_NAT, nnz, NULL, &varid, err)) != GSAE_OK) {
         free(pos32);
@@ -573,7 +677,6 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
     if ((st = check_csr(p, path, err)) != GSAE_OK) goto fail;
     hash[H_TOKEN] = store_fnv1a(hash[H_TOKEN], p->token_id, n * sizeof *p->token_id);
     hash[H_DOC] = store_fnv1a(hash[H_DOC], p->doc, n * sizeof *p->doc);
-    hash[H_ROW] = store_fnv1a(hash[H_ROW], p->row_ptr, (n + 1) * sizeof *p->row_ptr);
     hash[H_INDEX] = store_fnv1a(hash[H_INDEX], p->index, nnz * sizeof *p->index);
     hash[H_VALUE] = store_fnv1a(hash[H_VALUE], p->value, nnz * sizeof *p->value);
     if ((st = get_i64_att(ncid, path, "d_model", &p->d_model, err)) != GSAE_OK) goto fail;
@@ -616,8 +719,7 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
             free(raw);
         }
     }
-    p->checksum = has_resid && !with_resid ? 0 : combine(hash);
-    if (!has_resid) p->d_model = 0;
+    p->checksum = has_resid && !with_resid ? 0 : combine(hash, p->schema_version);
 fail:
     if (ncid >= 0) nc_close(ncid);
     if (st != GSAE_OK) store_part_free(p);

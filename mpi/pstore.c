@@ -506,6 +506,25 @@ static enum gsae_status load_partial(struct run *r, struct gsae_error *err)
     return pstore_agree(r->comm, st, err);
 }
 
+/* A run extends a store only with parts of the schema_version already there, so that a
+ * store's parts always share one (store.h): the listed parts were all written by one version,
+ * and the first stands for them. */
+static enum gsae_status check_version(const char *dir, const struct manifest *m,
+                                      struct gsae_error *err)
+{
+    char path[4200];
+    int64_t version = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, m->parts[0].info.file);
+    enum gsae_status st = store_part_version(path, &version, err);
+    if (st == GSAE_OK && version != STORE_SCHEMA_VERSION)
+        st = gsae_fail(err, GSAE_EINVAL,
+                       "%s: the store's parts have schema_version %lld (%s); this gsae writes "
+                       "version %d and does not mix versions in one store: harvest into a new "
+                       "output directory (the old store stays readable)",
+                       dir, (long long)version, m->parts[0].info.file, STORE_SCHEMA_VERSION);
+    return st;
+}
+
 /* Rank 0 reads or creates the manifest; everyone learns q, the start state and the parts
  * already listed. */
 static enum gsae_status load_plan(struct run *r, struct manifest_state *start, bool *complete,
@@ -534,6 +553,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
                                (long long)r->W);
             }
         }
+        if (st == GSAE_OK && r->m.n_parts > 0) st = check_version(cfg->dir, &r->m, err);
         if (st == GSAE_OK) {
             int64_t q = manifest_first_missing(&r->m), n_partial = 0;
             struct manifest_state s = manifest_start_of(&r->m, q);

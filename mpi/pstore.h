@@ -28,7 +28,9 @@
  * writes. A store's last part is shorter too; a rerun of a store whose stream ended treats it
  * as partial and rewrites it unchanged. A killed run (SIGKILL) loses at most its unlisted work;
  * a rerun starts from the first missing or partial part at the stream state the manifest
- * recorded, skipping parts that are listed complete.
+ * recorded, skipping parts that are listed complete. A rerun on a store whose parts have
+ * another schema_version than this gsae writes (io/store.h) is refused (GSAE_EINVAL), so a
+ * store never mixes versions.
  *
  * Statistics: writers accumulate featstats for the parts they write; when the stream ends,
  * parts written by earlier runs are read back from disk (dealt to writers the same way), all

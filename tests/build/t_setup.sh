@@ -51,7 +51,7 @@ grep -q 'not root; run: sudo apt-get install -y --no-install-recommends .*libope
 
 # 2. As root, one invocation: install, then build (gsae, the binary the demo and tests start).
 mk -j2 deps-build DEPS_GOALS=b/gsae >build.log 2>&1 || { tail -n 30 build.log; echo "FAIL: deps-build"; exit 1; }
-for p in libopenmpi-dev libdnnl-dev clang-format python3-xarray python3-jsonschema slurm-wlm; do
+for p in libopenmpi-dev libdnnl-dev clang-format python3-xarray python3-dask python3-jsonschema slurm-wlm; do
     grep -q "install .* $p\( \|$\)" apt.log || { cat apt.log; echo "FAIL: $p not installed by make deps"; exit 1; }
 done
 mpi_inc=$(/usr/bin/pkg-config --cflags-only-I ompi-c | awk '{print $1}')

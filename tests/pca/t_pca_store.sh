@@ -37,7 +37,8 @@ ids, resid, acts = [], [], []
 for p in man["parts"]:
     with netCDF4.Dataset(f"{T}/store/{p['file']}") as ds:
         ids.append(ds["token_id"][:]); resid.append(ds["resid_post"][:].astype(np.float64))
-        rp, ix, va = ds["sae_row_ptr"][:], ds["sae_index"][:], ds["sae_value"][:]
+        rp = np.concatenate([[0], np.cumsum(ds["sae_row_size"][:], dtype=np.int64)])
+        ix, va = ds["sae_index"][:], ds["sae_value"][:]
         d_sae = int(ds.d_sae)
         A = np.zeros((len(rp) - 1, d_sae))
         for t in range(len(rp) - 1):

@@ -10,10 +10,11 @@ cd "$T"
 "$GSAE" store dump s >dump.txt
 if command -v ncdump >/dev/null; then
     ncdump -h s/part-00000.nc >header.txt
-    for want in "token = UNLIMITED" "int token_id(token)" "int64 doc(token)" "int pos(token)" \
-                "int64 sae_row_ptr(row)" "ushort sae_index(nnz)" "float sae_value(nnz)" \
+    for want in "token = UNLIMITED" "int64 token(token)" "int token_id(token)" "int64 doc(token)" \
+                "int pos(token)" "int sae_row_size(token)" 'sae_row_size:sample_dimension = "nnz"' \
+                "ushort sae_index(nnz)" "float sae_value(nnz)" \
                 "ushort resid_post(token, d_model)" 'resid_post:encoding = "bfloat16"' \
-                ":schema_version = 1" ":content_fnv1a64"; do
+                ":schema_version = 2" ":token_offset = " ":d_model = 6" ":content_fnv1a64"; do
         grep -qF "$want" header.txt || { echo "ncdump -h lacks: $want"; exit 1; }
     done
 fi
@@ -33,9 +34,12 @@ fire = np.zeros(1000, dtype=np.int64)
 for p in m["parts"]:
     d = netCDF4.Dataset("s/" + p["file"])
     d.set_auto_mask(False)
-    assert d.schema_version == 1 and d.context_size == 40
+    assert d.schema_version == 2 and d.context_size == 40
     tok, doc, pos = d["token_id"][:], d["doc"][:], d["pos"][:]
-    rp, idx, val = d["sae_row_ptr"][:], d["sae_index"][:], d["sae_value"][:]
+    assert np.array_equal(d["token"][:], d.token_offset + np.arange(len(tok)))
+    assert d.token_offset == d.first_window * 40
+    rp = np.concatenate([[0], np.cumsum(d["sae_row_size"][:], dtype=np.int64)])
+    idx, val = d["sae_index"][:], d["sae_value"][:]
     assert rp[0] == 0 and rp[-1] == len(idx) == p["nnz"] and len(tok) == p["n_tokens"]
     r = d["resid_post"][:]
     assert r.dtype == np.uint16 and r.shape == (len(tok), 6)

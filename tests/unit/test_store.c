@@ -112,6 +112,8 @@ static void round_trip(int64_t d_sae, enum store_resid resid, int64_t part)
     assert_int_equal(p.nnz, info.nnz);
     assert_int_equal(p.d_sae, d_sae);
     assert_int_equal(p.part_index, part);
+    assert_int_equal(p.schema_version, STORE_SCHEMA_VERSION);
+    assert_int_equal(p.d_model, D_MODEL); /* the model's, also without residuals */
     assert_int_equal(p.checksum, info.checksum);
     assert_int_equal(p.checksum_attr, info.checksum);
     int64_t z = 0;
@@ -176,21 +178,55 @@ static void test_errors(void **state)
     store_part_free(&p);
     /* a wrong schema_version is refused with a clear message */
     assert_int_equal(nc_open("part-00007.nc", NC_WRITE, &ncid), NC_NOERR);
-    v = 2;
+    v = 3;
     assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "schema_version", NC_INT, 1, &v), NC_NOERR);
     nc_close(ncid);
     assert_int_equal(store_part_read("part-00007.nc", true, &p, &err), GSAE_EFORMAT);
-    assert_non_null(strstr(err.msg, "part-00007.nc: schema_version 2, this gsae reads 1"));
-    /* a row pointer past nnz is refused before the indices it points at are read */
+    assert_non_null(strstr(err.msg, "part-00007.nc: schema_version 3, this gsae reads 1 to 2"));
+    int64_t version = 0;
+    assert_int_equal(store_part_version("part-00007.nc", &version, &err), GSAE_OK);
+    assert_int_equal(version, 3);
+    /* a row size past nnz is refused before the indices it points at are read */
     round_trip(100, STORE_RESID_NONE, 11);
     assert_int_equal(nc_open("part-00011.nc", NC_WRITE, &ncid), NC_NOERR);
-    assert_int_equal(nc_inq_varid(ncid, "sae_row_ptr", &varid), NC_NOERR);
-    long long past = 1000000;
+    assert_int_equal(nc_inq_varid(ncid, "sae_row_size", &varid), NC_NOERR);
     at[0] = 1;
-    assert_int_equal(nc_put_var1_longlong(ncid, varid, at, &past), NC_NOERR);
+    v = 1000000;
+    assert_int_equal(nc_put_var1_int(ncid, varid, at, &v), NC_NOERR);
     nc_close(ncid);
     assert_int_equal(store_part_read("part-00011.nc", true, &p, &err), GSAE_EFORMAT);
-    assert_non_null(strstr(err.msg, "part-00011.nc: sae_row_ptr[1] = 1000000 is past nnz"));
+    assert_non_null(strstr(err.msg, "part-00011.nc: sae_row_size[1] = 1000000: negative, or past"));
+    /* a negative one too, and sizes that end short of nnz */
+    v = -1;
+    assert_int_equal(nc_open("part-00011.nc", NC_WRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_put_var1_int(ncid, varid, at, &v), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(store_part_read("part-00011.nc", true, &p, &err), GSAE_EFORMAT);
+    assert_non_null(strstr(err.msg, "sae_row_size[1] = -1"));
+    round_trip(100, STORE_RESID_NONE, 13);
+    assert_int_equal(nc_open("part-00013.nc", NC_WRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "sae_row_size", &varid), NC_NOERR);
+    for (at[0] = 0, v = 0; v == 0; at[0]++) /* the first token with an entry: one less */
+        assert_int_equal(nc_get_var1_int(ncid, varid, at, &v), NC_NOERR);
+    at[0]--;
+    v--;
+    assert_int_equal(nc_put_var1_int(ncid, varid, at, &v), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(store_part_read("part-00013.nc", true, &p, &err), GSAE_EFORMAT);
+    assert_non_null(strstr(err.msg, "part-00013.nc: sae_row_size sums to"));
+    /* the token coordinate must be token_offset + t */
+    round_trip(100, STORE_RESID_NONE, 12);
+    assert_int_equal(nc_open("part-00012.nc", NC_WRITE, &ncid), NC_NOERR);
+    assert_int_equal(nc_inq_varid(ncid, "token", &varid), NC_NOERR);
+    long long tok = 0;
+    at[0] = 2;
+    assert_int_equal(nc_get_var1_longlong(ncid, varid, at, &tok), NC_NOERR);
+    assert_int_equal(tok, 12 * 4 * CTX + 2);
+    tok = 5;
+    assert_int_equal(nc_put_var1_longlong(ncid, varid, at, &tok), NC_NOERR);
+    nc_close(ncid);
+    assert_int_equal(store_part_read("part-00012.nc", true, &p, &err), GSAE_EFORMAT);
+    assert_non_null(strstr(err.msg, "part-00012.nc: token[2] = 5, expected 386"));
     /* a truncated part cannot be read */
     round_trip(100, STORE_RESID_F32, 8);
     struct stat sb;
