@@ -48,7 +48,12 @@ cs, wpp = int(p0.context_size), int(p0.n_windows)
 def part(k):
     if k not in parts:
         d = netCDF4.Dataset(os.path.join(store, "part-%05d.nc" % k))
-        parts[k] = (int(d.first_window), d["token_id"][:], d["sae_row_ptr"][:],
+        # schema 2: entries per token (sae_row_size); schema 1: row pointers (sae_row_ptr)
+        if "sae_row_size" in d.variables:
+            rp = np.concatenate([[0], np.cumsum(d["sae_row_size"][:].astype(np.int64))])
+        else:
+            rp = d["sae_row_ptr"][:]
+        parts[k] = (int(d.first_window), d["token_id"][:], rp,
                     d["sae_index"][:].astype(np.int64), d["sae_value"][:])
     return parts[k]
 
