@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define SAE_PRE_BUDGET_FLOATS ((int64_t)64 << 20) /* 256 MiB of pre-activations per block */
-#define SAE_BF16_ROWS         64                  /* rows per oneDNN call in bf16 mode */
+#define SAE_BF16_ROWS         64 /* bf16 mode: rows padded to a multiple (gemm_dnnl's row tile) */
 
 enum gsae_status sae_params_init(struct sae_params *p, int64_t d_model, int64_t d_sae,
                                  struct gsae_error *err)
@@ -286,8 +286,8 @@ enum gsae_status sae_encode(struct sae_encoder *e, const float *x, int64_t n_row
     for (int64_t r0 = 0; r0 < n_rows; r0 += e->block_rows) {
         int64_t rows = n_rows - r0 < e->block_rows ? n_rows - r0 : e->block_rows;
         if (e->dnnl) {
-            /* whole chunks of SAE_BF16_ROWS rows, the last one padded with zero rows: oneDNN's
-             * kernel choice depends on the row count, so a fixed one makes each row's bits
+            /* rows padded with zero rows to whole row tiles of gemm_dnnl: oneDNN's kernel
+             * choice depends on the tile's row count, so with full tiles only each row's bits
              * depend on that row alone, whatever the batch it came in */
             const float *xr = x + r0 * p->d_model;
             int64_t m = (rows + SAE_BF16_ROWS - 1) / SAE_BF16_ROWS * SAE_BF16_ROWS;
@@ -296,10 +296,8 @@ enum gsae_status sae_encode(struct sae_encoder *e, const float *x, int64_t n_row
             for (int64_t i = 0; i < n; i++)
                 e->x_bf16[i] = gsae_f32_to_bf16(xr[i]);
             memset(e->x_bf16 + n, 0, (size_t)((m - rows) * p->d_model) * sizeof(uint16_t));
-            for (int64_t c = 0; st == GSAE_OK && c < m; c += SAE_BF16_ROWS)
-                st = gemm_dnnl_bf16(e->dnnl, e->pre + c * p->d_sae, p->d_sae,
-                                    e->x_bf16 + c * p->d_model, p->d_model, e->w_enc_bf16, p->d_sae,
-                                    0, SAE_BF16_ROWS, p->d_sae, p->d_model, 1.0f, err);
+            st = gemm_dnnl_bf16(e->dnnl, e->pre, p->d_sae, e->x_bf16, p->d_model, e->w_enc_bf16,
+                                p->d_sae, 0, m, p->d_sae, p->d_model, 1.0f, err);
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)p->d_sae,
                         (int)p->d_model, 1.0f, x + r0 * p->d_model, (int)p->d_model, p->w_enc,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gsae harvest --sae-compute bf16: the SAE encoder's x W_enc in bf16. The store is the same on
 # 1 rank, 1 replica of 3 stages and 3 replicas (each row's bits depend on that row alone), it
-# differs from the f32 store only where a pre-activation is within bf16 rounding of its edge,
+# differs from the f32 store only where a pre-activation is within bf16 rounding of its edge;
+# with --compute bf16 as well the store is still the same on every layout;
 # a resume refuses to mix it with f32 parts, and a bad mode is refused. features takes the
 # option too; a job key sae-compute = bf16 equals the flag.
 set -euo pipefail
@@ -27,7 +28,8 @@ def acts(d):
     import glob
     for f in sorted(glob.glob(d + "/part-*.nc")):
         p = netCDF4.Dataset(f)
-        rp, ix, v = p["sae_row_ptr"][:], p["sae_index"][:], p["sae_value"][:]
+        ix, v = p["sae_index"][:], p["sae_value"][:]
+        rp = np.concatenate([[0], np.cumsum(p["sae_row_size"][:].astype(np.int64))])
         base = int(p.first_window) * int(p.context_size)
         for t in range(len(rp) - 1):
             for k in range(rp[t], rp[t + 1]):
@@ -43,6 +45,16 @@ print(f"ok   f32 vs bf16 SAE encode: {len(a)} / {len(b)} entries, Jaccard {jac:.
 assert jac > 0.97, jac
 assert rel < 2 ** -6, rel
 PY
+# the model in bf16 too: 1 rank (its threads), 3 stages and 3 replicas (one thread each here)
+# give the same store, as oneDNN runs in tiles of a fixed shape, one thread per tile
+"$GSAE" harvest "${common[@]}" --out c1 --compute bf16 --sae-compute bf16 2>/dev/null
+"$GSAE" store dump c1 >c1.dump
+for st in 1 3; do
+    $MPIRUN -np 3 "$GSAE" harvest "${common[@]}" --out c3.$st --stages $st --compute bf16 \
+        --sae-compute bf16 2>/dev/null
+    "$GSAE" store dump c3.$st | cmp c1.dump - ||
+        { echo "FAIL: --compute bf16 store on 3 ranks (--stages $st) differs from 1 rank"; exit 1; }
+done
 # a resume with the other mode is another job
 "$GSAE" harvest "${common[@]}" --out b1 2>mix.log && { echo "FAIL: f32 resume of a bf16 store ran"; exit 1; }
 grep -q "another job" mix.log || { echo "FAIL: mixed resume: $(cat mix.log)"; exit 1; }
