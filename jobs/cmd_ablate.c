@@ -352,7 +352,8 @@ static enum gsae_status run_condition(struct sae_session *s, const struct ablate
                                   .n_ablate = ao->n_features,
                                   .error_term = error_term,
                                   .positions = ao->positions,
-                                  .n_positions = ao->n_positions};
+                                  .n_positions = ao->n_positions,
+                                  .sae_bf16 = s->sae_bf16};
     enum gsae_status st = GSAE_OK;
     if (feats && s->owns_layer) st = intervene_init(&iv, &spec, &s->sae, n, err);
     st = dist_agree(s->d.world, st, err);

@@ -118,7 +118,8 @@ static enum gsae_status features_one(struct sae_session *s, int64_t top, const c
     int64_t n_all = 0;
     enum gsae_status st = GSAE_OK;
     if (s->owns_layer) {
-        struct intervene_spec spec = {.op = INTERVENE_NONE, .layer = s->layer, .record = true};
+        struct intervene_spec spec = {
+            .op = INTERVENE_NONE, .layer = s->layer, .record = true, .sae_bf16 = s->sae_bf16};
         st = intervene_init(&iv, &spec, &s->sae, s->n_prompt, err);
     }
     st = dist_agree(s->d.world, st, err);

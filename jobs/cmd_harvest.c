@@ -257,6 +257,8 @@ static enum gsae_status open_stage(struct harvest *h, const struct harvest_opts 
     if (st == GSAE_OK && h->last_stage) {
         GSAE_ASSERT(ps->layer_end == h->layer + 1);
         st = sae_encoder_init(&h->enc, &h->sae, 0, err);
+        if (st == GSAE_OK && o->s.sae_compute == GEMMA_COMPUTE_BF16)
+            st = sae_encoder_set_bf16(&h->enc, err);
         if (st == GSAE_OK) st = sae_acts_init(&h->acts, o->wpmb * o->context, 0, err);
         h->rows = malloc((size_t)(o->context + 1) * sizeof *h->rows);
         if (st == GSAE_OK && !h->rows) st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
@@ -558,6 +560,13 @@ static int run(const struct harvest_opts *o)
         snprintf(settings, sizeof settings, "%s %s %s %lld %lld %lld %lld %d %lld", model_hash,
                  sae_hash, tok_hash, (long long)h.layer, (long long)o->context, (long long)o->wpp,
                  (long long)max_windows, (int)o->resid, (long long)o->top_k);
+        /* bf16 arithmetic makes other parts: a resume must not mix them with f32 ones (f32
+         * runs keep the hash they always had) */
+        size_t used = strlen(settings);
+        if (o->s.compute == GEMMA_COMPUTE_BF16)
+            used += (size_t)snprintf(settings + used, sizeof settings - used, " compute=bf16");
+        if (o->s.sae_compute == GEMMA_COMPUTE_BF16)
+            snprintf(settings + used, sizeof settings - used, " sae-compute=bf16");
         snprintf(job_hash, sizeof job_hash, "%016llx",
                  (unsigned long long)gsae_hash_update(gsae_hash_str(settings), corpus_lines,
                                                       strlen(corpus_lines)));

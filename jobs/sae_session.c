@@ -28,7 +28,9 @@ const char *const sae_session_model_usage =
     "  --layers SPEC      explicit stages, inclusive layer ranges (e.g. 0-20,21-41)\n"
     "  --threads T        BLAS and loop threads per rank\n"
     "  --compute f32|bf16 GEMM arithmetic: f32 (default, the reference) or bf16 inputs and\n"
-    "                     weights with f32 accumulation (oneDNN; about 2x faster prefill)\n";
+    "                     weights with f32 accumulation (oneDNN; about 2x faster prefill)\n"
+    "  --sae-compute f32|bf16  the SAE encoder's x W_enc: f32 (default) or bf16 inputs with\n"
+    "                     f32 accumulation; bias, threshold and comparison stay f32\n";
 
 const char *const sae_session_prompt_usage =
     "  --prompt TEXT      the prompt, tokenized with <bos>\n"
@@ -58,7 +60,8 @@ int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_
     else if (strcmp(a, "--layers") == 0)
         dst = &o->layers;
     else if (strcmp(a, "--layer") != 0 && strcmp(a, "--stages") != 0 &&
-             strcmp(a, "--threads") != 0 && strcmp(a, "--compute") != 0)
+             strcmp(a, "--threads") != 0 && strcmp(a, "--compute") != 0 &&
+             strcmp(a, "--sae-compute") != 0)
         return 0;
     if (!v) {
         fprintf(stderr, "gsae %s: %s needs a value\n", cmd, a);
@@ -68,9 +71,10 @@ int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_
         *dst = v;
         return 2;
     }
-    if (strcmp(a, "--compute") == 0) {
+    if (strcmp(a, "--compute") == 0 || strcmp(a, "--sae-compute") == 0) {
         struct gsae_error err;
-        if (gemma_compute_parse(v, &o->compute, &err) == GSAE_OK) return 2;
+        enum gemma_compute *c = a[2] == 'c' ? &o->compute : &o->sae_compute;
+        if (gemma_compute_parse(v, c, &err) == GSAE_OK) return 2;
         fprintf(stderr, "gsae %s: %s\n", cmd, err.msg);
         return -1;
     }
@@ -306,6 +310,7 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
 {
     memset(s, 0, sizeof *s);
     s->layer = -1;
+    s->sae_bf16 = o->sae_compute == GEMMA_COMPUTE_BF16;
     enum gsae_status st = GSAE_OK;
     if (!o->model_dir || !o->sae_path)
         st = gsae_fail(err, GSAE_EINVAL, "--model and --sae are required");

@@ -31,7 +31,8 @@ struct sae_session_opts {
     int64_t layer;                              /* -1: the SAE file's */
     int n_stages, n_threads;
     const char *layers;
-    enum gemma_compute compute; /* --compute f32|bf16 (default f32) */
+    enum gemma_compute compute;     /* --compute f32|bf16 (default f32) */
+    enum gemma_compute sae_compute; /* --sae-compute f32|bf16: the encoder's x W_enc */
     int64_t max_group; /* sequences generated together by sae_session_generate_many (0: 1) */
 };
 
@@ -45,6 +46,7 @@ struct sae_session {
     bool owns_layer;       /* this stage runs the hooked layer: the SAE is loaded here */
     struct sae_params sae; /* loaded on the owning stage only */
     struct sae_info info;
+    bool sae_bf16;        /* --sae-compute bf16 */
     int64_t layer, d_sae; /* on every rank */
     struct tokenizer tk;  /* loaded when a tokenizer is given or found */
     bool has_tokenizer;

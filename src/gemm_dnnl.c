@@ -4,6 +4,7 @@
 
 #include <dnnl.h>
 #include <omp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,11 +19,20 @@
  * counts (full micro-batches, the last partial one, logits), plus attention tiles. */
 #define GEMM_DNNL_CACHE 128
 
+/* Work is cut into tiles of at most GEMM_DNNL_ROWS rows by GEMM_DNNL_COLS output columns,
+ * each run by one thread with oneDNN on that thread alone. The tiling depends only on the
+ * product's shape, so results do not depend on the number of threads (oneDNN's own threading
+ * divides the work, and with it the summation, by the thread count). A tile's output goes to
+ * a dense per-thread buffer first: oneDNN 2.6 has no fast kernel for a strided destination. */
+#define GEMM_DNNL_ROWS 64
+#define GEMM_DNNL_COLS 256
+
+/* A weight (n, k) packed in slices of GEMM_DNNL_COLS output rows (the last may be narrower). */
 struct packed {
     const void *src; /* the tensor's data pointer: the key */
-    int64_t n, k;
-    dnnl_memory_desc_t md; /* (k, n) in oneDNN's blocked layout */
-    dnnl_memory_t mem;
+    int64_t n, k, n_slices;
+    dnnl_memory_desc_t md[2]; /* (k, cols) in oneDNN's blocked layout: full slice, last slice */
+    dnnl_memory_t *mem;       /* (n_slices) */
 };
 
 /* A primitive for one product shape: src (m, k) with row stride lda, weights md, dst (m, n)
@@ -33,7 +43,8 @@ struct prim {
     float alpha;
     uint64_t last_use;
     dnnl_primitive_t p;
-    dnnl_memory_desc_t a_md, c_md;
+    dnnl_memory_desc_t a_md, c_md, s_md; /* s_md: its scratchpad (user-managed) */
+    size_t s_bytes;
 };
 
 struct gemm_dnnl {
@@ -48,6 +59,9 @@ struct gemm_dnnl {
     uint64_t clock;
     uint16_t *xb; /* (max_rows * max_k) bf16 inputs */
     int64_t xb_elems;
+    void **scratch;       /* (n_streams) one scratchpad per thread, scratch_bytes each */
+    float *tile;          /* (n_streams, GEMM_DNNL_ROWS * GEMM_DNNL_COLS) tile outputs */
+    size_t scratch_bytes; /* the largest any cached primitive needs */
 };
 
 static enum gsae_status dnnl_check(dnnl_status_t s, const char *what, struct gsae_error *err)
@@ -80,6 +94,11 @@ enum gsae_status gemm_dnnl_init(struct gemm_dnnl **out, int64_t max_rows, int64_
     for (int i = 0; i < g->n_streams; i++)
         DNNL_TRY(dnnl_stream_create(&g->streams[i], g->engine, dnnl_stream_default_flags),
                  "creating a stream");
+    g->tile = aligned_alloc(64, (size_t)g->n_streams * GEMM_DNNL_ROWS * GEMM_DNNL_COLS * 4);
+    if (!g->tile || !(g->scratch = calloc((size_t)g->n_streams, sizeof *g->scratch))) {
+        st = gsae_fail(err, GSAE_ENOMEM, "oneDNN context: out of memory");
+        goto fail;
+    }
     g->xb_elems = max_rows * max_k;
     g->xb = aligned_alloc(64, ((size_t)g->xb_elems * 2 + 63) & ~(size_t)63);
     if (!g->xb) {
@@ -100,9 +119,16 @@ void gemm_dnnl_free(struct gemm_dnnl **gp)
     if (!g) return;
     for (int i = 0; i < GEMM_DNNL_CACHE; i++)
         if (g->cache[i].p) dnnl_primitive_destroy(g->cache[i].p);
-    for (int64_t i = 0; i < g->n_packed; i++)
-        dnnl_memory_destroy(g->packed[i].mem);
+    for (int64_t i = 0; i < g->n_packed; i++) {
+        for (int64_t j = 0; j < g->packed[i].n_slices; j++)
+            if (g->packed[i].mem[j]) dnnl_memory_destroy(g->packed[i].mem[j]);
+        free(g->packed[i].mem);
+    }
     free(g->packed);
+    for (int i = 0; g->scratch && i < g->n_streams; i++)
+        free(g->scratch[i]);
+    free(g->scratch);
+    free(g->tile);
     free(g->xb);
     if (g->stream) dnnl_stream_destroy(g->stream);
     for (int i = 0; g->streams && i < g->n_streams; i++)
@@ -148,6 +174,9 @@ static enum gsae_status make_pd(struct gemm_dnnl *g, dnnl_primitive_desc_t *pd,
     dnnl_matmul_desc_t md;
     DNNL_TRY(dnnl_matmul_desc_init(&md, a_md, w_md, NULL, c_md), "describing a matmul");
     DNNL_TRY(dnnl_primitive_attr_create(&attr), "creating attributes");
+    /* each thread passes its own scratchpad, so one primitive may run on several at once */
+    DNNL_TRY(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+             "setting the scratchpad mode");
     if (alpha != 1.0f)
         DNNL_TRY(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha), "setting the scale");
     DNNL_TRY(dnnl_primitive_desc_create(pd, &md, attr, g->engine, NULL), "creating a matmul");
@@ -173,6 +202,66 @@ static enum gsae_status md_transposed(dnnl_memory_desc_t *md, int64_t n, int64_t
                       "describing a weight", err);
 }
 
+/* The blocked layout oneDNN's matmul wants for a (k, cols) bf16 weight with m_hint rows. */
+static enum gsae_status packed_layout(struct gemm_dnnl *g, dnnl_memory_desc_t *out, int64_t m_hint,
+                                      int64_t cols, int64_t k, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_memory_desc_t a_md, any_md, c_md;
+    dnnl_dims_t wdims = {k, cols};
+    if ((st = md_strided(&a_md, m_hint, k, k, dnnl_bf16, err)) ||
+        (st = md_strided(&c_md, m_hint, cols, cols, dnnl_f32, err)))
+        return st;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_md, 2, wdims, dnnl_bf16, dnnl_format_tag_any),
+             "describing a packed weight");
+    if ((st = make_pd(g, &pd, &a_md, &any_md, &c_md, 1.0f, err))) goto fail;
+    *out = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+/* A reorder from the (k, cols) view of a row-major bf16 (cols, k) matrix to layout md. */
+static enum gsae_status make_reorder(struct gemm_dnnl *g, dnnl_primitive_t *out, int64_t cols,
+                                     int64_t k, const dnnl_memory_desc_t *md,
+                                     struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_memory_desc_t w_md;
+    if ((st = md_transposed(&w_md, cols, k, k, err))) return st;
+    DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, &w_md, g->engine, md, g->engine, NULL),
+             "describing a weight reorder");
+    DNNL_TRY(dnnl_primitive_create(out, rpd), "creating a weight reorder");
+fail:
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    return st;
+}
+
+/* Run reorder on rows [0, cols) of src (row-major, k per row) into a new memory of layout md. */
+static enum gsae_status pack_slice(struct gemm_dnnl *g, dnnl_memory_t *out,
+                                   dnnl_primitive_t reorder, const uint16_t *src, int64_t cols,
+                                   int64_t k, const dnnl_memory_desc_t *md, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    dnnl_memory_t from = NULL, to = NULL;
+    dnnl_memory_desc_t w_md;
+    if ((st = md_transposed(&w_md, cols, k, k, err))) return st;
+    DNNL_TRY(dnnl_memory_create(&from, &w_md, g->engine, (void *)src), "wrapping a weight");
+    DNNL_TRY(dnnl_memory_create(&to, md, g->engine, DNNL_MEMORY_ALLOCATE),
+             "allocating a packed weight");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    DNNL_TRY(dnnl_primitive_execute(reorder, g->stream, 2, args), "packing a weight");
+    DNNL_TRY(dnnl_stream_wait(g->stream), "packing a weight");
+    *out = to;
+    to = NULL;
+fail:
+    if (from) dnnl_memory_destroy(from);
+    if (to) dnnl_memory_destroy(to);
+    return st;
+}
+
 enum gsae_status gemm_dnnl_pack(struct gemm_dnnl *g, const struct gsae_tensor *w, int64_t m_hint,
                                 struct gsae_error *err)
 {
@@ -180,12 +269,8 @@ enum gsae_status gemm_dnnl_pack(struct gemm_dnnl *g, const struct gsae_tensor *w
     enum gsae_status st = GSAE_OK;
     int64_t n = w->shape[0], k = w->shape[1];
     uint16_t *conv = NULL;
-    dnnl_primitive_desc_t pd = NULL, rpd = NULL;
-    dnnl_primitive_t reorder = NULL;
-    dnnl_memory_t from = NULL, to = NULL;
-    dnnl_memory_desc_t a_md, any_md, c_md, w_md;
-    dnnl_dims_t wdims = {k, n};
-    m_hint = m_hint > 0 ? m_hint : 1;
+    dnnl_primitive_t reorder[2] = {NULL, NULL};
+    m_hint = m_hint <= 0 ? 1 : m_hint > GEMM_DNNL_ROWS ? GEMM_DNNL_ROWS : m_hint;
     if (g->n_packed == g->cap_packed) {
         int64_t cap = g->cap_packed ? 2 * g->cap_packed : 16;
         struct packed *p = realloc(g->packed, (size_t)cap * sizeof *p);
@@ -193,16 +278,16 @@ enum gsae_status gemm_dnnl_pack(struct gemm_dnnl *g, const struct gsae_tensor *w
         g->packed = p;
         g->cap_packed = cap;
     }
-    if ((st = md_strided(&a_md, m_hint, k, k, dnnl_bf16, err)) ||
-        (st = md_strided(&c_md, m_hint, n, n, dnnl_f32, err)) ||
-        (st = md_transposed(&w_md, n, k, k, err)))
-        return st;
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(&any_md, 2, wdims, dnnl_bf16, dnnl_format_tag_any),
-             "describing a packed weight");
-    if ((st = make_pd(g, &pd, &a_md, &any_md, &c_md, 1.0f, err))) goto fail;
-    const dnnl_memory_desc_t *packed_md =
-        dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    const void *src = w->data;
+    struct packed pk = {.src = w->data, .n = n, .k = k};
+    pk.n_slices = (n + GEMM_DNNL_COLS - 1) / GEMM_DNNL_COLS;
+    int64_t last = n - (pk.n_slices - 1) * GEMM_DNNL_COLS;
+    if (!(pk.mem = calloc((size_t)pk.n_slices, sizeof *pk.mem)))
+        return gsae_fail(err, GSAE_ENOMEM, "oneDNN: out of memory packing weights");
+    if ((st = packed_layout(g, &pk.md[0], m_hint, n < GEMM_DNNL_COLS ? n : GEMM_DNNL_COLS, k,
+                            err)) ||
+        (st = packed_layout(g, &pk.md[1], m_hint, last, k, err)))
+        goto fail;
+    const uint16_t *src = w->data;
     if (w->dtype != GSAE_DTYPE_BF16) {
         /* Round to bf16 once, in rows of k, through f32. */
         conv = malloc((size_t)n * (size_t)k * sizeof *conv);
@@ -220,29 +305,27 @@ enum gsae_status gemm_dnnl_pack(struct gemm_dnnl *g, const struct gsae_tensor *w
         free(row);
         src = conv;
     }
-    DNNL_TRY(dnnl_memory_create(&from, &w_md, g->engine, (void *)src), "wrapping a weight");
-    DNNL_TRY(dnnl_memory_create(&to, packed_md, g->engine, DNNL_MEMORY_ALLOCATE),
-             "allocating a packed weight");
-    DNNL_TRY(dnnl_reorder_primitive_desc_create(&rpd, &w_md, g->engine, packed_md, g->engine, NULL),
-             "describing a weight reorder");
-    DNNL_TRY(dnnl_primitive_create(&reorder, rpd), "creating a weight reorder");
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    DNNL_TRY(dnnl_primitive_execute(reorder, g->stream, 2, args), "packing a weight");
-    DNNL_TRY(dnnl_stream_wait(g->stream), "packing a weight");
-    struct packed *p = &g->packed[g->n_packed++];
-    p->src = w->data;
-    p->n = n;
-    p->k = k;
-    p->md = *packed_md;
-    p->mem = to;
-    to = NULL;
-    g->packed_bytes += dnnl_memory_desc_get_size(packed_md);
+    int64_t full = n < GEMM_DNNL_COLS ? n : GEMM_DNNL_COLS;
+    if ((st = make_reorder(g, &reorder[0], full, k, &pk.md[0], err)) ||
+        (st = make_reorder(g, &reorder[1], last, k, &pk.md[1], err)))
+        goto fail;
+    for (int64_t j = 0; j < pk.n_slices && !st; j++) {
+        bool is_last = j == pk.n_slices - 1;
+        st = pack_slice(g, &pk.mem[j], reorder[is_last], src + j * GEMM_DNNL_COLS * k,
+                        is_last ? last : full, k, &pk.md[is_last], err);
+    }
+    if (!st) {
+        g->packed_bytes += (size_t)(pk.n_slices - 1) * dnnl_memory_desc_get_size(&pk.md[0]) +
+                           dnnl_memory_desc_get_size(&pk.md[1]);
+        g->packed[g->n_packed++] = pk;
+        pk.mem = NULL;
+    }
 fail:
-    if (reorder) dnnl_primitive_destroy(reorder);
-    if (rpd) dnnl_primitive_desc_destroy(rpd);
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (from) dnnl_memory_destroy(from);
-    if (to) dnnl_memory_destroy(to);
+    for (int i = 0; i < 2; i++)
+        if (reorder[i]) dnnl_primitive_destroy(reorder[i]);
+    for (int64_t j = 0; pk.mem && j < pk.n_slices; j++)
+        if (pk.mem[j]) dnnl_memory_destroy(pk.mem[j]);
+    free(pk.mem);
     free(conv);
     return st;
 }
@@ -273,6 +356,21 @@ static enum gsae_status get_prim(struct gemm_dnnl *g, struct prim **out, int64_t
         (st = md_strided(&fresh.c_md, m, n, ldc, dnnl_f32, err)) ||
         (st = make_pd(g, &pd, &fresh.a_md, w_md, &fresh.c_md, alpha, err)))
         goto fail;
+    fresh.s_md = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    fresh.s_bytes = dnnl_memory_desc_get_size(&fresh.s_md);
+    if (fresh.s_bytes > g->scratch_bytes) {
+        for (int t = 0; t < g->n_streams; t++) {
+            void *b = aligned_alloc(64, (fresh.s_bytes + 63) & ~(size_t)63);
+            if (!b) {
+                st = gsae_fail(err, GSAE_ENOMEM, "oneDNN: cannot allocate a %zu-byte scratchpad",
+                               fresh.s_bytes);
+                goto fail;
+            }
+            free(g->scratch[t]);
+            g->scratch[t] = b;
+        }
+        g->scratch_bytes = fresh.s_bytes;
+    }
     DNNL_TRY(dnnl_primitive_create(&fresh.p, pd), "creating a matmul primitive");
     if (victim->p) dnnl_primitive_destroy(victim->p);
     fresh.last_use = g->clock;
@@ -283,21 +381,40 @@ fail:
     return st;
 }
 
-/* Run p on a, weights memory w, c, on stream. */
-static enum gsae_status run_prim(struct gemm_dnnl *g, dnnl_stream_t stream, const struct prim *p,
-                                 const void *a, dnnl_memory_t w, float *c, struct gsae_error *err)
+/* Run p on a, weights memory w, c, on thread t's stream with its scratchpad. */
+static enum gsae_status run_prim(struct gemm_dnnl *g, int t, const struct prim *p, const void *a,
+                                 dnnl_memory_t w, float *c, struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
-    dnnl_memory_t ma = NULL, mc = NULL;
+    dnnl_memory_t ma = NULL, mc = NULL, ms = NULL;
+    dnnl_stream_t stream = g->streams[t];
     DNNL_TRY(dnnl_memory_create(&ma, &p->a_md, g->engine, (void *)a), "wrapping an input");
     DNNL_TRY(dnnl_memory_create(&mc, &p->c_md, g->engine, c), "wrapping an output");
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, mc}};
-    DNNL_TRY(dnnl_primitive_execute(p->p, stream, 3, args), "running a matmul");
+    DNNL_TRY(dnnl_memory_create(&ms, &p->s_md, g->engine, g->scratch[t]), "wrapping a scratchpad");
+    dnnl_exec_arg_t args[4] = {
+        {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, mc}, {DNNL_ARG_SCRATCHPAD, ms}};
+    DNNL_TRY(dnnl_primitive_execute(p->p, stream, 4, args), "running a matmul");
     DNNL_TRY(dnnl_stream_wait(stream), "running a matmul");
 fail:
     if (ma) dnnl_memory_destroy(ma);
     if (mc) dnnl_memory_destroy(mc);
+    if (ms) dnnl_memory_destroy(ms);
     return st;
+}
+
+/* dst (rows, cols) with row stride ld = the dense tile. */
+static void copy_tile(float *dst, int64_t ld, const float *tile, int64_t rows, int64_t cols)
+{
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(dst + r * ld, tile + r * cols, (size_t)cols * sizeof *dst);
+}
+
+/* Threads for n_tiles tiles: the caller's OpenMP count, at most one per stream and per tile. */
+static int tile_threads(const struct gemm_dnnl *g, int64_t n_tiles)
+{
+    int nt = omp_get_max_threads();
+    nt = nt < g->n_streams ? nt : g->n_streams;
+    return n_tiles < nt ? (int)n_tiles : nt;
 }
 
 enum gsae_status gemm_dnnl_xwt(struct gemm_dnnl *g, float *y, int64_t ldy, const float *x,
@@ -311,9 +428,44 @@ enum gsae_status gemm_dnnl_xwt(struct gemm_dnnl *g, float *y, int64_t ldy, const
         return gsae_fail(err, GSAE_ERANGE, "oneDNN: %lld x %lld inputs, scratch holds %lld",
                          (long long)m, (long long)k, (long long)g->xb_elems);
     gemm_dnnl_round(g->xb, x, m * k);
-    struct prim *p;
-    enum gsae_status st = get_prim(g, &p, m, pk->n, k, k, ldy, &pk->md, 1.0f, err);
-    return st ? st : run_prim(g, g->stream, p, g->xb, pk->mem, y, err);
+    /* primitives for full and last tiles, in rows and in columns */
+    int64_t n_rt = (m + GEMM_DNNL_ROWS - 1) / GEMM_DNNL_ROWS, n_ct = pk->n_slices;
+    int64_t rows[2] = {m < GEMM_DNNL_ROWS ? m : GEMM_DNNL_ROWS, m - (n_rt - 1) * GEMM_DNNL_ROWS};
+    int64_t cols[2] = {pk->n < GEMM_DNNL_COLS ? pk->n : GEMM_DNNL_COLS,
+                       pk->n - (n_ct - 1) * GEMM_DNNL_COLS};
+    struct prim *p[2][2];
+    enum gsae_status st = GSAE_OK;
+    for (int i = 0; i < 2 && !st; i++)
+        for (int j = 0; j < 2 && !st; j++)
+            st = get_prim(g, &p[i][j], rows[i], cols[j], k, k, cols[j], &pk->md[j], 1.0f, err);
+    if (st) return st;
+    int64_t n_tiles = n_rt * n_ct;
+    struct gsae_error first = {0};
+#pragma omp parallel num_threads(tile_threads(g, n_tiles))
+    {
+        int t = omp_get_thread_num();
+        struct gsae_error e;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n_tiles; i++) {
+            int64_t c = i / n_rt, r = i % n_rt; /* a thread's tiles share weight slices */
+            bool last_r = r == n_rt - 1, last_c = c == n_ct - 1;
+            float *tile = g->tile + (size_t)t * GEMM_DNNL_ROWS * GEMM_DNNL_COLS;
+            enum gsae_status s2 = run_prim(g, t, p[last_r][last_c], g->xb + r * GEMM_DNNL_ROWS * k,
+                                           pk->mem[c], tile, &e);
+            if (s2 == GSAE_OK)
+                copy_tile(y + r * GEMM_DNNL_ROWS * ldy + c * GEMM_DNNL_COLS, ldy, tile,
+                          rows[last_r], cols[last_c]);
+            if (s2 != GSAE_OK) {
+#pragma omp critical(gemm_dnnl_error)
+                if (first.code == GSAE_OK) first = e;
+            }
+        }
+    }
+    if (first.code != GSAE_OK) {
+        *err = first;
+        return first.code;
+    }
+    return GSAE_OK;
 }
 
 /* Describe b for gemm_dnnl_bf16. */
@@ -338,14 +490,13 @@ static const struct prim *find_prim(const struct gemm_dnnl *g, int64_t m, int64_
     return NULL;
 }
 
-static enum gsae_status run_strided(struct gemm_dnnl *g, dnnl_stream_t stream, const struct prim *p,
-                                    float *c, const uint16_t *a, const uint16_t *b,
-                                    struct gsae_error *err)
+static enum gsae_status run_strided(struct gemm_dnnl *g, int t, const struct prim *p, float *c,
+                                    const uint16_t *a, const uint16_t *b, struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
     dnnl_memory_t mb = NULL;
     DNNL_TRY(dnnl_memory_create(&mb, &p->w_md, g->engine, (void *)b), "wrapping a matrix");
-    st = run_prim(g, stream, p, a, mb, c, err);
+    st = run_prim(g, t, p, a, mb, c, err);
 fail:
     if (mb) dnnl_memory_destroy(mb);
     return st;
@@ -355,11 +506,49 @@ enum gsae_status gemm_dnnl_bf16(struct gemm_dnnl *g, float *c, int64_t ldc, cons
                                 int64_t lda, const uint16_t *b, int64_t ldb, int b_trans, int64_t m,
                                 int64_t n, int64_t k, float alpha, struct gsae_error *err)
 {
-    dnnl_memory_desc_t b_md;
-    struct prim *p;
-    enum gsae_status st = b_desc(&b_md, ldb, b_trans, n, k, err);
-    if (!st) st = get_prim(g, &p, m, n, k, lda, ldc, &b_md, alpha, err);
-    return st ? st : run_strided(g, g->stream, p, c, a, b, err);
+    if (m <= 0 || n <= 0) return GSAE_OK;
+    int64_t n_rt = (m + GEMM_DNNL_ROWS - 1) / GEMM_DNNL_ROWS;
+    int64_t n_ct = (n + GEMM_DNNL_COLS - 1) / GEMM_DNNL_COLS;
+    int64_t rows[2] = {m < GEMM_DNNL_ROWS ? m : GEMM_DNNL_ROWS, m - (n_rt - 1) * GEMM_DNNL_ROWS};
+    int64_t cols[2] = {n < GEMM_DNNL_COLS ? n : GEMM_DNNL_COLS, n - (n_ct - 1) * GEMM_DNNL_COLS};
+    struct prim *p[2][2];
+    enum gsae_status st = GSAE_OK;
+    for (int i = 0; i < 2 && !st; i++)
+        for (int j = 0; j < 2 && !st; j++) {
+            dnnl_memory_desc_t b_md;
+            st = b_desc(&b_md, ldb, b_trans, cols[j], k, err);
+            if (!st)
+                st = get_prim(g, &p[i][j], rows[i], cols[j], k, lda, cols[j], &b_md, alpha, err);
+        }
+    if (st) return st;
+    int64_t n_tiles = n_rt * n_ct;
+    struct gsae_error first = {0};
+#pragma omp parallel num_threads(tile_threads(g, n_tiles))
+    {
+        int t = omp_get_thread_num();
+        struct gsae_error e;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n_tiles; i++) {
+            int64_t cj = i / n_rt, r = i % n_rt;
+            int64_t c0 = cj * GEMM_DNNL_COLS;
+            const uint16_t *bs = b_trans ? b + c0 * ldb : b + c0;
+            bool last_r = r == n_rt - 1, last_c = cj == n_ct - 1;
+            float *tile = g->tile + (size_t)t * GEMM_DNNL_ROWS * GEMM_DNNL_COLS;
+            enum gsae_status s2 =
+                run_strided(g, t, p[last_r][last_c], tile, a + r * GEMM_DNNL_ROWS * lda, bs, &e);
+            if (s2 == GSAE_OK)
+                copy_tile(c + r * GEMM_DNNL_ROWS * ldc + c0, ldc, tile, rows[last_r], cols[last_c]);
+            if (s2 != GSAE_OK) {
+#pragma omp critical(gemm_dnnl_error)
+                if (first.code == GSAE_OK) first = e;
+            }
+        }
+    }
+    if (first.code != GSAE_OK) {
+        *err = first;
+        return first.code;
+    }
+    return GSAE_OK;
 }
 
 int gemm_dnnl_max_threads(const struct gemm_dnnl *g)
@@ -388,5 +577,5 @@ enum gsae_status gemm_dnnl_bf16_on(struct gemm_dnnl *g, int thread, float *c, in
     if (st) return st;
     const struct prim *p = find_prim(g, m, n, k, lda, ldc, &b_md, alpha);
     GSAE_ASSERT(p); /* gemm_dnnl_bf16_prepare was called for this shape */
-    return run_strided(g, g->streams[thread], p, c, a, b, err);
+    return run_strided(g, thread, p, c, a, b, err);
 }

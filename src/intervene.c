@@ -62,6 +62,7 @@ enum gsae_status intervene_init(struct intervene *iv, const struct intervene_spe
     bool encodes = spec->record || spec->op == INTERVENE_SPLICE ||
                    (spec->op == INTERVENE_ABLATE && !spec->error_term);
     if ((encodes && (st = sae_encoder_init(&iv->enc, sae, 0, err)) != GSAE_OK) ||
+        (encodes && spec->sae_bf16 && (st = sae_encoder_set_bf16(&iv->enc, err)) != GSAE_OK) ||
         (st = sae_acts_init(&iv->acts, max_rows, 0, err)) != GSAE_OK ||
         (st = sae_acts_init(&iv->rec, spec->record ? max_rows : 0, 0, err)) != GSAE_OK ||
         (st = reserve_rows(iv, max_rows > 0 ? max_rows : 1, err)) != GSAE_OK)

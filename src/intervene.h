@@ -44,7 +44,8 @@ struct intervene_spec {
     bool error_term;          /* ABLATE: add back x - decode(encode(x)) */
     const int64_t *positions; /* NULL: all positions; else the n_positions positions to act on */
     int64_t n_positions;
-    bool record; /* append the activations of every hooked row */
+    bool record;   /* append the activations of every hooked row */
+    bool sae_bf16; /* encode with x W_enc in bf16 (sae_encoder_set_bf16) */
 };
 
 /* A live intervention: the spec, the SAE and the buffers the hook uses. */

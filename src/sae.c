@@ -1,12 +1,16 @@
 /* sae.c: JumpReLU SAE encode/decode (see sae.h). */
 #include "sae.h"
 
+#include "gemm_dnnl.h"
+#include "tensor.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SAE_PRE_BUDGET_FLOATS ((int64_t)64 << 20) /* 256 MiB of pre-activations per block */
+#define SAE_BF16_ROWS         64 /* bf16 mode: rows padded to a multiple (gemm_dnnl's row tile) */
 
 enum gsae_status sae_params_init(struct sae_params *p, int64_t d_model, int64_t d_sae,
                                  struct gsae_error *err)
@@ -185,8 +189,38 @@ enum gsae_status sae_encoder_init(struct sae_encoder *e, const struct sae_params
     return GSAE_OK;
 }
 
+enum gsae_status sae_encoder_set_bf16(struct sae_encoder *e, struct gsae_error *err)
+{
+    const struct sae_params *p = e->p;
+    if (e->dnnl) return GSAE_OK;
+    size_t n_w = (size_t)p->d_model * (size_t)p->d_sae; /* checked by sae_params_init */
+    /* pre and the input scratch hold block_rows rounded up to whole chunks */
+    int64_t m = (e->block_rows + SAE_BF16_ROWS - 1) / SAE_BF16_ROWS * SAE_BF16_ROWS;
+    size_t n_x, n_pre;
+    float *pre;
+    if (!gsae_mul_size((size_t)m, (size_t)p->d_model, &n_x) ||
+        !gsae_mul_size((size_t)m, (size_t)p->d_sae, &n_pre) ||
+        !(pre = realloc(e->pre, n_pre * sizeof(float))))
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory for the bf16 SAE encoder");
+    e->pre = pre;
+    if (!(e->w_enc_bf16 = malloc(n_w * sizeof(uint16_t))) ||
+        !(e->x_bf16 = malloc(n_x * sizeof(uint16_t)))) {
+        free(e->w_enc_bf16);
+        e->w_enc_bf16 = NULL;
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory for the bf16 SAE encoder (%zu bytes)",
+                         (n_w + n_x) * sizeof(uint16_t));
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n_w; i++)
+        e->w_enc_bf16[i] = gsae_f32_to_bf16(p->w_enc[i]);
+    return gemm_dnnl_init(&e->dnnl, m, p->d_model, err);
+}
+
 void sae_encoder_free(struct sae_encoder *e)
 {
+    gemm_dnnl_free(&e->dnnl);
+    free(e->w_enc_bf16);
+    free(e->x_bf16);
     free(e->pre);
     memset(e, 0, sizeof *e);
 }
@@ -251,10 +285,25 @@ enum gsae_status sae_encode(struct sae_encoder *e, const float *x, int64_t n_row
     out->row_ptr[0] = 0;
     for (int64_t r0 = 0; r0 < n_rows; r0 += e->block_rows) {
         int64_t rows = n_rows - r0 < e->block_rows ? n_rows - r0 : e->block_rows;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)p->d_sae,
-                    (int)p->d_model, 1.0f, x + r0 * p->d_model, (int)p->d_model, p->w_enc,
-                    (int)p->d_sae, 0.0f, e->pre, (int)p->d_sae);
-        st = mask_block(p, e->pre, rows, out, err);
+        if (e->dnnl) {
+            /* rows padded with zero rows to whole row tiles of gemm_dnnl: oneDNN's kernel
+             * choice depends on the tile's row count, so with full tiles only each row's bits
+             * depend on that row alone, whatever the batch it came in */
+            const float *xr = x + r0 * p->d_model;
+            int64_t m = (rows + SAE_BF16_ROWS - 1) / SAE_BF16_ROWS * SAE_BF16_ROWS;
+            int64_t n = rows * p->d_model;
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < n; i++)
+                e->x_bf16[i] = gsae_f32_to_bf16(xr[i]);
+            memset(e->x_bf16 + n, 0, (size_t)((m - rows) * p->d_model) * sizeof(uint16_t));
+            st = gemm_dnnl_bf16(e->dnnl, e->pre, p->d_sae, e->x_bf16, p->d_model, e->w_enc_bf16,
+                                p->d_sae, 0, m, p->d_sae, p->d_model, 1.0f, err);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)p->d_sae,
+                        (int)p->d_model, 1.0f, x + r0 * p->d_model, (int)p->d_model, p->w_enc,
+                        (int)p->d_sae, 0.0f, e->pre, (int)p->d_sae);
+        }
+        if (st == GSAE_OK) st = mask_block(p, e->pre, rows, out, err);
         if (st != GSAE_OK) return st;
     }
     return GSAE_OK;

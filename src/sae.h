@@ -21,6 +21,8 @@
 
 #include "gsae.h"
 
+struct gemm_dnnl; /* src/gemm_dnnl.h */
+
 struct sae_params {
     int64_t d_model;  /* d_in: the residual width */
     int64_t d_sae;    /* number of features */
@@ -76,6 +78,10 @@ struct sae_encoder {
     const struct sae_params *p; /* borrowed; must outlive the encoder */
     int64_t block_rows;
     float *pre; /* (block_rows, d_sae) */
+    /* bf16 mode (sae_encoder_set_bf16): */
+    struct gemm_dnnl *dnnl; /* NULL in f32 mode */
+    uint16_t *w_enc_bf16;   /* (d_model, d_sae), W_enc rounded to bf16 */
+    uint16_t *x_bf16;       /* (block_rows, d_model) */
 };
 
 /* Set up an encoder for p that runs block_rows rows per sgemm (0 picks a block that keeps
@@ -83,6 +89,14 @@ struct sae_encoder {
 enum gsae_status sae_encoder_init(struct sae_encoder *e, const struct sae_params *p,
                                   int64_t block_rows, struct gsae_error *err);
 void sae_encoder_free(struct sae_encoder *e);
+
+/* Switch the encoder's product x W_enc to bf16 (through oneDNN, src/gemm_dnnl.h): x and W_enc
+ * rounded to bf16 (nearest even), products accumulated in f32; b_enc, the threshold and the
+ * comparison stay f32. Costs a bf16 copy of W_enc (2 bytes per element, d_model * d_sae) and
+ * block_rows * d_model bf16 of input scratch. Results are deterministic for a given block size
+ * and thread count; they differ from f32 mode where a pre-activation is within bf16 rounding
+ * of its threshold. Errors: GSAE_ENOMEM, GSAE_EINTERNAL (no oneDNN CPU engine). */
+enum gsae_status sae_encoder_set_bf16(struct sae_encoder *e, struct gsae_error *err);
 
 /* Encode n_rows rows of x (n_rows, d_model) into out (cleared first, then grown as needed).
  * Errors: GSAE_ENOMEM. */

@@ -2,7 +2,8 @@
  * the bf16-rounded inputs: packed projections from F32, BF16 and F16 weights (several row
  * counts through one packing, row strides), and the strided attention products with and
  * without a transposed right operand and a scale, also run concurrently from an OpenMP team on
- * per-thread streams. Also: repeat calls give identical bits. */
+ * per-thread streams. Also: repeat calls give identical bits, and products of several row and
+ * column tiles give the same bits on 1 and 2 threads. */
 #include <math.h>
 #include <omp.h>
 #include <setjmp.h>
@@ -153,6 +154,74 @@ static void test_strided(void **state)
     free(a), free(b), free(c), free(tmp);
 }
 
+/* Products of several tiles in rows and columns (partial last tiles, strided outputs): within
+ * the reference's tolerance, and bit-identical on 1 and 2 OpenMP threads. */
+static void test_tiles_threads(void **state)
+{
+    (void)state;
+    const int64_t m = 150, n = 600, k = 80, ldy = 610;
+    float *wf = malloc((size_t)(n * k) * sizeof *wf), *x = malloc((size_t)(m * k) * sizeof *x);
+    float *y1 = calloc((size_t)(m * ldy), sizeof *y1), *y2 = calloc((size_t)(m * ldy), sizeof *y2);
+    uint16_t *wb = malloc((size_t)(n * k) * 2), *xb = malloc((size_t)(m * k) * 2);
+    fill(wf, n * k, 5);
+    fill(x, m * k, 6);
+    for (int64_t i = 0; i < n * k; i++)
+        wb[i] = gsae_f32_to_bf16(wf[i]);
+    for (int64_t i = 0; i < m * k; i++)
+        xb[i] = gsae_f32_to_bf16(x[i]);
+    struct gsae_tensor w = {.data = wb, .dtype = GSAE_DTYPE_BF16, .n_dims = 2, .shape = {n, k}};
+    struct gemm_dnnl *g = NULL;
+    struct gsae_error err;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(2);
+    assert_int_equal(gemm_dnnl_init(&g, m, k, &err), GSAE_OK);
+    assert_int_equal(gemm_dnnl_pack(g, &w, m, &err), GSAE_OK);
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        float *y = threads == 1 ? y1 : y2;
+        assert_int_equal(gemm_dnnl_xwt(g, y, ldy, x, m, k, &w, &err), GSAE_OK);
+    }
+    double e = check_xwt(y1, ldy, x, wf, m, n, k);
+    print_message("tiles: max error %.2e of sum |terms|\n", e);
+    assert_true(e < TOL);
+    assert_memory_equal(y1, y2, (size_t)(m * ldy) * sizeof *y1);
+    /* the strided product, b = W^T stored as (n, k): the same values */
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        float *y = threads == 1 ? y1 : y2;
+        assert_int_equal(gemm_dnnl_bf16(g, y, ldy, xb, k, wb, k, 1, m, n, k, 1.0f, &err), GSAE_OK);
+    }
+    assert_true(check_xwt(y1, ldy, x, wf, m, n, k) < TOL);
+    assert_memory_equal(y1, y2, (size_t)(m * ldy) * sizeof *y1);
+    gemm_dnnl_free(&g);
+    free(wf), free(x), free(y1), free(y2), free(wb), free(xb);
+
+    /* a 2B-model shape whose bits depended on the thread count under oneDNN's own threading */
+    const int64_t M = 96, N = 2048, K = 2304;
+    wb = malloc((size_t)(N * K) * 2);
+    x = malloc((size_t)(M * K) * sizeof *x);
+    y1 = malloc((size_t)(M * N) * sizeof *y1);
+    y2 = malloc((size_t)(M * N) * sizeof *y2);
+    wf = malloc((size_t)K * sizeof *wf);
+    for (int64_t r = 0; r < N; r++) {
+        fill(wf, K, 100 + (uint64_t)r);
+        for (int64_t i = 0; i < K; i++)
+            wb[r * K + i] = gsae_f32_to_bf16(wf[i]);
+    }
+    fill(x, M * K, 7);
+    struct gsae_tensor w2 = {.data = wb, .dtype = GSAE_DTYPE_BF16, .n_dims = 2, .shape = {N, K}};
+    for (int threads = 1; threads <= 2; threads++) { /* a context made on that many threads */
+        omp_set_num_threads(threads);
+        assert_int_equal(gemm_dnnl_init(&g, M, K, &err), GSAE_OK);
+        assert_int_equal(gemm_dnnl_pack(g, &w2, M, &err), GSAE_OK);
+        assert_int_equal(gemm_dnnl_xwt(g, threads == 1 ? y1 : y2, N, x, M, K, &w2, &err), GSAE_OK);
+        gemm_dnnl_free(&g);
+    }
+    assert_memory_equal(y1, y2, (size_t)(M * N) * sizeof *y1);
+    omp_set_num_threads(saved);
+    free(wf), free(x), free(y1), free(y2), free(wb);
+}
+
 /* Prepared products run from two threads at once, each on its own operands: every result
  * matches the double reference. */
 static void test_concurrent(void **state)
@@ -215,9 +284,10 @@ static void test_round(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_xwt_bf16),   cmocka_unit_test(test_xwt_f32),
-        cmocka_unit_test(test_xwt_f16),    cmocka_unit_test(test_strided),
-        cmocka_unit_test(test_concurrent), cmocka_unit_test(test_round),
+        cmocka_unit_test(test_xwt_bf16),      cmocka_unit_test(test_xwt_f32),
+        cmocka_unit_test(test_xwt_f16),       cmocka_unit_test(test_strided),
+        cmocka_unit_test(test_concurrent),    cmocka_unit_test(test_round),
+        cmocka_unit_test(test_tiles_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

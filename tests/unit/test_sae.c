@@ -14,6 +14,7 @@
 #include "../../src/intervene.h"
 #include "../../src/rng.h"
 #include "../../src/sae.h"
+#include "../../src/tensor.h"
 
 enum { D = 24, S = 80, N = 37 };
 
@@ -605,11 +606,63 @@ static void test_steer(void **state)
     sae_params_free(&p);
 }
 
+/* bf16 mode (sae_encoder_set_bf16): the result is the exact encode of x and W_enc rounded to
+ * bf16, with f32 bias, threshold and comparison; it is not the f32 encode (the check tells the
+ * two apart); each row's bits do not depend on the rows encoded with it (one call of N rows,
+ * blocks of 5, a call from row 3 on). */
+static void test_encode_bf16(void **state)
+{
+    (void)state;
+    struct sae_params p, pr;
+    make_sae(&p, 21);
+    make_sae(&pr, 21);
+    for (int64_t i = 0; i < D * S; i++)
+        pr.w_enc[i] = gsae_bf16_to_f32(gsae_f32_to_bf16(p.w_enc[i]));
+    float x[N * D], xr[N * D];
+    random_rows(x, N, 22);
+    for (int64_t i = 0; i < N * D; i++)
+        xr[i] = gsae_bf16_to_f32(gsae_f32_to_bf16(x[i]));
+    struct gsae_error err;
+    struct sae_encoder enc, enc5, enc32;
+    struct sae_acts a, a5, a32;
+    assert_int_equal(sae_encoder_init(&enc, &p, 0, &err), GSAE_OK);
+    assert_int_equal(sae_encoder_set_bf16(&enc, &err), GSAE_OK);
+    assert_int_equal(sae_encoder_init(&enc5, &p, 5, &err), GSAE_OK);
+    assert_int_equal(sae_encoder_set_bf16(&enc5, &err), GSAE_OK);
+    assert_int_equal(sae_encoder_init(&enc32, &p, 0, &err), GSAE_OK);
+    assert_int_equal(sae_acts_init(&a, 0, 0, &err), GSAE_OK);
+    assert_int_equal(sae_acts_init(&a5, 0, 0, &err), GSAE_OK);
+    assert_int_equal(sae_acts_init(&a32, 0, 0, &err), GSAE_OK);
+    assert_int_equal(sae_encode(&enc, x, N, &a, &err), GSAE_OK);
+    assert_int_equal(sae_encode(&enc5, x, N, &a5, &err), GSAE_OK);
+    assert_int_equal(sae_encode(&enc32, x, N, &a32, &err), GSAE_OK);
+    assert_acts_exact(&pr, xr, &a, N);
+    assert_non_null(acts_problem(&pr, xr, &a32, N)); /* f32 mode is not the rounded encode */
+    assert_int_equal(a5.nnz, a.nnz);
+    assert_memory_equal(a5.row_ptr, a.row_ptr, (size_t)(N + 1) * sizeof *a.row_ptr);
+    assert_memory_equal(a5.feature, a.feature, (size_t)a.nnz * sizeof *a.feature);
+    assert_memory_equal(a5.value, a.value, (size_t)a.nnz * sizeof *a.value);
+    assert_int_equal(sae_encode(&enc, x + 3 * D, N - 3, &a32, &err), GSAE_OK);
+    int64_t k3 = a.row_ptr[3];
+    assert_int_equal(a32.nnz, a.nnz - k3);
+    assert_memory_equal(a32.feature, a.feature + k3, (size_t)a32.nnz * sizeof *a.feature);
+    assert_memory_equal(a32.value, a.value + k3, (size_t)a32.nnz * sizeof *a.value);
+    sae_acts_free(&a);
+    sae_acts_free(&a5);
+    sae_acts_free(&a32);
+    sae_encoder_free(&enc);
+    sae_encoder_free(&enc5);
+    sae_encoder_free(&enc32);
+    sae_params_free(&p);
+    sae_params_free(&pr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acts_checker_catches_bad_entries),
         cmocka_unit_test(test_encode_matches_reference),
+        cmocka_unit_test(test_encode_bf16),
         cmocka_unit_test(test_decode_and_error_term),
         cmocka_unit_test(test_acts_append),
         cmocka_unit_test(test_params_check),
