@@ -11,13 +11,16 @@
  * Packing is worth it: at the 2B/9B projection shapes the packed matmul runs ~1.3x faster
  * than one reading the row-major weight and reordering blocks on every call.
  *
- * Primitives are created once per (rows, weight) shape and cached in the context (a fixed
- * number of entries, least recently used replaced), as are bf16 copies of the inputs in a
- * scratch buffer sized at init. Threads: oneDNN runs on OpenMP with the calling thread's
- * omp_get_max_threads(), which jobs set to the rank's BLAS threads (dist_threads_apply).
+ * Products run in tiles of 64 rows by 256 output columns (weights are packed slice by slice),
+ * each tile on one OpenMP thread running oneDNN alone, with its own stream, scratchpad and
+ * dense output buffer. Primitives are created once per tile shape and cached in the context (a
+ * fixed number of entries, least recently used replaced), as are bf16 copies of the inputs in
+ * a scratch buffer sized at init. Threads: the calling thread's omp_get_max_threads(), which
+ * jobs set to the rank's BLAS threads (dist_threads_apply), at most the count at init.
  *
- * Results are deterministic for a given shape and thread count (oneDNN's matmul has no
- * atomics); a row's bits may depend on the number of rows in the call.
+ * Results are deterministic and do not depend on the thread count (the tiling follows the
+ * shape only; oneDNN's own threading would split the summation by threads); a row's bits may
+ * depend on the number of rows in the call (its tile's row count picks the kernel).
  */
 #pragma once
 
