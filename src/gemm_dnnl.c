@@ -417,6 +417,79 @@ static int tile_threads(const struct gemm_dnnl *g, int64_t n_tiles)
     return n_tiles < nt ? (int)n_tiles : nt;
 }
 
+static enum gsae_status run_strided(struct gemm_dnnl *g, int t, const struct prim *p, float *c,
+                                    const uint16_t *a, const uint16_t *b, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    dnnl_memory_t mb = NULL;
+    DNNL_TRY(dnnl_memory_create(&mb, &p->w_md, g->engine, (void *)b), "wrapping a matrix");
+    st = run_prim(g, t, p, a, mb, c, err);
+fail:
+    if (mb) dnnl_memory_destroy(mb);
+    return st;
+}
+
+/* A product cut into tiles: rows and cols of the full and the last tile, the primitives for
+ * each combination, the bf16 input a, the weights (packed slices, or a strided b), the output. */
+struct tiles {
+    int64_t n_rt, n_ct, rows[2], cols[2];
+    struct prim *p[2][2]; /* [last row tile][last column tile] */
+    const uint16_t *a;
+    int64_t lda;
+    const struct packed *pk; /* packed weights, or else: */
+    const uint16_t *b;       /* (k, n) with row stride ldb, or (n, k) when b_trans */
+    int64_t ldb;
+    int b_trans;
+    float *c;
+    int64_t ldc;
+};
+
+static void tiles_shape(struct tiles *tl, int64_t m, int64_t n)
+{
+    tl->n_rt = (m + GEMM_DNNL_ROWS - 1) / GEMM_DNNL_ROWS;
+    tl->n_ct = (n + GEMM_DNNL_COLS - 1) / GEMM_DNNL_COLS;
+    tl->rows[0] = m < GEMM_DNNL_ROWS ? m : GEMM_DNNL_ROWS;
+    tl->rows[1] = m - (tl->n_rt - 1) * GEMM_DNNL_ROWS;
+    tl->cols[0] = n < GEMM_DNNL_COLS ? n : GEMM_DNNL_COLS;
+    tl->cols[1] = n - (tl->n_ct - 1) * GEMM_DNNL_COLS;
+}
+
+/* Run every tile, one thread each, into that thread's dense buffer, then copy it out. */
+static enum gsae_status run_tiles(struct gemm_dnnl *g, const struct tiles *tl,
+                                  struct gsae_error *err)
+{
+    int64_t n_tiles = tl->n_rt * tl->n_ct;
+    struct gsae_error first = {0};
+#pragma omp parallel num_threads(tile_threads(g, n_tiles))
+    {
+        int t = omp_get_thread_num();
+        struct gsae_error e;
+        float *tile = g->tile + (size_t)t * GEMM_DNNL_ROWS * GEMM_DNNL_COLS;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < n_tiles; i++) {
+            int64_t c = i / tl->n_rt, r = i % tl->n_rt; /* a thread's tiles share weight slices */
+            bool last_r = r == tl->n_rt - 1, last_c = c == tl->n_ct - 1;
+            const struct prim *p = tl->p[last_r][last_c];
+            const uint16_t *a = tl->a + r * GEMM_DNNL_ROWS * tl->lda;
+            int64_t c0 = c * GEMM_DNNL_COLS;
+            enum gsae_status s2 =
+                tl->pk ? run_prim(g, t, p, a, tl->pk->mem[c], tile, &e)
+                       : run_strided(g, t, p, tile, a,
+                                     tl->b_trans ? tl->b + c0 * tl->ldb : tl->b + c0, &e);
+            if (s2 == GSAE_OK)
+                copy_tile(tl->c + r * GEMM_DNNL_ROWS * tl->ldc + c0, tl->ldc, tile,
+                          tl->rows[last_r], tl->cols[last_c]);
+            else {
+#pragma omp critical(gemm_dnnl_error)
+                if (first.code == GSAE_OK) first = e;
+            }
+        }
+    }
+    if (first.code == GSAE_OK) return GSAE_OK;
+    *err = first;
+    return first.code;
+}
+
 enum gsae_status gemm_dnnl_xwt(struct gemm_dnnl *g, float *y, int64_t ldy, const float *x,
                                int64_t m, int64_t k, const struct gsae_tensor *w,
                                struct gsae_error *err)
@@ -428,44 +501,14 @@ enum gsae_status gemm_dnnl_xwt(struct gemm_dnnl *g, float *y, int64_t ldy, const
         return gsae_fail(err, GSAE_ERANGE, "oneDNN: %lld x %lld inputs, scratch holds %lld",
                          (long long)m, (long long)k, (long long)g->xb_elems);
     gemm_dnnl_round(g->xb, x, m * k);
-    /* primitives for full and last tiles, in rows and in columns */
-    int64_t n_rt = (m + GEMM_DNNL_ROWS - 1) / GEMM_DNNL_ROWS, n_ct = pk->n_slices;
-    int64_t rows[2] = {m < GEMM_DNNL_ROWS ? m : GEMM_DNNL_ROWS, m - (n_rt - 1) * GEMM_DNNL_ROWS};
-    int64_t cols[2] = {pk->n < GEMM_DNNL_COLS ? pk->n : GEMM_DNNL_COLS,
-                       pk->n - (n_ct - 1) * GEMM_DNNL_COLS};
-    struct prim *p[2][2];
+    struct tiles tl = {.a = g->xb, .lda = k, .pk = pk, .c = y, .ldc = ldy};
+    tiles_shape(&tl, m, pk->n);
     enum gsae_status st = GSAE_OK;
     for (int i = 0; i < 2 && !st; i++)
         for (int j = 0; j < 2 && !st; j++)
-            st = get_prim(g, &p[i][j], rows[i], cols[j], k, k, cols[j], &pk->md[j], 1.0f, err);
-    if (st) return st;
-    int64_t n_tiles = n_rt * n_ct;
-    struct gsae_error first = {0};
-#pragma omp parallel num_threads(tile_threads(g, n_tiles))
-    {
-        int t = omp_get_thread_num();
-        struct gsae_error e;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < n_tiles; i++) {
-            int64_t c = i / n_rt, r = i % n_rt; /* a thread's tiles share weight slices */
-            bool last_r = r == n_rt - 1, last_c = c == n_ct - 1;
-            float *tile = g->tile + (size_t)t * GEMM_DNNL_ROWS * GEMM_DNNL_COLS;
-            enum gsae_status s2 = run_prim(g, t, p[last_r][last_c], g->xb + r * GEMM_DNNL_ROWS * k,
-                                           pk->mem[c], tile, &e);
-            if (s2 == GSAE_OK)
-                copy_tile(y + r * GEMM_DNNL_ROWS * ldy + c * GEMM_DNNL_COLS, ldy, tile,
-                          rows[last_r], cols[last_c]);
-            if (s2 != GSAE_OK) {
-#pragma omp critical(gemm_dnnl_error)
-                if (first.code == GSAE_OK) first = e;
-            }
-        }
-    }
-    if (first.code != GSAE_OK) {
-        *err = first;
-        return first.code;
-    }
-    return GSAE_OK;
+            st = get_prim(g, &tl.p[i][j], tl.rows[i], tl.cols[j], k, k, tl.cols[j], &pk->md[j],
+                          1.0f, err);
+    return st ? st : run_tiles(g, &tl, err);
 }
 
 /* Describe b for gemm_dnnl_bf16. */
@@ -490,65 +533,24 @@ static const struct prim *find_prim(const struct gemm_dnnl *g, int64_t m, int64_
     return NULL;
 }
 
-static enum gsae_status run_strided(struct gemm_dnnl *g, int t, const struct prim *p, float *c,
-                                    const uint16_t *a, const uint16_t *b, struct gsae_error *err)
-{
-    enum gsae_status st = GSAE_OK;
-    dnnl_memory_t mb = NULL;
-    DNNL_TRY(dnnl_memory_create(&mb, &p->w_md, g->engine, (void *)b), "wrapping a matrix");
-    st = run_prim(g, t, p, a, mb, c, err);
-fail:
-    if (mb) dnnl_memory_destroy(mb);
-    return st;
-}
-
 enum gsae_status gemm_dnnl_bf16(struct gemm_dnnl *g, float *c, int64_t ldc, const uint16_t *a,
                                 int64_t lda, const uint16_t *b, int64_t ldb, int b_trans, int64_t m,
                                 int64_t n, int64_t k, float alpha, struct gsae_error *err)
 {
     if (m <= 0 || n <= 0) return GSAE_OK;
-    int64_t n_rt = (m + GEMM_DNNL_ROWS - 1) / GEMM_DNNL_ROWS;
-    int64_t n_ct = (n + GEMM_DNNL_COLS - 1) / GEMM_DNNL_COLS;
-    int64_t rows[2] = {m < GEMM_DNNL_ROWS ? m : GEMM_DNNL_ROWS, m - (n_rt - 1) * GEMM_DNNL_ROWS};
-    int64_t cols[2] = {n < GEMM_DNNL_COLS ? n : GEMM_DNNL_COLS, n - (n_ct - 1) * GEMM_DNNL_COLS};
-    struct prim *p[2][2];
+    struct tiles tl = {
+        .a = a, .lda = lda, .b = b, .ldb = ldb, .b_trans = b_trans, .c = c, .ldc = ldc};
+    tiles_shape(&tl, m, n);
     enum gsae_status st = GSAE_OK;
     for (int i = 0; i < 2 && !st; i++)
         for (int j = 0; j < 2 && !st; j++) {
             dnnl_memory_desc_t b_md;
-            st = b_desc(&b_md, ldb, b_trans, cols[j], k, err);
+            st = b_desc(&b_md, ldb, b_trans, tl.cols[j], k, err);
             if (!st)
-                st = get_prim(g, &p[i][j], rows[i], cols[j], k, lda, cols[j], &b_md, alpha, err);
+                st = get_prim(g, &tl.p[i][j], tl.rows[i], tl.cols[j], k, lda, tl.cols[j], &b_md,
+                              alpha, err);
         }
-    if (st) return st;
-    int64_t n_tiles = n_rt * n_ct;
-    struct gsae_error first = {0};
-#pragma omp parallel num_threads(tile_threads(g, n_tiles))
-    {
-        int t = omp_get_thread_num();
-        struct gsae_error e;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < n_tiles; i++) {
-            int64_t cj = i / n_rt, r = i % n_rt;
-            int64_t c0 = cj * GEMM_DNNL_COLS;
-            const uint16_t *bs = b_trans ? b + c0 * ldb : b + c0;
-            bool last_r = r == n_rt - 1, last_c = cj == n_ct - 1;
-            float *tile = g->tile + (size_t)t * GEMM_DNNL_ROWS * GEMM_DNNL_COLS;
-            enum gsae_status s2 =
-                run_strided(g, t, p[last_r][last_c], tile, a + r * GEMM_DNNL_ROWS * lda, bs, &e);
-            if (s2 == GSAE_OK)
-                copy_tile(c + r * GEMM_DNNL_ROWS * ldc + c0, ldc, tile, rows[last_r], cols[last_c]);
-            if (s2 != GSAE_OK) {
-#pragma omp critical(gemm_dnnl_error)
-                if (first.code == GSAE_OK) first = e;
-            }
-        }
-    }
-    if (first.code != GSAE_OK) {
-        *err = first;
-        return first.code;
-    }
-    return GSAE_OK;
+    return st ? st : run_tiles(g, &tl, err);
 }
 
 int gemm_dnnl_max_threads(const struct gemm_dnnl *g)
