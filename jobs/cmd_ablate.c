@@ -122,33 +122,6 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablat
     return 0;
 }
 
-/* The answer's ids: text (tokenized without <bos>, space prepended as TransformerLens does) or
- * explicit ids. */
-static enum gsae_status answer_ids(struct sae_session *s, const struct ablate_opts *ao,
-                                   int32_t **ids, int64_t *n, struct gsae_error *err)
-{
-    if (ao->answer_ids) {
-        int64_t *v;
-        if (!sae_cli_i64_list(ao->answer_ids, 0, s->cfg.n_vocab - 1, &v, n))
-            return gsae_fail(err, GSAE_EINVAL, "--answer-ids: expected ids in [0, %lld)",
-                             (long long)s->cfg.n_vocab);
-        *ids = malloc((size_t)*n * sizeof **ids);
-        for (int64_t i = 0; *ids && i < *n; i++)
-            (*ids)[i] = (int32_t)v[i];
-        free(v);
-        return *ids ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    }
-    size_t len = strlen(ao->answer);
-    char *text = malloc(len + 2);
-    if (!text) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    bool space = !ao->no_space && ao->answer[0] != ' ';
-    snprintf(text, len + 2, "%s%s", space ? " " : "", ao->answer);
-    enum gsae_status st = sae_session_tokenize(s, text, false, ids, n, err);
-    free(text);
-    if (st == GSAE_OK && *n == 0) st = gsae_fail(err, GSAE_EINVAL, "--answer is empty");
-    return st;
-}
-
 /* Rank of token (0 = largest; ties broken by lower id), its probability, the softmax sum. */
 struct token_stats {
     int64_t rank;
@@ -446,7 +419,8 @@ int cmd_ablate(int argc, char **argv)
     if (st == GSAE_OK && s.n_prompts != 1)
         st = gsae_fail(&err, GSAE_EINVAL, "ablate takes one prompt, %lld were given",
                        (long long)s.n_prompts);
-    if (st == GSAE_OK) st = answer_ids(&s, &ao, &answer, &n_ans, &err);
+    if (st == GSAE_OK)
+        st = sae_session_answer(&s, ao.answer, ao.answer_ids, ao.no_space, &answer, &n_ans, &err);
     for (int64_t i = 0; st == GSAE_OK && i < ao.n_features; i++)
         if (ao.features[i] >= s.d_sae)
             st = gsae_fail(&err, GSAE_EINVAL, "--feature %lld is outside the SAE's [0, %lld)",

@@ -150,31 +150,6 @@ static enum gsae_status token_of(struct sae_session *s, const char *what, const 
     return st;
 }
 
-/* The answer's ids (as `gsae ablate` reads them). */
-static enum gsae_status answer_of(struct sae_session *s, const struct attr_opts *ao, int32_t **ids,
-                                  int64_t *n, struct gsae_error *err)
-{
-    if (ao->answer_ids) {
-        int64_t *v;
-        if (!sae_cli_i64_list(ao->answer_ids, 0, s->cfg.n_vocab - 1, &v, n))
-            return gsae_fail(err, GSAE_EINVAL, "--answer-ids: expected ids in [0, %lld)",
-                             (long long)s->cfg.n_vocab);
-        *ids = malloc((size_t)*n * sizeof **ids);
-        for (int64_t i = 0; *ids && i < *n; i++)
-            (*ids)[i] = (int32_t)v[i];
-        free(v);
-        return *ids ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    }
-    size_t len = strlen(ao->answer);
-    char *text = malloc(len + 2);
-    if (!text) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    snprintf(text, len + 2, "%s%s", ao->answer[0] != ' ' ? " " : "", ao->answer);
-    enum gsae_status st = sae_session_tokenize(s, text, false, ids, n, err);
-    free(text);
-    if (st == GSAE_OK && *n == 0) st = gsae_fail(err, GSAE_EINVAL, "--answer is empty");
-    return st;
-}
-
 /* The collected map on rank 0. */
 struct amap {
     int64_t n, d_sae, nnz;
@@ -589,7 +564,8 @@ int cmd_attribute(int argc, char **argv)
         st = gsae_fail(&err, GSAE_EINVAL, "attribute takes one prompt, %lld were given",
                        (long long)s.n_prompts);
     bool ld = strcmp(ao.metric, "logit-diff") == 0;
-    if (st == GSAE_OK && !ld) st = answer_of(&s, &ao, &answer, &n_ans, &err);
+    if (st == GSAE_OK && !ld)
+        st = sae_session_answer(&s, ao.answer, ao.answer_ids, false, &answer, &n_ans, &err);
     if (st == GSAE_OK) {
         n = s.n_prompt + n_ans;
         if (!(tokens = malloc((size_t)n * sizeof *tokens)))

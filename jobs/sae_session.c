@@ -587,3 +587,29 @@ enum gsae_status sae_session_generate_many(struct sae_session *s, const int32_t 
     free(seqs), free(lens), free(mp.rng);
     return st;
 }
+
+enum gsae_status sae_session_answer(struct sae_session *s, const char *answer,
+                                    const char *answer_ids, bool no_space, int32_t **ids,
+                                    int64_t *n, struct gsae_error *err)
+{
+    if (answer_ids) {
+        int64_t *v;
+        if (!sae_cli_i64_list(answer_ids, 0, s->cfg.n_vocab - 1, &v, n))
+            return gsae_fail(err, GSAE_EINVAL, "--answer-ids: expected ids in [0, %lld)",
+                             (long long)s->cfg.n_vocab);
+        *ids = malloc((size_t)*n * sizeof **ids);
+        for (int64_t i = 0; *ids && i < *n; i++)
+            (*ids)[i] = (int32_t)v[i];
+        free(v);
+        return *ids ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    size_t len = strlen(answer);
+    char *text = malloc(len + 2);
+    if (!text) return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    bool space = !no_space && answer[0] != ' ';
+    snprintf(text, len + 2, "%s%s", space ? " " : "", answer);
+    enum gsae_status st = sae_session_tokenize(s, text, false, ids, n, err);
+    free(text);
+    if (st == GSAE_OK && *n == 0) st = gsae_fail(err, GSAE_EINVAL, "--answer is empty");
+    return st;
+}

@@ -81,6 +81,14 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
                                   struct gsae_error *err);
 void sae_session_close(struct sae_session *s);
 
+/* A teacher-forced answer's ids: answer_ids ("1,2,3", each < the vocabulary) when given, else
+ * the text tokenized without <bos>, a space put in front (as TransformerLens does) unless
+ * no_space or the text starts with one. *ids is malloc'd. Errors: GSAE_EINVAL (bad ids, empty
+ * answer), GSAE_ENOMEM. */
+enum gsae_status sae_session_answer(struct sae_session *s, const char *answer,
+                                    const char *answer_ids, bool no_space, int32_t **ids,
+                                    int64_t *n, struct gsae_error *err);
+
 /* Tokenize text without <bos> (for answers), on every rank. */
 enum gsae_status sae_session_tokenize(struct sae_session *s, const char *text, bool add_bos,
                                       int32_t **ids, int64_t *n, struct gsae_error *err);
