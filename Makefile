@@ -49,7 +49,7 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(WARN) $(SANFLAGS) $(MPI_CFLAGS) $(NC_CFLAGS) $(CFL
 LDFLAGS_ALL = -fopenmp $(SANFLAGS) $(LDFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/*.c io/*.c mpi/*.c))
-JOB_SRC  := $(sort $(wildcard jobs/*.c))
+JOB_SRC  := $(sort $(wildcard jobs/*.c report/*.c tools/*.c))
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
@@ -164,7 +164,7 @@ fuzz-bin: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 nightly: deps-build
 	@slurm/nightly.sh $(BUILD)
 
-FORMAT_SRC = $(wildcard src/*.[ch] io/*.[ch] mpi/*.[ch] jobs/*.[ch] tests/*/*.[ch])
+FORMAT_SRC = $(wildcard src/*.[ch] io/*.[ch] mpi/*.[ch] jobs/*.[ch] report/*.[ch] tools/*.[ch] tests/*/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 

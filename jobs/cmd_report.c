@@ -13,8 +13,8 @@
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
-#include "report.h"
-#include "report_views.h"
+#include "../report/report.h"
+#include "../report/report_views.h"
 
 #define TOP_FEATURES     20 /* bars in "top features by difference" */
 #define MAX_SMALL_CHARTS 24 /* line charts per view */

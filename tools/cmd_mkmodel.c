@@ -27,8 +27,8 @@
 #include "../src/gemma.h"
 #include "../src/hash.h"
 #include "../src/rng.h"
-#include "cli.h"
-#include "commands.h"
+#include "../jobs/cli.h"
+#include "../jobs/commands.h"
 
 #define CHUNK_ELEMS ((int64_t)1 << 20)
 

@@ -35,8 +35,8 @@
 #include "../mpi/pipe.h"
 #include "../mpi/plan.h"
 #include "../src/sampler.h"
-#include "cli.h"
-#include "commands.h"
+#include "../jobs/cli.h"
+#include "../jobs/commands.h"
 #include "golden_attrib.h"
 #include "golden_sae.h"
 

@@ -17,9 +17,9 @@
 #include <cblas.h>
 
 #include "../src/rng.h"
-#include "cli.h"
-#include "commands.h"
-#include "sae_cli.h"
+#include "../jobs/cli.h"
+#include "../jobs/commands.h"
+#include "../jobs/sae_cli.h"
 
 struct mksae_options {
     const char *out, *model_dir, *model_name, *from;
