@@ -9,12 +9,12 @@
 #include <string.h>
 
 #include "../io/tokenizer_load.h"
+#include "../report/report.h"
+#include "../report/report_views.h"
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
-#include "../report/report.h"
-#include "../report/report_views.h"
 
 #define TOP_FEATURES     20 /* bars in "top features by difference" */
 #define MAX_SMALL_CHARTS 24 /* line charts per view */

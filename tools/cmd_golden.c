@@ -31,12 +31,12 @@
 
 #include "../io/ckpt.h"
 #include "../io/safetensors.h"
+#include "../jobs/cli.h"
+#include "../jobs/commands.h"
 #include "../mpi/dist.h"
 #include "../mpi/pipe.h"
 #include "../mpi/plan.h"
 #include "../src/sampler.h"
-#include "../jobs/cli.h"
-#include "../jobs/commands.h"
 #include "golden_attrib.h"
 #include "golden_sae.h"
 

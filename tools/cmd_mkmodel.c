@@ -24,11 +24,11 @@
 #include <unistd.h>
 
 #include "../io/safetensors.h"
+#include "../jobs/cli.h"
+#include "../jobs/commands.h"
 #include "../src/gemma.h"
 #include "../src/hash.h"
 #include "../src/rng.h"
-#include "../jobs/cli.h"
-#include "../jobs/commands.h"
 
 #define CHUNK_ELEMS ((int64_t)1 << 20)
 

@@ -16,10 +16,10 @@
 
 #include <cblas.h>
 
-#include "../src/rng.h"
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
 #include "../jobs/sae_cli.h"
+#include "../src/rng.h"
 
 struct mksae_options {
     const char *out, *model_dir, *model_name, *from;
