@@ -1,5 +1,5 @@
 /* contrast_csv.h: the CSV files of a cross-prompt contrast, in the formats `gsae report` reads
- * (jobs/report.h: RFC 4180, header first; fields with a comma, quote or newline are quoted).
+ * (io/csv.h; columns declared in io/results_schema.h).
  *
  *   acts_last_token.csv      feature,<prompt>,...      one row per feature, one column per
  *                                                       prompt (its name without ".json"):
@@ -47,6 +47,3 @@ enum gsae_status contrast_csv_pair_top(const char *path, const struct promptset 
 /* The group contrast's top features as table_group_contrast.csv. Local. Errors: GSAE_EIO. */
 enum gsae_status contrast_csv_group_top(const char *path, const struct contrast_nc_group *group,
                                         struct gsae_error *err);
-
-/* Write s to f as one CSV field (quoted when needed). */
-void contrast_csv_field(FILE *f, const char *s);

@@ -5,7 +5,11 @@
 #include <netcdf.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "csv.h"
+#include "results_schema.h"
 
 #define PCA_NC_SCHEMA_VERSION 2
 
@@ -140,100 +144,112 @@ fail:
     return st;
 }
 
-/* Write s as one CSV field (quoted when it holds a comma, quote or line break). */
-static void csv_field(FILE *f, const char *s)
+/* The token ids of a context as text: "id id|peak|id id" (the peak token between bars; -1,
+ * outside the document, as an empty slot). Returns a malloc'd string or NULL. */
+static char *context_ids(const int32_t *ctx, int64_t len, int64_t before)
 {
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
+    size_t cap = (size_t)(len > 0 ? len : 1) * 13, o = 0;
+    char *s = malloc(cap);
+    for (int64_t c = 0; s && c < len; c++) {
+        bool edge = c == before || c == before + 1;
+        if (c > 0) s[o++] = edge ? '|' : ' ';
+        if (ctx[c] >= 0) o += (size_t)snprintf(s + o, cap - o, "%d", ctx[c]);
+    }
+    if (s) s[o] = '\0';
+    return s;
+}
+
+/* Row r's context: text when given, else token ids. */
+static void put_context(struct csv_writer *w, const struct pca_table *t,
+                        const char *const *context_text, int64_t r)
+{
+    if (context_text) {
+        csv_put_str(w, context_text[r]);
         return;
     }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
+    char *s = context_ids(t->context + r * t->context_len, t->context_len, t->context_before);
+    csv_put_str(w, s ? s : "");
+    free(s);
+}
+
+/* The names of the k principal-component columns: prefix1 ... prefixk (8 bytes each). */
+static char **pc_names(const char *prefix, int64_t k)
+{
+    char **names = malloc((size_t)(k > 0 ? k : 1) * (sizeof *names + 32));
+    char *text = (char *)(names + (k > 0 ? k : 1));
+    for (int64_t c = 0; names && c < k; c++) {
+        names[c] = text + 32 * c;
+        snprintf(names[c], 32, "%s%lld", prefix, (long long)c + 1);
     }
-    fputc('"', f);
+    return names;
 }
 
-static void context_ids(FILE *f, const int32_t *ctx, int64_t len, int64_t before)
+static enum gsae_status open_pcs(struct csv_writer *w, const char *path,
+                                 const struct csv_schema *schema, const char *prefix, int64_t k,
+                                 struct gsae_error *err)
 {
-    for (int64_t c = 0; c < len; c++) {
-        bool edge = c == before || c == before + 1;
-        if (c > 0) fputc(edge ? '|' : ' ', f);
-        if (ctx[c] >= 0) fprintf(f, "%d", ctx[c]);
-    }
-}
-
-/* ",pc1,...,pck" of row r, at full precision. */
-static void write_pcs(FILE *f, const struct pca_table *t, int64_t r)
-{
-    for (int64_t c = 0; c < t->k; c++)
-        fprintf(f, ",%.17g", t->pc[r * t->k + c]);
-}
-
-/* Row r's context (text when given, else token ids) and the end of the line. */
-static void write_context(FILE *f, const struct pca_table *t, const char *const *context_text,
-                          int64_t r)
-{
-    if (context_text)
-        csv_field(f, context_text[r]);
-    else
-        context_ids(f, t->context + r * t->context_len, t->context_len, t->context_before);
-    fputc('\n', f);
+    char **names = pc_names(prefix, k);
+    if (!names) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
+    enum gsae_status st =
+        csv_writer_open(w, path, schema, (const char *const *)names, k, false, err);
+    free(names);
+    return st;
 }
 
 enum gsae_status pca_csv_write(const char *path, const struct pca_table *t,
                                const char *const *context_text, struct gsae_error *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
-    fputs("row,token,doc,pos,token_id", f);
-    for (int64_t c = 0; c < t->k; c++)
-        fprintf(f, ",PC%lld", (long long)c + 1);
-    fputs(",context\n", f);
+    struct csv_writer w;
+    enum gsae_status st = open_pcs(&w, path, &results_pca, "PC", t->k, err);
+    if (st != GSAE_OK) return st;
     for (int64_t r = 0; r < t->n_rows; r++) {
-        fprintf(f, "%lld,%lld,%lld,%lld,%d", (long long)r, (long long)t->token[r],
-                (long long)t->doc[r], (long long)t->pos[r], t->token_id[r]);
-        write_pcs(f, t, r);
-        fputc(',', f);
-        write_context(f, t, context_text, r);
+        csv_put_int(&w, r);
+        csv_put_int(&w, t->token[r]);
+        csv_put_int(&w, t->doc[r]);
+        csv_put_int(&w, t->pos[r]);
+        csv_put_int(&w, t->token_id[r]);
+        for (int64_t c = 0; c < t->k; c++)
+            csv_put_double(&w, t->pc[r * t->k + c]);
+        put_context(&w, t, context_text, r);
+        csv_end_row(&w, false);
     }
-    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
-    return GSAE_OK;
+    return csv_writer_close(&w, err);
 }
 
 enum gsae_status pca_scores_write(const char *path, const struct pca_table *t,
                                   const char *const *token_text, const char *const *context_text,
                                   struct gsae_error *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
-    fputs("token", f);
-    for (int64_t c = 0; c < t->k; c++)
-        fprintf(f, ",pc%lld", (long long)c + 1);
-    fputs(",token_id,token_index,context\n", f);
+    struct csv_writer w;
+    enum gsae_status st = open_pcs(&w, path, &results_pca_scores, "pc", t->k, err);
+    if (st != GSAE_OK) return st;
+    char id[16];
     for (int64_t r = 0; r < t->n_rows; r++) {
-        if (token_text)
-            csv_field(f, token_text[r]);
-        else
-            fprintf(f, "%d", t->token_id[r]);
-        write_pcs(f, t, r);
-        fprintf(f, ",%d,%lld,", t->token_id[r], (long long)t->token[r]);
-        write_context(f, t, context_text, r);
+        snprintf(id, sizeof id, "%d", t->token_id[r]);
+        csv_put_str(&w, token_text ? token_text[r] : id);
+        for (int64_t c = 0; c < t->k; c++)
+            csv_put_double(&w, t->pc[r * t->k + c]);
+        csv_put_int(&w, t->token_id[r]);
+        csv_put_int(&w, t->token[r]);
+        put_context(&w, t, context_text, r);
+        csv_end_row(&w, false);
     }
-    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
-    return GSAE_OK;
+    return csv_writer_close(&w, err);
 }
 
 enum gsae_status pca_explained_write(const char *path, const struct pca_table *t,
                                      struct gsae_error *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
-    fputs("component,explained_variance,explained_variance_ratio\n", f);
-    for (int64_t c = 0; c < t->k; c++)
-        fprintf(f, "PC%lld,%.17g,%.17g\n", (long long)c + 1, t->explained_variance[c],
-                t->explained_variance_ratio[c]);
-    if (ferror(f) | fclose(f)) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
-    return GSAE_OK;
+    struct csv_writer w;
+    enum gsae_status st = csv_writer_open(&w, path, &results_pca_explained, NULL, 0, false, err);
+    if (st != GSAE_OK) return st;
+    char name[32];
+    for (int64_t c = 0; c < t->k; c++) {
+        snprintf(name, sizeof name, "PC%lld", (long long)c + 1);
+        csv_put_str(&w, name);
+        csv_put_double(&w, t->explained_variance[c]);
+        csv_put_double(&w, t->explained_variance_ratio[c]);
+        csv_end_row(&w, false);
+    }
+    return csv_writer_close(&w, err);
 }

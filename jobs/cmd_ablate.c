@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/results_schema.h"
 #include "cli.h"
 #include "commands.h"
 #include "sae_cli.h"
@@ -219,8 +220,8 @@ static json_t *report(const struct sae_session *s, const struct ablate_opts *ao,
 }
 
 /* ablate_topk.csv rows of one condition: the top k next tokens after the prompt. */
-static void topk_csv(FILE *f, const struct sae_session *s, const char *cond, const float *l,
-                     int64_t k)
+static void topk_csv(struct csv_writer *f, const struct sae_session *s, const char *cond,
+                     const float *l, int64_t k)
 {
     const int64_t V = s->cfg.n_vocab;
     int32_t *idx = malloc((size_t)k * sizeof *idx);
@@ -230,18 +231,19 @@ static void topk_csv(FILE *f, const struct sae_session *s, const char *cond, con
     top_ids(l, V, k, idx);
     for (int64_t j = 0; j < k; j++) {
         char *txt = sae_session_decode(s, &idx[j], 1);
-        sae_cli_csv_field(f, cond);
-        fprintf(f, ",%lld,", (long long)j + 1);
-        sae_cli_csv_field(f, txt ? txt : "");
-        fprintf(f, ",%.9g\n", exp((double)l[idx[j]] - log_z));
+        csv_put_str(f, cond);
+        csv_put_int(f, j + 1);
+        csv_put_str(f, txt ? txt : "");
+        csv_put_double(f, exp((double)l[idx[j]] - log_z));
+        csv_end_row(f, false);
         free(txt);
     }
     free(idx);
 }
 
 /* table_answer_logprob.csv row: the answer's total log-probability under logits l. */
-static void logprob_csv(FILE *f, const struct sae_session *s, const char *cond, const float *l,
-                        const int32_t *answer, int64_t n_ans)
+static void logprob_csv(struct csv_writer *f, const struct sae_session *s, const char *cond,
+                        const float *l, const int32_t *answer, int64_t n_ans)
 {
     const int64_t V = s->cfg.n_vocab;
     double total = 0, log_z;
@@ -251,9 +253,12 @@ static void logprob_csv(FILE *f, const struct sae_session *s, const char *cond, 
         total += t.logit - log_z;
         if (i == 0) first = t;
     }
-    sae_cli_csv_field(f, cond);
-    fprintf(f, ",%lld,%.9g,%lld,%.9g\n", (long long)n_ans, total, (long long)first.rank,
-            first.prob);
+    csv_put_str(f, cond);
+    csv_put_int(f, n_ans);
+    csv_put_double(f, total);
+    csv_put_int(f, first.rank);
+    csv_put_double(f, first.prob);
+    csv_end_row(f, false);
 }
 
 /* Rank 0: print, and write the JSON and CSV files. logits: clean then one block per condition,
@@ -294,21 +299,18 @@ static enum gsae_status write_results(const struct sae_session *s, const struct 
     char p1[4096], p2[4096];
     snprintf(p1, sizeof p1, "%s/ablate_topk.csv", ao->out_dir);
     snprintf(p2, sizeof p2, "%s/table_answer_logprob.csv", ao->out_dir);
-    FILE *f1 = fopen(p1, "w"), *f2 = fopen(p2, "w");
-    if (f1 && f2) {
-        fprintf(f1, "condition,rank,token,prob\n");
-        fprintf(f2, "condition,answer_tokens,logprob,first_token_rank,first_token_prob\n");
-        for (int c = 0; c <= n_cond; c++) {
-            const char *name = c == 0 ? "baseline" : names[c - 1];
-            topk_csv(f1, s, name, logits[c], k);
-            logprob_csv(f2, s, name, logits[c], answer, n_ans);
-        }
+    struct csv_writer f1 = {0}, f2 = {0};
+    st = csv_writer_open(&f1, p1, &results_ablate_topk, NULL, 0, false, err);
+    if (st == GSAE_OK) st = csv_writer_open(&f2, p2, &results_answer_logprob, NULL, 0, false, err);
+    for (int c = 0; st == GSAE_OK && c <= n_cond; c++) {
+        const char *name = c == 0 ? "baseline" : names[c - 1];
+        topk_csv(&f1, s, name, logits[c], k);
+        logprob_csv(&f2, s, name, logits[c], answer, n_ans);
     }
-    if (!f1 || !f2 || ferror(f1) || ferror(f2))
-        st = gsae_fail(err, GSAE_EIO, "%s: cannot write %s", ao->out_dir,
-                       !f1 || ferror(f1) ? "ablate_topk.csv" : "table_answer_logprob.csv");
-    if (f1) fclose(f1);
-    if (f2) fclose(f2);
+    if (st == GSAE_OK) st = csv_writer_close(&f1, err);
+    if (st == GSAE_OK) st = csv_writer_close(&f2, err);
+    csv_writer_close(&f1, NULL);
+    csv_writer_close(&f2, NULL);
     return st;
 }
 

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "../io/attrib_nc.h"
+#include "../io/results_schema.h"
 #include "../mpi/pipe_attrib.h"
 #include "../src/attrib.h"
 #include "cli.h"
@@ -412,63 +413,72 @@ static enum gsae_status write_csvs(const char *dir, const struct amap *m, const 
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/attribution_top.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
-    fprintf(f, "rank,feature,total_abs,sum,peak_position,peak_token,peak_value\n");
+    struct csv_writer w;
+    enum gsae_status st = csv_writer_open(&w, path, &results_attribution_top, NULL, 0, false, err);
+    if (st != GSAE_OK) return st;
     for (int64_t i = 0; i < r->n_top; i++) {
         int64_t fe = r->top[i], pos[1];
         peaks_of(m, fe, pos, 1);
-        fprintf(f, "%lld,%lld,%.9g,%.9g,%lld,", (long long)(i + 1), (long long)fe, r->total_abs[fe],
-                r->sum[fe], (long long)pos[0]);
+        csv_put_int(&w, i + 1);
+        csv_put_int(&w, fe);
+        csv_put_double(&w, r->total_abs[fe]);
+        csv_put_double(&w, r->sum[fe]);
+        csv_put_int(&w, pos[0]);
         char *t = token_text_escaped(text[pos[0]]);
-        sae_cli_csv_field(f, t ? t : "");
+        csv_put_str(&w, t ? t : "");
         free(t);
-        fprintf(f, ",%.9g\n", (double)attr_at(m, pos[0], fe));
+        csv_put_double(&w, (double)attr_at(m, pos[0], fe));
+        csv_end_row(&w, false);
     }
-    if (fclose(f) != 0) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
+    if ((st = csv_writer_close(&w, err)) != GSAE_OK) return st;
     snprintf(path, sizeof path, "%s/attribution_strip.csv", dir);
-    if (!(f = fopen(path, "w"))) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
-    fprintf(f, "position,token,error");
-    for (int64_t i = 0; i < r->n_top; i++)
-        fprintf(f, ",f%lld", (long long)r->top[i]);
-    fputc('\n', f);
-    for (int64_t p = 0; p < m->n; p++) {
-        fprintf(f, "%lld,", (long long)p);
-        char *t = token_text_escaped(text[p]);
-        sae_cli_csv_field(f, t ? t : "");
-        free(t);
-        fprintf(f, ",%.9g", (double)m->error[p]);
-        for (int64_t i = 0; i < r->n_top; i++)
-            fprintf(f, ",%.9g", (double)attr_at(m, p, r->top[i]));
-        fputc('\n', f);
+    char(*names)[32] = malloc((size_t)(r->n_top > 0 ? r->n_top : 1) * sizeof *names);
+    const char **name_ptrs = malloc((size_t)(r->n_top > 0 ? r->n_top : 1) * sizeof *name_ptrs);
+    for (int64_t i = 0; names && name_ptrs && i < r->n_top; i++) {
+        snprintf(names[i], sizeof names[i], "f%lld", (long long)r->top[i]);
+        name_ptrs[i] = names[i];
     }
-    if (fclose(f) != 0) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
-    return GSAE_OK;
+    st = names && name_ptrs ? csv_writer_open(&w, path, &results_attribution_strip, name_ptrs,
+                                              r->n_top, false, err)
+                            : gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
+    free(names);
+    free(name_ptrs);
+    if (st != GSAE_OK) return st;
+    for (int64_t p = 0; p < m->n; p++) {
+        csv_put_int(&w, p);
+        char *t = token_text_escaped(text[p]);
+        csv_put_str(&w, t ? t : "");
+        free(t);
+        csv_put_double(&w, (double)m->error[p]);
+        for (int64_t i = 0; i < r->n_top; i++)
+            csv_put_double(&w, (double)attr_at(m, p, r->top[i]));
+        csv_end_row(&w, false);
+    }
+    return csv_writer_close(&w, err);
 }
 
 /* attribution_meta.csv: key,value lines saying what was computed and its totals. */
 static enum gsae_status write_meta(const char *dir, const struct attrib_nc_meta *m,
                                    struct gsae_error *err)
 {
-    char path[4200], num[64];
+    char path[4200], layer[32], value[64], share[64];
     snprintf(path, sizeof path, "%s/attribution_meta.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
-    fprintf(f, "key,value\n");
-    const char *keys[] = {"model", "sae", "prompt", "metric", "metric_rule"};
-    const char *vals[] = {m->model, m->sae, m->prompt, m->metric, m->metric_rule};
-    for (int i = 0; i < 5; i++) {
-        fprintf(f, "%s,", keys[i]);
-        sae_cli_csv_field(f, vals[i] ? vals[i] : "");
-        fputc('\n', f);
+    struct csv_writer w;
+    enum gsae_status st = csv_writer_open(&w, path, &results_attribution_meta, NULL, 0, false, err);
+    if (st != GSAE_OK) return st;
+    snprintf(layer, sizeof layer, "%lld", (long long)m->layer);
+    snprintf(value, sizeof value, "%.9g", m->metric_value);
+    snprintf(share, sizeof share, "%.6f", m->error_share);
+    const char *keys[] = {"model", "sae",          "prompt",      "metric",      "metric_rule",
+                          "layer", "metric_value", "error_share", "gsae_version"};
+    const char *vals[] = {m->model, m->sae, m->prompt, m->metric,     m->metric_rule,
+                          layer,    value,  share,     gsae_version()};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        csv_put_str(&w, keys[i]);
+        csv_put_str(&w, vals[i] ? vals[i] : "");
+        csv_end_row(&w, false);
     }
-    snprintf(num, sizeof num, "%.9g", m->metric_value);
-    fprintf(f, "layer,%lld\nmetric_value,%s\nerror_share,%.6f\ngsae_version,", (long long)m->layer,
-            num, m->error_share);
-    sae_cli_csv_field(f, gsae_version());
-    fputc('\n', f);
-    if (fclose(f) != 0) return gsae_fail(err, GSAE_EIO, "%s: write failed", path);
-    return GSAE_OK;
+    return csv_writer_close(&w, err);
 }
 
 /* Rank 0: print, and write the files when asked. */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/results_schema.h"
 #include "cli.h"
 #include "commands.h"
 #include "sae_cli.h"
@@ -39,22 +40,25 @@ static void usage(FILE *out)
 }
 
 /* Owner: append every recorded row of the prompt to the CSV (opened on first use). */
-static enum gsae_status write_positions(const char *path, FILE **f, const char *prompt,
+static enum gsae_status write_positions(const char *path, struct csv_writer *w, const char *prompt,
                                         const struct intervene *iv, const int32_t *tokens,
                                         struct gsae_error *err)
 {
-    if (!*f) {
-        if (!(*f = fopen(path, "w"))) return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
-        fprintf(*f, "prompt,position,token,feature,activation\n");
-    }
+    enum gsae_status st = GSAE_OK;
+    if (!w->f &&
+        (st = csv_writer_open(w, path, &results_positions, NULL, 0, false, err)) != GSAE_OK)
+        return st;
     const struct sae_acts *a = &iv->rec;
     for (int64_t r = 0; r < a->n_rows; r++)
         for (int64_t k = a->row_ptr[r]; k < a->row_ptr[r + 1]; k++) {
-            sae_cli_csv_field(*f, prompt);
-            fprintf(*f, ",%lld,%d,%d,%.9g\n", (long long)iv->rec_pos[r], tokens[iv->rec_pos[r]],
-                    a->feature[k], (double)a->value[k]);
+            csv_put_str(w, prompt);
+            csv_put_int(w, iv->rec_pos[r]);
+            csv_put_int(w, tokens[iv->rec_pos[r]]);
+            csv_put_int(w, a->feature[k]);
+            csv_put_double(w, (double)a->value[k]);
+            csv_end_row(w, false);
         }
-    return ferror(*f) ? gsae_fail(err, GSAE_EIO, "%s: write failed", path) : GSAE_OK;
+    return ferror(w->f) ? gsae_fail(err, GSAE_EIO, "%s: write failed", path) : GSAE_OK;
 }
 
 /* Indices of the k largest positive entries of v (n), largest first, lowest index on ties. */
@@ -111,7 +115,7 @@ static void report(const struct sae_session *s, const float *final, int64_t top,
 /* The selected prompt: record its activations on the layer's owner, collect the final row on
  * rank 0 and report it; the owner appends every row to the --all-positions CSV. */
 static enum gsae_status features_one(struct sae_session *s, int64_t top, const char *all_path,
-                                     json_t *list, FILE **csv, struct gsae_error *err)
+                                     json_t *list, struct csv_writer *csv, struct gsae_error *err)
 {
     struct intervene iv = {0};
     struct dist_blob mine = {.name = "final"}, *all = NULL;
@@ -181,7 +185,7 @@ int cmd_features(int argc, char **argv)
     }
     struct gsae_error err = {0};
     struct sae_session s;
-    FILE *csv = NULL;
+    struct csv_writer csv = {0};
     enum gsae_status st = sae_session_open(&s, "features", &o, 0, &err);
     json_t *list = json_array();
     for (int64_t p = 0; st == GSAE_OK && p < s.n_prompts; p++) {
@@ -197,8 +201,8 @@ int cmd_features(int argc, char **argv)
         json_decref(doc);
     }
     json_decref(list);
-    if (csv && fclose(csv) != 0 && st == GSAE_OK)
-        st = gsae_fail(&err, GSAE_EIO, "%s: write failed", all_path);
+    if (st == GSAE_OK) st = csv_writer_close(&csv, &err);
+    csv_writer_close(&csv, NULL);
     if (st != GSAE_OK) cli_report("features", &err);
     sae_session_close(&s);
     return st == GSAE_OK ? 0 : 1;

@@ -20,6 +20,7 @@
 #include "../io/ckpt.h"
 #include "../io/corpus.h"
 #include "../io/featstats_nc.h"
+#include "../io/results_schema.h"
 #include "../io/sae_io.h"
 #include "../io/store.h"
 #include "../io/tokenizer_load.h"
@@ -90,7 +91,7 @@ struct harvest {
     int64_t *rows;                      /* (context + 1) */
     int64_t index_cap;
     struct runctl_progress progress;
-    FILE *progress_csv;
+    struct csv_writer progress_csv;
     int64_t max_tokens; /* the stream's end when --max-tokens is given (whole windows), else 0 */
     /* where the encoder's time went on this rank (pipe_stats, summed over rounds) */
     double t_compute, t_pipe_wait; /* inside stage tasks (incl. the sink); blocked or idle */
@@ -295,7 +296,7 @@ static void harvest_close(struct harvest *h)
     free(h->mb_first_window);
     free(h->index);
     free(h->rows);
-    if (h->progress_csv) fclose(h->progress_csv);
+    csv_writer_close(&h->progress_csv, NULL);
 }
 
 /* The encoded windows of one micro-batch (h->acts), window by window, to the store's sink. */
@@ -420,10 +421,11 @@ static void on_progress(void *ctx, const struct pstore_progress *p)
         runctl_progress_print(&h->progress, "harvest", p->tokens_encoded, p->parts_done,
                               p->corpus_fraction, p->seconds, false);
     }
-    if (h->progress_csv) {
-        fprintf(h->progress_csv, "%.3f,%lld,%lld\n", p->seconds, (long long)p->tokens_encoded,
-                (long long)p->rounds);
-        fflush(h->progress_csv);
+    if (h->progress_csv.f) {
+        csv_put_double(&h->progress_csv, p->seconds);
+        csv_put_int(&h->progress_csv, p->tokens_encoded);
+        csv_put_int(&h->progress_csv, p->rounds);
+        csv_end_row(&h->progress_csv, true);
     }
 }
 
@@ -495,18 +497,16 @@ static enum gsae_status write_freq(const char *store, const char *path, struct g
     struct featstats fs;
     enum gsae_status st = featstats_nc_read(fs_path, &fs, err);
     if (st != GSAE_OK) return st;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        featstats_free(&fs);
-        return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
+    struct csv_writer w;
+    st = csv_writer_open(&w, path, &results_feature_freq, NULL, 0, false, err);
+    for (int64_t i = 0; st == GSAE_OK && i < fs.cfg.d_sae; i++) {
+        csv_put_int(&w, i);
+        csv_put_double(&w, fs.n_tokens ? (double)fs.fire_count[i] / (double)fs.n_tokens : 0.0);
+        csv_end_row(&w, false);
     }
-    fprintf(f, "feature,frequency\n");
-    for (int64_t i = 0; i < fs.cfg.d_sae; i++)
-        fprintf(f, "%lld,%.9g\n", (long long)i,
-                fs.n_tokens ? (double)fs.fire_count[i] / (double)fs.n_tokens : 0.0);
-    int bad = fclose(f);
+    if (st == GSAE_OK) st = csv_writer_close(&w, err);
     featstats_free(&fs);
-    return bad ? gsae_fail(err, GSAE_EIO, "%s: write failed", path) : GSAE_OK;
+    return st;
 }
 
 static int run(const struct harvest_opts *o)
@@ -543,10 +543,9 @@ static int run(const struct harvest_opts *o)
         if (i + 1 < n_shards) strcat(corpus_lines, "\n");
     }
     if (st == GSAE_OK && h.d.rank == 0 && o->progress_csv) {
-        struct stat sb;
-        bool fresh = stat(o->progress_csv, &sb) != 0;
-        h.progress_csv = fopen(o->progress_csv, "a");
-        if (h.progress_csv && fresh) fprintf(h.progress_csv, "seconds,tokens,rounds\n");
+        /* best effort, as the progress lines on stderr: a failure leaves the writer closed */
+        csv_writer_open(&h.progress_csv, o->progress_csv, &results_harvest_progress, NULL, 0, true,
+                        NULL);
     }
     int64_t max_windows = o->max_tokens > 0 ? (o->max_tokens + o->context - 1) / o->context : 0;
     h.max_tokens = max_windows * o->context;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "../io/featstats_nc.h"
+#include "../io/results_schema.h"
 #include "../io/store.h"
 #include "../io/tokenizer_load.h"
 #include "../src/tokenizer.h"
@@ -137,26 +138,29 @@ static char *token_cell(const struct maxact *m, int32_t id)
     return out ? out : calloc(1, 1);
 }
 
-static void csv_field(FILE *f, const char *s)
+/* Close w; on failure say so. Returns 0 or 1. */
+static int close_csv(struct csv_writer *w)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
+    struct gsae_error err = {0};
+    if (csv_writer_close(w, &err) == GSAE_OK) return 0;
+    cli_report("maxact", &err);
+    return 1;
+}
+
+static int open_csv(struct csv_writer *w, const char *path, const struct csv_schema *schema)
+{
+    struct gsae_error err = {0};
+    if (csv_writer_open(w, path, schema, NULL, 0, false, &err) == GSAE_OK) return 0;
+    cli_report("maxact", &err);
+    return 1;
 }
 
 static int write_csv(const struct maxact *m, const char *path, const int64_t *features,
                      int64_t n_features)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "gsae maxact: %s: cannot create\n", path);
-        return 1;
-    }
+    struct csv_writer w;
+    if (open_csv(&w, path, &results_maxact)) return 1;
     const struct featstats *fs = &m->fs;
-    fprintf(f, "feature,rank,activation,doc,pos,left,token,right\n");
     int64_t n = n_features > 0 ? n_features : fs->cfg.d_sae;
     for (int64_t i = 0; i < n; i++) {
         int64_t feat = n_features > 0 ? features[i] : i;
@@ -164,24 +168,21 @@ static int write_csv(const struct maxact *m, const char *path, const int64_t *fe
             const struct featstats_example *e = &fs->top[feat * fs->cfg.top_k + j];
             char *l, *t, *r;
             example_parts(m, feat, j, &l, &t, &r);
-            fprintf(f, "%lld,%lld,%.9g,%lld,%lld,", (long long)feat, (long long)j + 1,
-                    (double)e->value, (long long)e->doc, (long long)e->pos);
-            csv_field(f, l);
-            fputc(',', f);
-            csv_field(f, t);
-            fputc(',', f);
-            csv_field(f, r);
-            fputc('\n', f);
+            csv_put_int(&w, feat);
+            csv_put_int(&w, j + 1);
+            csv_put_double(&w, (double)e->value);
+            csv_put_int(&w, e->doc);
+            csv_put_int(&w, e->pos);
+            csv_put_str(&w, l);
+            csv_put_str(&w, t);
+            csv_put_str(&w, r);
+            csv_end_row(&w, false);
             free(l);
             free(t);
             free(r);
         }
     }
-    if (fclose(f) != 0) {
-        fprintf(stderr, "gsae maxact: %s: write failed\n", path);
-        return 1;
-    }
-    return 0;
+    return close_csv(&w);
 }
 
 /* The chosen features, or all that fired. */
@@ -207,70 +208,60 @@ static int write_tokens_csv(const struct maxact *m, const char *store, const cha
     float *acts = NULL;
     if (featdash_contexts("maxact", store, fs, feats, n, m->top, before, after, &ids, &acts))
         return 1;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "gsae maxact: %s: cannot create\n", path);
+    struct csv_writer w;
+    if (open_csv(&w, path, &results_maxact_tokens)) {
         free(ids);
         free(acts);
         return 1;
     }
-    fprintf(f, "feature,rank,offset,token_id,text,activation\n");
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < fs->top_n[feats[i]] && j < m->top; j++)
             for (int64_t s = 0; s < len; s++) {
                 int64_t at = (i * m->top + j) * len + s;
                 if (ids[at] < 0) continue;
                 char *t = token_cell(m, ids[at]);
-                fprintf(f, "%lld,%lld,%lld,%d,", (long long)feats[i], (long long)j + 1,
-                        (long long)(s - before), ids[at]);
-                csv_field(f, t);
-                fprintf(f, ",%.9g\n", (double)acts[at]);
+                csv_put_int(&w, feats[i]);
+                csv_put_int(&w, j + 1);
+                csv_put_int(&w, s - before);
+                csv_put_int(&w, ids[at]);
+                csv_put_str(&w, t);
+                csv_put_double(&w, (double)acts[at]);
+                csv_end_row(&w, false);
                 free(t);
             }
     free(ids);
     free(acts);
-    if (fclose(f) != 0) {
-        fprintf(stderr, "gsae maxact: %s: write failed\n", path);
-        return 1;
-    }
-    return 0;
+    return close_csv(&w);
 }
 
 static int write_logits_csv(const struct maxact *m, const char *model, const char *sae,
                             const char *path, const int64_t *feats, int64_t n)
 {
-    if (n == 0) {
-        FILE *f = fopen(path, "w");
-        if (f) fprintf(f, "feature,sign,rank,token_id,text,value\n");
-        return !f || fclose(f) != 0;
-    }
+    struct csv_writer w;
+    if (n == 0) return open_csv(&w, path, &results_logit_effects) || close_csv(&w);
     struct logit_effects le;
     if (featdash_logits("maxact", model, sae, feats, n, m->logits, &le, NULL)) return 1;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "gsae maxact: %s: cannot create\n", path);
+    if (open_csv(&w, path, &results_logit_effects)) {
         logit_effects_free(&le);
         return 1;
     }
-    fprintf(f, "feature,sign,rank,token_id,text,value\n");
     for (int64_t i = 0; i < n; i++)
         for (int sign = 0; sign < 2; sign++)
             for (int64_t r = 0; r < le.n_top; r++) {
                 int32_t id = sign == 0 ? le.pos_id[i * le.k + r] : le.neg_id[i * le.k + r];
                 double v = sign == 0 ? le.pos_value[i * le.k + r] : le.neg_value[i * le.k + r];
                 char *t = token_cell(m, id);
-                fprintf(f, "%lld,%s,%lld,%d,", (long long)feats[i], sign == 0 ? "pos" : "neg",
-                        (long long)r, id);
-                csv_field(f, t);
-                fprintf(f, ",%.9g\n", v);
+                csv_put_int(&w, feats[i]);
+                csv_put_str(&w, sign == 0 ? "pos" : "neg");
+                csv_put_int(&w, r);
+                csv_put_int(&w, id);
+                csv_put_str(&w, t);
+                csv_put_double(&w, v);
+                csv_end_row(&w, false);
                 free(t);
             }
     logit_effects_free(&le);
-    if (fclose(f) != 0) {
-        fprintf(stderr, "gsae maxact: %s: write failed\n", path);
-        return 1;
-    }
-    return 0;
+    return close_csv(&w);
 }
 
 /* The store's model directory (part attribute "model") may hold tokenizer.json. */

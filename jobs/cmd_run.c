@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../io/results_schema.h"
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
@@ -412,7 +413,7 @@ static int write_text(const char *path, const char *text)
  * Returns 0, RUN_EXIT_RESUMABLE or another exit status. */
 static int run_instance(const struct job *job, const char *step, const char *each,
                         const struct run_opts *o, const char *launcher, const char *self,
-                        const char *out, FILE *timings)
+                        const char *out, struct csv_writer *timings)
 {
     struct gsae_error err = {0};
     struct step_argv a = {0};
@@ -456,9 +457,12 @@ static int run_instance(const struct job *job, const char *step, const char *eac
     double secs = now_s() - t0;
     const char *ranks = job_get(job, step, "ranks");
     if (!ranks) ranks = job_get(job, "job", "ranks");
-    fprintf(timings, "%s,%s,%s,%.3f,%d\n", name, command ? command : step, ranks ? ranks : "1",
-            secs, rc);
-    fflush(timings);
+    csv_put_str(timings, name);
+    csv_put_str(timings, command ? command : step);
+    csv_put_str(timings, ranks ? ranks : "1");
+    csv_put_double(timings, secs);
+    csv_put_int(timings, rc);
+    csv_end_row(timings, true);
     if (rc == 0) {
         if (write_text(marker, line) != 0) rc = 1;
         printf("gsae run: step %s: ok (%.1f s)\n", name, secs);
@@ -476,7 +480,8 @@ done:
 
 /* Run a step, once per value of its `foreach` list ({each} in its values), or once. */
 static int run_step(const struct job *job, const char *step, const struct run_opts *o,
-                    const char *launcher, const char *self, const char *out, FILE *timings)
+                    const char *launcher, const char *self, const char *out,
+                    struct csv_writer *timings)
 {
     char **items = NULL;
     int64_t n_items = 0;
@@ -545,22 +550,20 @@ static int run_steps(const struct job *job, const struct run_opts *o, const char
         job_list_free(steps);
         return 2;
     }
-    FILE *timings = NULL;
+    struct csv_writer timings = {0};
     int rc = 0;
     if (!o->dry_run) {
         if (fmt_path(path, sizeof path, "%s/timings.csv", out)) rc = 2;
-        bool fresh = access(path, F_OK) != 0;
-        if (rc || !(timings = fopen(path, "a"))) {
+        if (rc ||
+            csv_writer_open(&timings, path, &results_timings, NULL, 0, true, NULL) != GSAE_OK) {
             fprintf(stderr, "gsae run: cannot write %s\n", path);
             rc = 1;
-        } else if (fresh) {
-            fprintf(timings, "step,command,ranks,seconds,exit\n");
         }
     }
     const char *launcher = default_launcher(job, o);
     for (int64_t i = 0; i < n_steps && rc == 0; i++)
-        rc = run_step(job, steps[i], o, launcher, self, out, timings);
-    if (timings) fclose(timings);
+        rc = run_step(job, steps[i], o, launcher, self, out, &timings);
+    csv_writer_close(&timings, NULL);
     job_list_free(steps);
     return rc;
 }

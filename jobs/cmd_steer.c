@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/results_schema.h"
 #include "../src/matmul.h"
 #include "cli.h"
 #include "commands.h"
@@ -107,7 +108,7 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer
 
 /* Rank 0 prints and records one continuation (out, max_new tokens) of the selected prompt. */
 static void steer_record(struct sae_session *s, const struct steer_opts *so, double strength,
-                         const int32_t *out, json_t *runs, FILE *csv)
+                         const int32_t *out, json_t *runs, struct csv_writer *csv)
 {
     char *text = sae_session_decode(s, out, so->max_new);
     printf("strength %+.1f: %s\n", strength, text ? text : "?");
@@ -118,12 +119,12 @@ static void steer_record(struct sae_session *s, const struct steer_opts *so, dou
     json_array_append_new(runs, json_pack("{s:s, s:I, s:f, s:o, s:s}", "prompt", s->prompt_name,
                                           "n_prompt", (json_int_t)s->n_prompt, "strength", strength,
                                           "tokens", ids, "text", text ? text : ""));
-    if (csv) {
-        fprintf(csv, "%lld,", (long long)so->feature);
-        sae_cli_csv_field(csv, s->prompt_name);
-        fprintf(csv, ",%g,", strength);
-        sae_cli_csv_field(csv, text ? text : "");
-        fputc('\n', csv);
+    if (csv->f) {
+        csv_put_int(csv, so->feature);
+        csv_put_str(csv, s->prompt_name);
+        csv_put_double(csv, strength);
+        csv_put_str(csv, text ? text : "");
+        csv_end_row(csv, false);
     }
     free(text);
 }
@@ -132,7 +133,7 @@ static void steer_record(struct sae_session *s, const struct steer_opts *so, dou
  * (sae_session_generate_many); out holds n * max_new tokens. */
 static enum gsae_status steer_batch(struct sae_session *s, const struct steer_opts *so,
                                     const double *strengths, int64_t n, int32_t *out, json_t *runs,
-                                    FILE *csv, struct gsae_error *err)
+                                    struct csv_writer *csv, struct gsae_error *err)
 {
     struct intervene iv[MATMUL_SMALL_ROWS] = {0};
     GSAE_ASSERT(n >= 1 && n <= MATMUL_SMALL_ROWS);
@@ -181,7 +182,7 @@ int cmd_steer(int argc, char **argv)
     o.max_group = so.n_strengths < MATMUL_SMALL_ROWS ? so.n_strengths : MATMUL_SMALL_ROWS;
     struct gsae_error err = {0};
     struct sae_session s;
-    FILE *csv = NULL;
+    struct csv_writer csv = {0};
     enum gsae_status st = sae_session_open(&s, "steer", &o, so.max_new, &err);
     if (st == GSAE_OK && so.feature >= s.d_sae)
         st = gsae_fail(&err, GSAE_EINVAL, "--feature %lld is outside the SAE's [0, %lld)",
@@ -190,10 +191,7 @@ int cmd_steer(int argc, char **argv)
     if (st == GSAE_OK && (!tokens || !so.strengths))
         st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
     if (st == GSAE_OK && s.d.rank == 0 && so.csv_path) {
-        if (!(csv = fopen(so.csv_path, "w")))
-            st = gsae_fail(&err, GSAE_EIO, "%s: cannot create", so.csv_path);
-        else
-            fprintf(csv, "feature,prompt,strength,text\n");
+        st = csv_writer_open(&csv, so.csv_path, &results_steer, NULL, 0, false, &err);
     }
     if (s.d.world) st = dist_agree(s.d.world, st, &err);
     json_t *runs = json_array();
@@ -203,11 +201,11 @@ int cmd_steer(int argc, char **argv)
             printf("== %s (%lld tokens)\n", s.prompt_name, (long long)s.n_prompt);
         for (int64_t k = 0, g; st == GSAE_OK && k < so.n_strengths; k += g) {
             g = sae_session_group(&s, s.n_prompt, so.n_strengths - k);
-            st = steer_batch(&s, &so, so.strengths + k, g, tokens, runs, csv, &err);
+            st = steer_batch(&s, &so, so.strengths + k, g, tokens, runs, &csv, &err);
         }
     }
-    if (csv && fclose(csv) != 0 && st == GSAE_OK)
-        st = gsae_fail(&err, GSAE_EIO, "%s: write failed", so.csv_path);
+    if (st == GSAE_OK) st = csv_writer_close(&csv, &err);
+    csv_writer_close(&csv, NULL);
     if (st == GSAE_OK && s.d.rank == 0 && so.json_path) {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:O}", "command", "steer",
                                 "model", o.model_dir, "sae", o.sae_path, "layer",

@@ -72,16 +72,6 @@ bool sae_cli_f64_list(const char *s, double **out, int64_t *n)
     return *out != NULL;
 }
 
-void sae_cli_csv_field(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 bool sae_cli_load(const char *cmd, const char *path, const struct gemma_config *cfg,
                   const char *model_name, int64_t requested_layer, bool need_layer,
                   struct sae_params *p, struct sae_info *info, int64_t *layer)

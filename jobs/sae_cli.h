@@ -18,9 +18,6 @@ bool sae_cli_f64(const char *s, double *out);
 bool sae_cli_i64_list(const char *s, int64_t min, int64_t max, int64_t **out, int64_t *n);
 bool sae_cli_f64_list(const char *s, double **out, int64_t *n);
 
-/* Write s as one CSV field (RFC 4180: always quoted, quotes doubled). */
-void sae_cli_csv_field(FILE *f, const char *s);
-
 /* Load the SAE at path and, when cfg is given, check it against the model (d_in, layer,
  * model name: a mismatch is printed as a warning). *layer gets the layer to hook
  * (requested_layer when >= 0, else the file's; with need_layer, not knowing it is an error).
