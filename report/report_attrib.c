@@ -50,14 +50,14 @@ static void shade(char *buf, size_t n, double v, double m)
         snprintf(buf, n, "rgba(31,119,180,%.3f)", a);
 }
 
-static void heat_strip(struct report *r, const struct report_csv *s, int64_t c_tok, int64_t c_err,
+static void heat_strip(struct report *r, const struct csv_table *s, int64_t c_tok, int64_t c_err,
                        int64_t c_f0, int64_t n_feat)
 {
     int64_t T = s->n_rows, n_rows = n_feat + 1;
     double m = 0, m_err = 0; /* the features' scale, and the error row's own */
     for (int64_t p = 0; p < T; p++)
         for (int64_t k = 0; k <= n_feat; k++) {
-            double v = fabs(num(report_csv_cell(s, p, k < n_feat ? c_f0 + k : c_err)));
+            double v = fabs(num(csv_cell(s, p, k < n_feat ? c_f0 + k : c_err)));
             double *mk = k < n_feat ? &m : &m_err;
             if (isfinite(v) && v > *mk) *mk = v;
         }
@@ -80,7 +80,7 @@ static void heat_strip(struct report *r, const struct report_csv *s, int64_t c_t
                 "fill=\"none\" class=\"axis\" stroke=\"#e3e6ef\"/>\n",
                 STRIP_LABEL, y, STRIP_W, STRIP_ROW - 1);
         for (int64_t p = 0; p < T; p++) {
-            double v = num(report_csv_cell(s, p, k < n_feat ? c_f0 + k : c_err));
+            double v = num(csv_cell(s, p, k < n_feat ? c_f0 + k : c_err));
             if (!isfinite(v) || v == 0) continue;
             char bg[64];
             shade(bg, sizeof bg, v, k < n_feat ? m : m_err);
@@ -89,7 +89,7 @@ static void heat_strip(struct report *r, const struct report_csv *s, int64_t c_t
                     "<title>",
                     STRIP_LABEL + cw * (double)p, y, cw, STRIP_ROW - 1, bg);
             fprintf(r->f, "%lld &#39;", (long long)p);
-            put_token(r->f, report_csv_cell(s, p, c_tok), false);
+            put_token(r->f, csv_cell(s, p, c_tok), false);
             fputs("&#39; ", r->f);
             report_escape(r->f, name);
             fprintf(r->f, ": %.6g</title></rect>\n", v);
@@ -103,12 +103,12 @@ static void heat_strip(struct report *r, const struct report_csv *s, int64_t c_t
 }
 
 /* The prompt with each token's background set by feature column col's attribution. */
-static void shaded_prompt(struct report *r, const struct report_csv *s, int64_t c_tok, int64_t col,
+static void shaded_prompt(struct report *r, const struct csv_table *s, int64_t c_tok, int64_t col,
                           bool open)
 {
     double m = 0;
     for (int64_t p = 0; p < s->n_rows; p++) {
-        double v = fabs(num(report_csv_cell(s, p, col)));
+        double v = fabs(num(csv_cell(s, p, col)));
         if (isfinite(v) && v > m) m = v;
     }
     fprintf(r->f, "<details%s><summary>", open ? " open" : "");
@@ -119,12 +119,12 @@ static void shaded_prompt(struct report *r, const struct report_csv *s, int64_t 
             "word-break:break-all;border:1px solid #e3e6ef;padding:8px;margin:6px 0 12px\">",
             m);
     for (int64_t p = 0; p < s->n_rows; p++) {
-        double v = num(report_csv_cell(s, p, col));
+        double v = num(csv_cell(s, p, col));
         char bg[64];
         shade(bg, sizeof bg, v, m);
         fprintf(r->f, "<span style=\"background:%s\" title=\"%lld: %.6g\">", bg, (long long)p,
                 isfinite(v) ? v : 0.0);
-        put_token(r->f, report_csv_cell(s, p, c_tok), true);
+        put_token(r->f, csv_cell(s, p, c_tok), true);
         fputs("</span>", r->f);
     }
     fputs("</div></details>\n", r->f);
@@ -133,11 +133,11 @@ static void shaded_prompt(struct report *r, const struct report_csv *s, int64_t 
 enum gsae_status report_view_attribution(struct report *r, const char *dir, struct gsae_error *err)
 {
     char path[4200];
-    struct report_csv top = {0}, strip = {0};
+    struct csv_table top = {0}, strip = {0};
     char **labels = NULL;
     double *values = NULL;
     snprintf(path, sizeof path, "%s/attribution_top.csv", dir);
-    enum gsae_status st = report_csv_read(&top, path, err);
+    enum gsae_status st = csv_read(&top, path, err);
     if (st == GSAE_ENOTFOUND) {
         gsae_error_clear(err);
         return GSAE_OK;
@@ -147,14 +147,14 @@ enum gsae_status report_view_attribution(struct report *r, const char *dir, stru
                                         "peak_position", "peak_token", "peak_value"};
     int64_t c[6];
     for (int i = 0; i < 6 && st == GSAE_OK; i++)
-        if ((c[i] = report_csv_col(&top, names[i])) < 0)
+        if ((c[i] = csv_col(&top, names[i])) < 0)
             st = gsae_fail(err, GSAE_EFORMAT, "attribution_top.csv: no column '%s'", names[i]);
     snprintf(path, sizeof path, "%s/attribution_strip.csv", dir);
-    if (st == GSAE_OK) st = report_csv_read(&strip, path, err);
+    if (st == GSAE_OK) st = csv_read(&strip, path, err);
     int64_t c_tok = -1, c_err = -1, c_f0 = 3, n_feat = 0;
     if (st == GSAE_OK) {
-        c_tok = report_csv_col(&strip, "token");
-        c_err = report_csv_col(&strip, "error");
+        c_tok = csv_col(&strip, "token");
+        c_err = csv_col(&strip, "error");
         n_feat = strip.n_cols - c_f0;
         if (c_tok != 1 || c_err != 2 || n_feat < 0)
             st = gsae_fail(err, GSAE_EFORMAT,
@@ -166,9 +166,9 @@ enum gsae_status report_view_attribution(struct report *r, const char *dir, stru
         st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
     for (int64_t i = 0; st == GSAE_OK && i < n; i++) {
         char buf[400];
-        snprintf(buf, sizeof buf, "f%s", report_csv_cell(&top, i, c[0]));
+        snprintf(buf, sizeof buf, "f%s", csv_cell(&top, i, c[0]));
         if (!(labels[i] = strdup(buf))) st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
-        values[i] = num(report_csv_cell(&top, i, c[2]));
+        values[i] = num(csv_cell(&top, i, c[2]));
     }
     if (st != GSAE_OK) goto done;
     report_section(r, "attribution", "Feature attribution",
@@ -176,9 +176,9 @@ enum gsae_status report_view_attribution(struct report *r, const char *dir, stru
                    "the gradient of the metric through the feature's decoder direction, summed "
                    "over positions. Features are ranked by total |attribution|; bars show the "
                    "signed sum.");
-    struct report_csv meta = {0};
+    struct csv_table meta = {0};
     snprintf(path, sizeof path, "%s/attribution_meta.csv", dir);
-    st = report_csv_read(&meta, path, err);
+    st = csv_read(&meta, path, err);
     if (st == GSAE_ENOTFOUND) {
         gsae_error_clear(err);
         st = GSAE_OK;
@@ -186,7 +186,7 @@ enum gsae_status report_view_attribution(struct report *r, const char *dir, stru
         report_table(r, "What was attributed", (const char *const *)meta.header, meta.n_cols,
                      (const char *const *)meta.cells, meta.n_rows);
     }
-    report_csv_free(&meta);
+    csv_table_free(&meta);
     if (st != GSAE_OK) goto done;
     struct report_axes ax = {.title = "Top features: attribution summed over positions",
                              .x_label = "attribution (metric units)"};
@@ -201,7 +201,7 @@ enum gsae_status report_view_attribution(struct report *r, const char *dir, stru
     char **tok = calloc((size_t)n + 1, sizeof *tok);
     if (!cells || !tok) st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
     for (int64_t i = 0; st == GSAE_OK && i < n; i++) {
-        const char *t = report_csv_cell(&top, i, c[4]);
+        const char *t = csv_cell(&top, i, c[4]);
         size_t len = strlen(t);
         if (!(tok[i] = malloc(len + 2))) {
             st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
@@ -211,7 +211,7 @@ enum gsae_status report_view_attribution(struct report *r, const char *dir, stru
         for (size_t j = 0; j <= len; j++) /* control bytes shown as '?' */
             tok[i][j + 1] = (unsigned char)t[j] < 0x20 && t[j] ? '?' : t[j];
         for (int k = 0; k < 6; k++)
-            cells[i * 6 + k] = k == 4 ? tok[i] : report_csv_cell(&top, i, c[k]);
+            cells[i * 6 + k] = k == 4 ? tok[i] : csv_cell(&top, i, c[k]);
     }
     if (st == GSAE_OK)
         report_table(r, "Top features with their largest per-position attribution", header, 6,
@@ -225,7 +225,7 @@ done:
         free(labels[i]);
     free(labels);
     free(values);
-    report_csv_free(&top);
-    report_csv_free(&strip);
+    csv_table_free(&top);
+    csv_table_free(&strip);
     return st;
 }

@@ -170,31 +170,30 @@ static enum gsae_status choose_ranked(struct dash *d, const char *dir, const cha
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    struct report_csv t = {0};
-    enum gsae_status st = report_csv_read(&t, path, err);
+    struct csv_table t = {0};
+    enum gsae_status st = csv_read(&t, path, err);
     if (st == GSAE_ENOTFOUND) {
         gsae_error_clear(err);
         return GSAE_OK;
     }
     if (st != GSAE_OK) return st;
-    int64_t c_feat = report_csv_col(&t, "feature"), c_rank = report_csv_col(&t, "rank");
+    int64_t c_feat = csv_col(&t, "feature"), c_rank = csv_col(&t, "rank");
     if (c_feat < 0) {
-        report_csv_free(&t);
+        csv_table_free(&t);
         return gsae_fail(err, GSAE_EFORMAT, "%s: no column 'feature'", file);
     }
     int64_t added = 0, k = 0;
     for (int64_t i = 0; i < t.n_rows && added < DASH_MAX_PER_SRC && d->n_shown < cap; i++) {
         int64_t id, rank = 0;
-        if (c_rank >= 0 && parse_int(report_csv_cell(&t, i, c_rank), &rank) && rank > max_rank)
-            continue;
-        if (!parse_int(report_csv_cell(&t, i, c_feat), &id)) continue;
+        if (c_rank >= 0 && parse_int(csv_cell(&t, i, c_rank), &rank) && rank > max_rank) continue;
+        if (!parse_int(csv_cell(&t, i, c_feat), &id)) continue;
         char why[96];
         snprintf(why, sizeof why, "%s #%lld", label, (long long)(c_rank >= 0 ? rank : ++k));
         int64_t before = d->n_shown;
         choose(d, id, why);
         added += d->n_shown > before;
     }
-    report_csv_free(&t);
+    csv_table_free(&t);
     return GSAE_OK;
 }
 
@@ -218,24 +217,24 @@ static int cmp_token(const void *a, const void *b)
 /* The rows of t (columns c[0..5): feature, rank, offset, text, value) parsed and sorted by
  * feature, rank, offset. logits: c[2] is the sign column, parsed as offset 0 ("pos") or 1
  * ("neg"). */
-static enum gsae_status parse_tokens(const struct report_csv *t, const char *file, const int64_t *c,
+static enum gsae_status parse_tokens(const struct csv_table *t, const char *file, const int64_t *c,
                                      bool logits, struct dash_token **out, struct gsae_error *err)
 {
     struct dash_token *v = malloc((size_t)(t->n_rows + 1) * sizeof *v);
     if (!v) return gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
     for (int64_t i = 0; i < t->n_rows; i++) {
         struct dash_token *k = &v[i];
-        const char *off = report_csv_cell(t, i, c[2]);
-        bool ok = parse_int(report_csv_cell(t, i, c[0]), &k->feature) &&
-                  parse_int(report_csv_cell(t, i, c[1]), &k->rank);
+        const char *off = csv_cell(t, i, c[2]);
+        bool ok = parse_int(csv_cell(t, i, c[0]), &k->feature) &&
+                  parse_int(csv_cell(t, i, c[1]), &k->rank);
         if (logits) {
             k->offset = strcmp(off, "pos") == 0 ? 0 : strcmp(off, "neg") == 0 ? 1 : -1;
             ok = ok && k->offset >= 0;
         } else {
             ok = ok && parse_int(off, &k->offset);
         }
-        k->text = report_csv_cell(t, i, c[3]);
-        k->value = parse_num(report_csv_cell(t, i, c[4]));
+        k->text = csv_cell(t, i, c[3]);
+        k->value = parse_num(csv_cell(t, i, c[4]));
         if (!ok || !isfinite(k->value)) {
             free(v);
             return gsae_fail(err, GSAE_EFORMAT,
@@ -407,19 +406,19 @@ static bool valid_source(const char *s)
 /* Read an optional per-feature file keeping the shown features' rows; *has is false when absent.
  * Columns names (NULL-terminated) must exist; their indices go to c. */
 static enum gsae_status load_shown(const char *dir, const char *file, struct dash *d,
-                                   const char *const *names, int64_t *c, struct report_csv *t,
+                                   const char *const *names, int64_t *c, struct csv_table *t,
                                    bool *has, struct gsae_error *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    enum gsae_status st = report_csv_read_where(t, path, "feature", keep_shown, d, err);
+    enum gsae_status st = csv_read_where(t, path, "feature", keep_shown, d, err);
     *has = st == GSAE_OK;
     if (st == GSAE_ENOTFOUND) {
         gsae_error_clear(err);
         return GSAE_OK;
     }
     for (int i = 0; st == GSAE_OK && names[i]; i++)
-        if ((c[i] = report_csv_col(t, names[i])) < 0)
+        if ((c[i] = csv_col(t, names[i])) < 0)
             st = gsae_fail(err, GSAE_EFORMAT, "%s: no column '%s'", file, names[i]);
     return st;
 }
@@ -428,7 +427,7 @@ enum gsae_status report_view_dashboard(struct report *r, const char *dir,
                                        const struct report_dashboard_opts *o,
                                        struct gsae_error *err)
 {
-    struct report_csv ma = {0}, toks = {0}, logits = {0}, freq = {0};
+    struct csv_table ma = {0}, toks = {0}, logits = {0}, freq = {0};
     struct dash d = {0};
     struct featstats fs = {0};
     struct dash_token *tv = NULL, *lv = NULL;
@@ -437,7 +436,7 @@ enum gsae_status report_view_dashboard(struct report *r, const char *dir,
     bool has_toks = false, has_logits = false, has_freq = false, has_fs = false;
     char path[4200], note[4400] = "";
     snprintf(path, sizeof path, "%s/maxact.csv", dir);
-    enum gsae_status st = report_csv_read(&ma, path, err);
+    enum gsae_status st = csv_read(&ma, path, err);
     if (st == GSAE_ENOTFOUND) {
         gsae_error_clear(err);
         return GSAE_OK;
@@ -453,10 +452,10 @@ enum gsae_status report_view_dashboard(struct report *r, const char *dir,
     int64_t c[6];
     static const char *const names[] = {"feature", "rank", "activation", "left", "token", "right"};
     for (int i = 0; i < 3 && st == GSAE_OK; i++)
-        if ((c[i] = report_csv_col(&ma, names[i])) < 0)
+        if ((c[i] = csv_col(&ma, names[i])) < 0)
             st = gsae_fail(err, GSAE_EFORMAT, "maxact.csv: no column '%s'", names[i]);
     for (int i = 3; i < 6; i++)
-        c[i] = report_csv_col(&ma, names[i]);
+        c[i] = csv_col(&ma, names[i]);
     if (st != GSAE_OK) goto done;
     /* The features with examples, their largest activation. */
     d.feat = calloc((size_t)ma.n_rows + 1, sizeof *d.feat);
@@ -469,9 +468,9 @@ enum gsae_status report_view_dashboard(struct report *r, const char *dir,
     }
     for (int64_t i = 0; i < ma.n_rows; i++) {
         int64_t id;
-        if (!parse_int(report_csv_cell(&ma, i, c[0]), &id)) {
+        if (!parse_int(csv_cell(&ma, i, c[0]), &id)) {
             st = gsae_fail(err, GSAE_EFORMAT, "maxact.csv: row %lld: feature '%s' is not a number",
-                           (long long)i + 1, report_csv_cell(&ma, i, c[0]));
+                           (long long)i + 1, csv_cell(&ma, i, c[0]));
             goto done;
         }
         d.feat[i] = (struct dash_feature){.id = id, .max_act = -INFINITY, .order = -1};
@@ -482,8 +481,8 @@ enum gsae_status report_view_dashboard(struct report *r, const char *dir,
             d.feat[d.n_feat++] = d.feat[i];
     for (int64_t i = 0; i < ma.n_rows; i++) {
         int64_t id;
-        parse_int(report_csv_cell(&ma, i, c[0]), &id);
-        double a = parse_num(report_csv_cell(&ma, i, c[2]));
+        parse_int(csv_cell(&ma, i, c[0]), &id);
+        double a = parse_num(csv_cell(&ma, i, c[2]));
         struct dash_feature *ft = find(&d, id);
         if (isfinite(a) && a > ft->max_act) ft->max_act = a;
     }
@@ -600,8 +599,8 @@ enum gsae_status report_view_dashboard(struct report *r, const char *dir,
         fprintf(r->f, " &#183; max activation %.4g", ft->max_act);
         for (int64_t i = 0; has_freq && i < freq.n_rows; i++) {
             int64_t id;
-            if (parse_int(report_csv_cell(&freq, i, cf[0]), &id) && id == ft->id) {
-                double fr = parse_num(report_csv_cell(&freq, i, cf[1]));
+            if (parse_int(csv_cell(&freq, i, cf[0]), &id) && id == ft->id) {
+                double fr = parse_num(csv_cell(&freq, i, cf[1]));
                 if (isfinite(fr)) fprintf(r->f, " &#183; fires on %.3g%% of tokens", 100 * fr);
                 break;
             }
@@ -629,17 +628,17 @@ enum gsae_status report_view_dashboard(struct report *r, const char *dir,
         }
         for (int64_t i = 0; i < ma.n_rows; i++) {
             int64_t id, rank = -1;
-            parse_int(report_csv_cell(&ma, i, c[0]), &id);
+            parse_int(csv_cell(&ma, i, c[0]), &id);
             if (id != ft->id) continue;
             int64_t t0 = 0, t1 = 0;
-            if (has_toks && parse_int(report_csv_cell(&ma, i, c[1]), &rank)) {
+            if (has_toks && parse_int(csv_cell(&ma, i, c[1]), &rank)) {
                 t0 = lower_bound(tv, toks.n_rows, id, rank);
                 t1 = lower_bound(tv, toks.n_rows, id, rank + 1);
             }
-            put_example(r, report_csv_cell(&ma, i, c[2]), tv, t0, t1, scale,
-                        c[3] >= 0 ? report_csv_cell(&ma, i, c[3]) : "",
-                        c[4] >= 0 ? report_csv_cell(&ma, i, c[4]) : "",
-                        c[5] >= 0 ? report_csv_cell(&ma, i, c[5]) : "");
+            put_example(r, csv_cell(&ma, i, c[2]), tv, t0, t1, scale,
+                        c[3] >= 0 ? csv_cell(&ma, i, c[3]) : "",
+                        c[4] >= 0 ? csv_cell(&ma, i, c[4]) : "",
+                        c[5] >= 0 ? csv_cell(&ma, i, c[5]) : "");
         }
         fputs("</div></div>\n", r->f);
     }
@@ -651,9 +650,9 @@ done:
     free(d.shown);
     free(d.sorted_ids);
     featstats_free(&fs);
-    report_csv_free(&ma);
-    report_csv_free(&toks);
-    report_csv_free(&logits);
-    report_csv_free(&freq);
+    csv_table_free(&ma);
+    csv_table_free(&toks);
+    csv_table_free(&logits);
+    csv_table_free(&freq);
     return st;
 }

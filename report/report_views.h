@@ -1,11 +1,66 @@
-/* report_views.h: report views that read what experiment commands write besides CSV (gsae
- * steer --json, gsae ablate --json, gsae pca's .npy files); the CSV views live in cmd_report.c.
- * Each view adds its section when its files exist and returns GSAE_EFORMAT naming the file when one
- * is malformed.
+/* report_views.h: the views of gsae report, one per kind of result file (jobs/README.md,
+ * "Result files"; CSV columns in io/results_schema.h), and what they share. Each view adds its
+ * section when its files exist in dir and returns GSAE_EFORMAT naming the file when one is
+ * malformed.
  */
 #pragma once
 
 #include "report.h"
+
+struct tokenizer;
+
+/* ---- shared by the views (report_util.c) ---- */
+
+/* Read dir/name into t; *present is false (and GSAE_OK returned) when the file is absent. */
+enum gsae_status report_load(const char *dir, const char *name, struct csv_table *t, bool *present,
+                             struct gsae_error *err);
+
+/* Column col as numbers (non-numeric cells become NaN); newly allocated, NULL out of memory. */
+double *report_numbers(const struct csv_table *t, int64_t col);
+
+/* The text of dir/name, or NULL when it cannot be read; newly allocated. */
+char *report_read_text(const char *dir, const char *name);
+
+/* Replace column col's cells by a visible form: newline, tab, CR as \n \t \r, spaces as
+ * U+2423, other control bytes as \xNN. */
+enum gsae_status report_tokens_visible(struct csv_table *t, int64_t col, struct gsae_error *err);
+
+/* Whole-table view: every column of t as text cells. */
+void report_show_table(struct report *r, const struct csv_table *t, const char *caption);
+
+/* Distinct values of column col in order of first appearance; *group gets each row's index
+ * into the returned (borrowed) names. Returns the count, or -1 out of memory. */
+int64_t report_distinct(const struct csv_table *t, int64_t col, const char ***names,
+                        int64_t **group);
+
+/* s as a whole decimal integer (false otherwise), or as a number (NaN otherwise). */
+bool report_parse_int(const char *s, int64_t *v);
+double report_parse_num(const char *s);
+
+/* ---- views of the prompt experiments (report_prompts.c) ---- */
+
+/* summary.csv (key,value), timings.csv (gsae run) and job.ini. */
+enum gsae_status report_view_summary(struct report *r, const char *dir, struct gsae_error *err);
+/* acts_last_token.csv: one line chart per prompt. */
+enum gsae_status report_view_acts(struct report *r, const char *dir, struct gsae_error *err);
+/* feature_diff.csv: one line chart and top-feature bars per pair. */
+enum gsae_status report_view_diff(struct report *r, const char *dir, struct gsae_error *err);
+/* steer.csv: one table of continuations per feature. */
+enum gsae_status report_view_steer(struct report *r, const char *dir, struct gsae_error *err);
+/* ablate_topk.csv: one table of top next tokens per condition. */
+enum gsae_status report_view_ablate(struct report *r, const char *dir, struct gsae_error *err);
+/* table_<name>.csv: any other table, shown as is under its name. */
+enum gsae_status report_view_tables(struct report *r, const char *dir, struct gsae_error *err);
+
+/* ---- views of a store (report_harvest.c) ---- */
+
+/* pca_scores.csv or pca.csv, and pca_explained.csv; tk (may be NULL) decodes token ids. */
+enum gsae_status report_view_pca(struct report *r, const char *dir, const struct tokenizer *tk,
+                                 struct gsae_error *err);
+/* harvest_progress.csv and feature_freq.csv. */
+enum gsae_status report_view_harvest(struct report *r, const char *dir, struct gsae_error *err);
+
+/* ---- views of other files ---- */
 
 /* steer_<label>.json files: {"feature", "max_act", "runs": [{"strength", "text"}]}. */
 enum gsae_status report_view_steer_json(struct report *r, const char *dir, struct gsae_error *err);
