@@ -22,6 +22,19 @@ void csv_write_field(FILE *f, const char *s)
     fputc('"', f);
 }
 
+char **csv_names_numbered(const char *prefix, const int64_t *ids, int64_t n)
+{
+    const size_t each = strlen(prefix) + 24;
+    size_t count = (size_t)(n > 0 ? n : 1);
+    char **names = malloc(count * (sizeof *names + each));
+    char *text = (char *)(names + count);
+    for (int64_t i = 0; names && i < n; i++) {
+        names[i] = text + (size_t)i * each;
+        snprintf(names[i], each, "%s%lld", prefix, (long long)(ids ? ids[i] : i + 1));
+    }
+    return names;
+}
+
 /* The schema column of field i of a record. */
 static const struct csv_column *column_of(const struct csv_writer *w, int64_t i)
 {

@@ -84,6 +84,10 @@ void csv_end_row(struct csv_writer *w, bool flush);
  * schema). Accepts a zeroed writer. */
 enum gsae_status csv_writer_close(struct csv_writer *w, struct gsae_error *err);
 
+/* Names for the columns of a repeat column: prefix followed by ids[i] (ids NULL: i + 1), n of
+ * them, in one allocation (free it with free()). NULL out of memory. */
+char **csv_names_numbered(const char *prefix, const int64_t *ids, int64_t n);
+
 /* Write s to f as one field under the quoting policy above. */
 void csv_write_field(FILE *f, const char *s);
 

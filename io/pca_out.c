@@ -172,23 +172,11 @@ static void put_context(struct csv_writer *w, const struct pca_table *t,
     free(s);
 }
 
-/* The names of the k principal-component columns: prefix1 ... prefixk (8 bytes each). */
-static char **pc_names(const char *prefix, int64_t k)
-{
-    char **names = malloc((size_t)(k > 0 ? k : 1) * (sizeof *names + 32));
-    char *text = (char *)(names + (k > 0 ? k : 1));
-    for (int64_t c = 0; names && c < k; c++) {
-        names[c] = text + 32 * c;
-        snprintf(names[c], 32, "%s%lld", prefix, (long long)c + 1);
-    }
-    return names;
-}
-
 static enum gsae_status open_pcs(struct csv_writer *w, const char *path,
                                  const struct csv_schema *schema, const char *prefix, int64_t k,
                                  struct gsae_error *err)
 {
-    char **names = pc_names(prefix, k);
+    char **names = csv_names_numbered(prefix, NULL, k);
     if (!names) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
     enum gsae_status st =
         csv_writer_open(w, path, schema, (const char *const *)names, k, false, err);

@@ -46,7 +46,7 @@ SCHEMA(results_ablate_topk, "ablate_topk.csv", STR("condition"), INT("rank"), ST
 SCHEMA(results_answer_logprob, "table_answer_logprob.csv", STR("condition"), INT("answer_tokens"),
        DBL("logprob", "%.9g"), INT("first_token_rank"), DBL("first_token_prob", "%.9g"));
 
-SCHEMA(results_attribution_top, "attribution_top.csv", INT("rank"), INT("feature"),
+SCHEMA(results_attribution_top, "attribution_top.csv", OPT_INT("rank"), INT("feature"),
        DBL("total_abs", "%.9g"), DBL("sum", "%.9g"), INT("peak_position"), STR("peak_token"),
        DBL("peak_value", "%.9g"));
 SCHEMA(results_attribution_strip, "attribution_strip.csv", INT("position"), STR("token"),

@@ -432,17 +432,11 @@ static enum gsae_status write_csvs(const char *dir, const struct amap *m, const 
     }
     if ((st = csv_writer_close(&w, err)) != GSAE_OK) return st;
     snprintf(path, sizeof path, "%s/attribution_strip.csv", dir);
-    char(*names)[32] = malloc((size_t)(r->n_top > 0 ? r->n_top : 1) * sizeof *names);
-    const char **name_ptrs = malloc((size_t)(r->n_top > 0 ? r->n_top : 1) * sizeof *name_ptrs);
-    for (int64_t i = 0; names && name_ptrs && i < r->n_top; i++) {
-        snprintf(names[i], sizeof names[i], "f%lld", (long long)r->top[i]);
-        name_ptrs[i] = names[i];
-    }
-    st = names && name_ptrs ? csv_writer_open(&w, path, &results_attribution_strip, name_ptrs,
-                                              r->n_top, false, err)
-                            : gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
+    char **names = csv_names_numbered("f", r->top, r->n_top);
+    st = names ? csv_writer_open(&w, path, &results_attribution_strip, (const char *const *)names,
+                                 r->n_top, false, err)
+               : gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
     free(names);
-    free(name_ptrs);
     if (st != GSAE_OK) return st;
     for (int64_t p = 0; p < m->n; p++) {
         csv_put_int(&w, p);

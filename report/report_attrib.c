@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/results_schema.h"
 #include "report_views.h"
 
 /* Prompts shown shaded: one per top feature, at most this many. */
@@ -15,13 +16,6 @@
 #define STRIP_W     1000.0
 #define STRIP_ROW   16.0
 #define STRIP_LABEL 90.0
-
-static double num(const char *s)
-{
-    char *end = NULL;
-    double v = strtod(s, &end);
-    return end == s || *end != '\0' ? NAN : v;
-}
 
 /* Token text as written by gsae attribute ("\n" and "\xNN" escapes): escaped for HTML, control
  * bytes as '?', and "\n" as a return mark followed by a line break when breaks is true. */
@@ -57,7 +51,7 @@ static void heat_strip(struct report *r, const struct csv_table *s, int64_t c_to
     double m = 0, m_err = 0; /* the features' scale, and the error row's own */
     for (int64_t p = 0; p < T; p++)
         for (int64_t k = 0; k <= n_feat; k++) {
-            double v = fabs(num(csv_cell(s, p, k < n_feat ? c_f0 + k : c_err)));
+            double v = fabs(report_parse_num(csv_cell(s, p, k < n_feat ? c_f0 + k : c_err)));
             double *mk = k < n_feat ? &m : &m_err;
             if (isfinite(v) && v > *mk) *mk = v;
         }
@@ -80,7 +74,7 @@ static void heat_strip(struct report *r, const struct csv_table *s, int64_t c_to
                 "fill=\"none\" class=\"axis\" stroke=\"#e3e6ef\"/>\n",
                 STRIP_LABEL, y, STRIP_W, STRIP_ROW - 1);
         for (int64_t p = 0; p < T; p++) {
-            double v = num(csv_cell(s, p, k < n_feat ? c_f0 + k : c_err));
+            double v = report_parse_num(csv_cell(s, p, k < n_feat ? c_f0 + k : c_err));
             if (!isfinite(v) || v == 0) continue;
             char bg[64];
             shade(bg, sizeof bg, v, k < n_feat ? m : m_err);
@@ -108,7 +102,7 @@ static void shaded_prompt(struct report *r, const struct csv_table *s, int64_t c
 {
     double m = 0;
     for (int64_t p = 0; p < s->n_rows; p++) {
-        double v = fabs(num(csv_cell(s, p, col)));
+        double v = fabs(report_parse_num(csv_cell(s, p, col)));
         if (isfinite(v) && v > m) m = v;
     }
     fprintf(r->f, "<details%s><summary>", open ? " open" : "");
@@ -119,7 +113,7 @@ static void shaded_prompt(struct report *r, const struct csv_table *s, int64_t c
             "word-break:break-all;border:1px solid #e3e6ef;padding:8px;margin:6px 0 12px\">",
             m);
     for (int64_t p = 0; p < s->n_rows; p++) {
-        double v = num(csv_cell(s, p, col));
+        double v = report_parse_num(csv_cell(s, p, col));
         char bg[64];
         shade(bg, sizeof bg, v, m);
         fprintf(r->f, "<span style=\"background:%s\" title=\"%lld: %.6g\">", bg, (long long)p,
@@ -130,101 +124,120 @@ static void shaded_prompt(struct report *r, const struct csv_table *s, int64_t c
     fputs("</div></details>\n", r->f);
 }
 
-enum gsae_status report_view_attribution(struct report *r, const char *dir, struct gsae_error *err)
+/* attribution_top.csv and attribution_strip.csv (position,token,error,f<id>...): the top
+ * file's columns go to c, the strip's layout is checked. */
+static enum gsae_status load_attribution(const char *dir, struct csv_table *top,
+                                         struct csv_table *strip, int64_t *c, bool *present,
+                                         struct gsae_error *err)
 {
+    enum gsae_status st = report_load(dir, "attribution_top.csv", top, present, err);
+    if (st != GSAE_OK || !*present) return st;
+    if ((st = csv_columns(top, &results_attribution_top, c, err)) != GSAE_OK) return st;
     char path[4200];
-    struct csv_table top = {0}, strip = {0};
-    char **labels = NULL;
-    double *values = NULL;
-    snprintf(path, sizeof path, "%s/attribution_top.csv", dir);
-    enum gsae_status st = csv_read(&top, path, err);
-    if (st == GSAE_ENOTFOUND) {
-        gsae_error_clear(err);
-        return GSAE_OK;
-    }
-    if (st != GSAE_OK) return st;
-    static const char *const names[] = {"feature",       "total_abs",  "sum",
-                                        "peak_position", "peak_token", "peak_value"};
-    int64_t c[6];
-    for (int i = 0; i < 6 && st == GSAE_OK; i++)
-        if ((c[i] = csv_col(&top, names[i])) < 0)
-            st = gsae_fail(err, GSAE_EFORMAT, "attribution_top.csv: no column '%s'", names[i]);
     snprintf(path, sizeof path, "%s/attribution_strip.csv", dir);
-    if (st == GSAE_OK) st = csv_read(&strip, path, err);
-    int64_t c_tok = -1, c_err = -1, c_f0 = 3, n_feat = 0;
-    if (st == GSAE_OK) {
-        c_tok = csv_col(&strip, "token");
-        c_err = csv_col(&strip, "error");
-        n_feat = strip.n_cols - c_f0;
-        if (c_tok != 1 || c_err != 2 || n_feat < 0)
-            st = gsae_fail(err, GSAE_EFORMAT,
-                           "attribution_strip.csv: expected position,token,error,f<id>...");
-    }
-    int64_t n = top.n_rows;
-    if (st == GSAE_OK && (!(labels = calloc((size_t)n + 1, sizeof *labels)) ||
-                          !(values = malloc(((size_t)n + 1) * sizeof *values))))
-        st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
-    for (int64_t i = 0; st == GSAE_OK && i < n; i++) {
-        char buf[400];
-        snprintf(buf, sizeof buf, "f%s", csv_cell(&top, i, c[0]));
-        if (!(labels[i] = strdup(buf))) st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
-        values[i] = num(csv_cell(&top, i, c[2]));
-    }
-    if (st != GSAE_OK) goto done;
-    report_section(r, "attribution", "Feature attribution",
-                   "Which SAE features drive the metric (gsae attribute): activation times "
-                   "the gradient of the metric through the feature's decoder direction, summed "
-                   "over positions. Features are ranked by total |attribution|; bars show the "
-                   "signed sum.");
+    if ((st = csv_read(strip, path, err)) != GSAE_OK) return st;
+    if (csv_col(strip, "token") != ATTR_STRIP_TOKEN || csv_col(strip, "error") != ATTR_STRIP_ERROR)
+        return gsae_fail(err, GSAE_EFORMAT,
+                         "attribution_strip.csv: expected position,token,error,f<id>...");
+    return GSAE_OK;
+}
+
+/* attribution_meta.csv (key,value), when there is one. */
+static enum gsae_status meta_table(struct report *r, const char *dir, struct gsae_error *err)
+{
     struct csv_table meta = {0};
-    snprintf(path, sizeof path, "%s/attribution_meta.csv", dir);
-    st = csv_read(&meta, path, err);
-    if (st == GSAE_ENOTFOUND) {
-        gsae_error_clear(err);
-        st = GSAE_OK;
-    } else if (st == GSAE_OK) {
-        report_table(r, "What was attributed", (const char *const *)meta.header, meta.n_cols,
-                     (const char *const *)meta.cells, meta.n_rows);
-    }
+    bool has = false;
+    enum gsae_status st = report_load(dir, "attribution_meta.csv", &meta, &has, err);
+    if (st == GSAE_OK && has) report_show_table(r, &meta, "What was attributed");
     csv_table_free(&meta);
-    if (st != GSAE_OK) goto done;
-    struct report_axes ax = {.title = "Top features: attribution summed over positions",
-                             .x_label = "attribution (metric units)"};
-    report_bars(r, &ax, (const char *const *)labels, values, n);
-    heat_strip(r, &strip, c_tok, c_err, c_f0, n_feat);
-    for (int64_t k = 0; k < n_feat && k < N_SHADED; k++)
-        shaded_prompt(r, &strip, c_tok, c_f0 + k, k == 0);
-    /* the top table: feature, totals, peak */
-    const char *header[6] = {"feature",       "total |attribution|", "sum",
-                             "peak position", "peak token",          "peak value"};
-    const char **cells = malloc((size_t)(n * 6 + 1) * sizeof *cells);
+    return st;
+}
+
+/* The bars: each top feature's attribution summed over positions. */
+static enum gsae_status top_bars(struct report *r, const struct csv_table *top, const int64_t *c,
+                                 struct gsae_error *err)
+{
+    int64_t n = top->n_rows;
+    char(*labels)[32] = malloc(((size_t)n + 1) * sizeof *labels);
+    const char **label_ptrs = malloc(((size_t)n + 1) * sizeof *label_ptrs);
+    double *values = malloc(((size_t)n + 1) * sizeof *values);
+    enum gsae_status st = GSAE_OK;
+    if (!labels || !label_ptrs || !values) {
+        st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            snprintf(labels[i], sizeof labels[i], "f%s", csv_cell(top, i, c[ATTR_TOP_FEATURE]));
+            label_ptrs[i] = labels[i];
+            values[i] = report_parse_num(csv_cell(top, i, c[ATTR_TOP_SUM]));
+        }
+        struct report_axes ax = {.title = "Top features: attribution summed over positions",
+                                 .x_label = "attribution (metric units)"};
+        report_bars(r, &ax, label_ptrs, values, n);
+    }
+    free(labels);
+    free(label_ptrs);
+    free(values);
+    return st;
+}
+
+/* The top table: feature, totals, peak; the peak token with control bytes shown as '?'. */
+static enum gsae_status top_table(struct report *r, const struct csv_table *top, const int64_t *c,
+                                  struct gsae_error *err)
+{
+    static const char *const header[6] = {"feature",       "total |attribution|", "sum",
+                                          "peak position", "peak token",          "peak value"};
+    static const int cols[6] = {ATTR_TOP_FEATURE,       ATTR_TOP_TOTAL_ABS,  ATTR_TOP_SUM,
+                                ATTR_TOP_PEAK_POSITION, ATTR_TOP_PEAK_TOKEN, ATTR_TOP_PEAK_VALUE};
+    int64_t n = top->n_rows;
+    struct report_cell *cells = malloc((size_t)(n * 6 + 1) * sizeof *cells);
     char **tok = calloc((size_t)n + 1, sizeof *tok);
+    enum gsae_status st = GSAE_OK;
     if (!cells || !tok) st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
     for (int64_t i = 0; st == GSAE_OK && i < n; i++) {
-        const char *t = csv_cell(&top, i, c[4]);
-        size_t len = strlen(t);
-        if (!(tok[i] = malloc(len + 2))) {
+        const char *t = csv_cell(top, i, c[ATTR_TOP_PEAK_TOKEN]);
+        if (!(tok[i] = strdup(t))) {
             st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
             break;
         }
-        tok[i][0] = '\x03';
-        for (size_t j = 0; j <= len; j++) /* control bytes shown as '?' */
-            tok[i][j + 1] = (unsigned char)t[j] < 0x20 && t[j] ? '?' : t[j];
+        for (char *p = tok[i]; *p; p++)
+            if ((unsigned char)*p < 0x20) *p = '?';
         for (int k = 0; k < 6; k++)
-            cells[i * 6 + k] = k == 4 ? tok[i] : csv_cell(&top, i, c[k]);
+            cells[i * 6 + k] = k == 4
+                                   ? (struct report_cell){.kind = REPORT_CELL_TOKEN, .text = tok[i]}
+                                   : report_cell_text(csv_cell(top, i, c[cols[k]]));
     }
     if (st == GSAE_OK)
-        report_table(r, "Top features with their largest per-position attribution", header, 6,
-                     cells, n);
+        report_table_cells(r, "Top features with their largest per-position attribution", header, 6,
+                           cells, n);
     for (int64_t i = 0; tok && i < n; i++)
         free(tok[i]);
     free(tok);
     free(cells);
-done:
-    for (int64_t i = 0; labels && i < n; i++)
-        free(labels[i]);
-    free(labels);
-    free(values);
+    return st;
+}
+
+enum gsae_status report_view_attribution(struct report *r, const char *dir, struct gsae_error *err)
+{
+    struct csv_table top = {0}, strip = {0};
+    int64_t c[8];
+    bool present = false;
+    enum gsae_status st = load_attribution(dir, &top, &strip, c, &present, err);
+    if (st == GSAE_OK && present) {
+        const int64_t c_f0 = ATTR_STRIP_FEATURES, n_feat = strip.n_cols - c_f0;
+        report_section(r, "attribution", "Feature attribution",
+                       "Which SAE features drive the metric (gsae attribute): activation times "
+                       "the gradient of the metric through the feature's decoder direction, "
+                       "summed over positions. Features are ranked by total |attribution|; bars "
+                       "show the signed sum.");
+        st = meta_table(r, dir, err);
+        if (st == GSAE_OK) st = top_bars(r, &top, c, err);
+        if (st == GSAE_OK) {
+            heat_strip(r, &strip, ATTR_STRIP_TOKEN, ATTR_STRIP_ERROR, c_f0, n_feat);
+            for (int64_t k = 0; k < n_feat && k < N_SHADED; k++)
+                shaded_prompt(r, &strip, ATTR_STRIP_TOKEN, c_f0 + k, k == 0);
+            st = top_table(r, &top, c, err);
+        }
+    }
     csv_table_free(&top);
     csv_table_free(&strip);
     return st;

@@ -53,6 +53,56 @@ void report_escape(FILE *f, const char *s)
     }
 }
 
+/* Text of a token or context, escaped for HTML. Newline is shown as a return mark (followed by
+ * a line break when markup is true), tab as an arrow; other control characters as \xNN
+ * (C0, DEL) or \uNNNN (C1); invalid UTF-8 as U+FFFD. The two-character escapes \n \t \r that
+ * gsae maxact writes for those characters are shown as the characters. markup false: for an
+ * attribute value. */
+void report_token_text(FILE *f, const char *s, bool markup)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned char c = *p;
+        if (c == '\\' && (p[1] == 'n' || p[1] == 't' || p[1] == 'r')) {
+            c = p[1] == 'n' ? '\n' : p[1] == 't' ? '\t' : '\r'; /* as gsae maxact escapes them */
+            p++;
+        }
+        if (c < 0x80) {
+            if (c == '\n' || c == '\t') {
+                const char *mark = c == '\n' ? "\xe2\x86\xb5" : "\xe2\x87\xa5";
+                fprintf(f, markup ? "<i>%s</i>%s" : "%s%s", mark, markup && c == '\n' ? "\n" : "");
+            } else if (c < 0x20 || c == 0x7f) {
+                fprintf(f, markup ? "<i>\\x%02x</i>" : "\\x%02x", c);
+            } else {
+                char one[2] = {(char)c, 0};
+                report_escape(f, one);
+            }
+            p++;
+            continue;
+        }
+        /* A well-formed UTF-8 sequence (no overlongs, surrogates or code points > U+10FFFF). */
+        int len = c >= 0xc2 && c <= 0xdf   ? 2
+                  : c >= 0xe0 && c <= 0xef ? 3
+                  : c >= 0xf0 && c <= 0xf4 ? 4
+                                           : 0;
+        unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+        unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+        bool ok = len > 0 && p[1] >= lo && p[1] <= hi;
+        for (int k = 2; ok && k < len; k++)
+            ok = p[k] >= 0x80 && p[k] <= 0xbf;
+        if (!ok) {
+            fputs("\xef\xbf\xbd", f);
+            p++;
+        } else if (len == 2 && c == 0xc2 && p[1] < 0xa0) { /* C1 control U+0080..U+009F */
+            fprintf(f, markup ? "<i>\\u%04x</i>" : "\\u%04x", p[1]);
+            p += 2;
+        } else {
+            fwrite(p, 1, (size_t)len, f);
+            p += len;
+        }
+    }
+}
+
 void report_grid_begin(struct report *r)
 {
     fputs("<div class=\"grid2\">\n", r->f);

@@ -22,6 +22,13 @@ struct report {
 /* Write s (NULL: nothing) escaped for HTML text and attribute values. */
 void report_escape(FILE *f, const char *s);
 
+/* Write the text of a token or context escaped, with every character visible: newline as a
+ * return mark (then a line break when markup is set), tab as an arrow, other control characters
+ * as \xNN (C0, DEL) or \uNNNN (C1), invalid UTF-8 as U+FFFD; the two-character escapes \n \t \r
+ * that gsae maxact writes are shown as those characters. markup false: for an attribute value
+ * (no tags). */
+void report_token_text(FILE *f, const char *s, bool markup);
+
 /* Start / end a grid of small charts (two per row on wide screens). */
 void report_grid_begin(struct report *r);
 void report_grid_end(struct report *r);
