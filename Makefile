@@ -87,9 +87,11 @@ $(BUILD)/libgsae.a: $(LIB_OBJ)
 $(BUILD)/gsae: $(JOB_OBJ) $(BUILD)/libgsae.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $(JOB_OBJ) $(BUILD)/libgsae.a $(LIBS)
 
+# The report's drawing layer lives with the commands (report/): its test links that object.
+$(BUILD)/tests/test_report_svg: $(BUILD)/report/report_svg.o
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libgsae.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< -o $@ $(BUILD)/libgsae.a $(LDFLAGS_ALL) -lcmocka $(LIBS)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< $(filter %.o,$^) -o $@ $(BUILD)/libgsae.a $(LDFLAGS_ALL) -lcmocka $(LIBS)
 
 # Fuzz targets link a deterministic driver (tests/fuzz/driver.c) so they run in the test suite;
 # `make fuzz` builds the same targets with clang's libFuzzer for open-ended runs. The job-file
