@@ -10,8 +10,6 @@
 #include "../io/npy.h"
 #include "report_views.h"
 
-#define CELL_LEN 64
-
 /* Sorted names in dir of the form <prefix>*.json; count returned, -1 on error. */
 static int list_json(const char *dir, const char *prefix, char ***names)
 {
@@ -92,20 +90,13 @@ enum gsae_status report_view_steer_json(struct report *r, const char *dir, struc
             break;
         }
         size_t n_runs = json_array_size(runs);
-        char **cells = calloc(2 * n_runs + 1, sizeof *cells);
+        struct report_cell *cells = calloc(2 * n_runs + 1, sizeof *cells);
         for (size_t k = 0; cells && k < n_runs; k++) {
             json_t *run = json_array_get(runs, k);
             const char *text = json_string_value(json_object_get(run, "text"));
-            size_t len = text ? strlen(text) : 0;
-            cells[2 * k] = malloc(CELL_LEN);
-            cells[2 * k + 1] = malloc(len + 2);
-            if (cells[2 * k])
-                snprintf(cells[2 * k], CELL_LEN, "%+g",
-                         json_number_value(json_object_get(run, "strength")));
-            if (cells[2 * k + 1]) {
-                cells[2 * k + 1][0] = '\x01';
-                memcpy(cells[2 * k + 1] + 1, text ? text : "", len + 1);
-            }
+            cells[2 * k] =
+                report_cell_number(json_number_value(json_object_get(run, "strength")), "%+g");
+            cells[2 * k + 1] = (struct report_cell){.kind = REPORT_CELL_PRE, .text = text};
         }
         char label[256], caption[512];
         label_of(names[i], "steer_", label, sizeof label);
@@ -114,15 +105,10 @@ enum gsae_status report_view_steer_json(struct report *r, const char *dir, struc
                  json_number_value(json_object_get(root, "max_act")),
                  (long long)json_integer_value(json_object_get(root, "layer")));
         static const char *const header[] = {"strength", "continuation"};
-        bool ok = cells != NULL;
-        for (size_t k = 0; ok && k < 2 * n_runs; k++)
-            ok = cells[k] != NULL;
-        if (ok)
-            report_table(r, caption, header, 2, (const char *const *)cells, (int64_t)n_runs);
+        if (cells)
+            report_table_cells(r, caption, header, 2, cells, (int64_t)n_runs);
         else
             st = gsae_fail(err, GSAE_ENOMEM, "report: out of memory");
-        for (size_t k = 0; cells && k < 2 * n_runs; k++)
-            free(cells[k]);
         free(cells);
         json_decref(root);
     }
@@ -130,13 +116,13 @@ enum gsae_status report_view_steer_json(struct report *r, const char *dir, struc
     return st;
 }
 
-/* Visible token text (as cmd_report shows tokens): "\x03" + text for report_table. */
-static char *token_cell(const char *text)
+/* Visible token text (as the CSV views show tokens): newline as \n, space as U+2423; a
+ * TOKEN cell of it goes to *cell. Newly allocated, NULL out of memory. */
+static char *token_cell(const char *text, struct report_cell *cell)
 {
     size_t n = text ? strlen(text) : 0;
-    char *c = malloc(4 * n + 2), *p = c;
+    char *c = malloc(4 * n + 1), *p = c;
     if (!c) return NULL;
-    *p++ = '\x03';
     for (size_t i = 0; i < n; i++) {
         if (text[i] == '\n')
             p += sprintf(p, "\\n");
@@ -146,18 +132,14 @@ static char *token_cell(const char *text)
             *p++ = text[i];
     }
     *p = '\0';
+    *cell = (struct report_cell){.kind = REPORT_CELL_TOKEN, .text = c};
     return c;
 }
 
 /* A number as a cell: integers exactly, others with 4 significant digits. */
-static char *num_cell(double v, bool integer)
+static struct report_cell num_cell(double v, bool integer)
 {
-    char *c = malloc(CELL_LEN);
-    if (c && integer)
-        snprintf(c, CELL_LEN, "%.0f", v);
-    else if (c)
-        snprintf(c, CELL_LEN, "%.4g", v);
-    return c;
+    return report_cell_number(v, integer ? "%.0f" : "%.4g");
 }
 
 /* Per answer token: rank and probability, clean and ablated. */
@@ -166,24 +148,25 @@ static bool answer_table(struct report *r, json_t *answer, const char *caption)
     size_t n = json_array_size(answer);
     static const char *const header[] = {"index",      "answer token", "clean rank",
                                          "clean prob", "ablated rank", "ablated prob"};
-    char **cells = calloc(6 * n + 1, sizeof *cells);
-    bool ok = cells != NULL;
+    struct report_cell *cells = calloc(6 * n + 1, sizeof *cells);
+    char **tokens = calloc(n + 1, sizeof *tokens);
+    bool ok = cells && tokens;
     for (size_t i = 0; ok && i < n; i++) {
         json_t *a = json_array_get(answer, i);
         json_t *clean = json_object_get(a, "clean"), *abl = json_object_get(a, "ablated");
-        char **row = cells + 6 * i;
+        struct report_cell *row = cells + 6 * i;
         row[0] = num_cell((double)json_integer_value(json_object_get(a, "index")), true);
-        row[1] = token_cell(json_string_value(json_object_get(a, "text")));
+        tokens[i] = token_cell(json_string_value(json_object_get(a, "text")), &row[1]);
         row[2] = num_cell((double)json_integer_value(json_object_get(clean, "rank")), true);
         row[3] = num_cell(json_number_value(json_object_get(clean, "prob")), false);
         row[4] = num_cell((double)json_integer_value(json_object_get(abl, "rank")), true);
         row[5] = num_cell(json_number_value(json_object_get(abl, "prob")), false);
-        for (int c = 0; c < 6; c++)
-            ok = ok && row[c];
+        ok = tokens[i] != NULL;
     }
-    if (ok) report_table(r, caption, header, 6, (const char *const *)cells, (int64_t)n);
-    for (size_t k = 0; cells && k < 6 * n; k++)
-        free(cells[k]);
+    if (ok) report_table_cells(r, caption, header, 6, cells, (int64_t)n);
+    for (size_t k = 0; tokens && k < n; k++)
+        free(tokens[k]);
+    free(tokens);
     free(cells);
     return ok;
 }
@@ -196,22 +179,23 @@ static bool topk_table(struct report *r, json_t *a, const char *caption)
     size_t n =
         json_array_size(ct) > json_array_size(at) ? json_array_size(ct) : json_array_size(at);
     static const char *const header[] = {"rank", "clean", "prob", "ablated", "prob"};
-    char **cells = calloc(5 * n + 1, sizeof *cells);
-    bool ok = cells != NULL;
+    struct report_cell *cells = calloc(5 * n + 1, sizeof *cells);
+    char **tokens = calloc(2 * n + 1, sizeof *tokens);
+    bool ok = cells && tokens;
     for (size_t i = 0; ok && i < n; i++) {
         json_t *c = json_array_get(ct, i), *b = json_array_get(at, i);
-        char **row = cells + 5 * i;
+        struct report_cell *row = cells + 5 * i;
         row[0] = num_cell((double)(i + 1), true);
-        row[1] = token_cell(json_string_value(json_object_get(c, "text")));
+        tokens[2 * i] = token_cell(json_string_value(json_object_get(c, "text")), &row[1]);
         row[2] = num_cell(json_number_value(json_object_get(c, "prob")), false);
-        row[3] = token_cell(json_string_value(json_object_get(b, "text")));
+        tokens[2 * i + 1] = token_cell(json_string_value(json_object_get(b, "text")), &row[3]);
         row[4] = num_cell(json_number_value(json_object_get(b, "prob")), false);
-        for (int k = 0; k < 5; k++)
-            ok = ok && row[k];
+        ok = tokens[2 * i] && tokens[2 * i + 1];
     }
-    if (ok) report_table(r, caption, header, 5, (const char *const *)cells, (int64_t)n);
-    for (size_t k = 0; cells && k < 5 * n; k++)
-        free(cells[k]);
+    if (ok) report_table_cells(r, caption, header, 5, cells, (int64_t)n);
+    for (size_t k = 0; tokens && k < 2 * n; k++)
+        free(tokens[k]);
+    free(tokens);
     free(cells);
     return ok;
 }
