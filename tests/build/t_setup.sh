@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$T"
 mkdir -p repo fake
-cp -r "$TOP/Makefile" "$TOP/src" "$TOP/io" "$TOP/mpi" "$TOP/jobs" repo/
+cp -r "$TOP/Makefile" "$TOP/src" "$TOP/io" "$TOP/mpi" "$TOP/jobs" "$TOP/report" "$TOP/tools" repo/
 marker="$T/installed"
 cat >fake/dpkg-query <<SH
 #!/bin/sh
