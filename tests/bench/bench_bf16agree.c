@@ -212,8 +212,7 @@ int main(int argc, char **argv)
                 double dv = fabs((double)a32.value[i] - (double)a16.value[j]);
                 dmax = dv > dmax ? dv : dmax;
                 both++, i++, j++;
-            }
-            else if (a32.feature[i] < a16.feature[j])
+            } else if (a32.feature[i] < a16.feature[j])
                 i++;
             else
                 j++;
