@@ -141,33 +141,10 @@ static float kth_value(const struct sae_acts *a, int64_t r, int k)
     return out;
 }
 
-int main(int argc, char **argv)
+/* Relative error of each layer's resid_post (Frobenius over all tokens, and the worst token). */
+static void report_resid(const float *res32, const float *res16, int64_t n_layers, int64_t n,
+                         int64_t d)
 {
-    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    int64_t n_layers = quick ? 2 : 6, n_seq = quick ? 1 : 2, len = quick ? 64 : 256;
-    struct gemma_config c = gemma_config_2b();
-    c.n_layers = n_layers;
-    int64_t n = n_seq * len, d = c.d_model, hook = n_layers / 2;
-    struct synth_model m;
-    synth_init(&m, &c, GSAE_DTYPE_BF16, 7, 0, n_layers, 1);
-    int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
-    struct rng r;
-    rng_seed(&r, 5);
-    for (int64_t i = 0; i < n; i++)
-        tok[i] = i % len == 0 ? c.bos_id : (int32_t)rng_below(&r, (uint64_t)c.n_vocab);
-    float *res32 = malloc(sizeof(float) * (size_t)(n_layers * n * d));
-    float *res16 = malloc(sizeof(float) * (size_t)(n_layers * n * d));
-    float *log32 = malloc(sizeof(float) * (size_t)(n * c.n_vocab));
-    float *log16 = malloc(sizeof(float) * (size_t)(n * c.n_vocab));
-    if (!res32 || !res16 || !log32 || !log16) {
-        fprintf(stderr, "bench_bf16agree: out of memory\n");
-        return 1;
-    }
-    run(&m, GEMMA_COMPUTE_F32, tok, n_seq, len, res32, log32);
-    run(&m, GEMMA_COMPUTE_BF16, tok, n_seq, len, res16, log16);
-    printf("bf16 agreement: random Gemma-2 2B-dims model, %lld layers, %lld x %lld random "
-           "tokens\n",
-           (long long)n_layers, (long long)n_seq, (long long)len);
     for (int64_t L = 0; L < n_layers; L++) {
         double num = 0, den = 0, worst = 0;
         for (int64_t t = 0; t < n; t++) {
@@ -182,14 +159,12 @@ int main(int argc, char **argv)
         printf("bf16 agreement: resid_post.%lld relative error %.2e (worst token %.2e)\n",
                (long long)L, sqrt(num / den), worst);
     }
-    int64_t same = 0;
-    for (int64_t t = 0; t < n; t++)
-        same +=
-            argmax(log32 + t * c.n_vocab, c.n_vocab) == argmax(log16 + t * c.n_vocab, c.n_vocab);
-    printf("bf16 agreement: top-1 next token equal for %lld of %lld tokens (%.1f%%)\n",
-           (long long)same, (long long)n, 100.0 * (double)same / (double)n);
+}
 
-    const float *x32 = res32 + hook * n * d, *x16 = res16 + hook * n * d;
+/* A random SAE on the hooked layer's resid_post (x32 from f32 mode, x16 from bf16 mode, n
+ * tokens of d): Jaccard of the firing sets, top-10 agreement, and how many misses are near-ties. */
+static void report_sae(const float *x32, const float *x16, int64_t n, int64_t d, int64_t hook)
+{
     struct sae_params sae;
     make_sae(&sae, x32, n, d);
     struct sae_encoder enc;
@@ -244,6 +219,44 @@ int main(int argc, char **argv)
            TOP_K, TOP_K + 1, gaps[n / 2], errs[n / 2]);
     free(gaps), free(errs);
     sae_acts_free(&a32), sae_acts_free(&a16), sae_encoder_free(&enc), sae_params_free(&sae);
+}
+
+int main(int argc, char **argv)
+{
+    int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+    int64_t n_layers = quick ? 2 : 6, n_seq = quick ? 1 : 2, len = quick ? 64 : 256;
+    struct gemma_config c = gemma_config_2b();
+    c.n_layers = n_layers;
+    int64_t n = n_seq * len, d = c.d_model, hook = n_layers / 2;
+    struct synth_model m;
+    synth_init(&m, &c, GSAE_DTYPE_BF16, 7, 0, n_layers, 1);
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)n);
+    struct rng r;
+    rng_seed(&r, 5);
+    for (int64_t i = 0; i < n; i++)
+        tok[i] = i % len == 0 ? c.bos_id : (int32_t)rng_below(&r, (uint64_t)c.n_vocab);
+    float *res32 = malloc(sizeof(float) * (size_t)(n_layers * n * d));
+    float *res16 = malloc(sizeof(float) * (size_t)(n_layers * n * d));
+    float *log32 = malloc(sizeof(float) * (size_t)(n * c.n_vocab));
+    float *log16 = malloc(sizeof(float) * (size_t)(n * c.n_vocab));
+    if (!res32 || !res16 || !log32 || !log16) {
+        fprintf(stderr, "bench_bf16agree: out of memory\n");
+        return 1;
+    }
+    run(&m, GEMMA_COMPUTE_F32, tok, n_seq, len, res32, log32);
+    run(&m, GEMMA_COMPUTE_BF16, tok, n_seq, len, res16, log16);
+    printf("bf16 agreement: random Gemma-2 2B-dims model, %lld layers, %lld x %lld random "
+           "tokens\n",
+           (long long)n_layers, (long long)n_seq, (long long)len);
+    report_resid(res32, res16, n_layers, n, d);
+    int64_t same = 0;
+    for (int64_t t = 0; t < n; t++)
+        same +=
+            argmax(log32 + t * c.n_vocab, c.n_vocab) == argmax(log16 + t * c.n_vocab, c.n_vocab);
+    printf("bf16 agreement: top-1 next token equal for %lld of %lld tokens (%.1f%%)\n",
+           (long long)same, (long long)n, 100.0 * (double)same / (double)n);
+
+    report_sae(res32 + hook * n * d, res16 + hook * n * d, n, d, hook);
     free(res32), free(res16), free(log32), free(log16), free(tok);
     synth_free(&m);
     return 0;
