@@ -14,6 +14,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,106 @@ static int top_k(const struct sae_acts *a, int64_t r, int32_t *out)
     return k;
 }
 
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* The k-th largest value of row r (k from 0), or 0 when fewer than k + 1 features fire. */
+static float kth_value(const struct sae_acts *a, int64_t r, int k)
+{
+    int64_t b = a->row_ptr[r], e = a->row_ptr[r + 1];
+    if (e - b <= k) return 0.0f;
+    double *v = malloc(sizeof(double) * (size_t)(e - b));
+    for (int64_t i = b; i < e; i++)
+        v[i - b] = -(double)a->value[i]; /* ascending order of -value: largest first */
+    qsort(v, (size_t)(e - b), sizeof(double), cmp_double);
+    float out = (float)-v[k];
+    free(v);
+    return out;
+}
+
+/* Relative error of each layer's resid_post (Frobenius over all tokens, and the worst token). */
+static void report_resid(const float *res32, const float *res16, int64_t n_layers, int64_t n,
+                         int64_t d)
+{
+    for (int64_t L = 0; L < n_layers; L++) {
+        double num = 0, den = 0, worst = 0;
+        for (int64_t t = 0; t < n; t++) {
+            double rn = 0, rd = 0;
+            for (int64_t j = 0; j < d; j++) {
+                double a = res32[(L * n + t) * d + j], b = res16[(L * n + t) * d + j];
+                rn += (a - b) * (a - b), rd += a * a;
+            }
+            num += rn, den += rd;
+            worst = sqrt(rn / rd) > worst ? sqrt(rn / rd) : worst;
+        }
+        printf("bf16 agreement: resid_post.%lld relative error %.2e (worst token %.2e)\n",
+               (long long)L, sqrt(num / den), worst);
+    }
+}
+
+/* A random SAE on the hooked layer's resid_post (x32 from f32 mode, x16 from bf16 mode, n
+ * tokens of d): Jaccard of the firing sets, top-10 agreement, and how many misses are near-ties. */
+static void report_sae(const float *x32, const float *x16, int64_t n, int64_t d, int64_t hook)
+{
+    struct sae_params sae;
+    make_sae(&sae, x32, n, d);
+    struct sae_encoder enc;
+    struct sae_acts a32, a16;
+    struct gsae_error err;
+    if (sae_encoder_init(&enc, &sae, 0, &err) || sae_acts_init(&a32, n, 0, &err) ||
+        sae_acts_init(&a16, n, 0, &err) || sae_encode(&enc, x32, n, &a32, &err) ||
+        sae_encode(&enc, x16, n, &a16, &err))
+        die(&err);
+    double jac = 0, *gaps = malloc(sizeof(double) * (size_t)n),
+           *errs = malloc(sizeof(double) * (size_t)n);
+    int64_t top_same = 0, near_tie = 0;
+    for (int64_t t = 0; t < n; t++) {
+        int64_t i = a32.row_ptr[t], ie = a32.row_ptr[t + 1], j = a16.row_ptr[t],
+                je = a16.row_ptr[t + 1], both = 0;
+        int64_t uni = (ie - i) + (je - j);
+        double dmax = 0; /* the largest change bf16 made to an activation firing in both */
+        while (i < ie && j < je) { /* features ascending in both */
+            if (a32.feature[i] == a16.feature[j]) {
+                double dv = fabs((double)a32.value[i] - (double)a16.value[j]);
+                dmax = dv > dmax ? dv : dmax;
+                both++, i++, j++;
+            } else if (a32.feature[i] < a16.feature[j])
+                i++;
+            else
+                j++;
+        }
+        uni -= both;
+        jac += uni > 0 ? (double)both / (double)uni : 1.0;
+        int32_t k32[TOP_K], k16[TOP_K];
+        int n32 = top_k(&a32, t, k32), n16 = top_k(&a16, t, k16);
+        bool same_top = n32 == n16 && memcmp(k32, k16, sizeof(int32_t) * (size_t)n32) == 0;
+        top_same += same_top;
+        /* the f32 gap between the 10th and 11th strongest features: a change of half of it to
+         * each can swap them */
+        gaps[t] = (double)kth_value(&a32, t, TOP_K - 1) - (double)kth_value(&a32, t, TOP_K);
+        errs[t] = dmax;
+        near_tie += !same_top && gaps[t] <= 2.0 * dmax;
+    }
+    printf("bf16 agreement: SAE on resid_post.%lld (%d features, mean L0 %.0f f32, %.0f bf16): "
+           "mean Jaccard of firing sets %.4f; top-%d features identical for %.1f%% of tokens\n",
+           (long long)hook, D_SAE, (double)a32.nnz / (double)n, (double)a16.nnz / (double)n,
+           jac / (double)n, TOP_K, 100.0 * (double)top_same / (double)n);
+    printf("bf16 agreement: of the %lld tokens whose top-%d sets differ, %lld have a gap between "
+           "the f32 %dth and %dth activations within twice the largest bf16 change of an "
+           "activation of that token (a near-tie bf16 rounding can flip)\n",
+           (long long)(n - top_same), TOP_K, (long long)near_tie, TOP_K, TOP_K + 1);
+    qsort(gaps, (size_t)n, sizeof(double), cmp_double);
+    qsort(errs, (size_t)n, sizeof(double), cmp_double);
+    printf("bf16 agreement: median over tokens: %dth-%dth gap %.3g, largest bf16 change of an "
+           "activation %.3g\n",
+           TOP_K, TOP_K + 1, gaps[n / 2], errs[n / 2]);
+    free(gaps), free(errs);
+    sae_acts_free(&a32), sae_acts_free(&a16), sae_encoder_free(&enc), sae_params_free(&sae);
+}
+
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
@@ -147,20 +248,7 @@ int main(int argc, char **argv)
     printf("bf16 agreement: random Gemma-2 2B-dims model, %lld layers, %lld x %lld random "
            "tokens\n",
            (long long)n_layers, (long long)n_seq, (long long)len);
-    for (int64_t L = 0; L < n_layers; L++) {
-        double num = 0, den = 0, worst = 0;
-        for (int64_t t = 0; t < n; t++) {
-            double rn = 0, rd = 0;
-            for (int64_t j = 0; j < d; j++) {
-                double a = res32[(L * n + t) * d + j], b = res16[(L * n + t) * d + j];
-                rn += (a - b) * (a - b), rd += a * a;
-            }
-            num += rn, den += rd;
-            worst = sqrt(rn / rd) > worst ? sqrt(rn / rd) : worst;
-        }
-        printf("bf16 agreement: resid_post.%lld relative error %.2e (worst token %.2e)\n",
-               (long long)L, sqrt(num / den), worst);
-    }
+    report_resid(res32, res16, n_layers, n, d);
     int64_t same = 0;
     for (int64_t t = 0; t < n; t++)
         same +=
@@ -168,41 +256,7 @@ int main(int argc, char **argv)
     printf("bf16 agreement: top-1 next token equal for %lld of %lld tokens (%.1f%%)\n",
            (long long)same, (long long)n, 100.0 * (double)same / (double)n);
 
-    const float *x32 = res32 + hook * n * d, *x16 = res16 + hook * n * d;
-    struct sae_params sae;
-    make_sae(&sae, x32, n, d);
-    struct sae_encoder enc;
-    struct sae_acts a32, a16;
-    struct gsae_error err;
-    if (sae_encoder_init(&enc, &sae, 0, &err) || sae_acts_init(&a32, n, 0, &err) ||
-        sae_acts_init(&a16, n, 0, &err) || sae_encode(&enc, x32, n, &a32, &err) ||
-        sae_encode(&enc, x16, n, &a16, &err))
-        die(&err);
-    double jac = 0;
-    int64_t top_same = 0;
-    for (int64_t t = 0; t < n; t++) {
-        int64_t i = a32.row_ptr[t], ie = a32.row_ptr[t + 1], j = a16.row_ptr[t],
-                je = a16.row_ptr[t + 1], both = 0;
-        int64_t uni = (ie - i) + (je - j);
-        while (i < ie && j < je) { /* features ascending in both */
-            if (a32.feature[i] == a16.feature[j])
-                both++, i++, j++;
-            else if (a32.feature[i] < a16.feature[j])
-                i++;
-            else
-                j++;
-        }
-        uni -= both;
-        jac += uni > 0 ? (double)both / (double)uni : 1.0;
-        int32_t k32[TOP_K], k16[TOP_K];
-        int n32 = top_k(&a32, t, k32), n16 = top_k(&a16, t, k16);
-        top_same += n32 == n16 && memcmp(k32, k16, sizeof(int32_t) * (size_t)n32) == 0;
-    }
-    printf("bf16 agreement: SAE on resid_post.%lld (%d features, mean L0 %.0f f32, %.0f bf16): "
-           "mean Jaccard of firing sets %.4f; top-%d features identical for %.1f%% of tokens\n",
-           (long long)hook, D_SAE, (double)a32.nnz / (double)n, (double)a16.nnz / (double)n,
-           jac / (double)n, TOP_K, 100.0 * (double)top_same / (double)n);
-    sae_acts_free(&a32), sae_acts_free(&a16), sae_encoder_free(&enc), sae_params_free(&sae);
+    report_sae(res32 + hook * n * d, res16 + hook * n * d, n, d, hook);
     free(res32), free(res16), free(log32), free(log16), free(tok);
     synth_free(&m);
     return 0;
