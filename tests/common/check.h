@@ -11,6 +11,13 @@
  *   check_error                     a status and an error message naming what it must name
  *   testdata                        a path under tests/data (tests/common/testdata.h; define
  *                                   TESTDATA_GEMMA_TOKENIZER before this header for its fixture)
+ *
+ * MPI tests that run on several ranks (under mpirun from tests/mpi/ and alone in the unit suite)
+ * cannot stop one rank at a failed assertion: the others would wait in a collective. Included
+ * after <mpi.h> with CHECK_RANKS defined (and without cmocka), this header gives them
+ *   CHECK(cond)                     count and print a failed check, naming the rank, and go on
+ *   check_ranks_finish()            sum the failures of every rank, print "N ranks: ok|FAIL" on
+ *                                   rank 0 and return the exit status (0 when none failed)
  */
 #pragma once
 
@@ -29,6 +36,7 @@
 #include "../../src/rng.h"
 #include "testdata.h"
 
+#ifndef CHECK_RANKS
 /* Create "$TMPDIR/gsae-TAG.XXXXXX" (TMPDIR unset or empty: /tmp) into buf; returns buf. */
 static inline const char *check_tmpdir(char *buf, size_t cap, const char *tag)
 {
@@ -140,3 +148,29 @@ static inline void check_error_(enum gsae_status got, enum gsae_status want,
         }
     va_end(ap);
 }
+#else /* CHECK_RANKS */
+
+static int check_failed; /* failed checks on this rank */
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            int r_ = -1;                                                                           \
+            MPI_Comm_rank(MPI_COMM_WORLD, &r_);                                                    \
+            fprintf(stderr, "rank %d: %s:%d: check failed: %s\n", r_, __FILE__, __LINE__, #cond);  \
+            check_failed++;                                                                        \
+        }                                                                                          \
+    } while (0)
+
+/* Collective on MPI_COMM_WORLD: the exit status of the whole run (0: no rank failed a check). */
+static inline int check_ranks_finish(void)
+{
+    int failed = 0, rank = 0, size = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (MPI_Allreduce(&check_failed, &failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
+        failed = 1;
+    if (rank == 0) printf("%d ranks: %s\n", size, failed ? "FAIL" : "ok");
+    return failed ? 1 : 0;
+}
+#endif
