@@ -16,6 +16,7 @@
  * cannot stop one rank at a failed assertion: the others would wait in a collective. Included
  * after <mpi.h> with CHECK_RANKS defined (and without cmocka), this header gives them
  *   CHECK(cond)                     count and print a failed check, naming the rank, and go on
+ *   (check_fill_normal and check_close as above)
  *   check_ranks_finish()            sum the failures of every rank, print "N ranks: ok|FAIL" on
  *                                   rank 0 and return the exit status (0 when none failed)
  */
@@ -35,6 +36,21 @@
 #include "../../src/gsae.h"
 #include "../../src/rng.h"
 #include "testdata.h"
+
+/* n floats N(0, sd^2) from src/rng seeded with seed: the same values on every machine. */
+static inline void check_fill_normal(float *x, int64_t n, uint64_t seed, double sd)
+{
+    struct rng r;
+    rng_seed(&r, seed);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(rng_normal(&r) * sd);
+}
+
+/* |got - want| <= atol + rtol |want| (false for NaN). */
+static inline bool check_close(double got, double want, double rtol, double atol)
+{
+    return fabs(got - want) <= atol + rtol * fabs(want);
+}
 
 #ifndef CHECK_RANKS
 /* Create "$TMPDIR/gsae-TAG.XXXXXX" (TMPDIR unset or empty: /tmp) into buf; returns buf. */
@@ -102,21 +118,6 @@ static inline char *check_slurp(const char *path, size_t *len)
     b[n] = '\0';
     if (len) *len = (size_t)n;
     return b;
-}
-
-/* n floats N(0, sd^2) from src/rng seeded with seed: the same values on every machine. */
-static inline void check_fill_normal(float *x, int64_t n, uint64_t seed, double sd)
-{
-    struct rng r;
-    rng_seed(&r, seed);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = (float)(rng_normal(&r) * sd);
-}
-
-/* |got - want| <= atol + rtol |want| (false for NaN). */
-static inline bool check_close(double got, double want, double rtol, double atol)
-{
-    return fabs(got - want) <= atol + rtol * fabs(want);
 }
 
 /* check_close for n floats against double references; fails naming the first element off. */
