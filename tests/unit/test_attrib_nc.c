@@ -74,35 +74,10 @@ static void att_text(int ncid, int var, const char *name, const char *want)
     assert_string_equal(buf, want);
 }
 
-static void test_logit_diff(void **state)
+/* The variables of attribution.nc as map holds them. */
+static void expect_map(int ncid)
 {
-    (void)state;
-    struct attrib_nc_meta meta = {.model = "m/dir",
-                                  .sae = "s.npz",
-                                  .prompt = "p1.json",
-                                  .metric = "logit_diff",
-                                  .metric_rule = "logit[target] - logit[baseline]",
-                                  .layer = 7,
-                                  .metric_value = -1.0 / 3.0,
-                                  .error_share = 0.0625,
-                                  .target = 100,
-                                  .baseline = 200,
-                                  .position = 2,
-                                  .answer_first = -1,
-                                  .answer_last = -1};
-    char path[512], tmp[600];
-    snprintf(path, sizeof path, "%s/attribution.nc", dir);
-    struct gsae_error err = {0};
-    assert_int_equal(attrib_nc_write(path, &meta, &map, &err), GSAE_OK);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    assert_int_equal(access(tmp, F_OK), -1);
-    int ncid, v;
-    NC_OK(nc_open(path, NC_NOWRITE, &ncid));
-    expect_dim(ncid, path, "position", 3);
-    expect_dim(ncid, path, "feature", 5);
-    expect_dim(ncid, path, "entry", 4);
-    expect_dim(ncid, path, "row", 4);
-    expect_dim(ncid, path, "top", 2);
+    int v;
     long long ll[5];
     int ints[4];
     float f[4];
@@ -150,6 +125,38 @@ static void test_logit_diff(void **state)
     for (int i = 0; i < 3; i++)
         assert_string_equal(strs[i], text[i]);
     nc_free_string(3, strs);
+}
+
+static void test_logit_diff(void **state)
+{
+    (void)state;
+    struct attrib_nc_meta meta = {.model = "m/dir",
+                                  .sae = "s.npz",
+                                  .prompt = "p1.json",
+                                  .metric = "logit_diff",
+                                  .metric_rule = "logit[target] - logit[baseline]",
+                                  .layer = 7,
+                                  .metric_value = -1.0 / 3.0,
+                                  .error_share = 0.0625,
+                                  .target = 100,
+                                  .baseline = 200,
+                                  .position = 2,
+                                  .answer_first = -1,
+                                  .answer_last = -1};
+    char path[512], tmp[600];
+    snprintf(path, sizeof path, "%s/attribution.nc", dir);
+    struct gsae_error err = {0};
+    assert_int_equal(attrib_nc_write(path, &meta, &map, &err), GSAE_OK);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_equal(access(tmp, F_OK), -1);
+    int ncid;
+    NC_OK(nc_open(path, NC_NOWRITE, &ncid));
+    expect_dim(ncid, path, "position", 3);
+    expect_dim(ncid, path, "feature", 5);
+    expect_dim(ncid, path, "entry", 4);
+    expect_dim(ncid, path, "row", 4);
+    expect_dim(ncid, path, "top", 2);
+    expect_map(ncid);
     int version = 0;
     NC_OK(nc_get_att_int(ncid, NC_GLOBAL, "schema_version", &version));
     assert_int_equal(version, ATTRIB_NC_SCHEMA_VERSION);

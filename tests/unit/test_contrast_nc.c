@@ -81,44 +81,10 @@ static long long att_i64(int ncid, const char *name)
     return v;
 }
 
-static void test_with_group(void **state)
+/* The prompt, feature and pair variables of contrast.nc. */
+static void expect_prompts_and_pairs(int ncid, const int64_t *top)
 {
-    (void)state;
-    const int64_t a[2] = {0, 2}, b[2] = {1, 0}, top[4] = {3, 1, 0, 3};
-    struct contrast_nc_pairs pairs = {.n = 2, .k = 2, .a = a, .b = b, .top = top};
-    double ma[F] = {1, 2, 3, 4}, mb[F] = {0, 2, 1, 8}, diff[F] = {1, 0, 2, -4},
-           cd[F] = {INFINITY, 0, 0.5, -1}, hg[F] = {INFINITY, 0, 0.4, -0.9},
-           p[F] = {0.01, 1, 0.2, 0.05}, q[F] = {0.04, 1, 0.27, 0.1};
-    struct stats_contrast s = {
-        .mean_a = ma, .mean_b = mb, .diff = diff, .cohens_d = cd, .hedges_g = hg};
-    const int64_t gtop[2] = {3, 2};
-    struct contrast_nc_group g = {.present = true,
-                                  .stats = &s,
-                                  .p = p,
-                                  .q = q,
-                                  .n_success = 1,
-                                  .n_failure = 1,
-                                  .n_perm = 1000,
-                                  .seed = 0xfedcba9876543210ULL,
-                                  .n_top = 2,
-                                  .top = gtop};
-    char path[512], tmp[600];
-    snprintf(path, sizeof path, "%s/contrast.nc", dir);
-    struct gsae_error err = {0};
-    assert_int_equal(contrast_nc_write(path, &meta, &ps, acts, F, &pairs, &g, &err), GSAE_OK);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    assert_int_equal(access(tmp, F_OK), -1);
-    int ncid, v;
-    NC_OK(nc_open(path, NC_NOWRITE, &ncid));
-    expect_dim(ncid, path, "prompt", P);
-    expect_dim(ncid, path, "feature", F);
-    expect_dim(ncid, path, "pair", 2);
-    expect_dim(ncid, path, "pair_top", 2);
-    expect_dim(ncid, path, "group_top", 2);
-    float fl[P * F];
-    NC_OK(nc_inq_varid(ncid, "acts", &v));
-    NC_OK(nc_get_var_float(ncid, v, fl));
-    assert_memory_equal(fl, acts, sizeof acts);
+    int v;
     long long ll[8];
     int ints[P];
     double d[F];
@@ -159,6 +125,49 @@ static void test_with_group(void **state)
     NC_OK(nc_get_var_longlong(ncid, v, ll));
     for (int i = 0; i < 4; i++)
         assert_int_equal(ll[i], top[i]);
+}
+
+static void test_with_group(void **state)
+{
+    (void)state;
+    const int64_t a[2] = {0, 2}, b[2] = {1, 0}, top[4] = {3, 1, 0, 3};
+    struct contrast_nc_pairs pairs = {.n = 2, .k = 2, .a = a, .b = b, .top = top};
+    double ma[F] = {1, 2, 3, 4}, mb[F] = {0, 2, 1, 8}, diff[F] = {1, 0, 2, -4},
+           cd[F] = {INFINITY, 0, 0.5, -1}, hg[F] = {INFINITY, 0, 0.4, -0.9},
+           p[F] = {0.01, 1, 0.2, 0.05}, q[F] = {0.04, 1, 0.27, 0.1};
+    struct stats_contrast s = {
+        .mean_a = ma, .mean_b = mb, .diff = diff, .cohens_d = cd, .hedges_g = hg};
+    const int64_t gtop[2] = {3, 2};
+    struct contrast_nc_group g = {.present = true,
+                                  .stats = &s,
+                                  .p = p,
+                                  .q = q,
+                                  .n_success = 1,
+                                  .n_failure = 1,
+                                  .n_perm = 1000,
+                                  .seed = 0xfedcba9876543210ULL,
+                                  .n_top = 2,
+                                  .top = gtop};
+    char path[512], tmp[600];
+    snprintf(path, sizeof path, "%s/contrast.nc", dir);
+    struct gsae_error err = {0};
+    assert_int_equal(contrast_nc_write(path, &meta, &ps, acts, F, &pairs, &g, &err), GSAE_OK);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_equal(access(tmp, F_OK), -1);
+    int ncid, v;
+    NC_OK(nc_open(path, NC_NOWRITE, &ncid));
+    expect_dim(ncid, path, "prompt", P);
+    expect_dim(ncid, path, "feature", F);
+    expect_dim(ncid, path, "pair", 2);
+    expect_dim(ncid, path, "pair_top", 2);
+    expect_dim(ncid, path, "group_top", 2);
+    float fl[P * F];
+    NC_OK(nc_inq_varid(ncid, "acts", &v));
+    NC_OK(nc_get_var_float(ncid, v, fl));
+    assert_memory_equal(fl, acts, sizeof acts);
+    expect_prompts_and_pairs(ncid, top);
+    long long ll[2];
+    double d[F];
     const char *stat[] = {"mean_success", "mean_failure", "diff", "cohens_d",
                           "hedges_g",     "p_perm",       "q_bh"};
     const double *want[] = {ma, mb, diff, cd, hg, p, q};
