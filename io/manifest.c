@@ -164,6 +164,29 @@ static enum gsae_status part_from_json(json_t *j, const char *path, int64_t i,
     return GSAE_OK;
 }
 
+/* "KEY: " for the first top-level key present with the wrong JSON type, else "" (jansson's
+ * message names a missing key but not a mistyped one). */
+static const char *wrong_type_key(json_t *root, char *out, size_t cap)
+{
+    static const struct {
+        const char *key;
+        json_type type;
+    } keys[] = {{"format", JSON_STRING},
+                {"schema_version", JSON_INTEGER},
+                {"job_hash", JSON_STRING},
+                {"context_size", JSON_INTEGER},
+                {"windows_per_part", JSON_INTEGER},
+                {"n_parts_total", JSON_INTEGER}};
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0] && !out[0]; i++) {
+        json_t *v = json_object_get(root, keys[i].key);
+        if (v && json_typeof(v) != keys[i].type) snprintf(out, cap, "%s: ", keys[i].key);
+    }
+    json_t *c = json_object_get(root, "complete");
+    if (!out[0] && c && !json_is_boolean(c)) snprintf(out, cap, "complete: ");
+    return out;
+}
+
 enum gsae_status manifest_parse(const char *text, size_t len, const char *path, struct manifest *m,
                                 struct gsae_error *err)
 {
@@ -180,7 +203,9 @@ enum gsae_status manifest_parse(const char *text, size_t len, const char *path, 
                        &format, "schema_version", &version, "job_hash", &job, "context_size", &ctx,
                        "windows_per_part", &wpp, "complete", &complete, "n_parts_total", &total,
                        "parts", &parts) != 0) {
-        st = gsae_fail(err, GSAE_EFORMAT, "%s: %s", path, jerr.text);
+        char key[64];
+        st = gsae_fail(err, GSAE_EFORMAT, "%s: %s%s", path, wrong_type_key(root, key, sizeof key),
+                       jerr.text);
         goto fail;
     }
     if (strcmp(format, "gsae-store-manifest") != 0 || version != MANIFEST_SCHEMA_VERSION ||

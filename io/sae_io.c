@@ -221,10 +221,14 @@ static enum gsae_status read_cfg(const char *cfg_path, int64_t *d_in, int64_t *d
                                  struct gsae_error *err)
 {
     json_error_t jerr;
+    errno = 0; /* a parse error leaves errno as it was: not a missing file */
     json_t *root = json_load_file(cfg_path, 0, &jerr);
     if (!root)
-        return gsae_fail(err, errno == ENOENT ? GSAE_ENOTFOUND : GSAE_EFORMAT, "%s: line %d: %s",
-                         cfg_path, jerr.line, jerr.text);
+        return gsae_fail(err,
+                         json_error_code(&jerr) == json_error_cannot_open_file && errno == ENOENT
+                             ? GSAE_ENOTFOUND
+                             : GSAE_EFORMAT,
+                         "%s: line %d: %s", cfg_path, jerr.line, jerr.text);
     enum gsae_status st = GSAE_OK;
     const char *arch = json_string_value(json_object_get(root, "architecture"));
     const char *hook = json_string_value(json_object_get(root, "hook_name"));

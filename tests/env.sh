@@ -9,6 +9,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export MPIRUN="mpirun --oversubscribe --bind-to none"
+# The MPI rank counts tests sweep, in one list (a shorter list makes a quicker run). A test takes
+# the counts it supports with `gsae_np MIN MAX`: MIN (always: the count the others are compared
+# with), then those of GSAE_NP in (MIN, MAX].
+export GSAE_NP=${GSAE_NP:-"1 2 3 4"}
+gsae_np() {
+    local np out=$1
+    for np in $GSAE_NP; do [ "$np" -gt "$1" ] && [ "$np" -le "$2" ] && out+=" $np"; done
+    echo "$out"
+}
+export -f gsae_np
 # One BLAS thread per rank unless a test says otherwise: tests compare bits, not speed.
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}

@@ -2,7 +2,10 @@
 # Run gsae's tests: unit binaries ($BUILD/tests/test_*), fuzz drivers ($BUILD/tests/fuzz_*) and
 # scripts tests/<area>/t_*.sh. A test passes with exit 0, is skipped with exit 77 and a line
 # "skip: REASON" in its output, and fails otherwise: a skip that states no reason fails.
-# Usage: tests/run.sh BUILD_DIR [AREA...]  (AREA: unit fuzz golden ...)
+# Usage: tests/run.sh BUILD_DIR [AREA | AREA/NAME ...]
+#   AREA (unit fuzz golden mpi store ...) runs the area's tests; AREA/NAME runs one test, named as
+#   in the PASS/FAIL lines (store/t_harvest, unit/test_npy, fuzz/fuzz_npy). A NAME that matches no
+#   test is an error.
 set -u
 BUILD=$(cd "$1" && pwd); shift
 areas=("$@")
@@ -10,20 +13,32 @@ source "$(dirname "$0")/env.sh"
 export BUILD GSAE="$BUILD/gsae"
 LOGDIR="$BUILD/test-logs"; rm -rf "$LOGDIR"; mkdir -p "$LOGDIR"
 
-want() { # want AREA: is this area selected?
+declare -A matched=() # AREA/NAME selectors that named a test
+want() { # want AREA NAME: is the test AREA/NAME selected (its area, or itself by name)?
     [ ${#areas[@]} -eq 0 ] && return 0
-    local a; for a in "${areas[@]}"; do [ "$a" = "$1" ] && return 0; done; return 1
+    local a; for a in "${areas[@]}"; do
+        [ "$a" = "$1" ] && return 0
+        [ "${a%.sh}" = "$1/$2" ] && { matched[$a]=1; return 0; }
+    done; return 1
 }
 
 tests=()
-if want unit; then for t in "$BUILD"/tests/test_*; do [ -x "$t" ] && tests+=("unit:$t"); done; fi
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] && want unit "$(basename "$t")" && tests+=("unit:$t"); done
 # (a fuzz binary whose source is gone, e.g. after a rename, is stale: not run)
-if want fuzz; then for t in "$BUILD"/tests/fuzz_*; do
-    [ -x "$t" ] && [ -f "$TOP/tests/fuzz/$(basename "$t").c" ] && tests+=("fuzz:$t"); done; fi
+for t in "$BUILD"/tests/fuzz_*; do
+    [ -x "$t" ] && [ -f "$TOP/tests/fuzz/$(basename "$t").c" ] && want fuzz "$(basename "$t")" &&
+        tests+=("fuzz:$t"); done
 for s in "$TOP"/tests/*/t_*.sh; do
     [ -f "$s" ] || continue
     area=$(basename "$(dirname "$s")")
-    want "$area" && tests+=("$area:$s")
+    want "$area" "$(basename "$s" .sh)" && tests+=("$area:$s")
+done
+for a in "${areas[@]}"; do
+    if [[ $a == */* && -z ${matched[$a]:-} ]]; then
+        echo "run.sh: no test named $a (AREA/NAME as in the PASS/FAIL lines, e.g. store/t_harvest)" >&2
+        exit 2
+    fi
 done
 
 pass=0 fail=0 skip=0 failed=()

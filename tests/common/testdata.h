@@ -13,7 +13,7 @@
 #include "../../src/tokenizer.h"
 
 /* buf = "$TESTDATA/rel" (or "tests/data/rel"); returns buf. */
-static const char *testdata(const char *rel, char *buf, size_t cap)
+static inline const char *testdata(const char *rel, char *buf, size_t cap)
 {
     const char *dir = getenv("TESTDATA");
     snprintf(buf, cap, "%s/%s", dir ? dir : "tests/data", rel);

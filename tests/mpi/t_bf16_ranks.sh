@@ -9,7 +9,7 @@ status=0 n=0
 for case in "$TESTDATA"/gemma2/*/; do
     [ -f "$case/expected.safetensors" ] || continue
     c=$(basename "$case") n=$((n + 1))
-    for np in 1 2 3; do
+    for np in $(gsae_np 1 3); do
         if ! $MPIRUN -np $np "$GSAE" golden "$case" "$T/$c.np$np.st" --compute bf16 --threads 1 \
             >"$T/$c.np$np.log" 2>&1; then
             echo "FAIL $c: -np $np failed"; cat "$T/$c.np$np.log"; status=1; continue 2

@@ -20,7 +20,7 @@ for case in "$TESTDATA"/gemma2/*/; do
     [ -f "$case/expected.safetensors" ] || continue
     c=$(basename "$case") n=$((n + 1))
     run "$c.np1" 1 "$case" || continue
-    for layout in "2" "3" "4" "4 --stages 2"; do
+    for layout in $(gsae_np 2 4) "4 --stages 2"; do
         name="$c.np${layout// /_}"
         np=${layout%% *} extra=${layout#"$np"}
         run "$name" "$np" "$case" $extra || continue

@@ -8,6 +8,6 @@ set -euo pipefail
 # Open MPI session files under this test's directory: concurrent mpiruns elsewhere on the
 # machine cannot collide with ours in /tmp/ompi.*.
 export OMPI_MCA_orte_tmpdir_base="$T"
-for np in 2 3 4; do
+for np in $(gsae_np 2 4); do
     $MPIRUN -np $np "$BUILD/tests/test_pipe"
 done

@@ -7,6 +7,6 @@ set -euo pipefail
 [ -z "${GSAE_SAN:-}" ] || export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
 # Open MPI session files under this test's directory.
 export OMPI_MCA_orte_tmpdir_base="$T"
-for np in 2 3; do
+for np in $(gsae_np 2 3); do
     timeout 60 $MPIRUN -np $np "$BUILD/tests/test_pstore"
 done

@@ -3,7 +3,7 @@
 # orthogonality and eigenvalue error with PASS/FAIL (threshold 16) and fails on any FAIL.
 set -u
 fail=0
-for np in 2 3 4; do
+for np in $(gsae_np 2 4); do
     echo "== $np ranks"
     $MPIRUN -np $np "$BUILD/tests/test_pca" > "$T/out$np" 2>&1 || fail=1
     grep '^eig ' "$T/out$np"

@@ -4,7 +4,7 @@ command -v "$PY3" >/dev/null || { echo "skip: no $PY3"; exit 77; }
 "$PY3" -c "import numpy" 2>/dev/null || { echo "skip: $PY3 has no numpy"; exit 77; }
 fail=0
 for case in "$TESTDATA"/pca/*/; do
-    for np in 1 2 4; do
+    for np in $(gsae_np 1 4); do
         out="$T/$(basename "$case")-np$np"
         echo "== $(basename "$case") on $np ranks"
         if ! $MPIRUN -np $np "$GSAE" pca --case "$case" --out "$out"; then

@@ -12,7 +12,7 @@ mk="$TOP/tests/pca/make_case.py"
 "$PY3" "$mk" "$T/r70" reconstruction 900 300 70 6 5 1,2,3,50,77,120,121,200,250,299 || exit 1
 fail=0
 for case in d131 d1 n3 offset r70; do
-    for np in 1 2 3 4; do
+    for np in $(gsae_np 1 4); do
         echo "== $case on $np ranks"
         if ! $MPIRUN -np $np "$GSAE" pca --case "$T/$case" --out "$T/$case-out$np" --chunk-rows 64; then
             echo "FAIL: gsae pca exited non-zero"; fail=1; continue

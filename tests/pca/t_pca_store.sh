@@ -6,7 +6,7 @@ set -u
 "$PY3" -c "import numpy, sklearn, netCDF4" 2>/dev/null || { echo "skip: $PY3 lacks numpy, sklearn or netCDF4"; exit 77; }
 "$BUILD/tests/test_dpca_store" --make-store "$T/store" || exit 1
 fail=0
-for np in 1 2 3; do
+for np in $(gsae_np 1 3); do
     $MPIRUN -np $np "$GSAE" pca "$T/store" --out "$T/resid$np" --components 4 --chunk-rows 7 || fail=1
     $MPIRUN -np $np "$GSAE" pca "$T/store" --out "$T/feat$np" --components 3 \
         --w-dec "$T/store/W_dec.npy" --features 3,7,11,20 || fail=1

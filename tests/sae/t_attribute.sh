@@ -35,7 +35,7 @@ PY
     "$GSAE" golden "$case" "$name.golden.safetensors" >"$name.golden.txt" 2>&1 ||
         { fail "$name: golden: $(tail -n 3 "$name.golden.txt")"; continue; }
     nps="1"
-    [ $first = 1 ] && nps="1 2 3"
+    [ $first = 1 ] && nps=$(gsae_np 1 3)
     for np in $nps; do
         run=("$GSAE")
         [ "$np" != 1 ] && run=($MPIRUN -np "$np" "$GSAE")

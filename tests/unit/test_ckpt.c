@@ -16,6 +16,7 @@
 
 #include "../../io/ckpt.h"
 #include "../../src/hash.h"
+#include "../common/check.h"
 
 /* A small model: 3 layers, d_model 16, ffn 24, 2 heads (1 kv) of 8, vocab 32. */
 #define CONFIG_FMT                                                                                 \
@@ -42,20 +43,12 @@ static const char *const suffixes[] = {
 static const int64_t shapes[][2] = {{16, 16}, {8, 16}, {8, 16}, {16, 16}, {24, 16}, {24, 16},
                                     {16, 24}, {16, 0}, {16, 0}, {16, 0},  {16, 0}};
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void write_config(const char *dir, int n_layers, const char *extra)
 {
     char path[256], text[2048];
     snprintf(path, sizeof path, "%s/config.json", dir);
     snprintf(text, sizeof text, CONFIG_FMT, n_layers, extra);
-    write_text(path, text);
+    check_write_text(path, text);
 }
 
 /* Tensor names and shapes of a model with n_layers layers (plus one tensor of the wrong
@@ -164,8 +157,8 @@ static void test_open_all(void **state)
     assert_int_equal(cfg.n_kv_heads, 1);
 
     /* with both a single file and an index, the single file is used (as transformers does) */
-    write_text("m1/model.safetensors.index.json",
-               "{\"weight_map\": {\"model.norm.weight\": \"gone.safetensors\"}}");
+    check_write_text("m1/model.safetensors.index.json",
+                     "{\"weight_map\": {\"model.norm.weight\": \"gone.safetensors\"}}");
     assert_int_equal(ckpt_open(&c, "m1", NULL, &err), GSAE_OK);
     assert_int_equal(c.n_files, 1);
     assert_non_null(strstr(c.files[0].path, "m1/model.safetensors"));
@@ -221,7 +214,7 @@ static void test_sharded(void **state)
         at += snprintf(index + at, sizeof index - (size_t)at, "%s\"%s\": \"%s\"", i ? ", " : "",
                        m.names[i], i < split ? "a.safetensors" : "b.safetensors");
     snprintf(index + at, sizeof index - (size_t)at, "}}");
-    write_text("m3/model.safetensors.index.json", index);
+    check_write_text("m3/model.safetensors.index.json", index);
 
     struct ckpt c;
     assert_int_equal(ckpt_open(&c, "m3", NULL, &err), GSAE_OK);
@@ -237,13 +230,13 @@ static void test_sharded(void **state)
     expect_open_fail("m3", NULL, GSAE_ENOTFOUND, "model.safetensors.index.json",
                      "shard 'a.safetensors'", "model.embed_tokens.weight", NULL);
 
-    write_text("m3/model.safetensors.index.json",
-               "{\"weight_map\": {\"model.embed_tokens.weight\": \"../x.safetensors\"}}");
+    check_write_text("m3/model.safetensors.index.json",
+                     "{\"weight_map\": {\"model.embed_tokens.weight\": \"../x.safetensors\"}}");
     struct ckpt_select emb = {0, 0, true, false};
     expect_open_fail("m3", &emb, GSAE_EFORMAT, "model.embed_tokens.weight", "outside", NULL);
     expect_open_fail("m3", &mid, GSAE_ENOTFOUND, "index.json",
                      "'model.layers.2.self_attn.q_proj.weight'", "missing from weight_map", NULL);
-    write_text("m3/model.safetensors.index.json", "{\"weight_map\": []}");
+    check_write_text("m3/model.safetensors.index.json", "{\"weight_map\": []}");
     expect_open_fail("m3", &mid, GSAE_EFORMAT, "index.json", "'weight_map'", NULL);
 }
 
@@ -290,17 +283,17 @@ static void test_config_errors(void **state)
     make_dir("m5", 3);
     write_config("m5", 3, ", \"hidden_size\": 16");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "not valid JSON", NULL);
-    write_text("m5/config.json", "{\"vocab_size\": 32,");
+    check_write_text("m5/config.json", "{\"vocab_size\": 32,");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "not valid JSON", NULL);
-    write_text("m5/config.json", "[]");
+    check_write_text("m5/config.json", "[]");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "not an object", NULL);
-    write_text("m5/config.json", "{\"vocab_size\": 32}");
+    check_write_text("m5/config.json", "{\"vocab_size\": 32}");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "m5/config.json", "'hidden_size' is missing", NULL);
     write_config("m5", 3, ", \"rope_theta\": \"10000\"");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "config.json", "'rope_theta' is a string", NULL);
     write_config("m5", 3, ", \"model_type\": \"llama\"");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "config.json", NULL); /* duplicate key */
-    write_text("m5/config.json", "{\"model_type\": \"llama\"}");
+    check_write_text("m5/config.json", "{\"model_type\": \"llama\"}");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "config.json", NULL);
     write_config("m5", 3, ", \"tie_word_embeddings\": false");
     expect_open_fail("m5", NULL, GSAE_EFORMAT, "config.json", NULL);

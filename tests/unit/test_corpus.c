@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "../../io/corpus.h"
+#include "../common/check.h"
 
 struct warnings {
     int n;
@@ -21,14 +22,6 @@ static void collect(void *ctx, const char *msg)
     struct warnings *w = ctx;
     if (w->n < 8) snprintf(w->last[w->n], sizeof w->last[0], "%s", msg);
     w->n++;
-}
-
-static void write_file(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
 }
 
 static char pile[2][1024];
@@ -109,7 +102,7 @@ static const char bad_lines[] = "{\"text\": \"one\", \"meta\": {\"pile_set_name\
 static void test_bad_lines(void **state)
 {
     (void)state;
-    write_file("bad.jsonl", bad_lines, sizeof bad_lines - 1);
+    check_write("bad.jsonl", bad_lines, sizeof bad_lines - 1);
     const char *shards[1] = {"bad.jsonl"};
     struct warnings w = {0};
     struct gsae_error err;
@@ -140,11 +133,11 @@ static void test_truncated_and_empty(void **state)
     char *buf = malloc(len);
     assert_int_equal(fread(buf, 1, len, f), len);
     fclose(f);
-    write_file("cut.jsonl.zst", buf, len);
+    check_write("cut.jsonl.zst", buf, len);
     free(buf);
-    write_file("empty.jsonl", "", 0);
-    write_file("blank.jsonl.gz", "", 0);
-    write_file("doc.txt", "a whole\nfile\n", 13);
+    check_write("empty.jsonl", "", 0);
+    check_write("blank.jsonl.gz", "", 0);
+    check_write("doc.txt", "a whole\nfile\n", 13);
     const char *shards[4] = {"cut.jsonl.zst", "empty.jsonl", "doc.txt", pile[1]};
     struct warnings w = {0};
     struct gsae_error err;
@@ -185,7 +178,7 @@ static void test_long_line_and_expand(void **state)
     (void)state;
     const char text[] =
         "{\"text\": \"0123456789012345678901234567890123456789\"}\n{\"text\": \"ok\"}\n";
-    write_file("long.jsonl", text, sizeof text - 1);
+    check_write("long.jsonl", text, sizeof text - 1);
     const char *shards[1] = {"long.jsonl"};
     struct warnings w = {0};
     struct corpus_config cfg = {shards, 1, CORPUS_ON_BAD_SKIP, 32, collect, &w};

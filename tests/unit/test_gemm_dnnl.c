@@ -17,6 +17,7 @@
 
 #include "../../src/gemm_dnnl.h"
 #include "../../src/rng.h"
+#include "../common/check.h"
 
 /* With f32 accumulation over k <= 1024 terms of exact bf16 x bf16 products, the result is
  * within a few k * 2^-24 of the exact sum relative to sum |a_i b_i|. */
@@ -25,14 +26,6 @@
 static float bf(float v)
 {
     return gsae_bf16_to_f32(gsae_f32_to_bf16(v));
-}
-
-static void fill(float *x, int64_t n, uint64_t seed)
-{
-    struct rng r;
-    rng_seed(&r, seed);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = (float)rng_normal(&r);
 }
 
 /* Max over outputs of |y - ref| / sum |terms|. */
@@ -60,8 +53,8 @@ static void run_dtype(enum gsae_dtype dt)
     float *wf = malloc((size_t)(n * k) * sizeof *wf), *x = malloc(64 * k * sizeof *x);
     float *y = malloc(64 * ldy * sizeof *y), *y2 = malloc(64 * ldy * sizeof *y2);
     void *wd = malloc((size_t)(n * k) * 4);
-    fill(wf, n * k, 1);
-    fill(x, 64 * k, 2);
+    check_fill_normal(wf, n * k, 1, 1.0);
+    check_fill_normal(x, 64 * k, 2, 1.0);
     for (int64_t i = 0; i < n * k; i++) {
         if (dt == GSAE_DTYPE_BF16) ((uint16_t *)wd)[i] = gsae_f32_to_bf16(wf[i]);
         if (dt == GSAE_DTYPE_F16) ((uint16_t *)wd)[i] = gsae_f32_to_f16(wf[i]);
@@ -122,7 +115,7 @@ static void test_strided(void **state)
     const int64_t m = 20, n = 24, k = 16, lda = 40, ldb = 50, ldc = 30;
     uint16_t *a = calloc((size_t)(m * lda), 2), *b = calloc((size_t)(n * ldb + k * ldb), 2);
     float *c = calloc((size_t)(m * ldc), sizeof *c), *tmp = malloc(4096 * sizeof *tmp);
-    fill(tmp, 4096, 3);
+    check_fill_normal(tmp, 4096, 3, 1.0);
     for (int64_t i = 0; i < m * lda; i++)
         a[i] = gsae_f32_to_bf16(tmp[i % 4096]);
     for (int64_t i = 0; i < n * ldb + k * ldb; i++)
@@ -163,8 +156,8 @@ static void test_tiles_threads(void **state)
     float *wf = malloc((size_t)(n * k) * sizeof *wf), *x = malloc((size_t)(m * k) * sizeof *x);
     float *y1 = calloc((size_t)(m * ldy), sizeof *y1), *y2 = calloc((size_t)(m * ldy), sizeof *y2);
     uint16_t *wb = malloc((size_t)(n * k) * 2), *xb = malloc((size_t)(m * k) * 2);
-    fill(wf, n * k, 5);
-    fill(x, m * k, 6);
+    check_fill_normal(wf, n * k, 5, 1.0);
+    check_fill_normal(x, m * k, 6, 1.0);
     for (int64_t i = 0; i < n * k; i++)
         wb[i] = gsae_f32_to_bf16(wf[i]);
     for (int64_t i = 0; i < m * k; i++)
@@ -204,11 +197,11 @@ static void test_tiles_threads(void **state)
     y2 = malloc((size_t)(M * N) * sizeof *y2);
     wf = malloc((size_t)K * sizeof *wf);
     for (int64_t r = 0; r < N; r++) {
-        fill(wf, K, 100 + (uint64_t)r);
+        check_fill_normal(wf, K, 100 + (uint64_t)r, 1.0);
         for (int64_t i = 0; i < K; i++)
             wb[r * K + i] = gsae_f32_to_bf16(wf[i]);
     }
-    fill(x, M * K, 7);
+    check_fill_normal(x, M * K, 7, 1.0);
     struct gsae_tensor w2 = {.data = wb, .dtype = GSAE_DTYPE_BF16, .n_dims = 2, .shape = {N, K}};
     for (int threads = 1; threads <= 2; threads++) { /* a context made on that many threads */
         omp_set_num_threads(threads);
@@ -230,7 +223,7 @@ static void test_concurrent(void **state)
     enum { M = 16, N = 32, K = 24, JOBS = 6 };
     uint16_t *a = malloc(JOBS * M * K * 2), *b = malloc(JOBS * N * K * 2);
     float *c = calloc(JOBS * M * N, sizeof *c), *tmp = malloc(JOBS * (M + N) * K * sizeof *tmp);
-    fill(tmp, JOBS * (M + N) * K, 6);
+    check_fill_normal(tmp, JOBS * (M + N) * K, 6, 1.0);
     for (int i = 0; i < JOBS * M * K; i++)
         a[i] = gsae_f32_to_bf16(tmp[i]);
     for (int i = 0; i < JOBS * N * K; i++)
@@ -272,7 +265,7 @@ static void test_round(void **state)
     (void)state;
     float x[37];
     uint16_t got[37];
-    fill(x, 37, 4);
+    check_fill_normal(x, 37, 4, 1.0);
     x[3] = 1.0f + 1.0f / 256.0f; /* a tie: rounds to even (1.0) */
     x[20] = -0.0f;
     gemm_dnnl_round(got, x, 37);

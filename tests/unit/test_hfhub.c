@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "../../io/hfhub.h"
+#include "../common/check.h"
 
 #define HASH1 "0123456789abcdef0123456789abcdef01234567"
 #define HASH2 "89abcdef0123456789abcdef0123456789abcdef"
@@ -42,9 +43,7 @@ static void put(const char *rel, const char *text)
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, sizeof root, "%s/hfhub.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (!mkdtemp(root)) return -1;
+    check_tmpdir(root, sizeof root, "hfhub");
     put("hub/models--o--n/refs/main", HASH1);
     put("hub/models--o--n/refs/v1", HASH2 "\n");
     put("hub/models--o--n/refs/bad", "../../x");
@@ -63,9 +62,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd) == 0 ? 0 : -1;
+    return check_rmtree(root);
 }
 
 static void test_repo_id(void **state)

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../../io/npz.h"
+#include "../common/check.h"
 
 /* What the visitor saw. */
 struct seen {
@@ -54,20 +55,6 @@ static void write_two(const char *path, enum npz_compression c)
     assert_int_equal(npz_write(path, items, 2, c, &err), GSAE_OK);
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -87,7 +74,7 @@ static void test_round_trip(void **state)
         assert_true(s.sum[0] == 21.0f);
 
         size_t len;
-        unsigned char *img = slurp(path, &len);
+        unsigned char *img = (unsigned char *)check_slurp(path, &len);
         memset(&s, 0, sizeof s);
         assert_int_equal(npz_read_mem(img, len, path, &v, &err), GSAE_OK);
         assert_int_equal(s.n, 2);

@@ -15,22 +15,7 @@
 #include "../../src/ops.h"
 #include "../../src/rng.h"
 #include "../../src/tensor.h"
-
-static void fill_normal(float *x, int64_t n, uint64_t seed, double sd)
-{
-    struct rng r;
-    rng_seed(&r, seed);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = (float)(rng_normal(&r) * sd);
-}
-
-/* |a - e| <= atol + rtol |e| for n values; reports the first failure. */
-static void assert_close(const float *a, const double *e, int64_t n, double rtol, double atol)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (!(fabs((double)a[i] - e[i]) <= atol + rtol * fabs(e[i])))
-            fail_msg("element %lld: got %.9g, expected %.9g", (long long)i, (double)a[i], e[i]);
-}
+#include "../common/check.h"
 
 static void test_rmsnorm(void **state)
 {
@@ -38,8 +23,8 @@ static void test_rmsnorm(void **state)
     enum { R = 5, D = 300 };
     float x[R * D], w1[D], y[R * D];
     double e[R * D];
-    fill_normal(x, R * D, 1, 3.0);
-    fill_normal(w1, D, 2, 0.2);
+    check_fill_normal(x, R * D, 1, 3.0);
+    check_fill_normal(w1, D, 2, 0.2);
     for (int i = 0; i < D; i++)
         w1[i] += 1.0f;
     for (int r = 0; r < R; r++) {
@@ -51,7 +36,7 @@ static void test_rmsnorm(void **state)
             e[r * D + i] = x[r * D + i] * inv * w1[i];
     }
     ops_rmsnorm(y, x, w1, R, D, 1e-6f, 2);
-    assert_close(y, e, R * D, 1e-6, 1e-7);
+    assert_all_close(y, e, R * D, 1e-6, 1e-7);
     ops_rmsnorm(x, x, w1, R, D, 1e-6f, 1); /* in place gives the same bits */
     assert_memory_equal(x, y, sizeof y);
 }
@@ -62,12 +47,12 @@ static void test_softcap_gelu(void **state)
     enum { N = 1000 };
     float x[N], g[N], up[N];
     double e[N];
-    fill_normal(x, N, 3, 60.0);
+    check_fill_normal(x, N, 3, 60.0);
     memcpy(g, x, sizeof x);
     for (int i = 0; i < N; i++)
         e[i] = 50.0 * tanh(x[i] / 50.0);
     ops_softcap(g, N, 50.0f);
-    assert_close(g, e, N, 2e-6, 1e-6);
+    assert_all_close(g, e, N, 2e-6, 1e-6);
     float bad[3] = {1.0f, NAN, -2.0f}; /* NaN propagates, as in the reference */
     ops_softcap(bad, 3, 30.0f);
     assert_true(isnan(bad[1]) && !isnan(bad[0]) && !isnan(bad[2]));
@@ -79,15 +64,15 @@ static void test_softcap_gelu(void **state)
     ops_softcap(g, N, 0.0f); /* disabled */
     assert_memory_equal(g, x, sizeof x);
 
-    fill_normal(x, N, 4, 3.0);
-    fill_normal(up, N, 5, 1.0);
+    check_fill_normal(x, N, 4, 3.0);
+    check_fill_normal(up, N, 5, 1.0);
     memcpy(g, x, sizeof x);
     for (int i = 0; i < N; i++) {
         double v = x[i];
         e[i] = 0.5 * v * (1.0 + tanh(sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v))) * up[i];
     }
     ops_gelu_mul(g, up, 4, N / 4, 2);
-    assert_close(g, e, N, 1e-5, 1e-6);
+    assert_all_close(g, e, N, 1e-5, 1e-6);
 }
 
 static void test_rope(void **state)
@@ -96,7 +81,7 @@ static void test_rope(void **state)
     enum { R = 7, H = 3, DH = 16, LD = H * DH + 5 };
     float x[R * LD], orig[R * LD];
     double e[R * LD];
-    fill_normal(x, R * LD, 6, 1.0);
+    check_fill_normal(x, R * LD, 6, 1.0);
     memcpy(orig, x, sizeof x);
     int64_t pos0 = 1000;
     for (int r = 0; r < R; r++)
@@ -113,7 +98,7 @@ static void test_rope(void **state)
     ops_rope(x, R, LD, H, DH, pos0, 10000.0f);
     /* The angle is formed in f32 as the reference does: at position ~1000 that is ~1e-4 rad
      * off the exact angle, hence the tolerance. */
-    assert_close(x, e, R * LD, 1e-3, 5e-4);
+    assert_all_close(x, e, R * LD, 1e-3, 5e-4);
     /* Position 0 is the identity. */
     memcpy(x, orig, sizeof x);
     ops_rope(x, 1, LD, H, DH, 0, 10000.0f);
@@ -127,18 +112,18 @@ static void test_softmax(void **state)
     ops_softmax(x, 6);
     double z = exp(1 - 1000.0) + exp(3 - 1000.0) + 1 + exp(-1.0);
     double e[6] = {exp(1 - 1000.0) / z, 0, exp(3 - 1000.0) / z, 1 / z, exp(-1.0) / z, 0};
-    assert_close(x, e, 6, 1e-6, 1e-30);
+    assert_all_close(x, e, 6, 1e-6, 1e-30);
 
     /* A length with a vector tail, against double. */
     float y[37];
     double ey[37], z2 = 0;
-    fill_normal(y, 37, 11, 8.0);
+    check_fill_normal(y, 37, 11, 8.0);
     for (int i = 0; i < 37; i++)
         z2 += exp((double)y[i]);
     for (int i = 0; i < 37; i++)
         ey[i] = exp((double)y[i]) / z2;
     ops_softmax(y, 37);
-    assert_close(y, ey, 37, 1e-6, 1e-12);
+    assert_all_close(y, ey, 37, 1e-6, 1e-12);
 }
 
 /* y = x W^T against a double reference, for each dtype and both paths; tile_floats 0 takes
@@ -150,8 +135,8 @@ static void check_matmul_tiled(enum gsae_dtype dt, int64_t m, int64_t n, int64_t
     uint16_t *wh = malloc((size_t)(n * k) * sizeof *wh);
     float *y = malloc((size_t)(m * (n + 3)) * sizeof *y);
     double *e = malloc((size_t)(m * n) * sizeof *e);
-    fill_normal(x, m * k, 7, 1.0);
-    fill_normal(wf, n * k, 8, 0.1);
+    check_fill_normal(x, m * k, 7, 1.0);
+    check_fill_normal(wf, n * k, 8, 0.1);
     for (int64_t i = 0; i < n * k && dt != GSAE_DTYPE_F32; i++) {
         wh[i] = dt == GSAE_DTYPE_BF16 ? gsae_f32_to_bf16(wf[i]) : gsae_f32_to_f16(wf[i]);
         wf[i] = dt == GSAE_DTYPE_BF16 ? gsae_bf16_to_f32(wh[i]) : gsae_f16_to_f32(wh[i]);
@@ -206,8 +191,8 @@ static void check_split(enum gsae_dtype dt, int64_t m, int64_t m1, int64_t n, in
     uint16_t *wh = malloc((size_t)(n * k) * sizeof *wh);
     float *y_all = malloc((size_t)(m * n) * sizeof *y_all);
     float *y_split = malloc((size_t)(m * n) * sizeof *y_split);
-    fill_normal(x, m * k, 9, 1.0);
-    fill_normal(wf, n * k, 10, 0.1);
+    check_fill_normal(x, m * k, 9, 1.0);
+    check_fill_normal(wf, n * k, 10, 0.1);
     for (int64_t i = 0; i < n * k; i++)
         wh[i] = gsae_f32_to_bf16(wf[i]);
     struct gsae_tensor w = {.data = dt == GSAE_DTYPE_F32 ? (void *)wf : (void *)wh,

@@ -14,21 +14,18 @@
 
 #include <cmocka.h>
 
-#include "../common/testdata.h"
+#include "../common/check.h"
 
 #include "../../io/promptset.h"
 #include "../../io/tokenizer_load.h"
 
-static char tmpdir[64];
+static char tmpdir[96];
 
 /* Write text to tmpdir/name; the path goes to buf. */
 static const char *write_tmp(const char *name, const char *text, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/%s", tmpdir, name);
-    FILE *f = fopen(buf, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
+    check_write_text(buf, text);
     return buf;
 }
 
@@ -240,20 +237,14 @@ static void test_jsonl(void **state)
 static int make_tmpdir(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/gsae-promptset.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    check_tmpdir(tmpdir, sizeof tmpdir, "promptset");
+    return 0;
 }
 
 static int remove_tmpdir(void **state)
 {
     (void)state;
-    static const char *const files[] = {"ok.csv", "bad.csv", "p.jsonl", "bad.jsonl"};
-    char path[128];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
-        unlink(path);
-    }
-    return rmdir(tmpdir);
+    return check_rmtree(tmpdir);
 }
 
 int main(void)

@@ -17,18 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#define CHECK_RANKS
 #include "../../mpi/pstore.h"
+#include "../common/check.h"
 
-static int n_failed, rank, size;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "rank %d: %s:%d: check failed: %s\n", rank, __FILE__, __LINE__,        \
-                    #cond);                                                                        \
-            n_failed++;                                                                            \
-        }                                                                                          \
-    } while (0)
+static int rank, size;
 
 static void check_agree(void)
 {
@@ -121,9 +114,7 @@ int main(int argc, char **argv)
     check_reduce();
     check_invalid_comm();
     if (size >= 2) check_truncated();
-    int failed = 0;
-    MPI_Allreduce(&n_failed, &failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    if (rank == 0) printf("%d ranks: %s\n", size, failed ? "FAIL" : "ok");
+    int status = check_ranks_finish();
     MPI_Finalize();
-    return failed ? 1 : 0;
+    return status;
 }

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#define TESTDATA_GEMMA_TOKENIZER
-#include "../common/testdata.h"
+#define TESTDATA_GEMMA_TOKENIZER /* before check.h, which includes testdata.h */
+#include "../common/check.h"
 #include <jansson.h>
 
 #include "../../io/tokenizer_load.h"
@@ -231,17 +231,9 @@ static void test_build_errors(void **state)
     tokenizer_free(&tk); /* twice is harmless */
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void expect_load_error(const char *json, enum gsae_status code, const char *field)
 {
-    write_file("bad-tokenizer.json", json);
+    check_write_text("bad-tokenizer.json", json);
     struct tokenizer tk;
     struct gsae_error err = {0};
     assert_int_equal(tokenizer_load(&tk, "bad-tokenizer.json", &err), code);
@@ -279,9 +271,10 @@ static void test_load_errors(void **state)
                       GSAE_EFORMAT, "added_tokens[0]: tokenizer: ids 0 and 3 have the same piece");
 
     /* A minimal valid file, merges as pairs: loads and encodes. */
-    write_file("mini.json", "{" MINI_MODEL "\"merges\": [[\"a\", \"b\"]]}, \"decoder\": "
-                            "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"}, "
-                            "{\"type\": \"Fuse\"}]}}");
+    check_write_text("mini.json",
+                     "{" MINI_MODEL "\"merges\": [[\"a\", \"b\"]]}, \"decoder\": "
+                     "{\"type\": \"Sequence\", \"decoders\": [{\"type\": \"ByteFallback\"}, "
+                     "{\"type\": \"Fuse\"}]}}");
     assert_int_equal(tokenizer_load(&tk, "mini.json", &err), GSAE_OK);
     EXPECT(&tk, "abba", 2, 1, 0);
     struct tokenizer_ids ids = {0};
