@@ -612,7 +612,7 @@ static int run(const struct harvest_opts *o)
     if (st == GSAE_EINTR) {
         if (cli_world_rank() == 0)
             fprintf(stderr, "harvest: stopped on request; rerun to continue\n");
-        rc = RUNCTL_EXIT_RESUMABLE;
+        rc = GSAE_EXIT_RESUMABLE;
     } else if (st != GSAE_OK) {
         cli_report("harvest", &err);
         rc = 1;

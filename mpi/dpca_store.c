@@ -8,6 +8,7 @@
 
 #include "../src/hash.h"
 #include "../src/pca.h"
+#include "dist.h"
 
 void dpca_store_rows_free(struct dpca_store_rows *src)
 {
@@ -297,4 +298,39 @@ enum gsae_status dpca_store_sae_check(const struct dpca_store_sae *store, const 
                          "attribute sae_hash of %s)",
                          what, hash, store->sae_hash, store->part);
     return GSAE_OK;
+}
+
+void dpca_store_table_free(struct dpca_store_table *t)
+{
+    free(t->pc);
+    free(t->token);
+    free(t->doc);
+    free(t->pos);
+    free(t->token_id);
+    free(t->context);
+    memset(t, 0, sizeof *t);
+}
+
+enum gsae_status dpca_store_gather(MPI_Comm comm, const struct dpca_result *r,
+                                   const struct dpca_store_rows *src, struct dpca_store_table *t,
+                                   struct gsae_error *err)
+{
+    int64_t n = src->n_local, dummy = 0;
+    void *p[6] = {0};
+    enum gsae_status st =
+        dist_gather_rows(comm, r->transformed, n, r->k, GSAE_DTYPE_F64, &p[0], &t->n_rows, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->token, n, 1, GSAE_DTYPE_I64, &p[1], &dummy, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->doc, n, 1, GSAE_DTYPE_I64, &p[2], &dummy, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->pos, n, 1, GSAE_DTYPE_I64, &p[3], &dummy, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->token_id, n, 1, GSAE_DTYPE_I32, &p[4], &dummy, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->context, n, DPCA_CONTEXT_LEN, GSAE_DTYPE_I32, &p[5],
+                              &dummy, err);
+    t->pc = p[0], t->token = p[1], t->doc = p[2], t->pos = p[3], t->token_id = p[4];
+    t->context = p[5];
+    return st;
 }

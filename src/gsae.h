@@ -24,6 +24,11 @@ enum gsae_status {
     GSAE_EINTERNAL  /* a library we call reported something unexpected */
 };
 
+/* Exit status of a command that stopped on request at a resumable point (EX_TEMPFAIL from
+ * sysexits.h): GSAE_EINTR at the top. `gsae run` stops the job with it and slurm/gsae.sbatch
+ * requeues it (jobs/README.md). */
+#define GSAE_EXIT_RESUMABLE 75
+
 #define GSAE_ERROR_MSG_LEN 1024
 
 struct gsae_error {
