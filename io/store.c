@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../src/hash.h"
 #include "../src/tensor.h"
 
 #define CHUNK_TOKENS      ((size_t)16384)
@@ -39,20 +40,10 @@ struct store_part_writer {
     uint16_t *bf16;  /* (context_size * d_model) when resid is bf16 */
 };
 
-uint64_t store_fnv1a(uint64_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static uint64_t combine(const uint64_t *hash, int64_t version)
 {
     size_t n = version == 1 ? N_HASH_V1 : N_HASH;
-    return store_fnv1a(STORE_FNV_BASIS, hash, n * sizeof *hash);
+    return gsae_hash_update(GSAE_HASH_INIT, hash, n * sizeof *hash);
 }
 
 void store_part_name(int64_t index, char *buf, size_t size)
@@ -269,7 +260,7 @@ enum gsae_status store_part_open(const char *dir, int64_t index, const struct st
     snprintf(w->path, sizeof w->path, "%s/%s", dir, w->info.file);
     snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path);
     for (int k = 0; k < N_HASH; k++)
-        w->hash[k] = STORE_FNV_BASIS;
+        w->hash[k] = GSAE_HASH_INIT;
     size_t n = (size_t)meta->context_size;
     w->pos32 = malloc(n * sizeof *w->pos32);
     w->size32 = malloc(n * sizeof *w->size32);
@@ -353,23 +344,24 @@ enum gsae_status store_part_append(struct store_part_writer *w, int64_t n, const
         NCW(nc_put_vara_uint(w->ncid, w->v_index, z0, zn, index), "sae_index");
         NCW(nc_put_vara_float(w->ncid, w->v_value, z0, zn, value), "sae_value");
     }
-    w->hash[H_TOKEN] = store_fnv1a(w->hash[H_TOKEN], ids, un * sizeof *ids);
-    w->hash[H_DOC] = store_fnv1a(w->hash[H_DOC], doc, un * sizeof *doc);
-    w->hash[H_POS] = store_fnv1a(w->hash[H_POS], w->pos32, un * sizeof *w->pos32);
-    w->hash[H_ROW] = store_fnv1a(w->hash[H_ROW], w->size32, un * sizeof *w->size32);
-    w->hash[H_TOKNUM] = store_fnv1a(w->hash[H_TOKNUM], w->toknum, un * sizeof *w->toknum);
-    w->hash[H_INDEX] = store_fnv1a(w->hash[H_INDEX], index, nnz * sizeof *index);
-    w->hash[H_VALUE] = store_fnv1a(w->hash[H_VALUE], value, nnz * sizeof *value);
+    w->hash[H_TOKEN] = gsae_hash_update(w->hash[H_TOKEN], ids, un * sizeof *ids);
+    w->hash[H_DOC] = gsae_hash_update(w->hash[H_DOC], doc, un * sizeof *doc);
+    w->hash[H_POS] = gsae_hash_update(w->hash[H_POS], w->pos32, un * sizeof *w->pos32);
+    w->hash[H_ROW] = gsae_hash_update(w->hash[H_ROW], w->size32, un * sizeof *w->size32);
+    w->hash[H_TOKNUM] = gsae_hash_update(w->hash[H_TOKNUM], w->toknum, un * sizeof *w->toknum);
+    w->hash[H_INDEX] = gsae_hash_update(w->hash[H_INDEX], index, nnz * sizeof *index);
+    w->hash[H_VALUE] = gsae_hash_update(w->hash[H_VALUE], value, nnz * sizeof *value);
     if (resid) {
         size_t d = (size_t)w->meta.d_model, c0[2] = {t0[0], 0}, cn[2] = {un, d};
         if (w->meta.resid == STORE_RESID_BF16) {
             for (size_t i = 0; i < un * d; i++)
                 w->bf16[i] = gsae_f32_to_bf16(resid[i]);
             NCW(nc_put_vara(w->ncid, w->v_resid, c0, cn, w->bf16), "resid_post");
-            w->hash[H_RESID] = store_fnv1a(w->hash[H_RESID], w->bf16, un * d * sizeof *w->bf16);
+            w->hash[H_RESID] =
+                gsae_hash_update(w->hash[H_RESID], w->bf16, un * d * sizeof *w->bf16);
         } else {
             NCW(nc_put_vara_float(w->ncid, w->v_resid, c0, cn, resid), "resid_post");
-            w->hash[H_RESID] = store_fnv1a(w->hash[H_RESID], resid, un * d * sizeof *resid);
+            w->hash[H_RESID] = gsae_hash_update(w->hash[H_RESID], resid, un * d * sizeof *resid);
         }
     }
     w->info.n_tokens += n;
@@ -600,7 +592,7 @@ static enum gsae_status read_rows(int ncid, const char *path, struct store_part 
         enum gsae_status st =
             get_var(ncid, path, "sae_row_ptr", NC_INT64, n + 1, p->row_ptr, &varid, err);
         if (st == GSAE_OK)
-            hash[H_ROW] = store_fnv1a(hash[H_ROW], p->row_ptr, (n + 1) * sizeof *p->row_ptr);
+            hash[H_ROW] = gsae_hash_update(hash[H_ROW], p->row_ptr, (n + 1) * sizeof *p->row_ptr);
         return st;
     }
     int32_t *size = malloc((n + 1) * sizeof *size);
@@ -617,8 +609,8 @@ static enum gsae_status read_rows(int ncid, const char *path, struct store_part 
                            (long long)(p->first_window * p->context_size + (int64_t)t));
     if (st == GSAE_OK) st = rows_from_sizes(p, size, path, err);
     if (st == GSAE_OK) {
-        hash[H_ROW] = store_fnv1a(hash[H_ROW], size, n * sizeof *size);
-        hash[H_TOKNUM] = store_fnv1a(hash[H_TOKNUM], tok, n * sizeof *tok);
+        hash[H_ROW] = gsae_hash_update(hash[H_ROW], size, n * sizeof *size);
+        hash[H_TOKNUM] = gsae_hash_update(hash[H_TOKNUM], tok, n * sizeof *tok);
     }
     free(size);
     free(tok);
@@ -651,7 +643,7 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
     }
     uint64_t hash[N_HASH];
     for (int k = 0; k < N_HASH; k++)
-        hash[k] = STORE_FNV_BASIS;
+        hash[k] = GSAE_HASH_INIT;
     nc_type t_index = NC_NAT;
     if ((st = get_var(ncid, path, "token_id", NC_INT, n, p->token_id, &varid, err)) != GSAE_OK ||
         (st = get_var(ncid, path, "doc", NC_INT64, n, p->doc, &varid, err)) != GSAE_OK ||
@@ -664,7 +656,7 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
     }
     for (size_t t = 0; t < n; t++)
         p->pos[t] = pos32[t];
-    hash[H_POS] = store_fnv1a(hash[H_POS], pos32, n * sizeof *pos32);
+    hash[H_POS] = gsae_hash_update(hash[H_POS], pos32, n * sizeof *pos32);
     free(pos32);
     NCR(nc_inq_vartype(ncid, varid, &t_index), "sae_index type");
     if ((t_index != NC_USHORT && t_index != NC_UINT) ||
@@ -675,10 +667,10 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
     }
     if (nnz > 0) NCR(nc_get_var_uint(ncid, varid, p->index), "reading sae_index");
     if ((st = check_csr(p, path, err)) != GSAE_OK) goto fail;
-    hash[H_TOKEN] = store_fnv1a(hash[H_TOKEN], p->token_id, n * sizeof *p->token_id);
-    hash[H_DOC] = store_fnv1a(hash[H_DOC], p->doc, n * sizeof *p->doc);
-    hash[H_INDEX] = store_fnv1a(hash[H_INDEX], p->index, nnz * sizeof *p->index);
-    hash[H_VALUE] = store_fnv1a(hash[H_VALUE], p->value, nnz * sizeof *p->value);
+    hash[H_TOKEN] = gsae_hash_update(hash[H_TOKEN], p->token_id, n * sizeof *p->token_id);
+    hash[H_DOC] = gsae_hash_update(hash[H_DOC], p->doc, n * sizeof *p->doc);
+    hash[H_INDEX] = gsae_hash_update(hash[H_INDEX], p->index, nnz * sizeof *p->index);
+    hash[H_VALUE] = gsae_hash_update(hash[H_VALUE], p->value, nnz * sizeof *p->value);
     if ((st = get_i64_att(ncid, path, "d_model", &p->d_model, err)) != GSAE_OK) goto fail;
     bool has_resid = nc_inq_varid(ncid, "resid_post", &varid) == NC_NOERR;
     if (has_resid) {
@@ -712,7 +704,7 @@ enum gsae_status store_part_read(const char *path, bool with_resid, struct store
             st = gsae_fail(err, GSAE_EFORMAT, "%s: reading resid_post: %s", path, nc_strerror(rc));
             goto fail;
         }
-        hash[H_RESID] = store_fnv1a(hash[H_RESID], raw, cnt * elt);
+        hash[H_RESID] = gsae_hash_update(hash[H_RESID], raw, cnt * elt);
         if (raw != p->resid_post) {
             for (size_t i = 0; i < cnt; i++)
                 p->resid_post[i] = gsae_bf16_to_f32(((const uint16_t *)raw)[i]);

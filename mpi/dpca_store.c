@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/hash.h"
+#include "../io/store_id.h"
 #include "../src/pca.h"
 #include "dist.h"
 
@@ -277,11 +277,7 @@ enum gsae_status dpca_store_sae_read(const char *dir, struct dpca_store_sae *out
 
 void dpca_sae_hash(const struct sae_params *p, char *out, size_t size)
 {
-    uint64_t h =
-        gsae_hash_update(GSAE_HASH_INIT, p->w_enc, (size_t)(p->d_model * p->d_sae) * sizeof(float));
-    h = gsae_hash_update(h, p->b_enc, (size_t)p->d_sae * sizeof(float));
-    h = gsae_hash_update(h, p->threshold, (size_t)p->d_sae * sizeof(float));
-    snprintf(out, size, "%016llx", (unsigned long long)h);
+    store_id_hex(store_id_sae(p), out, size);
 }
 
 enum gsae_status dpca_store_sae_check(const struct dpca_store_sae *store, const char *what,

@@ -12,11 +12,13 @@
 
 #include "../io/corpus.h"
 #include "../io/store.h"
+#include "../io/store_id.h"
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
 #include "../jobs/runctl.h"
 #include "../mpi/dist.h"
 #include "../mpi/pstore.h"
+#include "../src/hash.h"
 
 /* ---- synth: byte tokenizer and pseudo-activations ---- */
 
@@ -34,15 +36,6 @@ static enum gsae_status byte_encode(void *ctx, const char *text, size_t len, int
         (*ids)[i] = (int32_t)(unsigned char)text[i] + 3;
     *n = (int64_t)len;
     return GSAE_OK;
-}
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
 }
 
 struct synth {
@@ -70,10 +63,11 @@ static enum gsae_status synth_encode(void *ctx, const struct pstore_round *round
         int64_t z = 0;
         s->rows[0] = 0;
         for (int64_t t = 0; t < round->context_size; t++) {
-            uint64_t h = mix((uint64_t)tok[t] * 1000003u + (uint64_t)(t ? tok[t - 1] : 0) * 7919u);
+            uint64_t h = gsae_hash_mix64((uint64_t)tok[t] * 1000003u +
+                                         (uint64_t)(t ? tok[t - 1] : 0) * 7919u);
             int64_t nz = (int64_t)(h % 6), start = z;
             for (int64_t j = 0; j < nz; j++) {
-                uint64_t g = mix(h + (uint64_t)j + 1);
+                uint64_t g = gsae_hash_mix64(h + (uint64_t)j + 1);
                 s->index[z] = (uint32_t)(g % (uint64_t)s->d_sae);
                 s->value[z++] = 0.05f + (float)(g >> 40 & 1023) / 64.0f;
             }
@@ -88,7 +82,7 @@ static enum gsae_status synth_encode(void *ctx, const struct pstore_round *round
             s->rows[t + 1] = z;
             for (int64_t i = 0; i < s->d_model; i++)
                 s->resid[t * s->d_model + i] =
-                    (float)((int64_t)(mix(h ^ (uint64_t)i) % 2001) - 1000) / 100.0f;
+                    (float)((int64_t)(gsae_hash_mix64(h ^ (uint64_t)i) % 2001) - 1000) / 100.0f;
         }
         if (s->sleep_ms > 0) {
             struct timespec ts = {s->sleep_ms / 1000, (s->sleep_ms % 1000) * 1000000L};
@@ -196,10 +190,8 @@ int cmd_store_synth(int argc, char **argv, const char *usage_text)
         size_t used = strlen(corpus_lines);
         snprintf(corpus_lines + used, sizeof corpus_lines - used, "%s%s", i ? "\n" : "", shards[i]);
     }
-    snprintf(job_hash, sizeof job_hash, "synth-%016llx",
-             (unsigned long long)store_fnv1a(STORE_FNV_BASIS, corpus_lines, strlen(corpus_lines)) ^
-                 (unsigned long long)mix((uint64_t)(ctx * 131 + wpp * 17 + d_sae * 7 + d_model * 3 +
-                                                    bf16 + max_windows * 101)));
+    store_id_synth_job(corpus_lines, ctx, wpp, d_sae, d_model, bf16, max_windows, job_hash,
+                       sizeof job_hash);
     struct store_meta meta = {
         .model = "synthetic (byte tokenizer, pseudo-activations)",
         .model_config_hash = "none",
