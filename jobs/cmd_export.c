@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "../io/dirs.h"
 #include "../io/featstats_nc.h"
 #include "../io/store.h"
 #include "../io/tokenizer_load.h"
@@ -151,22 +152,9 @@ static int write_json(const char *cmd, json_t *doc, const char *path, size_t fla
 
 static int make_dirs(const char *path)
 {
-    char buf[4200];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0777);
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) != 0) {
-        struct stat sb;
-        if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            fprintf(stderr, "gsae export: %s: cannot create the directory\n", buf);
-            return 1;
-        }
-    }
-    return 0;
+    if (dirs_make(path, NULL) == GSAE_OK) return 0;
+    fprintf(stderr, "gsae export: %s: cannot create the directory\n", path);
+    return 1;
 }
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../io/dirs.h"
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
@@ -108,15 +109,7 @@ fmt_path(char *buf, size_t n, const char *fmt, ...)
 /* mkdir -p */
 static int make_dirs(const char *path)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -1;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    return dirs_make(path, NULL) == GSAE_OK ? 0 : -1;
 }
 
 /* The job's name: [job] name, else the file's base name without ".ini". */

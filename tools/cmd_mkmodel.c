@@ -23,6 +23,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../io/dirs.h"
 #include "../io/safetensors.h"
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
@@ -410,21 +411,12 @@ static bool is_checkpoint_file(const char *name)
  * file). */
 static enum gsae_status prepare_dir(const char *dir, bool force, struct gsae_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST)
-                return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    enum gsae_status st = dirs_make(dir, err);
+    if (st != GSAE_OK) return st;
     DIR *d = opendir(dir);
     if (!d)
         return gsae_fail(err, GSAE_EIO, "%s: cannot open the directory: %s", dir, strerror(errno));
-    enum gsae_status st = GSAE_OK;
+    char path[4096];
     struct dirent *de;
     while ((de = readdir(d)) && st == GSAE_OK) {
         if (!is_checkpoint_file(de->d_name)) continue;
