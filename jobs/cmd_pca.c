@@ -299,14 +299,14 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
 /* Feature rows of a store: the list and its decoder rows. */
 struct store_decoder {
     struct feature_list list;
-    struct dpca_npy w_dec; /* --w-dec mapping */
-    double *w_rows;        /* (list.n, d) */
+    struct npy_map w_dec; /* --w-dec mapping */
+    double *w_rows;       /* (list.n, d) */
     int64_t d;
 };
 
 static void store_decoder_free(struct store_decoder *dec)
 {
-    dpca_npy_free(&dec->w_dec);
+    npy_map_close(&dec->w_dec);
     free(dec->w_rows);
     memset(dec, 0, sizeof *dec);
 }
@@ -336,7 +336,7 @@ static enum gsae_status store_features(const struct pca_args *args, struct store
             st = dpca_store_sae_check(&store, info.path, sae.d_sae, hash, err);
         }
     } else {
-        st = dpca_npy_open_path(args->w_dec, &dec->w_dec, err);
+        st = npy_map_open(args->w_dec, &dec->w_dec, err);
         if (st == GSAE_OK)
             st = dpca_npy_expect(&dec->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
         w = dec->w_dec.a;
@@ -512,7 +512,7 @@ static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
     if (st == GSAE_OK) st = write_outputs(args, &result, recon ? rr : NULL, err);
     if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
-    dpca_npy_free(&dense.x);
+    npy_map_close(&dense.x);
     if (rr) dpca_recon_rows_free(rr);
     free(rr);
     json_decref(meta);
