@@ -483,7 +483,8 @@ int cmd_export(int argc, char **argv)
         if (o.source_id) snprintf(s.source_id, sizeof s.source_id, "%s", o.source_id);
         /* SOURCE_DATE_EPOCH (reproducible builds' convention) fixes the timestamp */
         const char *sde = getenv("SOURCE_DATE_EPOCH");
-        time_t now = sde ? (time_t)strtoll(sde, NULL, 10) : time(NULL);
+        int64_t epoch = 0;
+        time_t now = sde && gsae_parse_i64(sde, 0, INT64_MAX, &epoch) ? (time_t)epoch : time(NULL);
         struct tm tm;
         gmtime_r(&now, &tm);
         strftime(s.created_at, sizeof s.created_at, "%Y-%m-%dT%H:%M:%S", &tm);

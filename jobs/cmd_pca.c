@@ -193,12 +193,7 @@ static void usage(FILE *out)
 
 static bool parse_i64(const char *s, int64_t min, int64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < min) return false;
-    *out = (int64_t)v;
-    return true;
+    return gsae_parse_i64(s, min, INT64_MAX, out);
 }
 
 static enum gsae_status parse_features(const char *list, struct pca_args *a, struct gsae_error *err)

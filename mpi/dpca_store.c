@@ -263,12 +263,9 @@ enum gsae_status dpca_store_sae_read(const char *dir, struct dpca_store_sae *out
         st = gsae_fail(err, GSAE_EFORMAT, "%s: attribute 'd_sae' or 'sae_hash' is missing",
                        out->part);
     if (st == GSAE_OK) {
-        char *end = NULL;
-        long long v = strtoll(d_sae, &end, 10);
-        if (end == d_sae || *end || v < 1)
+        if (!gsae_parse_i64(d_sae, 1, INT64_MAX, &out->d_sae))
             st = gsae_fail(err, GSAE_EFORMAT, "%s: d_sae is '%s', expected a positive integer",
                            out->part, d_sae);
-        out->d_sae = (int64_t)v;
     }
     free(text);
     manifest_free(&m);

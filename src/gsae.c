@@ -99,3 +99,30 @@ const char *gsae_version(void)
 {
     return GSAE_VERSION;
 }
+
+bool gsae_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s) return false;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return false;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+bool gsae_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    bool neg = s && s[0] == '-';
+    uint64_t mag = 0;
+    if (!s || !gsae_parse_u64(s + neg, &mag)) return false;
+    /* the magnitude of INT64_MIN is INT64_MAX + 1 */
+    if (mag > (uint64_t)INT64_MAX + (neg ? 1u : 0u)) return false;
+    int64_t v = neg ? (mag == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
+    if (v < min || v > max) return false;
+    *out = v;
+    return true;
+}

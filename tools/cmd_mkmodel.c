@@ -75,22 +75,12 @@ static void usage(FILE *out)
 
 static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max) return false;
-    *out = v;
-    return true;
+    return gsae_parse_i64(s, min, max, out);
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || s[0] == '-') return false;
-    *out = v;
-    return true;
+    return gsae_parse_u64(s, out);
 }
 
 /* Parse argv; returns 0 on success, else the exit code (2) after printing the problem. */
