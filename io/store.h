@@ -1,4 +1,6 @@
 /* store.h: NetCDF-4 activation stores: SAE features (sparse) and optional residuals per token.
+ * (Writer: store_write.c; reader: store_read.c; shared checksum and durable renames: store.c;
+ * the identity hashes a store records: store_id.h.)
  *
  * A store is a directory:
  *   part-00000.nc part-00001.nc ...   parts: runs of whole windows, one writer each
