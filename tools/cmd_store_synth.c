@@ -112,7 +112,16 @@ static void on_warning(void *ctx, const char *msg)
     if (cli_world_rank() == 0) fprintf(stderr, "warning: skipped: %s\n", msg);
 }
 
-int cmd_store_synth(int argc, char **argv, const char *usage_text)
+/* The options of `gsae store synth`. */
+struct synth_opts {
+    const char *corpus, *out;
+    long long ctx, wpp, d_sae, d_model, max_windows, sleep_ms;
+    bool bf16;
+    enum corpus_on_bad on_bad;
+};
+
+/* Parse argv into o; 0, or the exit status 2 after printing the problem. */
+static int parse_synth(int argc, char **argv, const char *usage_text, struct synth_opts *o)
 {
     static const struct option opts[] = {
         {"corpus", required_argument, NULL, 'c'},
@@ -127,70 +136,66 @@ int cmd_store_synth(int argc, char **argv, const char *usage_text)
         {"sleep-ms", required_argument, NULL, 'z'},
         {NULL, 0, NULL, 0},
     };
-    const char *corpus = NULL, *out = NULL;
-    long long ctx = 64, wpp = 4, d_sae = 300, d_model = 0, max_windows = 0, sleep_ms = 0;
-    bool bf16 = false;
-    enum corpus_on_bad on_bad = CORPUS_ON_BAD_FAIL;
+    *o = (struct synth_opts){.ctx = 64, .wpp = 4, .d_sae = 300, .on_bad = CORPUS_ON_BAD_FAIL};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            corpus = optarg;
+            o->corpus = optarg;
             break;
         case 'o':
-            out = optarg;
+            o->out = optarg;
             break;
         case 'x':
-            ctx = atoll(optarg);
+            o->ctx = atoll(optarg);
             break;
         case 'w':
-            wpp = atoll(optarg);
+            o->wpp = atoll(optarg);
             break;
         case 's':
-            d_sae = atoll(optarg);
+            o->d_sae = atoll(optarg);
             break;
         case 'm':
-            d_model = atoll(optarg);
+            o->d_model = atoll(optarg);
             break;
         case 'b':
-            bf16 = true;
+            o->bf16 = true;
             break;
         case 'n':
-            max_windows = atoll(optarg);
+            o->max_windows = atoll(optarg);
             break;
         case 'z':
-            sleep_ms = atoll(optarg);
+            o->sleep_ms = atoll(optarg);
             break;
         case 'k':
             if (strcmp(optarg, "skip") != 0 && strcmp(optarg, "fail") != 0) {
                 fprintf(stderr, "gsae store synth: --on-bad-doc takes skip or fail\n");
                 return 2;
             }
-            on_bad = strcmp(optarg, "skip") == 0 ? CORPUS_ON_BAD_SKIP : CORPUS_ON_BAD_FAIL;
+            o->on_bad = strcmp(optarg, "skip") == 0 ? CORPUS_ON_BAD_SKIP : CORPUS_ON_BAD_FAIL;
             break;
         default:
             fputs(usage_text, stderr);
             return 2;
         }
     }
-    if (!corpus || !out || ctx < 2 || d_sae < 1 || d_model < 0) {
+    if (!o->corpus || !o->out || o->ctx < 2 || o->d_sae < 1 || o->d_model < 0) {
         fputs(usage_text, stderr);
         return 2;
     }
-    struct gsae_error err = {0};
-    char **shards = NULL;
-    int64_t n_shards = 0;
-    if (corpus_expand(corpus, &shards, &n_shards, &err) != GSAE_OK) {
-        cli_report("store", &err);
-        return 1;
-    }
-    char job_hash[128], corpus_lines[8192] = "";
-    for (int64_t i = 0; i < n_shards; i++) {
-        size_t used = strlen(corpus_lines);
-        snprintf(corpus_lines + used, sizeof corpus_lines - used, "%s%s", i ? "\n" : "", shards[i]);
-    }
-    store_id_synth_job(corpus_lines, ctx, wpp, d_sae, d_model, bf16, max_windows, job_hash,
+    return 0;
+}
+
+/* Harvest the corpus (shards, listed in corpus_lines) into o->out with the synthetic encoder.
+ * Collective on dist_world(). */
+static enum gsae_status run_synth(const struct synth_opts *o, char **shards, int64_t n_shards,
+                                  const char *corpus_lines, struct pstore_result *res,
+                                  struct gsae_error *err)
+{
+    long long ctx = o->ctx, wpp = o->wpp, d_sae = o->d_sae, d_model = o->d_model;
+    char job_hash[128];
+    store_id_synth_job(corpus_lines, ctx, wpp, d_sae, d_model, o->bf16, o->max_windows, job_hash,
                        sizeof job_hash);
     struct store_meta meta = {
         .model = "synthetic (byte tokenizer, pseudo-activations)",
@@ -207,34 +212,58 @@ int cmd_store_synth(int argc, char **argv, const char *usage_text)
         .d_model = d_model,
         .windows_per_part = wpp,
         .resid = d_model == 0 ? STORE_RESID_NONE
-                 : bf16       ? STORE_RESID_BF16
+                 : o->bf16    ? STORE_RESID_BF16
                               : STORE_RESID_F32,
     };
-    struct synth s = {d_sae, d_model, ctx, (long)sleep_ms, NULL, NULL, NULL, NULL};
+    struct synth s = {d_sae, d_model, ctx, (long)o->sleep_ms, NULL, NULL, NULL, NULL};
     s.rows = malloc((size_t)(ctx + 1) * sizeof *s.rows);
     s.index = malloc((size_t)ctx * 6 * sizeof *s.index);
     s.value = malloc((size_t)ctx * 6 * sizeof *s.value);
     s.resid = malloc((size_t)(ctx * (d_model + 1)) * sizeof *s.resid);
     struct progress_ctx pc = {{5.0, 0, false}};
     struct pstore_config cfg = {
-        .dir = out,
+        .dir = o->out,
         .meta = &meta,
         .job_hash = job_hash,
-        .corpus = {(const char *const *)shards, n_shards, on_bad, 0, on_warning, NULL},
+        .corpus = {(const char *const *)shards, n_shards, o->on_bad, 0, on_warning, NULL},
         .tokenizer = {byte_encode, NULL},
         .stats = {d_sae, 8, 8, 4, false},
         .ranks_per_replica = 1,
-        .max_windows = max_windows,
+        .max_windows = o->max_windows,
         .stop = runctl_stop_flag_install(),
         .progress = on_progress,
         .progress_ctx = &pc,
     };
     struct pstore_encoder enc = {synth_encode, &s};
-    struct pstore_result res;
     enum gsae_status st = GSAE_ENOMEM;
     if (s.rows && s.index && s.value && s.resid)
-        st = pstore_harvest(dist_world(), &cfg, &enc, &res, &err);
-    int rc = 0;
+        st = pstore_harvest(dist_world(), &cfg, &enc, res, err);
+    free(s.rows);
+    free(s.index);
+    free(s.value);
+    free(s.resid);
+    return st;
+}
+
+int cmd_store_synth(int argc, char **argv, const char *usage_text)
+{
+    struct synth_opts o;
+    int rc = parse_synth(argc, argv, usage_text, &o);
+    if (rc != 0) return rc;
+    struct gsae_error err = {0};
+    char **shards = NULL;
+    int64_t n_shards = 0;
+    if (corpus_expand(o.corpus, &shards, &n_shards, &err) != GSAE_OK) {
+        cli_report("store", &err);
+        return 1;
+    }
+    char corpus_lines[8192] = "";
+    for (int64_t i = 0; i < n_shards; i++) {
+        size_t used = strlen(corpus_lines);
+        snprintf(corpus_lines + used, sizeof corpus_lines - used, "%s%s", i ? "\n" : "", shards[i]);
+    }
+    struct pstore_result res;
+    enum gsae_status st = run_synth(&o, shards, n_shards, corpus_lines, &res, &err);
     if (st == GSAE_EINTR) {
         if (cli_world_rank() == 0)
             fprintf(stderr, "store synth: stopped on request; rerun to continue\n");
@@ -249,10 +278,6 @@ int cmd_store_synth(int argc, char **argv, const char *usage_text)
                 (long long)res.parts_total, (long long)res.parts_written, res.seconds,
                 res.seconds > 0 ? 100.0 * res.encode_seconds / res.seconds : 0.0);
     }
-    free(s.rows);
-    free(s.index);
-    free(s.value);
-    free(s.resid);
     corpus_paths_free(shards, n_shards);
     return rc;
 }
