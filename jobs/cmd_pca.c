@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../io/dirs.h"
 #include "../io/npy.h"
 #include "../io/pca_out.h"
 #include "../io/sae_io.h"
@@ -141,8 +142,7 @@ static enum gsae_status write_outputs(const struct pca_args *args, const struct 
         st = dist_gather_rows(dist_world(), rr->fired, rr->n_local, 1, GSAE_DTYPE_I64, &fired,
                               &n_fired, err);
     if (st == GSAE_OK && rank == 0) {
-        if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
-            st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
+        st = dirs_make(args->out_dir, err);
         const char *o = args->out_dir;
         if (st == GSAE_OK)
             st = save_array(o, "components.npy", r->components, GSAE_DTYPE_F64, 2, r->k, r->d, err);
@@ -385,8 +385,7 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
                                 .features = src->kind == DPCA_STORE_FEATURES ? dec->list.ids : NULL,
                                 .n_features = dec->list.n};
         char path[4096];
-        if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
-            st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
+        st = dirs_make(args->out_dir, err);
         char **token_text = NULL, **context_text = NULL;
         if (st == GSAE_OK && args->tokenizer)
             st = pca_texts_decode(args->tokenizer, &tab, &token_text, &context_text, err);

@@ -1,12 +1,12 @@
 /* main.c: the gsae command: dispatch to a subcommand, with MPI around those that use it.
  *
- * Exit under MPI: every rank's command returns an exit status, and the ranks agree on one before
- * they leave (the status of the lowest rank that failed, 0 when none did), then call
- * MPI_Finalize and exit with it. A failure the command already agreed on (a bad option, a
- * missing file, a stop requested by SIGUSR1/SIGTERM: 1, 2, 75) thus ends the job quietly with
- * that status on every rank. A rank that failed alone finds no partner at the exit (the others
- * wait in a receive or a collective of the command) and calls MPI_Abort after
- * EXIT_AGREE_SECONDS, which ends every rank. */
+ * Exit under MPI (mpi/dist.h dist_proc_exit): every rank's command returns an exit status, and
+ * the ranks agree on one before they leave (the status of the lowest rank that failed, 0 when
+ * none did), then finalize MPI and exit with it. A failure the command already agreed on (a bad
+ * option, a missing file, a stop requested by SIGUSR1/SIGTERM: 1, 2, GSAE_EXIT_RESUMABLE) thus
+ * ends the job quietly with that status on every rank. A rank that failed alone finds no partner
+ * at the exit (the others wait in a receive or a collective of the command) and ends the job
+ * (dist_abort) after EXIT_AGREE_SECONDS. */
 #include <stdio.h>
 #include <string.h>
 
