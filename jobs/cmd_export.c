@@ -367,7 +367,9 @@ static int64_t store_layer(const char *store)
     snprintf(path, sizeof path, "%s/part-00000.nc", store);
     if (store_part_describe(path, &text, &err) != GSAE_OK) return -1;
     const char *at = strstr(text, "\nlayer = ");
-    int64_t layer = at ? strtoll(at + 9, NULL, 10) : -1;
+    int64_t layer = -1;
+    const char *end = NULL;
+    if (at && gsae_parse_i64_prefix(at + 9, &end, 0, INT64_MAX, &layer) != GSAE_OK) layer = -1;
     free(text);
     return layer;
 }

@@ -68,6 +68,12 @@ bool gsae_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 /* The same for an unsigned 64-bit integer (digits only, any value up to UINT64_MAX). */
 bool gsae_parse_u64(const char *s, uint64_t *out);
 
+/* The integer at the start of s (an optional '-' and digits) for lists and ranges ("3-7,9"):
+ * *end gets the first character after it (s when there is none). GSAE_OK and *out set;
+ * GSAE_EINVAL (no digits) or GSAE_ERANGE (overflow, or outside [min, max]), *out unchanged. */
+enum gsae_status gsae_parse_i64_prefix(const char *s, const char **end, int64_t min, int64_t max,
+                                       int64_t *out);
+
 /* Multiply sizes with overflow detection: *out = a * b; returns 0 on overflow. */
 int gsae_mul_size(size_t a, size_t b, size_t *out);
 

@@ -1,4 +1,4 @@
-/* test_parse.c: the strict integer parsers (gsae_parse_i64/u64), FNV-1a and mkdir -p. */
+/* test_parse.c: the strict integer parsers (gsae_parse_i64/u64/i64_prefix), FNV-1a, mkdir -p. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -44,6 +44,25 @@ static void test_u64(void **state)
     assert_false(gsae_parse_u64("1,", &v));
 }
 
+static void test_prefix(void **state)
+{
+    (void)state;
+    const char *s = "3-17,x", *end = NULL;
+    int64_t a = -1, b = -1;
+    assert_int_equal(gsae_parse_i64_prefix(s, &end, 0, 100, &a), GSAE_OK);
+    assert_true(a == 3 && *end == '-');
+    assert_int_equal(gsae_parse_i64_prefix(end, &end, -100, 100, &b), GSAE_OK);
+    assert_true(b == -17 && *end == ',');
+    const char *x = end + 1;
+    assert_int_equal(gsae_parse_i64_prefix(x, &end, 0, 100, &a), GSAE_EINVAL);
+    assert_true(end == x && a == 3);
+    assert_int_equal(gsae_parse_i64_prefix("101,", &end, 0, 100, &a), GSAE_ERANGE);
+    assert_int_equal(gsae_parse_i64_prefix("99999999999999999999", &end, INT64_MIN, INT64_MAX, &a),
+                     GSAE_ERANGE);
+    assert_int_equal(gsae_parse_i64_prefix("-", &end, -5, 5, &a), GSAE_EINVAL);
+    assert_int_equal(a, 3);
+}
+
 static void test_fnv(void **state)
 {
     (void)state;
@@ -81,6 +100,7 @@ static void test_dirs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_i64), cmocka_unit_test(test_u64),
-                                       cmocka_unit_test(test_fnv), cmocka_unit_test(test_dirs)};
+                                       cmocka_unit_test(test_prefix), cmocka_unit_test(test_fnv),
+                                       cmocka_unit_test(test_dirs)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
