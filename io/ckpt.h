@@ -1,4 +1,5 @@
 /* ckpt.h: a Hugging Face Gemma-2 checkpoint directory, validated and memory-mapped.
+ * (config.json: ckpt_config.c; tensors, files and checks: ckpt.c.)
  *
  * A checkpoint directory holds config.json and the weights, either in one model.safetensors
  * or in shards listed by model.safetensors.index.json ({"weight_map": {tensor: shard file}});

@@ -2,9 +2,13 @@
 #include "npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
@@ -248,4 +252,35 @@ enum gsae_status npy_save(const char *path, const struct gsae_tensor *t, struct 
         return gsae_fail(err, GSAE_EIO, "%s: cannot rename into place: %s", path, strerror(errno));
     }
     return GSAE_OK;
+}
+
+void npy_map_close(struct npy_map *m)
+{
+    if (m->base) munmap(m->base, m->len);
+    memset(m, 0, sizeof *m);
+}
+
+enum gsae_status npy_map_open(const char *path, struct npy_map *m, struct gsae_error *err)
+{
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return gsae_fail(err, errno == ENOENT ? GSAE_ENOTFOUND : GSAE_EIO, "%s: cannot open: %s",
+                         path, strerror(errno));
+    struct stat st;
+    enum gsae_status status = GSAE_OK;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        status = gsae_fail(err, GSAE_EIO, "%s: empty or unreadable", path);
+    } else {
+        m->len = (size_t)st.st_size;
+        m->base = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m->base == MAP_FAILED) {
+            m->base = NULL;
+            status = gsae_fail(err, GSAE_EIO, "%s: mmap: %s", path, strerror(errno));
+        }
+    }
+    close(fd);
+    if (status == GSAE_OK) status = npy_parse(m->base, m->len, path, &m->a, err);
+    if (status != GSAE_OK) npy_map_close(m);
+    return status;
 }

@@ -31,6 +31,21 @@ enum gsae_status npy_parse(const void *buf, size_t len, const char *name, struct
 enum gsae_status npy_load(const char *path, void **buf, struct npy_array *out,
                           struct gsae_error *err);
 
+/* A read-only mapping of a whole .npy file; a borrows the mapping. */
+struct npy_map {
+    void *base;
+    size_t len;
+    struct npy_array a;
+};
+
+/* Map path and parse its header; pages are read only when touched, so a reader of some rows
+ * never loads the others. Local. Errors: GSAE_ENOTFOUND / GSAE_EIO (open, mmap), GSAE_EFORMAT
+ * (npy_parse's, naming the file). Release with npy_map_close, also after a failure. */
+enum gsae_status npy_map_open(const char *path, struct npy_map *m, struct gsae_error *err);
+
+/* Unmap and zero m (harmless on a zeroed struct and twice). */
+void npy_map_close(struct npy_map *m);
+
 /* Serialize a tensor as a v1.0 .npy image into a malloc'd buffer (caller frees). */
 enum gsae_status npy_serialize(const struct gsae_tensor *t, void **buf, size_t *len,
                                struct gsae_error *err);

@@ -36,14 +36,18 @@ static int def_var(int ncid, const char *name, nc_type type, int n_dims, const i
     return rc;
 }
 
-enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struct gsae_error *err)
+/* Variable ids of pca.nc (-1: not in this file). */
+struct pca_nc_vars {
+    int pc, tok, doc, pos, id, ctx, comp, ev, evr, mean, featc, feat, ttext, ctext;
+};
+
+/* The dimensions and variables of pca.nc (pca_out.h's schema). */
+static enum gsae_status define_vars(int ncid, const char *tmp, const struct pca_table *t,
+                                    struct pca_nc_vars *v, struct gsae_error *err)
 {
-    char tmp[4200];
     enum gsae_status st = GSAE_OK;
-    int ncid = -1, d_row, d_comp, d_d, d_ctx, d_feat = -1;
-    int v_pc, v_tok, v_doc, v_pos, v_id, v_ctx, v_comp, v_ev, v_evr, v_mean, v_feat = -1;
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    NCW(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid), "create");
+    int d_row, d_comp, d_d, d_ctx, d_feat = -1;
+    v->featc = v->feat = v->ttext = v->ctext = -1;
     NCW(nc_def_dim(ncid, "row", (size_t)t->n_rows, &d_row), "dimension row");
     NCW(nc_def_dim(ncid, "component", (size_t)t->k, &d_comp), "dimension component");
     NCW(nc_def_dim(ncid, "d", (size_t)t->d, &d_d), "dimension d");
@@ -53,49 +57,56 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
     if (t->features)
         NCW(nc_def_dim(ncid, "feature", (size_t)t->n_features, &d_feat), "dimension feature");
     int rk[2] = {d_row, d_comp}, rc[2] = {d_row, d_ctx}, cd[2] = {d_comp, d_d};
-    NCW(def_var(ncid, "pc", NC_DOUBLE, 2, rk, "centered row projected on the components", &v_pc),
+    NCW(def_var(ncid, "pc", NC_DOUBLE, 2, rk, "centered row projected on the components", &v->pc),
         "variable pc");
     if (t->n_rows > 0) {
         size_t chunk[2] = {t->n_rows < 65536 ? (size_t)t->n_rows : 65536, (size_t)t->k};
-        NCW(nc_def_var_chunking(ncid, v_pc, NC_CHUNKED, chunk), "chunking pc");
+        NCW(nc_def_var_chunking(ncid, v->pc, NC_CHUNKED, chunk), "chunking pc");
     }
     NCW(def_var(ncid, "token", NC_INT64, 1, &d_row,
-                "global token number in the store: window * context_size + position", &v_tok),
+                "global token number in the store: window * context_size + position", &v->tok),
         "variable token");
-    NCW(def_var(ncid, "doc", NC_INT64, 1, &d_row, "document number in the corpus", &v_doc),
+    NCW(def_var(ncid, "doc", NC_INT64, 1, &d_row, "document number in the corpus", &v->doc),
         "variable doc");
     NCW(def_var(ncid, "pos", NC_INT64, 1, &d_row, "position in document; -1: inserted <bos>",
-                &v_pos),
+                &v->pos),
         "variable pos");
-    NCW(def_var(ncid, "token_id", NC_INT, 1, &d_row, "tokenizer id", &v_id), "variable token_id");
+    NCW(def_var(ncid, "token_id", NC_INT, 1, &d_row, "tokenizer id", &v->id), "variable token_id");
     NCW(def_var(ncid, "context", NC_INT, 2, rc,
                 "token ids around the token (at slot context_before); -1 outside its window",
-                &v_ctx),
+                &v->ctx),
         "variable context");
-    NCW(def_var(ncid, "components", NC_DOUBLE, 2, cd, "principal axes (unit rows)", &v_comp),
+    NCW(def_var(ncid, "components", NC_DOUBLE, 2, cd, "principal axes (unit rows)", &v->comp),
         "variable components");
     NCW(def_var(ncid, "explained_variance", NC_DOUBLE, 1, &d_comp,
-                "variance along each component (eigenvalue / (n_rows - 1))", &v_ev),
+                "variance along each component (eigenvalue / (n_rows - 1))", &v->ev),
         "explained_variance");
     NCW(def_var(ncid, "explained_variance_ratio", NC_DOUBLE, 1, &d_comp,
-                "explained_variance / total_variance", &v_evr),
+                "explained_variance / total_variance", &v->evr),
         "explained_variance_ratio");
-    NCW(def_var(ncid, "mean", NC_DOUBLE, 1, &d_d, "mean row", &v_mean), "variable mean");
-    int v_featc = -1;
+    NCW(def_var(ncid, "mean", NC_DOUBLE, 1, &d_d, "mean row", &v->mean), "variable mean");
     if (t->features) {
-        NCW(def_var(ncid, "feature", NC_INT64, 1, &d_feat, "SAE feature index", &v_featc),
+        NCW(def_var(ncid, "feature", NC_INT64, 1, &d_feat, "SAE feature index", &v->featc),
             "variable feature");
-        NCW(def_var(ncid, "features", NC_INT64, 1, &d_feat, "SAE features of the rows", &v_feat),
+        NCW(def_var(ncid, "features", NC_INT64, 1, &d_feat, "SAE features of the rows", &v->feat),
             "variable features");
     }
-    int v_ttext = -1, v_ctext = -1;
     if (t->token_text && t->context_text) {
-        NCW(def_var(ncid, "token_text", NC_STRING, 1, &d_row, "the token's text", &v_ttext),
+        NCW(def_var(ncid, "token_text", NC_STRING, 1, &d_row, "the token's text", &v->ttext),
             "token_text");
         NCW(def_var(ncid, "context_text", NC_STRING, 1, &d_row,
-                    "prefix|token|suffix: the text around the token", &v_ctext),
+                    "prefix|token|suffix: the text around the token", &v->ctext),
             "context_text");
     }
+fail:
+    return st;
+}
+
+/* The global attributes of pca.nc. */
+static enum gsae_status define_atts(int ncid, const char *tmp, const struct pca_table *t,
+                                    struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
     int version = PCA_NC_SCHEMA_VERSION;
     long long n_rows = t->n_rows, before = t->context_before,
               after = t->context_len - t->context_before - 1;
@@ -109,29 +120,53 @@ enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struc
         "total_variance");
     NCW(nc_put_att_longlong(ncid, NC_GLOBAL, "context_before", NC_INT64, 1, &before), "ctx");
     NCW(nc_put_att_longlong(ncid, NC_GLOBAL, "context_after", NC_INT64, 1, &after), "ctx");
-    NCW(nc_enddef(ncid), "enddef");
+fail:
+    return st;
+}
+
+static enum gsae_status write_vars(int ncid, const char *tmp, const struct pca_table *t,
+                                   const struct pca_nc_vars *v, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
     if (t->n_rows > 0) {
-        NCW(nc_put_var_double(ncid, v_pc, t->pc), "writing pc");
-        NCW(nc_put_var_longlong(ncid, v_tok, (const long long *)t->token), "writing token");
-        NCW(nc_put_var_longlong(ncid, v_doc, (const long long *)t->doc), "writing doc");
-        NCW(nc_put_var_longlong(ncid, v_pos, (const long long *)t->pos), "writing pos");
-        NCW(nc_put_var_int(ncid, v_id, t->token_id), "writing token_id");
-        NCW(nc_put_var_int(ncid, v_ctx, t->context), "writing context");
+        NCW(nc_put_var_double(ncid, v->pc, t->pc), "writing pc");
+        NCW(nc_put_var_longlong(ncid, v->tok, (const long long *)t->token), "writing token");
+        NCW(nc_put_var_longlong(ncid, v->doc, (const long long *)t->doc), "writing doc");
+        NCW(nc_put_var_longlong(ncid, v->pos, (const long long *)t->pos), "writing pos");
+        NCW(nc_put_var_int(ncid, v->id, t->token_id), "writing token_id");
+        NCW(nc_put_var_int(ncid, v->ctx, t->context), "writing context");
     }
-    NCW(nc_put_var_double(ncid, v_comp, t->components), "writing components");
-    NCW(nc_put_var_double(ncid, v_ev, t->explained_variance), "writing explained_variance");
-    NCW(nc_put_var_double(ncid, v_evr, t->explained_variance_ratio), "writing ratio");
-    NCW(nc_put_var_double(ncid, v_mean, t->mean), "writing mean");
+    NCW(nc_put_var_double(ncid, v->comp, t->components), "writing components");
+    NCW(nc_put_var_double(ncid, v->ev, t->explained_variance), "writing explained_variance");
+    NCW(nc_put_var_double(ncid, v->evr, t->explained_variance_ratio), "writing ratio");
+    NCW(nc_put_var_double(ncid, v->mean, t->mean), "writing mean");
     if (t->features) {
-        NCW(nc_put_var_longlong(ncid, v_featc, (const long long *)t->features), "feature");
-        NCW(nc_put_var_longlong(ncid, v_feat, (const long long *)t->features), "features");
+        NCW(nc_put_var_longlong(ncid, v->featc, (const long long *)t->features), "feature");
+        NCW(nc_put_var_longlong(ncid, v->feat, (const long long *)t->features), "features");
     }
-    if (v_ttext >= 0 && t->n_rows > 0) {
+    if (v->ttext >= 0 && t->n_rows > 0) {
         /* netCDF's string API takes char ** but only reads the strings. */
-        NCW(nc_put_var_string(ncid, v_ttext, (const char **)t->token_text), "writing token_text");
-        NCW(nc_put_var_string(ncid, v_ctext, (const char **)t->context_text),
+        NCW(nc_put_var_string(ncid, v->ttext, (const char **)t->token_text), "writing token_text");
+        NCW(nc_put_var_string(ncid, v->ctext, (const char **)t->context_text),
             "writing context_text");
     }
+fail:
+    return st;
+}
+
+enum gsae_status pca_nc_write(const char *path, const struct pca_table *t, struct gsae_error *err)
+{
+    char tmp[4200];
+    enum gsae_status st = GSAE_OK;
+    int ncid = -1;
+    struct pca_nc_vars v;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    NCW(nc_create(tmp, NC_NETCDF4 | NC_CLOBBER, &ncid), "create");
+    if ((st = define_vars(ncid, tmp, t, &v, err)) != GSAE_OK ||
+        (st = define_atts(ncid, tmp, t, err)) != GSAE_OK)
+        goto fail;
+    NCW(nc_enddef(ncid), "enddef");
+    if ((st = write_vars(ncid, tmp, t, &v, err)) != GSAE_OK) goto fail;
     int rc_close = nc_close(ncid);
     ncid = -1;
     NCW(rc_close, "close");

@@ -77,3 +77,14 @@ enum gsae_status pca_scores_write(const char *path, const struct pca_table *t,
 /* Write pca_explained.csv-style rows to path. Local. Errors: GSAE_EIO. */
 enum gsae_status pca_explained_write(const char *path, const struct pca_table *t,
                                      struct gsae_error *err);
+
+/* Each row of t's token text and its context "prefix|token|suffix" (t->context_before tokens
+ * before, the token, the rest after; ids < 0 are skipped), decoded with the tokenizer at
+ * tokenizer_path, as malloc'd strings in *token_text and *context_text (n_rows each; free
+ * both with pca_texts_free, also after a failure). Local. Errors: those of tokenizer_load and
+ * tokenizer_decode, GSAE_ENOMEM. */
+enum gsae_status pca_texts_decode(const char *tokenizer_path, const struct pca_table *t,
+                                  char ***token_text, char ***context_text, struct gsae_error *err);
+
+/* Free n strings of texts and the array; safe with NULL. */
+void pca_texts_free(char **texts, int64_t n);

@@ -95,10 +95,7 @@ static bool parse_double(const char *s, double *out)
 
 static bool parse_i64(const char *s, int64_t *out)
 {
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    *out = (int64_t)v;
-    return end != s && *end == '\0' && v >= 0;
+    return gsae_parse_i64(s, 0, INT64_MAX, out);
 }
 
 /* ---- CSV ---------------------------------------------------------------------------------- */

@@ -192,9 +192,11 @@ static int64_t layer_hint(const char *path)
     while ((p = strstr(p, "layer_")) != NULL) {
         bool at_start = p == path || p[-1] == '/';
         p += 6;
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (at_start && end != p && (*end == '/' || *end == '\0') && v >= 0) found = v;
+        const char *end = p;
+        int64_t v = -1;
+        if (at_start && gsae_parse_i64_prefix(p, &end, 0, INT64_MAX, &v) == GSAE_OK &&
+            (*end == '/' || *end == '\0'))
+            found = v;
     }
     return found;
 }

@@ -1,6 +1,7 @@
 /* safetensors.c: validated read-only mapping and atomic writing of safetensors files
  * (see safetensors.h for the format and the rules checked). */
 #include "safetensors.h"
+#include "safetensors_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,18 +22,9 @@
 #endif
 #endif
 
-#define META_KEY   "__metadata__"
-#define DTYPE_LIST "F32 F16 BF16 F64 I8 U8 I16 U16 I32 U32 I64 U64 BOOL"
-
-/* A name as it may appear in a one-line message: control bytes become '?', long names are
- * cut. Names come from untrusted headers. */
-struct shown {
-    char s[160];
-};
-
-static struct shown show(const char *name)
+struct sft_shown sft_show(const char *name)
 {
-    struct shown out;
+    struct sft_shown out;
     size_t n = 0;
     for (const char *p = name; *p && n < sizeof out.s - 4; p++)
         out.s[n++] = ((unsigned char)*p < 0x20 || *p == 0x7f) ? '?' : *p;
@@ -52,14 +44,6 @@ static void format_shape(char *buf, size_t size, const int64_t *shape, int n_dim
     for (int i = 0; i < n_dims && at < size; i++)
         at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? ", " : "", (long long)shape[i]);
     if (at < size) snprintf(buf + at, size - at, "]");
-}
-
-static char *dup_string(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */
@@ -100,12 +84,12 @@ static enum gsae_status parse_shape(const struct sft_file *f, const char *name, 
     const char *path = f->path;
     if (!json_is_array(j))
         return gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': shape is %s, expected an array", path,
-                         show(name).s, j ? "not an array" : "missing");
+                         sft_show(name).s, j ? "not an array" : "missing");
     size_t n = json_array_size(j);
     if (n > GSAE_MAX_DIMS)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': shape has %zu dims, expected at most %d", path,
-                         show(name).s, n, GSAE_MAX_DIMS);
+                         sft_show(name).s, n, GSAE_MAX_DIMS);
     e->n_dims = (int)n;
     for (size_t i = 0; i < n; i++) {
         const json_t *d = json_array_get(j, i);
@@ -113,7 +97,7 @@ static enum gsae_status parse_shape(const struct sft_file *f, const char *name, 
             return gsae_fail(err, GSAE_EFORMAT,
                              "%s: tensor '%s': shape[%zu] is not a non-negative integer, expected "
                              "a dimension >= 0",
-                             path, show(name).s, i);
+                             path, sft_show(name).s, i);
         e->shape[i] = (int64_t)json_integer_value(d);
     }
     return GSAE_OK;
@@ -129,7 +113,7 @@ static enum gsae_status entry_nbytes(const struct sft_file *f, const struct sft_
             return gsae_fail(err, GSAE_ERANGE,
                              "%s: tensor '%s': shape overflows the byte count, expected a size "
                              "that fits in memory",
-                             f->path, show(e->name).s);
+                             f->path, sft_show(e->name).s);
     }
     *out = n;
     return GSAE_OK;
@@ -143,22 +127,22 @@ static enum gsae_status parse_offsets(const struct sft_file *f, const char *name
     if (!json_is_array(j) || json_array_size(j) != 2)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': data_offsets is %s, expected an array [begin, end]",
-                         path, show(name).s, j ? "not a 2-element array" : "missing");
+                         path, sft_show(name).s, j ? "not a 2-element array" : "missing");
     if (!json_size(json_array_get(j, 0), &e->begin) || !json_size(json_array_get(j, 1), &e->end))
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': data_offsets holds a non-integer or negative value, "
                          "expected two byte offsets >= 0",
-                         path, show(name).s);
+                         path, sft_show(name).s);
     if (e->begin > e->end)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': data_offsets [%zu, %zu] has begin > end, expected "
                          "begin <= end",
-                         path, show(name).s, e->begin, e->end);
+                         path, sft_show(name).s, e->begin, e->end);
     if (e->end > data_size)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': data_offsets end %zu is past the data section, "
                          "expected end <= %zu",
-                         path, show(name).s, e->end, data_size);
+                         path, sft_show(name).s, e->end, data_size);
     size_t want = 0;
     enum gsae_status st = entry_nbytes(f, e, &want, err);
     if (st != GSAE_OK) return st;
@@ -168,7 +152,7 @@ static enum gsae_status parse_offsets(const struct sft_file *f, const char *name
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': data_offsets [%zu, %zu] hold %zu bytes, expected %zu "
                          "(shape %s of %s)",
-                         path, show(name).s, e->begin, e->end, e->end - e->begin, want, shape,
+                         path, sft_show(name).s, e->begin, e->end, e->end - e->begin, want, shape,
                          gsae_dtype_name(e->dtype));
     }
     return GSAE_OK;
@@ -182,16 +166,16 @@ static enum gsae_status parse_entry(const struct sft_file *f, const char *name, 
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': entry is not an object, expected {dtype, shape, "
                          "data_offsets}",
-                         path, show(name).s);
+                         path, sft_show(name).s);
     const json_t *dt = json_object_get(j, "dtype");
     if (!json_is_string(dt))
         return gsae_fail(err, GSAE_EFORMAT, "%s: tensor '%s': dtype is %s, expected a string", path,
-                         show(name).s, dt ? "not a string" : "missing");
+                         sft_show(name).s, dt ? "not a string" : "missing");
     e->dtype = gsae_dtype_from_name(json_string_value(dt));
     if (e->dtype == GSAE_DTYPE_INVALID)
         return gsae_fail(err, GSAE_EFORMAT,
-                         "%s: tensor '%s': dtype '%s' is unknown, expected one of " DTYPE_LIST,
-                         path, show(name).s, show(json_string_value(dt)).s);
+                         "%s: tensor '%s': dtype '%s' is unknown, expected one of " SFT_DTYPE_LIST,
+                         path, sft_show(name).s, sft_show(json_string_value(dt)).s);
     enum gsae_status st = parse_shape(f, name, json_object_get(j, "shape"), e, err);
     if (st == GSAE_OK) st = parse_offsets(f, name, json_object_get(j, "data_offsets"), e, err);
     return st;
@@ -201,7 +185,7 @@ static enum gsae_status parse_metadata(struct sft_file *f, const json_t *j, stru
 {
     if (!json_is_object(j))
         return gsae_fail(err, GSAE_EFORMAT,
-                         "%s: " META_KEY " is not an object, expected an object of strings",
+                         "%s: " SFT_META_KEY " is not an object, expected an object of strings",
                          f->path);
     size_t n = json_object_size(j);
     f->meta_keys = calloc(n ? n : 1, sizeof *f->meta_keys);
@@ -214,11 +198,12 @@ static enum gsae_status parse_metadata(struct sft_file *f, const json_t *j, stru
     {
         if (!json_is_string(v))
             return gsae_fail(err, GSAE_EFORMAT,
-                             "%s: " META_KEY " key '%s' is not a string, expected string values",
-                             f->path, show(key).s);
+                             "%s: " SFT_META_KEY
+                             " key '%s' is not a string, expected string values",
+                             f->path, sft_show(key).s);
         int64_t i = f->n_meta;
-        f->meta_keys[i] = dup_string(key);
-        f->meta_values[i] = dup_string(json_string_value(v));
+        f->meta_keys[i] = strdup(key);
+        f->meta_values[i] = strdup(json_string_value(v));
         f->n_meta++;
         if (!f->meta_keys[i] || !f->meta_values[i])
             return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for the metadata", f->path);
@@ -246,12 +231,13 @@ static enum gsae_status check_tiling(const struct sft_file *f, struct gsae_error
             return gsae_fail(err, GSAE_EFORMAT,
                              "%s: tensor '%s': data_offsets [%zu, %zu] leave a gap of %zu bytes "
                              "before it, expected begin %zu (tensors must tile the data section)",
-                             f->path, show(e->name).s, e->begin, e->end, e->begin - at, at);
+                             f->path, sft_show(e->name).s, e->begin, e->end, e->begin - at, at);
         if (e->begin < at)
             return gsae_fail(err, GSAE_EFORMAT,
                              "%s: tensor '%s': data_offsets [%zu, %zu] overlap tensor '%s' ending "
                              "at %zu, expected begin %zu",
-                             f->path, show(e->name).s, e->begin, e->end, show(prev).s, at, at);
+                             f->path, sft_show(e->name).s, e->begin, e->end, sft_show(prev).s, at,
+                             at);
         at = e->end;
         prev = e->name;
     }
@@ -260,7 +246,7 @@ static enum gsae_status check_tiling(const struct sft_file *f, struct gsae_error
             return gsae_fail(err, GSAE_EFORMAT,
                              "%s: tensor '%s': the last tensor ends at byte %zu of the data "
                              "section, expected %zu (the data section's size)",
-                             f->path, show(prev).s, at, data_size);
+                             f->path, sft_show(prev).s, at, data_size);
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: no tensors but a data section of %zu bytes, expected an empty data "
                          "section",
@@ -299,7 +285,7 @@ static enum gsae_status build_name_index(struct sft_file *f, struct gsae_error *
         if (i > 0 && strcmp(refs[i].name, refs[i - 1].name) == 0 && st == GSAE_OK)
             st = gsae_fail(err, GSAE_EFORMAT,
                            "%s: tensor '%s': appears twice in the header, expected unique names",
-                           f->path, show(refs[i].name).s);
+                           f->path, sft_show(refs[i].name).s);
     }
     free(refs);
     return st;
@@ -327,10 +313,10 @@ static enum gsae_status duplicate_key_error(const struct sft_file *f, const char
     if (top)
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: tensor '%s': appears twice in the header, expected unique names",
-                         f->path, show(key).s);
+                         f->path, sft_show(key).s);
     return gsae_fail(err, GSAE_EFORMAT,
                      "%s: header key '%s' appears twice in one entry, expected unique keys",
-                     f->path, show(key).s);
+                     f->path, sft_show(key).s);
 }
 
 static enum gsae_status parse_header(struct sft_file *f, struct gsae_error *err)
@@ -359,7 +345,7 @@ static enum gsae_status parse_header(struct sft_file *f, struct gsae_error *err)
             return duplicate_key_error(f, hdr, (size_t)n, &jerr, err);
         return gsae_fail(err, GSAE_EFORMAT,
                          "%s: header is not valid JSON (byte %d: %s), expected a JSON object",
-                         f->path, jerr.position, show(jerr.text).s);
+                         f->path, jerr.position, sft_show(jerr.text).s);
     }
     enum gsae_status st = GSAE_OK;
     if (!json_is_object(root)) {
@@ -377,11 +363,11 @@ static enum gsae_status parse_header(struct sft_file *f, struct gsae_error *err)
     json_t *v;
     json_object_foreach(root, key, v)
     {
-        if (strcmp(key, META_KEY) == 0) {
+        if (strcmp(key, SFT_META_KEY) == 0) {
             st = parse_metadata(f, v, err);
         } else {
             struct sft_entry *e = &f->entries[f->n_entries];
-            e->name = dup_string(key);
+            e->name = strdup(key);
             if (!e->name) {
                 st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", f->path);
                 goto done;
@@ -405,7 +391,7 @@ enum gsae_status sft_open_mem(struct sft_file *f, const void *data, size_t size,
     memset(f, 0, sizeof *f);
     f->fd = -1;
     f->borrowed = 1;
-    f->path = dup_string(name);
+    f->path = strdup(name);
     if (!f->path) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", name);
     f->map = (unsigned char *)(uintptr_t)data;
     f->map_size = size;
@@ -419,7 +405,7 @@ enum gsae_status sft_open(struct sft_file *f, const char *path, struct gsae_erro
     memset(f, 0, sizeof *f);
     f->fd = -1;
     enum gsae_status st = GSAE_OK;
-    f->path = dup_string(path);
+    f->path = strdup(path);
     if (!f->path) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) {
@@ -483,223 +469,4 @@ const char *sft_meta(const struct sft_file *f, const char *key)
     for (int64_t i = 0; i < f->n_meta; i++)
         if (strcmp(f->meta_keys[i], key) == 0) return f->meta_values[i];
     return NULL;
-}
-
-/* ---- writing ---------------------------------------------------------------------------- */
-
-/* Bytes of one item's data, with the same checks the reader applies. */
-static enum gsae_status item_nbytes(const char *path, const struct sft_item *it, size_t *out,
-                                    struct gsae_error *err)
-{
-    const struct gsae_tensor *t = &it->t;
-    size_t n = gsae_dtype_size(t->dtype);
-    if (n == 0)
-        return gsae_fail(err, GSAE_EINVAL,
-                         "%s: tensor '%s': dtype is invalid, expected one of " DTYPE_LIST, path,
-                         show(it->name).s);
-    if (t->n_dims < 0 || t->n_dims > GSAE_MAX_DIMS)
-        return gsae_fail(err, GSAE_EINVAL, "%s: tensor '%s': %d dims, expected 0 to %d", path,
-                         show(it->name).s, t->n_dims, GSAE_MAX_DIMS);
-    for (int i = 0; i < t->n_dims; i++)
-        if (t->shape[i] < 0 || (uint64_t)t->shape[i] > SIZE_MAX ||
-            !gsae_mul_size(n, (size_t)t->shape[i], &n))
-            return gsae_fail(err, GSAE_ERANGE,
-                             "%s: tensor '%s': shape[%d] = %lld, expected a size >= 0 that fits "
-                             "in memory",
-                             path, show(it->name).s, i, (long long)t->shape[i]);
-    *out = n;
-    return GSAE_OK;
-}
-
-static json_t *json_offset(size_t v)
-{
-    return json_integer((json_int_t)v); /* v <= data size, which fits: checked by the caller */
-}
-
-/* The header JSON for the items; *data_size receives the data section's size. */
-static enum gsae_status build_header(const char *path, const struct sft_item *items, int64_t n,
-                                     const char *const *meta, int64_t n_meta, json_t **out,
-                                     size_t *data_size, struct gsae_error *err)
-{
-    json_t *root = json_object();
-    enum gsae_status st = GSAE_OK;
-    if (!root) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for the header", path);
-    if (n_meta > 0) {
-        json_t *m = json_object();
-        int bad = !m;
-        for (int64_t i = 0; m && i < n_meta; i++)
-            bad |= json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1]));
-        if (bad) json_decref(m);
-        if (bad || json_object_set_new(root, META_KEY, m) != 0) {
-            st = gsae_fail(err, GSAE_EINVAL, "%s: metadata could not be encoded", path);
-            goto fail;
-        }
-    }
-    size_t at = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const struct sft_item *it = &items[i];
-        size_t bytes = 0;
-        if ((st = item_nbytes(path, it, &bytes, err)) != GSAE_OK) goto fail;
-        if (strcmp(it->name, META_KEY) == 0 || json_object_get(root, it->name)) {
-            st = gsae_fail(err, GSAE_EINVAL,
-                           "%s: tensor '%s': name given twice or reserved, "
-                           "expected unique tensor names",
-                           path, show(it->name).s);
-            goto fail;
-        }
-        if (bytes > (size_t)INT64_MAX - at) {
-            st = gsae_fail(err, GSAE_ERANGE,
-                           "%s: tensor '%s': data section overflows, expected "
-                           "under 2^63 bytes in all",
-                           path, show(it->name).s);
-            goto fail;
-        }
-        json_t *shape = json_array();
-        for (int d = 0; shape && d < it->t.n_dims; d++)
-            json_array_append_new(shape, json_integer((json_int_t)it->t.shape[d]));
-        json_t *e =
-            json_pack("{s:s, s:o, s:[o, o]}", "dtype", gsae_dtype_name(it->t.dtype), "shape", shape,
-                      "data_offsets", json_offset(at), json_offset(at + bytes));
-        if (!e || json_object_set_new(root, it->name, e) != 0) {
-            st = gsae_fail(err, GSAE_EINVAL,
-                           "%s: tensor '%s': cannot encode the name (not "
-                           "UTF-8?), expected a UTF-8 name",
-                           path, show(it->name).s);
-            goto fail;
-        }
-        at += bytes;
-    }
-    *out = root;
-    *data_size = at;
-    return GSAE_OK;
-fail:
-    json_decref(root);
-    return st;
-}
-
-static enum gsae_status write_all(int fd, const char *path, const void *data, size_t n,
-                                  struct gsae_error *err)
-{
-    const unsigned char *p = data;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0)
-            return gsae_fail(err, GSAE_EIO, "%s: write failed: %s", path,
-                             k < 0 ? strerror(errno) : "no progress");
-        p += k;
-        n -= (size_t)k;
-    }
-    return GSAE_OK;
-}
-
-void sft_writer_abort(struct sft_writer *w)
-{
-    if (!w) return;
-    if (w->tmp_path) {
-        if (w->fd >= 0) close(w->fd);
-        unlink(w->tmp_path);
-    }
-    free(w->path);
-    free(w->tmp_path);
-    memset(w, 0, sizeof *w);
-    w->fd = -1;
-}
-
-enum gsae_status sft_writer_open(struct sft_writer *w, const char *path,
-                                 const struct sft_item *items, int64_t n, const char *const *meta,
-                                 int64_t n_meta, struct gsae_error *err)
-{
-    memset(w, 0, sizeof *w);
-    w->fd = -1;
-    json_t *root = NULL;
-    char *text = NULL;
-    enum gsae_status st = build_header(path, items, n, meta, n_meta, &root, &w->data_size, err);
-    if (st != GSAE_OK) return st;
-    text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (!text) return gsae_fail(err, GSAE_ENOMEM, "%s: out of memory for the header", path);
-    size_t len = strlen(text), padded = (len + 7) & ~(size_t)7;
-    size_t tmp_len = strlen(path) + 5;
-    w->path = dup_string(path);
-    w->tmp_path = malloc(tmp_len);
-    unsigned char *hdr = malloc(8 + padded);
-    if (!w->path || !w->tmp_path || !hdr) {
-        st = gsae_fail(err, GSAE_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    snprintf(w->tmp_path, tmp_len, "%s.tmp", path);
-    for (int i = 0; i < 8; i++)
-        hdr[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-    memcpy(hdr + 8, text, len);
-    memset(hdr + 8 + len, ' ', padded - len);
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) {
-        st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", w->tmp_path, strerror(errno));
-        goto fail;
-    }
-    st = write_all(w->fd, w->tmp_path, hdr, 8 + padded, err);
-    if (st != GSAE_OK) goto fail;
-    free(hdr);
-    free(text);
-    return GSAE_OK;
-fail:
-    free(hdr);
-    free(text);
-    sft_writer_abort(w);
-    return st;
-}
-
-enum gsae_status sft_writer_append(struct sft_writer *w, const void *data, size_t bytes,
-                                   struct gsae_error *err)
-{
-    GSAE_ASSERT(w->tmp_path && w->fd >= 0);
-    if (bytes > w->data_size - w->written)
-        return gsae_fail(err, GSAE_EINVAL, "%s: %zu more data bytes after %zu, expected %zu in all",
-                         w->tmp_path, bytes, w->written, w->data_size);
-    enum gsae_status st = write_all(w->fd, w->tmp_path, data, bytes, err);
-    if (st == GSAE_OK) w->written += bytes;
-    return st;
-}
-
-enum gsae_status sft_writer_commit(struct sft_writer *w, struct gsae_error *err)
-{
-    GSAE_ASSERT(w->tmp_path && w->fd >= 0);
-    enum gsae_status st = GSAE_OK;
-    if (w->written != w->data_size)
-        st = gsae_fail(err, GSAE_EINVAL, "%s: %zu data bytes written, expected %zu", w->tmp_path,
-                       w->written, w->data_size);
-    else if (fsync(w->fd) != 0)
-        st = gsae_fail(err, GSAE_EIO, "%s: fsync failed: %s", w->tmp_path, strerror(errno));
-    if (close(w->fd) != 0 && st == GSAE_OK)
-        st = gsae_fail(err, GSAE_EIO, "%s: close failed: %s", w->tmp_path, strerror(errno));
-    w->fd = -1;
-    if (st == GSAE_OK && rename(w->tmp_path, w->path) != 0)
-        st = gsae_fail(err, GSAE_EIO, "%s: cannot rename to %s: %s", w->tmp_path, w->path,
-                       strerror(errno));
-    if (st == GSAE_OK) {
-        free(w->tmp_path);
-        w->tmp_path = NULL; /* nothing left to remove */
-    }
-    sft_writer_abort(w);
-    return st;
-}
-
-enum gsae_status sft_write(const char *path, const struct sft_item *items, int64_t n,
-                           const char *const *meta, int64_t n_meta, struct gsae_error *err)
-{
-    struct sft_writer w;
-    enum gsae_status st = sft_writer_open(&w, path, items, n, meta, n_meta, err);
-    for (int64_t i = 0; st == GSAE_OK && i < n; i++) {
-        size_t bytes = 0;
-        item_nbytes(path, &items[i], &bytes, NULL); /* checked by sft_writer_open */
-        if (bytes > 0 && !items[i].t.data)
-            st = gsae_fail(err, GSAE_EINVAL, "%s: tensor '%s': no data, expected %zu bytes", path,
-                           show(items[i].name).s, bytes);
-        else if (bytes > 0)
-            st = sft_writer_append(&w, items[i].t.data, bytes, err);
-    }
-    if (st == GSAE_OK) return sft_writer_commit(&w, err);
-    sft_writer_abort(&w);
-    return st;
 }

@@ -1,4 +1,5 @@
 /* safetensors.h: read (mmap, validated) and write safetensors files.
+ * (Reader: safetensors.c; writer: safetensors_write.c.)
  *
  * Format: 8-byte little-endian header length N, then N bytes of JSON
  *   {"name": {"dtype": "BF16", "shape": [..], "data_offsets": [begin, end]}, ...,

@@ -1,4 +1,6 @@
 /* store.h: NetCDF-4 activation stores: SAE features (sparse) and optional residuals per token.
+ * (Writer: store_write.c; reader: store_read.c; shared checksum and durable renames: store.c;
+ * the identity hashes a store records: store_id.h.)
  *
  * A store is a directory:
  *   part-00000.nc part-00001.nc ...   parts: runs of whole windows, one writer each
@@ -172,10 +174,6 @@ enum gsae_status store_part_describe(const char *path, char **text, struct gsae_
 
 /* "part-%05lld.nc" into buf (size >= 32). */
 void store_part_name(int64_t index, char *buf, size_t size);
-
-/* FNV-1a 64 of len bytes, continuing from h (start from STORE_FNV_BASIS). */
-#define STORE_FNV_BASIS 0xcbf29ce484222325ull
-uint64_t store_fnv1a(uint64_t h, const void *data, size_t len);
 
 /* Write path.tmp with the given bytes, fsync, rename to path, fsync the directory. */
 enum gsae_status store_write_atomic(const char *path, const void *data, size_t len,

@@ -1,30 +1,19 @@
 /* cli.c: shared pieces of the gsae subcommands (see cli.h). */
 #include "cli.h"
 
-#include <mpi.h>
 #include <stdio.h>
 #include <string.h>
 
-static bool mpi_running(void)
-{
-    int init = 0, fin = 0;
-    MPI_Initialized(&init);
-    MPI_Finalized(&fin);
-    return init && !fin;
-}
+#include "../mpi/dist.h"
 
 int cli_world_rank(void)
 {
-    int rank = 0;
-    if (mpi_running()) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    return rank;
+    return dist_world_rank();
 }
 
 int cli_world_size(void)
 {
-    int size = 1;
-    if (mpi_running()) MPI_Comm_size(MPI_COMM_WORLD, &size);
-    return size;
+    return dist_world_size();
 }
 
 void cli_report(const char *cmd, const struct gsae_error *err)

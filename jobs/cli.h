@@ -9,7 +9,7 @@
 struct gsae_command {
     const char *name;
     int (*run)(int argc, char **argv);
-    bool uses_mpi;       /* main() calls MPI_Init_thread/MPI_Finalize around it */
+    bool uses_mpi;       /* main() starts and ends MPI around it (mpi/dist.h dist_proc_*) */
     const char *summary; /* one line for `gsae --help` */
 };
 

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "../io/results_schema.h"
+#include "../src/ops.h"
 #include "cli.h"
 #include "commands.h"
 #include "sae_cli.h"
@@ -131,12 +132,7 @@ struct token_stats {
 
 static struct token_stats stats_of(const float *l, int64_t V, int32_t token, double *log_z)
 {
-    double mx = -INFINITY, z = 0;
-    for (int64_t i = 0; i < V; i++)
-        mx = l[i] > mx ? l[i] : mx;
-    for (int64_t i = 0; i < V; i++)
-        z += exp((double)l[i] - mx);
-    *log_z = mx + log(z);
+    *log_z = ops_log_sum_exp(l, V);
     struct token_stats t = {0, l[token], exp((double)l[token] - *log_z)};
     for (int64_t i = 0; i < V; i++)
         t.rank += l[i] > l[token] || (l[i] == l[token] && i < token);

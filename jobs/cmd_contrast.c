@@ -103,12 +103,7 @@ struct options {
 
 static bool parse_u64(const char *s, uint64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || s[0] == '-') return false;
-    *out = v;
-    return true;
+    return gsae_parse_u64(s, out);
 }
 
 static bool parse_bool(const char *s, bool *out)

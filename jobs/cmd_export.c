@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "../io/dirs.h"
 #include "../io/featstats_nc.h"
 #include "../io/store.h"
 #include "../io/tokenizer_load.h"
@@ -151,22 +152,9 @@ static int write_json(const char *cmd, json_t *doc, const char *path, size_t fla
 
 static int make_dirs(const char *path)
 {
-    char buf[4200];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0777);
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) != 0) {
-        struct stat sb;
-        if (stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            fprintf(stderr, "gsae export: %s: cannot create the directory\n", buf);
-            return 1;
-        }
-    }
-    return 0;
+    if (dirs_make(path, NULL) == GSAE_OK) return 0;
+    fprintf(stderr, "gsae export: %s: cannot create the directory\n", path);
+    return 1;
 }
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))
@@ -379,7 +367,9 @@ static int64_t store_layer(const char *store)
     snprintf(path, sizeof path, "%s/part-00000.nc", store);
     if (store_part_describe(path, &text, &err) != GSAE_OK) return -1;
     const char *at = strstr(text, "\nlayer = ");
-    int64_t layer = at ? strtoll(at + 9, NULL, 10) : -1;
+    int64_t layer = -1;
+    const char *end = NULL;
+    if (at && gsae_parse_i64_prefix(at + 9, &end, 0, INT64_MAX, &layer) != GSAE_OK) layer = -1;
     free(text);
     return layer;
 }
@@ -495,7 +485,8 @@ int cmd_export(int argc, char **argv)
         if (o.source_id) snprintf(s.source_id, sizeof s.source_id, "%s", o.source_id);
         /* SOURCE_DATE_EPOCH (reproducible builds' convention) fixes the timestamp */
         const char *sde = getenv("SOURCE_DATE_EPOCH");
-        time_t now = sde ? (time_t)strtoll(sde, NULL, 10) : time(NULL);
+        int64_t epoch = 0;
+        time_t now = sde && gsae_parse_i64(sde, 0, INT64_MAX, &epoch) ? (time_t)epoch : time(NULL);
         struct tm tm;
         gmtime_r(&now, &tm);
         strftime(s.created_at, sizeof s.created_at, "%Y-%m-%dT%H:%M:%S", &tm);

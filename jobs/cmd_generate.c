@@ -180,7 +180,8 @@ int cmd_generate(int argc, char **argv)
     if (rc) return rc;
     if (o.n_threads <= 0) {
         const char *env = getenv("OPENBLAS_NUM_THREADS");
-        o.n_threads = env && atoi(env) > 0 ? atoi(env) : omp_get_num_procs();
+        int64_t n = 0;
+        o.n_threads = env && gsae_parse_i64(env, 1, INT32_MAX, &n) ? (int)n : omp_get_num_procs();
     }
     openblas_set_num_threads(o.n_threads);
     omp_set_num_threads(o.n_threads); /* oneDNN's threads in bf16 mode */

@@ -23,12 +23,12 @@
 #include "../io/results_schema.h"
 #include "../io/sae_io.h"
 #include "../io/store.h"
+#include "../io/store_id.h"
 #include "../io/tokenizer_load.h"
 #include "../mpi/dist.h"
 #include "../mpi/pipe.h"
 #include "../mpi/plan.h"
 #include "../mpi/pstore.h"
-#include "../src/hash.h"
 #include "../src/sae.h"
 #include "../src/tokenizer.h"
 #include "cli.h"
@@ -187,18 +187,6 @@ static enum gsae_status tok_encode(void *ctx, const char *text, size_t len, int3
     return st;
 }
 
-static uint64_t tokenizer_hash(const struct tokenizer *tk)
-{
-    uint64_t h = gsae_hash_update(GSAE_HASH_INIT, &tk->n_vocab, sizeof tk->n_vocab);
-    for (int32_t id = 0; id < tk->n_vocab; id++) {
-        size_t len = 0;
-        const char *piece = tokenizer_piece(tk, id, &len);
-        h = gsae_hash_update(h, &len, sizeof len);
-        if (piece) h = gsae_hash_update(h, piece, len);
-    }
-    return h;
-}
-
 static enum gsae_status open_local(struct harvest *h, const struct harvest_opts *o,
                                    struct gsae_error *err)
 {
@@ -216,7 +204,7 @@ static enum gsae_status open_local(struct harvest *h, const struct harvest_opts 
     if (st == GSAE_OK && (st = tokenizer_load(&h->tk, tpath, err)) == GSAE_OK) h->has_tk = true;
     if (st == GSAE_OK && h->tk.bos_id < 0)
         st = gsae_fail(err, GSAE_EINVAL, "%s: the tokenizer has no <bos> token", tpath);
-    if (st == GSAE_OK) h->tok_hash = tokenizer_hash(&h->tk);
+    if (st == GSAE_OK) h->tok_hash = store_id_tokenizer(&h->tk);
     /* the layer comes from --layer or the SAE file; every rank reads the SAE's header data */
     if (st == GSAE_OK) st = sae_load(o->s.sae_path, &h->sae, &h->info, err);
     char warning[1024] = "";
@@ -232,10 +220,7 @@ static enum gsae_status open_local(struct harvest *h, const struct harvest_opts 
     if (warning[0] && cli_world_rank() == 0)
         fprintf(stderr, "gsae harvest: warning: %s\n", warning);
     h->d_sae = h->sae.d_sae;
-    uint64_t sh = gsae_hash_update(GSAE_HASH_INIT, h->sae.w_enc,
-                                   (size_t)(h->sae.d_model * h->sae.d_sae) * sizeof(float));
-    sh = gsae_hash_update(sh, h->sae.b_enc, (size_t)h->sae.d_sae * sizeof(float));
-    h->sae_hash = gsae_hash_update(sh, h->sae.threshold, (size_t)h->sae.d_sae * sizeof(float));
+    h->sae_hash = store_id_sae(&h->sae);
     struct plan_options po = {.n_ranks = cli_world_size(),
                               .n_stages = o->s.n_stages,
                               .n_layers = h->layer + 1,
@@ -552,23 +537,21 @@ static int run(const struct harvest_opts *o)
     /* a round of at least two micro-batches per stage keeps the pipeline full for most of it */
     int64_t wpr = o->wpr > 0 ? o->wpr : 2 * h.plan.n_stages * o->wpmb;
     if (st == GSAE_OK && corpus_lines) {
-        snprintf(model_hash, sizeof model_hash, "%016llx", (unsigned long long)h.ck.config_hash);
-        snprintf(sae_hash, sizeof sae_hash, "%016llx", (unsigned long long)h.sae_hash);
-        snprintf(tok_hash, sizeof tok_hash, "%016llx", (unsigned long long)h.tok_hash);
-        char settings[512];
-        snprintf(settings, sizeof settings, "%s %s %s %lld %lld %lld %lld %d %lld", model_hash,
-                 sae_hash, tok_hash, (long long)h.layer, (long long)o->context, (long long)o->wpp,
-                 (long long)max_windows, (int)o->resid, (long long)o->top_k);
-        /* bf16 arithmetic makes other parts: a resume must not mix them with f32 ones (f32
-         * runs keep the hash they always had) */
-        size_t used = strlen(settings);
-        if (o->s.compute == GEMMA_COMPUTE_BF16)
-            used += (size_t)snprintf(settings + used, sizeof settings - used, " compute=bf16");
-        if (o->s.sae_compute == GEMMA_COMPUTE_BF16)
-            snprintf(settings + used, sizeof settings - used, " sae-compute=bf16");
-        snprintf(job_hash, sizeof job_hash, "%016llx",
-                 (unsigned long long)gsae_hash_update(gsae_hash_str(settings), corpus_lines,
-                                                      strlen(corpus_lines)));
+        store_id_hex(h.ck.config_hash, model_hash, sizeof model_hash);
+        store_id_hex(h.sae_hash, sae_hash, sizeof sae_hash);
+        store_id_hex(h.tok_hash, tok_hash, sizeof tok_hash);
+        struct store_id_harvest id = {model_hash,
+                                      sae_hash,
+                                      tok_hash,
+                                      h.layer,
+                                      o->context,
+                                      o->wpp,
+                                      max_windows,
+                                      o->top_k,
+                                      o->resid,
+                                      o->s.compute == GEMMA_COMPUTE_BF16,
+                                      o->s.sae_compute == GEMMA_COMPUTE_BF16};
+        store_id_harvest_job(&id, corpus_lines, job_hash, sizeof job_hash);
         struct store_meta meta = {
             .model = o->s.model_dir,
             .model_config_hash = model_hash,
@@ -611,7 +594,7 @@ static int run(const struct harvest_opts *o)
     if (st == GSAE_EINTR) {
         if (cli_world_rank() == 0)
             fprintf(stderr, "harvest: stopped on request; rerun to continue\n");
-        rc = RUNCTL_EXIT_RESUMABLE;
+        rc = GSAE_EXIT_RESUMABLE;
     } else if (st != GSAE_OK) {
         cli_report("harvest", &err);
         rc = 1;

@@ -26,16 +26,17 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../io/dirs.h"
 #include "../io/npy.h"
 #include "../io/pca_out.h"
 #include "../io/sae_io.h"
 #include "../io/tokenizer_load.h"
+#include "../mpi/dist.h"
 #include "../mpi/dpca.h"
 #include "../mpi/dpca_case.h"
 #include "../mpi/dpca_store.h"
@@ -116,61 +117,7 @@ static enum gsae_status recon_open(const struct pca_args *args, const json_t *me
     return st;
 }
 
-/* Agree on every rank's local setup before the PCA's collectives: all get the worst status,
- * and a rank that was fine says another one failed. Collective on MPI_COMM_WORLD. */
-static enum gsae_status agree_world(enum gsae_status local, struct gsae_error *err)
-{
-    int mine = (int)local, worst = 0;
-    if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) != MPI_SUCCESS)
-        return gsae_fail(err, GSAE_EMPI, "could not agree on the setup with the other ranks");
-    if (worst != GSAE_OK && local == GSAE_OK)
-        return gsae_fail(err, (enum gsae_status)worst, "another rank failed (%s)",
-                         gsae_status_name((enum gsae_status)worst));
-    return local;
-}
-
 /* ---- outputs ---- */
-
-/* Gather each rank's n_local x width block (elements of type/elem bytes) on rank 0 in rank
- * order: *all (rank 0 only; caller frees) gets *n_all rows. Collective. */
-static enum gsae_status gather_rows(const void *local, int64_t n_local, int64_t width,
-                                    MPI_Datatype type, size_t elem, void **all, int64_t *n_all,
-                                    struct gsae_error *err)
-{
-    int rank = 0, size = 1, mine = 0, end = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    int *counts = calloc((size_t)size, sizeof *counts);
-    int *displs = calloc((size_t)size, sizeof *displs);
-    int64_t *rows = calloc((size_t)size, sizeof *rows), total = 0;
-    enum gsae_status st = GSAE_OK;
-    *all = NULL;
-    if (!counts || !displs || !rows)
-        st = gsae_fail(err, GSAE_ENOMEM, "gathering results: no memory");
-    else if (MPI_Allgather(&n_local, 1, MPI_INT64_T, rows, 1, MPI_INT64_T, MPI_COMM_WORLD) !=
-             MPI_SUCCESS)
-        st = gsae_fail(err, GSAE_EMPI, "gathering row counts failed");
-    /* Gatherv counts in int: the gathered block must have fewer than 2^31 elements. */
-    for (int p = 0; st == GSAE_OK && p < size; p++) {
-        displs[p] = end;
-        st = gsae_narrow_int(rows[p] * width, &counts[p], err);
-        total += rows[p];
-        if (st == GSAE_OK) st = gsae_narrow_int(total * width, &end, err);
-    }
-    if (st == GSAE_OK) st = gsae_narrow_int(n_local * width, &mine, err);
-    if (st == GSAE_OK && rank == 0 && !(*all = malloc((size_t)end * elem + 1)))
-        st = gsae_fail(err, GSAE_ENOMEM, "gathering %lld rows: no memory", (long long)total);
-    /* Every rank computed the same counts, so all reach (or skip) the Gatherv together, except
-     * for rank 0's allocation, which is rare enough to fail by abort in main(). */
-    if (st == GSAE_OK && MPI_Gatherv(local, mine, type, *all, counts, displs, type, 0,
-                                     MPI_COMM_WORLD) != MPI_SUCCESS)
-        st = gsae_fail(err, GSAE_EMPI, "gathering rows failed");
-    *n_all = total;
-    free(counts);
-    free(displs);
-    free(rows);
-    return st;
-}
 
 static enum gsae_status save_array(const char *dir, const char *name, const void *data,
                                    enum gsae_dtype dtype, int n_dims, int64_t n0, int64_t n1,
@@ -186,18 +133,16 @@ static enum gsae_status save_array(const char *dir, const char *name, const void
 static enum gsae_status write_outputs(const struct pca_args *args, const struct dpca_result *r,
                                       const struct dpca_recon_rows *rr, struct gsae_error *err)
 {
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int rank = dist_world_rank();
     void *proj = NULL, *fired = NULL;
     int64_t n_rows = 0, n_fired = 0;
-    enum gsae_status st = gather_rows(r->transformed, r->n_local, r->k, MPI_DOUBLE, sizeof(double),
-                                      &proj, &n_rows, err);
+    enum gsae_status st = dist_gather_rows(dist_world(), r->transformed, r->n_local, r->k,
+                                           GSAE_DTYPE_F64, &proj, &n_rows, err);
     if (st == GSAE_OK && rr)
-        st = gather_rows(rr->fired, rr->n_local, 1, MPI_INT64_T, sizeof(int64_t), &fired, &n_fired,
-                         err);
+        st = dist_gather_rows(dist_world(), rr->fired, rr->n_local, 1, GSAE_DTYPE_I64, &fired,
+                              &n_fired, err);
     if (st == GSAE_OK && rank == 0) {
-        if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
-            st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
+        st = dirs_make(args->out_dir, err);
         const char *o = args->out_dir;
         if (st == GSAE_OK)
             st = save_array(o, "components.npy", r->components, GSAE_DTYPE_F64, 2, r->k, r->d, err);
@@ -215,11 +160,7 @@ static enum gsae_status write_outputs(const struct pca_args *args, const struct 
     }
     free(proj);
     free(fired);
-    int worst = (int)st, mine = (int)st;
-    MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (st == GSAE_OK && worst != GSAE_OK)
-        st = gsae_fail(err, (enum gsae_status)worst, "rank 0 could not write the results");
-    return st;
+    return dist_agree_worst(dist_world(), st, "rank 0 could not write the results", err);
 }
 
 /* ---- options ---- */
@@ -252,12 +193,7 @@ static void usage(FILE *out)
 
 static bool parse_i64(const char *s, int64_t min, int64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < min) return false;
-    *out = (int64_t)v;
-    return true;
+    return gsae_parse_i64(s, min, INT64_MAX, out);
 }
 
 static enum gsae_status parse_features(const char *list, struct pca_args *a, struct gsae_error *err)
@@ -358,14 +294,14 @@ static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
 /* Feature rows of a store: the list and its decoder rows. */
 struct store_decoder {
     struct feature_list list;
-    struct dpca_npy w_dec; /* --w-dec mapping */
-    double *w_rows;        /* (list.n, d) */
+    struct npy_map w_dec; /* --w-dec mapping */
+    double *w_rows;       /* (list.n, d) */
     int64_t d;
 };
 
 static void store_decoder_free(struct store_decoder *dec)
 {
-    dpca_npy_free(&dec->w_dec);
+    npy_map_close(&dec->w_dec);
     free(dec->w_rows);
     memset(dec, 0, sizeof *dec);
 }
@@ -395,7 +331,7 @@ static enum gsae_status store_features(const struct pca_args *args, struct store
             st = dpca_store_sae_check(&store, info.path, sae.d_sae, hash, err);
         }
     } else {
-        st = dpca_npy_open_path(args->w_dec, &dec->w_dec, err);
+        st = npy_map_open(args->w_dec, &dec->w_dec, err);
         if (st == GSAE_OK)
             st = dpca_npy_expect(&dec->w_dec, args->w_dec, 2, GSAE_DTYPE_F32, GSAE_DTYPE_F64, err);
         w = dec->w_dec.a;
@@ -418,111 +354,14 @@ static enum gsae_status store_features(const struct pca_args *args, struct store
     return st;
 }
 
-/* The gathered per-row results on rank 0 (NULL elsewhere). */
-struct store_table {
-    double *pc;
-    int64_t *token, *doc, *pos;
-    int32_t *token_id, *context;
-    int64_t n_rows;
-};
-
-static void store_table_free(struct store_table *t)
-{
-    free(t->pc);
-    free(t->token);
-    free(t->doc);
-    free(t->pos);
-    free(t->token_id);
-    free(t->context);
-    memset(t, 0, sizeof *t);
-}
-
-static enum gsae_status gather_store_rows(const struct dpca_result *r,
-                                          const struct dpca_store_rows *src, struct store_table *t,
-                                          struct gsae_error *err)
-{
-    int64_t n = src->n_local, dummy = 0;
-    void *p[6] = {0};
-    enum gsae_status st =
-        gather_rows(r->transformed, n, r->k, MPI_DOUBLE, sizeof(double), &p[0], &t->n_rows, err);
-    if (st == GSAE_OK)
-        st = gather_rows(src->token, n, 1, MPI_INT64_T, sizeof(int64_t), &p[1], &dummy, err);
-    if (st == GSAE_OK)
-        st = gather_rows(src->doc, n, 1, MPI_INT64_T, sizeof(int64_t), &p[2], &dummy, err);
-    if (st == GSAE_OK)
-        st = gather_rows(src->pos, n, 1, MPI_INT64_T, sizeof(int64_t), &p[3], &dummy, err);
-    if (st == GSAE_OK)
-        st = gather_rows(src->token_id, n, 1, MPI_INT32_T, sizeof(int32_t), &p[4], &dummy, err);
-    if (st == GSAE_OK)
-        st = gather_rows(src->context, n, DPCA_CONTEXT_LEN, MPI_INT32_T, sizeof(int32_t), &p[5],
-                         &dummy, err);
-    t->pc = p[0], t->token = p[1], t->doc = p[2], t->pos = p[3], t->token_id = p[4];
-    t->context = p[5];
-    return st;
-}
-
-/* Append the text of the valid (>= 0) ids of ctx[0..n) to out. */
-static enum gsae_status decode_span(const struct tokenizer *tk, const int32_t *ctx, int64_t n,
-                                    struct tokenizer_text *out, struct gsae_error *err)
-{
-    enum gsae_status st = GSAE_OK;
-    for (int64_t i = 0; st == GSAE_OK && i < n; i++)
-        if (ctx[i] >= 0) st = tokenizer_decode(tk, &ctx[i], 1, false, out, err);
-    return st;
-}
-
-/* Each row's token text and its context "prefix|token|suffix" (the notebook's: 5 tokens
- * before, the token, 3 after), as malloc'd strings in *token_text and *context_text (n_rows
- * each; free with free_texts). */
-static enum gsae_status decode_texts(const char *path, const struct pca_table *t,
-                                     char ***token_text, char ***context_text,
-                                     struct gsae_error *err)
-{
-    struct tokenizer tk = {0};
-    struct tokenizer_text buf = {0};
-    size_t n = (size_t)t->n_rows + 1;
-    enum gsae_status st = tokenizer_load(&tk, path, err);
-    *token_text = calloc(n, sizeof **token_text);
-    *context_text = calloc(n, sizeof **context_text);
-    if (st == GSAE_OK && (!*token_text || !*context_text))
-        st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
-    int64_t b = t->context_before, len = t->context_len;
-    for (int64_t r = 0; st == GSAE_OK && r < t->n_rows; r++) {
-        const int32_t *ctx = t->context + r * len;
-        buf.len = 0;
-        st = decode_span(&tk, ctx + b, 1, &buf, err);
-        if (st == GSAE_OK && !((*token_text)[r] = strndup(buf.data ? buf.data : "", buf.len)))
-            st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
-        buf.len = 0;
-        if (st == GSAE_OK) st = decode_span(&tk, ctx, b, &buf, err);
-        if (st == GSAE_OK) st = tokenizer_text_append(&buf, "|", 1, err);
-        if (st == GSAE_OK) st = decode_span(&tk, ctx + b, 1, &buf, err);
-        if (st == GSAE_OK) st = tokenizer_text_append(&buf, "|", 1, err);
-        if (st == GSAE_OK) st = decode_span(&tk, ctx + b + 1, len - b - 1, &buf, err);
-        if (st == GSAE_OK && !((*context_text)[r] = strndup(buf.data, buf.len)))
-            st = gsae_fail(err, GSAE_ENOMEM, "token text: no memory");
-    }
-    tokenizer_text_free(&buf);
-    tokenizer_free(&tk);
-    return st;
-}
-
-static void free_texts(char **texts, int64_t n)
-{
-    for (int64_t i = 0; texts && i < n; i++)
-        free(texts[i]);
-    free(texts);
-}
-
 static enum gsae_status write_store_outputs(const struct pca_args *args,
                                             const struct dpca_result *r,
                                             const struct dpca_store_rows *src,
                                             const struct store_decoder *dec, struct gsae_error *err)
 {
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    struct store_table t = {0};
-    enum gsae_status st = gather_store_rows(r, src, &t, err);
+    int rank = dist_world_rank();
+    struct dpca_store_table t = {0};
+    enum gsae_status st = dpca_store_gather(dist_world(), r, src, &t, err);
     if (st == GSAE_OK && rank == 0) {
         struct pca_table tab = {.n_rows = t.n_rows,
                                 .k = r->k,
@@ -546,11 +385,10 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
                                 .features = src->kind == DPCA_STORE_FEATURES ? dec->list.ids : NULL,
                                 .n_features = dec->list.n};
         char path[4096];
-        if (mkdir(args->out_dir, 0777) != 0 && errno != EEXIST)
-            st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", args->out_dir, strerror(errno));
+        st = dirs_make(args->out_dir, err);
         char **token_text = NULL, **context_text = NULL;
         if (st == GSAE_OK && args->tokenizer)
-            st = decode_texts(args->tokenizer, &tab, &token_text, &context_text, err);
+            st = pca_texts_decode(args->tokenizer, &tab, &token_text, &context_text, err);
         const char *const *tt = (const char *const *)token_text;
         const char *const *ct = (const char *const *)context_text;
         tab.token_text = tt;
@@ -563,8 +401,8 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
         if (st == GSAE_OK) st = pca_scores_write(path, &tab, tt, ct, err);
         snprintf(path, sizeof path, "%s/pca_explained.csv", args->out_dir);
         if (st == GSAE_OK) st = pca_explained_write(path, &tab, err);
-        free_texts(token_text, t.n_rows);
-        free_texts(context_text, t.n_rows);
+        pca_texts_free(token_text, t.n_rows);
+        pca_texts_free(context_text, t.n_rows);
         if (st == GSAE_OK)
             st = save_array(args->out_dir, "components.npy", r->components, GSAE_DTYPE_F64, 2, r->k,
                             r->d, err);
@@ -572,12 +410,8 @@ static enum gsae_status write_store_outputs(const struct pca_args *args,
             st = save_array(args->out_dir, "explained_variance.npy", r->explained_variance,
                             GSAE_DTYPE_F64, 1, r->k, 0, err);
     }
-    store_table_free(&t);
-    int worst = (int)st, mine = (int)st;
-    MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-    if (st == GSAE_OK && worst != GSAE_OK)
-        st = gsae_fail(err, (enum gsae_status)worst, "rank 0 could not write the results");
-    return st;
+    dpca_store_table_free(&t);
+    return dist_agree_worst(dist_world(), st, "rank 0 could not write the results", err);
 }
 
 static void print_summary(const struct dpca_result *r, int size)
@@ -593,9 +427,7 @@ static void print_summary(const struct dpca_result *r, int size)
 
 static enum gsae_status run_store(struct pca_args *args, struct gsae_error *err)
 {
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int rank = dist_world_rank(), size = dist_world_size();
     bool features = strcmp(args->rows, "features") == 0;
     struct store_decoder *dec = calloc(1, sizeof *dec);
     struct dpca_store_rows *src = calloc(1, sizeof *src);
@@ -607,9 +439,9 @@ static enum gsae_status run_store(struct pca_args *args, struct gsae_error *err)
         st = dpca_store_rows_open(args->store_dir,
                                   features ? DPCA_STORE_FEATURES : DPCA_STORE_RESID, dec->list.ids,
                                   dec->list.n, dec->w_rows, dec->d, rank, size, src, &rows, err);
-    st = agree_world(st, err);
+    st = dist_agree_worst(dist_world(), st, NULL, err);
     struct dpca_options opt = {.n_components = args->n_components, .chunk_rows = args->chunk_rows};
-    if (st == GSAE_OK) st = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result, err);
+    if (st == GSAE_OK) st = dpca_run(dist_world(), &rows, &opt, &result, err);
     if (st == GSAE_OK) st = write_store_outputs(args, &result, src, dec, err);
     if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
@@ -651,9 +483,7 @@ static enum gsae_status load_meta(const char *dir, json_t **meta, bool *recon, i
 
 static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
 {
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int rank = dist_world_rank(), size = dist_world_size();
     json_t *meta = NULL;
     bool recon = false;
     struct dpca_dense_rows dense = {0};
@@ -670,13 +500,13 @@ static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
     if (st == GSAE_OK)
         st = recon ? recon_open(args, meta, rank, size, rr, &rows, err)
                    : dpca_dense_rows_open(args->case_dir, rank, size, &dense, &rows, err);
-    st = agree_world(st, err);
+    st = dist_agree_worst(dist_world(), st, NULL, err);
     struct dpca_options opt = {.n_components = args->n_components, .chunk_rows = args->chunk_rows};
-    if (st == GSAE_OK) st = dpca_run(MPI_COMM_WORLD, &rows, &opt, &result, err);
+    if (st == GSAE_OK) st = dpca_run(dist_world(), &rows, &opt, &result, err);
     if (st == GSAE_OK) st = write_outputs(args, &result, recon ? rr : NULL, err);
     if (st == GSAE_OK && rank == 0) print_summary(&result, size);
     dpca_result_free(&result);
-    dpca_npy_free(&dense.x);
+    npy_map_close(&dense.x);
     if (rr) dpca_recon_rows_free(rr);
     free(rr);
     json_decref(meta);

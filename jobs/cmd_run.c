@@ -21,14 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../io/dirs.h"
 #include "../io/results_schema.h"
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
 
-#define RUN_EXIT_RESUMABLE 75 /* EX_TEMPFAIL: a step stopped on request; rerun to resume */
-#define RUN_MAX_ARGS       512
-#define RUN_MAX_SETS       64
+#define RUN_MAX_ARGS 512
+#define RUN_MAX_SETS 64
 
 /* The running step's pid, for the signal handler: the one piece of process-wide state, since
  * a handler cannot be handed arguments. */
@@ -110,15 +110,7 @@ fmt_path(char *buf, size_t n, const char *fmt, ...)
 /* mkdir -p */
 static int make_dirs(const char *path)
 {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -1;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    return dirs_make(path, NULL) == GSAE_OK ? 0 : -1;
 }
 
 /* The job's name: [job] name, else the file's base name without ".ini". */
@@ -410,7 +402,7 @@ static int write_text(const char *path, const char *text)
 }
 
 /* Run one step (for one value of its foreach list, or each = NULL) unless already done.
- * Returns 0, RUN_EXIT_RESUMABLE or another exit status. */
+ * Returns 0, GSAE_EXIT_RESUMABLE or another exit status. */
 static int run_instance(const struct job *job, const char *step, const char *each,
                         const struct run_opts *o, const char *launcher, const char *self,
                         const char *out, struct csv_writer *timings)
@@ -466,7 +458,7 @@ static int run_instance(const struct job *job, const char *step, const char *eac
     if (rc == 0) {
         if (write_text(marker, line) != 0) rc = 1;
         printf("gsae run: step %s: ok (%.1f s)\n", name, secs);
-    } else if (rc == RUN_EXIT_RESUMABLE) {
+    } else if (rc == GSAE_EXIT_RESUMABLE) {
         printf("gsae run: step %s: stopped on request after %.1f s; rerun to resume\n", name, secs);
     } else {
         fprintf(stderr, "gsae run: step %s failed (exit %d) after %.1f s; log: %s\n", name, rc,

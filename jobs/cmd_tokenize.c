@@ -281,13 +281,13 @@ static enum gsae_status parse_ids(const struct tokenizer_text *in, struct tokeni
             p++;
             continue;
         }
-        char *stop;
-        errno = 0;
-        long long v = strtoll(p, &stop, 10);
+        const char *stop = p;
+        int64_t v = 0;
+        enum gsae_status ps = gsae_parse_i64_prefix(p, &stop, INT32_MIN, INT32_MAX, &v);
         if (stop == p || stop > end)
             return gsae_fail(err, GSAE_EFORMAT, "stdin: byte %zu: expected an integer id",
                              (size_t)(p - in->data));
-        if (errno == ERANGE || v < INT32_MIN || v > INT32_MAX)
+        if (ps != GSAE_OK)
             return gsae_fail(err, GSAE_ERANGE, "stdin: byte %zu: id %.20s out of range",
                              (size_t)(p - in->data), p);
         st = tokenizer_ids_push(ids, (int32_t)v, err);

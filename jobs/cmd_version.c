@@ -1,10 +1,10 @@
 /* cmd_version.c: `gsae version`: this build and the libraries behind it. */
 #include <archive.h>
 #include <jansson.h>
-#include <mpi.h>
 #include <netcdf.h>
 #include <stdio.h>
 
+#include "../mpi/dist.h"
 #include "../src/gsae.h"
 #include "cli.h"
 #include "commands.h"
@@ -22,10 +22,9 @@ int cmd_version(int argc, char **argv)
         fprintf(stderr, "gsae version: unexpected argument '%s'\nusage: gsae version\n", argv[1]);
         return 2;
     }
-    char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
-    int len = 0;
-    MPI_Get_library_version(mpi, &len);
-    for (int i = 0; i < len; i++)
+    char mpi[1024];
+    dist_library_version(mpi, sizeof mpi);
+    for (size_t i = 0; mpi[i]; i++)
         if (mpi[i] == '\n' || mpi[i] == ',') mpi[i] = '\0';
     printf("gsae %s\n", gsae_version());
     printf("  netCDF %s\n", nc_inq_libvers());

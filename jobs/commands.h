@@ -17,6 +17,8 @@ int cmd_features(int argc, char **argv);
 int cmd_steer(int argc, char **argv);
 int cmd_ablate(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+/* `gsae store synth` (tools/cmd_store_synth.c); usage_text is `gsae store`'s. */
+int cmd_store_synth(int argc, char **argv, const char *usage_text);
 int cmd_pca(int argc, char **argv);
 int cmd_contrast(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

@@ -1,17 +1,16 @@
 /* main.c: the gsae command: dispatch to a subcommand, with MPI around those that use it.
  *
- * Exit under MPI: every rank's command returns an exit status, and the ranks agree on one before
- * they leave (the status of the lowest rank that failed, 0 when none did), then call
- * MPI_Finalize and exit with it. A failure the command already agreed on (a bad option, a
- * missing file, a stop requested by SIGUSR1/SIGTERM: 1, 2, 75) thus ends the job quietly with
- * that status on every rank. A rank that failed alone finds no partner at the exit (the others
- * wait in a receive or a collective of the command) and calls MPI_Abort after
- * EXIT_AGREE_SECONDS, which ends every rank. */
-#include <mpi.h>
+ * Exit under MPI (mpi/dist.h dist_proc_exit): every rank's command returns an exit status, and
+ * the ranks agree on one before they leave (the status of the lowest rank that failed, 0 when
+ * none did), then finalize MPI and exit with it. A failure the command already agreed on (a bad
+ * option, a missing file, a stop requested by SIGUSR1/SIGTERM: 1, 2, GSAE_EXIT_RESUMABLE) thus
+ * ends the job quietly with that status on every rank. A rank that failed alone finds no partner
+ * at the exit (the others wait in a receive or a collective of the command) and ends the job
+ * (dist_abort) after EXIT_AGREE_SECONDS. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "../mpi/dist.h"
 #include "cli.h"
 #include "commands.h"
 #include "hub_cli.h"
@@ -55,57 +54,6 @@ static const struct gsae_command commands[] = {
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-/* How long a failed rank waits at the exit for the others before it concludes that it failed
- * alone. Ranks that agreed on a failure reach the exit within milliseconds of each other. */
-#define EXIT_AGREE_SECONDS 5.0
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Agree on the exit status over exit_comm (a duplicate of MPI_COMM_WORLD that nothing else
- * uses, so the agreement cannot match a collective of the command), finalize and return it;
- * or abort the job when this rank failed and the others do not arrive. A rank that succeeded
- * waits for the others however long they take, as MPI_Finalize would. */
-static int mpi_exit(MPI_Comm exit_comm, const char *cmd, int rc)
-{
-    int rank = 0, size = 1;
-    MPI_Comm_rank(exit_comm, &rank);
-    MPI_Comm_size(exit_comm, &size);
-    /* MINLOC on (rank if failed else size, status): the lowest failing rank and its status */
-    int mine[2] = {rc != 0 ? rank : size, rc}, first[2] = {size, 0};
-    MPI_Request req = MPI_REQUEST_NULL;
-    bool agreed = false;
-    if (MPI_Iallreduce(mine, first, 1, MPI_2INT, MPI_MINLOC, exit_comm, &req) == MPI_SUCCESS) {
-        double deadline = seconds_now() + EXIT_AGREE_SECONDS;
-        const struct timespec pause = {0, 2000000}; /* 2 ms: a waiting rank leaves the core */
-        for (;;) {
-            int done = 0;
-            if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) break;
-            if (done) {
-                agreed = true;
-                break;
-            }
-            if (rc != 0 && seconds_now() > deadline) break;
-            nanosleep(&pause, NULL);
-        }
-    }
-    if (!agreed) {
-        fprintf(stderr,
-                "rank %d: gsae %s: the other ranks did not reach the exit within %.0f s; "
-                "aborting the job\n",
-                rank, cmd, EXIT_AGREE_SECONDS);
-        fflush(stderr);
-        MPI_Abort(MPI_COMM_WORLD, rc != 0 ? rc : 1);
-    }
-    MPI_Comm_free(&exit_comm);
-    MPI_Finalize();
-    return first[1];
-}
-
 /* Run c with its --model and --sae names resolved to paths (hub_cli.h). */
 static int run_command(const struct gsae_command *c, int argc, char **argv)
 {
@@ -113,6 +61,31 @@ static int run_command(const struct gsae_command *c, int argc, char **argv)
     int rc = hub_cli_args_resolve(c->name, argc, argv, &a) ? c->run(a.argc, a.argv) : 2;
     hub_cli_args_free(&a);
     return rc;
+}
+
+/* How long a failed rank waits at the exit for the others before it concludes that it failed
+ * alone. Ranks that agreed on a failure reach the exit within milliseconds of each other. */
+#define EXIT_AGREE_SECONDS 5.0
+
+/* Run command c under MPI and agree on its exit status with the other ranks (dist.h); abort the
+ * job when this rank failed and the others do not arrive. */
+static int run_mpi(const struct gsae_command *c, int argc, char **argv)
+{
+    struct dist_proc p;
+    struct gsae_error err = {0};
+    if (dist_proc_init(&p, &argc, &argv, &err) != GSAE_OK) {
+        fprintf(stderr, "gsae %s: %s\n", c->name, err.msg);
+        if (!p.initialized) return 1;
+        dist_abort(1);
+    }
+    int rc = run_command(c, argc - 1, argv + 1), agreed = rc;
+    if (dist_proc_exit(&p, rc, EXIT_AGREE_SECONDS, &agreed, &err) != GSAE_OK) {
+        fprintf(stderr, "rank %d: gsae %s: %s; aborting the job\n", dist_world_rank(), c->name,
+                err.msg);
+        fflush(stderr);
+        dist_abort(rc != 0 ? rc : 1);
+    }
+    return agreed;
 }
 
 static void usage(FILE *out)
@@ -134,19 +107,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0) continue;
         if (!commands[i].uses_mpi) return run_command(&commands[i], argc - 1, argv + 1);
-        int provided = 0;
-        if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
-            fprintf(stderr, "gsae %s: MPI_Init_thread failed\n", argv[1]);
-            return 1;
-        }
-        MPI_Comm exit_comm = MPI_COMM_NULL;
-        if (MPI_Comm_dup(MPI_COMM_WORLD, &exit_comm) != MPI_SUCCESS) {
-            fprintf(stderr, "gsae %s: MPI_Comm_dup failed\n", argv[1]);
-            MPI_Abort(MPI_COMM_WORLD, 1);
-        }
-        MPI_Comm_set_errhandler(exit_comm, MPI_ERRORS_RETURN);
-        int rc = run_command(&commands[i], argc - 1, argv + 1);
-        return mpi_exit(exit_comm, commands[i].name, rc);
+        return run_mpi(&commands[i], argc, argv);
     }
     fprintf(stderr, "gsae: unknown command '%s'\n\n", argv[1]);
     usage(stderr);

@@ -6,10 +6,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Exit status of a command that stopped on request at a resumable point (EX_TEMPFAIL): `gsae
- * run` stops the job and slurm/gsae.sbatch requeues it (jobs/README.md). */
-#define RUNCTL_EXIT_RESUMABLE 75
-
 /* Install handlers for SIGTERM and SIGUSR1 that set the returned flag (and nothing else);
  * library code polls the flag it is given and stops at its next safe point. */
 volatile sig_atomic_t *runctl_stop_flag_install(void);

@@ -11,12 +11,7 @@
 
 bool sae_cli_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max) return false;
-    *out = v;
-    return true;
+    return gsae_parse_i64(s, min, max, out);
 }
 
 bool sae_cli_f64(const char *s, double *out)

@@ -124,8 +124,9 @@ enum gsae_status dist_threads_choose(const struct dist *d, int requested, int *n
         return GSAE_OK;
     }
     const char *env = getenv("OPENBLAS_NUM_THREADS");
-    if (env && atoi(env) > 0) {
-        *n_threads = atoi(env);
+    int64_t from_env = 0;
+    if (env && gsae_parse_i64(env, 1, INT32_MAX, &from_env)) {
+        *n_threads = (int)from_env;
         return GSAE_OK;
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "../src/gsae.h"
+#include "../src/tensor.h"
 
 struct dist {
     MPI_Comm world; /* dup of the job's communicator */
@@ -85,3 +86,57 @@ enum gsae_status dist_collect(const struct dist *d, const struct dist_blob *mine
 
 /* Free n blobs' data and the array; safe with NULL. */
 void dist_blobs_free(struct dist_blob *blobs, int64_t n);
+
+/* ---- the process: MPI start-up and exit (mpi/dist_proc.c), for jobs/main.c ----
+ *
+ * These are the only functions that touch MPI_COMM_WORLD: they stand for the job as a whole.
+ * Commands pass dist_world() to the library functions that take a communicator. */
+
+/* MPI state of the process between dist_proc_init and dist_proc_exit. */
+struct dist_proc {
+    MPI_Comm exit_comm; /* dup of MPI_COMM_WORLD used only by dist_proc_exit */
+    int initialized;    /* MPI_Init_thread succeeded */
+};
+
+/* MPI_Init_thread (funneled) and a private communicator for the exit agreement. On failure
+ * p->initialized says whether MPI is up (then end the job with dist_abort). */
+enum gsae_status dist_proc_init(struct dist_proc *p, int *argc, char ***argv,
+                                struct gsae_error *err);
+
+/* Agree on the process exit status over p->exit_comm: *agreed gets the status of the lowest
+ * rank whose rc is non-zero (0 when none is). A rank with rc != 0 waits at most wait_seconds
+ * for the others (a rank that failed alone finds no partner); a rank with rc == 0 waits as
+ * long as it takes. On agreement frees the communicator, calls MPI_Finalize and returns
+ * GSAE_OK; otherwise GSAE_EMPI, and the caller ends the job with dist_abort. Collective. */
+enum gsae_status dist_proc_exit(struct dist_proc *p, int rc, double wait_seconds, int *agreed,
+                                struct gsae_error *err);
+
+/* End every rank of the job with status code (MPI_Abort on MPI_COMM_WORLD). Does not return. */
+void dist_abort(int code);
+
+/* The job's communicator (MPI_COMM_WORLD) for commands to pass to library calls. */
+MPI_Comm dist_world(void);
+
+/* This process's rank and the job's size in dist_world() when MPI is running, else 0 and 1.
+ * Local. */
+int dist_world_rank(void);
+int dist_world_size(void);
+
+/* The MPI library's version string into buf. Local; MPI need not be initialized. */
+void dist_library_version(char *buf, size_t size);
+
+/* ---- agreement and gathers for a command's results (mpi/dist_gather.c) ---- */
+
+/* Agree on the worst status over comm: every rank returns the highest status code. A rank whose
+ * own step succeeded reports others_msg (NULL: "another rank failed (STATUS)") with it. A failed
+ * agreement returns GSAE_EMPI with MPI's error string. Collective on comm. */
+enum gsae_status dist_agree_worst(MPI_Comm comm, enum gsae_status local, const char *others_msg,
+                                  struct gsae_error *err);
+
+/* Gather each rank's n_local x width block of dtype elements on rank 0 of comm, in rank order:
+ * *all (rank 0 only, malloc'd, caller frees; NULL elsewhere) gets *n_all rows (set on every
+ * rank). The gathered block must have fewer than 2^31 elements. dtype: F64, I64 or I32.
+ * Collective on comm. */
+enum gsae_status dist_gather_rows(MPI_Comm comm, const void *local, int64_t n_local, int64_t width,
+                                  enum gsae_dtype dtype, void **all, int64_t *n_all,
+                                  struct gsae_error *err);

@@ -9,36 +9,21 @@
 
 #include "../src/pca.h"
 #include "blacs.h"
+#include "dist.h"
 
+/* An MPI call of the PCA: translated by dist_check (one translation for all of mpi/). */
 #define DPCA_MPI(call, what)                                                                       \
     do {                                                                                           \
-        int mpi_rc_ = (call);                                                                      \
-        if (mpi_rc_ != MPI_SUCCESS) {                                                              \
-            status = mpi_fail(err, mpi_rc_, what);                                                 \
-            goto fail;                                                                             \
-        }                                                                                          \
+        if ((status = dist_check((call), "pca: " what, err)) != GSAE_OK) goto fail;                \
     } while (0)
 
-static enum gsae_status mpi_fail(struct gsae_error *err, int rc, const char *what)
-{
-    char msg[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS) len = 0;
-    msg[len] = '\0';
-    return gsae_fail(err, GSAE_EMPI, "pca: %s failed: %s", what, msg);
-}
-
-/* Agree on a local outcome before the next collective: every rank gets the worst status; a
- * rank that was fine learns that another one failed. */
+/* Agree on a local outcome before the next collective (dist_agree_worst), messages prefixed
+ * with "pca". */
 static enum gsae_status agree(MPI_Comm comm, enum gsae_status local, struct gsae_error *err)
 {
-    int mine = (int)local, worst = 0;
-    if (MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS)
-        return gsae_fail(err, GSAE_EMPI, "pca: could not agree on status with the other ranks");
-    if (worst != GSAE_OK && local == GSAE_OK)
-        return gsae_fail(err, (enum gsae_status)worst, "pca: another rank failed (%s)",
-                         gsae_status_name((enum gsae_status)worst));
-    return local;
+    enum gsae_status st = dist_agree_worst(comm, local, NULL, err);
+    if (st != GSAE_OK && local == GSAE_OK) gsae_error_prefix(err, "pca");
+    return st;
 }
 
 void dpca_grid_shape(int size, int *nprow, int *npcol)
@@ -341,10 +326,10 @@ static enum gsae_status check_setup(MPI_Comm comm, const struct dpca_rows *rows,
     if (status != GSAE_OK) return status;
     int64_t mine[4] = {rows->d, -rows->d, opt->n_components, -opt->n_components}, ext[4];
     int64_t counts[2] = {rows->n_local, 0}, scan[2] = {0, 0};
-    if (MPI_Allreduce(mine, ext, 4, MPI_INT64_T, MPI_MAX, comm) != MPI_SUCCESS ||
-        MPI_Allreduce(counts, scan + 1, 1, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS ||
-        MPI_Exscan(counts, scan, 1, MPI_INT64_T, MPI_SUM, comm) != MPI_SUCCESS)
-        return gsae_fail(err, GSAE_EMPI, "pca: could not agree on the row counts");
+    if ((status = GSAE_MPI(MPI_Allreduce(mine, ext, 4, MPI_INT64_T, MPI_MAX, comm), err)) ||
+        (status = GSAE_MPI(MPI_Allreduce(counts, scan + 1, 1, MPI_INT64_T, MPI_SUM, comm), err)) ||
+        (status = GSAE_MPI(MPI_Exscan(counts, scan, 1, MPI_INT64_T, MPI_SUM, comm), err)))
+        return status;
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
     if (ext[0] != -ext[1] || ext[2] != -ext[3])
@@ -395,8 +380,7 @@ enum gsae_status dpca_run(MPI_Comm comm, const struct dpca_rows *rows,
     double *gram = NULL;
     memset(out, 0, sizeof *out);
     if (p.chunk > INT32_MAX / 2) p.chunk = INT32_MAX / 2;
-    if (MPI_Comm_dup(comm, &dup) != MPI_SUCCESS)
-        return gsae_fail(err, GSAE_EMPI, "pca: MPI_Comm_dup failed");
+    if ((status = GSAE_MPI(MPI_Comm_dup(comm, &dup), err)) != GSAE_OK) return status;
     MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
     status = check_setup(dup, rows, opt, out, err);
     if (status == GSAE_OK) status = alloc_result(out, &p, &gram, err);

@@ -1,59 +1,23 @@
 /* dpca_case.c: dpca row sources over a reference case folder (see dpca_case.h). */
 #include "dpca_case.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../src/pca.h"
 
-void dpca_npy_free(struct dpca_npy *m)
-{
-    if (m->base) munmap(m->base, m->len);
-    memset(m, 0, sizeof *m);
-}
-
-/* Map dir/name and parse its header; pages are read only when touched, so a rank that reads
- * its share of rows never loads the others'. */
-enum gsae_status dpca_npy_open_path(const char *path, struct dpca_npy *m, struct gsae_error *err)
-{
-    memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return gsae_fail(err, errno == ENOENT ? GSAE_ENOTFOUND : GSAE_EIO, "%s: cannot open: %s",
-                         path, strerror(errno));
-    struct stat st;
-    enum gsae_status status = GSAE_OK;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-        status = gsae_fail(err, GSAE_EIO, "%s: empty or unreadable", path);
-    } else {
-        m->len = (size_t)st.st_size;
-        m->base = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m->base == MAP_FAILED) {
-            m->base = NULL;
-            status = gsae_fail(err, GSAE_EIO, "%s: mmap: %s", path, strerror(errno));
-        }
-    }
-    close(fd);
-    if (status == GSAE_OK) status = npy_parse(m->base, m->len, path, &m->a, err);
-    if (status != GSAE_OK) dpca_npy_free(m);
-    return status;
-}
-
-enum gsae_status dpca_npy_open(const char *dir, const char *name, struct dpca_npy *m,
+enum gsae_status dpca_npy_open(const char *dir, const char *name, struct npy_map *m,
                                struct gsae_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    return dpca_npy_open_path(path, m, err);
+    return npy_map_open(path, m, err);
 }
 
-enum gsae_status dpca_npy_expect(const struct dpca_npy *m, const char *name, int n_dims,
+enum gsae_status dpca_npy_expect(const struct npy_map *m, const char *name, int n_dims,
                                  enum gsae_dtype t1, enum gsae_dtype t2, struct gsae_error *err)
 {
     if (m->a.n_dims != n_dims || (m->a.dtype != t1 && m->a.dtype != t2))
@@ -120,10 +84,10 @@ enum gsae_status dpca_dense_rows_open(const char *dir, int rank, int size,
 
 void dpca_recon_rows_free(struct dpca_recon_rows *rr)
 {
-    dpca_npy_free(&rr->indptr);
-    dpca_npy_free(&rr->indices);
-    dpca_npy_free(&rr->values);
-    dpca_npy_free(&rr->w_dec);
+    npy_map_close(&rr->indptr);
+    npy_map_close(&rr->indices);
+    npy_map_close(&rr->values);
+    npy_map_close(&rr->w_dec);
     free(rr->w_rows);
     free(rr->fired);
     free(rr->coef);

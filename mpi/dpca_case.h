@@ -21,26 +21,12 @@
 
 #define DPCA_MAX_FEATURES 4096
 
-/* A read-only mapping of a whole .npy file; a borrows the mapping. */
-struct dpca_npy {
-    void *base;
-    size_t len;
-    struct npy_array a;
-};
-
-/* Map path and parse its header. Local. Errors: GSAE_ENOTFOUND / GSAE_EIO (open, mmap),
- * GSAE_EFORMAT (npy_parse's, naming the file). */
-enum gsae_status dpca_npy_open_path(const char *path, struct dpca_npy *m, struct gsae_error *err);
-
-/* dpca_npy_open_path on dir/name. */
-enum gsae_status dpca_npy_open(const char *dir, const char *name, struct dpca_npy *m,
+/* npy_map_open (io/npy.h) on dir/name. */
+enum gsae_status dpca_npy_open(const char *dir, const char *name, struct npy_map *m,
                                struct gsae_error *err);
 
-/* Unmap (harmless on a zeroed struct and twice). */
-void dpca_npy_free(struct dpca_npy *m);
-
 /* GSAE_EFORMAT naming name unless m has n_dims dimensions of type t1 or t2. */
-enum gsae_status dpca_npy_expect(const struct dpca_npy *m, const char *name, int n_dims,
+enum gsae_status dpca_npy_expect(const struct npy_map *m, const char *name, int n_dims,
                                  enum gsae_dtype t1, enum gsae_dtype t2, struct gsae_error *err);
 
 /* Row i (length shape[1]) of a 2-D float32/float64 array, as double, into out. */
@@ -51,20 +37,20 @@ void dpca_share(int64_t n, int rank, int size, int64_t *begin, int64_t *end);
 
 /* Dense rows of dir/X.npy. */
 struct dpca_dense_rows {
-    struct dpca_npy x;
+    struct npy_map x;
     int64_t first; /* global index of this rank's first row */
 };
 
 /* Open dir/X.npy as this rank's rows; rows->ctx points to dr. Local. Errors as dpca_npy_open,
  * and GSAE_EFORMAT for a shape or type other than 2-D float32/float64. Release with
- * dpca_npy_free(&dr->x). */
+ * npy_map_close(&dr->x). */
 enum gsae_status dpca_dense_rows_open(const char *dir, int rank, int size,
                                       struct dpca_dense_rows *dr, struct dpca_rows *rows,
                                       struct gsae_error *err);
 
 /* Reconstruction rows of a case. */
 struct dpca_recon_rows {
-    struct dpca_npy indptr, indices, values, w_dec;
+    struct npy_map indptr, indices, values, w_dec;
     int64_t features[DPCA_MAX_FEATURES];
     int64_t n_features, d;
     double *w_rows; /* (n_features, d): W_dec rows of the list */

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/hash.h"
+#include "../io/store_id.h"
 #include "../src/pca.h"
+#include "dist.h"
 
 void dpca_store_rows_free(struct dpca_store_rows *src)
 {
@@ -262,12 +263,9 @@ enum gsae_status dpca_store_sae_read(const char *dir, struct dpca_store_sae *out
         st = gsae_fail(err, GSAE_EFORMAT, "%s: attribute 'd_sae' or 'sae_hash' is missing",
                        out->part);
     if (st == GSAE_OK) {
-        char *end = NULL;
-        long long v = strtoll(d_sae, &end, 10);
-        if (end == d_sae || *end || v < 1)
+        if (!gsae_parse_i64(d_sae, 1, INT64_MAX, &out->d_sae))
             st = gsae_fail(err, GSAE_EFORMAT, "%s: d_sae is '%s', expected a positive integer",
                            out->part, d_sae);
-        out->d_sae = (int64_t)v;
     }
     free(text);
     manifest_free(&m);
@@ -276,11 +274,7 @@ enum gsae_status dpca_store_sae_read(const char *dir, struct dpca_store_sae *out
 
 void dpca_sae_hash(const struct sae_params *p, char *out, size_t size)
 {
-    uint64_t h =
-        gsae_hash_update(GSAE_HASH_INIT, p->w_enc, (size_t)(p->d_model * p->d_sae) * sizeof(float));
-    h = gsae_hash_update(h, p->b_enc, (size_t)p->d_sae * sizeof(float));
-    h = gsae_hash_update(h, p->threshold, (size_t)p->d_sae * sizeof(float));
-    snprintf(out, size, "%016llx", (unsigned long long)h);
+    store_id_hex(store_id_sae(p), out, size);
 }
 
 enum gsae_status dpca_store_sae_check(const struct dpca_store_sae *store, const char *what,
@@ -297,4 +291,39 @@ enum gsae_status dpca_store_sae_check(const struct dpca_store_sae *store, const 
                          "attribute sae_hash of %s)",
                          what, hash, store->sae_hash, store->part);
     return GSAE_OK;
+}
+
+void dpca_store_table_free(struct dpca_store_table *t)
+{
+    free(t->pc);
+    free(t->token);
+    free(t->doc);
+    free(t->pos);
+    free(t->token_id);
+    free(t->context);
+    memset(t, 0, sizeof *t);
+}
+
+enum gsae_status dpca_store_gather(MPI_Comm comm, const struct dpca_result *r,
+                                   const struct dpca_store_rows *src, struct dpca_store_table *t,
+                                   struct gsae_error *err)
+{
+    int64_t n = src->n_local, dummy = 0;
+    void *p[6] = {0};
+    enum gsae_status st =
+        dist_gather_rows(comm, r->transformed, n, r->k, GSAE_DTYPE_F64, &p[0], &t->n_rows, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->token, n, 1, GSAE_DTYPE_I64, &p[1], &dummy, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->doc, n, 1, GSAE_DTYPE_I64, &p[2], &dummy, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->pos, n, 1, GSAE_DTYPE_I64, &p[3], &dummy, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->token_id, n, 1, GSAE_DTYPE_I32, &p[4], &dummy, err);
+    if (st == GSAE_OK)
+        st = dist_gather_rows(comm, src->context, n, DPCA_CONTEXT_LEN, GSAE_DTYPE_I32, &p[5],
+                              &dummy, err);
+    t->pc = p[0], t->token = p[1], t->doc = p[2], t->pos = p[3], t->token_id = p[4];
+    t->context = p[5];
+    return st;
 }

@@ -65,6 +65,24 @@ enum gsae_status dpca_store_rows_open(const char *dir, enum dpca_store_kind kind
 /* Release everything (harmless on a zeroed or half-built struct, and twice). */
 void dpca_store_rows_free(struct dpca_store_rows *src);
 
+/* The per-row results of a store PCA gathered on rank 0 in rank order (NULL elsewhere). */
+struct dpca_store_table {
+    double *pc;                 /* (n_rows, k) */
+    int64_t *token, *doc, *pos; /* (n_rows) each */
+    int32_t *token_id;          /* (n_rows) */
+    int32_t *context;           /* (n_rows, DPCA_CONTEXT_LEN) */
+    int64_t n_rows;
+};
+
+/* Gather every rank's projected rows (r->transformed) and src's row descriptions into t on
+ * rank 0 of comm. Collective on comm. Release with dpca_store_table_free. */
+enum gsae_status dpca_store_gather(MPI_Comm comm, const struct dpca_result *r,
+                                   const struct dpca_store_rows *src, struct dpca_store_table *t,
+                                   struct gsae_error *err);
+
+/* Free the arrays and zero t (harmless on a zeroed struct). */
+void dpca_store_table_free(struct dpca_store_table *t);
+
 /* The SAE a store was harvested with, as its parts record it (io/store.h global attributes of
  * the first part the manifest lists; gsae harvest writes the same ones into every part). */
 #define DPCA_SAE_HASH_LEN 72

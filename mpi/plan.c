@@ -59,12 +59,9 @@ int plan_replica_of_rank(const struct plan *p, int rank)
 /* Parse one decimal layer index at *s, advancing *s. */
 static bool parse_index(const char **s, int64_t *out)
 {
-    char *end = NULL;
-    if (**s < '0' || **s > '9') return false;
-    errno = 0;
-    long long v = strtoll(*s, &end, 10);
-    if (errno != 0 || v > INT32_MAX) return false;
-    *out = v;
+    const char *end = *s;
+    if (**s < '0' || **s > '9' || gsae_parse_i64_prefix(*s, &end, 0, INT32_MAX, out) != GSAE_OK)
+        return false;
     *s = end;
     return true;
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../io/dirs.h"
 #include "../io/featstats_nc.h"
 #include "dist.h"
 
@@ -455,20 +456,6 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
     return GSAE_OK;
 }
 
-/* mkdir -p: the directory and its missing parents. */
-static int make_dirs(const char *dir)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return -1;
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Rank 0: where a rerun resumes when the manifest lists partial parts (n_windows <
  * windows_per_part, complete store or not): after the lowest of them when it comes before the
  * first missing part *q (then *q and *start become its index and end state); their count. */
@@ -534,8 +521,7 @@ static enum gsae_status load_plan(struct run *r, struct manifest_state *start, b
     const struct pstore_config *cfg = r->cfg;
     int64_t head[8] = {0};
     if (r->rank == 0) {
-        if (make_dirs(cfg->dir) != 0)
-            st = gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", cfg->dir, strerror(errno));
+        st = dirs_make(cfg->dir, err);
         if (st == GSAE_OK) {
             st = manifest_load(cfg->dir, &r->m, err);
             if (st == GSAE_ENOTFOUND) {

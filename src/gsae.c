@@ -99,3 +99,53 @@ const char *gsae_version(void)
 {
     return GSAE_VERSION;
 }
+
+/* Digits at s into *v; the first non-digit in *end. GSAE_EINVAL: no digit; GSAE_ERANGE: more
+ * than UINT64_MAX. */
+static enum gsae_status parse_digits(const char *s, const char **end, uint64_t *v)
+{
+    const char *p = s;
+    bool over = false;
+    *v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        over = over || *v > (UINT64_MAX - d) / 10;
+        *v = *v * 10 + d;
+    }
+    *end = p;
+    return p == s ? GSAE_EINVAL : over ? GSAE_ERANGE : GSAE_OK;
+}
+
+enum gsae_status gsae_parse_i64_prefix(const char *s, const char **end, int64_t min, int64_t max,
+                                       int64_t *out)
+{
+    bool neg = s[0] == '-';
+    uint64_t mag = 0;
+    enum gsae_status st = parse_digits(s + neg, end, &mag);
+    if (st == GSAE_EINVAL) *end = s;
+    if (st != GSAE_OK) return st;
+    /* the magnitude of INT64_MIN is INT64_MAX + 1 */
+    if (mag > (uint64_t)INT64_MAX + (neg ? 1u : 0u)) return GSAE_ERANGE;
+    int64_t v = neg ? (mag == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
+    if (v < min || v > max) return GSAE_ERANGE;
+    *out = v;
+    return GSAE_OK;
+}
+
+bool gsae_parse_u64(const char *s, uint64_t *out)
+{
+    const char *end = s;
+    uint64_t v = 0;
+    if (!s || parse_digits(s, &end, &v) != GSAE_OK || *end) return false;
+    *out = v;
+    return true;
+}
+
+bool gsae_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    const char *end = s;
+    int64_t v = 0;
+    if (!s || gsae_parse_i64_prefix(s, &end, min, max, &v) != GSAE_OK || *end) return false;
+    *out = v;
+    return true;
+}

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,11 @@ enum gsae_status {
     GSAE_EINTR,     /* stopped on request (signal); work so far is committed */
     GSAE_EINTERNAL  /* a library we call reported something unexpected */
 };
+
+/* Exit status of a command that stopped on request at a resumable point (EX_TEMPFAIL from
+ * sysexits.h): GSAE_EINTR at the top. `gsae run` stops the job with it and slurm/gsae.sbatch
+ * requeues it (jobs/README.md). */
+#define GSAE_EXIT_RESUMABLE 75
 
 #define GSAE_ERROR_MSG_LEN 1024
 
@@ -52,6 +58,21 @@ const char *gsae_status_name(enum gsae_status code);
 
 /* Narrow an int64_t to int for MPI/ScaLAPACK/netCDF boundaries; fails with GSAE_ERANGE. */
 enum gsae_status gsae_narrow_int(int64_t v, int *out, struct gsae_error *err);
+
+/* Parse all of s as a decimal integer in [min, max]: an optional '-' and digits, nothing else
+ * (no spaces, no '+', no trailing characters). Sets *out and returns true, or returns false and
+ * leaves *out alone. The one parser of integers given by users (options, job keys, environment
+ * variables, file attributes). */
+bool gsae_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* The same for an unsigned 64-bit integer (digits only, any value up to UINT64_MAX). */
+bool gsae_parse_u64(const char *s, uint64_t *out);
+
+/* The integer at the start of s (an optional '-' and digits) for lists and ranges ("3-7,9"):
+ * *end gets the first character after it (s when there is none). GSAE_OK and *out set;
+ * GSAE_EINVAL (no digits) or GSAE_ERANGE (overflow, or outside [min, max]), *out unchanged. */
+enum gsae_status gsae_parse_i64_prefix(const char *s, const char **end, int64_t min, int64_t max,
+                                       int64_t *out);
 
 /* Multiply sizes with overflow detection: *out = a * b; returns 0 on overflow. */
 int gsae_mul_size(size_t a, size_t b, size_t *out);

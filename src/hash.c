@@ -24,3 +24,12 @@ uint64_t gsae_hash_str(const char *s)
 {
     return gsae_hash(s, strlen(s));
 }
+
+uint64_t gsae_hash_mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}

@@ -18,3 +18,7 @@ uint64_t gsae_hash(const void *data, size_t n);
 
 /* FNV-1a 64 of a NUL-terminated string (without the NUL). */
 uint64_t gsae_hash_str(const char *s);
+
+/* MurmurHash3's 64-bit finalizer (fmix64): spreads the bits of x over the whole word. For
+ * deriving values from keys and counters (seeds, pseudo-data); a bijection, not a digest. */
+uint64_t gsae_hash_mix64(uint64_t x);

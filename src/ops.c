@@ -183,3 +183,13 @@ void ops_softmax(float *x, int64_t n)
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;
 }
+
+double ops_log_sum_exp(const float *x, int64_t n)
+{
+    double mx = -INFINITY, z = 0;
+    for (int64_t i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (int64_t i = 0; i < n; i++)
+        z += exp((double)x[i] - mx);
+    return mx + log(z);
+}

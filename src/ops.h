@@ -31,3 +31,7 @@ void ops_rope(float *x, int64_t n_rows, int64_t ld, int64_t n_heads, int64_t d_h
 /* In-place softmax of one row of n floats (-INFINITY entries get probability 0). At least one
  * entry must be finite. */
 void ops_softmax(float *x, int64_t n);
+
+/* log(sum_i exp(x[i])) over n >= 1 logits, in double: the max, then the sum of exp(x[i] - max)
+ * in index order (the log-softmax of x[i] is x[i] minus this). Deterministic; local. */
+double ops_log_sum_exp(const float *x, int64_t n);

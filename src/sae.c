@@ -5,6 +5,7 @@
 #include "tensor.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,4 +368,12 @@ float sae_feature_act(const struct sae_params *p, const float *x, int64_t featur
     float pre = cblas_sdot((int)p->d_model, x, 1, p->w_enc + feature, (int)p->d_sae);
     pre += p->b_enc[feature];
     return pre > p->threshold[feature] && pre > 0.0f ? pre : 0.0f;
+}
+
+void sae_pre_linear(const struct sae_params *p, const float *x, int64_t n_rows, float *pre)
+{
+    GSAE_ASSERT(n_rows >= 0 && n_rows <= INT_MAX && p->d_model <= INT_MAX && p->d_sae <= INT_MAX);
+    int m = (int)n_rows, k = (int)p->d_model, n = (int)p->d_sae;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, x, k, p->w_enc, n, 0.0f,
+                pre, n);
 }

@@ -117,5 +117,10 @@ void sae_error_term(const struct sae_params *p, const float *x, const struct sae
 /* x (n_rows, d_model) += coef * W_dec[feature] on every row (steering). */
 void sae_steer(const struct sae_params *p, float *x, int64_t n_rows, int64_t feature, float coef);
 
+/* pre (n_rows, d_sae) = x (n_rows, d_model) W_enc: the encoder's linear part without b_enc,
+ * one f32 sgemm (OpenBLAS threads). n_rows, d_model and d_sae must fit in int (asserted). Local;
+ * for statistics of pre-activations, such as the thresholds of a calibrated random SAE. */
+void sae_pre_linear(const struct sae_params *p, const float *x, int64_t n_rows, float *pre);
+
 /* Activation of one feature for one row x (the JumpReLU of its pre-activation). */
 float sae_feature_act(const struct sae_params *p, const float *x, int64_t feature);

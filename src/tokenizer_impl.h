@@ -5,15 +5,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "hash.h"
 #include "tokenizer.h"
 
 #define NOMEM(err, what) gsae_fail(err, GSAE_ENOMEM, "tokenizer: out of memory (%s)", what)
 
 static inline uint64_t tokenizer_hash_bytes(const char *s, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    uint64_t h = gsae_hash(s, len);
     return h ^ (h >> 29);
 }
 

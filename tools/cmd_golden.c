@@ -107,7 +107,8 @@ static bool parse_args(int argc, char **argv, struct options *o)
 static bool fault_here(const struct dist *d, const char *point)
 {
     const char *rank = getenv("GSAE_FAULT_RANK"), *what = getenv("GSAE_FAULT");
-    if (!rank || atoi(rank) != d->rank) return false;
+    int64_t r = -1;
+    if (!rank || !gsae_parse_i64(rank, 0, INT32_MAX, &r) || r != d->rank) return false;
     return strcmp(what ? what : "open", point) == 0;
 }
 

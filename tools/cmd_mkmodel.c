@@ -23,6 +23,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "../io/dirs.h"
 #include "../io/safetensors.h"
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
@@ -74,22 +75,12 @@ static void usage(FILE *out)
 
 static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < min || v > max) return false;
-    *out = v;
-    return true;
+    return gsae_parse_i64(s, min, max, out);
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || s[0] == '-') return false;
-    *out = v;
-    return true;
+    return gsae_parse_u64(s, out);
 }
 
 /* Parse argv; returns 0 on success, else the exit code (2) after printing the problem. */
@@ -410,21 +401,12 @@ static bool is_checkpoint_file(const char *name)
  * file). */
 static enum gsae_status prepare_dir(const char *dir, bool force, struct gsae_error *err)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST)
-                return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-        return gsae_fail(err, GSAE_EIO, "%s: cannot create: %s", path, strerror(errno));
+    enum gsae_status st = dirs_make(dir, err);
+    if (st != GSAE_OK) return st;
     DIR *d = opendir(dir);
     if (!d)
         return gsae_fail(err, GSAE_EIO, "%s: cannot open the directory: %s", dir, strerror(errno));
-    enum gsae_status st = GSAE_OK;
+    char path[4096];
     struct dirent *de;
     while ((de = readdir(d)) && st == GSAE_OK) {
         if (!is_checkpoint_file(de->d_name)) continue;

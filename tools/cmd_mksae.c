@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
 #include "../jobs/sae_cli.h"
@@ -219,9 +217,7 @@ static double calibrate(struct sae_params *p, const float *rows, int64_t n, doub
     GSAE_ASSERT(sum && sq && pre);
     for (int64_t r0 = 0; r0 < n; r0 += block) {
         int64_t m = n - r0 < block ? n - r0 : block;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)S, (int)p->d_model,
-                    1.0f, rows + r0 * p->d_model, (int)p->d_model, p->w_enc, (int)S, 0.0f, pre,
-                    (int)S);
+        sae_pre_linear(p, rows + r0 * p->d_model, m, pre);
         for (int64_t i = 0; i < m; i++)
             for (int64_t f = 0; f < S; f++) {
                 double v = pre[i * S + f];
@@ -237,9 +233,7 @@ static double calibrate(struct sae_params *p, const float *rows, int64_t n, doub
     int64_t fired = 0;
     for (int64_t r0 = 0; r0 < n; r0 += block) {
         int64_t m = n - r0 < block ? n - r0 : block;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)S, (int)p->d_model,
-                    1.0f, rows + r0 * p->d_model, (int)p->d_model, p->w_enc, (int)S, 0.0f, pre,
-                    (int)S);
+        sae_pre_linear(p, rows + r0 * p->d_model, m, pre);
         for (int64_t i = 0; i < m * S; i++)
             fired += pre[i] > p->threshold[i % S] && pre[i] > 0;
     }

@@ -28,6 +28,7 @@
 #include "../../mpi/dist.h"
 #include "../../mpi/pipe.h"
 #include "../../mpi/plan.h"
+#include "../../src/hash.h"
 #include "../../src/rng.h"
 #include "../../src/sampler.h"
 
@@ -289,12 +290,10 @@ int main(int argc, char **argv)
     double *sums = calloc((size_t)o.n_seq, sizeof(double));
     MPI_Reduce(fp.sums, sums, (int)o.n_seq, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     if (rank == 0) {
-        uint64_t h = 1469598103934665603ull; /* FNV-1a over the sums' bits */
         const unsigned char *bytes = o.n_new > 0 ? (const void *)gen : (const void *)sums;
         size_t n_bytes = o.n_new > 0 ? (size_t)(o.n_seq * o.n_new) * sizeof *gen
                                      : (size_t)o.n_seq * sizeof(double);
-        for (size_t i = 0; i < n_bytes; i++)
-            h = (h ^ bytes[i]) * 1099511628211ull;
+        uint64_t h = gsae_hash(bytes, n_bytes); /* FNV-1a over the sums' bits */
         double tokens = (double)(o.n_seq * (o.n_new > 0 ? o.n_new : o.n_tok));
         double worst_wait = 0.0, worst_bubble = 0.0;
         double busy = 0.0;       /* mean share of its time a rank computes: 1 - bubble - wait */

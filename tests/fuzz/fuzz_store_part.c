@@ -1,4 +1,4 @@
-/* fuzz_store_part.c: store_part_read (io/store.c) on parts built from arbitrary bytes.
+/* fuzz_store_part.c: store_part_read (io/store_read.c) on parts built from arbitrary bytes.
  *
  * The input is a recipe for a part, written with the netCDF API to a temporary file and read
  * back, so the reader's own checks (attributes, dimensions, types, CSR structure, sizes) meet

@@ -95,8 +95,8 @@ static void test_dense(void **state)
                     assert_true(out[0] == (which ? x64[(next + 1) * DX] : x32[(next + 1) * DX]));
                 }
                 next += rows.n_local;
-                dpca_npy_free(&dr.x);
-                dpca_npy_free(&dr.x); /* harmless twice */
+                npy_map_close(&dr.x);
+                npy_map_close(&dr.x); /* harmless twice */
             }
             assert_int_equal(next, N);
         }
@@ -110,7 +110,7 @@ static void expect_dense_error(const char *name, enum gsae_status code, const ch
     char path[512];
     check_error(dpca_dense_rows_open(sub(name, path, sizeof path), 0, 1, &dr, &rows, &err), code,
                 &err, "X.npy", needle);
-    dpca_npy_free(&dr.x);
+    npy_map_close(&dr.x);
 }
 
 static void test_dense_errors(void **state)
