@@ -24,3 +24,7 @@ int cmd_harvest(int argc, char **argv);
 int cmd_maxact(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);
+
+/* The option tables (jobs/opt.h) of the commands that declare one; opt_cmd_find finds them. */
+struct opt_cmd;
+extern const struct opt_cmd maxact_cmd, run_cmd;

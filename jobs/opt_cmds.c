@@ -1,0 +1,17 @@
+/* opt_cmds.c: every command's option table by name, for `gsae run` to check job steps. */
+#include <string.h>
+
+#include "commands.h"
+#include "opt.h"
+
+static const struct opt_cmd *const tables[] = {
+    &maxact_cmd,
+    &run_cmd,
+};
+
+const struct opt_cmd *opt_cmd_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+        if (strcmp(tables[i]->name, name) == 0) return tables[i];
+    return NULL;
+}
