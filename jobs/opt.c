@@ -187,12 +187,23 @@ static void *field_of(const struct flat *f, int i, void *dst)
     return (char *)dst + f->base[i] + f->o[i]->off;
 }
 
+/* The defaults; a number outside the option's range (-1 for "not given") is allowed. */
 static void set_defaults(const struct flat *f, void *dst)
 {
     char why[300];
-    for (int i = 0; i < f->n; i++)
-        if (f->o[i]->def && f->o[i]->type != OPT_FLAG && f->o[i]->type != OPT_LIST)
-            parse_value(f->o[i], f->o[i]->def, field_of(f, i, dst), why, sizeof why);
+    for (int i = 0; i < f->n; i++) {
+        const struct opt *o = f->o[i];
+        void *field = field_of(f, i, dst);
+        if (!o->def || o->type == OPT_FLAG || o->type == OPT_LIST) continue;
+        if (o->type == OPT_INT && !o->choices)
+            *(int *)field = (int)strtol(o->def, NULL, 10);
+        else if (o->type == OPT_I64 && !o->choices)
+            *(int64_t *)field = strtoll(o->def, NULL, 10);
+        else if (o->type == OPT_F64)
+            *(double *)field = strtod(o->def, NULL);
+        else
+            parse_value(o, o->def, field, why, sizeof why);
+    }
 }
 
 /* How option i is written in messages: --name, or its positional name. */
@@ -319,6 +330,16 @@ void opt_free(const struct opt_cmd *c, void *dst)
         }
 }
 
+/* Whether --help shows o's default: not for flags, nor a sentinel outside the range. */
+static bool shows_default(const struct opt *o)
+{
+    if (!o->def || o->type == OPT_FLAG) return false;
+    bool num = o->type == OPT_INT || o->type == OPT_I64 || o->type == OPT_F64;
+    if (!num || (o->min == 0 && o->max == 0)) return true;
+    double v = strtod(o->def, NULL);
+    return v >= o->min && v <= o->max;
+}
+
 /* "  --name META" or "  META" for option i. */
 static int option_head(const struct flat *f, int i, char *buf, size_t n)
 {
@@ -357,7 +378,6 @@ void opt_usage(const struct opt_cmd *c, FILE *out)
     struct flat f;
     flatten(c, &f);
     synopsis(c, &f, out);
-    if (c->about) fputs(c->about, out);
     for (int i = 0; i < f.n; i++) {
         const struct opt *o = f.o[i];
         if (o->flags & OPT_HIDDEN) continue;
@@ -366,9 +386,10 @@ void opt_usage(const struct opt_cmd *c, FILE *out)
         fprintf(out, "%s%*s %s", head, w < 26 ? 26 - w : 1, "", o->help ? o->help : "");
         if (o->type == OPT_LIST) fputs(" (repeatable)", out);
         if (o->flags & OPT_REQUIRED) fputs(" (required)", out);
-        if (o->def && o->type != OPT_FLAG) fprintf(out, " (default %s)", o->def);
+        if (shows_default(o)) fprintf(out, " (default %s)", o->def);
         fputc('\n', out);
     }
+    if (c->about) fprintf(out, "\n%s", c->about);
 }
 
 enum gsae_status opt_check_section(const struct opt_cmd *c, const char *file, const char *section,

@@ -7,6 +7,9 @@
 static const struct opt_cmd *const tables[] = {
     &maxact_cmd,
     &run_cmd,
+    &version_cmd,
+    &arc_prompt_cmd,
+    &sae_info_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)
