@@ -10,6 +10,8 @@ static const struct opt_cmd *const tables[] = {
     &version_cmd,
     &arc_prompt_cmd,
     &sae_info_cmd,
+    &tokenize_cmd,
+    &detokenize_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)
