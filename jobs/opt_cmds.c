@@ -12,6 +12,8 @@ static const struct opt_cmd *const tables[] = {
     &sae_info_cmd,
     &tokenize_cmd,
     &detokenize_cmd,
+    &inspect_cmd,
+    &plan_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)
