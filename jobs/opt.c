@@ -164,6 +164,15 @@ static bool parse_value(const struct opt *o, const char *v, void *field, char *w
                      (long long)hi, list);
         return false;
     }
+    case OPT_U64: {
+        unsigned long long x = strtoull(v, &end, 10);
+        if (end != v && *end == '\0' && errno == 0 && v[0] != '-') {
+            *(uint64_t *)field = x;
+            return true;
+        }
+        snprintf(why, n, "expected an unsigned 64-bit integer");
+        return false;
+    }
     case OPT_F64: {
         double x = strtod(v, &end);
         bool ranged = o->min != 0 || o->max != 0;

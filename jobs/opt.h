@@ -26,6 +26,7 @@ enum opt_type {
     OPT_STR,  /* const char *: a string or path */
     OPT_I64,  /* int64_t in [min, max] */
     OPT_INT,  /* int in [min, max] */
+    OPT_U64,  /* uint64_t, any value */
     OPT_F64,  /* double in [min, max] (finite) */
     OPT_FLAG, /* bool: --name alone sets it */
     OPT_ENUM, /* int: the value of the choice named */

@@ -14,6 +14,7 @@ static const struct opt_cmd *const tables[] = {
     &detokenize_cmd,
     &inspect_cmd,
     &plan_cmd,
+    &mkmodel_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)
