@@ -308,7 +308,23 @@ enum gsae_status opt_parse_err(const struct opt_cmd *c, int argc, char **argv, v
         }
         if (st != GSAE_OK) return st;
     }
+    if (c->given) {
+        uint64_t bits = 0;
+        for (int i = 0; i < f.n && i < 64; i++)
+            bits |= (uint64_t)f.given[i] << i;
+        memcpy((char *)dst + c->given - 1, &bits, sizeof bits);
+    }
     return check_required(&f, err);
+}
+
+bool opt_given(const struct opt_cmd *c, const void *dst, const char *name)
+{
+    struct flat f;
+    flatten(c, &f);
+    int k = find(&f, name, strlen(name));
+    uint64_t bits = 0;
+    if (c->given) memcpy(&bits, (const char *)dst + c->given - 1, sizeof bits);
+    return k >= 0 && k < 64 && (bits >> k & 1);
 }
 
 int opt_parse(const struct opt_cmd *c, int argc, char **argv, void *dst)

@@ -75,7 +75,11 @@ struct opt_cmd {
     const char *about;    /* paragraph after the usage (may be NULL) */
     size_t size;          /* sizeof the options struct */
     struct opt_group groups[4];
+    size_t given; /* OPT_GIVEN(struct, field): a uint64_t that gets bit i set when the i-th
+                   * option (all groups in order) was given; 0: not recorded */
 };
+
+#define OPT_GIVEN(type, field) (offsetof(type, field) + 1)
 
 /* opt_parse's answer when the command should go on (anything else is its exit status). */
 #define OPT_RUN (-1)
@@ -91,6 +95,9 @@ enum gsae_status opt_parse_err(const struct opt_cmd *c, int argc, char **argv, v
 
 /* Release the lists opt_parse allocated. */
 void opt_free(const struct opt_cmd *c, void *dst);
+
+/* Whether the option called name was given, by the bits of opt_cmd.given. */
+bool opt_given(const struct opt_cmd *c, const void *dst, const char *name);
 
 /* Print "usage: gsae NAME ..." and one line per option, then the about text. */
 void opt_usage(const struct opt_cmd *c, FILE *f);

@@ -15,6 +15,7 @@ static const struct opt_cmd *const tables[] = {
     &inspect_cmd,
     &plan_cmd,
     &mkmodel_cmd,
+    &mksae_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)
