@@ -8,6 +8,7 @@
  * (sae_dashboard/neuronpedia/neuronpedia_dashboard.py: NeuronpediaDashboardBatch.to_dict) and
  * Neuronpedia's export (utils/neuronpedia-utils: features/ and activations/ JSONL records);
  * README.md "Export" lists each field and what gsae puts there. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,32 +23,66 @@
 #include "cli.h"
 #include "commands.h"
 #include "featdash.h"
+#include "opt.h"
 #include "sae_cli.h"
-
-static const char usage_text[] =
-    "usage: gsae export --store STORE --sae SAE --model MODEL --format saedashboard|neuronpedia\n"
-    "                   (--features LIST | --all) --out DIR [--top N] [--tokenizer PATH]\n"
-    "                   [--logits K] [--batch-size B] [--model-id ID] [--source-id ID]\n"
-    "                   [--creator-id ID]\n"
-    "Features of STORE (harvested with SAE on MODEL) as feature-dashboard data: activation\n"
-    "density, activation histogram, the top N (default 20) max-activating examples as token\n"
-    "strings with the feature's activation on every token of the context the harvest kept,\n"
-    "and the top K (default 10) positive and negative logit effects (W_dec[f] . W_U, the final\n"
-    "norm folded in). --features takes a list (3,17,40-45); --all takes every feature.\n"
-    "  saedashboard: DIR/batch-0.json, batch-1.json, ... (B features each, default 128), as\n"
-    "                SAEDashboard's NeuronpediaRunner writes them.\n"
-    "  neuronpedia:  DIR/MODEL_ID/SOURCE_ID/features/batch-N.jsonl and activations/batch-N.jsonl,\n"
-    "                the records of a Neuronpedia export (gzip them for an upload).\n"
-    "MODEL_ID defaults to the checkpoint directory's name, SOURCE_ID to LAYER-gsae-res-WIDTH\n"
-    "(e.g. 20-gsae-res-16k), CREATOR_ID to gsae. Token strings are each token decoded alone\n"
-    "(the tokenizer: --tokenizer, else MODEL/tokenizer.json); invalid UTF-8 becomes U+FFFD.\n"
-    "Without a tokenizer, token strings are the ids in decimal. Under mpirun only rank 0 works.\n";
 
 struct export_opts {
     const char *store, *sae, *model, *format, *features, *out, *tok_path;
     const char *model_id, *source_id, *creator_id;
-    bool all, neuronpedia;
+    bool all;
+    int neuronpedia;
     int64_t top, logits, batch;
+};
+
+static const struct opt_choice formats[] = {{"saedashboard", 0}, {"neuronpedia", 1}, {0}};
+
+#define O(f) offsetof(struct export_opts, f)
+static const struct opt export_table[] = {
+    {"store", OPT_STR, O(store), .flags = OPT_POS | OPT_REQUIRED, .meta = "STORE",
+     .help = "the harvested store"},
+    {"sae", OPT_STR, O(sae), .flags = OPT_REQUIRED, .meta = "SAE", .help = "its SAE"},
+    {"model", OPT_STR, O(model), .flags = OPT_REQUIRED, .meta = "MODEL", .help = "its model"},
+    {"format", OPT_ENUM, O(neuronpedia), .choices = formats, .flags = OPT_REQUIRED,
+     .meta = "FORMAT", .help = "saedashboard or neuronpedia"},
+    {"features", OPT_STR, O(features), .meta = "LIST", .help = "features, e.g. 3,17,40-45"},
+    {"all", OPT_FLAG, O(all), .help = "every feature"},
+    {"out", OPT_STR, O(out), .flags = OPT_REQUIRED, .meta = "DIR", .help = "output directory"},
+    {"top", OPT_I64, O(top), "20", 1, 1024, .meta = "N", .help = "max-activating examples"},
+    {"tokenizer", OPT_STR, O(tok_path), .meta = "PATH",
+     .help = "default MODEL/tokenizer.json when present"},
+    {"logits", OPT_I64, O(logits), "10", 1, 100000, .meta = "K",
+     .help = "positive and negative logit effects"},
+    {"batch-size", OPT_I64, O(batch), "128", 1, 1 << 20, .meta = "B",
+     .help = "features per batch file"},
+    {"model-id", OPT_STR, O(model_id), .meta = "ID", .help = "default the checkpoint's name"},
+    {"source-id", OPT_STR, O(source_id), .meta = "ID", .help = "default LAYER-gsae-res-WIDTH"},
+    {"creator-id", OPT_STR, O(creator_id), "gsae", .meta = "ID", .help = "creator"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd export_cmd = {
+    "export",
+    .synopsis = "--store STORE --sae SAE --model MODEL --format saedashboard|neuronpedia\n"
+                "                   (--features LIST | --all) --out DIR [--top N] [--tokenizer PATH]\n"
+                "                   [--logits K] [--batch-size B] [--model-id ID] [--source-id ID]\n"
+                "                   [--creator-id ID]",
+    .about =
+        "Features of STORE (harvested with SAE on MODEL) as feature-dashboard data: activation\n"
+        "density, activation histogram, the top N (default 20) max-activating examples as token\n"
+        "strings with the feature's activation on every token of the context the harvest kept,\n"
+        "and the top K (default 10) positive and negative logit effects (W_dec[f] . W_U, the final\n"
+        "norm folded in). --features takes a list (3,17,40-45); --all takes every feature.\n"
+        "  saedashboard: DIR/batch-0.json, batch-1.json, ... (B features each, default 128), as\n"
+        "                SAEDashboard's NeuronpediaRunner writes them.\n"
+        "  neuronpedia:  DIR/MODEL_ID/SOURCE_ID/features/batch-N.jsonl and activations/batch-N.jsonl,\n"
+        "                the records of a Neuronpedia export (gzip them for an upload).\n"
+        "MODEL_ID defaults to the checkpoint directory's name, SOURCE_ID to LAYER-gsae-res-WIDTH\n"
+        "(e.g. 20-gsae-res-16k), CREATOR_ID to gsae. Token strings are each token decoded alone\n"
+        "(the tokenizer: --tokenizer, else MODEL/tokenizer.json); invalid UTF-8 becomes U+FFFD.\n"
+        "Without a tokenizer, token strings are the ids in decimal. Under mpirun only rank 0 works.\n",
+    .size = sizeof(struct export_opts),
+    .groups = {{export_table, 0}},
 };
 
 struct export_state {
@@ -396,62 +431,14 @@ static const char *base_name(const char *path, char *buf, size_t size)
 
 int cmd_export(int argc, char **argv)
 {
-    if (argc < 2 || cli_wants_help(argc, argv)) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    struct export_opts o = {.top = 20, .logits = 10, .batch = 128, .creator_id = "gsae"};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--all") == 0) {
-            o.all = true;
-            continue;
-        }
-        if (a[0] != '-' && !o.store) {
-            o.store = a;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "gsae export: %s needs a value\n%s", a, usage_text);
-            return 2;
-        }
-        i++;
-        const char **str = strcmp(a, "--store") == 0        ? &o.store
-                           : strcmp(a, "--sae") == 0        ? &o.sae
-                           : strcmp(a, "--model") == 0      ? &o.model
-                           : strcmp(a, "--format") == 0     ? &o.format
-                           : strcmp(a, "--features") == 0   ? &o.features
-                           : strcmp(a, "--out") == 0        ? &o.out
-                           : strcmp(a, "--tokenizer") == 0  ? &o.tok_path
-                           : strcmp(a, "--model-id") == 0   ? &o.model_id
-                           : strcmp(a, "--source-id") == 0  ? &o.source_id
-                           : strcmp(a, "--creator-id") == 0 ? &o.creator_id
-                                                            : NULL;
-        if (str)
-            *str = v;
-        else if ((strcmp(a, "--top") == 0 && sae_cli_i64(v, 1, 1024, &o.top)) ||
-                 (strcmp(a, "--logits") == 0 && sae_cli_i64(v, 1, 100000, &o.logits)) ||
-                 (strcmp(a, "--batch-size") == 0 && sae_cli_i64(v, 1, 1 << 20, &o.batch)))
-            continue;
-        else {
-            fprintf(stderr, "gsae export: bad option %s %s\n%s", a, v, usage_text);
-            return 2;
-        }
-    }
-    if (!o.store || !o.sae || !o.model || !o.format || !o.out || (!o.features == !o.all)) {
-        fprintf(stderr,
-                "gsae export: needs --store, --sae, --model, --format, --out and one of "
-                "--features or --all\n%s",
-                usage_text);
+    struct export_opts o;
+    int prc = opt_parse(&export_cmd, argc, argv, &o);
+    if (prc != OPT_RUN) return prc;
+    if (!o.features == !o.all) {
+        fprintf(stderr, "gsae export: give one of --features or --all\n");
         return 2;
     }
-    if (strcmp(o.format, "neuronpedia") == 0)
-        o.neuronpedia = true;
-    else if (strcmp(o.format, "saedashboard") != 0) {
-        fprintf(stderr, "gsae export: --format '%s': expected saedashboard or neuronpedia\n",
-                o.format);
-        return 2;
-    }
+    o.format = o.neuronpedia ? "neuronpedia" : "saedashboard";
     if (cli_world_rank() != 0) return 0;
     struct export_state s = {.o = &o, .layer = store_layer(o.store)};
     char path[4200], name[4200];

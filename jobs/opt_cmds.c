@@ -16,6 +16,8 @@ static const struct opt_cmd *const tables[] = {
     &plan_cmd,
     &mkmodel_cmd,
     &mksae_cmd,
+    &report_cmd,
+    &export_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)
