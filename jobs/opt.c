@@ -88,9 +88,10 @@ static void int_range(const struct opt *o, int64_t *lo, int64_t *hi)
     if (o->min == 0 && o->max == 0) {
         *lo = o->type == OPT_INT ? -2147483647 - 1 : INT64_MIN;
         *hi = o->type == OPT_INT ? 2147483647 : INT64_MAX;
-    } else {
-        *lo = (int64_t)o->min;
-        *hi = (int64_t)o->max;
+    } else { /* a bound beyond int64_t's (or int's) range stands for that range's end */
+        double top = o->type == OPT_INT ? 2147483647.0 : 9.2e18;
+        *lo = o->min < -top ? (o->type == OPT_INT ? -2147483647 - 1 : INT64_MIN) : (int64_t)o->min;
+        *hi = o->max > top ? (o->type == OPT_INT ? 2147483647 : INT64_MAX) : (int64_t)o->max;
     }
 }
 

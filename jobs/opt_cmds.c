@@ -18,6 +18,7 @@ static const struct opt_cmd *const tables[] = {
     &mksae_cmd,
     &report_cmd,
     &export_cmd,
+    &pca_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)
