@@ -3,7 +3,6 @@
  * answer (the first test output) as numpy prints it, followed by a newline. */
 #include <stddef.h>
 #include <stdio.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -63,24 +63,28 @@ static const struct opt export_table[] = {
 
 const struct opt_cmd export_cmd = {
     "export",
-    .synopsis = "--store STORE --sae SAE --model MODEL --format saedashboard|neuronpedia\n"
-                "                   (--features LIST | --all) --out DIR [--top N] [--tokenizer PATH]\n"
-                "                   [--logits K] [--batch-size B] [--model-id ID] [--source-id ID]\n"
-                "                   [--creator-id ID]",
+    .synopsis =
+        "--store STORE --sae SAE --model MODEL --format saedashboard|neuronpedia\n"
+        "                   (--features LIST | --all) --out DIR [--top N] [--tokenizer PATH]\n"
+        "                   [--logits K] [--batch-size B] [--model-id ID] [--source-id ID]\n"
+        "                   [--creator-id ID]",
     .about =
         "Features of STORE (harvested with SAE on MODEL) as feature-dashboard data: activation\n"
         "density, activation histogram, the top N (default 20) max-activating examples as token\n"
         "strings with the feature's activation on every token of the context the harvest kept,\n"
-        "and the top K (default 10) positive and negative logit effects (W_dec[f] . W_U, the final\n"
+        "and the top K (default 10) positive and negative logit effects (W_dec[f] . W_U, the "
+        "final\n"
         "norm folded in). --features takes a list (3,17,40-45); --all takes every feature.\n"
         "  saedashboard: DIR/batch-0.json, batch-1.json, ... (B features each, default 128), as\n"
         "                SAEDashboard's NeuronpediaRunner writes them.\n"
-        "  neuronpedia:  DIR/MODEL_ID/SOURCE_ID/features/batch-N.jsonl and activations/batch-N.jsonl,\n"
+        "  neuronpedia:  DIR/MODEL_ID/SOURCE_ID/features/batch-N.jsonl and "
+        "activations/batch-N.jsonl,\n"
         "                the records of a Neuronpedia export (gzip them for an upload).\n"
         "MODEL_ID defaults to the checkpoint directory's name, SOURCE_ID to LAYER-gsae-res-WIDTH\n"
         "(e.g. 20-gsae-res-16k), CREATOR_ID to gsae. Token strings are each token decoded alone\n"
         "(the tokenizer: --tokenizer, else MODEL/tokenizer.json); invalid UTF-8 becomes U+FFFD.\n"
-        "Without a tokenizer, token strings are the ids in decimal. Under mpirun only rank 0 works.\n",
+        "Without a tokenizer, token strings are the ids in decimal. Under mpirun only rank 0 "
+        "works.\n",
     .size = sizeof(struct export_opts),
     .groups = {{export_table, 0}},
 };

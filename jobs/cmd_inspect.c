@@ -19,7 +19,8 @@ struct inspect_opts {
 static const struct opt inspect_table[] = {
     {NULL, OPT_STR, O(model), .flags = OPT_POS | OPT_REQUIRED, .meta = "MODEL",
      .help = "the checkpoint"},
-    {"revision", OPT_STR, O(revision), .meta = "REV", .help = "branch, tag or commit of a hub MODEL"},
+    {"revision", OPT_STR, O(revision), .meta = "REV",
+     .help = "branch, tag or commit of a hub MODEL"},
     {"layers", OPT_STR, O(layers), .meta = "A-B",
      .help = "check only layers A..B (or A), as a pipeline stage would"},
     {"tensors", OPT_FLAG, O(tensors),

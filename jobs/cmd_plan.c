@@ -29,7 +29,8 @@ static const struct opt plan_table[] = {
     {NULL, OPT_STR, O(dir), .flags = OPT_POS, .meta = "MODEL",
      .help = "a checkpoint (config.json; weights give the dtype), see below"},
     {"model", OPT_STR, O(model), .meta = "MODEL", .help = "the same, as the SAE commands name it"},
-    {"revision", OPT_STR, O(revision), .meta = "REV", .help = "branch, tag or commit of a hub MODEL"},
+    {"revision", OPT_STR, O(revision), .meta = "REV",
+     .help = "branch, tag or commit of a hub MODEL"},
     {"preset", OPT_STR, O(preset), .meta = "P",
      .help = "Gemma-2 sizes 2b|9b|27b|tiny instead of a checkpoint"},
     {"ranks", OPT_INT, O(n_ranks), .min = 1, .max = 1 << 24, .meta = "N",
@@ -79,7 +80,8 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->has_dtype = o->dtype != GSAE_DTYPE_INVALID;
     if (!o->has_dtype) o->dtype = GSAE_DTYPE_BF16;
     if (o->dir && o->model) {
-        if (!quiet) fprintf(stderr, "gsae plan: one model only ('%s' and '%s')\n", o->dir, o->model);
+        if (!quiet)
+            fprintf(stderr, "gsae plan: one model only ('%s' and '%s')\n", o->dir, o->model);
         return 2;
     }
     if (o->model) o->dir = o->model;

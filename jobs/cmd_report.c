@@ -652,8 +652,8 @@ int cmd_report(int argc, char **argv)
     struct report_opts o;
     int prc = opt_parse(&report_cmd, argc, argv, &o);
     if (prc != OPT_RUN) return prc;
-    const char *dir = o.dir, *opt[6] = {o.out, o.title, o.tokenizer, o.features, o.neuronpedia,
-                                        o.store};
+    const char *dir = o.dir,
+               *opt[6] = {o.out, o.title, o.tokenizer, o.features, o.neuronpedia, o.store};
     const char *out = opt[0], *title = opt[1], *tok_path = opt[2];
     char path[4096], def_title[512];
     if (!out) {

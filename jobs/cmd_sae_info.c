@@ -10,8 +10,8 @@
 
 #include "cli.h"
 #include "commands.h"
-#include "opt.h"
 #include "hub_cli.h"
+#include "opt.h"
 #include "sae_cli.h"
 
 struct sae_info_opts {

@@ -7,8 +7,8 @@
  * in the window. It exists to test and benchmark the store layers without a checkpoint.
  */
 #include <dirent.h>
-#include <getopt.h>
 #include <mpi.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +22,79 @@
 #include "../mpi/pstore.h"
 #include "cli.h"
 #include "commands.h"
+#include "opt.h"
 #include "runctl.h"
 
-static const char usage_text[] =
-    "usage: gsae store info STORE\n"
+struct store_opts {
+    const char *dir, *corpus, *out;
+    int64_t part, limit, ctx, wpp, d_sae, d_model, max_windows, sleep_ms;
+    bool bf16;
+    int on_bad;
+};
+
+#define O(f) offsetof(struct store_opts, f)
+static const struct opt store_dir_table[] = {
+    {NULL, OPT_STR, O(dir), .flags = OPT_POS | OPT_REQUIRED, .meta = "STORE", .help = "the store"},
+    {0},
+};
+static const struct opt store_dump_table[] = {
+    {"part", OPT_I64, O(part), "-1", 0, INT32_MAX, .meta = "N", .help = "only part N"},
+    {"limit", OPT_I64, O(limit), "-1", 0, 1e18, .meta = "TOKENS", .help = "at most TOKENS tokens"},
+    {0},
+};
+static const struct opt_choice on_bad_docs[] = {
+    {"skip", CORPUS_ON_BAD_SKIP}, {"fail", CORPUS_ON_BAD_FAIL}, {0}};
+static const struct opt store_synth_table[] = {
+    {"corpus", OPT_STR, O(corpus), .flags = OPT_REQUIRED, .meta = "SHARDS", .help = "the corpus"},
+    {"out", OPT_STR, O(out), .flags = OPT_REQUIRED, .meta = "STORE", .help = "the store to write"},
+    {"context", OPT_I64, O(ctx), "64", 2, 1 << 20, .meta = "C", .help = "tokens per window"},
+    {"windows-per-part", OPT_I64, O(wpp), "4", 1, 1 << 30, .meta = "W", .help = "part size"},
+    {"d-sae", OPT_I64, O(d_sae), "300", 1, 1 << 30, .meta = "S", .help = "features"},
+    {"d-model", OPT_I64, O(d_model), "0", 0, 1 << 20, .meta = "D",
+     .help = "residual width (0: no residuals)"},
+    {"bf16", OPT_FLAG, O(bf16), .help = "residuals in bf16"},
+    {"on-bad-doc", OPT_ENUM, O(on_bad), "fail", .choices = on_bad_docs, .meta = "skip|fail",
+     .help = "what a malformed document does"},
+    {"max-windows", OPT_I64, O(max_windows), "0", 0, 1e18, .meta = "N",
+     .help = "stop after N windows (0: all)"},
+    {"sleep-ms", OPT_I64, O(sleep_ms), "0", 0, 1 << 30, .meta = "MS",
+     .help = "sleep per round (tests)"},
+    {0},
+};
+#undef O
+
+#define STORE_ABOUT                                                                                \
+    "info    the manifest, the parts' attributes, sizes and bytes per token\n"                     \
+    "dump    per token: window, document, position, token id, then index:value of its\n"           \
+    "        non-zero features, parts in order (identical for any number of writers)\n"            \
+    "verify  every listed part against its checksum and the manifest; stray files; exit 1 on\n"    \
+    "        any problem\n"                                                                        \
+    "synth   harvest with a byte tokenizer and pseudo-activations (tests, benchmarks)\n"
+#define STORE_CMD(nm, syn, ...)                                                                    \
+    {                                                                                              \
+        nm, .synopsis = syn, .about = STORE_ABOUT, .size = sizeof(struct store_opts), .groups = {  \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+static const char store_synopsis[] =
+    "info STORE\n"
     "       gsae store dump STORE [--part N] [--limit TOKENS]\n"
     "       gsae store verify STORE\n"
     "       [mpirun -np N] gsae store synth --corpus SHARDS --out STORE [--context 64]\n"
     "              [--windows-per-part 4] [--d-sae 300] [--d-model 0] [--bf16]\n"
-    "              [--on-bad-doc skip|fail] [--max-windows N] [--sleep-ms MS]\n"
-    "\n"
-    "info    the manifest, the parts' attributes, sizes and bytes per token\n"
-    "dump    per token: window, document, position, token id, then index:value of its\n"
-    "        non-zero features, parts in order (identical for any number of writers)\n"
-    "verify  every listed part against its checksum and the manifest; stray files; exit 1 on\n"
-    "        any problem\n"
-    "synth   harvest with a byte tokenizer and pseudo-activations (tests, benchmarks)\n";
+    "              [--on-bad-doc skip|fail] [--max-windows N] [--sleep-ms MS]";
+static const struct opt_cmd store_info_cmd = STORE_CMD("store info", "STORE", {store_dir_table, 0});
+static const struct opt_cmd store_verify_cmd =
+    STORE_CMD("store verify", "STORE", {store_dir_table, 0});
+static const struct opt_cmd store_dump_cmd = STORE_CMD(
+    "store dump", "STORE [--part N] [--limit TOKENS]", {store_dir_table, 0}, {store_dump_table, 0});
+static const struct opt_cmd store_synth_cmd =
+    STORE_CMD("store synth",
+              "--corpus SHARDS --out STORE [--context 64] [--windows-per-part 4] [--d-sae 300]\n"
+              "              [--d-model 0] [--bf16] [--on-bad-doc skip|fail] [--max-windows N]\n"
+              "              [--sleep-ms MS]   (under [mpirun -np N])",
+              {store_synth_table, 0});
+static const struct opt_cmd store_cmd = STORE_CMD("store", store_synopsis, {NULL, 0});
 
 static int fail(const struct gsae_error *err)
 {
@@ -317,76 +374,37 @@ static void on_warning(void *ctx, const char *msg)
     if (cli_world_rank() == 0) fprintf(stderr, "warning: skipped: %s\n", msg);
 }
 
+/* The exit status of a synth harvest that ended with st, and its closing line. */
+static int synth_finish(enum gsae_status st, const struct pstore_result *res,
+                        const struct gsae_error *err)
+{
+    int rc = 0;
+    if (st == GSAE_EINTR) {
+        if (cli_world_rank() == 0)
+            fprintf(stderr, "store synth: stopped on request; rerun to continue\n");
+        rc = RUNCTL_EXIT_RESUMABLE;
+    } else if (st != GSAE_OK) {
+        rc = fail(err);
+    } else if (cli_world_rank() == 0) {
+        fprintf(stderr,
+                "store synth: complete: %lld parts (%lld written now), %.2f s, %.1f%% "
+                "in the encoder\n",
+                (long long)res->parts_total, (long long)res->parts_written, res->seconds,
+                res->seconds > 0 ? 100.0 * res->encode_seconds / res->seconds : 0.0);
+    }
+    return rc;
+}
+
 static int store_synth(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"corpus", required_argument, NULL, 'c'},
-        {"out", required_argument, NULL, 'o'},
-        {"context", required_argument, NULL, 'x'},
-        {"windows-per-part", required_argument, NULL, 'w'},
-        {"d-sae", required_argument, NULL, 's'},
-        {"d-model", required_argument, NULL, 'm'},
-        {"bf16", no_argument, NULL, 'b'},
-        {"on-bad-doc", required_argument, NULL, 'k'},
-        {"max-windows", required_argument, NULL, 'n'},
-        {"sleep-ms", required_argument, NULL, 'z'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *corpus = NULL, *out = NULL;
-    long long ctx = 64, wpp = 4, d_sae = 300, d_model = 0, max_windows = 0, sleep_ms = 0;
-    bool bf16 = false;
-    enum corpus_on_bad on_bad = CORPUS_ON_BAD_FAIL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            corpus = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'x':
-            ctx = atoll(optarg);
-            break;
-        case 'w':
-            wpp = atoll(optarg);
-            break;
-        case 's':
-            d_sae = atoll(optarg);
-            break;
-        case 'm':
-            d_model = atoll(optarg);
-            break;
-        case 'b':
-            bf16 = true;
-            break;
-        case 'n':
-            max_windows = atoll(optarg);
-            break;
-        case 'z':
-            sleep_ms = atoll(optarg);
-            break;
-        case 'k':
-            if (strcmp(optarg, "skip") != 0 && strcmp(optarg, "fail") != 0) {
-                fprintf(stderr, "gsae store synth: --on-bad-doc takes skip or fail\n");
-                return 2;
-            }
-            on_bad = strcmp(optarg, "skip") == 0 ? CORPUS_ON_BAD_SKIP : CORPUS_ON_BAD_FAIL;
-            break;
-        default:
-            fputs(usage_text, stderr);
-            return 2;
-        }
-    }
-    if (!corpus || !out || ctx < 2 || d_sae < 1 || d_model < 0) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
+    struct store_opts o;
+    int prc = opt_parse(&store_synth_cmd, argc, argv, &o);
+    if (prc != OPT_RUN) return prc;
+    int64_t ctx = o.ctx, d_sae = o.d_sae, d_model = o.d_model;
     struct gsae_error err = {0};
     char **shards = NULL;
     int64_t n_shards = 0;
-    if (corpus_expand(corpus, &shards, &n_shards, &err) != GSAE_OK) return fail(&err);
+    if (corpus_expand(o.corpus, &shards, &n_shards, &err) != GSAE_OK) return fail(&err);
     char job_hash[128], corpus_lines[8192] = "";
     for (int64_t i = 0; i < n_shards; i++) {
         size_t used = strlen(corpus_lines);
@@ -394,8 +412,8 @@ static int store_synth(int argc, char **argv)
     }
     snprintf(job_hash, sizeof job_hash, "synth-%016llx",
              (unsigned long long)store_fnv1a(STORE_FNV_BASIS, corpus_lines, strlen(corpus_lines)) ^
-                 (unsigned long long)mix((uint64_t)(ctx * 131 + wpp * 17 + d_sae * 7 + d_model * 3 +
-                                                    bf16 + max_windows * 101)));
+                 (unsigned long long)mix((uint64_t)(ctx * 131 + o.wpp * 17 + d_sae * 7 +
+                                                    d_model * 3 + o.bf16 + o.max_windows * 101)));
     struct store_meta meta = {
         .model = "synthetic (byte tokenizer, pseudo-activations)",
         .model_config_hash = "none",
@@ -409,26 +427,27 @@ static int store_synth(int argc, char **argv)
         .bos_token_id = 2,
         .d_sae = d_sae,
         .d_model = d_model,
-        .windows_per_part = wpp,
+        .windows_per_part = o.wpp,
         .resid = d_model == 0 ? STORE_RESID_NONE
-                 : bf16       ? STORE_RESID_BF16
+                 : o.bf16     ? STORE_RESID_BF16
                               : STORE_RESID_F32,
     };
-    struct synth s = {d_sae, d_model, ctx, (long)sleep_ms, NULL, NULL, NULL, NULL};
+    struct synth s = {d_sae, d_model, ctx, (long)o.sleep_ms, NULL, NULL, NULL, NULL};
     s.rows = malloc((size_t)(ctx + 1) * sizeof *s.rows);
     s.index = malloc((size_t)ctx * 6 * sizeof *s.index);
     s.value = malloc((size_t)ctx * 6 * sizeof *s.value);
     s.resid = malloc((size_t)(ctx * (d_model + 1)) * sizeof *s.resid);
     struct progress_ctx pc = {{5.0, 0, false}};
     struct pstore_config cfg = {
-        .dir = out,
+        .dir = o.out,
         .meta = &meta,
         .job_hash = job_hash,
-        .corpus = {(const char *const *)shards, n_shards, on_bad, 0, on_warning, NULL},
+        .corpus = {(const char *const *)shards, n_shards, (enum corpus_on_bad)o.on_bad, 0,
+                   on_warning, NULL},
         .tokenizer = {byte_encode, NULL},
         .stats = {d_sae, 8, 8, 4, false},
         .ranks_per_replica = 1,
-        .max_windows = max_windows,
+        .max_windows = o.max_windows,
         .stop = runctl_stop_flag_install(),
         .progress = on_progress,
         .progress_ctx = &pc,
@@ -438,20 +457,7 @@ static int store_synth(int argc, char **argv)
     enum gsae_status st = GSAE_ENOMEM;
     if (s.rows && s.index && s.value && s.resid)
         st = pstore_harvest(MPI_COMM_WORLD, &cfg, &enc, &res, &err);
-    int rc = 0;
-    if (st == GSAE_EINTR) {
-        if (cli_world_rank() == 0)
-            fprintf(stderr, "store synth: stopped on request; rerun to continue\n");
-        rc = RUNCTL_EXIT_RESUMABLE;
-    } else if (st != GSAE_OK) {
-        rc = fail(&err);
-    } else if (cli_world_rank() == 0) {
-        fprintf(stderr,
-                "store synth: complete: %lld parts (%lld written now), %.2f s, %.1f%% "
-                "in the encoder\n",
-                (long long)res.parts_total, (long long)res.parts_written, res.seconds,
-                res.seconds > 0 ? 100.0 * res.encode_seconds / res.seconds : 0.0);
-    }
+    int rc = synth_finish(st, &res, &err);
     free(s.rows);
     free(s.index);
     free(s.value);
@@ -462,37 +468,26 @@ static int store_synth(int argc, char **argv)
 
 int cmd_store(int argc, char **argv)
 {
-    if (argc < 2 || cli_wants_help(argc, argv)) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
+    if (argc < 2 || (cli_wants_help(argc, argv) && argv[1][0] == '-')) {
+        opt_usage(&store_cmd, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "synth") == 0) return store_synth(argc - 1, argv + 1);
-    if (argc < 3) {
-        fputs(usage_text, stderr);
+    const struct opt_cmd *c = strcmp(sub, "synth") == 0    ? &store_synth_cmd
+                              : strcmp(sub, "info") == 0   ? &store_info_cmd
+                              : strcmp(sub, "verify") == 0 ? &store_verify_cmd
+                              : strcmp(sub, "dump") == 0   ? &store_dump_cmd
+                                                           : NULL;
+    if (!c) {
+        fprintf(stderr, "gsae store: unknown subcommand '%s'\n", sub);
+        opt_usage(&store_cmd, stderr);
         return 2;
     }
-    bool info = strcmp(sub, "info") == 0, verify = strcmp(sub, "verify") == 0;
-    if ((info || verify) && argc > 3) {
-        fprintf(stderr, "gsae store %s: unexpected argument '%s'\n%s", sub, argv[3], usage_text);
-        return 2;
-    }
-    if (info) return store_info(argv[2]);
-    if (verify) return store_verify(argv[2]);
-    if (strcmp(sub, "dump") == 0) {
-        long long part = -1, limit = -1;
-        for (int i = 3; i < argc; i += 2) {
-            bool is_part = strcmp(argv[i], "--part") == 0;
-            if ((!is_part && strcmp(argv[i], "--limit") != 0) || i + 1 == argc) {
-                fprintf(stderr, "gsae store dump: unknown option or missing value: %s\n%s", argv[i],
-                        usage_text);
-                return 2;
-            }
-            *(is_part ? &part : &limit) = atoll(argv[i + 1]);
-        }
-        return store_dump(argv[2], part, limit);
-    }
-    fprintf(stderr, "gsae store: unknown subcommand '%s'\n", sub);
-    fputs(usage_text, stderr);
-    return 2;
+    if (c == &store_synth_cmd) return store_synth(argc - 1, argv + 1);
+    struct store_opts o;
+    int rc = opt_parse(c, argc - 1, argv + 1, &o);
+    if (rc != OPT_RUN) return rc;
+    if (c == &store_info_cmd) return store_info(o.dir);
+    if (c == &store_verify_cmd) return store_verify(o.dir);
+    return store_dump(o.dir, o.part, o.limit);
 }

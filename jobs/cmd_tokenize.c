@@ -50,10 +50,11 @@ const struct opt_cmd tokenize_cmd = {
     "tokenize",
     .synopsis = "--tokenizer PATH [--no-bos] [--pieces] < text\n"
                 "       gsae tokenize --tokenizer PATH --jsonl < in.jsonl > out.jsonl",
-    .about = "The Gemma-2 token ids of the text on stdin, on one line separated by spaces\n"
-             "(<bos> first unless --no-bos), or with --pieces the pieces (escaped: \\n \\t \\r \\\\\n"
-             "\\xNN). With --jsonl, per input line {\"text\": ..., \"add_bos\": bool (default true)}\n"
-             "one line {\"ids\": [...]}.\n",
+    .about =
+        "The Gemma-2 token ids of the text on stdin, on one line separated by spaces\n"
+        "(<bos> first unless --no-bos), or with --pieces the pieces (escaped: \\n \\t \\r \\\\\n"
+        "\\xNN). With --jsonl, per input line {\"text\": ..., \"add_bos\": bool (default true)}\n"
+        "one line {\"ids\": [...]}.\n",
     .size = sizeof(struct tokenize_opts),
     .groups = {{tokenize_table, 0}},
 };

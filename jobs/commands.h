@@ -28,4 +28,5 @@ int cmd_attribute(int argc, char **argv);
 /* The option tables (jobs/opt.h) of the commands that declare one; opt_cmd_find finds them. */
 struct opt_cmd;
 extern const struct opt_cmd maxact_cmd, run_cmd, version_cmd, arc_prompt_cmd, sae_info_cmd;
-extern const struct opt_cmd tokenize_cmd, detokenize_cmd, inspect_cmd, plan_cmd, mkmodel_cmd, mksae_cmd, report_cmd, export_cmd, pca_cmd;
+extern const struct opt_cmd tokenize_cmd, detokenize_cmd, inspect_cmd, plan_cmd, mkmodel_cmd,
+    mksae_cmd, report_cmd, export_cmd, pca_cmd;

@@ -22,8 +22,7 @@ static void flatten(const struct opt_cmd *c, struct flat *f)
 {
     f->n = 0;
     for (size_t g = 0; g < sizeof c->groups / sizeof c->groups[0] && c->groups[g].opts; g++)
-        for (const struct opt *o = c->groups[g].opts; (o->name || o->meta) && f->n < OPT_MAX;
-             o++) {
+        for (const struct opt *o = c->groups[g].opts; (o->name || o->meta) && f->n < OPT_MAX; o++) {
             f->o[f->n] = o;
             f->base[f->n] = c->groups[g].base;
             f->given[f->n++] = false;
@@ -108,6 +107,34 @@ static void choice_list(const struct opt *o, char *buf, size_t n)
     }
 }
 
+/* An OPT_INT or OPT_I64 value: strict, within the range. */
+static bool parse_int(const struct opt *o, const char *v, void *field, char *why, size_t n)
+{
+    int64_t lo, hi;
+    int_range(o, &lo, &hi);
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end != v && *end == '\0' && errno == 0 && x >= lo && x <= hi) {
+        if (o->type == OPT_INT)
+            *(int *)field = (int)x;
+        else
+            *(int64_t *)field = x;
+        return true;
+    }
+    char list[200] = "";
+    if (o->choices) {
+        choice_list(o, list + 4, sizeof list - 4);
+        memcpy(list, " or ", 4);
+    }
+    if (o->min == 0 && o->max == 0)
+        snprintf(why, n, "expected an integer%s", list);
+    else
+        snprintf(why, n, "expected an integer from %lld to %lld%s", (long long)lo, (long long)hi,
+                 list);
+    return false;
+}
+
 /* Parse v for o into *field; on a bad value, what was expected into why. */
 static bool parse_value(const struct opt *o, const char *v, void *field, char *why, size_t n)
 {
@@ -122,8 +149,12 @@ static bool parse_value(const struct opt *o, const char *v, void *field, char *w
     char *end = NULL;
     errno = 0;
     switch (o->type) {
-    case OPT_STR: *(const char **)field = v; return true;
-    case OPT_FLAG: *(bool *)field = true; return true;
+    case OPT_STR:
+        *(const char **)field = v;
+        return true;
+    case OPT_FLAG:
+        *(bool *)field = true;
+        return true;
     case OPT_LIST: {
         struct opt_list *l = field;
         const char **grown = realloc(l->v, (size_t)(l->n + 1) * sizeof *grown);
@@ -142,29 +173,8 @@ static bool parse_value(const struct opt *o, const char *v, void *field, char *w
         return false;
     }
     case OPT_INT:
-    case OPT_I64: {
-        int64_t lo, hi;
-        int_range(o, &lo, &hi);
-        long long x = strtoll(v, &end, 10);
-        if (end != v && *end == '\0' && errno == 0 && x >= lo && x <= hi) {
-            if (o->type == OPT_INT)
-                *(int *)field = (int)x;
-            else
-                *(int64_t *)field = x;
-            return true;
-        }
-        char list[200] = "";
-        if (o->choices) {
-            choice_list(o, list + 4, sizeof list - 4);
-            memcpy(list, " or ", 4);
-        }
-        if (o->min == 0 && o->max == 0)
-            snprintf(why, n, "expected an integer%s", list);
-        else
-            snprintf(why, n, "expected an integer from %lld to %lld%s", (long long)lo,
-                     (long long)hi, list);
-        return false;
-    }
+    case OPT_I64:
+        return parse_int(o, v, field, why, n);
     case OPT_U64: {
         unsigned long long x = strtoull(v, &end, 10);
         if (end != v && *end == '\0' && errno == 0 && v[0] != '-') {
@@ -455,10 +465,10 @@ enum gsae_status opt_check_section(const struct opt_cmd *c, const char *file, co
         if (k < 0)
             st = gsae_fail(err, GSAE_EINVAL, "%s: [%s] args: unexpected argument '%s'", file,
                            section, args[j]);
-        else if (f.given[k] = true, !parse_value(f.o[k], args[j], field_of(&f, k, dst), why,
-                                                  sizeof why))
-            st = gsae_fail(err, GSAE_EINVAL, "%s: [%s] args: '%s', %s", file, section, args[j],
-                           why);
+        else if (f.given[k] = true,
+                 !parse_value(f.o[k], args[j], field_of(&f, k, dst), why, sizeof why))
+            st =
+                gsae_fail(err, GSAE_EINVAL, "%s: [%s] args: '%s', %s", file, section, args[j], why);
     }
     char nm[120];
     for (int i = 0; i < f.n && st == GSAE_OK; i++)

@@ -47,15 +47,15 @@ struct opt_choice {
 };
 
 struct opt {
-    const char *name;  /* "top" for --top; NULL for a positional-only word; NULL + !meta ends */
+    const char *name; /* "top" for --top; NULL for a positional-only word; NULL + !meta ends */
     enum opt_type type;
-    size_t off;        /* offsetof(options struct, field) */
-    const char *def;   /* default, as it would be written on the command line; NULL: none */
-    double min, max;   /* numeric range (both 0: any value of the type) */
+    size_t off;      /* offsetof(options struct, field) */
+    const char *def; /* default, as it would be written on the command line; NULL: none */
+    double min, max; /* numeric range (both 0: any value of the type) */
     const struct opt_choice *choices; /* {NULL} terminated */
-    unsigned flags;    /* OPT_REQUIRED | OPT_POS | OPT_HIDDEN */
-    const char *meta;  /* value name in --help ("N", "PATH"); positional name */
-    const char *help;  /* one line */
+    unsigned flags;                   /* OPT_REQUIRED | OPT_POS | OPT_HIDDEN */
+    const char *meta;                 /* value name in --help ("N", "PATH"); positional name */
+    const char *help;                 /* one line */
 };
 
 /* Repeatable string option. */

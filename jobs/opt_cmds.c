@@ -5,20 +5,9 @@
 #include "opt.h"
 
 static const struct opt_cmd *const tables[] = {
-    &maxact_cmd,
-    &run_cmd,
-    &version_cmd,
-    &arc_prompt_cmd,
-    &sae_info_cmd,
-    &tokenize_cmd,
-    &detokenize_cmd,
-    &inspect_cmd,
-    &plan_cmd,
-    &mkmodel_cmd,
-    &mksae_cmd,
-    &report_cmd,
-    &export_cmd,
-    &pca_cmd,
+    &maxact_cmd,   &run_cmd,        &version_cmd, &arc_prompt_cmd, &sae_info_cmd,
+    &tokenize_cmd, &detokenize_cmd, &inspect_cmd, &plan_cmd,       &mkmodel_cmd,
+    &mksae_cmd,    &report_cmd,     &export_cmd,  &pca_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)

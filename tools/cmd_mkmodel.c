@@ -53,7 +53,8 @@ struct mk_tensor {
     int64_t shard;
 };
 
-static const struct opt_choice mk_dtypes[] = {{"bf16", GSAE_DTYPE_BF16}, {"f32", GSAE_DTYPE_F32}, {0}};
+static const struct opt_choice mk_dtypes[] = {
+    {"bf16", GSAE_DTYPE_BF16}, {"f32", GSAE_DTYPE_F32}, {0}};
 
 #define O(f) offsetof(struct mk_options, f)
 static const struct opt mkmodel_table[] = {

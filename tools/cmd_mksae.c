@@ -91,8 +91,8 @@ static int parse_options(int argc, char **argv, struct mksae_options *o)
 {
     int rc = opt_parse(&mksae_cmd, argc, argv, o);
     if (rc != OPT_RUN) return rc;
-    static const char *const draw[] = {"model",  "d-model", "d-sae",    "calib-tokens",
-                                       "seed",   "density", "input-rms"};
+    static const char *const draw[] = {"model", "d-model", "d-sae",    "calib-tokens",
+                                       "seed",  "density", "input-rms"};
     const char *draw_only = NULL; /* an option of drawing an SAE, which --from does not do */
     for (size_t i = 0; i < sizeof draw / sizeof draw[0]; i++)
         if (opt_given(&mksae_cmd, o, draw[i])) draw_only = draw[i];
