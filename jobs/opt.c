@@ -285,6 +285,12 @@ static enum gsae_status long_option(struct flat *f, int argc, char **argv, int *
         return GSAE_OK;
     }
     const char *v = eq ? eq + 1 : NULL;
+    if (!v && (f->o[k]->flags & OPT_OPTVAL)) {
+        const struct opt_choice *ch = f->o[k]->choices;
+        v = ch[0].name;
+        for (; *i + 1 < argc && ch->name; ch++)
+            if (strcmp(argv[*i + 1], ch->name) == 0) v = argv[++*i];
+    }
     if (!v) {
         if (*i + 1 >= argc) return gsae_fail(err, GSAE_EINVAL, "--%s needs a value", f->o[k]->name);
         v = argv[++*i];
@@ -452,7 +458,10 @@ enum gsae_status opt_check_section(const struct opt_cmd *c, const char *file, co
             f.given[k] = strcmp(values[j], "true") == 0;
         } else if (strcmp(values[j], "false") != 0) {
             f.given[k] = true;
-            if (strcmp(values[j], "true") == 0)
+            if (strcmp(values[j], "true") == 0 && (f.o[k]->flags & OPT_OPTVAL))
+                parse_value(f.o[k], f.o[k]->choices[0].name, field_of(&f, k, dst), why,
+                            sizeof why);
+            else if (strcmp(values[j], "true") == 0)
                 st = gsae_fail(err, GSAE_EINVAL, "%s: [%s] %s: needs a value, not true", file,
                                section, keys[j]);
             else if (!parse_value(f.o[k], values[j], field_of(&f, k, dst), why, sizeof why))

@@ -37,6 +37,9 @@ enum {
     OPT_REQUIRED = 1, /* must be given (as --name or as its positional word) */
     OPT_POS = 2,      /* also filled by the next positional word; a list takes all that remain */
     OPT_HIDDEN = 4,   /* accepted but left out of --help */
+    OPT_OPTVAL = 8,   /* OPT_ENUM whose value may be left out: `--name` alone (a job's `true`)
+                       * means the first choice; the next word is its value only when it is
+                       * one of the choices */
 };
 
 /* A named value: an OPT_ENUM choice, or a word an OPT_INT/OPT_I64 accepts besides numbers
