@@ -31,4 +31,4 @@ extern const struct opt_cmd maxact_cmd, run_cmd, version_cmd, arc_prompt_cmd, sa
 extern const struct opt_cmd tokenize_cmd, detokenize_cmd, inspect_cmd, plan_cmd, mkmodel_cmd,
     mksae_cmd, report_cmd, export_cmd, pca_cmd;
 extern const struct opt_cmd features_cmd, steer_cmd, ablate_cmd, attribute_cmd, harvest_cmd;
-extern const struct opt_cmd generate_cmd, golden_cmd;
+extern const struct opt_cmd generate_cmd, golden_cmd, contrast_cmd;

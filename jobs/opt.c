@@ -344,6 +344,34 @@ bool opt_given(const struct opt_cmd *c, const void *dst, const char *name)
     return k >= 0 && k < 64 && (bits >> k & 1);
 }
 
+void opt_defaults(const struct opt_cmd *c, void *dst)
+{
+    struct flat f;
+    flatten(c, &f);
+    memset(dst, 0, c->size);
+    set_defaults(&f, dst);
+}
+
+enum gsae_status opt_set(const struct opt_cmd *c, void *dst, const char *name, const char *value,
+                         struct gsae_error *err)
+{
+    struct flat f;
+    flatten(c, &f);
+    int k = find(&f, name, strlen(name));
+    if (k < 0) return gsae_fail(err, GSAE_ENOTFOUND, "unknown option --%s", name);
+    char why[300];
+    if (f.o[k]->type == OPT_FLAG) {
+        bool on = !strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes");
+        if (!on && strcmp(value, "false") && strcmp(value, "0") && strcmp(value, "no"))
+            return gsae_fail(err, GSAE_EINVAL, "'%s', expected true or false", value);
+        *(bool *)field_of(&f, k, dst) = on;
+        return GSAE_OK;
+    }
+    if (!parse_value(f.o[k], value, field_of(&f, k, dst), why, sizeof why))
+        return gsae_fail(err, GSAE_EINVAL, "'%s', %s", value, why);
+    return GSAE_OK;
+}
+
 int opt_parse(const struct opt_cmd *c, int argc, char **argv, void *dst)
 {
     if (cli_wants_help(argc, argv)) {

@@ -96,6 +96,15 @@ int opt_parse(const struct opt_cmd *c, int argc, char **argv, void *dst);
 enum gsae_status opt_parse_err(const struct opt_cmd *c, int argc, char **argv, void *dst,
                                struct gsae_error *err);
 
+/* Set the one option called name (without "--") in dst, which opt_parse or opt_defaults
+ * prepared: a flag takes true/false (also 1/0, yes/no). GSAE_ENOTFOUND for an unknown name,
+ * GSAE_EINVAL (err: "'VALUE', expected ...") for a bad value. */
+enum gsae_status opt_set(const struct opt_cmd *c, void *dst, const char *name, const char *value,
+                         struct gsae_error *err);
+
+/* Zero dst and apply the table's defaults. */
+void opt_defaults(const struct opt_cmd *c, void *dst);
+
 /* Release the lists opt_parse allocated. */
 void opt_free(const struct opt_cmd *c, void *dst);
 
