@@ -56,7 +56,8 @@ static const struct opt ablate_table[] = {
     {"error-term", OPT_ENUM, O(error_term), .choices = error_terms, .flags = OPT_OPTVAL,
      .meta = "[X]",
      .help = "add back x - decode(encode(x)): X = with (alone), without, or without,with"},
-    {"answer", OPT_STR, O(ao.answer), .meta = "TEXT", .help = "the answer, tokenized without <bos>"},
+    {"answer", OPT_STR, O(ao.answer), .meta = "TEXT",
+     .help = "the answer, tokenized without <bos>"},
     {"answer-ids", OPT_STR, O(ao.answer_ids), .meta = "LIST", .help = "the answer as token ids"},
     {"positions", OPT_STR, O(positions), .meta = "LIST",
      .help = "ablate only at these positions (0 = <bos>; default all)"},
@@ -79,10 +80,11 @@ const struct opt_cmd ablate_cmd = {
                 "           --feature F[,F2...] [--error-term [without,with]]\n"
                 "           (--answer TEXT | --answer-ids LIST) [--positions P1,P2...]\n"
                 "           [--no-prepend-space] [--top K] [--json FILE] [--out DIR]",
-    .about = "For each answer token, the top K next tokens and the answer token's rank, logit and\n"
-             "probability (TransformerLens test_prompt), without and with the features ablated.\n"
-             "--out writes ablate_topk.csv (condition,rank,token,prob) and table_answer_logprob.csv\n"
-             "(condition,answer_tokens,logprob,first_token_rank,first_token_prob).\n",
+    .about =
+        "For each answer token, the top K next tokens and the answer token's rank, logit and\n"
+        "probability (TransformerLens test_prompt), without and with the features ablated.\n"
+        "--out writes ablate_topk.csv (condition,rank,token,prob) and table_answer_logprob.csv\n"
+        "(condition,answer_tokens,logprob,first_token_rank,first_token_prob).\n",
     .size = sizeof(struct ablate_args),
     .groups = {{sae_session_model_opts, offsetof(struct ablate_args, s)},
                {sae_session_prompt_opts, offsetof(struct ablate_args, s)},
@@ -98,12 +100,12 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablat
     *ao = a.ao;
     ao->with = a.error_term & 1;
     ao->without = a.error_term == 0 || (a.error_term & 2);
-    const char *bad = !sae_cli_i64_list(a.features, 0, INT32_MAX, &ao->features, &ao->n_features)
-                          ? "--feature"
-                      : a.positions && !sae_cli_i64_list(a.positions, 0, INT64_MAX, &ao->positions,
-                                                         &ao->n_positions)
-                          ? "--positions"
-                          : NULL;
+    const char *bad =
+        !sae_cli_i64_list(a.features, 0, INT32_MAX, &ao->features, &ao->n_features) ? "--feature"
+        : a.positions &&
+                !sae_cli_i64_list(a.positions, 0, INT64_MAX, &ao->positions, &ao->n_positions)
+            ? "--positions"
+            : NULL;
     if (bad) {
         fprintf(stderr, "gsae ablate: %s '%s': expected comma-separated integers\n", bad,
                 bad[2] == 'f' ? a.features : a.positions);

@@ -79,10 +79,11 @@ const struct opt_cmd attribute_cmd = {
                 "           (--metric logit-diff --target TOK --baseline TOK [--position P] |\n"
                 "            --metric answer-logprob (--answer TEXT | --answer-ids LIST))\n"
                 "           [--top 10] [--out DIR]",
-    .about = "Back-propagate a metric of the final logits to resid_post.L (SAE spliced in with its\n"
-             "error term) and attribute it to SAE features: acts[p,f] * (W_dec[f] . dM/dresid[p]).\n"
-             "Print the metric, the top features by total |attribution| over positions with their\n"
-             "largest per-position values, and the error term's share of the total.\n",
+    .about =
+        "Back-propagate a metric of the final logits to resid_post.L (SAE spliced in with its\n"
+        "error term) and attribute it to SAE features: acts[p,f] * (W_dec[f] . dM/dresid[p]).\n"
+        "Print the metric, the top features by total |attribution| over positions with their\n"
+        "largest per-position values, and the error term's share of the total.\n",
     .size = sizeof(struct attr_args),
     .groups = {{sae_session_model_opts, offsetof(struct attr_args, s)},
                {sae_session_prompt_opts, offsetof(struct attr_args, s)},

@@ -210,134 +210,117 @@ static int make_dirs(const char *path)
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))
 
-static int export_batch(struct export_state *s, const int64_t *feats, int64_t n, int64_t batch)
+/* SOURCE_ID by default: LAYER-gsae-res-WIDTH (WIDTH in k when a multiple of 1024). */
+static void default_source_id(struct export_state *s)
+{
+    int64_t w = s->fs.cfg.d_sae;
+    char width[32];
+    if (w % 1024 == 0)
+        snprintf(width, sizeof width, "%lldk", (long long)(w / 1024));
+    else
+        snprintf(width, sizeof width, "%lld", (long long)w);
+    if (s->layer >= 0)
+        snprintf(s->source_id, sizeof s->source_id, "%lld-gsae-res-%s", (long long)s->layer, width);
+    else
+        snprintf(s->source_id, sizeof s->source_id, "gsae-res-%s", width);
+}
+
+/* Example j of feature f (its context ids/acts of len tokens, the peak at before) as a
+ * SAEDashboard activation or a Neuronpedia activation record; *max_v gets its largest value. */
+static json_t *example_record(const struct export_state *s, int64_t f, int64_t j,
+                              const int32_t *ids, const float *acts, int64_t len, int64_t before,
+                              double *max_v)
+{
+    const struct featstats *fs = &s->fs;
+    json_t *tokens, *values;
+    int64_t peak, max_at;
+    double min_v = 0;
+    *max_v = 0;
+    example_lists(s, ids, acts, len, before, &tokens, &values, &peak, max_v, &max_at, &min_v);
+    double top_v = (double)fs->top[f * fs->cfg.top_k].value;
+    json_t *a = json_object();
+    if (!s->o->neuronpedia) {
+        /* SAEDashboard's "TOP ACTIVATIONS" group: bin_min -1, bin_max the max, -1 */
+        json_object_set_new(a, "bin_min", json_real(-1));
+        json_object_set_new(a, "bin_max", json_real(top_v));
+        json_object_set_new(a, "bin_contains", json_real(-1));
+        json_object_set_new(a, "tokens", tokens);
+        json_object_set_new(a, "values", values);
+        json_object_set_new(a, "qualifying_token_index", json_integer(peak));
+        return a;
+    }
+    char id[64];
+    snprintf(id, sizeof id, "gsae%lldx%lld", (long long)f, (long long)j);
+    json_object_set_new(a, "id", json_string(id));
+    json_object_set_new(a, "tokens", tokens);
+    json_object_set_new(a, "modelId", jstr(s->model_id));
+    json_object_set_new(a, "layer", jstr(s->source_id));
+    json_object_set_new(a, "index", json_integer(f));
+    json_object_set_new(a, "maxValue", json_real(*max_v));
+    json_object_set_new(a, "maxValueTokenIndex", json_integer(max_at));
+    json_object_set_new(a, "minValue", json_real(min_v));
+    json_object_set_new(a, "values", values);
+    json_object_set_new(a, "dfaValues", json_array());
+    json_object_set_new(a, "dfaTargetIndex", json_null());
+    json_object_set_new(a, "dfaMaxValue", json_null());
+    json_object_set_new(a, "creatorId", jstr(s->o->creator_id));
+    json_object_set_new(a, "createdAt", jstr(s->created_at));
+    json_object_set_new(a, "lossValues", json_array());
+    json_object_set_new(a, "logitContributions", json_null());
+    json_object_set_new(a, "binContains", json_real(-1));
+    json_object_set_new(a, "binMax", json_real(top_v));
+    json_object_set_new(a, "binMin", json_real(-1));
+    json_object_set_new(a, "qualifyingTokenIndex", json_integer(peak));
+    json_object_set_new(a, "dataIndex", json_null());
+    json_object_set_new(a, "dataSource", json_null());
+    return a;
+}
+
+/* Feature f (i-th of the batch) as a SAEDashboard feature or a Neuronpedia feature record;
+ * a SAEDashboard feature takes acts_list over. */
+static json_t *feature_record(const struct export_state *s, int64_t f, int64_t i,
+                              const struct logit_effects *le, json_t *acts_list, double max_approx)
+{
+    json_t *obj = json_object();
+    if (!s->o->neuronpedia) {
+        json_object_set_new(obj, "feature_index", json_integer(f));
+        set_empty_lists(obj, alignment_fields);
+        common_fields(s, obj, f, le, i);
+        json_object_set_new(obj, "n_prompts_total",
+                            json_integer((s->fs.n_tokens + s->context_size - 1) / s->context_size));
+        json_object_set_new(obj, "n_tokens_in_prompt", json_integer(s->context_size));
+        json_object_set_new(obj, "dataset", json_string(""));
+        json_object_set_new(obj, "decoder_weights_dist", json_array());
+        json_object_set_new(obj, "activations", acts_list);
+        return obj;
+    }
+    json_object_set_new(obj, "modelId", jstr(s->model_id));
+    json_object_set_new(obj, "layer", jstr(s->source_id));
+    json_object_set_new(obj, "index", json_integer(f));
+    json_object_set_new(obj, "creatorId", jstr(s->o->creator_id));
+    json_object_set_new(obj, "createdAt", jstr(s->created_at));
+    json_object_set_new(obj, "hasVector", json_false());
+    json_object_set_new(obj, "vector", json_array());
+    json_object_set_new(obj, "vectorLabel", json_null());
+    json_object_set_new(obj, "hookName", json_null());
+    json_object_set_new(obj, "topkCosSimIndices", json_array());
+    json_object_set_new(obj, "topkCosSimValues", json_array());
+    set_empty_lists(obj, alignment_fields);
+    common_fields(s, obj, f, le, i);
+    json_object_set_new(obj, "decoder_weights_dist", json_array());
+    json_object_set_new(obj, "maxActApprox", json_real(max_approx));
+    return obj;
+}
+
+/* The batch's files: DIR/batch-N.json, or dir/{features,activations}/batch-N.jsonl (one
+ * compact record per line). */
+static int write_batch(const struct export_state *s, int64_t batch, json_t *features,
+                       json_t *np_features, json_t *np_acts, const char *dir)
 {
     const struct export_opts *o = s->o;
-    const struct featstats *fs = &s->fs;
-    int64_t before = fs->cfg.ctx_before, after = fs->cfg.ctx_after, len = before + 1 + after;
-    struct logit_effects le;
-    int32_t *ids = NULL;
-    float *acts = NULL;
-    int64_t sae_layer = -1;
-    if (featdash_logits("export", o->model, o->sae, feats, n, o->logits, &le, &sae_layer)) return 1;
-    if (s->layer < 0) s->layer = sae_layer;
-    if (featdash_contexts("export", o->store, fs, feats, n, o->top, before, after, &ids, &acts)) {
-        logit_effects_free(&le);
-        return 1;
-    }
-    if (!s->source_id[0]) {
-        int64_t w = fs->cfg.d_sae;
-        char width[32];
-        if (w % 1024 == 0)
-            snprintf(width, sizeof width, "%lldk", (long long)(w / 1024));
-        else
-            snprintf(width, sizeof width, "%lld", (long long)w);
-        if (s->layer >= 0)
-            snprintf(s->source_id, sizeof s->source_id, "%lld-gsae-res-%s", (long long)s->layer,
-                     width);
-        else
-            snprintf(s->source_id, sizeof s->source_id, "gsae-res-%s", width);
-    }
-    json_t *features = json_array();
-    json_t *np_features = NULL, *np_acts = NULL;
-    char dir[4200], path[4400];
+    char path[4400];
     int rc = 0;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t f = feats[i];
-        json_t *obj = json_object(), *acts_list = json_array();
-        double max_approx = 0;
-        for (int64_t j = 0; j < fs->top_n[f] && j < o->top; j++) {
-            const int64_t at = (i * o->top + j) * len;
-            json_t *tokens, *values;
-            int64_t peak, max_at;
-            double max_v = 0, min_v = 0;
-            example_lists(s, ids + at, acts + at, len, before, &tokens, &values, &peak, &max_v,
-                          &max_at, &min_v);
-            if (max_v > max_approx) max_approx = max_v;
-            double top_v = (double)fs->top[f * fs->cfg.top_k].value;
-            json_t *a = json_object();
-            if (!o->neuronpedia) {
-                /* SAEDashboard's "TOP ACTIVATIONS" group: bin_min -1, bin_max the max, -1 */
-                json_object_set_new(a, "bin_min", json_real(-1));
-                json_object_set_new(a, "bin_max", json_real(top_v));
-                json_object_set_new(a, "bin_contains", json_real(-1));
-                json_object_set_new(a, "tokens", tokens);
-                json_object_set_new(a, "values", values);
-                json_object_set_new(a, "qualifying_token_index", json_integer(peak));
-                json_array_append_new(acts_list, a);
-                continue;
-            }
-            char id[64];
-            snprintf(id, sizeof id, "gsae%lldx%lld", (long long)f, (long long)j);
-            json_object_set_new(a, "id", json_string(id));
-            json_object_set_new(a, "tokens", tokens);
-            json_object_set_new(a, "modelId", jstr(s->model_id));
-            json_object_set_new(a, "layer", jstr(s->source_id));
-            json_object_set_new(a, "index", json_integer(f));
-            json_object_set_new(a, "maxValue", json_real(max_v));
-            json_object_set_new(a, "maxValueTokenIndex", json_integer(max_at));
-            json_object_set_new(a, "minValue", json_real(min_v));
-            json_object_set_new(a, "values", values);
-            json_object_set_new(a, "dfaValues", json_array());
-            json_object_set_new(a, "dfaTargetIndex", json_null());
-            json_object_set_new(a, "dfaMaxValue", json_null());
-            json_object_set_new(a, "creatorId", jstr(o->creator_id));
-            json_object_set_new(a, "createdAt", jstr(s->created_at));
-            json_object_set_new(a, "lossValues", json_array());
-            json_object_set_new(a, "logitContributions", json_null());
-            json_object_set_new(a, "binContains", json_real(-1));
-            json_object_set_new(a, "binMax", json_real(top_v));
-            json_object_set_new(a, "binMin", json_real(-1));
-            json_object_set_new(a, "qualifyingTokenIndex", json_integer(peak));
-            json_object_set_new(a, "dataIndex", json_null());
-            json_object_set_new(a, "dataSource", json_null());
-            json_array_append_new(acts_list, a);
-        }
-        if (!o->neuronpedia) {
-            json_object_set_new(obj, "feature_index", json_integer(f));
-            set_empty_lists(obj, alignment_fields);
-            common_fields(s, obj, f, &le, i);
-            json_object_set_new(
-                obj, "n_prompts_total",
-                json_integer((fs->n_tokens + s->context_size - 1) / s->context_size));
-            json_object_set_new(obj, "n_tokens_in_prompt", json_integer(s->context_size));
-            json_object_set_new(obj, "dataset", json_string(""));
-            json_object_set_new(obj, "decoder_weights_dist", json_array());
-            json_object_set_new(obj, "activations", acts_list);
-            json_array_append_new(features, obj);
-            continue;
-        }
-        json_object_set_new(obj, "modelId", jstr(s->model_id));
-        json_object_set_new(obj, "layer", jstr(s->source_id));
-        json_object_set_new(obj, "index", json_integer(f));
-        json_object_set_new(obj, "creatorId", jstr(o->creator_id));
-        json_object_set_new(obj, "createdAt", jstr(s->created_at));
-        json_object_set_new(obj, "hasVector", json_false());
-        json_object_set_new(obj, "vector", json_array());
-        json_object_set_new(obj, "vectorLabel", json_null());
-        json_object_set_new(obj, "hookName", json_null());
-        json_object_set_new(obj, "topkCosSimIndices", json_array());
-        json_object_set_new(obj, "topkCosSimValues", json_array());
-        set_empty_lists(obj, alignment_fields);
-        common_fields(s, obj, f, &le, i);
-        json_object_set_new(obj, "decoder_weights_dist", json_array());
-        json_object_set_new(obj, "maxActApprox", json_real(max_approx));
-        if (!np_features) {
-            snprintf(dir, sizeof dir, "%s/%s/%s", o->out, s->model_id, s->source_id);
-            snprintf(path, sizeof path, "%s/features", dir);
-            rc = make_dirs(path);
-            snprintf(path, sizeof path, "%s/activations", dir);
-            if (rc == 0) rc = make_dirs(path);
-            np_features = json_array();
-            np_acts = json_array();
-        }
-        json_array_append_new(np_features, obj);
-        size_t k;
-        json_t *a;
-        json_array_foreach(acts_list, k, a) json_array_append(np_acts, a);
-        json_decref(acts_list);
-    }
-    if (rc == 0 && !o->neuronpedia) {
+    if (!o->neuronpedia) {
         json_t *doc = json_object();
         json_object_set_new(doc, "model_id", jstr(s->model_id));
         json_object_set_new(doc, "layer", json_integer(s->layer));
@@ -348,7 +331,6 @@ static int export_batch(struct export_state *s, const int64_t *feats, int64_t n,
         rc = write_json("export", doc, path, JSON_FLAGS);
         json_decref(doc);
     }
-    /* JSON Lines: one compact record per line */
     for (int which = 0; rc == 0 && o->neuronpedia && which < 2; which++) {
         snprintf(path, sizeof path, "%s/%s/batch-%lld.jsonl", dir,
                  which == 0 ? "features" : "activations", (long long)batch);
@@ -364,6 +346,60 @@ static int export_batch(struct export_state *s, const int64_t *feats, int64_t n,
             rc = 1;
         }
     }
+    return rc;
+}
+
+static int export_batch(struct export_state *s, const int64_t *feats, int64_t n, int64_t batch)
+{
+    const struct export_opts *o = s->o;
+    const struct featstats *fs = &s->fs;
+    int64_t before = fs->cfg.ctx_before, after = fs->cfg.ctx_after, len = before + 1 + after;
+    struct logit_effects le;
+    int32_t *ids = NULL;
+    float *acts = NULL;
+    int64_t sae_layer = -1;
+    if (featdash_logits("export", o->model, o->sae, feats, n, o->logits, &le, &sae_layer)) return 1;
+    if (s->layer < 0) s->layer = sae_layer;
+    if (featdash_contexts("export", o->store, fs, feats, n, o->top, before, after, &ids, &acts)) {
+        logit_effects_free(&le);
+        return 1;
+    }
+    if (!s->source_id[0]) default_source_id(s);
+    json_t *features = json_array();
+    json_t *np_features = NULL, *np_acts = NULL;
+    char dir[4200] = "", path[4400];
+    int rc = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t f = feats[i];
+        json_t *acts_list = json_array();
+        double max_approx = 0, max_v;
+        for (int64_t j = 0; j < fs->top_n[f] && j < o->top; j++) {
+            const int64_t at = (i * o->top + j) * len;
+            json_array_append_new(
+                acts_list, example_record(s, f, j, ids + at, acts + at, len, before, &max_v));
+            if (max_v > max_approx) max_approx = max_v;
+        }
+        json_t *obj = feature_record(s, f, i, &le, acts_list, max_approx);
+        if (!o->neuronpedia) {
+            json_array_append_new(features, obj);
+            continue;
+        }
+        if (!np_features) {
+            snprintf(dir, sizeof dir, "%s/%s/%s", o->out, s->model_id, s->source_id);
+            snprintf(path, sizeof path, "%s/features", dir);
+            rc = make_dirs(path);
+            snprintf(path, sizeof path, "%s/activations", dir);
+            if (rc == 0) rc = make_dirs(path);
+            np_features = json_array();
+            np_acts = json_array();
+        }
+        json_array_append_new(np_features, obj);
+        size_t k;
+        json_t *a;
+        json_array_foreach(acts_list, k, a) json_array_append(np_acts, a);
+        json_decref(acts_list);
+    }
+    if (rc == 0) rc = write_batch(s, batch, features, np_features, np_acts, dir);
     json_decref(features);
     json_decref(np_features);
     json_decref(np_acts);

@@ -38,7 +38,8 @@ static const struct opt generate_table[] = {
     {"ids", OPT_STR, O(ids), .meta = "I,J,...", .help = "the prompt as token ids"},
     {"text", OPT_STR, O(text), .meta = "TEXT", .help = "the prompt as text (<bos> first)"},
     {"tokenizer", OPT_STR, O(tokenizer), .meta = "FILE", .help = "tokenizer.json(.zst)"},
-    {"revision", OPT_STR, O(revision), .meta = "REV", .help = "branch, tag or commit of a hub MODEL"},
+    {"revision", OPT_STR, O(revision), .meta = "REV",
+     .help = "branch, tag or commit of a hub MODEL"},
     {"max-new", OPT_I64, O(max_new), "32", 0, INT32_MAX, .meta = "N", .help = "new tokens"},
     {"temperature", OPT_F64, O(temperature), "0", .meta = "T", .help = "0: greedy"},
     {"top-k", OPT_I64, O(top_k), "0", 0, INT32_MAX, .meta = "K",
@@ -60,12 +61,13 @@ const struct opt_cmd generate_cmd = {
                 "                     [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
                 "                     [--seed S] [--threads N] [--compute f32|bf16] [--no-eos]\n"
                 "                     [--revision REV]",
-    .about = "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
-             "of the checkpoint MODEL and generate up to N new tokens with the KV cache.\n"
-             "Sampling: greedy when T is 0, else temperature T, the K most likely and the\n"
-             "nucleus of mass P, drawn with seed S. Stops at the eos token unless --no-eos.\n"
-             "Prints the new ids, the text when a tokenizer is given, and prefill/decode speeds.\n"
-             "\n" HUB_CLI_MODEL_USAGE,
+    .about =
+        "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
+        "of the checkpoint MODEL and generate up to N new tokens with the KV cache.\n"
+        "Sampling: greedy when T is 0, else temperature T, the K most likely and the\n"
+        "nucleus of mass P, drawn with seed S. Stops at the eos token unless --no-eos.\n"
+        "Prints the new ids, the text when a tokenizer is given, and prefill/decode speeds.\n"
+        "\n" HUB_CLI_MODEL_USAGE,
     .size = sizeof(struct options),
     .groups = {{generate_table, 0}},
 };

@@ -96,9 +96,12 @@ const struct opt_cmd harvest_cmd = {
         "directory STORE (io/store.h; --store is the same as --out). Resumable: a rerun continues\n"
         "where a killed or stopped run left off. The model runs in harvest rounds of\n"
         "--windows-per-round windows per replica (default 2 x stages x windows-per-mb, at most a\n"
-        "part; the store does not depend on it). SIGTERM/SIGUSR1 finish the round in flight, commit\n"
-        "the windows done (a partial part, completed by the rerun) and exit 75. --progress appends\n"
-        "seconds,tokens,rounds rows (after every round); --freq writes feature,frequency at the end.\n"
+        "part; the store does not depend on it). SIGTERM/SIGUSR1 finish the round in flight, "
+        "commit\n"
+        "the windows done (a partial part, completed by the rerun) and exit 75. --progress "
+        "appends\n"
+        "seconds,tokens,rounds rows (after every round); --freq writes feature,frequency at the "
+        "end.\n"
         "Windows follow SAELens (prepend_bos): see src/window.h.\n",
     .size = sizeof(struct harvest_opts),
     .groups = {{sae_session_model_opts, offsetof(struct harvest_opts, s)}, {harvest_table, 0}},

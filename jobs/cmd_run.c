@@ -138,23 +138,8 @@ static int add_word(struct step_argv *a, const char *w)
 /* Add w with every "{each}" replaced by each (when each is not NULL). */
 static int add_word_each(struct step_argv *a, const char *w, const char *each)
 {
-    const char *hole = each ? strstr(w, "{each}") : NULL;
-    if (!hole) return add_word(a, w);
-    size_t n = strlen(w) + 1;
-    for (const char *p = hole; p; p = strstr(p + 6, "{each}"))
-        n += strlen(each);
-    char *buf = malloc(n), *q = buf;
-    if (!buf) return -1;
-    for (const char *p = w; *p;) {
-        if (strncmp(p, "{each}", 6) == 0) {
-            q += sprintf(q, "%s", each);
-            p += 6;
-        } else {
-            *q++ = *p++;
-        }
-    }
-    *q = '\0';
-    int rc = add_word(a, buf);
+    char *buf = job_subst_each(w, each);
+    int rc = buf ? add_word(a, buf) : -1;
     free(buf);
     return rc;
 }

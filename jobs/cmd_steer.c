@@ -67,10 +67,11 @@ static const struct opt steer_table[] = {
 
 const struct opt_cmd steer_cmd = {
     "steer",
-    .synopsis = "--model MODEL --sae SAE [--layer L]   (under [mpirun -np N])\n"
-                "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) --feature F\n"
-                "           --max-act A [--strengths -2,-1,0,1,2] [--max-new 95] [--temperature 0]\n"
-                "           [--seed N] [--out FILE.csv] [--json FILE]",
+    .synopsis =
+        "--model MODEL --sae SAE [--layer L]   (under [mpirun -np N])\n"
+        "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) --feature F\n"
+        "           --max-act A [--strengths -2,-1,0,1,2] [--max-new 95] [--temperature 0]\n"
+        "           [--seed N] [--out FILE.csv] [--json FILE]",
     .about = "Generate one continuation per strength with resid_post.L += A * strength * W_dec[F]\n"
              "at every position, prompt and generated, and print each with its strength. The\n"
              "JSON's runs are [{prompt, n_prompt, strength, tokens, text}].\n",

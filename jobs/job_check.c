@@ -14,8 +14,7 @@ bool job_check_reserved(const char *key)
            strcmp(key, "launcher") == 0 || strcmp(key, "foreach") == 0;
 }
 
-/* w with every "{each}" replaced by each; malloc'd. */
-static char *subst_each(const char *w, const char *each)
+char *job_subst_each(const char *w, const char *each)
 {
     size_t n = strlen(w) + 1;
     for (const char *p = each ? strstr(w, "{each}") : NULL; p; p = strstr(p + 6, "{each}"))
@@ -58,14 +57,14 @@ static enum gsae_status check_instance(const struct job *job, const char *path, 
             break;
         }
         keys[n] = e->key;
-        if (!(values[n++] = subst_each(e->value, each)))
+        if (!(values[n++] = job_subst_each(e->value, each)))
             st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
     }
     char **args = NULL;
     int64_t n_args = 0;
     if (st == GSAE_OK) st = job_get_list(job, step, "args", &args, &n_args, err);
     for (int64_t i = 0; i < n_args && st == GSAE_OK; i++) {
-        char *s = subst_each(args[i], each);
+        char *s = job_subst_each(args[i], each);
         if (!s) st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
         free(args[i]);
         args[i] = s;

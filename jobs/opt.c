@@ -487,8 +487,7 @@ enum gsae_status opt_check_section(const struct opt_cmd *c, const char *file, co
         } else if (strcmp(values[j], "false") != 0) {
             f.given[k] = true;
             if (strcmp(values[j], "true") == 0 && (f.o[k]->flags & OPT_OPTVAL))
-                parse_value(f.o[k], f.o[k]->choices[0].name, field_of(&f, k, dst), why,
-                            sizeof why);
+                parse_value(f.o[k], f.o[k]->choices[0].name, field_of(&f, k, dst), why, sizeof why);
             else if (strcmp(values[j], "true") == 0)
                 st = gsae_fail(err, GSAE_EINVAL, "%s: [%s] %s: needs a value, not true", file,
                                section, keys[j]);

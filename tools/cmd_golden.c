@@ -67,7 +67,8 @@ static const struct opt golden_table[] = {
      .help = "BLAS and loop threads per rank (default: OPENBLAS_NUM_THREADS, else cores/ranks)"},
     {"compute", OPT_ENUM, O(compute), "f32", .choices = computes, .meta = "M",
      .help = "GEMM arithmetic: f32 (the parity mode) or bf16 (f32 accumulation, oneDNN)"},
-    {"verbose", OPT_FLAG, O(verbose), .help = "print the per-rank start-up report also on one rank"},
+    {"verbose", OPT_FLAG, O(verbose),
+     .help = "print the per-rank start-up report also on one rank"},
     {0},
 };
 #undef O
@@ -77,13 +78,14 @@ const struct opt_cmd golden_cmd = {
     .synopsis = "CASE_DIR OUT.safetensors [--stages S]   (under [mpirun -np N])\n"
                 "                  [--layers A-B,C-D,...] [--threads T] [--compute f32|bf16]\n"
                 "                  [--verbose]",
-    .about = "Run a golden case: load CASE_DIR's checkpoint, take the prompt from\n"
-             "CASE_DIR/expected.safetensors (tensor `tokens`) and the number of greedy tokens from\n"
-             "CASE_DIR/meta.json (generate.n_new), and write every tensor of the expected file that\n"
-             "gsae computes (tokens, embed, resid_post.N, logits, greedy, greedy.logits, the SAE\n"
-             "tensors and, with an `attribute` section, attrib.*) to\n"
-             "OUT.safetensors under the same names and dtypes. Expected tensors not computed are\n"
-             "listed on stderr. The output is bit-identical on any number of ranks.\n",
+    .about =
+        "Run a golden case: load CASE_DIR's checkpoint, take the prompt from\n"
+        "CASE_DIR/expected.safetensors (tensor `tokens`) and the number of greedy tokens from\n"
+        "CASE_DIR/meta.json (generate.n_new), and write every tensor of the expected file that\n"
+        "gsae computes (tokens, embed, resid_post.N, logits, greedy, greedy.logits, the SAE\n"
+        "tensors and, with an `attribute` section, attrib.*) to\n"
+        "OUT.safetensors under the same names and dtypes. Expected tensors not computed are\n"
+        "listed on stderr. The output is bit-identical on any number of ranks.\n",
     .size = sizeof(struct options),
     .groups = {{golden_table, 0}},
 };
