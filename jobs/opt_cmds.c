@@ -5,9 +5,10 @@
 #include "opt.h"
 
 static const struct opt_cmd *const tables[] = {
-    &maxact_cmd,   &run_cmd,        &version_cmd, &arc_prompt_cmd, &sae_info_cmd,
-    &tokenize_cmd, &detokenize_cmd, &inspect_cmd, &plan_cmd,       &mkmodel_cmd,
-    &mksae_cmd,    &report_cmd,     &export_cmd,  &pca_cmd,
+    &version_cmd, &run_cmd,       &report_cmd,   &inspect_cmd,    &plan_cmd,       &generate_cmd,
+    &golden_cmd,  &mkmodel_cmd,   &mksae_cmd,    &sae_info_cmd,   &features_cmd,   &steer_cmd,
+    &ablate_cmd,  &attribute_cmd, &tokenize_cmd, &detokenize_cmd, &arc_prompt_cmd, &harvest_cmd,
+    &maxact_cmd,  &export_cmd,    &pca_cmd,      &contrast_cmd,
 };
 
 const struct opt_cmd *opt_cmd_find(const char *name)

@@ -76,6 +76,49 @@ expect_refused flagval flagval.ini "flagval.ini: \[answer\] target: 'yes', expec
     fail "--set info.layr accepted"
 grep -q "\[info\] layr: unknown key (did you mean layer?)" err.txt || { cat err.txt; fail "--set typo: $(cat err.txt)"; }
 
+# The model commands' steps are checked by --dry-run without a model: the shared SAE options,
+# the command's own and their aliases.
+cat >model.ini <<'INI'
+[job]
+steps = steer, harvest
+[steer]
+model = m
+sae = s
+prompt = hello
+feature = 1
+max-act = 2.5
+strengths = -1,0,1
+max-nwe = 5
+[harvest]
+model = m
+sae = s
+corpus = c
+out = o
+resid = f16
+INI
+"$GSAE" run --job model.ini --dry-run >/dev/null 2>err.txt && fail "model.ini accepted"
+grep -q "model.ini: \[steer\] max-nwe: unknown key (did you mean max-new?)" err.txt || fail "steer typo: $(cat err.txt)"
+sed -i 's/^max-nwe/max-new-tokens/' model.ini
+"$GSAE" run --job model.ini --dry-run >/dev/null 2>err.txt && fail "resid = f16 accepted"
+grep -q "model.ini: \[harvest\] resid: 'f16', expected none, f32 or bf16" err.txt || fail "harvest resid: $(cat err.txt)"
+sed -i 's/^resid = f16/resid = bf16/' model.ini
+"$GSAE" run --job model.ini --dry-run >out.txt 2>err.txt || fail "model.ini refused: $(cat err.txt)"
+grep -q -- "--max-new-tokens 5" out.txt || fail "dry run: $(cat out.txt)"
+echo "ok   steer and harvest steps checked by --dry-run"
+
+# Every command but store (whose subcommands have their own tables) has its table checked.
+cmds=$("$GSAE" --help | awk '/^commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 }')
+n=0
+for c in $cmds; do
+    [ "$c" = store ] && continue
+    printf '[job]\nsteps = s\n[s]\ncommand = %s\nbogus-key = 1\n' "$c" >each.ini
+    "$GSAE" run --job each.ini --dry-run >/dev/null 2>err.txt && fail "$c: bogus-key accepted"
+    grep -q "each.ini: \[s\] bogus-key: unknown key" err.txt || fail "$c: $(cat err.txt)"
+    n=$((n + 1))
+done
+[ $n -ge 20 ] || fail "only $n commands checked"
+echo "ok   an unknown key is refused for each of $n commands"
+
 # The same table refuses a bad command line, naming the closest option.
 "$GSAE" maxact STORE --contxt 3 2>err.txt && fail "maxact --contxt accepted"
 grep -q "gsae maxact: --contxt: unknown option (did you mean --context?)" err.txt || fail "maxact: $(cat err.txt)"
