@@ -375,11 +375,13 @@ enum gsae_status opt_set(const struct opt_cmd *c, void *dst, const char *name, c
 int opt_parse(const struct opt_cmd *c, int argc, char **argv, void *dst)
 {
     if (cli_wants_help(argc, argv)) {
+        memset(dst, 0, c->size);
         opt_usage(c, stdout);
         return 0;
     }
     struct gsae_error err = {0};
     if (opt_parse_err(c, argc, argv, dst, &err) == GSAE_OK) return OPT_RUN;
+    opt_free(c, dst);
     if (argc < 2) {
         opt_usage(c, stderr);
         return 2;

@@ -89,10 +89,12 @@ struct opt_cmd {
 
 /* Fill dst (zeroed first, then the defaults) from argv[1..argc). -h/--help prints the usage
  * on stdout and returns 0; a bad option prints "gsae NAME: message" (rank-prefixed under
- * mpirun, on every rank) and returns 2; else OPT_RUN. */
+ * mpirun, on every rank) and returns 2; else OPT_RUN. Unless it returns OPT_RUN, dst holds
+ * nothing to free. */
 int opt_parse(const struct opt_cmd *c, int argc, char **argv, void *dst);
 
-/* The same, returning the problem in err instead of printing (GSAE_OK on success). */
+/* The same, returning the problem in err instead of printing (GSAE_OK on success); dst is to
+ * be passed to opt_free either way. */
 enum gsae_status opt_parse_err(const struct opt_cmd *c, int argc, char **argv, void *dst,
                                struct gsae_error *err);
 
