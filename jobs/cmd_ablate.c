@@ -23,6 +23,7 @@
  */
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,90 +35,85 @@
 #include "sae_cli.h"
 #include "sae_session.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: [mpirun -np N] gsae ablate --model MODEL --sae SAE [--layer L]\n"
-            "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
-            "           --feature F[,F2...] [--error-term [without,with]]\n"
-            "           (--answer TEXT | --answer-ids LIST) [--positions P1,P2...]\n"
-            "           [--no-prepend-space] [--top K] [--json FILE] [--out DIR]\n"
-            "\n"
-            "For each answer token, the top K next tokens and the answer token's rank, logit and\n"
-            "probability (TransformerLens test_prompt), without and with the features ablated.\n"
-            "\n%s%s"
-            "  --feature LIST     features to zero (required)\n"
-            "  --error-term [X]   add back x - decode(encode(x)) (default: plain reconstruction);\n"
-            "                     X = with (the default), without, or without,with for both\n"
-            "  --answer TEXT      the answer, tokenized without <bos>\n"
-            "  --answer-ids LIST  the answer as token ids\n"
-            "  --positions LIST   ablate only at these positions (0 = <bos>; default all)\n"
-            "  --no-prepend-space do not prepend a space to the answer\n"
-            "  --top K            next tokens listed per answer token (default 10; alias --top-k)\n"
-            "  --json FILE        the table as JSON (format in the source's header comment)\n"
-            "  --out DIR          write DIR/ablate_topk.csv (condition,rank,token,prob) and\n"
-            "                     DIR/table_answer_logprob.csv (condition,answer_tokens,logprob,\n"
-            "                     first_token_rank,first_token_prob)\n",
-            sae_session_model_usage, sae_session_prompt_usage);
-}
-
 struct ablate_opts {
     int64_t *features, n_features, *positions, n_positions, top;
     const char *answer, *answer_ids, *json_path, *out_dir;
     bool without, with, no_space; /* conditions: without / with the error term */
 };
 
+struct ablate_args {
+    struct sae_session_opts s;
+    struct ablate_opts ao;
+    const char *features, *positions;
+    int error_term; /* 1: with, 2: without, 3: both; 0: not given (without) */
+};
+
+static const struct opt_choice error_terms[] = {
+    {"with", 1}, {"without", 2}, {"without,with", 3}, {"with,without", 3}, {0}};
+
+#define O(f) offsetof(struct ablate_args, f)
+static const struct opt ablate_table[] = {
+    {"feature", OPT_STR, O(features), .flags = OPT_REQUIRED, .meta = "LIST",
+     .help = "features to zero"},
+    {"error-term", OPT_ENUM, O(error_term), .choices = error_terms, .flags = OPT_OPTVAL,
+     .meta = "[X]",
+     .help = "add back x - decode(encode(x)): X = with (alone), without, or without,with"},
+    {"answer", OPT_STR, O(ao.answer), .meta = "TEXT",
+     .help = "the answer, tokenized without <bos>"},
+    {"answer-ids", OPT_STR, O(ao.answer_ids), .meta = "LIST", .help = "the answer as token ids"},
+    {"positions", OPT_STR, O(positions), .meta = "LIST",
+     .help = "ablate only at these positions (0 = <bos>; default all)"},
+    {"no-prepend-space", OPT_FLAG, O(ao.no_space), .help = "no space before the answer"},
+    {"top", OPT_I64, O(ao.top), "10", 1, 1000, .meta = "K",
+     .help = "next tokens listed per answer token (alias --top-k)"},
+    {"top-k", OPT_I64, O(ao.top), .min = 1, .max = 1000, .flags = OPT_HIDDEN, .meta = "K"},
+    {"json", OPT_STR, O(ao.json_path), .meta = "FILE",
+     .help = "the table as JSON (format in the source's header comment)"},
+    {"out", OPT_STR, O(ao.out_dir), .meta = "DIR",
+     .help = "write DIR/ablate_topk.csv and DIR/table_answer_logprob.csv"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd ablate_cmd = {
+    "ablate",
+    .synopsis = "--model MODEL --sae SAE [--layer L]   (under [mpirun -np N])\n"
+                "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
+                "           --feature F[,F2...] [--error-term [without,with]]\n"
+                "           (--answer TEXT | --answer-ids LIST) [--positions P1,P2...]\n"
+                "           [--no-prepend-space] [--top K] [--json FILE] [--out DIR]",
+    .about =
+        "For each answer token, the top K next tokens and the answer token's rank, logit and\n"
+        "probability (TransformerLens test_prompt), without and with the features ablated.\n"
+        "--out writes ablate_topk.csv (condition,rank,token,prob) and table_answer_logprob.csv\n"
+        "(condition,answer_tokens,logprob,first_token_rank,first_token_prob).\n",
+    .size = sizeof(struct ablate_args),
+    .groups = {{sae_session_model_opts, offsetof(struct ablate_args, s)},
+               {sae_session_prompt_opts, offsetof(struct ablate_args, s)},
+               {ablate_table, 0}},
+};
+
 static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablate_opts *ao)
 {
-    for (int i = 1; i < argc;) {
-        int took = sae_session_parse("ablate", argc, argv, i, o);
-        if (took < 0) return 2;
-        if (took > 0) {
-            i += took;
-            continue;
-        }
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--no-prepend-space") == 0) {
-            ao->no_space = true;
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--error-term") == 0) {
-            bool has = v && (!strcmp(v, "with") || !strcmp(v, "without") ||
-                             !strcmp(v, "without,with") || !strcmp(v, "with,without"));
-            ao->with =
-                !has || strstr(v, "with,") || strcmp(v, "with") == 0 || strstr(v, ",with") != NULL;
-            ao->without = has && strstr(v, "without") != NULL;
-            i += has ? 2 : 1;
-            continue;
-        }
-        bool ok = v != NULL;
-        if (ok && strcmp(a, "--feature") == 0)
-            ok = !ao->features && sae_cli_i64_list(v, 0, INT32_MAX, &ao->features, &ao->n_features);
-        else if (ok && strcmp(a, "--positions") == 0)
-            ok = !ao->positions &&
-                 sae_cli_i64_list(v, 0, INT64_MAX, &ao->positions, &ao->n_positions);
-        else if (ok && strcmp(a, "--answer") == 0)
-            ao->answer = v;
-        else if (ok && strcmp(a, "--answer-ids") == 0)
-            ao->answer_ids = v;
-        else if (ok && (strcmp(a, "--top") == 0 || strcmp(a, "--top-k") == 0))
-            ok = sae_cli_i64(v, 1, 1000, &ao->top);
-        else if (ok && strcmp(a, "--json") == 0)
-            ao->json_path = v;
-        else if (ok && strcmp(a, "--out") == 0)
-            ao->out_dir = v;
-        else
-            ok = false;
-        if (!ok) {
-            fprintf(stderr, "gsae ablate: bad argument '%s%s%s' (see gsae ablate --help)\n", a,
-                    v ? " " : "", v ? v : "");
-            return 2;
-        }
-        i += 2;
+    struct ablate_args a;
+    int rc = opt_parse(&ablate_cmd, argc, argv, &a);
+    if (rc != OPT_RUN) return rc == 0 ? -1 : rc;
+    *o = a.s;
+    *ao = a.ao;
+    ao->with = a.error_term & 1;
+    ao->without = a.error_term == 0 || (a.error_term & 2);
+    const char *bad =
+        !sae_cli_i64_list(a.features, 0, INT32_MAX, &ao->features, &ao->n_features) ? "--feature"
+        : a.positions &&
+                !sae_cli_i64_list(a.positions, 0, INT64_MAX, &ao->positions, &ao->n_positions)
+            ? "--positions"
+            : NULL;
+    if (bad) {
+        fprintf(stderr, "gsae ablate: %s '%s': expected comma-separated integers\n", bad,
+                bad[2] == 'f' ? a.features : a.positions);
+        return 2;
     }
-    if (!ao->with) ao->without = true; /* no --error-term: the plain reconstruction */
-    if (!ao->features || (ao->answer != NULL) == (ao->answer_ids != NULL)) {
+    if ((ao->answer != NULL) == (ao->answer_ids != NULL)) {
         fprintf(stderr, "gsae ablate: --feature and one of --answer, --answer-ids are required\n");
         return 2;
     }
@@ -389,17 +385,13 @@ static enum gsae_status run_prepare(struct ablate_run *r, const struct sae_sessi
 
 int cmd_ablate(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
     struct sae_session_opts o = {.layer = -1};
     struct ablate_opts ao = {.top = 10};
     int rc = parse(argc, argv, &o, &ao);
     if (rc) {
         free(ao.features);
         free(ao.positions);
-        return rc;
+        return rc < 0 ? 0 : rc;
     }
     struct gsae_error err = {0};
     struct sae_session s;

@@ -1,6 +1,7 @@
 /* cmd_arc_prompt.c: `gsae arc-prompt [--target] TASK.json`: print the notebook's prompt for an
  * ARC task exactly (no newline added: it ends with "OUTPUT. "), or with --target the expected
  * answer (the first test output) as numpy prints it, followed by a newline. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,35 +10,38 @@
 #include "../src/arc.h"
 #include "cli.h"
 #include "commands.h"
+#include "opt.h"
 
-static const char usage_text[] =
-    "usage: gsae arc-prompt [--target] TASK.json\n"
-    "\n"
-    "Print the notebook's prompt for the ARC task in TASK.json exactly as the model sees it\n"
-    "(no newline added: it ends with \"OUTPUT. \"), or with --target the expected answer (the\n"
-    "first test output) as numpy prints it, followed by a newline.\n";
+struct arc_prompt_opts {
+    const char *path;
+    bool target;
+};
+
+static const struct opt arc_prompt_table[] = {
+    {NULL, OPT_STR, offsetof(struct arc_prompt_opts, path), .flags = OPT_POS | OPT_REQUIRED,
+     .meta = "TASK.json", .help = "the ARC task"},
+    {"target", OPT_FLAG, offsetof(struct arc_prompt_opts, target),
+     .help = "print the expected answer instead of the prompt"},
+    {0},
+};
+
+const struct opt_cmd arc_prompt_cmd = {
+    "arc-prompt",
+    .synopsis = "[--target] TASK.json",
+    .about = "Print the notebook's prompt for the ARC task in TASK.json exactly as the model sees\n"
+             "it (no newline added: it ends with \"OUTPUT. \"), or with --target the expected\n"
+             "answer (the first test output) as numpy prints it, followed by a newline.\n",
+    .size = sizeof(struct arc_prompt_opts),
+    .groups = {{arc_prompt_table, 0}},
+};
 
 int cmd_arc_prompt(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    const char *path = NULL;
-    bool target = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--target") == 0)
-            target = true;
-        else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "gsae arc-prompt: bad argument '%s'\n%s", argv[i], usage_text);
-            return 2;
-        } else
-            path = argv[i];
-    }
-    if (!path) {
-        fprintf(stderr, "gsae arc-prompt: TASK.json is required\n%s", usage_text);
-        return 2;
-    }
+    struct arc_prompt_opts o;
+    int prc = opt_parse(&arc_prompt_cmd, argc, argv, &o);
+    if (prc != OPT_RUN) return prc;
+    const char *path = o.path;
+    bool target = o.target;
     struct gsae_error err = {0};
     struct arc_task task = {0};
     char *text = NULL;

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,80 +37,70 @@
 /* Per-position peaks printed for each top feature. */
 #define N_PEAKS 3
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: [mpirun -np N] gsae attribute --model MODEL --sae SAE [--layer L]\n"
-            "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
-            "           (--metric logit-diff --target TOK --baseline TOK [--position P] |\n"
-            "            --metric answer-logprob (--answer TEXT | --answer-ids LIST))\n"
-            "           [--top 10] [--out DIR]\n"
-            "\n"
-            "Back-propagate a metric of the final logits to resid_post.L (SAE spliced in with its\n"
-            "error term) and attribute it to SAE features: acts[p,f] * (W_dec[f] . dM/dresid[p]).\n"
-            "Print the metric, the top features by total |attribution| over positions with their\n"
-            "largest per-position values, and the error term's share of the total.\n"
-            "\n%s%s"
-            "  --metric M         logit-diff or answer-logprob (required)\n"
-            "  --target TOK       logit-diff: the target token: an id (a number is read as\n"
-            "                     an id), or a text that is one token\n"
-            "  --baseline TOK     logit-diff: the baseline token, likewise\n"
-            "  --position P       logit-diff: the row read (default the last; negative counts\n"
-            "                     from the end)\n"
-            "  --answer TEXT      answer-logprob: the answer, tokenized without <bos> (a space is\n"
-            "                     prepended) and teacher-forced after the prompt\n"
-            "  --answer-ids LIST  answer-logprob: the answer as token ids\n"
-            "  --top K            features listed (default 10)\n"
-            "  --out DIR          write attribution.nc, attribution_top.csv,\n"
-            "                     attribution_strip.csv and attribution_meta.csv there\n"
-            "                     (created if missing)\n",
-            sae_session_model_usage, sae_session_prompt_usage);
-}
-
 struct attr_opts {
     const char *metric, *target, *baseline, *answer, *answer_ids, *out_dir;
     int64_t position, top;
     bool has_position;
 };
 
+struct attr_args {
+    struct sae_session_opts s;
+    struct attr_opts ao;
+    int metric;
+    uint64_t given;
+};
+
+static const struct opt_choice metrics[] = {{"logit-diff", 0}, {"answer-logprob", 1}, {0}};
+
+#define O(f) offsetof(struct attr_args, f)
+static const struct opt attribute_table[] = {
+    {"metric", OPT_ENUM, O(metric), .choices = metrics, .flags = OPT_REQUIRED, .meta = "M",
+     .help = "logit-diff or answer-logprob"},
+    {"target", OPT_STR, O(ao.target), .meta = "TOK",
+     .help = "logit-diff: the target token, an id or a text that is one token"},
+    {"baseline", OPT_STR, O(ao.baseline), .meta = "TOK", .help = "logit-diff: the baseline token"},
+    {"position", OPT_I64, O(ao.position), .min = -1099511627776.0, .max = 1099511627776.0,
+     .meta = "P", .help = "logit-diff: the row read (default the last; negative from the end)"},
+    {"answer", OPT_STR, O(ao.answer), .meta = "TEXT",
+     .help = "answer-logprob: the answer, teacher-forced after the prompt"},
+    {"answer-ids", OPT_STR, O(ao.answer_ids), .meta = "LIST",
+     .help = "answer-logprob: the answer as token ids"},
+    {"top", OPT_I64, O(ao.top), "10", 1, 1 << 20, .meta = "K", .help = "features listed"},
+    {"top-k", OPT_I64, O(ao.top), .min = 1, .max = 1 << 20, .flags = OPT_HIDDEN, .meta = "K"},
+    {"out", OPT_STR, O(ao.out_dir), .meta = "DIR",
+     .help = "write attribution.nc, attribution_top.csv, _strip.csv and _meta.csv there"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd attribute_cmd = {
+    "attribute",
+    .synopsis = "--model MODEL --sae SAE [--layer L]   (under [mpirun -np N])\n"
+                "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST)\n"
+                "           (--metric logit-diff --target TOK --baseline TOK [--position P] |\n"
+                "            --metric answer-logprob (--answer TEXT | --answer-ids LIST))\n"
+                "           [--top 10] [--out DIR]",
+    .about =
+        "Back-propagate a metric of the final logits to resid_post.L (SAE spliced in with its\n"
+        "error term) and attribute it to SAE features: acts[p,f] * (W_dec[f] . dM/dresid[p]).\n"
+        "Print the metric, the top features by total |attribution| over positions with their\n"
+        "largest per-position values, and the error term's share of the total.\n",
+    .size = sizeof(struct attr_args),
+    .groups = {{sae_session_model_opts, offsetof(struct attr_args, s)},
+               {sae_session_prompt_opts, offsetof(struct attr_args, s)},
+               {attribute_table, 0}},
+    .given = OPT_GIVEN(struct attr_args, given),
+};
+
 static int parse(int argc, char **argv, struct sae_session_opts *o, struct attr_opts *ao)
 {
-    for (int i = 1; i < argc;) {
-        int took = sae_session_parse("attribute", argc, argv, i, o);
-        if (took < 0) return 2;
-        if (took > 0) {
-            i += took;
-            continue;
-        }
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = v != NULL;
-        if (ok && strcmp(a, "--metric") == 0) {
-            ok = strcmp(v, "logit-diff") == 0 || strcmp(v, "answer-logprob") == 0;
-            ao->metric = v;
-        } else if (ok && strcmp(a, "--position") == 0) {
-            ok = sae_cli_i64(v, -(INT64_C(1) << 40), INT64_C(1) << 40, &ao->position);
-            ao->has_position = true;
-        } else if (ok && strcmp(a, "--target") == 0)
-            ao->target = v;
-        else if (ok && strcmp(a, "--baseline") == 0)
-            ao->baseline = v;
-        else if (ok && strcmp(a, "--answer") == 0)
-            ao->answer = v;
-        else if (ok && strcmp(a, "--answer-ids") == 0)
-            ao->answer_ids = v;
-        else if (ok && (strcmp(a, "--top") == 0 || strcmp(a, "--top-k") == 0))
-            ok = sae_cli_i64(v, 1, 1 << 20, &ao->top);
-        else if (ok && strcmp(a, "--out") == 0)
-            ao->out_dir = v;
-        else
-            ok = false;
-        if (!ok) {
-            fprintf(stderr, "gsae attribute: bad argument '%s%s%s' (see gsae attribute --help)\n",
-                    a, v ? " " : "", v ? v : "");
-            return 2;
-        }
-        i += 2;
-    }
+    struct attr_args a;
+    int rc = opt_parse(&attribute_cmd, argc, argv, &a);
+    if (rc != OPT_RUN) return rc == 0 ? -1 : rc;
+    *o = a.s;
+    *ao = a.ao;
+    ao->metric = metrics[a.metric].name;
+    ao->has_position = opt_given(&attribute_cmd, &a, "position");
     const char *bad = NULL;
     if (!ao->metric)
         bad = "--metric logit-diff or --metric answer-logprob is required";
@@ -542,14 +533,10 @@ static enum gsae_status report(struct sae_session *s, const struct sae_session_o
 
 int cmd_attribute(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
     struct sae_session_opts o = {.layer = -1};
     struct attr_opts ao = {.top = 10};
     int rc = parse(argc, argv, &o, &ao);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc;
     /* every token covers at least one byte: the answer's bytes bound its token count */
     int64_t max_ans = 0;
     if (ao.answer) max_ans = 2 + (int64_t)strlen(ao.answer);

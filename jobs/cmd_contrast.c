@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,50 +43,10 @@
 #include "commands.h"
 #include "hub_cli.h"
 #include "job.h"
+#include "opt.h"
 #include "sae_cli.h"
 
 #define CONTRAST_PATH_MAX 4096
-
-static void usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: [mpirun -np N] gsae contrast --model MODEL --sae SAE --layer L --tokenizer PATH\n"
-        "           (--tasks DIR --outcomes CSV | --arc DIR --tasks NAME,... [--outcomes CSV]\n"
-        "            | --prompts JSONL) [--pairs A-B,...] [--permutations N] [--seed S]\n"
-        "           [--top K] [--out DIR] [--acts CSV] [--diff CSV] [--stages S|auto]\n"
-        "           [--layers SPEC] [--threads T] [--compute f32|bf16] [--no-bos]\n"
-        "           [--revision REV]\n"
-        "       gsae contrast --job FILE [--step SECTION] [flags overriding the job's]\n"
-        "\n"
-        "SAE features at each prompt's last token (resid_post.L, the model run up to layer L\n"
-        "only), the top features by difference for pairs of prompts, and the group contrast\n"
-        "of successful against failed prompts (mean difference, Cohen's d, Hedges' g,\n"
-        "permutation p-value, Benjamini-Hochberg q-value).\n"
-        "\n"
-        "  --tasks DIR       ARC tasks (DIR, DIR/training, DIR/evaluation); with --outcomes\n"
-        "                    (filename,confidence,len_prompt,outcome) in the CSV's order\n"
-        "  --arc DIR         ARC tasks directory, with --tasks NAME,... (in that order)\n"
-        "  --prompts JSONL   {\"prompt\", \"name\", \"label\", \"confidence\", \"len_prompt\"}\n"
-        "  --pairs A-B,...   prompt index pairs (0-based, in list order)\n"
-        "  --permutations N  label permutations for the p-values (default 1000)\n"
-        "  --seed S          permutation seed (default 0)\n"
-        "  --top K           top features per pair and for the group (default 10)\n"
-        "  --out DIR         output directory (default: [job] out with --job, else the\n"
-        "                    directory of --acts, else results/contrast)\n"
-        "  --acts, --diff    acts_last_token.csv / feature_diff.csv paths (default in OUT)\n"
-        "  --stages S        pipeline stages per replica (default all ranks; auto = same)\n"
-        "  --layers SPEC     explicit stages, inclusive layer ranges (e.g. 0-1,2-2)\n"
-        "  --threads T       BLAS and loop threads per rank\n"
-        "  --compute MODE    f32 (default, the reference) or bf16: GEMM inputs and weights\n"
-        "                    in bf16, f32 accumulation (oneDNN); SAE thresholds in f32\n"
-        "  --no-bos          do not put <bos> before each prompt\n"
-        "  --job FILE        read the settings from a job file: the section --step, else\n"
-        "                    the first step of [job] steps with command contrast (or\n"
-        "                    features, with position = last)\n"
-        "\n%s%s",
-        HUB_CLI_MODEL_USAGE, HUB_CLI_SAE_USAGE);
-}
 
 struct options {
     const char *job, *step;
@@ -94,28 +55,78 @@ struct options {
     char *model_path, *sae_path; /* owned: --model and --sae resolved (hub_cli.h) */
     int64_t layer, n_perm, top;
     uint64_t seed;
-    int n_stages, n_threads;
+    int n_stages, n_threads, position;
     bool no_bos;
     enum gemma_compute compute; /* --compute f32|bf16 (default f32) */
 };
 
+static const struct opt_choice computes[] = {
+    {"f32", GEMMA_COMPUTE_F32}, {"bf16", GEMMA_COMPUTE_BF16}, {0}};
+static const struct opt_choice auto_stages[] = {{"auto", 0}, {0}};
+static const struct opt_choice positions[] = {{"last", 0}, {0}};
+
+#define O(f) offsetof(struct options, f)
+static const struct opt contrast_table[] = {
+    {"model", OPT_STR, O(model), .meta = "MODEL", .help = "the checkpoint (required)"},
+    {"sae", OPT_STR, O(sae), .meta = "SAE", .help = "the SAE (required)"},
+    {"layer", OPT_I64, O(layer), "-1", 0, 1 << 20, .meta = "L",
+     .help = "hooked layer, resid_post.L (required)"},
+    {"tokenizer", OPT_STR, O(tokenizer), .meta = "PATH", .help = "tokenizer.json(.zst) (required)"},
+    {"revision", OPT_STR, O(revision), .meta = "REV",
+     .help = "branch, tag or commit of a hub MODEL"},
+    {"tasks", OPT_STR, O(tasks), .meta = "DIR|NAME,...",
+     .help = "ARC tasks (DIR, DIR/training, DIR/evaluation) with --outcomes, or names in --arc"},
+    {"arc", OPT_STR, O(arc), .meta = "DIR", .help = "ARC tasks directory, with --tasks NAME,..."},
+    {"outcomes", OPT_STR, O(outcomes), .meta = "CSV",
+     .help = "filename,confidence,len_prompt,outcome in the CSV's order"},
+    {"prompts", OPT_STR, O(prompts), .meta = "JSONL",
+     .help = "{\"prompt\", \"name\", \"label\", \"confidence\", \"len_prompt\"} per line"},
+    {"pairs", OPT_STR, O(pairs), .meta = "A-B,...", .help = "prompt index pairs (0-based)"},
+    {"permutations", OPT_I64, O(n_perm), "1000", 1, 1099511627776.0, .meta = "N",
+     .help = "label permutations for the p-values"},
+    {"seed", OPT_U64, O(seed), "0", .meta = "S", .help = "permutation seed"},
+    {"top", OPT_I64, O(top), "10", 1, 1 << 20, .meta = "K",
+     .help = "top features per pair and for the group"},
+    {"out", OPT_STR, O(out), .meta = "DIR",
+     .help = "output directory (default: [job] out, else the directory of --acts)"},
+    {"acts", OPT_STR, O(acts), .meta = "CSV", .help = "acts_last_token.csv path (default in OUT)"},
+    {"diff", OPT_STR, O(diff), .meta = "CSV", .help = "feature_diff.csv path (default in OUT)"},
+    {"stages", OPT_INT, O(n_stages), .min = 1, .max = 1 << 20, .choices = auto_stages,
+     .meta = "S|auto", .help = "pipeline stages per replica (default all ranks)"},
+    {"layers", OPT_STR, O(layers), .meta = "SPEC", .help = "explicit stages, e.g. 0-1,2-2"},
+    {"threads", OPT_INT, O(n_threads), .min = 0, .max = 4096, .meta = "T",
+     .help = "BLAS and loop threads per rank"},
+    {"compute", OPT_ENUM, O(compute), "f32", .choices = computes, .meta = "f32|bf16",
+     .help = "GEMM arithmetic (bf16: f32 accumulation, oneDNN; SAE thresholds in f32)"},
+    {"no-bos", OPT_FLAG, O(no_bos), .help = "do not put <bos> before each prompt"},
+    {"position", OPT_ENUM, O(position), .choices = positions, .flags = OPT_HIDDEN, .meta = "last"},
+    {"job", OPT_STR, O(job), .meta = "FILE",
+     .help = "read the settings from a job file's section --step (else its first contrast step)"},
+    {"step", OPT_STR, O(step), .meta = "SECTION", .help = "the job file's section"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd contrast_cmd = {
+    "contrast",
+    .synopsis =
+        "--model MODEL --sae SAE --layer L --tokenizer PATH   (under [mpirun -np N])\n"
+        "           (--tasks DIR --outcomes CSV | --arc DIR --tasks NAME,... [--outcomes CSV]\n"
+        "            | --prompts JSONL) [--pairs A-B,...] [--permutations N] [--seed S]\n"
+        "           [--top K] [--out DIR] [--acts CSV] [--diff CSV] [--stages S|auto]\n"
+        "           [--layers SPEC] [--threads T] [--compute f32|bf16] [--no-bos]\n"
+        "           [--revision REV]\n"
+        "       gsae contrast --job FILE [--step SECTION] [flags overriding the job's]",
+    .about = "SAE features at each prompt's last token (resid_post.L, the model run up to layer L\n"
+             "only), the top features by difference for pairs of prompts, and the group contrast\n"
+             "of successful against failed prompts (mean difference, Cohen's d, Hedges' g,\n"
+             "permutation p-value, Benjamini-Hochberg q-value).\n"
+             "\n" HUB_CLI_MODEL_USAGE HUB_CLI_SAE_USAGE,
+    .size = sizeof(struct options),
+    .groups = {{contrast_table, 0}},
+};
+
 /* ---- options ------------------------------------------------------------------------------ */
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    return gsae_parse_u64(s, out);
-}
-
-static bool parse_bool(const char *s, bool *out)
-{
-    if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0)
-        *out = true;
-    else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcmp(s, "no") == 0)
-        *out = false;
-    else
-        return false;
-    return true;
-}
 
 static bool is_flag(const char *key)
 {
@@ -126,44 +137,10 @@ static bool is_flag(const char *key)
 static enum gsae_status set_option(struct options *o, const char *key, const char *v,
                                    const char *from, struct gsae_error *err)
 {
-    const char **str = NULL;
-    struct {
-        const char *key;
-        const char **dst;
-    } strs[] = {{"model", &o->model},      {"sae", &o->sae},     {"tokenizer", &o->tokenizer},
-                {"tasks", &o->tasks},      {"arc", &o->arc},     {"outcomes", &o->outcomes},
-                {"prompts", &o->prompts},  {"pairs", &o->pairs}, {"out", &o->out},
-                {"acts", &o->acts},        {"diff", &o->diff},   {"layers", &o->layers},
-                {"revision", &o->revision}};
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        if (strcmp(key, strs[i].key) == 0) str = strs[i].dst;
-    int64_t n = 0;
-    bool ok = true;
-    if (str)
-        *str = v;
-    else if (strcmp(key, "layer") == 0)
-        ok = sae_cli_i64(v, 0, 1 << 20, &o->layer);
-    else if (strcmp(key, "permutations") == 0)
-        ok = sae_cli_i64(v, 1, INT64_C(1) << 40, &o->n_perm);
-    else if (strcmp(key, "top") == 0)
-        ok = sae_cli_i64(v, 1, 1 << 20, &o->top);
-    else if (strcmp(key, "seed") == 0)
-        ok = parse_u64(v, &o->seed);
-    else if (strcmp(key, "stages") == 0) {
-        ok = strcmp(v, "auto") == 0 || sae_cli_i64(v, 1, 1 << 20, &n);
-        o->n_stages = (int)n;
-    } else if (strcmp(key, "threads") == 0) {
-        ok = sae_cli_i64(v, 0, 4096, &n);
-        o->n_threads = (int)n;
-    } else if (strcmp(key, "position") == 0)
-        ok = strcmp(v, "last") == 0;
-    else if (strcmp(key, "no-bos") == 0)
-        ok = parse_bool(v, &o->no_bos);
-    else if (strcmp(key, "compute") == 0)
-        ok = gemma_compute_parse(v, &o->compute, err) == GSAE_OK;
-    else
+    enum gsae_status st = opt_set(&contrast_cmd, o, key, v, err);
+    if (st == GSAE_ENOTFOUND)
         return gsae_fail(err, GSAE_EINVAL, "%s: unknown setting '%s'", from, key);
-    if (!ok)
+    if (st != GSAE_OK)
         return gsae_fail(err, GSAE_EINVAL, "%s: %s = '%s' is not valid (see gsae contrast --help)",
                          from, key, v);
     return GSAE_OK;
@@ -244,8 +221,7 @@ static const char *default_out(const char *acts, char *buf, size_t cap)
 static int parse_args(int argc, char **argv, struct options *o, struct job *job, char *out_buf,
                       size_t out_cap)
 {
-    memset(o, 0, sizeof *o);
-    o->layer = -1, o->n_perm = 1000, o->top = 10;
+    opt_defaults(&contrast_cmd, o);
     struct gsae_error err = {0};
     const char *out_flag = NULL;
     for (int pass = 0; pass < 2; pass++) {
@@ -678,7 +654,7 @@ static double now_s(void)
 int cmd_contrast(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
-        usage(stdout);
+        opt_usage(&contrast_cmd, stdout);
         return 0;
     }
     struct options o;

@@ -8,6 +8,7 @@
  * (sae_dashboard/neuronpedia/neuronpedia_dashboard.py: NeuronpediaDashboardBatch.to_dict) and
  * Neuronpedia's export (utils/neuronpedia-utils: features/ and activations/ JSONL records);
  * README.md "Export" lists each field and what gsae puts there. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,32 +24,70 @@
 #include "cli.h"
 #include "commands.h"
 #include "featdash.h"
+#include "opt.h"
 #include "sae_cli.h"
-
-static const char usage_text[] =
-    "usage: gsae export --store STORE --sae SAE --model MODEL --format saedashboard|neuronpedia\n"
-    "                   (--features LIST | --all) --out DIR [--top N] [--tokenizer PATH]\n"
-    "                   [--logits K] [--batch-size B] [--model-id ID] [--source-id ID]\n"
-    "                   [--creator-id ID]\n"
-    "Features of STORE (harvested with SAE on MODEL) as feature-dashboard data: activation\n"
-    "density, activation histogram, the top N (default 20) max-activating examples as token\n"
-    "strings with the feature's activation on every token of the context the harvest kept,\n"
-    "and the top K (default 10) positive and negative logit effects (W_dec[f] . W_U, the final\n"
-    "norm folded in). --features takes a list (3,17,40-45); --all takes every feature.\n"
-    "  saedashboard: DIR/batch-0.json, batch-1.json, ... (B features each, default 128), as\n"
-    "                SAEDashboard's NeuronpediaRunner writes them.\n"
-    "  neuronpedia:  DIR/MODEL_ID/SOURCE_ID/features/batch-N.jsonl and activations/batch-N.jsonl,\n"
-    "                the records of a Neuronpedia export (gzip them for an upload).\n"
-    "MODEL_ID defaults to the checkpoint directory's name, SOURCE_ID to LAYER-gsae-res-WIDTH\n"
-    "(e.g. 20-gsae-res-16k), CREATOR_ID to gsae. Token strings are each token decoded alone\n"
-    "(the tokenizer: --tokenizer, else MODEL/tokenizer.json); invalid UTF-8 becomes U+FFFD.\n"
-    "Without a tokenizer, token strings are the ids in decimal. Under mpirun only rank 0 works.\n";
 
 struct export_opts {
     const char *store, *sae, *model, *format, *features, *out, *tok_path;
     const char *model_id, *source_id, *creator_id;
-    bool all, neuronpedia;
+    bool all;
+    int neuronpedia;
     int64_t top, logits, batch;
+};
+
+static const struct opt_choice formats[] = {{"saedashboard", 0}, {"neuronpedia", 1}, {0}};
+
+#define O(f) offsetof(struct export_opts, f)
+static const struct opt export_table[] = {
+    {"store", OPT_STR, O(store), .flags = OPT_POS | OPT_REQUIRED, .meta = "STORE",
+     .help = "the harvested store"},
+    {"sae", OPT_STR, O(sae), .flags = OPT_REQUIRED, .meta = "SAE", .help = "its SAE"},
+    {"model", OPT_STR, O(model), .flags = OPT_REQUIRED, .meta = "MODEL", .help = "its model"},
+    {"format", OPT_ENUM, O(neuronpedia), .choices = formats, .flags = OPT_REQUIRED,
+     .meta = "FORMAT", .help = "saedashboard or neuronpedia"},
+    {"features", OPT_STR, O(features), .meta = "LIST", .help = "features, e.g. 3,17,40-45"},
+    {"all", OPT_FLAG, O(all), .help = "every feature"},
+    {"out", OPT_STR, O(out), .flags = OPT_REQUIRED, .meta = "DIR", .help = "output directory"},
+    {"top", OPT_I64, O(top), "20", 1, 1024, .meta = "N", .help = "max-activating examples"},
+    {"tokenizer", OPT_STR, O(tok_path), .meta = "PATH",
+     .help = "default MODEL/tokenizer.json when present"},
+    {"logits", OPT_I64, O(logits), "10", 1, 100000, .meta = "K",
+     .help = "positive and negative logit effects"},
+    {"batch-size", OPT_I64, O(batch), "128", 1, 1 << 20, .meta = "B",
+     .help = "features per batch file"},
+    {"model-id", OPT_STR, O(model_id), .meta = "ID", .help = "default the checkpoint's name"},
+    {"source-id", OPT_STR, O(source_id), .meta = "ID", .help = "default LAYER-gsae-res-WIDTH"},
+    {"creator-id", OPT_STR, O(creator_id), "gsae", .meta = "ID", .help = "creator"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd export_cmd = {
+    "export",
+    .synopsis =
+        "--store STORE --sae SAE --model MODEL --format saedashboard|neuronpedia\n"
+        "                   (--features LIST | --all) --out DIR [--top N] [--tokenizer PATH]\n"
+        "                   [--logits K] [--batch-size B] [--model-id ID] [--source-id ID]\n"
+        "                   [--creator-id ID]",
+    .about =
+        "Features of STORE (harvested with SAE on MODEL) as feature-dashboard data: activation\n"
+        "density, activation histogram, the top N (default 20) max-activating examples as token\n"
+        "strings with the feature's activation on every token of the context the harvest kept,\n"
+        "and the top K (default 10) positive and negative logit effects (W_dec[f] . W_U, the "
+        "final\n"
+        "norm folded in). --features takes a list (3,17,40-45); --all takes every feature.\n"
+        "  saedashboard: DIR/batch-0.json, batch-1.json, ... (B features each, default 128), as\n"
+        "                SAEDashboard's NeuronpediaRunner writes them.\n"
+        "  neuronpedia:  DIR/MODEL_ID/SOURCE_ID/features/batch-N.jsonl and "
+        "activations/batch-N.jsonl,\n"
+        "                the records of a Neuronpedia export (gzip them for an upload).\n"
+        "MODEL_ID defaults to the checkpoint directory's name, SOURCE_ID to LAYER-gsae-res-WIDTH\n"
+        "(e.g. 20-gsae-res-16k), CREATOR_ID to gsae. Token strings are each token decoded alone\n"
+        "(the tokenizer: --tokenizer, else MODEL/tokenizer.json); invalid UTF-8 becomes U+FFFD.\n"
+        "Without a tokenizer, token strings are the ids in decimal. Under mpirun only rank 0 "
+        "works.\n",
+    .size = sizeof(struct export_opts),
+    .groups = {{export_table, 0}},
 };
 
 struct export_state {
@@ -159,134 +198,117 @@ static int make_dirs(const char *path)
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9))
 
-static int export_batch(struct export_state *s, const int64_t *feats, int64_t n, int64_t batch)
+/* SOURCE_ID by default: LAYER-gsae-res-WIDTH (WIDTH in k when a multiple of 1024). */
+static void default_source_id(struct export_state *s)
+{
+    int64_t w = s->fs.cfg.d_sae;
+    char width[32];
+    if (w % 1024 == 0)
+        snprintf(width, sizeof width, "%lldk", (long long)(w / 1024));
+    else
+        snprintf(width, sizeof width, "%lld", (long long)w);
+    if (s->layer >= 0)
+        snprintf(s->source_id, sizeof s->source_id, "%lld-gsae-res-%s", (long long)s->layer, width);
+    else
+        snprintf(s->source_id, sizeof s->source_id, "gsae-res-%s", width);
+}
+
+/* Example j of feature f (its context ids/acts of len tokens, the peak at before) as a
+ * SAEDashboard activation or a Neuronpedia activation record; *max_v gets its largest value. */
+static json_t *example_record(const struct export_state *s, int64_t f, int64_t j,
+                              const int32_t *ids, const float *acts, int64_t len, int64_t before,
+                              double *max_v)
+{
+    const struct featstats *fs = &s->fs;
+    json_t *tokens, *values;
+    int64_t peak, max_at;
+    double min_v = 0;
+    *max_v = 0;
+    example_lists(s, ids, acts, len, before, &tokens, &values, &peak, max_v, &max_at, &min_v);
+    double top_v = (double)fs->top[f * fs->cfg.top_k].value;
+    json_t *a = json_object();
+    if (!s->o->neuronpedia) {
+        /* SAEDashboard's "TOP ACTIVATIONS" group: bin_min -1, bin_max the max, -1 */
+        json_object_set_new(a, "bin_min", json_real(-1));
+        json_object_set_new(a, "bin_max", json_real(top_v));
+        json_object_set_new(a, "bin_contains", json_real(-1));
+        json_object_set_new(a, "tokens", tokens);
+        json_object_set_new(a, "values", values);
+        json_object_set_new(a, "qualifying_token_index", json_integer(peak));
+        return a;
+    }
+    char id[64];
+    snprintf(id, sizeof id, "gsae%lldx%lld", (long long)f, (long long)j);
+    json_object_set_new(a, "id", json_string(id));
+    json_object_set_new(a, "tokens", tokens);
+    json_object_set_new(a, "modelId", jstr(s->model_id));
+    json_object_set_new(a, "layer", jstr(s->source_id));
+    json_object_set_new(a, "index", json_integer(f));
+    json_object_set_new(a, "maxValue", json_real(*max_v));
+    json_object_set_new(a, "maxValueTokenIndex", json_integer(max_at));
+    json_object_set_new(a, "minValue", json_real(min_v));
+    json_object_set_new(a, "values", values);
+    json_object_set_new(a, "dfaValues", json_array());
+    json_object_set_new(a, "dfaTargetIndex", json_null());
+    json_object_set_new(a, "dfaMaxValue", json_null());
+    json_object_set_new(a, "creatorId", jstr(s->o->creator_id));
+    json_object_set_new(a, "createdAt", jstr(s->created_at));
+    json_object_set_new(a, "lossValues", json_array());
+    json_object_set_new(a, "logitContributions", json_null());
+    json_object_set_new(a, "binContains", json_real(-1));
+    json_object_set_new(a, "binMax", json_real(top_v));
+    json_object_set_new(a, "binMin", json_real(-1));
+    json_object_set_new(a, "qualifyingTokenIndex", json_integer(peak));
+    json_object_set_new(a, "dataIndex", json_null());
+    json_object_set_new(a, "dataSource", json_null());
+    return a;
+}
+
+/* Feature f (i-th of the batch) as a SAEDashboard feature or a Neuronpedia feature record;
+ * a SAEDashboard feature takes acts_list over. */
+static json_t *feature_record(const struct export_state *s, int64_t f, int64_t i,
+                              const struct logit_effects *le, json_t *acts_list, double max_approx)
+{
+    json_t *obj = json_object();
+    if (!s->o->neuronpedia) {
+        json_object_set_new(obj, "feature_index", json_integer(f));
+        set_empty_lists(obj, alignment_fields);
+        common_fields(s, obj, f, le, i);
+        json_object_set_new(obj, "n_prompts_total",
+                            json_integer((s->fs.n_tokens + s->context_size - 1) / s->context_size));
+        json_object_set_new(obj, "n_tokens_in_prompt", json_integer(s->context_size));
+        json_object_set_new(obj, "dataset", json_string(""));
+        json_object_set_new(obj, "decoder_weights_dist", json_array());
+        json_object_set_new(obj, "activations", acts_list);
+        return obj;
+    }
+    json_object_set_new(obj, "modelId", jstr(s->model_id));
+    json_object_set_new(obj, "layer", jstr(s->source_id));
+    json_object_set_new(obj, "index", json_integer(f));
+    json_object_set_new(obj, "creatorId", jstr(s->o->creator_id));
+    json_object_set_new(obj, "createdAt", jstr(s->created_at));
+    json_object_set_new(obj, "hasVector", json_false());
+    json_object_set_new(obj, "vector", json_array());
+    json_object_set_new(obj, "vectorLabel", json_null());
+    json_object_set_new(obj, "hookName", json_null());
+    json_object_set_new(obj, "topkCosSimIndices", json_array());
+    json_object_set_new(obj, "topkCosSimValues", json_array());
+    set_empty_lists(obj, alignment_fields);
+    common_fields(s, obj, f, le, i);
+    json_object_set_new(obj, "decoder_weights_dist", json_array());
+    json_object_set_new(obj, "maxActApprox", json_real(max_approx));
+    return obj;
+}
+
+/* The batch's files: DIR/batch-N.json, or dir/{features,activations}/batch-N.jsonl (one
+ * compact record per line). */
+static int write_batch(const struct export_state *s, int64_t batch, json_t *features,
+                       json_t *np_features, json_t *np_acts, const char *dir)
 {
     const struct export_opts *o = s->o;
-    const struct featstats *fs = &s->fs;
-    int64_t before = fs->cfg.ctx_before, after = fs->cfg.ctx_after, len = before + 1 + after;
-    struct logit_effects le;
-    int32_t *ids = NULL;
-    float *acts = NULL;
-    int64_t sae_layer = -1;
-    if (featdash_logits("export", o->model, o->sae, feats, n, o->logits, &le, &sae_layer)) return 1;
-    if (s->layer < 0) s->layer = sae_layer;
-    if (featdash_contexts("export", o->store, fs, feats, n, o->top, before, after, &ids, &acts)) {
-        logit_effects_free(&le);
-        return 1;
-    }
-    if (!s->source_id[0]) {
-        int64_t w = fs->cfg.d_sae;
-        char width[32];
-        if (w % 1024 == 0)
-            snprintf(width, sizeof width, "%lldk", (long long)(w / 1024));
-        else
-            snprintf(width, sizeof width, "%lld", (long long)w);
-        if (s->layer >= 0)
-            snprintf(s->source_id, sizeof s->source_id, "%lld-gsae-res-%s", (long long)s->layer,
-                     width);
-        else
-            snprintf(s->source_id, sizeof s->source_id, "gsae-res-%s", width);
-    }
-    json_t *features = json_array();
-    json_t *np_features = NULL, *np_acts = NULL;
-    char dir[4200], path[4400];
+    char path[4400];
     int rc = 0;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t f = feats[i];
-        json_t *obj = json_object(), *acts_list = json_array();
-        double max_approx = 0;
-        for (int64_t j = 0; j < fs->top_n[f] && j < o->top; j++) {
-            const int64_t at = (i * o->top + j) * len;
-            json_t *tokens, *values;
-            int64_t peak, max_at;
-            double max_v = 0, min_v = 0;
-            example_lists(s, ids + at, acts + at, len, before, &tokens, &values, &peak, &max_v,
-                          &max_at, &min_v);
-            if (max_v > max_approx) max_approx = max_v;
-            double top_v = (double)fs->top[f * fs->cfg.top_k].value;
-            json_t *a = json_object();
-            if (!o->neuronpedia) {
-                /* SAEDashboard's "TOP ACTIVATIONS" group: bin_min -1, bin_max the max, -1 */
-                json_object_set_new(a, "bin_min", json_real(-1));
-                json_object_set_new(a, "bin_max", json_real(top_v));
-                json_object_set_new(a, "bin_contains", json_real(-1));
-                json_object_set_new(a, "tokens", tokens);
-                json_object_set_new(a, "values", values);
-                json_object_set_new(a, "qualifying_token_index", json_integer(peak));
-                json_array_append_new(acts_list, a);
-                continue;
-            }
-            char id[64];
-            snprintf(id, sizeof id, "gsae%lldx%lld", (long long)f, (long long)j);
-            json_object_set_new(a, "id", json_string(id));
-            json_object_set_new(a, "tokens", tokens);
-            json_object_set_new(a, "modelId", jstr(s->model_id));
-            json_object_set_new(a, "layer", jstr(s->source_id));
-            json_object_set_new(a, "index", json_integer(f));
-            json_object_set_new(a, "maxValue", json_real(max_v));
-            json_object_set_new(a, "maxValueTokenIndex", json_integer(max_at));
-            json_object_set_new(a, "minValue", json_real(min_v));
-            json_object_set_new(a, "values", values);
-            json_object_set_new(a, "dfaValues", json_array());
-            json_object_set_new(a, "dfaTargetIndex", json_null());
-            json_object_set_new(a, "dfaMaxValue", json_null());
-            json_object_set_new(a, "creatorId", jstr(o->creator_id));
-            json_object_set_new(a, "createdAt", jstr(s->created_at));
-            json_object_set_new(a, "lossValues", json_array());
-            json_object_set_new(a, "logitContributions", json_null());
-            json_object_set_new(a, "binContains", json_real(-1));
-            json_object_set_new(a, "binMax", json_real(top_v));
-            json_object_set_new(a, "binMin", json_real(-1));
-            json_object_set_new(a, "qualifyingTokenIndex", json_integer(peak));
-            json_object_set_new(a, "dataIndex", json_null());
-            json_object_set_new(a, "dataSource", json_null());
-            json_array_append_new(acts_list, a);
-        }
-        if (!o->neuronpedia) {
-            json_object_set_new(obj, "feature_index", json_integer(f));
-            set_empty_lists(obj, alignment_fields);
-            common_fields(s, obj, f, &le, i);
-            json_object_set_new(
-                obj, "n_prompts_total",
-                json_integer((fs->n_tokens + s->context_size - 1) / s->context_size));
-            json_object_set_new(obj, "n_tokens_in_prompt", json_integer(s->context_size));
-            json_object_set_new(obj, "dataset", json_string(""));
-            json_object_set_new(obj, "decoder_weights_dist", json_array());
-            json_object_set_new(obj, "activations", acts_list);
-            json_array_append_new(features, obj);
-            continue;
-        }
-        json_object_set_new(obj, "modelId", jstr(s->model_id));
-        json_object_set_new(obj, "layer", jstr(s->source_id));
-        json_object_set_new(obj, "index", json_integer(f));
-        json_object_set_new(obj, "creatorId", jstr(o->creator_id));
-        json_object_set_new(obj, "createdAt", jstr(s->created_at));
-        json_object_set_new(obj, "hasVector", json_false());
-        json_object_set_new(obj, "vector", json_array());
-        json_object_set_new(obj, "vectorLabel", json_null());
-        json_object_set_new(obj, "hookName", json_null());
-        json_object_set_new(obj, "topkCosSimIndices", json_array());
-        json_object_set_new(obj, "topkCosSimValues", json_array());
-        set_empty_lists(obj, alignment_fields);
-        common_fields(s, obj, f, &le, i);
-        json_object_set_new(obj, "decoder_weights_dist", json_array());
-        json_object_set_new(obj, "maxActApprox", json_real(max_approx));
-        if (!np_features) {
-            snprintf(dir, sizeof dir, "%s/%s/%s", o->out, s->model_id, s->source_id);
-            snprintf(path, sizeof path, "%s/features", dir);
-            rc = make_dirs(path);
-            snprintf(path, sizeof path, "%s/activations", dir);
-            if (rc == 0) rc = make_dirs(path);
-            np_features = json_array();
-            np_acts = json_array();
-        }
-        json_array_append_new(np_features, obj);
-        size_t k;
-        json_t *a;
-        json_array_foreach(acts_list, k, a) json_array_append(np_acts, a);
-        json_decref(acts_list);
-    }
-    if (rc == 0 && !o->neuronpedia) {
+    if (!o->neuronpedia) {
         json_t *doc = json_object();
         json_object_set_new(doc, "model_id", jstr(s->model_id));
         json_object_set_new(doc, "layer", json_integer(s->layer));
@@ -297,7 +319,6 @@ static int export_batch(struct export_state *s, const int64_t *feats, int64_t n,
         rc = write_json("export", doc, path, JSON_FLAGS);
         json_decref(doc);
     }
-    /* JSON Lines: one compact record per line */
     for (int which = 0; rc == 0 && o->neuronpedia && which < 2; which++) {
         snprintf(path, sizeof path, "%s/%s/batch-%lld.jsonl", dir,
                  which == 0 ? "features" : "activations", (long long)batch);
@@ -313,6 +334,60 @@ static int export_batch(struct export_state *s, const int64_t *feats, int64_t n,
             rc = 1;
         }
     }
+    return rc;
+}
+
+static int export_batch(struct export_state *s, const int64_t *feats, int64_t n, int64_t batch)
+{
+    const struct export_opts *o = s->o;
+    const struct featstats *fs = &s->fs;
+    int64_t before = fs->cfg.ctx_before, after = fs->cfg.ctx_after, len = before + 1 + after;
+    struct logit_effects le;
+    int32_t *ids = NULL;
+    float *acts = NULL;
+    int64_t sae_layer = -1;
+    if (featdash_logits("export", o->model, o->sae, feats, n, o->logits, &le, &sae_layer)) return 1;
+    if (s->layer < 0) s->layer = sae_layer;
+    if (featdash_contexts("export", o->store, fs, feats, n, o->top, before, after, &ids, &acts)) {
+        logit_effects_free(&le);
+        return 1;
+    }
+    if (!s->source_id[0]) default_source_id(s);
+    json_t *features = json_array();
+    json_t *np_features = NULL, *np_acts = NULL;
+    char dir[4200] = "", path[4400];
+    int rc = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t f = feats[i];
+        json_t *acts_list = json_array();
+        double max_approx = 0, max_v;
+        for (int64_t j = 0; j < fs->top_n[f] && j < o->top; j++) {
+            const int64_t at = (i * o->top + j) * len;
+            json_array_append_new(
+                acts_list, example_record(s, f, j, ids + at, acts + at, len, before, &max_v));
+            if (max_v > max_approx) max_approx = max_v;
+        }
+        json_t *obj = feature_record(s, f, i, &le, acts_list, max_approx);
+        if (!o->neuronpedia) {
+            json_array_append_new(features, obj);
+            continue;
+        }
+        if (!np_features) {
+            snprintf(dir, sizeof dir, "%s/%s/%s", o->out, s->model_id, s->source_id);
+            snprintf(path, sizeof path, "%s/features", dir);
+            rc = make_dirs(path);
+            snprintf(path, sizeof path, "%s/activations", dir);
+            if (rc == 0) rc = make_dirs(path);
+            np_features = json_array();
+            np_acts = json_array();
+        }
+        json_array_append_new(np_features, obj);
+        size_t k;
+        json_t *a;
+        json_array_foreach(acts_list, k, a) json_array_append(np_acts, a);
+        json_decref(acts_list);
+    }
+    if (rc == 0) rc = write_batch(s, batch, features, np_features, np_acts, dir);
     json_decref(features);
     json_decref(np_features);
     json_decref(np_acts);
@@ -386,62 +461,14 @@ static const char *base_name(const char *path, char *buf, size_t size)
 
 int cmd_export(int argc, char **argv)
 {
-    if (argc < 2 || cli_wants_help(argc, argv)) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    struct export_opts o = {.top = 20, .logits = 10, .batch = 128, .creator_id = "gsae"};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--all") == 0) {
-            o.all = true;
-            continue;
-        }
-        if (a[0] != '-' && !o.store) {
-            o.store = a;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "gsae export: %s needs a value\n%s", a, usage_text);
-            return 2;
-        }
-        i++;
-        const char **str = strcmp(a, "--store") == 0        ? &o.store
-                           : strcmp(a, "--sae") == 0        ? &o.sae
-                           : strcmp(a, "--model") == 0      ? &o.model
-                           : strcmp(a, "--format") == 0     ? &o.format
-                           : strcmp(a, "--features") == 0   ? &o.features
-                           : strcmp(a, "--out") == 0        ? &o.out
-                           : strcmp(a, "--tokenizer") == 0  ? &o.tok_path
-                           : strcmp(a, "--model-id") == 0   ? &o.model_id
-                           : strcmp(a, "--source-id") == 0  ? &o.source_id
-                           : strcmp(a, "--creator-id") == 0 ? &o.creator_id
-                                                            : NULL;
-        if (str)
-            *str = v;
-        else if ((strcmp(a, "--top") == 0 && sae_cli_i64(v, 1, 1024, &o.top)) ||
-                 (strcmp(a, "--logits") == 0 && sae_cli_i64(v, 1, 100000, &o.logits)) ||
-                 (strcmp(a, "--batch-size") == 0 && sae_cli_i64(v, 1, 1 << 20, &o.batch)))
-            continue;
-        else {
-            fprintf(stderr, "gsae export: bad option %s %s\n%s", a, v, usage_text);
-            return 2;
-        }
-    }
-    if (!o.store || !o.sae || !o.model || !o.format || !o.out || (!o.features == !o.all)) {
-        fprintf(stderr,
-                "gsae export: needs --store, --sae, --model, --format, --out and one of "
-                "--features or --all\n%s",
-                usage_text);
+    struct export_opts o;
+    int prc = opt_parse(&export_cmd, argc, argv, &o);
+    if (prc != OPT_RUN) return prc;
+    if (!o.features == !o.all) {
+        fprintf(stderr, "gsae export: give one of --features or --all\n");
         return 2;
     }
-    if (strcmp(o.format, "neuronpedia") == 0)
-        o.neuronpedia = true;
-    else if (strcmp(o.format, "saedashboard") != 0) {
-        fprintf(stderr, "gsae export: --format '%s': expected saedashboard or neuronpedia\n",
-                o.format);
-        return 2;
-    }
+    o.format = o.neuronpedia ? "neuronpedia" : "saedashboard";
     if (cli_world_rank() != 0) return 0;
     struct export_state s = {.o = &o, .layer = store_layer(o.store)};
     char path[4200], name[4200];

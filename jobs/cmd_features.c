@@ -11,6 +11,7 @@
  *    "top": [{"rank": 1, "feature": f, "activation": a}, ...]}}
  */
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,23 +22,37 @@
 #include "sae_cli.h"
 #include "sae_session.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: [mpirun -np N] gsae features --model MODEL --sae SAE [--layer L]\n"
-            "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) [--top K]\n"
-            "           [--all-positions FILE] [--json FILE]\n"
-            "\n"
-            "The top K (default 10) SAE features at the prompt's final token, with activations.\n"
-            "\n%s%s"
-            "  --top K              how many features to list (default 10)\n"
-            "  --all-positions FILE every active feature at every position, CSV:\n"
-            "                       prompt,position,token,feature,activation\n"
-            "  --json FILE          the listing as JSON: command, model, sae, layer, d_sae,\n"
-            "                       prompts[{prompt, n_prompt, position, token, n_active,\n"
-            "                       top[{rank, feature, activation}]}]\n",
-            sae_session_model_usage, sae_session_prompt_usage);
-}
+struct features_args {
+    struct sae_session_opts s;
+    int64_t top;
+    const char *all_path, *json_path;
+};
+
+#define O(f) offsetof(struct features_args, f)
+static const struct opt features_table[] = {
+    {"top", OPT_I64, O(top), "10", 1, 1 << 20, .meta = "K", .help = "how many features to list"},
+    {"all-positions", OPT_STR, O(all_path), .meta = "FILE",
+     .help = "every active feature at every position, CSV: "
+             "prompt,position,token,feature,activation"},
+    {"json", OPT_STR, O(json_path), .meta = "FILE",
+     .help = "the listing as JSON: command, model, sae, layer, d_sae, prompts[...]"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd features_cmd = {
+    "features",
+    .synopsis = "--model MODEL --sae SAE [--layer L]   (under [mpirun -np N])\n"
+                "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) [--top K]\n"
+                "           [--all-positions FILE] [--json FILE]",
+    .about = "The top K SAE features at the prompt's final token, with activations. The JSON\n"
+             "holds prompts[{prompt, n_prompt, position, token, n_active, top[{rank, feature,\n"
+             "activation}]}].\n",
+    .size = sizeof(struct features_args),
+    .groups = {{sae_session_model_opts, offsetof(struct features_args, s)},
+               {sae_session_prompt_opts, offsetof(struct features_args, s)},
+               {features_table, 0}},
+};
 
 /* Owner: append every recorded row of the prompt to the CSV (opened on first use). */
 static enum gsae_status write_positions(const char *path, struct csv_writer *w, const char *prompt,
@@ -156,33 +171,12 @@ static enum gsae_status features_one(struct sae_session *s, int64_t top, const c
 
 int cmd_features(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    struct sae_session_opts o = {.layer = -1};
-    int64_t top = 10;
-    const char *all_path = NULL, *json_path = NULL;
-    for (int i = 1; i < argc;) {
-        int took = sae_session_parse("features", argc, argv, i, &o);
-        if (took < 0) return 2;
-        if (took > 0) {
-            i += took;
-            continue;
-        }
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (v && strcmp(a, "--top") == 0 && sae_cli_i64(v, 1, 1 << 20, &top))
-            ;
-        else if (v && strcmp(a, "--all-positions") == 0)
-            all_path = v;
-        else if (v && strcmp(a, "--json") == 0)
-            json_path = v;
-        else {
-            fprintf(stderr, "gsae features: bad argument '%s' (see gsae features --help)\n", a);
-            return 2;
-        }
-        i += 2;
-    }
+    struct features_args fa;
+    int rc = opt_parse(&features_cmd, argc, argv, &fa);
+    if (rc != OPT_RUN) return rc;
+    struct sae_session_opts o = fa.s;
+    int64_t top = fa.top;
+    const char *all_path = fa.all_path, *json_path = fa.json_path;
     struct gsae_error err = {0};
     struct sae_session s;
     struct csv_writer csv = {0};

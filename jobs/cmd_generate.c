@@ -1,6 +1,7 @@
 /* cmd_generate.c: `gsae generate MODEL_DIR ...`: prefill a prompt and sample new tokens on one
  * process, with the KV cache (src/generate.h). */
 #include <omp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,86 +16,71 @@
 #include "cli.h"
 #include "commands.h"
 #include "hub_cli.h"
-
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: gsae generate MODEL (--ids I,J,... | --text TEXT --tokenizer FILE)\n"
-        "                     [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
-        "                     [--seed S] [--threads N] [--compute f32|bf16] [--no-eos]\n"
-        "                     [--revision REV]\n"
-        "\n"
-        "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
-        "of the checkpoint MODEL and generate up to N new tokens (default 32) with the\n"
-        "KV cache. Sampling: greedy when T is 0 (default), else temperature T, the K most\n"
-        "likely (0: all) and the nucleus of mass P (default 1), drawn with seed S (default 0).\n"
-        "Stops at the eos token unless --no-eos. Prints the new ids, the text when a\n"
-        "tokenizer is given, and prefill/decode speeds. --threads: BLAS and loop threads\n"
-        "(default: OPENBLAS_NUM_THREADS, else all cores). --compute bf16: GEMMs with bf16\n"
-        "inputs and weights, f32 accumulation (oneDNN); default f32.\n"
-        "\n%s",
-        HUB_CLI_MODEL_USAGE);
-}
+#include "opt.h"
 
 struct options {
     const char *dir, *ids, *text, *tokenizer, *revision;
     int64_t max_new, top_k;
     double temperature, top_p;
-    unsigned long long seed;
+    uint64_t seed;
     int n_threads;
-    bool stop_at_eos;
+    bool stop_at_eos, no_eos;
     enum gemma_compute compute; /* --compute f32|bf16 */
+};
+
+static const struct opt_choice computes[] = {
+    {"f32", GEMMA_COMPUTE_F32}, {"bf16", GEMMA_COMPUTE_BF16}, {0}};
+
+#define O(f) offsetof(struct options, f)
+static const struct opt generate_table[] = {
+    {NULL, OPT_STR, O(dir), .flags = OPT_POS | OPT_REQUIRED, .meta = "MODEL",
+     .help = "the checkpoint"},
+    {"ids", OPT_STR, O(ids), .meta = "I,J,...", .help = "the prompt as token ids"},
+    {"text", OPT_STR, O(text), .meta = "TEXT", .help = "the prompt as text (<bos> first)"},
+    {"tokenizer", OPT_STR, O(tokenizer), .meta = "FILE", .help = "tokenizer.json(.zst)"},
+    {"revision", OPT_STR, O(revision), .meta = "REV",
+     .help = "branch, tag or commit of a hub MODEL"},
+    {"max-new", OPT_I64, O(max_new), "32", 0, INT32_MAX, .meta = "N", .help = "new tokens"},
+    {"temperature", OPT_F64, O(temperature), "0", .meta = "T", .help = "0: greedy"},
+    {"top-k", OPT_I64, O(top_k), "0", 0, INT32_MAX, .meta = "K",
+     .help = "sample from the K most likely (0: all)"},
+    {"top-p", OPT_F64, O(top_p), "1", .meta = "P", .help = "nucleus mass"},
+    {"seed", OPT_U64, O(seed), "0", .meta = "S", .help = "sampling seed"},
+    {"threads", OPT_INT, O(n_threads), .min = 0, .max = 100000, .meta = "N",
+     .help = "BLAS and loop threads (default: OPENBLAS_NUM_THREADS, else all cores)"},
+    {"compute", OPT_ENUM, O(compute), "f32", .choices = computes, .meta = "f32|bf16",
+     .help = "GEMM arithmetic: f32 or bf16 inputs and weights, f32 accumulation"},
+    {"no-eos", OPT_FLAG, O(no_eos), .help = "do not stop at the eos token"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd generate_cmd = {
+    "generate",
+    .synopsis = "MODEL (--ids I,J,... | --text TEXT --tokenizer FILE)\n"
+                "                     [--max-new N] [--temperature T] [--top-k K] [--top-p P]\n"
+                "                     [--seed S] [--threads N] [--compute f32|bf16] [--no-eos]\n"
+                "                     [--revision REV]",
+    .about =
+        "Prefill the prompt (token ids, or TEXT encoded with <bos> first) through every layer\n"
+        "of the checkpoint MODEL and generate up to N new tokens with the KV cache.\n"
+        "Sampling: greedy when T is 0, else temperature T, the K most likely and the\n"
+        "nucleus of mass P, drawn with seed S. Stops at the eos token unless --no-eos.\n"
+        "Prints the new ids, the text when a tokenizer is given, and prefill/decode speeds.\n"
+        "\n" HUB_CLI_MODEL_USAGE,
+    .size = sizeof(struct options),
+    .groups = {{generate_table, 0}},
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.max_new = 32, .top_p = 1.0, .stop_at_eos = true};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = (char *)"";
-        if (strcmp(a, "--no-eos") == 0) {
-            o->stop_at_eos = false;
-            continue;
-        }
-        if (a[0] != '-') {
-            if (o->dir) return fprintf(stderr, "gsae generate: unexpected argument '%s'\n", a), 2;
-            o->dir = a;
-            continue;
-        }
-        if (!v) return fprintf(stderr, "gsae generate: %s needs a value\n", a), 2;
-        i++;
-        if (strcmp(a, "--ids") == 0)
-            o->ids = v;
-        else if (strcmp(a, "--text") == 0)
-            o->text = v;
-        else if (strcmp(a, "--tokenizer") == 0)
-            o->tokenizer = v;
-        else if (strcmp(a, "--revision") == 0)
-            o->revision = v;
-        else if (strcmp(a, "--max-new") == 0)
-            o->max_new = strtoll(v, &end, 10);
-        else if (strcmp(a, "--top-k") == 0)
-            o->top_k = strtoll(v, &end, 10);
-        else if (strcmp(a, "--temperature") == 0)
-            o->temperature = strtod(v, &end);
-        else if (strcmp(a, "--top-p") == 0)
-            o->top_p = strtod(v, &end);
-        else if (strcmp(a, "--seed") == 0)
-            o->seed = strtoull(v, &end, 10);
-        else if (strcmp(a, "--threads") == 0)
-            o->n_threads = (int)strtol(v, &end, 10);
-        else if (strcmp(a, "--compute") == 0) {
-            struct gsae_error err;
-            if (gemma_compute_parse(v, &o->compute, &err))
-                return fprintf(stderr, "gsae generate: %s\n", err.msg), 2;
-        } else
-            return fprintf(stderr, "gsae generate: unknown option '%s'\n", a), 2;
-        if (*end != '\0')
-            return fprintf(stderr, "gsae generate: %s: '%s' is not a number\n", a, v), 2;
+    int rc = opt_parse(&generate_cmd, argc, argv, o);
+    if (rc != OPT_RUN) return rc == 0 ? -1 : rc;
+    o->stop_at_eos = !o->no_eos;
+    if (!o->ids == !o->text || (o->text && !o->tokenizer)) {
+        fprintf(stderr, "gsae generate: give --ids, or --text with --tokenizer\n");
+        return 2;
     }
-    if (!o->dir || (!o->ids == !o->text) || (o->text && !o->tokenizer) || o->max_new < 0)
-        return usage(stderr), 2;
     return 0;
 }
 
@@ -174,10 +160,9 @@ static enum gsae_status run(const struct options *o, const struct ckpt *ck,
 
 int cmd_generate(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) return usage(stdout), 0;
     struct options o;
     int rc = parse_args(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc;
     if (o.n_threads <= 0) {
         const char *env = getenv("OPENBLAS_NUM_THREADS");
         int64_t n = 0;

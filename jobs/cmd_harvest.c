@@ -12,6 +12,7 @@
  * ranks nor the replica count, so the store does not either.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,29 +40,72 @@
 #include "sae_cli.h"
 #include "sae_session.h"
 
-static const char usage_text[] =
-    "usage: [mpirun -np N] gsae harvest --job FILE [OPTIONS]   (the [harvest] section's keys)\n"
-    "       [mpirun -np N] gsae harvest --model MODEL --sae SAE --corpus SHARDS --out STORE\n"
-    "           [--layer L] [--tokenizer PATH] [--stages S] [--layers SPEC] [--threads T]\n"
-    "           [--context 1024] [--windows-per-part 16] [--windows-per-mb 1]\n"
-    "           [--windows-per-round N] [--max-tokens N] [--resid none|f32|bf16]\n"
-    "           [--on-bad-doc skip|fail] [--top-k 32] [--progress CSV] [--freq CSV]\n"
-    "Run the model to resid_post.L over the corpus (comma-separated paths or globs of .jsonl,\n"
-    ".jsonl.zst, .jsonl.gz or .txt), encode each token with the SAE and write the store\n"
-    "directory STORE (io/store.h; --store is the same as --out). Resumable: a rerun continues\n"
-    "where a killed or stopped run left off. The model runs in harvest rounds of\n"
-    "--windows-per-round windows per replica (default 2 x stages x windows-per-mb, at most a\n"
-    "part; the store does not depend on it). SIGTERM/SIGUSR1 finish the round in flight, commit\n"
-    "the windows done (a partial part, completed by the rerun) and exit 75. --progress appends\n"
-    "seconds,tokens,rounds rows (after every round); --freq writes feature,frequency at the end.\n"
-    "Windows follow SAELens (prepend_bos): see src/window.h.\n";
-
 struct harvest_opts {
     struct sae_session_opts s;
     const char *corpus, *out, *progress_csv, *freq_csv;
     int64_t context, wpp, wpmb, wpr, max_tokens, top_k;
     enum store_resid resid;
     enum corpus_on_bad on_bad;
+};
+
+static const struct opt_choice resids[] = {
+    {"none", STORE_RESID_NONE}, {"f32", STORE_RESID_F32}, {"bf16", STORE_RESID_BF16}, {0}};
+static const struct opt_choice on_bad_docs[] = {
+    {"skip", CORPUS_ON_BAD_SKIP}, {"fail", CORPUS_ON_BAD_FAIL}, {0}};
+
+#define O(f) offsetof(struct harvest_opts, f)
+#define BIG  1125899906842624.0 /* 2^50 */
+static const struct opt harvest_table[] = {
+    {"corpus", OPT_STR, O(corpus), .flags = OPT_REQUIRED, .meta = "SHARDS",
+     .help = "comma-separated paths or globs of .jsonl(.zst|.gz) or .txt"},
+    {"out", OPT_STR, O(out), .flags = OPT_REQUIRED, .meta = "STORE", .help = "the store directory"},
+    {"store", OPT_STR, O(out), .flags = OPT_HIDDEN, .meta = "STORE"},
+    {"context", OPT_I64, O(context), "1024", 2, 1 << 20, .meta = "C", .help = "tokens per window"},
+    {"windows-per-part", OPT_I64, O(wpp), "16", 1, BIG, .meta = "W", .help = "store part size"},
+    {"windows-per-mb", OPT_I64, O(wpmb), "1", 1, BIG, .meta = "W",
+     .help = "windows per micro-batch"},
+    {"windows-per-round", OPT_I64, O(wpr), "0", 1, BIG, .meta = "N",
+     .help = "windows per replica and round (default 2 x stages x windows-per-mb)"},
+    {"max-tokens", OPT_I64, O(max_tokens), "0", 0, BIG, .meta = "N",
+     .help = "stop after N tokens (whole windows; 0: the corpus)"},
+    {"resid", OPT_ENUM, O(resid), "none", .choices = resids, .meta = "none|f32|bf16",
+     .help = "also store the residuals"},
+    {"on-bad-doc", OPT_ENUM, O(on_bad), "fail", .choices = on_bad_docs, .meta = "skip|fail",
+     .help = "what a malformed document does"},
+    {"top-k", OPT_I64, O(top_k), "32", 1, 1024, .meta = "K",
+     .help = "max-activating examples kept per feature"},
+    {"progress", OPT_STR, O(progress_csv), .meta = "CSV",
+     .help = "append seconds,tokens,rounds after every round"},
+    {"freq", OPT_STR, O(freq_csv), .meta = "CSV", .help = "write feature,frequency at the end"},
+    {0},
+};
+#undef BIG
+#undef O
+
+const struct opt_cmd harvest_cmd = {
+    "harvest",
+    .synopsis =
+        "--job FILE [OPTIONS]   (the [harvest] section's keys; under [mpirun -np N])\n"
+        "       gsae harvest --model MODEL --sae SAE --corpus SHARDS --out STORE\n"
+        "           [--layer L] [--tokenizer PATH] [--stages S] [--layers SPEC] [--threads T]\n"
+        "           [--context 1024] [--windows-per-part 16] [--windows-per-mb 1]\n"
+        "           [--windows-per-round N] [--max-tokens N] [--resid none|f32|bf16]\n"
+        "           [--on-bad-doc skip|fail] [--top-k 32] [--progress CSV] [--freq CSV]",
+    .about =
+        "Run the model to resid_post.L over the corpus (comma-separated paths or globs of .jsonl,\n"
+        ".jsonl.zst, .jsonl.gz or .txt), encode each token with the SAE and write the store\n"
+        "directory STORE (io/store.h; --store is the same as --out). Resumable: a rerun continues\n"
+        "where a killed or stopped run left off. The model runs in harvest rounds of\n"
+        "--windows-per-round windows per replica (default 2 x stages x windows-per-mb, at most a\n"
+        "part; the store does not depend on it). SIGTERM/SIGUSR1 finish the round in flight, "
+        "commit\n"
+        "the windows done (a partial part, completed by the rerun) and exit 75. --progress "
+        "appends\n"
+        "seconds,tokens,rounds rows (after every round); --freq writes feature,frequency at the "
+        "end.\n"
+        "Windows follow SAELens (prepend_bos): see src/window.h.\n",
+    .size = sizeof(struct harvest_opts),
+    .groups = {{sae_session_model_opts, offsetof(struct harvest_opts, s)}, {harvest_table, 0}},
 };
 
 /* Everything one rank holds. */
@@ -100,79 +144,8 @@ struct harvest {
 
 static int parse(int argc, char **argv, struct harvest_opts *o)
 {
-    memset(o, 0, sizeof *o);
-    o->s.layer = -1;
-    o->context = 1024, o->wpp = 16, o->wpmb = 1, o->top_k = 32;
-    o->resid = STORE_RESID_NONE;
-    o->on_bad = CORPUS_ON_BAD_FAIL;
-    for (int i = 1; i < argc; i++) {
-        /* The prompt options of the other SAE commands: the corpus is the input here. */
-        if (!strcmp(argv[i], "--prompt") || !strcmp(argv[i], "--prompts") ||
-            !strcmp(argv[i], "--arc") || !strcmp(argv[i], "--prompt-ids")) {
-            fprintf(stderr,
-                    "gsae harvest: %s is not an option of harvest (its input is --corpus)\n",
-                    argv[i]);
-            return 2;
-        }
-        int used = sae_session_parse("harvest", argc, argv, i, &o->s);
-        if (used < 0) return 2;
-        if (used > 0) {
-            i += used - 1;
-            continue;
-        }
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) {
-            fprintf(stderr, "gsae harvest: unknown option or missing value: %s\n%s", a, usage_text);
-            return 2;
-        }
-        i++;
-        int64_t *num = NULL, lo = 1;
-        if (strcmp(a, "--corpus") == 0)
-            o->corpus = v;
-        else if (strcmp(a, "--out") == 0 || strcmp(a, "--store") == 0)
-            o->out = v;
-        else if (strcmp(a, "--progress") == 0)
-            o->progress_csv = v;
-        else if (strcmp(a, "--freq") == 0)
-            o->freq_csv = v;
-        else if (strcmp(a, "--context") == 0)
-            num = &o->context, lo = 2;
-        else if (strcmp(a, "--windows-per-part") == 0)
-            num = &o->wpp;
-        else if (strcmp(a, "--windows-per-mb") == 0)
-            num = &o->wpmb;
-        else if (strcmp(a, "--windows-per-round") == 0)
-            num = &o->wpr;
-        else if (strcmp(a, "--max-tokens") == 0)
-            num = &o->max_tokens, lo = 0;
-        else if (strcmp(a, "--top-k") == 0)
-            num = &o->top_k;
-        else if (strcmp(a, "--resid") == 0 &&
-                 (!strcmp(v, "none") || !strcmp(v, "f32") || !strcmp(v, "bf16")))
-            o->resid = !strcmp(v, "none")  ? STORE_RESID_NONE
-                       : !strcmp(v, "f32") ? STORE_RESID_F32
-                                           : STORE_RESID_BF16;
-        else if (strcmp(a, "--on-bad-doc") == 0 && (!strcmp(v, "skip") || !strcmp(v, "fail")))
-            o->on_bad = !strcmp(v, "skip") ? CORPUS_ON_BAD_SKIP : CORPUS_ON_BAD_FAIL;
-        else {
-            fprintf(stderr, "gsae harvest: bad option %s %s\n%s", a, v, usage_text);
-            return 2;
-        }
-        if (num && !sae_cli_i64(v, lo, (int64_t)1 << 50, num)) {
-            fprintf(stderr, "gsae harvest: %s '%s' is not valid\n", a, v);
-            return 2;
-        }
-    }
-    if (!o->s.model_dir || !o->s.sae_path || !o->corpus || !o->out) {
-        fprintf(stderr, "gsae harvest: --model, --sae, --corpus and --out are required\n%s",
-                usage_text);
-        return 2;
-    }
-    if (o->top_k > 1024 || o->context > ((int64_t)1 << 20)) {
-        fprintf(stderr, "gsae harvest: --top-k at most 1024, --context at most 2^20\n");
-        return 2;
-    }
-    return 0;
+    int rc = opt_parse(&harvest_cmd, argc, argv, o);
+    return rc == OPT_RUN ? 0 : rc;
 }
 
 static enum gsae_status tok_encode(void *ctx, const char *text, size_t len, int32_t **ids,
@@ -663,8 +636,7 @@ static int job_argv(struct job *job, const char *path, int argc, char **argv, ch
 int cmd_harvest(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
-        fputs(usage_text, stdout);
-        fputs(sae_session_model_usage, stdout);
+        opt_usage(&harvest_cmd, stdout);
         return 0;
     }
     const char *job_path = NULL;

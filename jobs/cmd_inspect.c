@@ -1,4 +1,5 @@
 /* cmd_inspect.c: `gsae inspect MODEL_DIR`: validate a checkpoint and describe it. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,25 +8,40 @@
 #include "cli.h"
 #include "commands.h"
 #include "hub_cli.h"
+#include "opt.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: gsae inspect MODEL [--revision REV] [--layers A-B] [--tensors]\n"
-            "\n"
-            "Validate a Hugging Face Gemma-2 checkpoint (config.json plus model.safetensors or\n"
-            "model.safetensors.index.json and its shards) and print its configuration, tensor\n"
-            "count and bytes by dtype. Exits 1 with a one-line error naming the file and the\n"
-            "tensor or field when anything is missing or inconsistent.\n"
-            "\n"
-            "  --layers A-B  check only layers A..B (inclusive), as a pipeline stage would: the\n"
-            "                embedding when A is 0 or B is the last layer, the final norm when B\n"
-            "                is the last layer; other layers' shards are not opened\n"
-            "  --layers A    the same for one layer\n"
-            "  --tensors     list every checked tensor with dtype, shape, bytes and file\n"
-            "\n%s",
-            HUB_CLI_MODEL_USAGE);
-}
+struct inspect_opts {
+    const char *model, *layers, *revision;
+    bool tensors;
+};
+
+#define O(f) offsetof(struct inspect_opts, f)
+static const struct opt inspect_table[] = {
+    {NULL, OPT_STR, O(model), .flags = OPT_POS | OPT_REQUIRED, .meta = "MODEL",
+     .help = "the checkpoint"},
+    {"revision", OPT_STR, O(revision), .meta = "REV",
+     .help = "branch, tag or commit of a hub MODEL"},
+    {"layers", OPT_STR, O(layers), .meta = "A-B",
+     .help = "check only layers A..B (or A), as a pipeline stage would"},
+    {"tensors", OPT_FLAG, O(tensors),
+     .help = "list every checked tensor with dtype, shape, bytes and file"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd inspect_cmd = {
+    "inspect",
+    .synopsis = "MODEL [--revision REV] [--layers A-B] [--tensors]",
+    .about = "Validate a Hugging Face Gemma-2 checkpoint (config.json plus model.safetensors or\n"
+             "model.safetensors.index.json and its shards) and print its configuration, tensor\n"
+             "count and bytes by dtype. Exits 1 with a one-line error naming the file and the\n"
+             "tensor or field when anything is missing or inconsistent. --layers A-B opens only\n"
+             "the shards of layers A..B: the embedding when A is 0 or B is the last layer, the\n"
+             "final norm when B is the last layer.\n"
+             "\n" HUB_CLI_MODEL_USAGE,
+    .size = sizeof(struct inspect_opts),
+    .groups = {{inspect_table, 0}},
+};
 
 /* "A-B" or "A" with 0 <= A <= B; false on anything else. */
 static bool parse_range(const char *s, int64_t *a, int64_t *b)
@@ -156,32 +172,11 @@ static int inspect(const char *dir, const char *range, int64_t first, int64_t la
 
 int cmd_inspect(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    const char *name = NULL, *range = NULL, *revision = NULL;
-    bool list = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--layers") == 0 && i + 1 < argc)
-            range = argv[++i];
-        else if (strcmp(argv[i], "--revision") == 0 && i + 1 < argc)
-            revision = argv[++i];
-        else if (strncmp(argv[i], "--layers=", 9) == 0)
-            range = argv[i] + 9;
-        else if (strcmp(argv[i], "--tensors") == 0)
-            list = true;
-        else if (argv[i][0] == '-' || name) {
-            fprintf(stderr, "gsae inspect: unexpected argument '%s' (see gsae inspect --help)\n",
-                    argv[i]);
-            return 2;
-        } else
-            name = argv[i];
-    }
-    if (!name) {
-        usage(stderr);
-        return 2;
-    }
+    struct inspect_opts o;
+    int prc = opt_parse(&inspect_cmd, argc, argv, &o);
+    if (prc != OPT_RUN) return prc;
+    const char *name = o.model, *range = o.layers, *revision = o.revision;
+    bool list = o.tensors;
     int64_t first = 0, last = 0;
     if (range && !parse_range(range, &first, &last)) {
         fprintf(stderr, "gsae inspect: --layers '%s', expected A-B with 0 <= A <= B\n", range);

@@ -2,6 +2,7 @@
  * examples from the store's feature_stats.nc (written by gsae harvest in one pass over the
  * corpus), with the context rendered as text by the tokenizer; --out writes them as CSV. */
 #include <mpi.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,24 +16,55 @@
 #include "cli.h"
 #include "commands.h"
 #include "featdash.h"
+#include "opt.h"
 #include "sae_cli.h"
 
-static const char usage_text[] =
-    "usage: gsae maxact STORE [--feature F[,F...]] [--top N] [--context C] [--tokenizer PATH]\n"
-    "                   [--out CSV] [--tokens-out CSV]\n"
-    "                   [--model MODEL --sae SAE --logits-out CSV [--logits K]]\n"
-    "Max-activating examples of features from STORE/feature_stats.nc: fire count, frequency,\n"
-    "mean and max activation, the activation histogram, and the top N examples with C tokens\n"
-    "of context on each side (at most what the harvest kept). Text needs the tokenizer\n"
-    "(default: the tokenizer.json of the store's model, when present); without one, ids are\n"
-    "shown. --out writes feature,rank,activation,doc,pos,left,token,right for the chosen\n"
-    "features (all that fired when --feature is not given). --tokens-out writes one row per\n"
-    "context token of each of those examples, feature,rank,offset,token_id,text,activation\n"
-    "(offset from the max-activating token, 0 = that token; activation = the feature's value\n"
-    "on the token, read from the store's parts). --logits-out writes the features' top K\n"
-    "(default 10) positive and negative logit effects, W_dec[f] . W_U with the final norm\n"
-    "folded in, from MODEL's tied embedding: feature,sign,rank,token_id,text,value (sign pos\n"
-    "or neg, rank from 0). Under mpirun only rank 0 works.\n";
+struct maxact_opts {
+    const char *store, *feature, *tokenizer, *out, *tokens_out, *logits_out, *model, *sae;
+    int64_t top, context, logits;
+};
+
+#define O(f) offsetof(struct maxact_opts, f)
+static const struct opt maxact_opts[] = {
+    {"store", OPT_STR, O(store), .flags = OPT_POS | OPT_REQUIRED, .meta = "STORE",
+     .help = "the harvested store (or as the first word)"},
+    {"feature", OPT_STR, O(feature), .meta = "F[,F...]", .help = "features to show"},
+    {"top", OPT_I64, O(top), "20", 1, 1024, .meta = "N", .help = "examples per feature"},
+    {"context", OPT_I64, O(context), "12", 0, 1024, .meta = "C",
+     .help = "context tokens on each side"},
+    {"tokenizer", OPT_STR, O(tokenizer), .meta = "PATH",
+     .help = "tokenizer.json(.zst) (default: the store's model's)"},
+    {"out", OPT_STR, O(out), .meta = "CSV", .help = "write the examples as CSV"},
+    {"tokens-out", OPT_STR, O(tokens_out), .meta = "CSV",
+     .help = "write every context token of the examples as CSV"},
+    {"logits-out", OPT_STR, O(logits_out), .meta = "CSV",
+     .help = "write the features' logit effects as CSV (needs --model, --sae)"},
+    {"model", OPT_STR, O(model), .meta = "MODEL", .help = "the model (for --logits-out)"},
+    {"sae", OPT_STR, O(sae), .meta = "SAE", .help = "the SAE (for --logits-out)"},
+    {"logits", OPT_I64, O(logits), .min = 1, .max = 100000, .meta = "K",
+     .help = "logit effects per sign (for --logits-out; default 10)"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd maxact_cmd = {
+    "maxact",
+    .about =
+        "Max-activating examples of features from STORE/feature_stats.nc: fire count, frequency,\n"
+        "mean and max activation, the activation histogram, and the top N examples with C tokens\n"
+        "of context on each side (at most what the harvest kept). Text needs the tokenizer\n"
+        "(default: the tokenizer.json of the store's model, when present); without one, ids are\n"
+        "shown. --out writes feature,rank,activation,doc,pos,left,token,right for the chosen\n"
+        "features (all that fired when --feature is not given). --tokens-out writes one row per\n"
+        "context token of each of those examples, feature,rank,offset,token_id,text,activation\n"
+        "(offset from the max-activating token, 0 = that token; activation = the feature's value\n"
+        "on the token, read from the store's parts). --logits-out writes the features' top K\n"
+        "(default 10) positive and negative logit effects, W_dec[f] . W_U with the final norm\n"
+        "folded in, from MODEL's tied embedding: feature,sign,rank,token_id,text,value (sign pos\n"
+        "or neg, rank from 0). Under mpirun only rank 0 works.\n",
+    .size = sizeof(struct maxact_opts),
+    .groups = {{maxact_opts, 0}},
+};
 
 struct maxact {
     struct featstats fs;
@@ -313,63 +345,20 @@ static int parse_features(const char *spec, int64_t d_sae, int64_t **out, int64_
 
 int cmd_maxact(int argc, char **argv)
 {
-    if (argc < 2 || cli_wants_help(argc, argv)) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
-    const char *store = NULL, *feature = NULL, *tok_path = NULL, *out = NULL;
-    const char *tokens_out = NULL, *logits_out = NULL, *model = NULL, *sae = NULL;
-    struct maxact m = {.top = 20, .context = 12, .logits = 10};
-    bool logits_set = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (a[0] != '-' && !store) {
-            store = a;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "gsae maxact: %s needs a value\n%s", a, usage_text);
-            return 2;
-        }
-        i++;
-        if (strcmp(a, "--store") == 0)
-            store = v;
-        else if (strcmp(a, "--feature") == 0)
-            feature = v;
-        else if (strcmp(a, "--tokenizer") == 0)
-            tok_path = v;
-        else if (strcmp(a, "--out") == 0)
-            out = v;
-        else if (strcmp(a, "--tokens-out") == 0)
-            tokens_out = v;
-        else if (strcmp(a, "--logits-out") == 0)
-            logits_out = v;
-        else if (strcmp(a, "--model") == 0)
-            model = v;
-        else if (strcmp(a, "--sae") == 0)
-            sae = v;
-        else if (strcmp(a, "--logits") == 0 && sae_cli_i64(v, 1, 100000, &m.logits))
-            logits_set = true;
-        else if (strcmp(a, "--top") == 0 && sae_cli_i64(v, 1, 1024, &m.top))
-            continue;
-        else if (strcmp(a, "--context") == 0 && sae_cli_i64(v, 0, 1024, &m.context))
-            continue;
-        else {
-            fprintf(stderr, "gsae maxact: bad option %s %s\n%s", a, v, usage_text);
-            return 2;
-        }
-    }
-    if (!store) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    if (!logits_out && (model || sae || logits_set)) {
+    struct maxact_opts o;
+    int prc = opt_parse(&maxact_cmd, argc, argv, &o);
+    if (prc != OPT_RUN) return prc;
+    const char *store = o.store, *feature = o.feature, *tok_path = o.tokenizer, *out = o.out;
+    const char *tokens_out = o.tokens_out, *logits_out = o.logits_out, *model = o.model;
+    const char *sae = o.sae;
+    struct maxact m = {.top = o.top, .context = o.context, .logits = o.logits ? o.logits : 10};
+    if (!logits_out && (model || sae || o.logits)) {
         fprintf(stderr,
                 "gsae maxact: --model, --sae and --logits are used only with --logits-out\n");
         return 2;
     }
     if (logits_out && (!model || !sae)) {
-        fprintf(stderr, "gsae maxact: --logits-out needs --model and --sae\n%s", usage_text);
+        fprintf(stderr, "gsae maxact: --logits-out needs --model and --sae\n");
         return 2;
     }
     if (cli_world_rank() != 0) return 0;

@@ -26,6 +26,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@
 #include "../src/rng.h"
 #include "cli.h"
 #include "commands.h"
+#include "opt.h"
 
 #define DPCA_MAX_FEATURES 4096
 
@@ -62,6 +64,8 @@ struct pca_args {
     int64_t random_features; /* > 0 when --random-features was given */
     uint64_t seed;
     bool have_seed;
+    const char *feature_list; /* --features as given */
+    uint64_t given;           /* options given (opt.h) */
 };
 
 /* A feature list for reconstruction rows. */
@@ -165,36 +169,55 @@ static enum gsae_status write_outputs(const struct pca_args *args, const struct 
 
 /* ---- options ---- */
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: [mpirun -np N] gsae pca --case CASE_DIR --out DIR [--components K]\n"
-            "                     [--features LIST | --random-features N --seed S]\n"
-            "                     [--chunk-rows R]\n"
-            "       [mpirun -np N] gsae pca STORE --out DIR --components K [--rows resid]\n"
-            "       [mpirun -np N] gsae pca STORE --out DIR --components K\n"
-            "                     (--sae SAE | --w-dec W_dec.npy)\n"
-            "                     (--features LIST | --random-features N --seed S)\n"
-            "                     [--tokenizer tokenizer.json.zst]\n"
-            "  --case: PCA of a case's rows (X.npy, or the CSR activations + W_dec\n"
-            "  reconstruction of a feature list); writes components.npy, transformed.npy,\n"
-            "  explained_variance.npy, explained_variance_ratio.npy, mean.npy (and\n"
-            "  fired_rows.npy) under DIR.\n"
-            "  STORE: PCA of an activation store's resid_post rows, or of the tokens where a\n"
-            "  feature list fires, reconstructed from those features (acts[:, F] @ W_dec[F]);\n"
-            "  writes pca.nc, pca.csv (PC1..K per row with its token and context\n"
-            "  prefix|token|suffix as token ids), components.npy, explained_variance.npy.\n"
-            "  The decoder: --sae, the SAE the store was harvested with (npz or SAELens;\n"
-            "  another width or hash is refused; a Gemma Scope id in the Hugging Face cache,\n"
-            "  e.g. gemma-scope-9b-it-res/layer_20/width_16k/average_l0_14, works too), or\n"
-            "  --w-dec, a (d_sae, d_model) .npy of the store's width.\n"
-            "  LIST: comma-separated feature ids, e.g. 3655,1600,11000\n");
-}
+#define O(f) offsetof(struct pca_args, f)
+static const struct opt pca_table[] = {
+    {"store", OPT_STR, O(store_dir), .flags = OPT_POS, .meta = "STORE",
+     .help = "PCA of an activation store's rows"},
+    {"case", OPT_STR, O(case_dir), .meta = "CASE_DIR", .help = "PCA of a case's rows"},
+    {"out", OPT_STR, O(out_dir), .flags = OPT_REQUIRED, .meta = "DIR", .help = "output directory"},
+    {"components", OPT_I64, O(n_components), .min = 1, .max = 1099511627776.0, .meta = "K",
+     .help = "principal components (a case: default its n_components)"},
+    {"rows", OPT_STR, O(rows), .meta = "resid|features",
+     .help = "STORE rows (default features when a list is given)"},
+    {"features", OPT_STR, O(feature_list), .meta = "LIST", .help = "feature ids, e.g. 3655,1600"},
+    {"random-features", OPT_I64, O(random_features), .min = 1, .max = 1099511627776.0, .meta = "N",
+     .help = "N seeded random features (with --seed)"},
+    {"seed", OPT_U64, O(seed), .meta = "S", .help = "seed of --random-features"},
+    {"sae", OPT_STR, O(sae), .meta = "SAE", .help = "the decoder: the store's SAE"},
+    {"w-dec", OPT_STR, O(w_dec), .meta = "W_dec.npy", .help = "the decoder as (d_sae, d_model)"},
+    {"tokenizer", OPT_STR, O(tokenizer), .meta = "PATH", .help = "token text in pca.csv"},
+    {"chunk-rows", OPT_I64, O(chunk_rows), .min = 1, .max = 1099511627776.0, .meta = "R",
+     .help = "rows read at a time (a case)"},
+    {0},
+};
+#undef O
 
-static bool parse_i64(const char *s, int64_t min, int64_t *out)
-{
-    return gsae_parse_i64(s, min, INT64_MAX, out);
-}
+const struct opt_cmd pca_cmd = {
+    "pca",
+    .synopsis = "--case CASE_DIR --out DIR [--components K]   (under [mpirun -np N])\n"
+                "                     [--features LIST | --random-features N --seed S]\n"
+                "                     [--chunk-rows R]\n"
+                "       gsae pca STORE --out DIR --components K [--rows resid]\n"
+                "       gsae pca STORE --out DIR --components K\n"
+                "                     (--sae SAE | --w-dec W_dec.npy)\n"
+                "                     (--features LIST | --random-features N --seed S)\n"
+                "                     [--tokenizer tokenizer.json.zst]",
+    .about = "--case: PCA of a case's rows (X.npy, or the CSR activations + W_dec reconstruction\n"
+             "of a feature list); writes components.npy, transformed.npy, explained_variance.npy,\n"
+             "explained_variance_ratio.npy, mean.npy (and fired_rows.npy) under DIR.\n"
+             "STORE: PCA of an activation store's resid_post rows, or of the tokens where a\n"
+             "feature list fires, reconstructed from those features (acts[:, F] @ W_dec[F]);\n"
+             "writes pca.nc, pca.csv (PC1..K per row with its token and context\n"
+             "prefix|token|suffix as token ids), components.npy, explained_variance.npy.\n"
+             "The decoder: --sae, the SAE the store was harvested with (npz or SAELens;\n"
+             "another width or hash is refused; a Gemma Scope id in the Hugging Face cache,\n"
+             "e.g. gemma-scope-9b-it-res/layer_20/width_16k/average_l0_14, works too), or\n"
+             "--w-dec, a (d_sae, d_model) .npy of the store's width.\n"
+             "LIST: comma-separated feature ids, e.g. 3655,1600,11000\n",
+    .size = sizeof(struct pca_args),
+    .groups = {{pca_table, 0}},
+    .given = OPT_GIVEN(struct pca_args, given),
+};
 
 static enum gsae_status parse_features(const char *list, struct pca_args *a, struct gsae_error *err)
 {
@@ -221,51 +244,10 @@ static enum gsae_status parse_features(const char *list, struct pca_args *a, str
 static enum gsae_status parse_args(int argc, char **argv, struct pca_args *a,
                                    struct gsae_error *err)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (opt[0] != '-') {
-            if (a->store_dir)
-                return gsae_fail(err, GSAE_EINVAL, "two stores given: '%s' and '%s'", a->store_dir,
-                                 opt);
-            a->store_dir = opt;
-            continue;
-        }
-        if (!val) return gsae_fail(err, GSAE_EINVAL, "%s needs a value", opt);
-        i++;
-        bool ok = true;
-        if (strcmp(opt, "--case") == 0)
-            a->case_dir = val;
-        else if (strcmp(opt, "--out") == 0)
-            a->out_dir = val;
-        else if (strcmp(opt, "--rows") == 0)
-            a->rows = val;
-        else if (strcmp(opt, "--w-dec") == 0)
-            a->w_dec = val;
-        else if (strcmp(opt, "--sae") == 0)
-            a->sae = val;
-        else if (strcmp(opt, "--store") == 0 && !a->store_dir)
-            a->store_dir = val;
-        else if (strcmp(opt, "--tokenizer") == 0)
-            a->tokenizer = val;
-        else if (strcmp(opt, "--components") == 0)
-            ok = parse_i64(val, 1, &a->n_components);
-        else if (strcmp(opt, "--chunk-rows") == 0)
-            ok = parse_i64(val, 1, &a->chunk_rows);
-        else if (strcmp(opt, "--random-features") == 0)
-            ok = parse_i64(val, 1, &a->random_features);
-        else if (strcmp(opt, "--seed") == 0) {
-            int64_t s = 0;
-            ok = parse_i64(val, 0, &s);
-            a->seed = (uint64_t)s;
-            a->have_seed = ok;
-        } else if (strcmp(opt, "--features") == 0) {
-            enum gsae_status st = parse_features(val, a, err);
-            if (st != GSAE_OK) return st;
-        } else
-            return gsae_fail(err, GSAE_EINVAL, "unknown option '%s'", opt);
-        if (!ok)
-            return gsae_fail(err, GSAE_EINVAL, "%s '%s': expected a positive integer", opt, val);
-    }
+    enum gsae_status st = opt_parse_err(&pca_cmd, argc, argv, a, err);
+    if (st != GSAE_OK) return st;
+    a->have_seed = opt_given(&pca_cmd, a, "seed");
+    if (a->feature_list && (st = parse_features(a->feature_list, a, err)) != GSAE_OK) return st;
     if (!a->out_dir || !!a->case_dir == !!a->store_dir)
         return gsae_fail(err, GSAE_EINVAL,
                          "give a STORE or --case CASE_DIR (one of them), and "
@@ -516,7 +498,7 @@ static enum gsae_status run_case(struct pca_args *args, struct gsae_error *err)
 int cmd_pca(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
-        usage(stdout);
+        opt_usage(&pca_cmd, stdout);
         return 0;
     }
     struct gsae_error err = {0};
@@ -529,7 +511,7 @@ int cmd_pca(int argc, char **argv)
     free(args);
     if (st != GSAE_OK) {
         cli_report("pca", &err);
-        if (bad_args && cli_world_rank() == 0) usage(stderr);
+        if (bad_args && cli_world_rank() == 0) opt_usage(&pca_cmd, stderr);
         return bad_args ? 2 : 1;
     }
     return 0;

@@ -1,4 +1,5 @@
 /* cmd_plan.c: `gsae plan`: print the stage plan a pipelined job would use (mpi/plan.h). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,116 +10,81 @@
 #include "cli.h"
 #include "commands.h"
 #include "hub_cli.h"
+#include "opt.h"
 #include "sae_cli.h"
 
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: [mpirun -np N] gsae plan (MODEL | --model MODEL | --preset 2b|9b|27b|tiny)\n"
-        "                 [--ranks N] [--stages S] [--layers A-B,C-D,...] [--layer L]\n"
-        "                 [--upto L] [--no-logits] [--ctx T] [--dtype bf16|f16|f32]\n"
-        "                 [--model-layers N] [--revision REV]\n"
-        "\n"
-        "Print how `mpirun -np N gsae ...` splits the model: N / S replicas of an S-stage\n"
-        "pipeline, each stage a contiguous layer range balanced by estimated FLOPs (the\n"
-        "embedding lookup on the first stage, final norm and unembedding on the last), with\n"
-        "per stage the layers, bytes of weights it maps, activations and KV cache for one\n"
-        "sequence of --ctx tokens, and GFLOP per token. Under mpirun the job's ranks are the\n"
-        "ranks planned and rank 0 prints.\n"
-        "\n"
-        "  MODEL            a checkpoint (config.json; weights give the dtype), see below\n"
-        "  --model MODEL    the same, as the SAE commands name it\n"
-        "  --preset P       Gemma-2 sizes instead of a checkpoint (--model-layers N resizes)\n"
-        "  --ranks N        ranks in the job (default: mpirun's, else one per stage)\n"
-        "  --stages S       stages per replica (default N)\n"
-        "  --layers SPEC    explicit stages as inclusive ranges, e.g. 0-6,7-13,14-20\n"
-        "  --layer L        the SAE's hooked layer (resid_post.L): which stage runs the SAE\n"
-        "  --upto L         truncated pipeline: run layers 0..L only (resid_post.L), no logits\n"
-        "  --no-logits      no unembedding on the last stage\n"
-        "  --ctx T          sequence length for attention costs (default 1024)\n"
-        "  --dtype D        weight dtype for a preset (default bf16)\n"
-        "  --model-layers N layers of a preset (default the preset's)\n"
-        "\n%s",
-        HUB_CLI_MODEL_USAGE);
-}
-
 struct options {
-    const char *dir, *preset, *layers, *revision;
+    const char *dir, *model, *preset, *layers, *revision;
     int n_ranks, n_stages;
     int64_t upto, ctx_len, model_layers, hook_layer;
     bool no_logits, has_dtype;
     enum gsae_dtype dtype;
 };
 
-/* Parse the options; on a bad one print why (rank 0) and return false. */
-static bool parse_args(int argc, char **argv, struct options *o)
+static const struct opt_choice dtypes[] = {
+    {"bf16", GSAE_DTYPE_BF16}, {"f16", GSAE_DTYPE_F16}, {"f32", GSAE_DTYPE_F32}, {0}};
+
+#define O(f) offsetof(struct options, f)
+static const struct opt plan_table[] = {
+    {NULL, OPT_STR, O(dir), .flags = OPT_POS, .meta = "MODEL",
+     .help = "a checkpoint (config.json; weights give the dtype), see below"},
+    {"model", OPT_STR, O(model), .meta = "MODEL", .help = "the same, as the SAE commands name it"},
+    {"revision", OPT_STR, O(revision), .meta = "REV",
+     .help = "branch, tag or commit of a hub MODEL"},
+    {"preset", OPT_STR, O(preset), .meta = "P",
+     .help = "Gemma-2 sizes 2b|9b|27b|tiny instead of a checkpoint"},
+    {"ranks", OPT_INT, O(n_ranks), .min = 1, .max = 1 << 24, .meta = "N",
+     .help = "ranks in the job (default: mpirun's, else one per stage)"},
+    {"stages", OPT_INT, O(n_stages), .min = 1, .max = 1 << 24, .meta = "S",
+     .help = "stages per replica (default N)"},
+    {"layers", OPT_STR, O(layers), .meta = "SPEC",
+     .help = "explicit stages as inclusive ranges, e.g. 0-6,7-13,14-20"},
+    {"layer", OPT_I64, O(hook_layer), "-1", 0, 1 << 20, .meta = "L",
+     .help = "the SAE's hooked layer (resid_post.L): which stage runs the SAE"},
+    {"upto", OPT_I64, O(upto), "-1", 0, 1 << 20, .meta = "L",
+     .help = "truncated pipeline: run layers 0..L only (resid_post.L), no logits"},
+    {"no-logits", OPT_FLAG, O(no_logits), .help = "no unembedding on the last stage"},
+    {"ctx", OPT_I64, O(ctx_len), "1024", 1, 4294967296.0, .meta = "T",
+     .help = "sequence length for attention costs"},
+    {"dtype", OPT_ENUM, O(dtype), .choices = dtypes, .meta = "D",
+     .help = "weight dtype for a preset, bf16|f16|f32 (default bf16)"},
+    {"model-layers", OPT_I64, O(model_layers), .min = 1, .max = 1 << 20, .meta = "N",
+     .help = "layers of a preset (default the preset's)"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd plan_cmd = {
+    "plan",
+    .synopsis = "(MODEL | --model MODEL | --preset 2b|9b|27b|tiny)   (under [mpirun -np N])\n"
+                "                 [--ranks N] [--stages S] [--layers A-B,C-D,...] [--layer L]\n"
+                "                 [--upto L] [--no-logits] [--ctx T] [--dtype bf16|f16|f32]\n"
+                "                 [--model-layers N] [--revision REV]",
+    .about = "Print how `mpirun -np N gsae ...` splits the model: N / S replicas of an S-stage\n"
+             "pipeline, each stage a contiguous layer range balanced by estimated FLOPs (the\n"
+             "embedding lookup on the first stage, final norm and unembedding on the last), with\n"
+             "per stage the layers, bytes of weights it maps, activations and KV cache for one\n"
+             "sequence of --ctx tokens, and GFLOP per token. Under mpirun the job's ranks are the\n"
+             "ranks planned and rank 0 prints.\n"
+             "\n" HUB_CLI_MODEL_USAGE,
+    .size = sizeof(struct options),
+    .groups = {{plan_table, 0}},
+};
+
+/* Parse the options; returns OPT_RUN or the exit status (a bad one printed). */
+static int parse_args(int argc, char **argv, struct options *o)
 {
-    memset(o, 0, sizeof *o);
-    o->upto = -1;
-    o->hook_layer = -1;
-    o->ctx_len = 1024;
-    o->dtype = GSAE_DTYPE_BF16;
+    int rc = opt_parse(&plan_cmd, argc, argv, o);
+    if (rc != OPT_RUN) return rc;
     bool quiet = cli_world_rank() != 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--no-logits") == 0) {
-            o->no_logits = true;
-            continue;
-        }
-        if (a[0] != '-') {
-            if (o->dir) {
-                if (!quiet)
-                    fprintf(stderr, "gsae plan: one model only ('%s' and '%s')\n", o->dir, a);
-                return false;
-            }
-            o->dir = a;
-            continue;
-        }
-        if (!v) {
-            if (!quiet) fprintf(stderr, "gsae plan: unknown option or missing value: %s\n", a);
-            return false;
-        }
-        i++;
-        int64_t n = 0;
-        bool ok = true;
-        if (strcmp(a, "--model") == 0) {
-            ok = o->dir == NULL;
-            o->dir = v;
-        } else if (strcmp(a, "--preset") == 0)
-            o->preset = v;
-        else if (strcmp(a, "--revision") == 0)
-            o->revision = v;
-        else if (strcmp(a, "--layers") == 0)
-            o->layers = v;
-        else if (strcmp(a, "--ranks") == 0 && (ok = sae_cli_i64(v, 1, 1 << 24, &n)))
-            o->n_ranks = (int)n;
-        else if (strcmp(a, "--stages") == 0 && (ok = sae_cli_i64(v, 1, 1 << 24, &n)))
-            o->n_stages = (int)n;
-        else if (strcmp(a, "--upto") == 0)
-            ok = sae_cli_i64(v, 0, 1 << 20, &o->upto);
-        else if (strcmp(a, "--layer") == 0)
-            ok = sae_cli_i64(v, 0, 1 << 20, &o->hook_layer);
-        else if (strcmp(a, "--ctx") == 0)
-            ok = sae_cli_i64(v, 1, INT64_C(1) << 32, &o->ctx_len);
-        else if (strcmp(a, "--model-layers") == 0)
-            ok = sae_cli_i64(v, 1, 1 << 20, &o->model_layers);
-        else if (strcmp(a, "--dtype") == 0) {
-            o->dtype = strcmp(v, "bf16") == 0  ? GSAE_DTYPE_BF16
-                       : strcmp(v, "f16") == 0 ? GSAE_DTYPE_F16
-                       : strcmp(v, "f32") == 0 ? GSAE_DTYPE_F32
-                                               : GSAE_DTYPE_INVALID;
-            ok = o->dtype != GSAE_DTYPE_INVALID;
-            o->has_dtype = true;
-        } else if (strcmp(a, "--ranks") != 0 && strcmp(a, "--stages") != 0) {
-            if (!quiet) fprintf(stderr, "gsae plan: unknown option %s\n", a);
-            return false;
-        }
-        if (!ok) {
-            if (!quiet) fprintf(stderr, "gsae plan: %s '%s' is not valid\n", a, v);
-            return false;
-        }
+    o->has_dtype = o->dtype != GSAE_DTYPE_INVALID;
+    if (!o->has_dtype) o->dtype = GSAE_DTYPE_BF16;
+    if (o->dir && o->model) {
+        if (!quiet)
+            fprintf(stderr, "gsae plan: one model only ('%s' and '%s')\n", o->dir, o->model);
+        return 2;
     }
+    if (o->model) o->dir = o->model;
     const char *bad = NULL;
     if ((o->dir != NULL) == (o->preset != NULL))
         bad = "give a checkpoint (MODEL_DIR or --model DIR) or --preset, one of them";
@@ -126,7 +92,7 @@ static bool parse_args(int argc, char **argv, struct options *o)
         bad = "--dtype and --model-layers apply to --preset only (a checkpoint has its own)";
     if (bad) {
         if (!quiet) fprintf(stderr, "gsae plan: %s\n", bad);
-        return false;
+        return 2;
     }
     if (o->n_ranks == 0 && cli_world_size() > 1) o->n_ranks = cli_world_size();
     if (o->n_ranks == 0) { /* as many as the stages, or one */
@@ -134,7 +100,7 @@ static bool parse_args(int argc, char **argv, struct options *o)
         for (const char *c = o->layers; c && o->n_stages == 0 && *c; c++)
             o->n_ranks += *c == ',';
     }
-    return true;
+    return OPT_RUN;
 }
 
 static enum gsae_status load_config(const struct options *o, struct gemma_config *cfg,
@@ -222,14 +188,8 @@ static void print_plan(const struct plan *p, const struct gemma_config *cfg,
 int cmd_plan(int argc, char **argv)
 {
     struct options o;
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (!parse_args(argc, argv, &o)) {
-        if (cli_world_rank() == 0) usage(stderr);
-        return 2;
-    }
+    int rc = parse_args(argc, argv, &o);
+    if (rc != OPT_RUN) return rc;
     struct gsae_error err = {0};
     struct gemma_config cfg;
     enum gsae_dtype dtype;

@@ -3,6 +3,7 @@
  * "Result files"); a view whose file is absent is left out, a malformed file is an error naming
  * file and line.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,19 +15,41 @@
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
+#include "opt.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: gsae report RESULTS_DIR [--out FILE] [--title TEXT] [--tokenizer PATH]\n"
-               "                   [--features LIST] [--neuronpedia SOURCE] [--store STORE]\n"
-               "Writes RESULTS_DIR/report.html (or FILE) from the result files in RESULTS_DIR\n"
-               "(formats: jobs/README.md). Views whose files are absent are left out.\n"
-               "The feature dashboard shows --features first (default: [job] report_features of\n"
-               "RESULTS_DIR/job.ini), links each feature to Neuronpedia under SOURCE (default:\n"
-               "[job] neuronpedia_source, e.g. gemma-2-9b-it/20-gemmascope-res-16k) and draws\n"
-               "activation histograms from STORE/feature_stats.nc (default: [job] report_store,\n"
-               "else the store of the job's maxact step).\n");
-}
+struct report_opts {
+    const char *dir, *out, *title, *tokenizer, *features, *neuronpedia, *store;
+};
+
+#define O(f) offsetof(struct report_opts, f)
+static const struct opt report_opt_table[] = {
+    {NULL, OPT_STR, O(dir), .flags = OPT_POS | OPT_REQUIRED, .meta = "RESULTS_DIR",
+     .help = "the results directory"},
+    {"out", OPT_STR, O(out), .meta = "FILE", .help = "default RESULTS_DIR/report.html"},
+    {"title", OPT_STR, O(title), .meta = "TEXT", .help = "default gsae: <directory name>"},
+    {"tokenizer", OPT_STR, O(tokenizer), .meta = "PATH", .help = "show token ids as text"},
+    {"features", OPT_STR, O(features), .meta = "LIST", .help = "dashboard features first"},
+    {"neuronpedia", OPT_STR, O(neuronpedia), .meta = "SOURCE",
+     .help = "link features to Neuronpedia under SOURCE"},
+    {"store", OPT_STR, O(store), .meta = "STORE", .help = "histograms from STORE/feature_stats.nc"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd report_cmd = {
+    "report",
+    .synopsis = "RESULTS_DIR [--out FILE] [--title TEXT] [--tokenizer PATH]\n"
+                "                   [--features LIST] [--neuronpedia SOURCE] [--store STORE]",
+    .about = "Writes RESULTS_DIR/report.html (or FILE) from the result files in RESULTS_DIR\n"
+             "(formats: jobs/README.md). Views whose files are absent are left out.\n"
+             "The feature dashboard shows --features first (default: [job] report_features of\n"
+             "RESULTS_DIR/job.ini), links each feature to Neuronpedia under SOURCE (default:\n"
+             "[job] neuronpedia_source, e.g. gemma-2-9b-it/20-gemmascope-res-16k) and draws\n"
+             "activation histograms from STORE/feature_stats.nc (default: [job] report_store,\n"
+             "else the store of the job's maxact step).\n",
+    .size = sizeof(struct report_opts),
+    .groups = {{report_opt_table, 0}},
+};
 
 /* The store of the job's maxact step: `store`, else the first of `args`, of the section whose
  * command is maxact (a section without a command runs the command of its name). */
@@ -73,6 +96,7 @@ static struct report_dashboard_opts dashboard_settings(const char *dir, const ch
         if (job_load(job, job_path, &err) != GSAE_OK) {
             fprintf(stderr, "gsae report: %s; its dashboard settings are not used\n", err.msg);
             job_free(job);
+            gsae_error_clear(&err);
         }
     }
     struct report_dashboard_opts dash = {
@@ -112,30 +136,11 @@ static enum gsae_status write_views(struct report *r, const char *dir, const str
 
 int cmd_report(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    static const char *const opt_names[] = {"--out",      "--title",       "--tokenizer",
-                                            "--features", "--neuronpedia", "--store"};
-    const char *dir = NULL, *opt[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
-    for (int i = 1; i < argc; i++) {
-        int k = 0;
-        while (k < 6 && strcmp(argv[i], opt_names[k]) != 0)
-            k++;
-        if (k < 6 && i + 1 < argc) {
-            opt[k] = argv[++i];
-        } else if (argv[i][0] != '-' && !dir) {
-            dir = argv[i];
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!dir) {
-        usage(stderr);
-        return 2;
-    }
+    struct report_opts o;
+    int prc = opt_parse(&report_cmd, argc, argv, &o);
+    if (prc != OPT_RUN) return prc;
+    const char *dir = o.dir,
+               *opt[6] = {o.out, o.title, o.tokenizer, o.features, o.neuronpedia, o.store};
     const char *out = opt[0], *title = opt[1], *tok_path = opt[2];
     char path[4096], def_title[512];
     if (!out) {

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,10 @@
 #include "cli.h"
 #include "commands.h"
 #include "job.h"
+#include "job_check.h"
+#include "opt.h"
 
 #define RUN_MAX_ARGS 512
-#define RUN_MAX_SETS 64
 
 /* The running step's pid, for the signal handler: the one piece of process-wide state, since
  * a handler cannot be handed arguments. */
@@ -41,57 +43,35 @@ static void forward_signal(int sig)
 
 struct run_opts {
     const char *job_path, *out, *launcher, *get;
-    const char *sets[RUN_MAX_SETS];
-    int n_sets;
+    struct opt_list sets;
     bool dry_run, force;
 };
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: gsae run --job FILE [--set section.key=value]... [--out DIR]\n"
-               "                [--launcher 'mpirun -np {n}'|none] [--force] [--dry-run]\n"
-               "       gsae run --job FILE [--set ...] --get section.key\n"
-               "Runs the steps of a job file (jobs/README.md); outputs go to --out\n"
-               "(default: [job] out, else results/<job name>).\n");
-}
+#define O(f) offsetof(struct run_opts, f)
+static const struct opt run_table[] = {
+    {"job", OPT_STR, O(job_path), .flags = OPT_REQUIRED, .meta = "FILE", .help = "the job file"},
+    {"set", OPT_LIST, O(sets), .meta = "section.key=value", .help = "override a job value"},
+    {"out", OPT_STR, O(out), .meta = "DIR",
+     .help = "results directory (default: [job] out, else results/<job name>)"},
+    {"launcher", OPT_STR, O(launcher), .meta = "'mpirun -np {n}'|none",
+     .help = "how to start a multi-rank step"},
+    {"force", OPT_FLAG, O(force), .help = "rerun steps already done"},
+    {"dry-run", OPT_FLAG, O(dry_run), .help = "check the steps and print their command lines"},
+    {"get", OPT_STR, O(get), .meta = "section.key", .help = "print one resolved value"},
+    {0},
+};
+#undef O
 
-static int parse_opts(int argc, char **argv, struct run_opts *o)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **dst = NULL;
-        if (strcmp(a, "--job") == 0)
-            dst = &o->job_path;
-        else if (strcmp(a, "--out") == 0)
-            dst = &o->out;
-        else if (strcmp(a, "--launcher") == 0)
-            dst = &o->launcher;
-        else if (strcmp(a, "--get") == 0)
-            dst = &o->get;
-        else if (strcmp(a, "--set") == 0 && o->n_sets < RUN_MAX_SETS)
-            dst = &o->sets[o->n_sets++];
-        else if (strcmp(a, "--dry-run") == 0) {
-            o->dry_run = true;
-            continue;
-        } else if (strcmp(a, "--force") == 0) {
-            o->force = true;
-            continue;
-        } else {
-            fprintf(stderr, "gsae run: unknown or repeated option '%s'\n", a);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "gsae run: %s needs a value\n", a);
-            return 2;
-        }
-        *dst = argv[++i];
-    }
-    if (!o->job_path) {
-        usage(stderr);
-        return 2;
-    }
-    return 0;
-}
+const struct opt_cmd run_cmd = {
+    "run",
+    .synopsis = "--job FILE [--set section.key=value]... [--out DIR]\n"
+                "                [--launcher 'mpirun -np {n}'|none] [--force] [--dry-run]\n"
+                "       gsae run --job FILE [--set ...] --get section.key",
+    .about = "Runs the steps of a job file (jobs/README.md), after checking every step's keys\n"
+             "against its command's options; outputs go to --out.\n",
+    .size = sizeof(struct run_opts),
+    .groups = {{run_table, 0}},
+};
 
 /* snprintf into a path buffer; -1 when the result does not fit. */
 #if defined(__GNUC__)
@@ -151,31 +131,10 @@ static int add_word(struct step_argv *a, const char *w)
 /* Add w with every "{each}" replaced by each (when each is not NULL). */
 static int add_word_each(struct step_argv *a, const char *w, const char *each)
 {
-    const char *hole = each ? strstr(w, "{each}") : NULL;
-    if (!hole) return add_word(a, w);
-    size_t n = strlen(w) + 1;
-    for (const char *p = hole; p; p = strstr(p + 6, "{each}"))
-        n += strlen(each);
-    char *buf = malloc(n), *q = buf;
-    if (!buf) return -1;
-    for (const char *p = w; *p;) {
-        if (strncmp(p, "{each}", 6) == 0) {
-            q += sprintf(q, "%s", each);
-            p += 6;
-        } else {
-            *q++ = *p++;
-        }
-    }
-    *q = '\0';
-    int rc = add_word(a, buf);
+    char *buf = job_subst_each(w, each);
+    int rc = buf ? add_word(a, buf) : -1;
     free(buf);
     return rc;
-}
-
-static bool step_key_reserved(const char *key)
-{
-    return strcmp(key, "command") == 0 || strcmp(key, "ranks") == 0 || strcmp(key, "args") == 0 ||
-           strcmp(key, "launcher") == 0 || strcmp(key, "foreach") == 0;
 }
 
 /* Whether this gsae has subcommand name: `gsae --help` lists it as "  NAME  summary". */
@@ -252,7 +211,7 @@ static enum gsae_status build_step(const struct job *job, const char *step, cons
     if (add_word(a, self) || add_word(a, command ? command : step)) goto nomem;
     for (int64_t i = 0; i < job->n_entries; i++) {
         const struct job_entry *e = &job->entries[i];
-        if (strcmp(e->section, step) != 0 || step_key_reserved(e->key) ||
+        if (strcmp(e->section, step) != 0 || job_check_reserved(e->key) ||
             strcmp(e->value, "false") == 0)
             continue;
         char opt[512];
@@ -506,8 +465,8 @@ static enum gsae_status prepare_job(struct job *job, const struct run_opts *o, c
                                     size_t n_out, struct gsae_error *err)
 {
     enum gsae_status st = job_load(job, o->job_path, err);
-    for (int i = 0; i < o->n_sets && st == GSAE_OK; i++)
-        st = job_set(job, o->sets[i], err);
+    for (int i = 0; i < o->sets.n && st == GSAE_OK; i++)
+        st = job_set(job, o->sets.v[i], err);
     if (st != GSAE_OK) return st;
     char name[256];
     job_name(job, o->job_path, name, sizeof name);
@@ -562,13 +521,10 @@ static int run_steps(const struct job *job, const struct run_opts *o, const char
 
 int cmd_run(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    struct run_opts o = {0};
-    int rc = parse_opts(argc, argv, &o);
-    if (rc != 0) return rc;
+    struct run_opts o;
+    int rc = opt_parse(&run_cmd, argc, argv, &o);
+    if (rc != OPT_RUN) return rc;
+    rc = 0;
     struct job job = {0};
     struct gsae_error err = {0};
     char out[4096], path[4096];
@@ -588,6 +544,11 @@ int cmd_run(int argc, char **argv)
         } else {
             printf("%s\n", v);
         }
+        goto done;
+    }
+    if (job_check_steps(&job, o.job_path, &err) != GSAE_OK) {
+        cli_report("run", &err);
+        rc = 2;
         goto done;
     }
     if (!o.dry_run) {
@@ -621,5 +582,6 @@ int cmd_run(int argc, char **argv)
     }
 done:
     job_free(&job);
+    opt_free(&run_cmd, &o);
     return rc;
 }

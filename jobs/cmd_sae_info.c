@@ -4,57 +4,50 @@
  * memory_bytes, and with --model the checkpoint's name and "compatible: yes". Any problem with
  * the files is one line on stderr naming the file and the key, and exit status 1.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "hub_cli.h"
+#include "opt.h"
 #include "sae_cli.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: gsae sae-info --sae SAE [--model MODEL [--revision REV]] [--layer L]\n"
-            "\n"
-            "Load the SAE (Gemma Scope params.npz, or a SAELens directory with cfg.json and\n"
-            "sae_weights.safetensors), check its tensors, and print what it is. With --model,\n"
-            "also check it against the checkpoint's config (d_in = hidden_size, the hook layer\n"
-            "exists) and warn when the recorded model names differ.\n"
-            "\n" HUB_CLI_SAE_USAGE HUB_CLI_MODEL_USAGE);
-}
+struct sae_info_opts {
+    const char *sae, *model;
+    int64_t layer;
+};
+
+#define O(f) offsetof(struct sae_info_opts, f)
+static const struct opt sae_info_table[] = {
+    {"sae", OPT_STR, O(sae), .flags = OPT_REQUIRED, .meta = "SAE", .help = "the SAE"},
+    {"model", OPT_STR, O(model), .meta = "MODEL", .help = "check the SAE against this model"},
+    {"layer", OPT_I64, O(layer), "-1", 0, 100000, .meta = "L",
+     .help = "the hook layer (default: the SAE file's)"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd sae_info_cmd = {
+    "sae-info",
+    .synopsis = "--sae SAE [--model MODEL [--revision REV]] [--layer L]",
+    .about = "Load the SAE (Gemma Scope params.npz, or a SAELens directory with cfg.json and\n"
+             "sae_weights.safetensors), check its tensors, and print what it is. With --model,\n"
+             "also check it against the checkpoint's config (d_in = hidden_size, the hook layer\n"
+             "exists) and warn when the recorded model names differ.\n"
+             "\n" HUB_CLI_SAE_USAGE HUB_CLI_MODEL_USAGE,
+    .size = sizeof(struct sae_info_opts),
+    .groups = {{sae_info_table, 0}},
+};
 
 int cmd_sae_info(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    const char *sae_path = NULL, *model_dir = NULL;
-    int64_t layer_req = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!v) {
-            fprintf(stderr, "gsae sae-info: unexpected or incomplete argument '%s'\n", a);
-            return 2;
-        }
-        if (strcmp(a, "--sae") == 0)
-            sae_path = v;
-        else if (strcmp(a, "--model") == 0)
-            model_dir = v;
-        else if (strcmp(a, "--layer") == 0 && sae_cli_i64(v, 0, 100000, &layer_req))
-            ;
-        else {
-            fprintf(stderr, "gsae sae-info: bad argument '%s %s' (see gsae sae-info --help)\n", a,
-                    v);
-            return 2;
-        }
-        i++;
-    }
-    if (!sae_path) {
-        fprintf(stderr, "gsae sae-info: --sae is required\n");
-        return 2;
-    }
+    struct sae_info_opts o;
+    int prc = opt_parse(&sae_info_cmd, argc, argv, &o);
+    if (prc != OPT_RUN) return prc;
+    const char *sae_path = o.sae, *model_dir = o.model;
+    int64_t layer_req = o.layer;
     struct gsae_error err = {0};
     struct ckpt c = {0};
     struct ckpt_select none = {0};

@@ -17,6 +17,7 @@
  */
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,81 +29,72 @@
 #include "sae_cli.h"
 #include "sae_session.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: [mpirun -np N] gsae steer --model MODEL --sae SAE [--layer L]\n"
-            "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) --feature F\n"
-            "           --max-act A [--strengths -2,-1,0,1,2] [--max-new 95] [--temperature 0]\n"
-            "           [--seed N] [--out FILE.csv] [--json FILE]\n"
-            "\n"
-            "Generate one continuation per strength with resid_post.L += A * strength * W_dec[F]\n"
-            "at every position, prompt and generated, and print each with its strength.\n"
-            "\n%s%s"
-            "  --feature F        the feature to steer with (required)\n"
-            "  --max-act A        its maximum activation, the scale of a strength of 1 (required)\n"
-            "  --strengths LIST   comma-separated strengths (default -2,-1,0,1,2)\n"
-            "  --max-new N        tokens per strength (default 95; alias --max-new-tokens)\n"
-            "  --temperature T    0 (default, or --greedy): greedy; else sampled with --seed\n"
-            "  --seed N           sampling seed (default 0)\n"
-            "  --out FILE         the runs as CSV: feature,prompt,strength,text\n"
-            "  --json FILE        the runs as JSON: command, model, sae, layer, feature, max_act,\n"
-            "                     temperature, runs[{prompt, n_prompt, strength, tokens, text}]\n",
-            sae_session_model_usage, sae_session_prompt_usage);
-}
-
 struct steer_opts {
     int64_t feature, max_new, seed, n_strengths;
     double max_act, temperature, *strengths;
     const char *json_path, *csv_path;
 };
 
+struct steer_args {
+    struct sae_session_opts s;
+    struct steer_opts so;
+    const char *strengths;
+    bool greedy;
+};
+
+#define O(f) offsetof(struct steer_args, f)
+static const struct opt steer_table[] = {
+    {"feature", OPT_I64, O(so.feature), .flags = OPT_REQUIRED, .min = 0, .max = INT32_MAX,
+     .meta = "F", .help = "the feature to steer with"},
+    {"max-act", OPT_F64, O(so.max_act), .flags = OPT_REQUIRED, .meta = "A",
+     .help = "its maximum activation, the scale of a strength of 1"},
+    {"strengths", OPT_STR, O(strengths), "-2,-1,0,1,2", .meta = "LIST",
+     .help = "comma-separated strengths"},
+    {"max-new", OPT_I64, O(so.max_new), "95", 1, 1 << 20, .meta = "N",
+     .help = "tokens per strength (alias --max-new-tokens)"},
+    {"max-new-tokens", OPT_I64, O(so.max_new), .min = 1, .max = 1 << 20, .flags = OPT_HIDDEN,
+     .meta = "N"},
+    {"temperature", OPT_F64, O(so.temperature), "0", 0, 1e30, .meta = "T",
+     .help = "0 (or --greedy): greedy; else sampled with --seed"},
+    {"greedy", OPT_FLAG, O(greedy), .help = "temperature 0"},
+    {"seed", OPT_I64, O(so.seed), "0", 0, 9.3e18, .meta = "N", .help = "sampling seed"},
+    {"out", OPT_STR, O(so.csv_path), .meta = "FILE",
+     .help = "the runs as CSV: feature,prompt,strength,text"},
+    {"json", OPT_STR, O(so.json_path), .meta = "FILE",
+     .help = "the runs as JSON: command, model, sae, layer, feature, max_act, temperature, runs"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd steer_cmd = {
+    "steer",
+    .synopsis =
+        "--model MODEL --sae SAE [--layer L]   (under [mpirun -np N])\n"
+        "           (--prompt TEXT | --arc TASK.json | --prompt-ids LIST) --feature F\n"
+        "           --max-act A [--strengths -2,-1,0,1,2] [--max-new 95] [--temperature 0]\n"
+        "           [--seed N] [--out FILE.csv] [--json FILE]",
+    .about = "Generate one continuation per strength with resid_post.L += A * strength * W_dec[F]\n"
+             "at every position, prompt and generated, and print each with its strength. The\n"
+             "JSON's runs are [{prompt, n_prompt, strength, tokens, text}].\n",
+    .size = sizeof(struct steer_args),
+    .groups = {{sae_session_model_opts, offsetof(struct steer_args, s)},
+               {sae_session_prompt_opts, offsetof(struct steer_args, s)},
+               {steer_table, 0}},
+};
+
 static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer_opts *so)
 {
-    for (int i = 1; i < argc;) {
-        int took = sae_session_parse("steer", argc, argv, i, o);
-        if (took < 0) return 2;
-        if (took > 0) {
-            i += took;
-            continue;
-        }
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--greedy") == 0) {
-            so->temperature = 0;
-            i++;
-            continue;
-        }
-        bool ok = v != NULL;
-        if (ok && strcmp(a, "--feature") == 0)
-            ok = sae_cli_i64(v, 0, INT32_MAX, &so->feature);
-        else if (ok && strcmp(a, "--max-act") == 0)
-            ok = sae_cli_f64(v, &so->max_act);
-        else if (ok && strcmp(a, "--strengths") == 0) {
-            free(so->strengths);
-            ok = sae_cli_f64_list(v, &so->strengths, &so->n_strengths);
-        } else if (ok && (strcmp(a, "--max-new") == 0 || strcmp(a, "--max-new-tokens") == 0))
-            ok = sae_cli_i64(v, 1, 1 << 20, &so->max_new);
-        else if (ok && strcmp(a, "--temperature") == 0)
-            ok = sae_cli_f64(v, &so->temperature) && so->temperature >= 0;
-        else if (ok && strcmp(a, "--seed") == 0)
-            ok = sae_cli_i64(v, 0, INT64_MAX, &so->seed);
-        else if (ok && strcmp(a, "--json") == 0)
-            so->json_path = v;
-        else if (ok && strcmp(a, "--out") == 0)
-            so->csv_path = v;
-        else
-            ok = false;
-        if (!ok) {
-            fprintf(stderr, "gsae steer: bad argument '%s%s%s' (see gsae steer --help)\n", a,
-                    v ? " " : "", v ? v : "");
-            return 2;
-        }
-        i += 2;
-    }
-    if (so->feature < 0 || isnan(so->max_act)) {
-        fprintf(stderr, "gsae steer: --feature and --max-act are required\n");
+    struct steer_args a;
+    int rc = opt_parse(&steer_cmd, argc, argv, &a);
+    if (rc != OPT_RUN) return rc == 0 ? -1 : rc;
+    if (a.greedy) a.so.temperature = 0;
+    if (!sae_cli_f64_list(a.strengths, &a.so.strengths, &a.so.n_strengths)) {
+        fprintf(stderr, "gsae steer: --strengths '%s': expected comma-separated numbers\n",
+                a.strengths);
         return 2;
     }
+    *o = a.s;
+    *so = a.so;
     return 0;
 }
 
@@ -161,17 +153,13 @@ static enum gsae_status steer_batch(struct sae_session *s, const struct steer_op
 
 int cmd_steer(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
     struct sae_session_opts o = {.layer = -1};
     static const double default_strengths[] = {-2, -1, 0, 1, 2};
     struct steer_opts so = {.feature = -1, .max_new = 95, .max_act = NAN};
     int rc = parse(argc, argv, &o, &so);
     if (rc) {
         free(so.strengths);
-        return rc;
+        return rc < 0 ? 0 : rc;
     }
     if (!so.strengths) {
         so.n_strengths = 5;

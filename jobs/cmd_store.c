@@ -4,6 +4,7 @@
  * `synth` is test tooling and lives in tools/cmd_store_synth.c.
  */
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +16,51 @@
 #include "../io/store.h"
 #include "cli.h"
 #include "commands.h"
+#include "opt.h"
 
-static const char usage_text[] =
-    "usage: gsae store info STORE\n"
+struct store_opts {
+    const char *dir;
+    int64_t part, limit;
+};
+
+#define O(f) offsetof(struct store_opts, f)
+static const struct opt store_dir_table[] = {
+    {NULL, OPT_STR, O(dir), .flags = OPT_POS | OPT_REQUIRED, .meta = "STORE", .help = "the store"},
+    {0},
+};
+static const struct opt store_dump_table[] = {
+    {"part", OPT_I64, O(part), "-1", 0, INT32_MAX, .meta = "N", .help = "only part N"},
+    {"limit", OPT_I64, O(limit), "-1", 0, 1e18, .meta = "TOKENS", .help = "at most TOKENS tokens"},
+    {0},
+};
+#undef O
+
+#define STORE_ABOUT                                                                                \
+    "info    the manifest, the parts' attributes, sizes and bytes per token\n"                     \
+    "dump    per token: window, document, position, token id, then index:value of its\n"           \
+    "        non-zero features, parts in order (identical for any number of writers)\n"            \
+    "verify  every listed part against its checksum and the manifest; stray files; exit 1 on\n"    \
+    "        any problem\n"                                                                        \
+    "synth   harvest with a byte tokenizer and pseudo-activations (tests, benchmarks)\n"
+#define STORE_CMD(nm, syn, ...)                                                                    \
+    {                                                                                              \
+        nm, .synopsis = syn, .about = STORE_ABOUT, .size = sizeof(struct store_opts), .groups = {  \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+static const char store_synopsis[] =
+    "info STORE\n"
     "       gsae store dump STORE [--part N] [--limit TOKENS]\n"
     "       gsae store verify STORE\n"
     "       [mpirun -np N] gsae store synth --corpus SHARDS --out STORE [--context 64]\n"
     "              [--windows-per-part 4] [--d-sae 300] [--d-model 0] [--bf16]\n"
-    "              [--on-bad-doc skip|fail] [--max-windows N] [--sleep-ms MS]\n"
-    "\n"
-    "info    the manifest, the parts' attributes, sizes and bytes per token\n"
-    "dump    per token: window, document, position, token id, then index:value of its\n"
-    "        non-zero features, parts in order (identical for any number of writers)\n"
-    "verify  every listed part against its checksum and the manifest; stray files; exit 1 on\n"
-    "        any problem\n"
-    "synth   harvest with a byte tokenizer and pseudo-activations (tests, benchmarks)\n";
+    "              [--on-bad-doc skip|fail] [--max-windows N] [--sleep-ms MS]";
+static const struct opt_cmd store_info_cmd = STORE_CMD("store info", "STORE", {store_dir_table, 0});
+static const struct opt_cmd store_verify_cmd =
+    STORE_CMD("store verify", "STORE", {store_dir_table, 0});
+static const struct opt_cmd store_dump_cmd = STORE_CMD(
+    "store dump", "STORE [--part N] [--limit TOKENS]", {store_dir_table, 0}, {store_dump_table, 0});
+static const struct opt_cmd store_cmd = STORE_CMD("store", store_synopsis, {NULL, 0});
 
 static int fail(const struct gsae_error *err)
 {
@@ -211,37 +242,25 @@ static int store_verify(const char *dir)
 
 int cmd_store(int argc, char **argv)
 {
-    if (argc < 2 || cli_wants_help(argc, argv)) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
+    if (argc < 2 || (cli_wants_help(argc, argv) && argv[1][0] == '-')) {
+        opt_usage(&store_cmd, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    if (strcmp(sub, "synth") == 0) return cmd_store_synth(argc - 1, argv + 1, usage_text);
-    if (argc < 3) {
-        fputs(usage_text, stderr);
+    if (strcmp(sub, "synth") == 0) return cmd_store_synth(argc - 1, argv + 1);
+    const struct opt_cmd *c = strcmp(sub, "info") == 0     ? &store_info_cmd
+                              : strcmp(sub, "verify") == 0 ? &store_verify_cmd
+                              : strcmp(sub, "dump") == 0   ? &store_dump_cmd
+                                                           : NULL;
+    if (!c) {
+        fprintf(stderr, "gsae store: unknown subcommand '%s'\n", sub);
+        opt_usage(&store_cmd, stderr);
         return 2;
     }
-    bool info = strcmp(sub, "info") == 0, verify = strcmp(sub, "verify") == 0;
-    if ((info || verify) && argc > 3) {
-        fprintf(stderr, "gsae store %s: unexpected argument '%s'\n%s", sub, argv[3], usage_text);
-        return 2;
-    }
-    if (info) return store_info(argv[2]);
-    if (verify) return store_verify(argv[2]);
-    if (strcmp(sub, "dump") == 0) {
-        long long part = -1, limit = -1;
-        for (int i = 3; i < argc; i += 2) {
-            bool is_part = strcmp(argv[i], "--part") == 0;
-            if ((!is_part && strcmp(argv[i], "--limit") != 0) || i + 1 == argc) {
-                fprintf(stderr, "gsae store dump: unknown option or missing value: %s\n%s", argv[i],
-                        usage_text);
-                return 2;
-            }
-            *(is_part ? &part : &limit) = atoll(argv[i + 1]);
-        }
-        return store_dump(argv[2], part, limit);
-    }
-    fprintf(stderr, "gsae store: unknown subcommand '%s'\n", sub);
-    fputs(usage_text, stderr);
-    return 2;
+    struct store_opts o;
+    int rc = opt_parse(c, argc - 1, argv + 1, &o);
+    if (rc != OPT_RUN) return rc;
+    if (c == &store_info_cmd) return store_info(o.dir);
+    if (c == &store_verify_cmd) return store_verify(o.dir);
+    return store_dump(o.dir, o.part, o.limit);
 }

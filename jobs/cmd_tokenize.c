@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,71 +21,69 @@
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
+#include "opt.h"
 
 struct tokenize_opts {
     const char *tokenizer;
     bool no_bos, pieces, jsonl, keep_special;
 };
 
-static const char usage_text[] =
-    "usage: gsae tokenize --tokenizer PATH [--no-bos] [--pieces] < text\n"
-    "       gsae tokenize --tokenizer PATH --jsonl < in.jsonl > out.jsonl\n"
-    "       gsae detokenize --tokenizer PATH [--keep-special] [--jsonl] < ids\n"
-    "\n"
-    "tokenize: the Gemma-2 token ids of the text on stdin, on one line separated by spaces\n"
-    "(<bos> first unless --no-bos), or with --pieces the pieces (escaped: \\n \\t \\r \\\\\n"
-    "\\xNN). With --jsonl, per input line {\"text\": ..., \"add_bos\": bool (default true)}\n"
-    "one line {\"ids\": [...]}.\n"
-    "detokenize: ids separated by spaces, commas or newlines (brackets allowed) to the text,\n"
-    "special tokens dropped unless --keep-special; with --jsonl, per input line\n"
-    "{\"ids\": [...]} one line {\"text\": \"...\"}.\n"
-    "\n"
-    "  --tokenizer PATH  tokenizer.json or tokenizer.json.zst (required)\n";
+#define O(f) offsetof(struct tokenize_opts, f)
+static const struct opt tokenize_table[] = {
+    {"tokenizer", OPT_STR, O(tokenizer), .flags = OPT_REQUIRED, .meta = "PATH",
+     .help = "tokenizer.json or tokenizer.json.zst"},
+    {"no-bos", OPT_FLAG, O(no_bos), .help = "no <bos> first"},
+    {"pieces", OPT_FLAG, O(pieces), .help = "print the pieces, escaped, instead of ids"},
+    {"jsonl", OPT_FLAG, O(jsonl), .help = "one JSON object per line in and out"},
+    {0},
+};
+static const struct opt detokenize_table[] = {
+    {"tokenizer", OPT_STR, O(tokenizer), .flags = OPT_REQUIRED, .meta = "PATH",
+     .help = "tokenizer.json or tokenizer.json.zst"},
+    {"keep-special", OPT_FLAG, O(keep_special), .help = "keep special tokens in the text"},
+    {"jsonl", OPT_FLAG, O(jsonl), .help = "one JSON object per line in and out"},
+    {0},
+};
+#undef O
 
-static int usage_error(const char *cmd, const char *msg, const char *opt)
-{
-    fprintf(stderr, "gsae %s: %s%s\n%s", cmd, msg, opt ? opt : "", usage_text);
-    return 2;
-}
+const struct opt_cmd tokenize_cmd = {
+    "tokenize",
+    .synopsis = "--tokenizer PATH [--no-bos] [--pieces] < text\n"
+                "       gsae tokenize --tokenizer PATH --jsonl < in.jsonl > out.jsonl",
+    .about =
+        "The Gemma-2 token ids of the text on stdin, on one line separated by spaces\n"
+        "(<bos> first unless --no-bos), or with --pieces the pieces (escaped: \\n \\t \\r \\\\\n"
+        "\\xNN). With --jsonl, per input line {\"text\": ..., \"add_bos\": bool (default true)}\n"
+        "one line {\"ids\": [...]}.\n",
+    .size = sizeof(struct tokenize_opts),
+    .groups = {{tokenize_table, 0}},
+};
 
-/* Options of `tokenize` (detok false) or `detokenize`; one that belongs to the other command,
- * or does not apply with --jsonl, is refused rather than ignored. Returns the exit code to
- * leave with (0: go on, -1: help printed, exit 0). */
+const struct opt_cmd detokenize_cmd = {
+    "detokenize",
+    .synopsis = "--tokenizer PATH [--keep-special] [--jsonl] < ids",
+    .about = "Ids separated by spaces, commas or newlines (brackets allowed) to the text,\n"
+             "special tokens dropped unless --keep-special; with --jsonl, per input line\n"
+             "{\"ids\": [...]} one line {\"text\": \"...\"}.\n",
+    .size = sizeof(struct tokenize_opts),
+    .groups = {{detokenize_table, 0}},
+};
+
+/* Options of `tokenize` (detok false) or `detokenize`; an option that does not apply with
+ * --jsonl is refused rather than ignored. Returns OPT_RUN or the exit code to leave with. */
 static int parse_opts(int argc, char **argv, bool detok, struct tokenize_opts *o)
 {
-    memset(o, 0, sizeof *o);
-    if (cli_wants_help(argc, argv)) {
-        fputs(usage_text, stdout);
-        return -1;
+    const struct opt_cmd *c = detok ? &detokenize_cmd : &tokenize_cmd;
+    int rc = opt_parse(c, argc, argv, o);
+    if (rc != OPT_RUN) return rc;
+    if (o->jsonl && (o->no_bos || o->pieces)) {
+        fprintf(stderr, "gsae %s: %s\n", c->name,
+                o->no_bos ? "--no-bos does not apply with --jsonl (give \"add_bos\": false on each "
+                            "line)"
+                          : "--pieces does not apply with --jsonl");
+        return 2;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--tokenizer") == 0 && i + 1 < argc)
-            o->tokenizer = argv[++i];
-        else if (strcmp(a, "--jsonl") == 0)
-            o->jsonl = true;
-        else if (!detok && strcmp(a, "--no-bos") == 0)
-            o->no_bos = true;
-        else if (!detok && strcmp(a, "--pieces") == 0)
-            o->pieces = true;
-        else if (detok && strcmp(a, "--keep-special") == 0)
-            o->keep_special = true;
-        else if (strcmp(a, "--no-bos") == 0 || strcmp(a, "--pieces") == 0 ||
-                 strcmp(a, "--keep-special") == 0) {
-            fprintf(stderr, "gsae %s: %s is not an option of %s (it belongs to %s)\n%s", argv[0], a,
-                    argv[0], detok ? "tokenize" : "detokenize", usage_text);
-            return 2;
-        } else
-            return usage_error(argv[0], "unknown option or missing value: ", a);
-    }
-    if (!o->tokenizer) return usage_error(argv[0], "--tokenizer PATH is required", NULL);
-    if (o->jsonl && (o->no_bos || o->pieces))
-        return usage_error(argv[0],
-                           o->no_bos ? "--no-bos does not apply with --jsonl (give \"add_bos\": "
-                                       "false on each line)"
-                                     : "--pieces does not apply with --jsonl",
-                           NULL);
-    return 0;
+    return OPT_RUN;
 }
 
 static void print_piece(const char *p, size_t len)
@@ -250,7 +249,7 @@ int cmd_tokenize(int argc, char **argv)
 {
     struct tokenize_opts o;
     int rc = parse_opts(argc, argv, false, &o);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc != OPT_RUN) return rc;
     struct gsae_error err = {0};
     struct tokenizer tk = {0};
     struct tokenizer_text in = {0};
@@ -300,7 +299,7 @@ int cmd_detokenize(int argc, char **argv)
 {
     struct tokenize_opts o;
     int rc = parse_opts(argc, argv, true, &o);
-    if (rc) return rc < 0 ? 0 : rc;
+    if (rc != OPT_RUN) return rc;
     struct gsae_error err = {0};
     struct tokenizer tk = {0};
     struct tokenizer_text in = {0}, out = {0};

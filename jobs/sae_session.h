@@ -22,6 +22,7 @@
 #include "../mpi/plan.h"
 #include "../src/intervene.h"
 #include "../src/tokenizer.h"
+#include "opt.h"
 
 /* Options every SAE command takes (parsed by sae_session_parse). */
 struct sae_session_opts {
@@ -64,14 +65,11 @@ struct sae_session {
 /* Make prompt i the one s->prompt / n_prompt / prompt_name describe. */
 void sae_session_select(struct sae_session *s, int64_t i);
 
-/* Consume the shared options at argv[i] (and its value); returns how many arguments it took
- * (0: not a shared option, -1: bad value, message printed). */
-int sae_session_parse(const char *cmd, int argc, char **argv, int i, struct sae_session_opts *o);
-
-/* Usage lines for the shared options: the model's (every SAE command, harvest too) and the
- * prompt's (features, steer, ablate). */
-extern const char *const sae_session_model_usage;
-extern const char *const sae_session_prompt_usage;
+/* The shared options as tables (jobs/opt.h) over struct sae_session_opts: the model's (every
+ * SAE command, harvest too) and the prompt's (features, steer, ablate, attribute). A command
+ * places them at offsetof(its options, its struct sae_session_opts). */
+extern const struct opt sae_session_model_opts[];
+extern const struct opt sae_session_prompt_opts[];
 
 /* Open everything for prompts of up to max_extra tokens beyond the longest prompt (answers
  * or generated tokens); prompt 0 is selected. Collective on MPI_COMM_WORLD; on failure every rank

@@ -24,6 +24,7 @@
  */
 #include <jansson.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,37 +34,13 @@
 #include "../io/safetensors.h"
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
+#include "../jobs/opt.h"
 #include "../mpi/dist.h"
 #include "../mpi/pipe.h"
 #include "../mpi/plan.h"
 #include "../src/sampler.h"
 #include "golden_attrib.h"
 #include "golden_sae.h"
-
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: [mpirun -np N] gsae golden CASE_DIR OUT.safetensors [--stages S]\n"
-        "                  [--layers A-B,C-D,...] [--threads T] [--compute f32|bf16]\n"
-        "                  [--verbose]\n"
-        "\n"
-        "Run a golden case: load CASE_DIR's checkpoint, take the prompt from\n"
-        "CASE_DIR/expected.safetensors (tensor `tokens`) and the number of greedy tokens from\n"
-        "CASE_DIR/meta.json (generate.n_new), and write every tensor of the expected file that\n"
-        "gsae computes (tokens, embed, resid_post.N, logits, greedy, greedy.logits, the SAE\n"
-        "tensors and, with an `attribute` section, attrib.*) to\n"
-        "OUT.safetensors under the same names and dtypes. Expected tensors not computed are\n"
-        "listed on stderr. The output is bit-identical on any number of ranks.\n"
-        "\n"
-        "  --stages S    pipeline stages per replica (default: all ranks in one pipeline)\n"
-        "  --layers SPEC explicit stages, inclusive layer ranges (e.g. 0-1,2-3)\n"
-        "  --threads T   BLAS and loop threads per rank (default: OPENBLAS_NUM_THREADS, else\n"
-        "                cores / ranks on the node)\n"
-        "  --compute M   GEMM arithmetic: f32 (default; the parity mode) or bf16 (bf16 inputs\n"
-        "                and weights, f32 accumulation, through oneDNN)\n"
-        "  --verbose     print the per-rank start-up report also on one rank\n");
-}
 
 struct options {
     const char *dir, *out;
@@ -73,35 +50,45 @@ struct options {
     enum gemma_compute compute;
 };
 
-static bool parse_args(int argc, char **argv, struct options *o)
-{
-    memset(o, 0, sizeof *o);
-    int n_pos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_val = i + 1 < argc;
-        if (strcmp(a, "--stages") == 0 && has_val)
-            o->n_stages = atoi(argv[++i]);
-        else if (strcmp(a, "--layers") == 0 && has_val)
-            o->layers = argv[++i];
-        else if (strcmp(a, "--threads") == 0 && has_val)
-            o->n_threads = atoi(argv[++i]);
-        else if (strcmp(a, "--compute") == 0 && has_val) {
-            struct gsae_error err;
-            if (gemma_compute_parse(argv[++i], &o->compute, &err) != GSAE_OK) return false;
-        } else if (strcmp(a, "--verbose") == 0)
-            o->verbose = true;
-        else if (a[0] == '-')
-            return false;
-        else if (n_pos == 0)
-            o->dir = a, n_pos++;
-        else if (n_pos == 1)
-            o->out = a, n_pos++;
-        else
-            return false;
-    }
-    return n_pos == 2 && o->n_stages >= 0 && o->n_threads >= 0;
-}
+static const struct opt_choice computes[] = {
+    {"f32", GEMMA_COMPUTE_F32}, {"bf16", GEMMA_COMPUTE_BF16}, {0}};
+
+#define O(f) offsetof(struct options, f)
+static const struct opt golden_table[] = {
+    {NULL, OPT_STR, O(dir), .flags = OPT_POS | OPT_REQUIRED, .meta = "CASE_DIR",
+     .help = "the golden case"},
+    {NULL, OPT_STR, O(out), .flags = OPT_POS | OPT_REQUIRED, .meta = "OUT.safetensors",
+     .help = "the tensors computed"},
+    {"stages", OPT_INT, O(n_stages), .min = 0, .max = 100000, .meta = "S",
+     .help = "pipeline stages per replica (default: all ranks in one pipeline)"},
+    {"layers", OPT_STR, O(layers), .meta = "SPEC",
+     .help = "explicit stages, inclusive layer ranges (e.g. 0-1,2-3)"},
+    {"threads", OPT_INT, O(n_threads), .min = 0, .max = 100000, .meta = "T",
+     .help = "BLAS and loop threads per rank (default: OPENBLAS_NUM_THREADS, else cores/ranks)"},
+    {"compute", OPT_ENUM, O(compute), "f32", .choices = computes, .meta = "M",
+     .help = "GEMM arithmetic: f32 (the parity mode) or bf16 (f32 accumulation, oneDNN)"},
+    {"verbose", OPT_FLAG, O(verbose),
+     .help = "print the per-rank start-up report also on one rank"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd golden_cmd = {
+    "golden",
+    .synopsis = "CASE_DIR OUT.safetensors [--stages S]   (under [mpirun -np N])\n"
+                "                  [--layers A-B,C-D,...] [--threads T] [--compute f32|bf16]\n"
+                "                  [--verbose]",
+    .about =
+        "Run a golden case: load CASE_DIR's checkpoint, take the prompt from\n"
+        "CASE_DIR/expected.safetensors (tensor `tokens`) and the number of greedy tokens from\n"
+        "CASE_DIR/meta.json (generate.n_new), and write every tensor of the expected file that\n"
+        "gsae computes (tokens, embed, resid_post.N, logits, greedy, greedy.logits, the SAE\n"
+        "tensors and, with an `attribute` section, attrib.*) to\n"
+        "OUT.safetensors under the same names and dtypes. Expected tensors not computed are\n"
+        "listed on stderr. The output is bit-identical on any number of ranks.\n",
+    .size = sizeof(struct options),
+    .groups = {{golden_table, 0}},
+};
 
 /* GSAE_FAULT_RANK / GSAE_FAULT: is this rank told to fail at `point`? */
 static bool fault_here(const struct dist *d, const char *point)
@@ -399,14 +386,8 @@ static enum gsae_status run(struct pipe *p, struct golden *g, const struct dist 
 int cmd_golden(int argc, char **argv)
 {
     struct options o;
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
-    if (!parse_args(argc, argv, &o)) {
-        usage(stderr);
-        return 2;
-    }
+    int rc = opt_parse(&golden_cmd, argc, argv, &o);
+    if (rc != OPT_RUN) return rc;
     struct gsae_error err = {0};
     struct sft_file expected = {0};
     struct golden g = {0};

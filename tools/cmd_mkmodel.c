@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "../io/safetensors.h"
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
+#include "../jobs/opt.h"
 #include "../src/gemma.h"
 #include "../src/hash.h"
 #include "../src/rng.h"
@@ -52,91 +54,40 @@ struct mk_tensor {
     int64_t shard;
 };
 
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: gsae mkmodel OUT_DIR --preset 9b|2b|27b|tiny [--layers N] [--vocab V]\n"
-        "                    [--seed S] [--dtype bf16|f32] [--shards K] [--force]\n"
-        "\n"
-        "Write a Gemma-2 checkpoint with random weights in Hugging Face layout: config.json\n"
-        "and model.safetensors (or K shards and model.safetensors.index.json). The weights\n"
-        "depend only on the seed and each tensor's name, so the same arguments give the same\n"
-        "files on every machine. Memory use stays small for every preset.\n"
-        "\n"
-        "  --preset P   sizes of Gemma-2 2b, 9b or 27b, or tiny (d_model 64, 4 layers) (required)\n"
-        "  --layers N   keep the preset's sizes but use N layers\n"
-        "  --vocab V    vocabulary size (default 256000, the real tokenizer's)\n"
-        "  --seed S     random seed, an unsigned integer (default 0)\n"
-        "  --dtype T    bf16 (default, like the released checkpoints) or f32\n"
-        "  --shards K   write K shard files and an index (default 1: one model.safetensors)\n"
-        "  --force      replace a checkpoint already in OUT_DIR\n");
-}
+static const struct opt_choice mk_dtypes[] = {
+    {"bf16", GSAE_DTYPE_BF16}, {"f32", GSAE_DTYPE_F32}, {0}};
 
-static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    return gsae_parse_i64(s, min, max, out);
-}
+#define O(f) offsetof(struct mk_options, f)
+static const struct opt mkmodel_table[] = {
+    {"preset", OPT_STR, O(preset), .flags = OPT_REQUIRED, .meta = "P",
+     .help = "sizes of Gemma-2 2b, 9b or 27b, or tiny (d_model 64, 4 layers)"},
+    {NULL, OPT_STR, O(out_dir), .flags = OPT_POS | OPT_REQUIRED, .meta = "OUT_DIR",
+     .help = "the checkpoint directory to write"},
+    {"layers", OPT_I64, O(n_layers), "-1", 1, 65536, .meta = "N",
+     .help = "keep the preset's sizes but use N layers"},
+    {"vocab", OPT_I64, O(n_vocab), "-1", 3, INT32_MAX, .meta = "V",
+     .help = "vocabulary size (default 256000, the real tokenizer's; ids 0-2 are pad, eos, bos)"},
+    {"seed", OPT_U64, O(seed), "0", .meta = "S", .help = "random seed, an unsigned integer"},
+    {"dtype", OPT_ENUM, O(dtype), "bf16", .choices = mk_dtypes, .meta = "T",
+     .help = "bf16 (like the released checkpoints) or f32"},
+    {"shards", OPT_I64, O(n_shards), "1", 1, 99999, .meta = "K",
+     .help = "write K shard files and an index (1: one model.safetensors)"},
+    {"force", OPT_FLAG, O(force), .help = "replace a checkpoint already in OUT_DIR"},
+    {0},
+};
+#undef O
 
-static bool parse_u64(const char *s, uint64_t *out)
-{
-    return gsae_parse_u64(s, out);
-}
-
-/* Parse argv; returns 0 on success, else the exit code (2) after printing the problem. */
-static int parse_options(int argc, char **argv, struct mk_options *o)
-{
-    *o =
-        (struct mk_options){.n_layers = -1, .n_vocab = -1, .dtype = GSAE_DTYPE_BF16, .n_shards = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true, takes = a[0] == '-' && strcmp(a, "--force") != 0;
-        const char *expect = "";
-        if (takes && !v) {
-            fprintf(stderr, "gsae mkmodel: %s needs a value (see gsae mkmodel --help)\n", a);
-            return 2;
-        }
-        if (strcmp(a, "--preset") == 0)
-            o->preset = v;
-        else if (strcmp(a, "--layers") == 0) {
-            ok = parse_i64(v, 1, 65536, &o->n_layers);
-            expect = "an integer from 1 to 65536";
-        } else if (strcmp(a, "--vocab") == 0) {
-            ok = parse_i64(v, 3, INT32_MAX, &o->n_vocab);
-            expect = "an integer from 3 (ids 0-2 are pad, eos, bos) to 2147483647";
-        } else if (strcmp(a, "--seed") == 0) {
-            ok = parse_u64(v, &o->seed);
-            expect = "an unsigned 64-bit integer";
-        } else if (strcmp(a, "--shards") == 0) {
-            ok = parse_i64(v, 1, 99999, &o->n_shards);
-            expect = "an integer from 1 to 99999";
-        } else if (strcmp(a, "--dtype") == 0) {
-            o->dtype = strcmp(v, "bf16") == 0  ? GSAE_DTYPE_BF16
-                       : strcmp(v, "f32") == 0 ? GSAE_DTYPE_F32
-                                               : GSAE_DTYPE_INVALID;
-            ok = o->dtype != GSAE_DTYPE_INVALID;
-            expect = "bf16 or f32";
-        } else if (strcmp(a, "--force") == 0)
-            o->force = true;
-        else if (a[0] == '-' || o->out_dir) {
-            fprintf(stderr, "gsae mkmodel: unexpected argument '%s' (see gsae mkmodel --help)\n",
-                    a);
-            return 2;
-        } else
-            o->out_dir = a;
-        if (!ok) {
-            fprintf(stderr, "gsae mkmodel: %s '%s', expected %s\n", a, v, expect);
-            return 2;
-        }
-        i += takes;
-    }
-    if (!o->out_dir || !o->preset) {
-        fprintf(stderr, "gsae mkmodel: %s is required\n\n", o->out_dir ? "--preset" : "OUT_DIR");
-        usage(stderr);
-        return 2;
-    }
-    return 0;
-}
+const struct opt_cmd mkmodel_cmd = {
+    "mkmodel",
+    .synopsis = "OUT_DIR --preset 9b|2b|27b|tiny [--layers N] [--vocab V]\n"
+                "                    [--seed S] [--dtype bf16|f32] [--shards K] [--force]",
+    .about = "Write a Gemma-2 checkpoint with random weights in Hugging Face layout: config.json\n"
+             "and model.safetensors (or K shards and model.safetensors.index.json). The weights\n"
+             "depend only on the seed and each tensor's name, so the same arguments give the same\n"
+             "files on every machine. Memory use stays small for every preset.\n",
+    .size = sizeof(struct mk_options),
+    .groups = {{mkmodel_table, 0}},
+};
 
 static bool preset_config(const char *name, struct gemma_config *c)
 {
@@ -476,13 +427,10 @@ done:
 
 int cmd_mkmodel(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
     struct mk_options o;
-    int rc = parse_options(argc, argv, &o);
-    if (rc != 0) return rc;
+    int rc = opt_parse(&mkmodel_cmd, argc, argv, &o);
+    if (rc != OPT_RUN) return rc;
+    rc = 0;
     struct gemma_config g;
     if (!preset_config(o.preset, &g)) {
         fprintf(stderr, "gsae mkmodel: --preset '%s', expected 9b, 2b, 27b or tiny\n", o.preset);

@@ -10,12 +10,14 @@
  * Gaussian rows with RMS --input-rms. Same arguments, same bytes.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
+#include "../jobs/opt.h"
 #include "../jobs/sae_cli.h"
 #include "../src/rng.h"
 
@@ -26,107 +28,84 @@ struct mksae_options {
     enum npz_compression compression;
     uint64_t seed;
     double density, input_rms;
+    uint64_t given;
 };
 
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: gsae mksae OUT (--model MODEL | --d-model D) --d-sae S [--layer L]\n"
+static const struct opt_choice layouts[] = {
+    {"npz", SAE_LAYOUT_NPZ}, {"saelens", SAE_LAYOUT_SAELENS}, {0}};
+static const struct opt_choice compressions[] = {
+    {"stored", NPZ_COMPRESSION_STORED}, {"deflated", NPZ_COMPRESSION_DEFLATED}, {0}};
+
+#define O(f) offsetof(struct mksae_options, f)
+static const struct opt mksae_table[] = {
+    {NULL, OPT_STR, O(out), .flags = OPT_POS, .meta = "OUT", .help = "the .npz or SAELens folder"},
+    {"model", OPT_STR, O(model_dir), .meta = "MODEL",
+     .help = "take d_model and the model name from a checkpoint; calibrate on it"},
+    {"d-model", OPT_I64, O(d_model), "-1", 1, INT32_MAX, .meta = "D",
+     .help = "residual width when there is no --model"},
+    {"d-sae", OPT_I64, O(d_sae), "-1", 1, INT32_MAX, .meta = "S",
+     .help = "number of features (required when drawing)"},
+    {"layer", OPT_I64, O(layer), "-1", 0, 100000, .meta = "L",
+     .help = "hooked layer (required for saelens and for calibration on --model)"},
+    {"layout", OPT_ENUM, O(layout), "npz", .choices = layouts, .meta = "X",
+     .help = "npz or saelens"},
+    {"compression", OPT_ENUM, O(compression), "stored", .choices = compressions, .meta = "X",
+     .help = "npz members stored (like np.savez) or deflated"},
+    {"seed", OPT_U64, O(seed), "0", .meta = "N", .help = "random seed"},
+    {"density", OPT_F64, O(density), "0.02", .meta = "P",
+     .help = "target fraction of features active per row, in (0, 1)"},
+    {"calib-tokens", OPT_I64, O(calib_tokens), "128", 0, 1 << 20, .meta = "N",
+     .help = "random tokens run through --model for calibration (0: Gaussian rows)"},
+    {"input-rms", OPT_F64, O(input_rms), "1", .meta = "R",
+     .help = "RMS of the Gaussian calibration rows (> 0)"},
+    {"model-name", OPT_STR, O(model_name), .meta = "NAME",
+     .help = "model name recorded in a SAELens cfg.json"},
+    {"from", OPT_STR, O(from), .meta = "SAE",
+     .help = "convert an existing SAE (either layout); layer and model name default to its"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd mksae_cmd = {
+    "mksae",
+    .synopsis =
+        "OUT (--model MODEL | --d-model D) --d-sae S [--layer L]\n"
         "                  [--layout npz|saelens] [--compression stored|deflated] [--seed N]\n"
         "                  [--density P] [--calib-tokens N] [--input-rms R] [--model-name NAME]\n"
         "       gsae mksae OUT --from SAE [--layout npz|saelens] [--compression X] [--layer L]\n"
-        "                  [--model-name NAME]\n"
-        "\n"
-        "Write a random JumpReLU SAE whose thresholds make about P of the features fire on\n"
-        "typical residuals (calibrated on the model's resid_post.L for random tokens with\n"
-        "--model, else on Gaussian rows of RMS R). OUT is an .npz file (Gemma Scope layout:\n"
-        "W_enc, W_dec, b_enc, b_dec, threshold in f32) or a SAELens directory (cfg.json +\n"
-        "sae_weights.safetensors).\n"
-        "\n"
-        "  --model MODEL      take d_model and the model name from a checkpoint; calibrate on it\n"
-        "                     (a directory or a Hugging Face name, see gsae inspect --help)\n"
-        "  --d-model D        residual width when there is no --model\n"
-        "  --d-sae S          number of features (required)\n"
-        "  --layer L          hooked layer (required for saelens and for calibration on --model)\n"
-        "  --layout X         npz (default) or saelens\n"
-        "  --compression X    npz members stored (default, like np.savez) or deflated\n"
-        "  --seed N           random seed (default 0)\n"
-        "  --density P        target fraction of features active per row (default 0.02)\n"
-        "  --calib-tokens N   random tokens run through --model for calibration (default 128;\n"
-        "                     0: Gaussian rows)\n"
-        "  --input-rms R      RMS of the Gaussian calibration rows (default 1)\n"
-        "  --model-name NAME  model name recorded in a SAELens cfg.json\n"
-        "  --from SAE         convert an existing SAE (either layout) instead of drawing one;\n"
-        "                     the layer and model name default to the source's\n");
-}
+        "                  [--model-name NAME]",
+    .about = "Write a random JumpReLU SAE whose thresholds make about P of the features fire on\n"
+             "typical residuals (calibrated on the model's resid_post.L for random tokens with\n"
+             "--model, else on Gaussian rows of RMS R). OUT is an .npz file (Gemma Scope layout:\n"
+             "W_enc, W_dec, b_enc, b_dec, threshold in f32) or a SAELens directory (cfg.json +\n"
+             "sae_weights.safetensors). MODEL is a directory or a Hugging Face name (see gsae\n"
+             "inspect --help).\n",
+    .size = sizeof(struct mksae_options),
+    .groups = {{mksae_table, 0}},
+    .given = OPT_GIVEN(struct mksae_options, given),
+};
 
 static int parse_options(int argc, char **argv, struct mksae_options *o)
 {
-    *o = (struct mksae_options){.d_model = -1,
-                                .d_sae = -1,
-                                .layer = -1,
-                                .calib_tokens = 128,
-                                .density = 0.02,
-                                .input_rms = 1.0};
+    int rc = opt_parse(&mksae_cmd, argc, argv, o);
+    if (rc != OPT_RUN) return rc;
+    static const char *const draw[] = {"model", "d-model", "d-sae",    "calib-tokens",
+                                       "seed",  "density", "input-rms"};
     const char *draw_only = NULL; /* an option of drawing an SAE, which --from does not do */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool ok = true, takes = a[0] == '-';
-        int64_t seed;
-        if (takes && !v) {
-            fprintf(stderr, "gsae mksae: %s needs a value (see gsae mksae --help)\n", a);
-            return 2;
-        }
-        if (!strcmp(a, "--model") || !strcmp(a, "--d-model") || !strcmp(a, "--d-sae") ||
-            !strcmp(a, "--calib-tokens") || !strcmp(a, "--seed") || !strcmp(a, "--density") ||
-            !strcmp(a, "--input-rms"))
-            draw_only = a;
-        if (strcmp(a, "--model") == 0)
-            o->model_dir = v;
-        else if (strcmp(a, "--from") == 0)
-            o->from = v;
-        else if (strcmp(a, "--model-name") == 0)
-            o->model_name = v;
-        else if (strcmp(a, "--d-model") == 0)
-            ok = sae_cli_i64(v, 1, INT32_MAX, &o->d_model);
-        else if (strcmp(a, "--d-sae") == 0)
-            ok = sae_cli_i64(v, 1, INT32_MAX, &o->d_sae);
-        else if (strcmp(a, "--layer") == 0)
-            ok = sae_cli_i64(v, 0, 100000, &o->layer);
-        else if (strcmp(a, "--calib-tokens") == 0)
-            ok = sae_cli_i64(v, 0, 1 << 20, &o->calib_tokens);
-        else if (strcmp(a, "--seed") == 0) {
-            ok = sae_cli_i64(v, 0, INT64_MAX, &seed);
-            o->seed = (uint64_t)seed;
-        } else if (strcmp(a, "--density") == 0)
-            ok = sae_cli_f64(v, &o->density) && o->density > 0 && o->density < 1;
-        else if (strcmp(a, "--input-rms") == 0)
-            ok = sae_cli_f64(v, &o->input_rms) && o->input_rms > 0;
-        else if (strcmp(a, "--layout") == 0) {
-            ok = strcmp(v, "npz") == 0 || strcmp(v, "saelens") == 0;
-            o->layout = strcmp(v, "saelens") == 0 ? SAE_LAYOUT_SAELENS : SAE_LAYOUT_NPZ;
-        } else if (strcmp(a, "--compression") == 0) {
-            ok = strcmp(v, "stored") == 0 || strcmp(v, "deflated") == 0;
-            o->compression =
-                strcmp(v, "deflated") == 0 ? NPZ_COMPRESSION_DEFLATED : NPZ_COMPRESSION_STORED;
-        } else if (a[0] == '-' || o->out) {
-            fprintf(stderr, "gsae mksae: unexpected argument '%s' (see gsae mksae --help)\n", a);
-            return 2;
-        } else
-            o->out = a;
-        if (!ok) {
-            fprintf(stderr, "gsae mksae: %s '%s' is not valid (see gsae mksae --help)\n", a, v);
-            return 2;
-        }
-        i += takes;
+    for (size_t i = 0; i < sizeof draw / sizeof draw[0]; i++)
+        if (opt_given(&mksae_cmd, o, draw[i])) draw_only = draw[i];
+    if (!(o->density > 0 && o->density < 1) || !(o->input_rms > 0)) {
+        fprintf(stderr, "gsae mksae: --%s '%g' is not valid (see gsae mksae --help)\n",
+                o->input_rms > 0 ? "density" : "input-rms",
+                o->input_rms > 0 ? o->density : o->input_rms);
+        return 2;
     }
     if (o->from && draw_only) {
-        fprintf(stderr, "gsae mksae: %s does not apply with --from (see gsae mksae --help)\n",
+        fprintf(stderr, "gsae mksae: --%s does not apply with --from (see gsae mksae --help)\n",
                 draw_only);
         return 2;
     }
-    if (o->from && o->out && (o->layout == SAE_LAYOUT_NPZ || o->layer >= 0)) return 0;
+    if (o->from && o->out && (o->layout == SAE_LAYOUT_NPZ || o->layer >= 0)) return OPT_RUN;
     const char *missing = !o->out                                           ? "OUT"
                           : o->from                                         ? "--layer"
                           : o->d_sae < 0                                    ? "--d-sae"
@@ -137,10 +116,10 @@ static int parse_options(int argc, char **argv, struct mksae_options *o)
                               : NULL;
     if (missing) {
         fprintf(stderr, "gsae mksae: %s is required\n\n", missing);
-        usage(stderr);
+        opt_usage(&mksae_cmd, stderr);
         return 2;
     }
-    return 0;
+    return OPT_RUN;
 }
 
 /* z with P(N(0,1) > z) = p, by bisection on erfc (monotone; 60 halvings reach double
@@ -340,13 +319,9 @@ static char *checkpoint_name(const char *dir)
 
 int cmd_mksae(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
     struct mksae_options o;
     int rc = parse_options(argc, argv, &o);
-    if (rc) return rc;
+    if (rc != OPT_RUN) return rc;
     if (o.from) return convert(&o);
     struct gsae_error err = {0};
     struct sae_params p = {0};

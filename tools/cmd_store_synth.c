@@ -4,7 +4,7 @@
  * pseudo-activations computed from each token and its predecessor in the window. It exists to
  * test and benchmark the store layers without a checkpoint.
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 #include "../io/store_id.h"
 #include "../jobs/cli.h"
 #include "../jobs/commands.h"
+#include "../jobs/opt.h"
 #include "../jobs/runctl.h"
 #include "../mpi/dist.h"
 #include "../mpi/pstore.h"
@@ -115,77 +116,43 @@ static void on_warning(void *ctx, const char *msg)
 /* The options of `gsae store synth`. */
 struct synth_opts {
     const char *corpus, *out;
-    long long ctx, wpp, d_sae, d_model, max_windows, sleep_ms;
+    int64_t ctx, wpp, d_sae, d_model, max_windows, sleep_ms;
     bool bf16;
-    enum corpus_on_bad on_bad;
+    int on_bad; /* enum corpus_on_bad */
 };
 
-/* Parse argv into o; 0, or the exit status 2 after printing the problem. */
-static int parse_synth(int argc, char **argv, const char *usage_text, struct synth_opts *o)
-{
-    static const struct option opts[] = {
-        {"corpus", required_argument, NULL, 'c'},
-        {"out", required_argument, NULL, 'o'},
-        {"context", required_argument, NULL, 'x'},
-        {"windows-per-part", required_argument, NULL, 'w'},
-        {"d-sae", required_argument, NULL, 's'},
-        {"d-model", required_argument, NULL, 'm'},
-        {"bf16", no_argument, NULL, 'b'},
-        {"on-bad-doc", required_argument, NULL, 'k'},
-        {"max-windows", required_argument, NULL, 'n'},
-        {"sleep-ms", required_argument, NULL, 'z'},
-        {NULL, 0, NULL, 0},
-    };
-    *o = (struct synth_opts){.ctx = 64, .wpp = 4, .d_sae = 300, .on_bad = CORPUS_ON_BAD_FAIL};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            o->corpus = optarg;
-            break;
-        case 'o':
-            o->out = optarg;
-            break;
-        case 'x':
-            o->ctx = atoll(optarg);
-            break;
-        case 'w':
-            o->wpp = atoll(optarg);
-            break;
-        case 's':
-            o->d_sae = atoll(optarg);
-            break;
-        case 'm':
-            o->d_model = atoll(optarg);
-            break;
-        case 'b':
-            o->bf16 = true;
-            break;
-        case 'n':
-            o->max_windows = atoll(optarg);
-            break;
-        case 'z':
-            o->sleep_ms = atoll(optarg);
-            break;
-        case 'k':
-            if (strcmp(optarg, "skip") != 0 && strcmp(optarg, "fail") != 0) {
-                fprintf(stderr, "gsae store synth: --on-bad-doc takes skip or fail\n");
-                return 2;
-            }
-            o->on_bad = strcmp(optarg, "skip") == 0 ? CORPUS_ON_BAD_SKIP : CORPUS_ON_BAD_FAIL;
-            break;
-        default:
-            fputs(usage_text, stderr);
-            return 2;
-        }
-    }
-    if (!o->corpus || !o->out || o->ctx < 2 || o->d_sae < 1 || o->d_model < 0) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    return 0;
-}
+static const struct opt_choice on_bad_docs[] = {
+    {"skip", CORPUS_ON_BAD_SKIP}, {"fail", CORPUS_ON_BAD_FAIL}, {0}};
+#define O(f) offsetof(struct synth_opts, f)
+static const struct opt synth_table[] = {
+    {"corpus", OPT_STR, O(corpus), .flags = OPT_REQUIRED, .meta = "SHARDS", .help = "the corpus"},
+    {"out", OPT_STR, O(out), .flags = OPT_REQUIRED, .meta = "STORE", .help = "the store to write"},
+    {"context", OPT_I64, O(ctx), "64", 2, 1 << 20, .meta = "C", .help = "tokens per window"},
+    {"windows-per-part", OPT_I64, O(wpp), "4", 1, 1 << 30, .meta = "W", .help = "part size"},
+    {"d-sae", OPT_I64, O(d_sae), "300", 1, 1 << 30, .meta = "S", .help = "features"},
+    {"d-model", OPT_I64, O(d_model), "0", 0, 1 << 20, .meta = "D",
+     .help = "residual width (0: no residuals)"},
+    {"bf16", OPT_FLAG, O(bf16), .help = "residuals in bf16"},
+    {"on-bad-doc", OPT_ENUM, O(on_bad), "fail", .choices = on_bad_docs, .meta = "skip|fail",
+     .help = "what a malformed document does"},
+    {"max-windows", OPT_I64, O(max_windows), "0", 0, 1e18, .meta = "N",
+     .help = "stop after N windows (0: all)"},
+    {"sleep-ms", OPT_I64, O(sleep_ms), "0", 0, 1 << 30, .meta = "MS",
+     .help = "sleep per round (tests)"},
+    {0},
+};
+#undef O
+
+const struct opt_cmd store_synth_cmd = {
+    "store synth",
+    .synopsis = "--corpus SHARDS --out STORE [--context 64] [--windows-per-part 4] [--d-sae 300]\n"
+                "              [--d-model 0] [--bf16] [--on-bad-doc skip|fail] [--max-windows N]\n"
+                "              [--sleep-ms MS]   (under [mpirun -np N])",
+    .about = "A store written by the real harvest machinery with a byte tokenizer (id = byte + 3)\n"
+             "and deterministic pseudo-activations: tests and benchmarks of the store layers.\n",
+    .size = sizeof(struct synth_opts),
+    .groups = {{synth_table, 0}},
+};
 
 /* Harvest the corpus (shards, listed in corpus_lines) into o->out with the synthetic encoder.
  * Collective on dist_world(). */
@@ -245,11 +212,12 @@ static enum gsae_status run_synth(const struct synth_opts *o, char **shards, int
     return st;
 }
 
-int cmd_store_synth(int argc, char **argv, const char *usage_text)
+int cmd_store_synth(int argc, char **argv)
 {
     struct synth_opts o;
-    int rc = parse_synth(argc, argv, usage_text, &o);
-    if (rc != 0) return rc;
+    int rc = opt_parse(&store_synth_cmd, argc, argv, &o);
+    if (rc != OPT_RUN) return rc;
+    rc = 0;
     struct gsae_error err = {0};
     char **shards = NULL;
     int64_t n_shards = 0;
