@@ -29,6 +29,15 @@ static void flatten(const struct opt_cmd *c, struct flat *f)
         }
 }
 
+/* Option i's destination was set: by it, or by another name for the same field (an alias such
+ * as harvest's --store for --out). */
+static bool field_given(const struct flat *f, int i)
+{
+    for (int j = 0; j < f->n; j++)
+        if (f->given[j] && f->base[j] + f->o[j]->off == f->base[i] + f->o[i]->off) return true;
+    return false;
+}
+
 static int find(const struct flat *f, const char *name, size_t len)
 {
     for (int i = 0; i < f->n; i++)
@@ -255,7 +264,7 @@ static enum gsae_status check_required(const struct flat *f, struct gsae_error *
 {
     char nm[120];
     for (int i = 0; i < f->n; i++)
-        if ((f->o[i]->flags & OPT_REQUIRED) && !f->given[i])
+        if ((f->o[i]->flags & OPT_REQUIRED) && !field_given(f, i))
             return gsae_fail(err, GSAE_EINVAL, "%s is required", shown(f, i, nm, sizeof nm));
     return GSAE_OK;
 }
@@ -508,7 +517,7 @@ enum gsae_status opt_check_section(const struct opt_cmd *c, const char *file, co
     }
     char nm[120];
     for (int i = 0; i < f.n && st == GSAE_OK; i++)
-        if ((f.o[i]->flags & OPT_REQUIRED) && !f.given[i])
+        if ((f.o[i]->flags & OPT_REQUIRED) && !field_given(&f, i))
             st = gsae_fail(err, GSAE_EINVAL, "%s: [%s] %s: required, missing", file, section,
                            f.o[i]->name ? f.o[i]->name : shown(&f, i, nm, sizeof nm));
     opt_free(c, dst);
