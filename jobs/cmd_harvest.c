@@ -24,8 +24,9 @@
 #include "../io/store.h"
 #include "../io/tokenizer_load.h"
 #include "../mpi/dist.h"
-#include "../mpi/pipe.h"
-#include "../mpi/plan.h"
+#include "../mpi/dist_engine.h"
+#include "../mpi/engine.h"
+#include "../mpi/harvest.h"
 #include "../mpi/pstore.h"
 #include "../src/hash.h"
 #include "../src/sae.h"
@@ -65,36 +66,15 @@ struct harvest_opts {
 
 /* Everything one rank holds. */
 struct harvest {
-    struct dist d;
-    struct plan plan;
-    struct ckpt ck;
-    struct pipe p;
-    struct gemma_config cfg;
+    struct engine e;            /* the model to resid_post.L, the SAE on the stage owning L */
+    struct harvest_encoder enc; /* rounds through e; the recorder at the hook (mpi/harvest.h) */
     struct tokenizer tk;
     struct tokenizer_work tk_work; /* zeroed is ready; caches pieces across documents */
-    bool has_tk, last_stage;
-    struct sae_params sae;
-    struct sae_info info;
-    struct sae_encoder enc;
-    struct sae_acts acts;
-    int64_t layer, d_sae;
-    uint64_t sae_hash, tok_hash;
-    int n_threads;
-    int64_t context, wpmb;
-    enum store_resid resid;
-    /* per round */
-    const struct pstore_round *round;
-    const struct pstore_sink *sink;
-    int64_t *mb_part, *mb_first_window; /* (n_mb): replica slot k and first window; -1: filler */
-    uint32_t *index;                    /* (context * d_sae) worst case, grown */
-    int64_t *rows;                      /* (context + 1) */
-    int64_t index_cap;
+    bool has_tk;
+    uint64_t tok_hash;
     struct runctl_progress progress;
     FILE *progress_csv;
     int64_t max_tokens; /* the stream's end when --max-tokens is given (whole windows), else 0 */
-    /* where the encoder's time went on this rank (pipe_stats, summed over rounds) */
-    double t_compute, t_pipe_wait; /* inside stage tasks (incl. the sink); blocked or idle */
-    double t_sink, t_sae;          /* the sink; of it, the SAE encode */
 };
 
 static int parse(int argc, char **argv, struct harvest_opts *o)
@@ -198,10 +178,10 @@ static uint64_t tokenizer_hash(const struct tokenizer *tk)
     return h;
 }
 
-static enum gsae_status open_local(struct harvest *h, const struct harvest_opts *o,
-                                   struct gsae_error *err)
+/* The tokenizer (DIR/tokenizer.json unless given). Local. */
+static enum gsae_status load_tokenizer(struct harvest *h, const struct harvest_opts *o,
+                                       struct gsae_error *err)
 {
-    enum gsae_status st = ckpt_config_load(o->s.model_dir, &h->cfg, err);
     char guess[4200];
     const char *tpath = o->s.tokenizer_path;
     struct stat sb;
@@ -209,196 +189,66 @@ static enum gsae_status open_local(struct harvest *h, const struct harvest_opts 
         snprintf(guess, sizeof guess, "%s/tokenizer.json", o->s.model_dir);
         tpath = stat(guess, &sb) == 0 ? guess : NULL;
     }
-    if (st == GSAE_OK && !tpath)
-        st = gsae_fail(err, GSAE_EINVAL, "%s has no tokenizer.json: give --tokenizer PATH",
-                       o->s.model_dir);
-    if (st == GSAE_OK && (st = tokenizer_load(&h->tk, tpath, err)) == GSAE_OK) h->has_tk = true;
+    if (!tpath)
+        return gsae_fail(err, GSAE_EINVAL, "%s has no tokenizer.json: give --tokenizer PATH",
+                         o->s.model_dir);
+    enum gsae_status st = tokenizer_load(&h->tk, tpath, err);
+    if (st == GSAE_OK) h->has_tk = true;
     if (st == GSAE_OK && h->tk.bos_id < 0)
         st = gsae_fail(err, GSAE_EINVAL, "%s: the tokenizer has no <bos> token", tpath);
     if (st == GSAE_OK) h->tok_hash = tokenizer_hash(&h->tk);
-    /* the layer comes from --layer or the SAE file; every rank reads the SAE's header data */
-    if (st == GSAE_OK) st = sae_load(o->s.sae_path, &h->sae, &h->info, err);
-    char warning[1024] = "";
-    if (st == GSAE_OK)
-        st = sae_check_model(&h->info, &h->sae, &h->cfg, NULL, o->s.layer, &h->layer, warning,
-                             sizeof warning, err);
-    if (st == GSAE_OK && h->layer < 0)
-        st = gsae_fail(err, GSAE_EINVAL,
-                       "%s: the file does not say which layer it hooks; give "
-                       "--layer",
-                       h->info.path);
-    if (st != GSAE_OK) return st;
-    if (warning[0] && cli_world_rank() == 0)
-        fprintf(stderr, "gsae harvest: warning: %s\n", warning);
-    h->d_sae = h->sae.d_sae;
-    uint64_t sh = gsae_hash_update(GSAE_HASH_INIT, h->sae.w_enc,
-                                   (size_t)(h->sae.d_model * h->sae.d_sae) * sizeof(float));
-    sh = gsae_hash_update(sh, h->sae.b_enc, (size_t)h->sae.d_sae * sizeof(float));
-    h->sae_hash = gsae_hash_update(sh, h->sae.threshold, (size_t)h->sae.d_sae * sizeof(float));
-    struct plan_options po = {.n_ranks = cli_world_size(),
-                              .n_stages = o->s.n_stages,
-                              .n_layers = h->layer + 1,
-                              .with_logits = false,
-                              .dtype = GSAE_DTYPE_BF16,
-                              .ctx_len = o->context,
-                              .layers = o->s.layers};
-    return plan_make(&h->plan, &h->cfg, &po, err);
+    return st;
 }
 
-static enum gsae_status open_stage(struct harvest *h, const struct harvest_opts *o,
-                                   struct gsae_error *err)
+static void report_stream_error(const struct gsae_error *err)
 {
-    const struct plan_stage *ps = &h->plan.stages[h->d.stage_index];
-    struct ckpt_select sel = {ps->layer_begin, ps->layer_end, ps->has_embed, false};
-    enum gsae_status st = ckpt_open(&h->ck, o->s.model_dir, &sel, err);
-    if (st == GSAE_OK)
-        st = gemma_weights_check(&h->ck.cfg, &h->ck.w, ps->layer_begin, ps->layer_end, false, err);
-    h->last_stage = h->d.stage_index == h->d.n_stages - 1;
-    if (st == GSAE_OK && h->last_stage) {
-        GSAE_ASSERT(ps->layer_end == h->layer + 1);
-        st = sae_encoder_init(&h->enc, &h->sae, 0, err);
-        if (st == GSAE_OK && o->s.sae_compute == GEMMA_COMPUTE_BF16)
-            st = sae_encoder_set_bf16(&h->enc, err);
-        if (st == GSAE_OK) st = sae_acts_init(&h->acts, o->wpmb * o->context, 0, err);
-        h->rows = malloc((size_t)(o->context + 1) * sizeof *h->rows);
-        if (st == GSAE_OK && !h->rows) st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
-    } else if (st == GSAE_OK) {
-        sae_params_free(&h->sae);
-    }
-    if (st != GSAE_OK) return st;
+    cli_report("harvest", err);
+}
+
+/* The engine truncated after the SAE's layer (no logits: the last stage's output is
+ * resid_post.L) and the recorder on its stage. Collective; local is the caller's status. */
+static enum gsae_status harvest_open(struct harvest *h, const struct harvest_opts *o,
+                                     enum gsae_status local, struct gsae_error *err)
+{
+    if (local == GSAE_OK) local = load_tokenizer(h, o, err);
     int64_t g = o->wpmb, mb_first[2] = {0, g};
     int64_t *n_tok = malloc((size_t)g * sizeof *n_tok);
-    if (!n_tok) return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
-    for (int64_t i = 0; i < g; i++)
+    if (local == GSAE_OK && !n_tok) local = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    for (int64_t i = 0; n_tok && i < g; i++)
         n_tok[i] = o->context;
-    struct pipe_work work = {g, NULL, n_tok, 1, mb_first};
-    struct pipe_limits lim;
-    pipe_limits_of_work(&work, 0, h->d.n_replicas, &lim);
-    lim.compute = o->s.compute;
+    struct pipe_work shape = {g, NULL, n_tok, 1, mb_first};
+    struct engine_sae sae = {o->s.sae_path, o->s.layer};
+    struct engine_config cfg = {.model_dir = o->s.model_dir,
+                                .n_stages = o->s.n_stages,
+                                .layers = o->s.layers,
+                                .n_threads = o->s.n_threads,
+                                .truncate = true,
+                                .dtype = GSAE_DTYPE_BF16,
+                                .ctx_len = o->context,
+                                .saes = &sae,
+                                .n_saes = 1,
+                                .shape = &shape,
+                                .compute = o->s.compute,
+                                .local = local};
+    enum gsae_status st = engine_open(engine_job_comm(), &cfg, &h->e, err);
     free(n_tok);
-    return pipe_open(&h->p, &h->d, &h->plan, &h->cfg, &h->ck.w, &lim, h->n_threads, err);
+    if (st == GSAE_OK)
+        st = dist_agree(h->e.d.world,
+                        harvest_encoder_init(&h->enc, &h->e, 0, o->context, o->wpmb,
+                                             o->s.sae_compute == GEMMA_COMPUTE_BF16,
+                                             o->resid != STORE_RESID_NONE, h->tk.bos_id,
+                                             report_stream_error, err),
+                        err);
+    return st;
 }
 
 static void harvest_close(struct harvest *h)
 {
-    pipe_close(&h->p);
-    ckpt_close(&h->ck);
-    dist_close(&h->d);
-    plan_free(&h->plan);
-    sae_encoder_free(&h->enc);
-    sae_acts_free(&h->acts);
-    sae_params_free(&h->sae);
-    sae_info_free(&h->info);
+    harvest_encoder_free(&h->enc);
+    engine_close(&h->e, true);
     if (h->has_tk) tokenizer_free(&h->tk);
     tokenizer_work_free(&h->tk_work);
-    free(h->mb_part);
-    free(h->mb_first_window);
-    free(h->index);
-    free(h->rows);
     if (h->progress_csv) fclose(h->progress_csv);
-}
-
-/* The encoded windows of one micro-batch (h->acts), window by window, to the store's sink. */
-static enum gsae_status sink_windows(struct harvest *h, const struct pipe_rows *rows,
-                                     const float *x, int64_t d_model, int64_t w0,
-                                     struct gsae_error *err)
-{
-    enum gsae_status st = GSAE_OK;
-    int64_t ctxn = h->context;
-    for (int64_t s = 0; s < rows->batch->n_seq; s++) {
-        int64_t r0 = s * ctxn, base = h->acts.row_ptr[r0], nnz = h->acts.row_ptr[r0 + ctxn] - base;
-        if (nnz > h->index_cap) {
-            uint32_t *grown = realloc(h->index, (size_t)nnz * sizeof *grown);
-            if (!grown)
-                return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for %lld activations",
-                                 (long long)nnz);
-            h->index = grown;
-            h->index_cap = nnz;
-        }
-        for (int64_t t = 0; t <= ctxn; t++)
-            h->rows[t] = h->acts.row_ptr[r0 + t] - base;
-        for (int64_t z = 0; z < nnz; z++)
-            h->index[z] = (uint32_t)h->acts.feature[base + z];
-        struct pstore_acts a = {h->rows, h->index, h->acts.value + base,
-                                h->resid != STORE_RESID_NONE ? x + r0 * d_model : NULL};
-        if ((st = h->sink->put(h->sink->ctx, w0 + s, &a, err)) != GSAE_OK) return st;
-    }
-    return GSAE_OK;
-}
-
-/* Last stage: resid_post.L of one micro-batch -> SAE -> the store's sink, window by window. */
-static enum gsae_status pipe_sink_fn(void *ctx, struct pipe *p, const struct pipe_rows *rows,
-                                     const float *x, int64_t d_model, struct gsae_error *err)
-{
-    (void)p;
-    struct harvest *h = ctx;
-    int64_t m = rows->mb, k = h->mb_part[m], w0 = h->mb_first_window[m];
-    if (k < 0) return GSAE_OK; /* filler */
-    GSAE_ASSERT(k == h->round->replica);
-    double t0 = MPI_Wtime();
-    enum gsae_status st = sae_encode(&h->enc, x, rows->batch->n_rows, &h->acts, err);
-    h->t_sae += MPI_Wtime() - t0;
-    if (st == GSAE_OK) st = sink_windows(h, rows, x, d_model, w0, err);
-    h->t_sink += MPI_Wtime() - t0;
-    return st;
-}
-
-static enum gsae_status encode_round(void *ctx, const struct pstore_round *round,
-                                     const struct pstore_sink *sink, struct gsae_error *err)
-{
-    struct harvest *h = ctx;
-    int64_t R = round->n_replicas, g = h->wpmb, J = 0;
-    for (int64_t k = 0; k < round->n_parts; k++)
-        if ((round->n_windows[k] + g - 1) / g > J) J = (round->n_windows[k] + g - 1) / g;
-    int64_t n_mb = J * R, n_seq = 0;
-    free(h->mb_part);
-    free(h->mb_first_window);
-    h->mb_part = malloc((size_t)(n_mb + 1) * sizeof *h->mb_part);
-    h->mb_first_window = malloc((size_t)(n_mb + 1) * sizeof *h->mb_first_window);
-    const int32_t **tokens = malloc((size_t)(n_mb * g + 1) * sizeof *tokens);
-    int64_t *n_tok = malloc((size_t)(n_mb * g + 1) * sizeof *n_tok);
-    int64_t *mb_first = malloc((size_t)(n_mb + 1) * sizeof *mb_first);
-    if (!h->mb_part || !h->mb_first_window || !tokens || !n_tok || !mb_first) {
-        free(tokens);
-        free(n_tok);
-        free(mb_first);
-        return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for a round");
-    }
-    const int32_t bos = h->tk.bos_id;
-    for (int64_t m = 0; m < n_mb; m++) {
-        int64_t k = m % R, j = m / R, w0 = j * g;
-        mb_first[m] = n_seq;
-        if (k < round->n_parts && w0 < round->n_windows[k]) {
-            h->mb_part[m] = k;
-            h->mb_first_window[m] = w0;
-            for (int64_t w = w0; w < w0 + g && w < round->n_windows[k]; w++) {
-                tokens[n_seq] = round->token[k] + w * round->context_size;
-                n_tok[n_seq++] = round->context_size;
-            }
-        } else {
-            h->mb_part[m] = -1;
-            h->mb_first_window[m] = -1;
-            tokens[n_seq] = &bos;
-            n_tok[n_seq++] = 1;
-        }
-    }
-    mb_first[n_mb] = n_seq;
-    h->round = round;
-    h->sink = sink;
-    struct pipe_work work = {n_seq, tokens, n_tok, n_mb, mb_first};
-    struct pipe_sink ps = {pipe_sink_fn, h};
-    enum gsae_status st = pipe_prefill(&h->p, &work, NULL, h->last_stage ? &ps : NULL, err);
-    h->t_compute += h->p.stats.compute_s;
-    h->t_pipe_wait += h->p.stats.total_s - h->p.stats.compute_s;
-    free(tokens);
-    free(n_tok);
-    free(mb_first);
-    if (st != GSAE_OK) {
-        /* a failure inside the stream cannot be agreed on: partners wait in receives */
-        cli_report("harvest", err);
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    return st;
 }
 
 static void on_progress(void *ctx, const struct pstore_progress *p)
@@ -444,9 +294,9 @@ static enum gsae_status summary(const struct harvest *h, const struct pstore_res
     enum { WALL, FORWARD, SAE, WAIT, STORE, COMMIT, MANIFEST, STATS, READ, ROUNDS, ENCODE, N_T };
     double t[N_T] = {
         [WALL] = res->seconds,
-        [FORWARD] = h->t_compute - h->t_sink,
-        [SAE] = h->t_sae,
-        [WAIT] = h->t_pipe_wait + res->wait_seconds,
+        [FORWARD] = h->enc.t_compute - h->enc.t_sink,
+        [SAE] = h->enc.t_sae,
+        [WAIT] = h->enc.t_pipe_wait + res->wait_seconds,
         [STORE] = res->store_seconds,
         [COMMIT] = res->commit_seconds,
         [MANIFEST] = res->manifest_seconds,
@@ -455,18 +305,14 @@ static enum gsae_status summary(const struct harvest *h, const struct pstore_res
         [ROUNDS] = (double)res->rounds,
         [ENCODE] = res->encode_seconds,
     };
-    int rc = MPI_SUCCESS;
-    if (writer0 != 0 && h->d.rank == writer0)
-        rc = MPI_Send(t, N_T, MPI_DOUBLE, 0, 11, MPI_COMM_WORLD);
-    if (writer0 != 0 && h->d.rank == 0)
-        rc = MPI_Recv(t, N_T, MPI_DOUBLE, writer0, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     /* parts: the store's when complete, else those this run committed (the last ones partial) */
-    long long mine[2] = {res->tokens_written, res->parts_written}, sum[2] = {0, 0};
-    if (rc == MPI_SUCCESS) rc = MPI_Reduce(mine, sum, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-    long long written = sum[0], parts = st == GSAE_OK ? (long long)res->parts_total : sum[1];
-    if (rc != MPI_SUCCESS)
+    int64_t mine[2] = {res->tokens_written, res->parts_written}, sum[2] = {0, 0};
+    struct gsae_error mpi_err;
+    if (dist_fetch_f64(&h->e.d, writer0, t, N_T, &mpi_err) != GSAE_OK ||
+        dist_sum_i64(&h->e.d, mine, sum, 2, &mpi_err) != GSAE_OK)
         return gsae_fail(err, GSAE_EMPI, "harvest: gathering the timings failed");
-    if (h->d.rank != 0) return st;
+    long long written = sum[0], parts = st == GSAE_OK ? (long long)res->parts_total : sum[1];
+    if (h->e.d.rank != 0) return st;
     double named = 0.0, wall = t[WALL] > 0 ? t[WALL] : 1.0;
     for (int i = FORWARD; i <= READ; i++)
         named += t[i];
@@ -509,6 +355,96 @@ static enum gsae_status write_freq(const char *store, const char *path, struct g
     return bad ? gsae_fail(err, GSAE_EIO, "%s: write failed", path) : GSAE_OK;
 }
 
+/* The settings that make a store (its manifest's job hash): the model, SAE and tokenizer hashes,
+ * the layer, the windowing and the corpus. */
+static void job_identity(const struct harvest *h, const struct harvest_opts *o, int64_t max_windows,
+                         const char *corpus_lines, char *model_hash, char *sae_hash, char *tok_hash,
+                         char *job_hash)
+{
+    const struct engine_hook *hook = &h->e.hooks[0];
+    snprintf(model_hash, 32, "%016llx", (unsigned long long)h->e.ck.config_hash);
+    snprintf(sae_hash, 32, "%016llx", (unsigned long long)hook->sae_hash);
+    snprintf(tok_hash, 32, "%016llx", (unsigned long long)h->tok_hash);
+    char settings[512];
+    snprintf(settings, sizeof settings, "%s %s %s %lld %lld %lld %lld %d %lld", model_hash,
+             sae_hash, tok_hash, (long long)hook->layer, (long long)o->context, (long long)o->wpp,
+             (long long)max_windows, (int)o->resid, (long long)o->top_k);
+    /* bf16 arithmetic makes other parts: a resume must not mix them with f32 ones (f32
+     * runs keep the hash they always had) */
+    size_t used = strlen(settings);
+    if (o->s.compute == GEMMA_COMPUTE_BF16)
+        used += (size_t)snprintf(settings + used, sizeof settings - used, " compute=bf16");
+    if (o->s.sae_compute == GEMMA_COMPUTE_BF16)
+        snprintf(settings + used, sizeof settings - used, " sae-compute=bf16");
+    snprintf(job_hash, 160, "%016llx",
+             (unsigned long long)gsae_hash_update(gsae_hash_str(settings), corpus_lines,
+                                                  strlen(corpus_lines)));
+}
+
+/* The corpus shards as newline-separated lines (malloc'd), as the store records them. */
+static char *corpus_lines_of(char **shards, int64_t n_shards)
+{
+    size_t cl = 1;
+    for (int64_t i = 0; i < n_shards; i++)
+        cl += strlen(shards[i]) + 1;
+    char *lines = calloc(cl, 1);
+    for (int64_t i = 0; lines && i < n_shards; i++) {
+        strcat(lines, shards[i]);
+        if (i + 1 < n_shards) strcat(lines, "\n");
+    }
+    return lines;
+}
+
+/* Run the store driver over the corpus, then the summary and --freq. Collective. */
+static enum gsae_status harvest_store(struct harvest *h, const struct harvest_opts *o,
+                                      char **shards, int64_t n_shards, const char *corpus_lines,
+                                      volatile sig_atomic_t *stop, struct gsae_error *err)
+{
+    int64_t max_windows = o->max_tokens > 0 ? (o->max_tokens + o->context - 1) / o->context : 0;
+    h->max_tokens = max_windows * o->context;
+    /* a round of at least two micro-batches per stage keeps the pipeline full for most of it */
+    int64_t wpr = o->wpr > 0 ? o->wpr : 2 * h->e.plan.n_stages * o->wpmb;
+    char job_hash[160], model_hash[32], sae_hash[32], tok_hash[32];
+    job_identity(h, o, max_windows, corpus_lines, model_hash, sae_hash, tok_hash, job_hash);
+    struct store_meta meta = {
+        .model = o->s.model_dir,
+        .model_config_hash = model_hash,
+        .sae_source = o->s.sae_path,
+        .sae_hash = sae_hash,
+        .tokenizer_hash = tok_hash,
+        .corpus = corpus_lines,
+        .job = "gsae harvest",
+        .layer = h->e.hooks[0].layer,
+        .context_size = o->context,
+        .bos_token_id = h->tk.bos_id,
+        .d_sae = h->e.hooks[0].d_sae,
+        .d_model = h->e.cfg.d_model,
+        .windows_per_part = o->wpp,
+        .resid = o->resid,
+    };
+    struct pstore_config cfg = {
+        .dir = o->out,
+        .meta = &meta,
+        .job_hash = job_hash,
+        .corpus = {(const char *const *)shards, n_shards, o->on_bad, 0, on_warning, NULL},
+        .tokenizer = {tok_encode, h},
+        .stats = {h->e.hooks[0].d_sae, o->top_k, 16, 8, false},
+        .ranks_per_replica = h->e.d.n_stages,
+        .max_windows = max_windows,
+        .round_windows = wpr,
+        .stop = stop,
+        .progress = on_progress,
+        .progress_ctx = h,
+    };
+    struct pstore_encoder enc = {harvest_encode_round, &h->enc};
+    struct pstore_result res;
+    enum gsae_status st = pstore_harvest(h->e.d.world, &cfg, &enc, &res, err);
+    int writer0 = h->e.d.n_stages - 1;
+    if (st == GSAE_OK || st == GSAE_EINTR) st = summary(h, &res, writer0, st, err);
+    if (st == GSAE_OK && h->e.d.rank == 0 && o->freq_csv) st = write_freq(o->out, o->freq_csv, err);
+    return st;
+}
+
 static int run(const struct harvest_opts *o)
 {
     /* from the start: a stop during set-up (loading a large model takes minutes) is honoured
@@ -516,98 +452,21 @@ static int run(const struct harvest_opts *o)
     volatile sig_atomic_t *stop = runctl_stop_flag_install();
     struct harvest h;
     memset(&h, 0, sizeof h);
-    h.context = o->context;
-    h.wpmb = o->wpmb;
-    h.resid = o->resid;
     h.progress.interval_s = 10.0;
     struct gsae_error err = {0};
     char **shards = NULL;
     int64_t n_shards = 0;
     enum gsae_status st = corpus_expand(o->corpus, &shards, &n_shards, &err);
-    if (st == GSAE_OK) st = open_local(&h, o, &err);
-    st = dist_agree(MPI_COMM_WORLD, st, &err);
-    if (st == GSAE_OK) st = dist_open(&h.d, MPI_COMM_WORLD, h.plan.n_stages, &err);
-    if (st == GSAE_OK) st = dist_threads_choose(&h.d, o->s.n_threads, &h.n_threads, &err);
-    if (st == GSAE_OK) {
-        dist_threads_apply(h.n_threads);
-        st = open_stage(&h, o, &err);
-        st = dist_agree(h.d.world, st, &err);
-    }
-    char *corpus_lines = NULL, job_hash[160] = "", model_hash[32], sae_hash[32], tok_hash[32];
-    size_t cl = 1;
-    for (int64_t i = 0; i < n_shards; i++)
-        cl += strlen(shards[i]) + 1;
-    corpus_lines = calloc(cl, 1);
-    for (int64_t i = 0; corpus_lines && i < n_shards; i++) {
-        strcat(corpus_lines, shards[i]);
-        if (i + 1 < n_shards) strcat(corpus_lines, "\n");
-    }
-    if (st == GSAE_OK && h.d.rank == 0 && o->progress_csv) {
+    st = harvest_open(&h, o, st, &err);
+    char *corpus_lines = corpus_lines_of(shards, n_shards);
+    if (st == GSAE_OK && h.e.d.rank == 0 && o->progress_csv) {
         struct stat sb;
         bool fresh = stat(o->progress_csv, &sb) != 0;
         h.progress_csv = fopen(o->progress_csv, "a");
         if (h.progress_csv && fresh) fprintf(h.progress_csv, "seconds,tokens,rounds\n");
     }
-    int64_t max_windows = o->max_tokens > 0 ? (o->max_tokens + o->context - 1) / o->context : 0;
-    h.max_tokens = max_windows * o->context;
-    /* a round of at least two micro-batches per stage keeps the pipeline full for most of it */
-    int64_t wpr = o->wpr > 0 ? o->wpr : 2 * h.plan.n_stages * o->wpmb;
-    if (st == GSAE_OK && corpus_lines) {
-        snprintf(model_hash, sizeof model_hash, "%016llx", (unsigned long long)h.ck.config_hash);
-        snprintf(sae_hash, sizeof sae_hash, "%016llx", (unsigned long long)h.sae_hash);
-        snprintf(tok_hash, sizeof tok_hash, "%016llx", (unsigned long long)h.tok_hash);
-        char settings[512];
-        snprintf(settings, sizeof settings, "%s %s %s %lld %lld %lld %lld %d %lld", model_hash,
-                 sae_hash, tok_hash, (long long)h.layer, (long long)o->context, (long long)o->wpp,
-                 (long long)max_windows, (int)o->resid, (long long)o->top_k);
-        /* bf16 arithmetic makes other parts: a resume must not mix them with f32 ones (f32
-         * runs keep the hash they always had) */
-        size_t used = strlen(settings);
-        if (o->s.compute == GEMMA_COMPUTE_BF16)
-            used += (size_t)snprintf(settings + used, sizeof settings - used, " compute=bf16");
-        if (o->s.sae_compute == GEMMA_COMPUTE_BF16)
-            snprintf(settings + used, sizeof settings - used, " sae-compute=bf16");
-        snprintf(job_hash, sizeof job_hash, "%016llx",
-                 (unsigned long long)gsae_hash_update(gsae_hash_str(settings), corpus_lines,
-                                                      strlen(corpus_lines)));
-        struct store_meta meta = {
-            .model = o->s.model_dir,
-            .model_config_hash = model_hash,
-            .sae_source = o->s.sae_path,
-            .sae_hash = sae_hash,
-            .tokenizer_hash = tok_hash,
-            .corpus = corpus_lines,
-            .job = "gsae harvest",
-            .layer = h.layer,
-            .context_size = o->context,
-            .bos_token_id = h.tk.bos_id,
-            .d_sae = h.d_sae,
-            .d_model = h.cfg.d_model,
-            .windows_per_part = o->wpp,
-            .resid = o->resid,
-        };
-        struct pstore_config cfg = {
-            .dir = o->out,
-            .meta = &meta,
-            .job_hash = job_hash,
-            .corpus = {(const char *const *)shards, n_shards, o->on_bad, 0, on_warning, NULL},
-            .tokenizer = {tok_encode, &h},
-            .stats = {h.d_sae, o->top_k, 16, 8, false},
-            .ranks_per_replica = h.d.n_stages,
-            .max_windows = max_windows,
-            .round_windows = wpr,
-            .stop = stop,
-            .progress = on_progress,
-            .progress_ctx = &h,
-        };
-        struct pstore_encoder enc = {encode_round, &h};
-        struct pstore_result res;
-        st = pstore_harvest(MPI_COMM_WORLD, &cfg, &enc, &res, &err);
-        int writer0 = h.d.n_stages - 1;
-        if (st == GSAE_OK || st == GSAE_EINTR) st = summary(&h, &res, writer0, st, &err);
-        if (st == GSAE_OK && h.d.rank == 0 && o->freq_csv)
-            st = write_freq(o->out, o->freq_csv, &err);
-    }
+    if (st == GSAE_OK && corpus_lines)
+        st = harvest_store(&h, o, shards, n_shards, corpus_lines, stop, &err);
     int rc = 0;
     if (st == GSAE_EINTR) {
         if (cli_world_rank() == 0)

@@ -1,0 +1,157 @@
+/* harvest.c (mpi): harvest rounds through the engine and the store's recorder (harvest.h). */
+#include "harvest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist_engine.h"
+
+/* The encoded windows of one micro-batch (h->acts), window by window, to the store's sink. */
+static enum gsae_status sink_windows(struct harvest_encoder *h, const struct pipe_rows *rows,
+                                     const float *x, int64_t d_model, int64_t w0,
+                                     struct gsae_error *err)
+{
+    int64_t ctxn = h->context;
+    for (int64_t s = 0; s < rows->batch->n_seq; s++) {
+        int64_t r0 = s * ctxn, base = h->acts.row_ptr[r0], nnz = h->acts.row_ptr[r0 + ctxn] - base;
+        if (nnz > h->index_cap) {
+            uint32_t *grown = realloc(h->index, (size_t)nnz * sizeof *grown);
+            if (!grown)
+                return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for %lld activations",
+                                 (long long)nnz);
+            h->index = grown;
+            h->index_cap = nnz;
+        }
+        for (int64_t t = 0; t <= ctxn; t++)
+            h->rows[t] = h->acts.row_ptr[r0 + t] - base;
+        for (int64_t z = 0; z < nnz; z++)
+            h->index[z] = (uint32_t)h->acts.feature[base + z];
+        struct pstore_acts a = {h->rows, h->index, h->acts.value + base,
+                                h->keep_resid ? x + r0 * d_model : NULL};
+        enum gsae_status st = h->sink->put(h->sink->ctx, w0 + s, &a, err);
+        if (st != GSAE_OK) return st;
+    }
+    return GSAE_OK;
+}
+
+/* The recorder, subscribed to the hook: resid_post.L of one micro-batch -> SAE -> the store's
+ * sink, window by window. */
+static enum gsae_status record(void *ctx, const struct engine_hook *hook,
+                               const struct pipe_rows *rows, float *x, int64_t d_model,
+                               struct gsae_error *err)
+{
+    (void)hook;
+    struct harvest_encoder *h = ctx;
+    int64_t m = rows->mb, k = h->mb_part[m], w0 = h->mb_first_window[m];
+    if (k < 0) return GSAE_OK; /* filler */
+    GSAE_ASSERT(k == h->round->replica);
+    double t0 = MPI_Wtime();
+    enum gsae_status st = sae_encode(&h->enc, x, rows->batch->n_rows, &h->acts, err);
+    h->t_sae += MPI_Wtime() - t0;
+    if (st == GSAE_OK) st = sink_windows(h, rows, x, d_model, w0, err);
+    h->t_sink += MPI_Wtime() - t0;
+    return st;
+}
+
+enum gsae_status harvest_encoder_init(struct harvest_encoder *h, struct engine *e, int64_t hook,
+                                      int64_t context, int64_t wpmb, bool bf16, bool keep_resid,
+                                      int32_t bos, void (*report)(const struct gsae_error *),
+                                      struct gsae_error *err)
+{
+    memset(h, 0, sizeof *h);
+    *h = (struct harvest_encoder){.e = e,
+                                  .hook = hook,
+                                  .context = context,
+                                  .wpmb = wpmb,
+                                  .bos = bos,
+                                  .keep_resid = keep_resid,
+                                  .report = report};
+    const struct engine_hook *hk = &e->hooks[hook];
+    if (!hk->owned) return GSAE_OK;
+    if (hk->layer != e->plan.n_layers - 1 || e->d.stage_index != e->d.n_stages - 1)
+        return gsae_fail(err, GSAE_EINTERNAL,
+                         "harvest: resid_post.%lld is not the last layer of the last stage",
+                         (long long)hk->layer);
+    enum gsae_status st = sae_encoder_init(&h->enc, &hk->sae, 0, err);
+    if (st == GSAE_OK && bf16) st = sae_encoder_set_bf16(&h->enc, err);
+    if (st == GSAE_OK) st = sae_acts_init(&h->acts, wpmb * context, 0, err);
+    h->rows = malloc((size_t)(context + 1) * sizeof *h->rows);
+    if (st == GSAE_OK && !h->rows) st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    if (st == GSAE_OK) st = engine_subscribe(e, hook, (struct engine_sub){record, h}, err);
+    return st;
+}
+
+void harvest_encoder_free(struct harvest_encoder *h)
+{
+    sae_encoder_free(&h->enc);
+    sae_acts_free(&h->acts);
+    free(h->index);
+    free(h->rows);
+    free(h->mb_part);
+    free(h->mb_first_window);
+    memset(h, 0, sizeof *h);
+}
+
+/* The round's micro-batches (see harvest.h) into tokens/n_tok/mb_first; *n_seq sequences. */
+static void deal(struct harvest_encoder *h, const struct pstore_round *round, int64_t n_mb,
+                 const int32_t **tokens, int64_t *n_tok, int64_t *mb_first, int64_t *n_seq)
+{
+    int64_t R = round->n_replicas, g = h->wpmb, n = 0;
+    for (int64_t m = 0; m < n_mb; m++) {
+        int64_t k = m % R, j = m / R, w0 = j * g;
+        mb_first[m] = n;
+        if (k < round->n_parts && w0 < round->n_windows[k]) {
+            h->mb_part[m] = k;
+            h->mb_first_window[m] = w0;
+            for (int64_t w = w0; w < w0 + g && w < round->n_windows[k]; w++) {
+                tokens[n] = round->token[k] + w * round->context_size;
+                n_tok[n++] = round->context_size;
+            }
+        } else {
+            h->mb_part[m] = -1;
+            h->mb_first_window[m] = -1;
+            tokens[n] = &h->bos;
+            n_tok[n++] = 1;
+        }
+    }
+    mb_first[n_mb] = n;
+    *n_seq = n;
+}
+
+enum gsae_status harvest_encode_round(void *ctx, const struct pstore_round *round,
+                                      const struct pstore_sink *sink, struct gsae_error *err)
+{
+    struct harvest_encoder *h = ctx;
+    int64_t R = round->n_replicas, g = h->wpmb, J = 0;
+    for (int64_t k = 0; k < round->n_parts; k++)
+        if ((round->n_windows[k] + g - 1) / g > J) J = (round->n_windows[k] + g - 1) / g;
+    int64_t n_mb = J * R, n_seq = 0;
+    free(h->mb_part);
+    free(h->mb_first_window);
+    h->mb_part = malloc((size_t)(n_mb + 1) * sizeof *h->mb_part);
+    h->mb_first_window = malloc((size_t)(n_mb + 1) * sizeof *h->mb_first_window);
+    const int32_t **tokens = malloc((size_t)(n_mb * g + 1) * sizeof *tokens);
+    int64_t *n_tok = malloc((size_t)(n_mb * g + 1) * sizeof *n_tok);
+    int64_t *mb_first = malloc((size_t)(n_mb + 1) * sizeof *mb_first);
+    enum gsae_status st = GSAE_OK;
+    if (!h->mb_part || !h->mb_first_window || !tokens || !n_tok || !mb_first)
+        st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for a round");
+    if (st == GSAE_OK) {
+        deal(h, round, n_mb, tokens, n_tok, mb_first, &n_seq);
+        h->round = round;
+        h->sink = sink;
+        struct pipe_work work = {n_seq, tokens, n_tok, n_mb, mb_first};
+        st = engine_prefill(h->e, &work, NULL, err);
+        h->t_compute += h->e->p.stats.compute_s;
+        h->t_pipe_wait += h->e->p.stats.total_s - h->e->p.stats.compute_s;
+    }
+    free(tokens);
+    free(n_tok);
+    free(mb_first);
+    if (st != GSAE_OK) {
+        /* a failure inside the stream cannot be agreed on: partners wait in receives */
+        if (h->report) h->report(err);
+        dist_abort(&h->e->d, 1);
+    }
+    return st;
+}
