@@ -169,7 +169,7 @@ static void amap_free(struct amap *m)
 static enum gsae_status owner_blobs(const struct sae_session *s, const struct pipe_attrib *a,
                                     struct dist_blob *b, struct gsae_error *err)
 {
-    const struct sae_params *sp = &s->sae;
+    const struct sae_params *sp = s->sae;
     int64_t n = a->n_rows, d = sp->d_model;
     struct sae_encoder enc = {0};
     struct sae_acts acts = {0};
@@ -214,10 +214,10 @@ static enum gsae_status run_attrib(struct sae_session *s, const struct gemma_met
     int64_t n_mine = 0;
     double metric = 0.0;
     bool have_metric = false;
-    enum gsae_status st = pipe_attrib_open(&a, &s->p, s->layer, n, err);
-    st = dist_agree(s->d.world, st, err);
-    if (st == GSAE_OK) st = pipe_attrib_forward(&a, &s->p, &work, err);
-    if (st == GSAE_OK) st = pipe_attrib_backward(&a, &s->p, m, &metric, &have_metric, err);
+    enum gsae_status st = pipe_attrib_open(&a, &s->e.p, s->layer, n, err);
+    st = dist_agree(s->e.d.world, st, err);
+    if (st == GSAE_OK) st = pipe_attrib_forward(&a, &s->e.p, &work, err);
+    if (st == GSAE_OK) st = pipe_attrib_backward(&a, &s->e.p, m, &metric, &have_metric, err);
     if (st == GSAE_OK && a.owner) {
         st = owner_blobs(s, &a, mine, err);
         n_mine = 5;
@@ -235,13 +235,13 @@ static enum gsae_status run_attrib(struct sae_session *s, const struct gemma_met
         }
     }
     pipe_attrib_close(&a);
-    st = dist_agree(s->d.world, st, err);
+    st = dist_agree(s->e.d.world, st, err);
     struct dist_blob *all = NULL;
     int64_t n_all = 0;
-    if (st == GSAE_OK) st = dist_collect(&s->d, mine, n_mine, &all, &n_all, err);
+    if (st == GSAE_OK) st = dist_collect(&s->e.d, mine, n_mine, &all, &n_all, err);
     for (int64_t k = 0; k < n_mine; k++)
         free(mine[k].data);
-    if (st != GSAE_OK || s->d.rank != 0) {
+    if (st != GSAE_OK || s->e.d.rank != 0) {
         dist_blobs_free(all, n_all);
         return st;
     }
@@ -589,10 +589,10 @@ int cmd_attribute(int argc, char **argv)
         }
     }
     if (st == GSAE_OK) st = gemma_metric_check(&gm, n, s.cfg.n_vocab, &err);
-    if (opened) st = dist_agree(s.d.world, st, &err);
+    if (opened) st = dist_agree(s.e.d.world, st, &err);
     if (st == GSAE_OK) st = run_attrib(&s, &gm, tokens, n, &m, &err);
-    if (st == GSAE_OK && s.d.rank == 0) st = report(&s, &o, &ao, &gm, tokens, &m, &err);
-    if (opened) st = dist_agree(s.d.world, st, &err);
+    if (st == GSAE_OK && s.e.d.rank == 0) st = report(&s, &o, &ao, &gm, tokens, &m, &err);
+    if (opened) st = dist_agree(s.e.d.world, st, &err);
     if (st != GSAE_OK) cli_report("attribute", &err);
     amap_free(&m);
     free(answer);

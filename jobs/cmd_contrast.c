@@ -33,8 +33,8 @@
 #include "../io/sae_io.h"
 #include "../io/tokenizer_load.h"
 #include "../mpi/dist.h"
-#include "../mpi/pipe.h"
-#include "../mpi/plan.h"
+#include "../mpi/dist_engine.h"
+#include "../mpi/engine.h"
 #include "../mpi/promptset.h"
 #include "../src/rng.h"
 #include "../src/stats.h"
@@ -574,16 +574,11 @@ struct run {
     struct promptset ps;
     struct tokenizer tk;
     struct gemma_config cfg;
-    struct plan plan;
-    struct dist d;
-    struct ckpt ck;
-    struct sae_params sae;
-    struct sae_info sae_info;
     struct promptset_work work;
-    struct pipe p;
+    struct engine e; /* the model to resid_post.L, the SAE on the stage owning L */
 };
 
-/* Prompts, tokens, the model's configuration and the plan: deterministic, the same on every
+/* Prompts, tokens and the model's configuration: deterministic, the same on every
  * rank. Warns (rank 0) where a prompt's length differs from the recorded len_prompt. */
 static enum gsae_status prepare(const struct options *o, struct run *r, struct contrast *c,
                                 struct gsae_error *err)
@@ -597,79 +592,53 @@ static enum gsae_status prepare(const struct options *o, struct run *r, struct c
                        (long long)o->layer, (long long)r->cfg.n_layers - 1);
     if (st == GSAE_OK) st = tokenizer_load(&r->tk, o->tokenizer, err);
     if (st == GSAE_OK) st = promptset_tokenize(&r->ps, &r->tk, !o->no_bos, err);
-    int64_t longest = 0;
     for (int64_t i = 0; i < r->ps.n; i++) {
         const struct promptset_item *it = &r->ps.items[i];
-        longest = it->n_tokens > longest ? it->n_tokens : longest;
         if (it->len_prompt >= 0 && it->len_prompt != it->n_chars && cli_world_rank() == 0)
             fprintf(stderr,
                     "gsae contrast: warning: %s: the prompt has %lld characters, "
                     "len_prompt says %lld\n",
                     it->name, (long long)it->n_chars, (long long)it->len_prompt);
     }
-    struct plan_options po = {.n_ranks = cli_world_size(),
-                              .n_stages = o->n_stages,
-                              .n_layers = o->layer + 1,
-                              .with_logits = false,
-                              .dtype = GSAE_DTYPE_BF16,
-                              .ctx_len = longest,
-                              .layers = o->layers};
-    if (st == GSAE_OK) st = plan_make(&r->plan, &r->cfg, &po, err);
     if (st == GSAE_OK) st = promptset_work_init(&r->work, &r->ps, err);
-    return st;
-}
-
-/* This rank's stage: its checkpoint tensors, and the SAE where it owns the layer. Local. */
-static enum gsae_status open_stage(const struct options *o, struct run *r, struct gsae_error *err)
-{
-    const struct plan_stage *s = &r->plan.stages[r->d.stage_index];
-    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed, false};
-    enum gsae_status st = ckpt_open(&r->ck, o->model, &sel, err);
-    if (st == GSAE_OK)
-        st = gemma_weights_check(&r->ck.cfg, &r->ck.w, s->layer_begin, s->layer_end, false, err);
-    if (st != GSAE_OK || o->layer < s->layer_begin || o->layer >= s->layer_end) return st;
-    int64_t layer = -1;
-    char warning[1024] = "";
-    st = sae_load(o->sae, &r->sae, &r->sae_info, err);
-    if (st == GSAE_OK)
-        st = sae_check_model(&r->sae_info, &r->sae, &r->cfg, r->ck.model_name, o->layer, &layer,
-                             warning, sizeof warning, err);
-    if (st == GSAE_OK && warning[0] && r->d.replica == 0)
-        fprintf(stderr, "gsae contrast: warning: %s\n", warning);
     return st;
 }
 
 static void run_free(struct run *r, bool close_dist)
 {
-    pipe_close(&r->p);
+    engine_close(&r->e, close_dist);
     promptset_work_free(&r->work);
-    sae_params_free(&r->sae);
-    sae_info_free(&r->sae_info);
-    ckpt_close(&r->ck);
-    if (close_dist) dist_close(&r->d);
-    plan_free(&r->plan);
     tokenizer_free(&r->tk);
     promptset_free(&r->ps);
 }
 
-/* Set up every rank's stage and pipe, agreeing on failures. */
+/* The prompts, then the engine truncated after layer L (its last stage's output is
+ * resid_post.L), agreeing on failures. */
 static enum gsae_status setup(const struct options *o, struct run *r, struct contrast *c,
                               struct gsae_error *err)
 {
     enum gsae_status st = prepare(o, r, c, err);
-    st = dist_agree(MPI_COMM_WORLD, st, err);
-    if (st == GSAE_OK) st = dist_open(&r->d, MPI_COMM_WORLD, r->plan.n_stages, err);
-    if (st == GSAE_OK) st = dist_agree(r->d.world, open_stage(o, r, err), err);
-    int n_threads = 1;
-    if (st == GSAE_OK) st = dist_threads_choose(&r->d, o->n_threads, &n_threads, err);
-    if (st == GSAE_OK) {
-        dist_threads_apply(n_threads);
-        struct pipe_limits lim;
-        pipe_limits_of_work(&r->work.work, 0, r->d.n_replicas, &lim);
-        lim.compute = o->compute;
-        st = pipe_open(&r->p, &r->d, &r->plan, &r->cfg, &r->ck.w, &lim, n_threads, err);
-        st = dist_agree(r->d.world, st, err);
-    }
+    int64_t longest = 0;
+    for (int64_t i = 0; i < r->ps.n; i++)
+        longest = r->ps.items[i].n_tokens > longest ? r->ps.items[i].n_tokens : longest;
+    struct engine_sae sae = {o->sae, o->layer};
+    struct engine_config cfg = {.model_dir = o->model,
+                                .n_stages = o->n_stages,
+                                .layers = o->layers,
+                                .n_threads = o->n_threads,
+                                .truncate = true,
+                                .dtype = GSAE_DTYPE_BF16,
+                                .ctx_len = longest,
+                                .saes = &sae,
+                                .n_saes = 1,
+                                .warn_model_name = true,
+                                .shape = &r->work.work,
+                                .compute = o->compute,
+                                .local = st};
+    st = engine_open(engine_job_comm(), &cfg, &r->e, err);
+    for (int64_t i = 0; st == GSAE_OK && i < r->e.n_hooks; i++)
+        if (r->e.hooks[i].warning[0] && r->e.d.replica == 0)
+            fprintf(stderr, "gsae contrast: warning: %s\n", r->e.hooks[i].warning);
     return st;
 }
 
@@ -704,27 +673,25 @@ int cmd_contrast(int argc, char **argv)
     enum gsae_status st = setup(&o, &r, &c, &err);
     if (st == GSAE_OK) {
         /* a failure inside the stream is not agreed (see mpi/pipe.h) */
-        st = promptset_last_acts(&r.p, &r.d, &r.work.work, o.layer, r.sae.w_enc ? &r.sae : NULL,
-                                 &c.acts, &c.d_sae, &err);
+        st = promptset_last_acts(&r.e, 0, &r.work.work, &c.acts, &c.d_sae, &err);
         agreed = st == GSAE_OK;
     }
     if (st == GSAE_OK) {
-        if (r.d.rank == 0) {
+        if (r.e.d.rank == 0) {
             int64_t n_tok = 0;
             for (int64_t i = 0; i < r.ps.n; i++)
                 n_tok += r.ps.items[i].n_tokens;
             printf("gsae contrast: %lld prompts (%lld tokens) through layers 0-%lld on %d "
                    "stage(s) x %d replica(s), %lld SAE features, %.2f s\n",
-                   (long long)r.ps.n, (long long)n_tok, (long long)o.layer, r.d.n_stages,
-                   r.d.n_replicas, (long long)c.d_sae, now_s() - t0);
+                   (long long)r.ps.n, (long long)n_tok, (long long)o.layer, r.e.d.n_stages,
+                   r.e.d.n_replicas, (long long)c.d_sae, now_s() - t0);
             st = analyse(&c, &r.ps, &o, &err);
         }
-        st = dist_agree(MPI_COMM_WORLD, st, &err);
+        st = dist_agree(r.e.d.world, st, &err);
     }
     if (st != GSAE_OK) cli_report("contrast", &err);
     fflush(stdout);
-    if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1)
-        MPI_Barrier(MPI_COMM_WORLD);
+    if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1) dist_barrier(&r.e.d);
     run_free(&r, agreed && st != GSAE_EMPI);
     contrast_free(&c);
     job_free(&job);

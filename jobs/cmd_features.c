@@ -120,9 +120,9 @@ static enum gsae_status features_one(struct sae_session *s, int64_t top, const c
     if (s->owns_layer) {
         struct intervene_spec spec = {
             .op = INTERVENE_NONE, .layer = s->layer, .record = true, .sae_bf16 = s->sae_bf16};
-        st = intervene_init(&iv, &spec, &s->sae, s->n_prompt, err);
+        st = intervene_init(&iv, &spec, s->sae, s->n_prompt, err);
     }
-    st = dist_agree(s->d.world, st, err);
+    st = dist_agree(s->e.d.world, st, err);
     if (st == GSAE_OK) st = sae_session_logits(s, s->prompt, s->n_prompt, &iv, NULL, 0, NULL, err);
     /* after the stream: a failure there is not agreed (main() aborts the job) */
     if (st == GSAE_OK) {
@@ -138,10 +138,10 @@ static enum gsae_status features_one(struct sae_session *s, int64_t top, const c
             for (int64_t k = a->row_ptr[a->n_rows - 1]; mine.data && k < a->row_ptr[a->n_rows]; k++)
                 mine.data[a->feature[k]] = a->value[k];
         }
-        st = dist_agree(s->d.world, st, err);
-        if (st == GSAE_OK) st = dist_collect(&s->d, &mine, have ? 1 : 0, &all, &n_all, err);
+        st = dist_agree(s->e.d.world, st, err);
+        if (st == GSAE_OK) st = dist_collect(&s->e.d, &mine, have ? 1 : 0, &all, &n_all, err);
     }
-    for (int64_t i = 0; st == GSAE_OK && s->d.rank == 0 && i < n_all; i++)
+    for (int64_t i = 0; st == GSAE_OK && s->e.d.rank == 0 && i < n_all; i++)
         if (strcmp(all[i].name, "final") == 0 && all[i].n == s->d_sae)
             report(s, all[i].data, top, list);
     dist_blobs_free(all, n_all);
@@ -188,7 +188,7 @@ int cmd_features(int argc, char **argv)
         sae_session_select(&s, p);
         st = features_one(&s, top, all_path, list, &csv, &err);
     }
-    if (st == GSAE_OK && s.d.rank == 0 && json_path) {
+    if (st == GSAE_OK && s.e.d.rank == 0 && json_path) {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:O}", "command", "features", "model",
                                 o.model_dir, "sae", o.sae_path, "layer", (json_int_t)s.layer,
                                 "d_sae", (json_int_t)s.d_sae, "prompts", list);

@@ -143,16 +143,16 @@ static enum gsae_status steer_batch(struct sae_session *s, const struct steer_op
                                       .steer_feature = so->feature,
                                       /* the product in double, then f32, as the notebook's torch */
                                       .steer_coef = (float)(so->max_act * strengths[i])};
-        st = intervene_init(&iv[i], &spec, &s->sae, s->n_prompt, err);
+        st = intervene_init(&iv[i], &spec, s->sae, s->n_prompt, err);
     }
-    st = dist_agree(s->d.world, st, err);
+    st = dist_agree(s->e.d.world, st, err);
     if (st == GSAE_OK)
         st = sae_session_generate_many(s, s->prompt, s->n_prompt, s->owns_layer ? iv : NULL, n,
                                        so->max_new, (float)so->temperature, (uint64_t)so->seed, out,
                                        err);
     for (int64_t i = 0; i < n; i++)
         intervene_free(&iv[i]);
-    if (st != GSAE_OK || s->d.rank != 0) return st;
+    if (st != GSAE_OK || s->e.d.rank != 0) return st;
     for (int64_t i = 0; i < n; i++)
         steer_record(s, so, strengths[i], out + i * so->max_new, runs, csv);
     return GSAE_OK;
@@ -189,17 +189,17 @@ int cmd_steer(int argc, char **argv)
     int32_t *tokens = calloc((size_t)(so.max_new * MATMUL_SMALL_ROWS) + 1, sizeof *tokens);
     if (st == GSAE_OK && (!tokens || !so.strengths))
         st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
-    if (st == GSAE_OK && s.d.rank == 0 && so.csv_path) {
+    if (st == GSAE_OK && s.e.d.rank == 0 && so.csv_path) {
         if (!(csv = fopen(so.csv_path, "w")))
             st = gsae_fail(&err, GSAE_EIO, "%s: cannot create", so.csv_path);
         else
             fprintf(csv, "feature,prompt,strength,text\n");
     }
-    if (s.d.world) st = dist_agree(s.d.world, st, &err);
+    if (s.e.d.world) st = dist_agree(s.e.d.world, st, &err);
     json_t *runs = json_array();
     for (int64_t p = 0; st == GSAE_OK && p < s.n_prompts; p++) {
         sae_session_select(&s, p);
-        if (s.d.rank == 0 && s.n_prompts > 1)
+        if (s.e.d.rank == 0 && s.n_prompts > 1)
             printf("== %s (%lld tokens)\n", s.prompt_name, (long long)s.n_prompt);
         for (int64_t k = 0, g; st == GSAE_OK && k < so.n_strengths; k += g) {
             g = sae_session_group(&s, s.n_prompt, so.n_strengths - k);
@@ -208,7 +208,7 @@ int cmd_steer(int argc, char **argv)
     }
     if (csv && fclose(csv) != 0 && st == GSAE_OK)
         st = gsae_fail(&err, GSAE_EIO, "%s: write failed", so.csv_path);
-    if (st == GSAE_OK && s.d.rank == 0 && so.json_path) {
+    if (st == GSAE_OK && s.e.d.rank == 0 && so.json_path) {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:O}", "command", "steer",
                                 "model", o.model_dir, "sae", o.sae_path, "layer",
                                 (json_int_t)s.layer, "feature", (json_int_t)so.feature, "max_act",

@@ -18,6 +18,7 @@
 #include "../io/ckpt.h"
 #include "../io/sae_io.h"
 #include "../mpi/dist.h"
+#include "../mpi/engine.h"
 #include "../mpi/pipe.h"
 #include "../mpi/plan.h"
 #include "../src/intervene.h"
@@ -37,18 +38,14 @@ struct sae_session_opts {
 };
 
 struct sae_session {
-    struct dist d;
-    struct plan plan;
-    struct ckpt ck;
-    struct pipe p;
-    struct gemma_config cfg;
+    struct engine e;         /* the pipeline; hook 0 is the SAE's resid_post.L (mpi/engine.h) */
+    struct gemma_config cfg; /* the model's, read before the engine (prompt ids are checked) */
     int n_threads;
-    bool owns_layer;       /* this stage runs the hooked layer: the SAE is loaded here */
-    struct sae_params sae; /* loaded on the owning stage only */
-    struct sae_info info;
-    bool sae_bf16;        /* --sae-compute bf16 */
-    int64_t layer, d_sae; /* on every rank */
-    struct tokenizer tk;  /* loaded when a tokenizer is given or found */
+    bool owns_layer;        /* this stage runs the hooked layer: the SAE is loaded here */
+    struct sae_params *sae; /* &e.hooks[0].sae: loaded on the owning stage only */
+    bool sae_bf16;          /* --sae-compute bf16 */
+    int64_t layer, d_sae;   /* on every rank */
+    struct tokenizer tk;    /* loaded when a tokenizer is given or found */
     bool has_tokenizer;
     int32_t *prompt; /* (n_prompt) ids, <bos> first: the selected prompt (borrowed) */
     int64_t n_prompt;
@@ -74,8 +71,8 @@ extern const char *const sae_session_model_usage;
 extern const char *const sae_session_prompt_usage;
 
 /* Open everything for prompts of up to max_extra tokens beyond the longest prompt (answers
- * or generated tokens); prompt 0 is selected. Collective on MPI_COMM_WORLD; on failure every rank
- * returns the same status and s may be passed to sae_session_close. */
+ * or generated tokens); prompt 0 is selected. Collective on the job (engine_open); on failure every
+ * rank returns the same status and s may be passed to sae_session_close. */
 enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
                                   const struct sae_session_opts *o, int64_t max_extra,
                                   struct gsae_error *err);
@@ -97,8 +94,11 @@ enum gsae_status sae_session_tokenize(struct sae_session *s, const char *text, b
  * when there is no tokenizer. */
 char *sae_session_decode(const struct sae_session *s, const int32_t *ids, int64_t n);
 
-/* The pipe hook that runs iv (NULL on ranks that do not own the layer). */
-struct pipe_hook sae_session_hook(struct sae_session *s, struct intervene *iv);
+/* Subscribe iv (when not NULL and this stage owns the layer) to the SAE's hook until the next
+ * sae_session_unsubscribe. Local. */
+enum gsae_status sae_session_subscribe(struct sae_session *s, struct intervene *iv,
+                                       struct gsae_error *err);
+void sae_session_unsubscribe(struct sae_session *s);
 
 /* Prefill tokens (n) with iv (may be NULL) at the hooked layer; logits of the rows listed in
  * rows_wanted (n_wanted, ascending) land on rank 0 in logits (n_wanted, n_vocab). Collective. */
