@@ -164,43 +164,6 @@ static void amap_free(struct amap *m)
     free(m->row_ptr), free(m->feature), free(m->act), free(m->attr), free(m->error);
 }
 
-/* On the stage owning L: encode resid_post.L, combine with g into blobs (counts per row,
- * feature ids, activations, attributions: all exact in f32; error). */
-static enum gsae_status owner_blobs(const struct sae_session *s, const struct pipe_attrib *a,
-                                    struct dist_blob *b, struct gsae_error *err)
-{
-    const struct sae_params *sp = s->sae;
-    int64_t n = a->n_rows, d = sp->d_model;
-    struct sae_encoder enc = {0};
-    struct sae_acts acts = {0};
-    float *work = malloc((size_t)(n * d) * sizeof(float));
-    enum gsae_status st = work ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    if (st == GSAE_OK) st = sae_encoder_init(&enc, sp, 0, err);
-    if (st == GSAE_OK) st = sae_acts_init(&acts, n, 0, err);
-    if (st == GSAE_OK) st = sae_encode(&enc, a->resid, n, &acts, err);
-    const char *names[5] = {"count", "feature", "act", "attr", "error"};
-    int64_t lens[5] = {n, acts.nnz, acts.nnz, acts.nnz, n};
-    for (int k = 0; k < 5 && st == GSAE_OK; k++) {
-        snprintf(b[k].name, sizeof b[k].name, "%s", names[k]);
-        b[k].n = lens[k];
-        if (!(b[k].data = malloc((size_t)(lens[k] + 1) * sizeof(float))))
-            st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    }
-    if (st == GSAE_OK) {
-        attrib_combine(sp, a->resid, &acts, a->g, b[3].data, b[4].data, work);
-        for (int64_t r = 0; r < n; r++)
-            b[0].data[r] = (float)(acts.row_ptr[r + 1] - acts.row_ptr[r]);
-        for (int64_t e = 0; e < acts.nnz; e++) {
-            b[1].data[e] = (float)acts.feature[e];
-            b[2].data[e] = acts.value[e];
-        }
-    }
-    free(work);
-    sae_acts_free(&acts);
-    sae_encoder_free(&enc);
-    return st;
-}
-
 /* Forward, backward and combine through the pipeline; the map lands on rank 0. Collective. */
 static enum gsae_status run_attrib(struct sae_session *s, const struct gemma_metric *m,
                                    const int32_t *tokens, int64_t n, struct amap *out,
@@ -219,7 +182,7 @@ static enum gsae_status run_attrib(struct sae_session *s, const struct gemma_met
     if (st == GSAE_OK) st = pipe_attrib_forward(&a, &s->e.p, &work, err);
     if (st == GSAE_OK) st = pipe_attrib_backward(&a, &s->e.p, m, &metric, &have_metric, err);
     if (st == GSAE_OK && a.owner) {
-        st = owner_blobs(s, &a, mine, err);
+        st = pipe_attrib_blobs(&a, s->sae, mine, err);
         n_mine = 5;
     }
     if (st == GSAE_OK && have_metric) {
