@@ -1,15 +1,11 @@
 /* cmd_harvest.c: `gsae harvest`: run Gemma-2 up to resid_post.L over a corpus, encode every
  * token with the SAE and write a NetCDF-4 activation store with per-feature statistics.
  *
- * Set-up follows sae_session (config, plan, communicators, this stage's tensors, the SAE on
- * the stage owning the layer) with a truncated plan: layers 0..L only, no logits, so the last
- * stage's output is resid_post.L. The store layers (mpi/pstore.h) stream and window the corpus
- * on every rank and call the encoder once per round of parts: the round's windows become a
- * pipe_work whose micro-batches (windows_per_mb windows each) are interleaved so that
- * micro-batch m = j * R + k is the j-th group of replica k's part (the pipeline deals
- * micro-batch m to replica m % R). A replica with fewer groups in a round gets one-token
- * filler micro-batches whose output is dropped. The grouping depends on neither the number of
- * ranks nor the replica count, so the store does not either.
+ * The model stands up through mpi/engine.h, truncated after layer L (no logits), with the SAE
+ * on the stage owning L. The store layers (mpi/pstore.h) stream and window the corpus on every
+ * rank and run it in harvest rounds through mpi/harvest.h, whose recorder (a subscriber of the
+ * hook at resid_post.L) hands each window's activations to the store's writer. This file holds
+ * the options, the store's identity (hashes, settings), progress and the closing summary.
  */
 #include <math.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /* sae_session.h: a model split over the job's ranks as a pipeline, with an SAE at resid_post.L
  * on the stage that owns layer L: the common set-up of `gsae features`, `steer` and `ablate`.
  *
- * Every rank reads the config, plans the stages (mpi/plan.h), maps only its stage's tensors
- * and opens its pipeline stage; the stage owning the hooked layer also loads and checks the
- * SAE (d_in against hidden_size, the layer, the model name as a warning). Each fallible step is
- * agreed across ranks, so all fail together with the message of the rank that failed. Runs
+ * The pipeline stands up through mpi/engine.h (config, plan, this stage's tensors, the SAE
+ * loaded and checked on the stage owning the hooked layer, the pipe); each fallible step is
+ * agreed across ranks, so all fail together with the message of the rank that failed.
+ * Interventions are subscribers of the engine's hook at resid_post.L. Runs
  * are one sequence at a time (one micro-batch), so results do not depend on the layout.
  * Prompts come as text (tokenized with the Gemma-2 tokenizer on every rank), an ARC task
  * (the notebook's prompt) or explicit ids; with --arc DIR, --prompt and --prompts name tasks
