@@ -31,21 +31,22 @@ static bool listed(const struct run *r, int64_t part)
 static enum gsae_status sink_put(void *ctx, int64_t i, const struct pstore_acts *a,
                                  struct gsae_error *err)
 {
-    struct run *r = ctx;
+    struct lane *l = ctx;
+    struct run *r = l->r;
     int64_t k = r->replica;
     i += r->put_first; /* the window in the part */
-    GSAE_ASSERT(r->writer && k < r->n_parts && i == r->put_next && i < r->b_windows[k] && r->pw);
-    r->put_next++;
+    GSAE_ASSERT(l->writer && k < r->n_parts && i == l->put_next && i < r->b_windows[k] && l->pw);
+    l->put_next++;
     double t_start = pstore_now();
     int64_t t0 = i * r->ctx;
     const int32_t *tok = r->b_tok[k] + t0;
     const int64_t *doc = r->b_doc[k] + t0, *pos = r->b_pos[k] + t0;
-    enum gsae_status st = store_part_append(r->pw, r->ctx, tok, doc, pos, a->row_ptr, a->index,
+    enum gsae_status st = store_part_append(l->pw, r->ctx, tok, doc, pos, a->row_ptr, a->index,
                                             a->value, a->resid, err);
     double t_stats = pstore_now();
     r->store_seconds += t_stats - t_start;
     if (st == GSAE_OK)
-        featstats_add_window(&r->fs, (r->first_part + k) * r->W + i, r->ctx, tok, doc, pos,
+        featstats_add_window(&l->fs, (r->first_part + k) * r->W + i, r->ctx, tok, doc, pos,
                              a->row_ptr, a->index, a->value);
     r->stats_seconds += pstore_now() - t_stats;
     return st;
@@ -57,51 +58,6 @@ static const int64_t *partial_of(const struct run *r, int64_t part)
     for (int64_t i = 0; i < r->n_partial; i++)
         if (r->partial[6 * i] == part) return &r->partial[6 * i];
     return NULL;
-}
-
-/* Open this writer's part; for a partial part, copy the windows an earlier run stored (and add
- * their statistics) so that only the rest is encoded. */
-static enum gsae_status part_start(struct run *r, int64_t part, struct gsae_error *err)
-{
-    int64_t k = r->replica, done = r->b_done[k];
-    double t = pstore_now();
-    enum gsae_status st = store_part_open(r->cfg->dir, part, r->cfg->meta, &r->pw, err);
-    r->put_next = 0;
-    if (st != GSAE_OK || done == 0) {
-        r->store_seconds += pstore_now() - t;
-        return st;
-    }
-    char name[32], path[4200];
-    store_part_name(part, name, sizeof name);
-    snprintf(path, sizeof path, "%s/%s", r->cfg->dir, name);
-    struct store_part p;
-    bool resid = r->cfg->meta->resid != STORE_RESID_NONE;
-    if ((st = store_part_read(path, resid, &p, err)) != GSAE_OK) return st;
-    int64_t *rows = malloc((size_t)(r->ctx + 1) * sizeof *rows);
-    if (!rows)
-        st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    else if (p.checksum != p.checksum_attr || p.n_windows != done || p.context_size != r->ctx ||
-             p.first_window != part * r->W)
-        st = gsae_fail(err, GSAE_EFORMAT,
-                       "%s: a partial part of %lld windows from window %lld was expected, with "
-                       "content matching its checksum",
-                       path, (long long)done, (long long)(part * r->W));
-    for (int64_t w = 0; st == GSAE_OK && w < done; w++) {
-        int64_t t0 = w * r->ctx, base = p.row_ptr[t0];
-        for (int64_t j = 0; j <= r->ctx; j++)
-            rows[j] = p.row_ptr[t0 + j] - base;
-        st = store_part_append(r->pw, r->ctx, p.token_id + t0, p.doc + t0, p.pos + t0, rows,
-                               p.index + base, p.value + base,
-                               resid ? p.resid_post + t0 * p.d_model : NULL, err);
-        if (st == GSAE_OK)
-            featstats_add_window(&r->fs, part * r->W + w, r->ctx, p.token_id + t0, p.doc + t0,
-                                 p.pos + t0, p.row_ptr + t0, p.index, p.value);
-        r->put_next++;
-    }
-    free(rows);
-    store_part_free(&p);
-    r->store_seconds += pstore_now() - t;
-    return st;
 }
 
 /* Agree before an encoder call that every rank is fine and none was asked to stop: *go.
@@ -149,18 +105,54 @@ static enum gsae_status encode_step(struct run *r, int64_t any, struct gsae_erro
         r->first_part, r->n_parts, r->ctx,   r->c_windows, r->b_listed,
         r->c_tok,      r->c_doc,   r->c_pos, r->replica,   r->n_replicas,
     };
-    struct pstore_sink sink = {sink_put, r};
+    struct pstore_sink sinks[PSTORE_MAX_LANES];
+    for (int64_t j = 0; j < r->n_lanes; j++)
+        sinks[j] = (struct pstore_sink){sink_put, &r->lanes[j]};
     double t = pstore_now();
-    enum gsae_status st = r->enc->encode(r->enc->ctx, &round, &sink, err);
+    enum gsae_status st = r->enc->encode(r->enc->ctx, &round, sinks, err);
     r->enc_seconds += pstore_now() - t;
     r->rounds++;
     r->tokens_encoded += any * r->ctx;
     if (r->rank == 0 && r->cfg->progress) {
-        struct pstore_progress p = {r->tokens_done,    r->m.n_parts,         r->parts_this_run,
-                                    r->fraction,       pstore_now() - r->t0, r->enc_seconds,
-                                    r->tokens_encoded, r->tokens_before,     r->rounds};
+        struct pstore_progress p = {r->tokens_done,    r->lanes[0].m.n_parts, r->parts_this_run,
+                                    r->fraction,       pstore_now() - r->t0,  r->enc_seconds,
+                                    r->tokens_encoded, r->tokens_before,      r->rounds};
         r->cfg->progress(r->cfg->progress_ctx, &p);
     }
+    return st;
+}
+
+/* Encode the collected round in harvest rounds of r->chunk windows per part; each writer
+ * commits its replica's part, or on an agreed stop the windows it has so far (a partial part;
+ * nothing when it has no new window). st is the rank's status so far: a failure is agreed
+ * (collectively) before any encoder call. */
+/* This rank's part of lane l after the round's encoder calls: commit it (or, after a stop, the
+ * windows it has so far). */
+static enum gsae_status lane_commit(struct run *r, struct lane *l, bool go, enum gsae_status st,
+                                    struct gsae_error *err)
+{
+    int64_t k = r->replica, part = r->first_part + k, n = l->put_next;
+    if (st == GSAE_OK && go && n != r->b_windows[k])
+        st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
+                       (long long)part, (long long)n, (long long)r->b_windows[k]);
+    if (st == GSAE_OK && n > r->b_done[k]) {
+        struct store_part_writer *pw = l->pw;
+        l->pw = NULL;
+        double tc = pstore_now();
+        st = store_part_commit(pw, &l->rec.info, err);
+        r->commit_seconds += pstore_now() - tc;
+        if (st == GSAE_OK) {
+            l->rec.has = 1;
+            l->rec.end = n == r->b_windows[k] ? r->b_end[k] : r->b_wend[k * r->W + n - 1];
+        }
+        if (st == GSAE_OK && l == &r->lanes[0]) {
+            r->res->parts_written++;
+            r->res->windows_written += n - r->b_done[k];
+            r->res->tokens_written += (n - r->b_done[k]) * r->ctx;
+        }
+    }
+    store_part_abort(l->pw);
+    l->pw = NULL;
     return st;
 }
 
@@ -171,13 +163,14 @@ static enum gsae_status encode_step(struct run *r, int64_t any, struct gsae_erro
 static enum gsae_status run_round(struct run *r, enum gsae_status st, struct gsae_error *err)
 {
     int64_t k = r->replica, part = r->first_part + k, longest = 0;
-    bool mine = r->writer && k < r->n_parts && !r->b_listed[k], go = true;
+    bool ours = k < r->n_parts && !r->b_listed[k], go = true;
     /* every rank comes here once per round, also after a local failure in the stream */
     if ((st = round_go(r, st, &go, err)) != GSAE_OK || !go) {
         r->cut = true;
         return st;
     }
-    if (mine) st = part_start(r, part, err);
+    for (int64_t j = 0; ours && st == GSAE_OK && j < r->n_lanes; j++)
+        if (r->lanes[j].writer) st = pstore_part_start(r, &r->lanes[j], part, err);
     for (int64_t j = 0; j < r->n_parts; j++)
         if (r->b_windows[j] > longest) longest = r->b_windows[j];
     for (int64_t a = 0; a < longest && go; a += r->chunk) {
@@ -189,65 +182,56 @@ static enum gsae_status run_round(struct run *r, enum gsae_status st, struct gsa
         }
         st = encode_step(r, any, err);
     }
-    if (!mine) return st;
-    int64_t n = r->put_next;
-    if (st == GSAE_OK && go && n != r->b_windows[k])
-        st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
-                       (long long)part, (long long)n, (long long)r->b_windows[k]);
-    if (st == GSAE_OK && n > r->b_done[k]) {
-        struct store_part_writer *pw = r->pw;
-        r->pw = NULL;
-        double tc = pstore_now();
-        st = store_part_commit(pw, &r->rec.info, err);
-        r->commit_seconds += pstore_now() - tc;
-        if (st == GSAE_OK) {
-            r->rec.has = 1;
-            r->rec.end = n == r->b_windows[k] ? r->b_end[k] : r->b_wend[k * r->W + n - 1];
-            r->res->parts_written++;
-            r->res->windows_written += n - r->b_done[k];
-            r->res->tokens_written += (n - r->b_done[k]) * r->ctx;
-        }
-    }
-    store_part_abort(r->pw);
-    r->pw = NULL;
+    for (int64_t j = 0; ours && j < r->n_lanes; j++)
+        if (r->lanes[j].writer) st = lane_commit(r, &r->lanes[j], go, st, err);
     return st;
 }
 
-/* End of a round: gather the writers' records, extend and save the manifest, agree on errors
+/* Rank 0: lane l's records of the round (all, one per rank) into its manifest, saved. */
+static enum gsae_status lane_add(struct run *r, struct lane *l, const struct part_record *all,
+                                 int64_t n_parts_total, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    int64_t added = 0;
+    for (int i = 0; i < r->size && st == GSAE_OK; i++)
+        if (all[i].has) {
+            struct manifest_part p = {all[i].info, all[i].end};
+            st = manifest_add(&l->m, &p, err);
+            if (l == &r->lanes[0]) r->tokens_done += p.info.n_tokens;
+            added++;
+        }
+    if (l == &r->lanes[0]) r->parts_this_run += added;
+    double tm = pstore_now();
+    if (st == GSAE_OK && (added > 0 || n_parts_total >= 0))
+        st = manifest_save(&l->m, l->cfg.dir, err);
+    r->manifest_seconds += pstore_now() - tm;
+    return st;
+}
+
+/* End of a round: gather the writers' records, extend and save the manifests, agree on errors
  * and on stopping. */
 static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_parts_total,
                                   struct gsae_error *err)
 {
     struct part_record *all = NULL;
-    int bytes = (int)sizeof r->rec;
+    int bytes = (int)sizeof(struct part_record);
     if (r->rank == 0 && !(all = calloc((size_t)r->size, sizeof *all)))
         st = gsae_fail(err, GSAE_ENOMEM, "out of memory gathering part records");
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) {
         free(all);
         return st;
     }
-    st = GSAE_MPI(MPI_Gather(&r->rec, bytes, MPI_BYTE, all, bytes, MPI_BYTE, 0, r->comm), err);
-    memset(&r->rec, 0, sizeof r->rec);
-    if (st == GSAE_OK && r->rank == 0) {
-        int64_t added = 0;
-        for (int i = 0; i < r->size && st == GSAE_OK; i++)
-            if (all[i].has) {
-                struct manifest_part p = {all[i].info, all[i].end};
-                st = manifest_add(&r->m, &p, err);
-                r->tokens_done += p.info.n_tokens;
-                added++;
-            }
-        r->parts_this_run += added;
-        double tm = pstore_now();
-        if (st == GSAE_OK && (added > 0 || n_parts_total >= 0))
-            st = manifest_save(&r->m, r->cfg->dir, err);
-        r->manifest_seconds += pstore_now() - tm;
-        if (st == GSAE_OK && r->cfg->progress) {
-            struct pstore_progress p = {r->tokens_done,    r->m.n_parts,         r->parts_this_run,
-                                        r->fraction,       pstore_now() - r->t0, r->enc_seconds,
-                                        r->tokens_encoded, r->tokens_before,     r->rounds};
-            r->cfg->progress(r->cfg->progress_ctx, &p);
-        }
+    for (int64_t j = 0; st == GSAE_OK && j < r->n_lanes; j++) {
+        struct lane *l = &r->lanes[j];
+        st = GSAE_MPI(MPI_Gather(&l->rec, bytes, MPI_BYTE, all, bytes, MPI_BYTE, 0, r->comm), err);
+        memset(&l->rec, 0, sizeof l->rec);
+        if (st == GSAE_OK && r->rank == 0) st = lane_add(r, l, all, n_parts_total, err);
+    }
+    if (st == GSAE_OK && r->rank == 0 && r->cfg->progress) {
+        struct pstore_progress p = {r->tokens_done,    r->lanes[0].m.n_parts, r->parts_this_run,
+                                    r->fraction,       pstore_now() - r->t0,  r->enc_seconds,
+                                    r->tokens_encoded, r->tokens_before,      r->rounds};
+        r->cfg->progress(r->cfg->progress_ctx, &p);
     }
     free(all);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
@@ -276,6 +260,38 @@ static void round_begin(struct run *r, int64_t first)
     }
 }
 
+/* Run the collected round and end it (round_end); the time waiting on other ranks, less the
+ * manifest's, counts as waiting. Collective. */
+static enum gsae_status close_round(struct run *r, enum gsae_status local, int64_t n_parts_total,
+                                    struct gsae_error *err)
+{
+    local = run_round(r, local, err);
+    double m0 = r->manifest_seconds, tw = pstore_now();
+    enum gsae_status st = round_end(r, local, n_parts_total, err);
+    r->wait_seconds += pstore_now() - tw - (r->manifest_seconds - m0);
+    return st;
+}
+
+/* Buffer window w of the stream in its part's slot; true when it completes the round. */
+static bool buffer_window(struct run *r, const struct window_builder *wb, const struct window *w)
+{
+    int64_t k = w->index / r->W - r->first_part, i = w->index % r->W;
+    GSAE_ASSERT(k >= 0 && k < r->n_replicas && i == r->b_windows[k]);
+    size_t at = (size_t)(i * r->ctx), n = (size_t)r->ctx;
+    memcpy(r->b_tok[k] + at, w->token, n * sizeof *w->token);
+    memcpy(r->b_doc[k] + at, w->doc, n * sizeof *w->doc);
+    memcpy(r->b_pos[k] + at, w->pos, n * sizeof *w->pos);
+    r->b_windows[k]++;
+    r->n_parts = k + 1;
+    struct manifest_state end = r->at; /* the stream right after the window */
+    int64_t partial;
+    window_builder_position(wb, &end.doc, &end.offset, &partial);
+    r->b_wend[k * r->W + i] = end;
+    if (i + 1 < r->W) return false;
+    r->b_end[k] = end;
+    return k + 1 == r->n_replicas;
+}
+
 /* Stream the corpus from start, writing this replica's parts; returns at the end of the
  * stream (*n_parts_total set), on an agreed stop (GSAE_EINTR) or on an agreed error. */
 static enum gsae_status stream(struct run *r, const struct manifest_state *start,
@@ -291,7 +307,7 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
     int64_t q_done = resumed ? resumed[1] : 0;
     enum gsae_status st = corpus_open(&cfg->corpus, &from, &cr, err);
     if (st == GSAE_OK)
-        st = window_builder_init(&wb, r->ctx, (int32_t)cfg->meta->bos_token_id,
+        st = window_builder_init(&wb, r->ctx, (int32_t)r->lanes[0].cfg.meta->bos_token_id,
                                  r->q * r->W + q_done, err);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) goto done;
     enum gsae_status local = GSAE_OK; /* a local failure is carried to the next round end */
@@ -327,26 +343,8 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
                 ended = true;
                 break;
             }
-            int64_t k = w.index / r->W - r->first_part, i = w.index % r->W;
-            GSAE_ASSERT(k >= 0 && k < r->n_replicas && i == r->b_windows[k]);
-            size_t at = (size_t)(i * r->ctx), n = (size_t)r->ctx;
-            memcpy(r->b_tok[k] + at, w.token, n * sizeof *w.token);
-            memcpy(r->b_doc[k] + at, w.doc, n * sizeof *w.doc);
-            memcpy(r->b_pos[k] + at, w.pos, n * sizeof *w.pos);
-            r->b_windows[k]++;
-            r->n_parts = k + 1;
-            struct manifest_state end = r->at; /* the stream right after the window */
-            int64_t partial;
-            window_builder_position(&wb, &end.doc, &end.offset, &partial);
-            r->b_wend[k * r->W + i] = end;
-            if (i + 1 < r->W) continue;
-            r->b_end[k] = end;
-            if (k + 1 < r->n_replicas) continue;
-            local = run_round(r, local, err);
-            double m0 = r->manifest_seconds, tw = pstore_now();
-            st = round_end(r, local, -1, err);
-            r->wait_seconds += pstore_now() - tw - (r->manifest_seconds - m0);
-            if (st != GSAE_OK) goto done;
+            if (!buffer_window(r, &wb, &w)) continue;
+            if ((st = close_round(r, local, -1, err)) != GSAE_OK) goto done;
             if (r->stop_agreed) {
                 st = GSAE_EINTR;
                 goto done;
@@ -362,11 +360,8 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
         window_builder_position(&wb, &end.doc, &end.offset, &partial);
         if (r->b_windows[k] < r->W && r->b_windows[k] > r->b_done[k]) r->b_end[k] = end;
     }
-    local = run_round(r, local, err); /* also with no parts: the round's agreement */
     *n_parts_total = (total + r->W - 1) / r->W;
-    double m0 = r->manifest_seconds, tw = pstore_now();
-    st = round_end(r, local, *n_parts_total, err);
-    r->wait_seconds += pstore_now() - tw - (r->manifest_seconds - m0);
+    st = close_round(r, local, *n_parts_total, err); /* also with no parts: the agreement */
     if (st == GSAE_OK && r->cut) st = GSAE_EINTR;
 done:
     free(ids);
@@ -375,37 +370,48 @@ done:
     return st;
 }
 
-/* Statistics of every part: this run's are in r->fs; earlier runs' are read back. */
-static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae_error *err)
+/* Lane l's statistics of every part (this run's are in l->fs; earlier runs' complete parts,
+ * whole[0 .. n_whole), are read back), feature_stats.nc and the manifest marked complete. */
+static enum gsae_status lane_finish(struct run *r, struct lane *l, const int64_t *whole,
+                                    int64_t n_whole, int64_t n_parts_total, struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
     double t = pstore_now();
-    int64_t n_whole = 0; /* parts listed complete; a partial part's statistics were copied */
-    for (int64_t i = 0; i < r->n_listed; i++)
-        if (!partial_of(r, r->listed[i])) r->listed[n_whole++] = r->listed[i];
-    if (r->writer)
-        st = pstore_stats_from_parts(r->cfg->dir, r->listed, n_whole, r->replica, r->n_replicas,
-                                     &r->fs, err);
+    if (l->writer)
+        st = pstore_stats_from_parts(l->cfg.dir, whole, n_whole, r->replica, r->n_replicas, &l->fs,
+                                     err);
     if ((st = pstore_agree(r->comm, st, err)) == GSAE_OK)
-        st = pstore_stats_reduce(r->comm, &r->fs, 0, err);
+        st = pstore_stats_reduce(r->comm, &l->fs, 0, err);
     r->stats_seconds += pstore_now() - t;
     if (st != GSAE_OK) return st;
     if (r->rank == 0) {
-        r->m.n_parts_total = n_parts_total;
-        if (manifest_first_missing(&r->m) < n_parts_total || r->m.n_parts != n_parts_total)
+        l->m.n_parts_total = n_parts_total;
+        if (manifest_first_missing(&l->m) < n_parts_total || l->m.n_parts != n_parts_total)
             st = gsae_fail(err, GSAE_EINTERNAL, "%s: %lld parts listed, expected 0..%lld",
-                           r->cfg->dir, (long long)r->m.n_parts, (long long)n_parts_total - 1);
+                           l->cfg.dir, (long long)l->m.n_parts, (long long)n_parts_total - 1);
         char path[4200];
-        snprintf(path, sizeof path, "%s/feature_stats.nc", r->cfg->dir);
+        snprintf(path, sizeof path, "%s/feature_stats.nc", l->cfg.dir);
         double ts = pstore_now();
-        if (st == GSAE_OK) st = featstats_nc_write(path, &r->fs, err);
-        r->m.complete = true;
+        if (st == GSAE_OK) st = featstats_nc_write(path, &l->fs, err);
+        l->m.complete = true;
         double tm = pstore_now();
         r->stats_seconds += tm - ts;
-        if (st == GSAE_OK) st = manifest_save(&r->m, r->cfg->dir, err);
+        if (st == GSAE_OK) st = manifest_save(&l->m, l->cfg.dir, err);
         r->manifest_seconds += pstore_now() - tm;
     }
     return pstore_agree(r->comm, st, err);
+}
+
+/* Statistics of every part of every lane. */
+static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae_error *err)
+{
+    int64_t n_whole = 0; /* parts listed complete; a partial part's statistics were copied */
+    for (int64_t i = 0; i < r->n_listed; i++)
+        if (!partial_of(r, r->listed[i])) r->listed[n_whole++] = r->listed[i];
+    enum gsae_status st = GSAE_OK;
+    for (int64_t j = 0; st == GSAE_OK && j < r->n_lanes; j++)
+        st = lane_finish(r, &r->lanes[j], r->listed, n_whole, n_parts_total, err);
+    return st;
 }
 
 static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
@@ -443,7 +449,8 @@ static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
     if (!ok)
         st = gsae_fail(err, GSAE_ENOMEM, "out of memory for a round of %zu parts of %zu tokens", R,
                        n);
-    if (st == GSAE_OK) st = featstats_init(&r->fs, &r->cfg->stats, err);
+    for (int64_t j = 0; st == GSAE_OK && j < r->n_lanes; j++)
+        st = featstats_init(&r->lanes[j].fs, &r->lanes[j].cfg.stats, err);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
     int64_t n_parts_total = 0;
     if (complete) {
@@ -457,6 +464,72 @@ static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
     return st;
 }
 
+/* The stores of the pass as lanes (one from the config's own fields when it has none), each
+ * checked to share the first's windowing; which of them this rank writes. Local. */
+static enum gsae_status lanes_init(struct run *r, int per, struct gsae_error *err)
+{
+    const struct pstore_config *cfg = r->cfg;
+    int64_t n = cfg->n_lanes > 0 ? cfg->n_lanes : 1;
+    if (n > PSTORE_MAX_LANES)
+        return gsae_fail(err, GSAE_EINVAL, "harvest: %lld stores in one pass, at most %d",
+                         (long long)n, PSTORE_MAX_LANES);
+    if (!(r->lanes = calloc((size_t)n, sizeof *r->lanes)))
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    r->n_lanes = n;
+    for (int64_t j = 0; j < n; j++) {
+        struct lane *l = &r->lanes[j];
+        l->r = r;
+        l->cfg = cfg->n_lanes > 0 ? cfg->lanes[j]
+                                  : (struct pstore_lane){cfg->dir, cfg->meta, cfg->job_hash,
+                                                         cfg->stats, per - 1};
+        const struct store_meta *m = l->cfg.meta;
+        if (m->windows_per_part != r->lanes[0].cfg.meta->windows_per_part ||
+            m->context_size != r->lanes[0].cfg.meta->context_size || l->cfg.writer < 0 ||
+            l->cfg.writer >= per || l->cfg.stats.d_sae != m->d_sae)
+            return gsae_fail(err, GSAE_EINVAL,
+                             "harvest: %s: windows_per_part, context, writer %d or statistics "
+                             "d_sae %lld do not fit (store d_sae %lld)",
+                             l->cfg.dir, l->cfg.writer, (long long)l->cfg.stats.d_sae,
+                             (long long)m->d_sae);
+        l->writer = r->rank % per == l->cfg.writer;
+    }
+    r->W = r->lanes[0].cfg.meta->windows_per_part;
+    r->ctx = r->lanes[0].cfg.meta->context_size;
+    if (r->W < 1 || r->ctx < 2)
+        return gsae_fail(err, GSAE_EINVAL, "harvest: windows_per_part %lld, context %lld",
+                         (long long)r->W, (long long)r->ctx);
+    return GSAE_OK;
+}
+
+static void run_free(struct run *r)
+{
+    for (int64_t j = 0; j < r->n_lanes; j++) {
+        store_part_abort(r->lanes[j].pw);
+        featstats_free(&r->lanes[j].fs);
+        manifest_free(&r->lanes[j].m);
+    }
+    free(r->lanes);
+    free(r->listed);
+    for (int k = 0; k < r->n_replicas; k++) {
+        if (r->b_tok) free(r->b_tok[k]);
+        if (r->b_doc) free(r->b_doc[k]);
+        if (r->b_pos) free(r->b_pos[k]);
+    }
+    free(r->b_tok);
+    free(r->b_doc);
+    free(r->b_pos);
+    free(r->b_windows);
+    free(r->b_listed);
+    free(r->b_end);
+    free(r->b_done);
+    free(r->b_wend);
+    free(r->c_windows);
+    free(r->c_tok);
+    free(r->c_doc);
+    free(r->c_pos);
+    free(r->partial);
+}
+
 enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
                                 const struct pstore_encoder *enc, struct pstore_result *res,
                                 struct gsae_error *err)
@@ -467,8 +540,6 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     r.enc = enc;
     r.res = res;
     r.t0 = pstore_now();
-    r.W = cfg->meta->windows_per_part;
-    r.ctx = cfg->meta->context_size;
     r.comm = MPI_COMM_NULL;
     enum gsae_status st = GSAE_MPI(MPI_Comm_dup(comm, &r.comm), err);
     if (st != GSAE_OK) return st;
@@ -483,16 +554,11 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     if (per < 1 || r.size % per != 0)
         st = gsae_fail(err, GSAE_EINVAL, "harvest: %d ranks do not split into replicas of %d",
                        r.size, per);
-    else if (r.W < 1 || r.ctx < 2 || cfg->stats.d_sae != cfg->meta->d_sae)
-        st = gsae_fail(err, GSAE_EINVAL,
-                       "harvest: windows_per_part %lld, context %lld, or "
-                       "statistics d_sae %lld vs store d_sae %lld",
-                       (long long)r.W, (long long)r.ctx, (long long)cfg->stats.d_sae,
-                       (long long)cfg->meta->d_sae);
+    else
+        st = lanes_init(&r, per, err);
     if (st == GSAE_OK) {
         r.n_replicas = r.size / per;
         r.replica = r.rank / per;
-        r.writer = r.rank % per == per - 1;
     }
     if ((st = pstore_agree(r.comm, st, err)) == GSAE_OK) st = harvest_run(&r, err);
     res->seconds = pstore_now() - r.t0;
@@ -504,28 +570,7 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     res->commit_seconds = r.commit_seconds;
     res->manifest_seconds = r.manifest_seconds;
     res->wait_seconds = r.wait_seconds;
-    store_part_abort(r.pw);
-    featstats_free(&r.fs);
-    manifest_free(&r.m);
-    free(r.listed);
-    for (int k = 0; k < r.n_replicas; k++) {
-        if (r.b_tok) free(r.b_tok[k]);
-        if (r.b_doc) free(r.b_doc[k]);
-        if (r.b_pos) free(r.b_pos[k]);
-    }
-    free(r.b_tok);
-    free(r.b_doc);
-    free(r.b_pos);
-    free(r.b_windows);
-    free(r.b_listed);
-    free(r.b_end);
-    free(r.b_done);
-    free(r.b_wend);
-    free(r.c_windows);
-    free(r.c_tok);
-    free(r.c_doc);
-    free(r.c_pos);
-    free(r.partial);
+    run_free(&r);
     struct gsae_error free_err;
     enum gsae_status free_st = GSAE_MPI(MPI_Comm_free(&r.comm), &free_err);
     if (st == GSAE_OK && free_st != GSAE_OK) {

@@ -14,16 +14,30 @@ struct part_record {
     struct manifest_state end;
 };
 
+struct run;
+
+/* One store of the pass and what its writer holds (see pstore_lane). */
+struct lane {
+    struct pstore_lane cfg;
+    struct run *r;
+    bool writer;       /* this rank writes the store's parts */
+    struct manifest m; /* rank 0 */
+    struct store_part_writer *pw;
+    int64_t put_next; /* next window (of the part) the sink expects */
+    struct featstats fs;
+    struct part_record rec;
+};
+
 struct run {
     const struct pstore_config *cfg;
+    struct lane *lanes; /* (n_lanes) lanes[0] is the main store: progress and results are its */
+    int64_t n_lanes;
     const struct pstore_encoder *enc;
     MPI_Comm comm;
     int rank, size, n_replicas, replica;
-    bool writer;
     int64_t W, ctx, q; /* windows per part, context size, first part to write */
     int64_t *listed;   /* parts listed before this run (sorted) */
     int64_t n_listed;
-    struct manifest m;        /* rank 0 */
     struct manifest_state at; /* the pending document: number, shard, line */
     /* the round being collected: part first_part + k in slot k (k < n_replicas) */
     int64_t first_part, n_parts;
@@ -41,11 +55,7 @@ struct run {
     const int64_t **c_doc, **c_pos;
     int64_t *partial; /* (n_partial, 6): index, n_windows, end doc, offset, shard, line */
     int64_t n_partial;
-    struct store_part_writer *pw;
-    int64_t put_next;  /* next window (of the part) the sink expects */
     int64_t put_first; /* the window the encoder's window 0 of this call stands for */
-    struct featstats fs;
-    struct part_record rec;
     struct pstore_result *res;
     double t0, enc_seconds, read_seconds, store_seconds, stats_seconds, commit_seconds;
     double manifest_seconds, wait_seconds;
@@ -68,3 +78,8 @@ enum gsae_status pstore_load_plan(struct run *r, struct manifest_state *start, b
 
 /* Everyone learns the partial parts (index, windows, end state) from rank 0. Collective. */
 enum gsae_status pstore_load_partial(struct run *r, struct gsae_error *err);
+
+/* Open this writer's part of lane l; for a partial part, copy the windows an earlier run stored
+ * (and add their statistics) so that only the rest is encoded. Local. */
+enum gsae_status pstore_part_start(struct run *r, struct lane *l, int64_t part,
+                                   struct gsae_error *err);
