@@ -29,6 +29,7 @@
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
+#include "harvest_summary.h"
 #include "hub_cli.h"
 #include "job.h"
 #include "runctl.h"
@@ -50,10 +51,14 @@ static const char usage_text[] =
     "part; the store does not depend on it). SIGTERM/SIGUSR1 finish the round in flight, commit\n"
     "the windows done (a partial part, completed by the rerun) and exit 75. --progress appends\n"
     "seconds,tokens,rounds rows (after every round); --freq writes feature,frequency at the end.\n"
-    "Windows follow SAELens (prepend_bos): see src/window.h.\n";
+    "Windows follow SAELens (prepend_bos): see src/window.h. --sae may be given several\n"
+    "times (SAEs that record their layer): one pass over the model writes one store per SAE,\n"
+    "STORE/resid_post.L, each identical to a harvest with that SAE alone.\n";
 
 struct harvest_opts {
     struct sae_session_opts s;
+    const char *saes[HARVEST_MAX_HOOKS]; /* every --sae, in order (s.sae_path is the first) */
+    int n_saes;
     const char *corpus, *out, *progress_csv, *freq_csv;
     int64_t context, wpp, wpmb, wpr, max_tokens, top_k;
     enum store_resid resid;
@@ -72,6 +77,26 @@ struct harvest {
     FILE *progress_csv;
     int64_t max_tokens; /* the stream's end when --max-tokens is given (whole windows), else 0 */
 };
+
+/* --sae may be given several times: one store per SAE, all in one pass. */
+static bool add_sae(struct harvest_opts *o, const char *path)
+{
+    if (o->n_saes == HARVEST_MAX_HOOKS) {
+        fprintf(stderr, "gsae harvest: at most %d --sae\n", HARVEST_MAX_HOOKS);
+        return false;
+    }
+    o->saes[o->n_saes++] = path;
+    o->s.sae_path = o->saes[0];
+    return true;
+}
+
+static bool saes_fit(const struct harvest_opts *o)
+{
+    if (o->n_saes <= 1 || (!o->freq_csv && o->s.layer < 0)) return true;
+    fprintf(stderr, "gsae harvest: with several --sae, each SAE names its layer (no --layer) "
+                    "and --freq is not available\n");
+    return false;
+}
 
 static int parse(int argc, char **argv, struct harvest_opts *o)
 {
@@ -92,6 +117,7 @@ static int parse(int argc, char **argv, struct harvest_opts *o)
         int used = sae_session_parse("harvest", argc, argv, i, &o->s);
         if (used < 0) return 2;
         if (used > 0) {
+            if (!strcmp(argv[i], "--sae") && !add_sae(o, argv[i + 1])) return 2;
             i += used - 1;
             continue;
         }
@@ -143,6 +169,7 @@ static int parse(int argc, char **argv, struct harvest_opts *o)
                 usage_text);
         return 2;
     }
+    if (!saes_fit(o)) return 2;
     if (o->top_k > 1024 || o->context > ((int64_t)1 << 20)) {
         fprintf(stderr, "gsae harvest: --top-k at most 1024, --context at most 2^20\n");
         return 2;
@@ -213,7 +240,9 @@ static enum gsae_status harvest_open(struct harvest *h, const struct harvest_opt
     for (int64_t i = 0; n_tok && i < g; i++)
         n_tok[i] = o->context;
     struct pipe_work shape = {g, NULL, n_tok, 1, mb_first};
-    struct engine_sae sae = {o->s.sae_path, o->s.layer};
+    struct engine_sae saes[HARVEST_MAX_HOOKS];
+    for (int j = 0; j < o->n_saes; j++)
+        saes[j] = (struct engine_sae){o->saes[j], o->s.layer};
     struct engine_config cfg = {.model_dir = o->s.model_dir,
                                 .n_stages = o->s.n_stages,
                                 .layers = o->s.layers,
@@ -221,8 +250,8 @@ static enum gsae_status harvest_open(struct harvest *h, const struct harvest_opt
                                 .truncate = true,
                                 .dtype = GSAE_DTYPE_BF16,
                                 .ctx_len = o->context,
-                                .saes = &sae,
-                                .n_saes = 1,
+                                .saes = saes,
+                                .n_saes = o->n_saes,
                                 .shape = &shape,
                                 .compute = o->s.compute,
                                 .local = local};
@@ -230,7 +259,7 @@ static enum gsae_status harvest_open(struct harvest *h, const struct harvest_opt
     free(n_tok);
     if (st == GSAE_OK)
         st = dist_agree(h->e.d.world,
-                        harvest_encoder_init(&h->enc, &h->e, 0, o->context, o->wpmb,
+                        harvest_encoder_init(&h->enc, &h->e, o->context, o->wpmb,
                                              o->s.sae_compute == GEMMA_COMPUTE_BF16,
                                              o->resid != STORE_RESID_NONE, h->tk.bos_id,
                                              report_stream_error, err),
@@ -279,92 +308,33 @@ static void on_warning(void *ctx, const char *msg)
     if (cli_world_rank() == 0) fprintf(stderr, "gsae harvest: skipped: %s\n", msg);
 }
 
-/* Where the time of pstore_harvest went on the writer of replica 0 (the last stage of the first
- * pipeline: it alone sees the model, the SAE and the store), as shares of its own wall time.
- * The parts are disjoint intervals of that rank's thread, so they add up to its wall time with
- * "other" (set-up, buffering, bookkeeping) the rest. Printed by rank 0. Collective; returns st,
- * or an MPI failure. */
-static enum gsae_status summary(const struct harvest *h, const struct pstore_result *res,
-                                int writer0, enum gsae_status st, struct gsae_error *err)
-{
-    enum { WALL, FORWARD, SAE, WAIT, STORE, COMMIT, MANIFEST, STATS, READ, ROUNDS, ENCODE, N_T };
-    double t[N_T] = {
-        [WALL] = res->seconds,
-        [FORWARD] = h->enc.t_compute - h->enc.t_sink,
-        [SAE] = h->enc.t_sae,
-        [WAIT] = h->enc.t_pipe_wait + res->wait_seconds,
-        [STORE] = res->store_seconds,
-        [COMMIT] = res->commit_seconds,
-        [MANIFEST] = res->manifest_seconds,
-        [STATS] = res->stats_seconds,
-        [READ] = res->read_seconds,
-        [ROUNDS] = (double)res->rounds,
-        [ENCODE] = res->encode_seconds,
-    };
-    /* parts: the store's when complete, else those this run committed (the last ones partial) */
-    int64_t mine[2] = {res->tokens_written, res->parts_written}, sum[2] = {0, 0};
-    struct gsae_error mpi_err;
-    if (dist_fetch_f64(&h->e.d, writer0, t, N_T, &mpi_err) != GSAE_OK ||
-        dist_sum_i64(&h->e.d, mine, sum, 2, &mpi_err) != GSAE_OK)
-        return gsae_fail(err, GSAE_EMPI, "harvest: gathering the timings failed");
-    long long written = sum[0], parts = st == GSAE_OK ? (long long)res->parts_total : sum[1];
-    if (h->e.d.rank != 0) return st;
-    double named = 0.0, wall = t[WALL] > 0 ? t[WALL] : 1.0;
-    for (int i = FORWARD; i <= READ; i++)
-        named += t[i];
-    double rounds = t[ROUNDS] > 0 ? t[ROUNDS] : 1.0;
-    fprintf(stderr,
-            "harvest: %s: %lld parts, %lld tokens written by this run, %.2f s, %.0f harvest "
-            "rounds (%.3f s each on average)\n",
-            st == GSAE_OK ? "complete" : "stopped", (long long)parts, written, t[WALL], t[ROUNDS],
-            t[ENCODE] / rounds);
-    fprintf(stderr,
-            "harvest: time on rank %d (replica 0's writer), shares of its %.2f s: model forward "
-            "%.1f%%, SAE encode %.1f%%, waiting on other stages %.1f%%, store write %.1f%%, "
-            "commit+fsync %.1f%%, manifest %.1f%%, statistics %.1f%%, corpus+tokenizer %.1f%%, "
-            "other %.1f%%\n",
-            writer0, t[WALL], 100.0 * t[FORWARD] / wall, 100.0 * t[SAE] / wall,
-            100.0 * t[WAIT] / wall, 100.0 * t[STORE] / wall, 100.0 * t[COMMIT] / wall,
-            100.0 * t[MANIFEST] / wall, 100.0 * t[STATS] / wall, 100.0 * t[READ] / wall,
-            100.0 * (t[WALL] - named) / wall);
-    return st;
-}
+/* One hook's store: where it goes and what identifies it. */
+struct hook_store {
+    char dir[4200];
+    char job_hash[160], model_hash[32], sae_hash[32], tok_hash[32];
+    struct store_meta meta;
+};
 
-static enum gsae_status write_freq(const char *store, const char *path, struct gsae_error *err)
+/* The settings that make hook j's store (its manifest's job hash): the model, SAE and tokenizer
+ * hashes, the layer, the windowing and the corpus; and its metadata. With one SAE the store is
+ * --out itself, with several OUT/resid_post.L. */
+static void hook_store_init(struct hook_store *hs, const struct harvest *h,
+                            const struct harvest_opts *o, int64_t j, int64_t max_windows,
+                            const char *corpus_lines)
 {
-    char fs_path[4200];
-    snprintf(fs_path, sizeof fs_path, "%s/feature_stats.nc", store);
-    struct featstats fs;
-    enum gsae_status st = featstats_nc_read(fs_path, &fs, err);
-    if (st != GSAE_OK) return st;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        featstats_free(&fs);
-        return gsae_fail(err, GSAE_EIO, "%s: cannot create", path);
-    }
-    fprintf(f, "feature,frequency\n");
-    for (int64_t i = 0; i < fs.cfg.d_sae; i++)
-        fprintf(f, "%lld,%.9g\n", (long long)i,
-                fs.n_tokens ? (double)fs.fire_count[i] / (double)fs.n_tokens : 0.0);
-    int bad = fclose(f);
-    featstats_free(&fs);
-    return bad ? gsae_fail(err, GSAE_EIO, "%s: write failed", path) : GSAE_OK;
-}
-
-/* The settings that make a store (its manifest's job hash): the model, SAE and tokenizer hashes,
- * the layer, the windowing and the corpus. */
-static void job_identity(const struct harvest *h, const struct harvest_opts *o, int64_t max_windows,
-                         const char *corpus_lines, char *model_hash, char *sae_hash, char *tok_hash,
-                         char *job_hash)
-{
-    const struct engine_hook *hook = &h->e.hooks[0];
-    snprintf(model_hash, 32, "%016llx", (unsigned long long)h->e.ck.config_hash);
-    snprintf(sae_hash, 32, "%016llx", (unsigned long long)hook->sae_hash);
-    snprintf(tok_hash, 32, "%016llx", (unsigned long long)h->tok_hash);
+    const struct engine_hook *hook = &h->e.hooks[j];
+    if (h->e.n_hooks == 1)
+        snprintf(hs->dir, sizeof hs->dir, "%s", o->out);
+    else
+        snprintf(hs->dir, sizeof hs->dir, "%s/resid_post.%lld", o->out, (long long)hook->layer);
+    snprintf(hs->model_hash, sizeof hs->model_hash, "%016llx",
+             (unsigned long long)h->e.ck.config_hash);
+    snprintf(hs->sae_hash, sizeof hs->sae_hash, "%016llx", (unsigned long long)hook->sae_hash);
+    snprintf(hs->tok_hash, sizeof hs->tok_hash, "%016llx", (unsigned long long)h->tok_hash);
     char settings[512];
-    snprintf(settings, sizeof settings, "%s %s %s %lld %lld %lld %lld %d %lld", model_hash,
-             sae_hash, tok_hash, (long long)hook->layer, (long long)o->context, (long long)o->wpp,
-             (long long)max_windows, (int)o->resid, (long long)o->top_k);
+    snprintf(settings, sizeof settings, "%s %s %s %lld %lld %lld %lld %d %lld", hs->model_hash,
+             hs->sae_hash, hs->tok_hash, (long long)hook->layer, (long long)o->context,
+             (long long)o->wpp, (long long)max_windows, (int)o->resid, (long long)o->top_k);
     /* bf16 arithmetic makes other parts: a resume must not mix them with f32 ones (f32
      * runs keep the hash they always had) */
     size_t used = strlen(settings);
@@ -372,9 +342,25 @@ static void job_identity(const struct harvest *h, const struct harvest_opts *o, 
         used += (size_t)snprintf(settings + used, sizeof settings - used, " compute=bf16");
     if (o->s.sae_compute == GEMMA_COMPUTE_BF16)
         snprintf(settings + used, sizeof settings - used, " sae-compute=bf16");
-    snprintf(job_hash, 160, "%016llx",
+    snprintf(hs->job_hash, sizeof hs->job_hash, "%016llx",
              (unsigned long long)gsae_hash_update(gsae_hash_str(settings), corpus_lines,
                                                   strlen(corpus_lines)));
+    hs->meta = (struct store_meta){
+        .model = o->s.model_dir,
+        .model_config_hash = hs->model_hash,
+        .sae_source = hook->path,
+        .sae_hash = hs->sae_hash,
+        .tokenizer_hash = hs->tok_hash,
+        .corpus = corpus_lines,
+        .job = "gsae harvest",
+        .layer = hook->layer,
+        .context_size = o->context,
+        .bos_token_id = h->tk.bos_id,
+        .d_sae = hook->d_sae,
+        .d_model = h->e.cfg.d_model,
+        .windows_per_part = o->wpp,
+        .resid = o->resid,
+    };
 }
 
 /* The corpus shards as newline-separated lines (malloc'd), as the store records them. */
@@ -391,7 +377,8 @@ static char *corpus_lines_of(char **shards, int64_t n_shards)
     return lines;
 }
 
-/* Run the store driver over the corpus, then the summary and --freq. Collective. */
+/* Run the store driver over the corpus (one store per hook, all in one pass), then the summary
+ * and --freq. Collective. */
 static enum gsae_status harvest_store(struct harvest *h, const struct harvest_opts *o,
                                       char **shards, int64_t n_shards, const char *corpus_lines,
                                       volatile sig_atomic_t *stop, struct gsae_error *err)
@@ -400,31 +387,30 @@ static enum gsae_status harvest_store(struct harvest *h, const struct harvest_op
     h->max_tokens = max_windows * o->context;
     /* a round of at least two micro-batches per stage keeps the pipeline full for most of it */
     int64_t wpr = o->wpr > 0 ? o->wpr : 2 * h->e.plan.n_stages * o->wpmb;
-    char job_hash[160], model_hash[32], sae_hash[32], tok_hash[32];
-    job_identity(h, o, max_windows, corpus_lines, model_hash, sae_hash, tok_hash, job_hash);
-    struct store_meta meta = {
-        .model = o->s.model_dir,
-        .model_config_hash = model_hash,
-        .sae_source = o->s.sae_path,
-        .sae_hash = sae_hash,
-        .tokenizer_hash = tok_hash,
-        .corpus = corpus_lines,
-        .job = "gsae harvest",
-        .layer = h->e.hooks[0].layer,
-        .context_size = o->context,
-        .bos_token_id = h->tk.bos_id,
-        .d_sae = h->e.hooks[0].d_sae,
-        .d_model = h->e.cfg.d_model,
-        .windows_per_part = o->wpp,
-        .resid = o->resid,
-    };
+    int64_t n = h->e.n_hooks;
+    struct hook_store *hs = calloc((size_t)n, sizeof *hs);
+    struct pstore_lane *lanes = calloc((size_t)n, sizeof *lanes);
+    if (!hs || !lanes) {
+        free(hs), free(lanes);
+        return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    }
+    for (int64_t j = 0; j < n; j++) {
+        hook_store_init(&hs[j], h, o, j, max_windows, corpus_lines);
+        lanes[j] = (struct pstore_lane){hs[j].dir,
+                                        &hs[j].meta,
+                                        hs[j].job_hash,
+                                        {h->e.hooks[j].d_sae, o->top_k, 16, 8, false},
+                                        harvest_writer_stage(&h->e, j)};
+    }
     struct pstore_config cfg = {
-        .dir = o->out,
-        .meta = &meta,
-        .job_hash = job_hash,
+        .lanes = lanes,
+        .n_lanes = n,
+        .dir = hs[0].dir,
+        .meta = &hs[0].meta,
+        .job_hash = hs[0].job_hash,
         .corpus = {(const char *const *)shards, n_shards, o->on_bad, 0, on_warning, NULL},
         .tokenizer = {tok_encode, h},
-        .stats = {h->e.hooks[0].d_sae, o->top_k, 16, 8, false},
+        .stats = lanes[0].stats,
         .ranks_per_replica = h->e.d.n_stages,
         .max_windows = max_windows,
         .round_windows = wpr,
@@ -435,9 +421,13 @@ static enum gsae_status harvest_store(struct harvest *h, const struct harvest_op
     struct pstore_encoder enc = {harvest_encode_round, &h->enc};
     struct pstore_result res;
     enum gsae_status st = pstore_harvest(h->e.d.world, &cfg, &enc, &res, err);
-    int writer0 = h->e.d.n_stages - 1;
-    if (st == GSAE_OK || st == GSAE_EINTR) st = summary(h, &res, writer0, st, err);
-    if (st == GSAE_OK && h->e.d.rank == 0 && o->freq_csv) st = write_freq(o->out, o->freq_csv, err);
+    int writer0 = lanes[0].writer;
+    if (st == GSAE_OK || st == GSAE_EINTR)
+        st = harvest_summary(&h->enc, &h->e.d, &res, writer0, st, err);
+    if (st == GSAE_OK && h->e.d.rank == 0 && o->freq_csv)
+        st = harvest_write_freq(o->out, o->freq_csv, err);
+    free(hs);
+    free(lanes);
     return st;
 }
 
@@ -476,6 +466,14 @@ static int run(const struct harvest_opts *o)
     corpus_paths_free(shards, n_shards);
     harvest_close(&h);
     return rc;
+}
+
+/* Does the command line name an SAE (which then replaces the job's)? */
+static bool has_sae_option(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--sae") || !strncmp(argv[i], "--sae=", 6)) return true;
+    return false;
 }
 
 /* argv with the [harvest] section of a job file in front of the command line's own options
@@ -518,6 +516,7 @@ static int job_argv(struct job *job, const char *path, int argc, char **argv, ch
             !strcmp(e->key, "ranks") || !strcmp(e->key, "args") || !strcmp(e->key, "launcher") ||
             !strcmp(e->value, "false"))
             continue;
+        if (!strcmp(e->key, "sae") && has_sae_option(argc, argv)) continue;
         size_t len = strlen(e->key) + 3;
         if (!(names[*n_owned] = malloc(len))) return 1;
         snprintf(names[*n_owned], len, "--%s", e->key);

@@ -7,86 +7,105 @@
 #include "dist_engine.h"
 
 /* The encoded windows of one micro-batch (h->acts), window by window, to the store's sink. */
-static enum gsae_status sink_windows(struct harvest_encoder *h, const struct pipe_rows *rows,
+static enum gsae_status sink_windows(struct harvest_recorder *rc, const struct pipe_rows *rows,
                                      const float *x, int64_t d_model, int64_t w0,
                                      struct gsae_error *err)
 {
+    const struct harvest_encoder *h = rc->h;
+    const struct pstore_sink *sink = &h->sinks[rc->hook];
     int64_t ctxn = h->context;
     for (int64_t s = 0; s < rows->batch->n_seq; s++) {
-        int64_t r0 = s * ctxn, base = h->acts.row_ptr[r0], nnz = h->acts.row_ptr[r0 + ctxn] - base;
-        if (nnz > h->index_cap) {
-            uint32_t *grown = realloc(h->index, (size_t)nnz * sizeof *grown);
+        int64_t r0 = s * ctxn, base = rc->acts.row_ptr[r0],
+                nnz = rc->acts.row_ptr[r0 + ctxn] - base;
+        if (nnz > rc->index_cap) {
+            uint32_t *grown = realloc(rc->index, (size_t)nnz * sizeof *grown);
             if (!grown)
                 return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for %lld activations",
                                  (long long)nnz);
-            h->index = grown;
-            h->index_cap = nnz;
+            rc->index = grown;
+            rc->index_cap = nnz;
         }
         for (int64_t t = 0; t <= ctxn; t++)
-            h->rows[t] = h->acts.row_ptr[r0 + t] - base;
+            rc->rows[t] = rc->acts.row_ptr[r0 + t] - base;
         for (int64_t z = 0; z < nnz; z++)
-            h->index[z] = (uint32_t)h->acts.feature[base + z];
-        struct pstore_acts a = {h->rows, h->index, h->acts.value + base,
+            rc->index[z] = (uint32_t)rc->acts.feature[base + z];
+        struct pstore_acts a = {rc->rows, rc->index, rc->acts.value + base,
                                 h->keep_resid ? x + r0 * d_model : NULL};
-        enum gsae_status st = h->sink->put(h->sink->ctx, w0 + s, &a, err);
+        enum gsae_status st = sink->put(sink->ctx, w0 + s, &a, err);
         if (st != GSAE_OK) return st;
     }
     return GSAE_OK;
 }
 
-/* The recorder, subscribed to the hook: resid_post.L of one micro-batch -> SAE -> the store's
- * sink, window by window. */
+/* A recorder, subscribed to its hook: resid_post.L of one micro-batch -> SAE -> the hook's
+ * store's sink, window by window. */
 static enum gsae_status record(void *ctx, const struct engine_hook *hook,
                                const struct pipe_rows *rows, float *x, int64_t d_model,
                                struct gsae_error *err)
 {
     (void)hook;
-    struct harvest_encoder *h = ctx;
+    struct harvest_recorder *rc = ctx;
+    struct harvest_encoder *h = rc->h;
     int64_t m = rows->mb, k = h->mb_part[m], w0 = h->mb_first_window[m];
     if (k < 0) return GSAE_OK; /* filler */
     GSAE_ASSERT(k == h->round->replica);
     double t0 = MPI_Wtime();
-    enum gsae_status st = sae_encode(&h->enc, x, rows->batch->n_rows, &h->acts, err);
+    enum gsae_status st = sae_encode(&rc->enc, x, rows->batch->n_rows, &rc->acts, err);
     h->t_sae += MPI_Wtime() - t0;
-    if (st == GSAE_OK) st = sink_windows(h, rows, x, d_model, w0, err);
+    if (st == GSAE_OK) st = sink_windows(rc, rows, x, d_model, w0, err);
     h->t_sink += MPI_Wtime() - t0;
     return st;
 }
 
-enum gsae_status harvest_encoder_init(struct harvest_encoder *h, struct engine *e, int64_t hook,
-                                      int64_t context, int64_t wpmb, bool bf16, bool keep_resid,
-                                      int32_t bos, void (*report)(const struct gsae_error *),
+int harvest_writer_stage(const struct engine *e, int64_t j)
+{
+    return plan_stage_of_layer(&e->plan, e->hooks[j].layer);
+}
+
+static enum gsae_status recorder_init(struct harvest_recorder *rc, const struct engine_hook *hk,
+                                      bool bf16, struct gsae_error *err)
+{
+    const struct harvest_encoder *h = rc->h;
+    enum gsae_status st = sae_encoder_init(&rc->enc, &hk->sae, 0, err);
+    if (st == GSAE_OK && bf16) st = sae_encoder_set_bf16(&rc->enc, err);
+    if (st == GSAE_OK) st = sae_acts_init(&rc->acts, h->wpmb * h->context, 0, err);
+    rc->rows = malloc((size_t)(h->context + 1) * sizeof *rc->rows);
+    if (st == GSAE_OK && !rc->rows) st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    return st;
+}
+
+enum gsae_status harvest_encoder_init(struct harvest_encoder *h, struct engine *e, int64_t context,
+                                      int64_t wpmb, bool bf16, bool keep_resid, int32_t bos,
+                                      void (*report)(const struct gsae_error *),
                                       struct gsae_error *err)
 {
     memset(h, 0, sizeof *h);
-    *h = (struct harvest_encoder){.e = e,
-                                  .hook = hook,
-                                  .context = context,
-                                  .wpmb = wpmb,
-                                  .bos = bos,
-                                  .keep_resid = keep_resid,
-                                  .report = report};
-    const struct engine_hook *hk = &e->hooks[hook];
-    if (!hk->owned) return GSAE_OK;
-    if (hk->layer != e->plan.n_layers - 1 || e->d.stage_index != e->d.n_stages - 1)
-        return gsae_fail(err, GSAE_EINTERNAL,
-                         "harvest: resid_post.%lld is not the last layer of the last stage",
-                         (long long)hk->layer);
-    enum gsae_status st = sae_encoder_init(&h->enc, &hk->sae, 0, err);
-    if (st == GSAE_OK && bf16) st = sae_encoder_set_bf16(&h->enc, err);
-    if (st == GSAE_OK) st = sae_acts_init(&h->acts, wpmb * context, 0, err);
-    h->rows = malloc((size_t)(context + 1) * sizeof *h->rows);
-    if (st == GSAE_OK && !h->rows) st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
-    if (st == GSAE_OK) st = engine_subscribe(e, hook, (struct engine_sub){record, h}, err);
+    h->e = e, h->context = context, h->wpmb = wpmb, h->bos = bos;
+    h->keep_resid = keep_resid, h->report = report;
+    if (e->n_hooks > HARVEST_MAX_HOOKS)
+        return gsae_fail(err, GSAE_EINVAL, "harvest: %lld SAEs, at most %d in one pass",
+                         (long long)e->n_hooks, HARVEST_MAX_HOOKS);
+    h->n_rec = e->n_hooks;
+    enum gsae_status st = GSAE_OK;
+    for (int64_t j = 0; st == GSAE_OK && j < e->n_hooks; j++) {
+        struct harvest_recorder *rc = &h->rec[j];
+        rc->h = h, rc->hook = j;
+        if (!e->hooks[j].owned) continue;
+        st = recorder_init(rc, &e->hooks[j], bf16, err);
+        if (st == GSAE_OK) st = engine_subscribe(e, j, (struct engine_sub){record, rc}, err);
+    }
     return st;
 }
 
 void harvest_encoder_free(struct harvest_encoder *h)
 {
-    sae_encoder_free(&h->enc);
-    sae_acts_free(&h->acts);
-    free(h->index);
-    free(h->rows);
+    for (int64_t j = 0; j < h->n_rec; j++) {
+        struct harvest_recorder *rc = &h->rec[j];
+        sae_encoder_free(&rc->enc);
+        sae_acts_free(&rc->acts);
+        free(rc->index);
+        free(rc->rows);
+    }
     free(h->mb_part);
     free(h->mb_first_window);
     memset(h, 0, sizeof *h);
@@ -139,7 +158,7 @@ enum gsae_status harvest_encode_round(void *ctx, const struct pstore_round *roun
     if (st == GSAE_OK) {
         deal(h, round, n_mb, tokens, n_tok, mb_first, &n_seq);
         h->round = round;
-        h->sink = sink;
+        h->sinks = sink;
         struct pipe_work work = {n_seq, tokens, n_tok, n_mb, mb_first};
         st = engine_prefill(h->e, &work, NULL, err);
         h->t_compute += h->e->p.stats.compute_s;
