@@ -46,6 +46,7 @@
 #include "sae_cli.h"
 
 #define CONTRAST_PATH_MAX 4096
+#define CONTRAST_MAX_SAES 16
 
 static void usage(FILE *f)
 {
@@ -92,7 +93,10 @@ struct options {
     const char *job, *step;
     const char *model, *sae, *tokenizer, *tasks, *arc, *outcomes, *prompts, *pairs;
     const char *out, *acts, *diff, *layers, *revision;
-    char *model_path, *sae_path; /* owned: --model and --sae resolved (hub_cli.h) */
+    char *model_path, *sae_path;         /* owned: --model and --sae resolved (hub_cli.h) */
+    const char *saes[CONTRAST_MAX_SAES]; /* every --sae (saes[0] is sae): one report per hook */
+    char *sae_paths[CONTRAST_MAX_SAES];  /* owned: saes[1..] resolved */
+    int n_saes, n_sae_flags;
     int64_t layer, n_perm, top;
     uint64_t seed;
     int n_stages, n_threads;
@@ -129,6 +133,16 @@ static bool is_flag(const char *key)
 }
 
 /* Set option key (a flag's name without "--") to value; from names the source for messages. */
+/* An SAE of the run: the job's replaces the list, the first flag too, later flags add. */
+static bool add_sae(struct options *o, const char *v, bool flag)
+{
+    if (!flag || o->n_sae_flags++ == 0) o->n_saes = 0;
+    if (o->n_saes == CONTRAST_MAX_SAES) return false;
+    o->saes[o->n_saes++] = v;
+    o->sae = o->saes[0];
+    return true;
+}
+
 static enum gsae_status set_option(struct options *o, const char *key, const char *v,
                                    const char *from, struct gsae_error *err)
 {
@@ -145,7 +159,9 @@ static enum gsae_status set_option(struct options *o, const char *key, const cha
         if (strcmp(key, strs[i].key) == 0) str = strs[i].dst;
     int64_t n = 0;
     bool ok = true;
-    if (str)
+    if (str == &o->sae) /* several --sae: one report per SAE; the flags replace the job's */
+        ok = add_sae(o, v, strcmp(from, "option") == 0);
+    else if (str)
         *str = v;
     else if (strcmp(key, "layer") == 0)
         ok = sae_cli_i64(v, 0, 1 << 20, &o->layer);
@@ -289,7 +305,7 @@ static int parse_args(int argc, char **argv, struct options *o, struct job *job,
             return 2;
         }
     }
-    if (!o->model || !o->sae || !o->tokenizer || o->layer < 0 ||
+    if (!o->model || !o->sae || !o->tokenizer || (o->layer < 0 && o->n_saes < 2) ||
         !(o->prompts || o->outcomes || o->tasks)) {
         fprintf(stderr, "gsae contrast: needs --model, --sae, --layer, --tokenizer and prompts "
                         "(--tasks DIR --outcomes CSV, --arc DIR --tasks NAMES or --prompts)\n");
@@ -301,7 +317,15 @@ static int parse_args(int argc, char **argv, struct options *o, struct job *job,
         !(o->sae_path = hub_cli_sae("contrast", o->sae)))
         return 2;
     o->model = o->model_path;
-    o->sae = o->sae_path;
+    o->sae = o->saes[0] = o->sae_path;
+    for (int j = 1; j < o->n_saes; j++)
+        if (!(o->sae_paths[j] = hub_cli_sae("contrast", o->saes[j])) || o->acts || o->diff) {
+            if (o->sae_paths[j])
+                fprintf(stderr, "gsae contrast: with several --sae the outputs go to "
+                                "OUT/resid_post.L (no --acts, --diff)\n");
+            return 2;
+        } else
+            o->saes[j] = o->sae_paths[j];
     return 0;
 }
 
@@ -338,33 +362,6 @@ static enum gsae_status load_prompts(const struct options *o, struct promptset *
     free(names);
     free(names_buf);
     return st;
-}
-
-/* Pairs "a-b,c-d" into a (n) and b (n); indices must be below n_prompts. */
-static enum gsae_status parse_pairs(const char *spec, int64_t n_prompts, int64_t **a, int64_t **b,
-                                    int64_t *n, struct gsae_error *err)
-{
-    *n = 0;
-    size_t len = spec ? strlen(spec) : 0;
-    *a = malloc((len / 2 + 1) * sizeof **a);
-    *b = malloc((len / 2 + 1) * sizeof **b);
-    if (!*a || !*b) return gsae_fail(err, GSAE_ENOMEM, "--pairs: no memory");
-    for (const char *p = spec; p && *p;) {
-        char *end = NULL;
-        long long x = strtoll(p, &end, 10), y = -1;
-        if (end != p && *end == '-') {
-            const char *q = end + 1;
-            y = strtoll(q, &end, 10);
-            if (end == q) y = -1;
-        }
-        if (x < 0 || y < 0 || x >= n_prompts || y >= n_prompts || (*end && *end != ','))
-            return gsae_fail(err, GSAE_EINVAL,
-                             "--pairs '%s': expected A-B,... with indices in 0..%lld", spec,
-                             (long long)n_prompts - 1);
-        (*a)[*n] = x, (*b)[*n] = y, (*n)++;
-        p = *end ? end + 1 : end;
-    }
-    return GSAE_OK;
 }
 
 /* ---- outputs (rank 0; the analysis is contrast_stats.h) --------------------------------- */
@@ -451,7 +448,7 @@ static enum gsae_status prepare(const struct options *o, struct run *r, struct c
 {
     enum gsae_status st = load_prompts(o, &r->ps, err);
     if (st == GSAE_OK)
-        st = parse_pairs(o->pairs, r->ps.n, &c->pair_a, &c->pair_b, &c->n_pairs, err);
+        st = contrast_pairs_parse(o->pairs, r->ps.n, &c->pair_a, &c->pair_b, &c->n_pairs, err);
     if (st == GSAE_OK) st = ckpt_config_load(o->model, &r->cfg, err);
     if (st == GSAE_OK && o->layer >= r->cfg.n_layers)
         st = gsae_fail(err, GSAE_EINVAL, "--layer %lld: the model has layers 0..%lld",
@@ -487,7 +484,9 @@ static enum gsae_status setup(const struct options *o, struct run *r, struct con
     int64_t longest = 0;
     for (int64_t i = 0; i < r->ps.n; i++)
         longest = r->ps.items[i].n_tokens > longest ? r->ps.items[i].n_tokens : longest;
-    struct engine_sae sae = {o->sae, o->layer};
+    struct engine_sae saes[CONTRAST_MAX_SAES];
+    for (int j = 0; j < o->n_saes; j++)
+        saes[j] = (struct engine_sae){o->saes[j], o->n_saes == 1 ? o->layer : -1};
     struct engine_config cfg = {.model_dir = o->model,
                                 .n_stages = o->n_stages,
                                 .layers = o->layers,
@@ -495,8 +494,8 @@ static enum gsae_status setup(const struct options *o, struct run *r, struct con
                                 .truncate = true,
                                 .dtype = GSAE_DTYPE_BF16,
                                 .ctx_len = longest,
-                                .saes = &sae,
-                                .n_saes = 1,
+                                .saes = saes,
+                                .n_saes = o->n_saes,
                                 .warn_model_name = true,
                                 .shape = &r->work.work,
                                 .compute = o->compute,
@@ -515,6 +514,29 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Rank 0: the analysis and outputs of hook j, into OUT (one SAE) or OUT/resid_post.L. */
+static enum gsae_status report_hook(const struct run *r, const struct options *o, int64_t j,
+                                    struct contrast *c, double t0, struct gsae_error *err)
+{
+    if (r->e.d.rank != 0) return GSAE_OK;
+    const struct engine_hook *h = &r->e.hooks[j];
+    struct options oj = *o;
+    char dir[CONTRAST_PATH_MAX / 2];
+    if (r->e.n_hooks > 1) {
+        snprintf(dir, sizeof dir, "%s/resid_post.%lld", o->out, (long long)h->layer);
+        oj.out = dir, oj.sae = h->path, oj.layer = h->layer;
+        printf("%sresid_post.%lld (%s):\n", j ? "\n" : "", (long long)h->layer, h->path);
+    }
+    int64_t n_tok = 0;
+    for (int64_t i = 0; i < r->ps.n; i++)
+        n_tok += r->ps.items[i].n_tokens;
+    printf("gsae contrast: %lld prompts (%lld tokens) through layers 0-%lld on %d "
+           "stage(s) x %d replica(s), %lld SAE features, %.2f s\n",
+           (long long)r->ps.n, (long long)n_tok, (long long)oj.layer, r->e.d.n_stages,
+           r->e.d.n_replicas, (long long)c->d_sae, now_s() - t0);
+    return analyse(c, &r->ps, &oj, err);
+}
+
 int cmd_contrast(int argc, char **argv)
 {
     if (cli_wants_help(argc, argv)) {
@@ -528,6 +550,8 @@ int cmd_contrast(int argc, char **argv)
     if (rc != 0) {
         free(o.model_path);
         free(o.sae_path);
+        for (int j = 1; j < o.n_saes; j++)
+            free(o.sae_paths[j]);
         job_free(&job);
         return rc;
     }
@@ -537,23 +561,12 @@ int cmd_contrast(int argc, char **argv)
     bool agreed = true;
     double t0 = now_s();
     enum gsae_status st = setup(&o, &r, &c, &err);
-    if (st == GSAE_OK) {
+    for (int64_t j = 0; st == GSAE_OK && j < r.e.n_hooks; j++) {
+        if (j > 0) contrast_reset(&c);
         /* a failure inside the stream is not agreed (see mpi/pipe.h) */
-        st = promptset_last_acts(&r.e, 0, &r.work.work, &c.acts, &c.d_sae, &err);
+        st = promptset_last_acts(&r.e, j, &r.work.work, &c.acts, &c.d_sae, &err);
         agreed = st == GSAE_OK;
-    }
-    if (st == GSAE_OK) {
-        if (r.e.d.rank == 0) {
-            int64_t n_tok = 0;
-            for (int64_t i = 0; i < r.ps.n; i++)
-                n_tok += r.ps.items[i].n_tokens;
-            printf("gsae contrast: %lld prompts (%lld tokens) through layers 0-%lld on %d "
-                   "stage(s) x %d replica(s), %lld SAE features, %.2f s\n",
-                   (long long)r.ps.n, (long long)n_tok, (long long)o.layer, r.e.d.n_stages,
-                   r.e.d.n_replicas, (long long)c.d_sae, now_s() - t0);
-            st = analyse(&c, &r.ps, &o, &err);
-        }
-        st = dist_agree(r.e.d.world, st, &err);
+        if (st == GSAE_OK) st = dist_agree(r.e.d.world, report_hook(&r, &o, j, &c, t0, &err), &err);
     }
     if (st != GSAE_OK) cli_report("contrast", &err);
     fflush(stdout);
@@ -563,5 +576,7 @@ int cmd_contrast(int argc, char **argv)
     job_free(&job);
     free(o.model_path);
     free(o.sae_path);
+    for (int j = 1; j < o.n_saes; j++)
+        free(o.sae_paths[j]);
     return st == GSAE_OK ? 0 : 1;
 }

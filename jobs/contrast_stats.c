@@ -8,6 +8,14 @@
 
 #include "../src/rng.h"
 
+void contrast_reset(struct contrast *c)
+{
+    struct contrast keep = {.pair_a = c->pair_a, .pair_b = c->pair_b, .n_pairs = c->n_pairs};
+    c->pair_a = c->pair_b = NULL;
+    contrast_free(c);
+    *c = keep;
+}
+
 void contrast_free(struct contrast *c)
 {
     free(c->acts);
@@ -131,4 +139,32 @@ void print_tables(const struct contrast *c, const struct promptset *ps)
                (long long)j, c->s.mean_a[j], c->s.mean_b[j], c->s.diff[j], c->s.hedges_g[j],
                c->p[j], c->q[j]);
     }
+}
+
+/* ---- pairs ---- */
+
+enum gsae_status contrast_pairs_parse(const char *spec, int64_t n_prompts, int64_t **a, int64_t **b,
+                                      int64_t *n, struct gsae_error *err)
+{
+    *n = 0;
+    size_t len = spec ? strlen(spec) : 0;
+    *a = malloc((len / 2 + 1) * sizeof **a);
+    *b = malloc((len / 2 + 1) * sizeof **b);
+    if (!*a || !*b) return gsae_fail(err, GSAE_ENOMEM, "--pairs: no memory");
+    for (const char *p = spec; p && *p;) {
+        char *end = NULL;
+        long long x = strtoll(p, &end, 10), y = -1;
+        if (end != p && *end == '-') {
+            const char *q = end + 1;
+            y = strtoll(q, &end, 10);
+            if (end == q) y = -1;
+        }
+        if (x < 0 || y < 0 || x >= n_prompts || y >= n_prompts || (*end && *end != ','))
+            return gsae_fail(err, GSAE_EINVAL,
+                             "--pairs '%s': expected A-B,... with indices in 0..%lld", spec,
+                             (long long)n_prompts - 1);
+        (*a)[*n] = x, (*b)[*n] = y, (*n)++;
+        p = *end ? end + 1 : end;
+    }
+    return GSAE_OK;
 }

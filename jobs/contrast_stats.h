@@ -24,6 +24,9 @@ struct contrast {
 /* Release everything and zero c; safe on a zeroed struct. */
 void contrast_free(struct contrast *c);
 
+/* Release the results but keep the pairs, for the next hook's analysis. */
+void contrast_reset(struct contrast *c);
+
 /* The top min(top, d_sae) features of every pair by |difference|. */
 enum gsae_status pair_tops(struct contrast *c, int64_t top, struct gsae_error *err);
 
@@ -35,3 +38,8 @@ enum gsae_status group_contrast(struct contrast *c, const struct promptset *ps, 
 
 /* Print the pair and group tables to stdout. */
 void print_tables(const struct contrast *c, const struct promptset *ps);
+
+/* Pairs "a-b,c-d" into a (n) and b (n), malloc'd; indices must be below n_prompts. Errors:
+ * GSAE_EINVAL naming --pairs, GSAE_ENOMEM. */
+enum gsae_status contrast_pairs_parse(const char *spec, int64_t n_prompts, int64_t **a, int64_t **b,
+                                      int64_t *n, struct gsae_error *err);
