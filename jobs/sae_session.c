@@ -277,15 +277,17 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
     for (int64_t i = 0; n_tok && i < s->max_group; i++)
         n_tok[i] = s->max_prompt + max_extra;
     struct pipe_work shape = {s->max_group, NULL, n_tok, 1, mb_first};
-    struct engine_sae sae = {o->sae_path, o->layer};
+    struct engine_sae saes[SAE_SESSION_MAX_SAES] = {{o->sae_path, o->layer}};
+    for (int j = 1; j < o->n_saes && j < SAE_SESSION_MAX_SAES; j++)
+        saes[j] = (struct engine_sae){o->sae_paths[j], o->layer};
     struct engine_config cfg = {.model_dir = o->model_dir,
                                 .n_stages = o->n_stages,
                                 .layers = o->layers,
                                 .n_threads = o->n_threads,
                                 .dtype = GSAE_DTYPE_BF16,
                                 .ctx_len = s->max_prompt,
-                                .saes = &sae,
-                                .n_saes = 1,
+                                .saes = saes,
+                                .n_saes = o->n_saes > 1 ? o->n_saes : 1,
                                 .warn_model_name = true,
                                 .shape = &shape,
                                 .n_new = max_extra,
@@ -293,15 +295,16 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
                                 .local = st};
     st = engine_open(engine_job_comm(), &cfg, &s->e, err);
     free(n_tok);
-    if (s->e.n_hooks == 1) {
+    if (s->e.n_hooks >= 1) {
         const struct engine_hook *h = &s->e.hooks[0];
         s->sae = &s->e.hooks[0].sae;
         s->owns_layer = h->owned;
         s->layer = h->layer;
         s->d_sae = h->d_sae;
         s->n_threads = s->e.n_threads;
-        if (st == GSAE_OK && h->warning[0] && s->e.d.replica == 0)
-            fprintf(stderr, "gsae %s: warning: %s\n", cmd, h->warning);
+        for (int64_t j = 0; st == GSAE_OK && j < s->e.n_hooks; j++)
+            if (s->e.hooks[j].warning[0] && s->e.d.replica == 0)
+                fprintf(stderr, "gsae %s: warning: %s\n", cmd, s->e.hooks[j].warning);
     }
     return st;
 }
@@ -369,11 +372,17 @@ static enum gsae_status intervene_sub(void *ctx, const struct engine_hook *hook,
     return intervene_apply(ctx, "resid_post", hook->layer, x, rows->batch, d_model, err);
 }
 
+enum gsae_status sae_session_subscribe_hook(struct sae_session *s, int64_t j, struct intervene *iv,
+                                            struct gsae_error *err)
+{
+    if (!iv || !s->e.hooks[j].owned) return GSAE_OK;
+    return engine_subscribe(&s->e, j, (struct engine_sub){intervene_sub, iv}, err);
+}
+
 enum gsae_status sae_session_subscribe(struct sae_session *s, struct intervene *iv,
                                        struct gsae_error *err)
 {
-    if (!iv || !s->owns_layer) return GSAE_OK;
-    return engine_subscribe(&s->e, 0, (struct engine_sub){intervene_sub, iv}, err);
+    return sae_session_subscribe_hook(s, 0, iv, err);
 }
 
 void sae_session_unsubscribe(struct sae_session *s)

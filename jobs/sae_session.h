@@ -24,6 +24,8 @@
 #include "../src/intervene.h"
 #include "../src/tokenizer.h"
 
+#define SAE_SESSION_MAX_SAES 16
+
 /* Options every SAE command takes (parsed by sae_session_parse). */
 struct sae_session_opts {
     const char *model_dir, *sae_path, *tokenizer_path;
@@ -35,6 +37,10 @@ struct sae_session_opts {
     enum gemma_compute compute;     /* --compute f32|bf16 (default f32) */
     enum gemma_compute sae_compute; /* --sae-compute f32|bf16: the encoder's x W_enc */
     int64_t max_group; /* sequences generated together by sae_session_generate_many (0: 1) */
+    /* several SAEs (a command that reports per hook): every --sae in order, sae_path the first;
+     * each hooks the layer its file names (layer must be -1) */
+    const char *sae_paths[SAE_SESSION_MAX_SAES];
+    int n_saes;
 };
 
 struct sae_session {
@@ -98,6 +104,11 @@ char *sae_session_decode(const struct sae_session *s, const int32_t *ids, int64_
  * sae_session_unsubscribe. Local. */
 enum gsae_status sae_session_subscribe(struct sae_session *s, struct intervene *iv,
                                        struct gsae_error *err);
+
+/* The same for hook j of the session's engine (s->e.hooks[j]): iv runs on the stage owning its
+ * layer. Local. */
+enum gsae_status sae_session_subscribe_hook(struct sae_session *s, int64_t j, struct intervene *iv,
+                                            struct gsae_error *err);
 void sae_session_unsubscribe(struct sae_session *s);
 
 /* Prefill tokens (n) with iv (may be NULL) at the hooked layer; logits of the rows listed in
