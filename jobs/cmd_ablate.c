@@ -98,6 +98,7 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct ablat
     struct ablate_args a;
     int rc = opt_parse(&ablate_cmd, argc, argv, &a);
     if (rc != OPT_RUN) return rc == 0 ? -1 : rc;
+    if (sae_session_opts_saes(&a.s, "ablate", false) != 0) return 2;
     *o = a.s;
     *ao = a.ao;
     ao->with = a.error_term & 1;
@@ -322,8 +323,8 @@ static enum gsae_status run_condition(struct sae_session *s, const struct ablate
                                   .n_positions = ao->n_positions,
                                   .sae_bf16 = s->sae_bf16};
     enum gsae_status st = GSAE_OK;
-    if (feats && s->owns_layer) st = intervene_init(&iv, &spec, &s->sae, n, err);
-    st = dist_agree(s->d.world, st, err);
+    if (feats && s->owns_layer) st = intervene_init(&iv, &spec, s->sae, n, err);
+    st = dist_agree(s->e.d.world, st, err);
     if (st == GSAE_OK)
         st = sae_session_logits(s, tokens, n, feats ? &iv : NULL, rows, n_ans, logits, err);
     intervene_free(&iv);
@@ -416,11 +417,11 @@ int cmd_ablate(int argc, char **argv)
             st = gsae_fail(&err, GSAE_EINVAL, "--feature %lld is outside the SAE's [0, %lld)",
                            (long long)ao.features[i], (long long)s.d_sae);
     if (st == GSAE_OK) st = run_prepare(&r, &s, &ao, answer, n_ans, &err);
-    if (opened) st = dist_agree(s.d.world, st, &err);
+    if (opened) st = dist_agree(s.e.d.world, st, &err);
     for (int c = 0; st == GSAE_OK && c <= r.n_cond; c++)
         st = run_condition(&s, &ao, c ? r.feats : NULL, c ? r.with_err[c - 1] : false, r.tokens,
                            r.n, r.rows, n_ans, r.logits[c], &err);
-    if (st == GSAE_OK && s.d.rank == 0)
+    if (st == GSAE_OK && s.e.d.rank == 0)
         st = write_results(&s, &ao, &o, answer, n_ans, r.logits, r.names, r.with_err, r.n_cond,
                            &err);
     if (st != GSAE_OK) cli_report("ablate", &err);

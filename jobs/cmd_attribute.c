@@ -97,6 +97,7 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct attr_
     struct attr_args a;
     int rc = opt_parse(&attribute_cmd, argc, argv, &a);
     if (rc != OPT_RUN) return rc == 0 ? -1 : rc;
+    if (sae_session_opts_saes(&a.s, "attribute", false) != 0) return 2;
     *o = a.s;
     *ao = a.ao;
     ao->metric = metrics[a.metric].name;
@@ -156,43 +157,6 @@ static void amap_free(struct amap *m)
     free(m->row_ptr), free(m->feature), free(m->act), free(m->attr), free(m->error);
 }
 
-/* On the stage owning L: encode resid_post.L, combine with g into blobs (counts per row,
- * feature ids, activations, attributions: all exact in f32; error). */
-static enum gsae_status owner_blobs(const struct sae_session *s, const struct pipe_attrib *a,
-                                    struct dist_blob *b, struct gsae_error *err)
-{
-    const struct sae_params *sp = &s->sae;
-    int64_t n = a->n_rows, d = sp->d_model;
-    struct sae_encoder enc = {0};
-    struct sae_acts acts = {0};
-    float *work = malloc((size_t)(n * d) * sizeof(float));
-    enum gsae_status st = work ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    if (st == GSAE_OK) st = sae_encoder_init(&enc, sp, 0, err);
-    if (st == GSAE_OK) st = sae_acts_init(&acts, n, 0, err);
-    if (st == GSAE_OK) st = sae_encode(&enc, a->resid, n, &acts, err);
-    const char *names[5] = {"count", "feature", "act", "attr", "error"};
-    int64_t lens[5] = {n, acts.nnz, acts.nnz, acts.nnz, n};
-    for (int k = 0; k < 5 && st == GSAE_OK; k++) {
-        snprintf(b[k].name, sizeof b[k].name, "%s", names[k]);
-        b[k].n = lens[k];
-        if (!(b[k].data = malloc((size_t)(lens[k] + 1) * sizeof(float))))
-            st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    }
-    if (st == GSAE_OK) {
-        attrib_combine(sp, a->resid, &acts, a->g, b[3].data, b[4].data, work);
-        for (int64_t r = 0; r < n; r++)
-            b[0].data[r] = (float)(acts.row_ptr[r + 1] - acts.row_ptr[r]);
-        for (int64_t e = 0; e < acts.nnz; e++) {
-            b[1].data[e] = (float)acts.feature[e];
-            b[2].data[e] = acts.value[e];
-        }
-    }
-    free(work);
-    sae_acts_free(&acts);
-    sae_encoder_free(&enc);
-    return st;
-}
-
 /* Forward, backward and combine through the pipeline; the map lands on rank 0. Collective. */
 static enum gsae_status run_attrib(struct sae_session *s, const struct gemma_metric *m,
                                    const int32_t *tokens, int64_t n, struct amap *out,
@@ -206,12 +170,12 @@ static enum gsae_status run_attrib(struct sae_session *s, const struct gemma_met
     int64_t n_mine = 0;
     double metric = 0.0;
     bool have_metric = false;
-    enum gsae_status st = pipe_attrib_open(&a, &s->p, s->layer, n, err);
-    st = dist_agree(s->d.world, st, err);
-    if (st == GSAE_OK) st = pipe_attrib_forward(&a, &s->p, &work, err);
-    if (st == GSAE_OK) st = pipe_attrib_backward(&a, &s->p, m, &metric, &have_metric, err);
+    enum gsae_status st = pipe_attrib_open(&a, &s->e.p, s->layer, n, err);
+    st = dist_agree(s->e.d.world, st, err);
+    if (st == GSAE_OK) st = pipe_attrib_forward(&a, &s->e.p, &work, err);
+    if (st == GSAE_OK) st = pipe_attrib_backward(&a, &s->e.p, m, &metric, &have_metric, err);
     if (st == GSAE_OK && a.owner) {
-        st = owner_blobs(s, &a, mine, err);
+        st = pipe_attrib_blobs(&a, s->sae, mine, err);
         n_mine = 5;
     }
     if (st == GSAE_OK && have_metric) {
@@ -227,13 +191,13 @@ static enum gsae_status run_attrib(struct sae_session *s, const struct gemma_met
         }
     }
     pipe_attrib_close(&a);
-    st = dist_agree(s->d.world, st, err);
+    st = dist_agree(s->e.d.world, st, err);
     struct dist_blob *all = NULL;
     int64_t n_all = 0;
-    if (st == GSAE_OK) st = dist_collect(&s->d, mine, n_mine, &all, &n_all, err);
+    if (st == GSAE_OK) st = dist_collect(&s->e.d, mine, n_mine, &all, &n_all, err);
     for (int64_t k = 0; k < n_mine; k++)
         free(mine[k].data);
-    if (st != GSAE_OK || s->d.rank != 0) {
+    if (st != GSAE_OK || s->e.d.rank != 0) {
         dist_blobs_free(all, n_all);
         return st;
     }
@@ -580,10 +544,10 @@ int cmd_attribute(int argc, char **argv)
         }
     }
     if (st == GSAE_OK) st = gemma_metric_check(&gm, n, s.cfg.n_vocab, &err);
-    if (opened) st = dist_agree(s.d.world, st, &err);
+    if (opened) st = dist_agree(s.e.d.world, st, &err);
     if (st == GSAE_OK) st = run_attrib(&s, &gm, tokens, n, &m, &err);
-    if (st == GSAE_OK && s.d.rank == 0) st = report(&s, &o, &ao, &gm, tokens, &m, &err);
-    if (opened) st = dist_agree(s.d.world, st, &err);
+    if (st == GSAE_OK && s.e.d.rank == 0) st = report(&s, &o, &ao, &gm, tokens, &m, &err);
+    if (opened) st = dist_agree(s.e.d.world, st, &err);
     if (st != GSAE_OK) cli_report("attribute", &err);
     amap_free(&m);
     free(answer);

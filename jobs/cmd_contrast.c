@@ -34,25 +34,30 @@
 #include "../io/sae_io.h"
 #include "../io/tokenizer_load.h"
 #include "../mpi/dist.h"
-#include "../mpi/pipe.h"
-#include "../mpi/plan.h"
+#include "../mpi/dist_engine.h"
+#include "../mpi/engine.h"
 #include "../mpi/promptset.h"
 #include "../src/rng.h"
 #include "../src/stats.h"
 #include "cli.h"
 #include "commands.h"
+#include "contrast_stats.h"
 #include "hub_cli.h"
 #include "job.h"
 #include "opt.h"
 #include "sae_cli.h"
 
 #define CONTRAST_PATH_MAX 4096
+#define CONTRAST_MAX_SAES 16
 
 struct options {
     const char *job, *step;
     const char *model, *sae, *tokenizer, *tasks, *arc, *outcomes, *prompts, *pairs;
     const char *out, *acts, *diff, *layers, *revision;
-    char *model_path, *sae_path; /* owned: --model and --sae resolved (hub_cli.h) */
+    char *model_path, *sae_path;         /* owned: --model and --sae resolved (hub_cli.h) */
+    const char *saes[CONTRAST_MAX_SAES]; /* every --sae (saes[0] is sae): one report per hook */
+    char *sae_paths[CONTRAST_MAX_SAES];  /* owned: saes[1..] resolved */
+    int n_saes, n_sae_flags;
     int64_t layer, n_perm, top;
     uint64_t seed;
     int n_stages, n_threads, position;
@@ -68,7 +73,8 @@ static const struct opt_choice positions[] = {{"last", 0}, {0}};
 #define O(f) offsetof(struct options, f)
 static const struct opt contrast_table[] = {
     {"model", OPT_STR, O(model), .meta = "MODEL", .help = "the checkpoint (required)"},
-    {"sae", OPT_STR, O(sae), .meta = "SAE", .help = "the SAE (required)"},
+    {"sae", OPT_STR, O(sae), .meta = "SAE",
+     .help = "the SAE (required; several: one report per SAE, each at its own layer)"},
     {"layer", OPT_I64, O(layer), "-1", 0, 1 << 20, .meta = "L",
      .help = "hooked layer, resid_post.L (required)"},
     {"tokenizer", OPT_STR, O(tokenizer), .meta = "PATH", .help = "tokenizer.json(.zst) (required)"},
@@ -133,10 +139,24 @@ static bool is_flag(const char *key)
     return strcmp(key, "no-bos") == 0;
 }
 
+/* An SAE of the run: the job's replaces the list, the first flag too, later flags add. */
+static bool add_sae(struct options *o, const char *v, bool flag)
+{
+    if (!flag || o->n_sae_flags++ == 0) o->n_saes = 0;
+    if (o->n_saes == CONTRAST_MAX_SAES) return false;
+    o->saes[o->n_saes++] = v;
+    o->sae = o->saes[0];
+    return true;
+}
+
 /* Set option key (a flag's name without "--") to value; from names the source for messages. */
 static enum gsae_status set_option(struct options *o, const char *key, const char *v,
                                    const char *from, struct gsae_error *err)
 {
+    if (strcmp(key, "sae") == 0) { /* several --sae: one report per SAE (add_sae) */
+        if (add_sae(o, v, strcmp(from, "option") == 0)) return GSAE_OK;
+        return gsae_fail(err, GSAE_EINVAL, "%s: more than %d SAEs", from, CONTRAST_MAX_SAES);
+    }
     enum gsae_status st = opt_set(&contrast_cmd, o, key, v, err);
     if (st == GSAE_ENOTFOUND)
         return gsae_fail(err, GSAE_EINVAL, "%s: unknown setting '%s'", from, key);
@@ -259,7 +279,7 @@ static int parse_args(int argc, char **argv, struct options *o, struct job *job,
             return 2;
         }
     }
-    if (!o->model || !o->sae || !o->tokenizer || o->layer < 0 ||
+    if (!o->model || !o->sae || !o->tokenizer || (o->layer < 0 && o->n_saes < 2) ||
         !(o->prompts || o->outcomes || o->tasks)) {
         fprintf(stderr, "gsae contrast: needs --model, --sae, --layer, --tokenizer and prompts "
                         "(--tasks DIR --outcomes CSV, --arc DIR --tasks NAMES or --prompts)\n");
@@ -271,7 +291,15 @@ static int parse_args(int argc, char **argv, struct options *o, struct job *job,
         !(o->sae_path = hub_cli_sae("contrast", o->sae)))
         return 2;
     o->model = o->model_path;
-    o->sae = o->sae_path;
+    o->sae = o->saes[0] = o->sae_path;
+    for (int j = 1; j < o->n_saes; j++)
+        if (!(o->sae_paths[j] = hub_cli_sae("contrast", o->saes[j])) || o->acts || o->diff) {
+            if (o->sae_paths[j])
+                fprintf(stderr, "gsae contrast: with several --sae the outputs go to "
+                                "OUT/resid_post.L (no --acts, --diff)\n");
+            return 2;
+        } else
+            o->saes[j] = o->sae_paths[j];
     return 0;
 }
 
@@ -310,169 +338,7 @@ static enum gsae_status load_prompts(const struct options *o, struct promptset *
     return st;
 }
 
-/* Pairs "a-b,c-d" into a (n) and b (n); indices must be below n_prompts. */
-static enum gsae_status parse_pairs(const char *spec, int64_t n_prompts, int64_t **a, int64_t **b,
-                                    int64_t *n, struct gsae_error *err)
-{
-    *n = 0;
-    size_t len = spec ? strlen(spec) : 0;
-    *a = malloc((len / 2 + 1) * sizeof **a);
-    *b = malloc((len / 2 + 1) * sizeof **b);
-    if (!*a || !*b) return gsae_fail(err, GSAE_ENOMEM, "--pairs: no memory");
-    for (const char *p = spec; p && *p;) {
-        char *end = NULL;
-        long long x = strtoll(p, &end, 10), y = -1;
-        if (end != p && *end == '-') {
-            const char *q = end + 1;
-            y = strtoll(q, &end, 10);
-            if (end == q) y = -1;
-        }
-        if (x < 0 || y < 0 || x >= n_prompts || y >= n_prompts || (*end && *end != ','))
-            return gsae_fail(err, GSAE_EINVAL,
-                             "--pairs '%s': expected A-B,... with indices in 0..%lld", spec,
-                             (long long)n_prompts - 1);
-        (*a)[*n] = x, (*b)[*n] = y, (*n)++;
-        p = *end ? end + 1 : end;
-    }
-    return GSAE_OK;
-}
-
-/* ---- analysis (rank 0) -------------------------------------------------------------------- */
-
-struct contrast {
-    float *acts; /* (n_prompts, d_sae) */
-    int64_t d_sae;
-    int64_t *pair_a, *pair_b, *pair_top, n_pairs, k_pair;
-    struct stats_contrast s;
-    double *p, *q;
-    int64_t *group_top, n_top;
-    struct contrast_nc_group group;
-};
-
-static void contrast_free(struct contrast *c)
-{
-    free(c->acts);
-    free(c->pair_a);
-    free(c->pair_b);
-    free(c->pair_top);
-    free(c->s.mean_a);
-    free(c->s.mean_b);
-    free(c->s.diff);
-    free(c->s.cohens_d);
-    free(c->s.hedges_g);
-    free(c->p);
-    free(c->q);
-    free(c->group_top);
-    memset(c, 0, sizeof *c);
-}
-
-static enum gsae_status pair_tops(struct contrast *c, int64_t top, struct gsae_error *err)
-{
-    c->k_pair = top < c->d_sae ? top : c->d_sae;
-    c->pair_top = malloc((size_t)(c->n_pairs * c->k_pair + 1) * sizeof *c->pair_top);
-    if (!c->pair_top) return gsae_fail(err, GSAE_ENOMEM, "pairs: no memory");
-    enum gsae_status st = GSAE_OK;
-    for (int64_t k = 0; st == GSAE_OK && k < c->n_pairs; k++)
-        st =
-            stats_top_abs_diff(c->acts + c->pair_a[k] * c->d_sae, c->acts + c->pair_b[k] * c->d_sae,
-                               c->d_sae, c->k_pair, c->pair_top + k * c->k_pair, err);
-    return st;
-}
-
-/* The k features of largest |v| (ties: lower index first) into idx, largest first. */
-static void top_abs(const double *v, int64_t n, int64_t k, int64_t *idx)
-{
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t pos = m;
-        while (pos > 0 && fabs(v[idx[pos - 1]]) < fabs(v[i]))
-            pos--;
-        if (pos >= k) continue;
-        for (int64_t j = (m < k ? m : k - 1); j > pos; j--)
-            idx[j] = idx[j - 1];
-        idx[pos] = i;
-        if (m < k) m++;
-    }
-}
-
-/* Success vs failure over all prompts, when every prompt is labelled and both groups have two. */
-static enum gsae_status group_contrast(struct contrast *c, const struct promptset *ps,
-                                       const struct options *o, struct gsae_error *err)
-{
-    int64_t n_s, n_f, n_u;
-    promptset_count_labels(ps, &n_s, &n_f, &n_u);
-    c->group = (struct contrast_nc_group){.n_success = n_s, .n_failure = n_f};
-    if (n_u > 0 || n_s < 2 || n_f < 2) {
-        printf("group contrast skipped: %lld successful, %lld failed, %lld unlabelled prompts "
-               "(needs every prompt labelled, at least 2 in each group)\n",
-               (long long)n_s, (long long)n_f, (long long)n_u);
-        return GSAE_OK;
-    }
-    size_t nf = (size_t)c->d_sae;
-    uint8_t *in_a = malloc((size_t)ps->n);
-    double **arrays[] = {&c->s.mean_a,   &c->s.mean_b, &c->s.diff, &c->s.cohens_d,
-                         &c->s.hedges_g, &c->p,        &c->q};
-    bool ok = in_a != NULL;
-    for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-        ok = (*arrays[i] = malloc(nf * sizeof(double))) && ok;
-    c->n_top = o->top < c->d_sae ? o->top : c->d_sae;
-    ok = (c->group_top = malloc((size_t)c->n_top * sizeof *c->group_top)) && ok;
-    enum gsae_status st = ok ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "group contrast: no memory");
-    for (int64_t i = 0; st == GSAE_OK && i < ps->n; i++)
-        in_a[i] = ps->items[i].label == PROMPTSET_LABEL_SUCCESS;
-    struct rng r;
-    rng_seed(&r, o->seed);
-    if (st == GSAE_OK) st = stats_contrast(c->acts, ps->n, c->d_sae, in_a, &c->s, err);
-    if (st == GSAE_OK)
-        st = stats_permutation_p(c->acts, ps->n, c->d_sae, in_a, o->n_perm, &r, c->p, err);
-    if (st == GSAE_OK) st = stats_bh_fdr(c->p, c->d_sae, c->q, err);
-    if (st == GSAE_OK) {
-        top_abs(c->s.diff, c->d_sae, c->n_top, c->group_top);
-        c->group = (struct contrast_nc_group){true, &c->s,     c->p,    c->q,     n_s,
-                                              n_f,  o->n_perm, o->seed, c->n_top, c->group_top};
-    }
-    free(in_a);
-    return st;
-}
-
-/* ---- outputs (rank 0) --------------------------------------------------------------------- */
-
-static const char *label_name(int label)
-{
-    return label == PROMPTSET_LABEL_SUCCESS   ? "success"
-           : label == PROMPTSET_LABEL_FAILURE ? "failure"
-                                              : "unlabelled";
-}
-
-static void print_tables(const struct contrast *c, const struct promptset *ps)
-{
-    for (int64_t k = 0; k < c->n_pairs; k++) {
-        int64_t a = c->pair_a[k], b = c->pair_b[k];
-        printf("\npair %lld-%lld: %s (%s) minus %s (%s)\n", (long long)a, (long long)b,
-               ps->items[a].name, label_name(ps->items[a].label), ps->items[b].name,
-               label_name(ps->items[b].label));
-        printf("  rank  feature        act_a        act_b         diff\n");
-        for (int64_t r = 0; r < c->k_pair; r++) {
-            int64_t j = c->pair_top[k * c->k_pair + r];
-            double va = c->acts[a * c->d_sae + j], vb = c->acts[b * c->d_sae + j];
-            printf("  %4lld %8lld %12.5g %12.5g %12.5g\n", (long long)r + 1, (long long)j, va, vb,
-                   va - vb);
-        }
-    }
-    if (!c->group.present) return;
-    printf("\ngroup contrast: %lld successful minus %lld failed prompts, %lld permutations "
-           "(seed %llu)\n",
-           (long long)c->group.n_success, (long long)c->group.n_failure, (long long)c->group.n_perm,
-           (unsigned long long)c->group.seed);
-    printf("  rank  feature mean_success mean_failure         diff     hedges_g       p_perm"
-           "         q_bh\n");
-    for (int64_t r = 0; r < c->n_top; r++) {
-        int64_t j = c->group_top[r];
-        printf("  %4lld %8lld %12.5g %12.5g %12.5g %12.5g %12.5g %12.5g\n", (long long)r + 1,
-               (long long)j, c->s.mean_a[j], c->s.mean_b[j], c->s.diff[j], c->s.hedges_g[j],
-               c->p[j], c->q[j]);
-    }
-}
+/* ---- outputs (rank 0; the analysis is contrast_stats.h) --------------------------------- */
 
 static enum gsae_status make_dirs(const char *path, struct gsae_error *err)
 {
@@ -530,7 +396,7 @@ static enum gsae_status analyse(struct contrast *c, const struct promptset *ps,
                                 const struct options *o, struct gsae_error *err)
 {
     enum gsae_status st = pair_tops(c, o->top, err);
-    if (st == GSAE_OK) st = group_contrast(c, ps, o, err);
+    if (st == GSAE_OK) st = group_contrast(c, ps, o->top, o->n_perm, o->seed, err);
     if (st == GSAE_OK) {
         print_tables(c, ps);
         st = write_outputs(c, ps, o, err);
@@ -545,102 +411,73 @@ struct run {
     struct promptset ps;
     struct tokenizer tk;
     struct gemma_config cfg;
-    struct plan plan;
-    struct dist d;
-    struct ckpt ck;
-    struct sae_params sae;
-    struct sae_info sae_info;
     struct promptset_work work;
-    struct pipe p;
+    struct engine e; /* the model to resid_post.L, the SAE on the stage owning L */
 };
 
-/* Prompts, tokens, the model's configuration and the plan: deterministic, the same on every
+/* Prompts, tokens and the model's configuration: deterministic, the same on every
  * rank. Warns (rank 0) where a prompt's length differs from the recorded len_prompt. */
 static enum gsae_status prepare(const struct options *o, struct run *r, struct contrast *c,
                                 struct gsae_error *err)
 {
     enum gsae_status st = load_prompts(o, &r->ps, err);
     if (st == GSAE_OK)
-        st = parse_pairs(o->pairs, r->ps.n, &c->pair_a, &c->pair_b, &c->n_pairs, err);
+        st = contrast_pairs_parse(o->pairs, r->ps.n, &c->pair_a, &c->pair_b, &c->n_pairs, err);
     if (st == GSAE_OK) st = ckpt_config_load(o->model, &r->cfg, err);
     if (st == GSAE_OK && o->layer >= r->cfg.n_layers)
         st = gsae_fail(err, GSAE_EINVAL, "--layer %lld: the model has layers 0..%lld",
                        (long long)o->layer, (long long)r->cfg.n_layers - 1);
     if (st == GSAE_OK) st = tokenizer_load(&r->tk, o->tokenizer, err);
     if (st == GSAE_OK) st = promptset_tokenize(&r->ps, &r->tk, !o->no_bos, err);
-    int64_t longest = 0;
     for (int64_t i = 0; i < r->ps.n; i++) {
         const struct promptset_item *it = &r->ps.items[i];
-        longest = it->n_tokens > longest ? it->n_tokens : longest;
         if (it->len_prompt >= 0 && it->len_prompt != it->n_chars && cli_world_rank() == 0)
             fprintf(stderr,
                     "gsae contrast: warning: %s: the prompt has %lld characters, "
                     "len_prompt says %lld\n",
                     it->name, (long long)it->n_chars, (long long)it->len_prompt);
     }
-    struct plan_options po = {.n_ranks = cli_world_size(),
-                              .n_stages = o->n_stages,
-                              .n_layers = o->layer + 1,
-                              .with_logits = false,
-                              .dtype = GSAE_DTYPE_BF16,
-                              .ctx_len = longest,
-                              .layers = o->layers};
-    if (st == GSAE_OK) st = plan_make(&r->plan, &r->cfg, &po, err);
     if (st == GSAE_OK) st = promptset_work_init(&r->work, &r->ps, err);
-    return st;
-}
-
-/* This rank's stage: its checkpoint tensors, and the SAE where it owns the layer. Local. */
-static enum gsae_status open_stage(const struct options *o, struct run *r, struct gsae_error *err)
-{
-    const struct plan_stage *s = &r->plan.stages[r->d.stage_index];
-    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed, false};
-    enum gsae_status st = ckpt_open(&r->ck, o->model, &sel, err);
-    if (st == GSAE_OK)
-        st = gemma_weights_check(&r->ck.cfg, &r->ck.w, s->layer_begin, s->layer_end, false, err);
-    if (st != GSAE_OK || o->layer < s->layer_begin || o->layer >= s->layer_end) return st;
-    int64_t layer = -1;
-    char warning[1024] = "";
-    st = sae_load(o->sae, &r->sae, &r->sae_info, err);
-    if (st == GSAE_OK)
-        st = sae_check_model(&r->sae_info, &r->sae, &r->cfg, r->ck.model_name, o->layer, &layer,
-                             warning, sizeof warning, err);
-    if (st == GSAE_OK && warning[0] && r->d.replica == 0)
-        fprintf(stderr, "gsae contrast: warning: %s\n", warning);
     return st;
 }
 
 static void run_free(struct run *r, bool close_dist)
 {
-    pipe_close(&r->p);
+    engine_close(&r->e, close_dist);
     promptset_work_free(&r->work);
-    sae_params_free(&r->sae);
-    sae_info_free(&r->sae_info);
-    ckpt_close(&r->ck);
-    if (close_dist) dist_close(&r->d);
-    plan_free(&r->plan);
     tokenizer_free(&r->tk);
     promptset_free(&r->ps);
 }
 
-/* Set up every rank's stage and pipe, agreeing on failures. */
+/* The prompts, then the engine truncated after layer L (its last stage's output is
+ * resid_post.L), agreeing on failures. */
 static enum gsae_status setup(const struct options *o, struct run *r, struct contrast *c,
                               struct gsae_error *err)
 {
     enum gsae_status st = prepare(o, r, c, err);
-    st = dist_agree(MPI_COMM_WORLD, st, err);
-    if (st == GSAE_OK) st = dist_open(&r->d, MPI_COMM_WORLD, r->plan.n_stages, err);
-    if (st == GSAE_OK) st = dist_agree(r->d.world, open_stage(o, r, err), err);
-    int n_threads = 1;
-    if (st == GSAE_OK) st = dist_threads_choose(&r->d, o->n_threads, &n_threads, err);
-    if (st == GSAE_OK) {
-        dist_threads_apply(n_threads);
-        struct pipe_limits lim;
-        pipe_limits_of_work(&r->work.work, 0, r->d.n_replicas, &lim);
-        lim.compute = o->compute;
-        st = pipe_open(&r->p, &r->d, &r->plan, &r->cfg, &r->ck.w, &lim, n_threads, err);
-        st = dist_agree(r->d.world, st, err);
-    }
+    int64_t longest = 0;
+    for (int64_t i = 0; i < r->ps.n; i++)
+        longest = r->ps.items[i].n_tokens > longest ? r->ps.items[i].n_tokens : longest;
+    struct engine_sae saes[CONTRAST_MAX_SAES];
+    for (int j = 0; j < o->n_saes; j++)
+        saes[j] = (struct engine_sae){o->saes[j], o->n_saes == 1 ? o->layer : -1};
+    struct engine_config cfg = {.model_dir = o->model,
+                                .n_stages = o->n_stages,
+                                .layers = o->layers,
+                                .n_threads = o->n_threads,
+                                .truncate = true,
+                                .dtype = GSAE_DTYPE_BF16,
+                                .ctx_len = longest,
+                                .saes = saes,
+                                .n_saes = o->n_saes,
+                                .warn_model_name = true,
+                                .shape = &r->work.work,
+                                .compute = o->compute,
+                                .local = st};
+    st = engine_open(engine_job_comm(), &cfg, &r->e, err);
+    for (int64_t i = 0; st == GSAE_OK && i < r->e.n_hooks; i++)
+        if (r->e.hooks[i].warning[0] && r->e.d.replica == 0)
+            fprintf(stderr, "gsae contrast: warning: %s\n", r->e.hooks[i].warning);
     return st;
 }
 
@@ -649,6 +486,29 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Rank 0: the analysis and outputs of hook j, into OUT (one SAE) or OUT/resid_post.L. */
+static enum gsae_status report_hook(const struct run *r, const struct options *o, int64_t j,
+                                    struct contrast *c, double t0, struct gsae_error *err)
+{
+    if (r->e.d.rank != 0) return GSAE_OK;
+    const struct engine_hook *h = &r->e.hooks[j];
+    struct options oj = *o;
+    char dir[CONTRAST_PATH_MAX / 2];
+    if (r->e.n_hooks > 1) {
+        snprintf(dir, sizeof dir, "%s/resid_post.%lld", o->out, (long long)h->layer);
+        oj.out = dir, oj.sae = h->path, oj.layer = h->layer;
+        printf("%sresid_post.%lld (%s):\n", j ? "\n" : "", (long long)h->layer, h->path);
+    }
+    int64_t n_tok = 0;
+    for (int64_t i = 0; i < r->ps.n; i++)
+        n_tok += r->ps.items[i].n_tokens;
+    printf("gsae contrast: %lld prompts (%lld tokens) through layers 0-%lld on %d "
+           "stage(s) x %d replica(s), %lld SAE features, %.2f s\n",
+           (long long)r->ps.n, (long long)n_tok, (long long)oj.layer, r->e.d.n_stages,
+           r->e.d.n_replicas, (long long)c->d_sae, now_s() - t0);
+    return analyse(c, &r->ps, &oj, err);
 }
 
 int cmd_contrast(int argc, char **argv)
@@ -664,6 +524,8 @@ int cmd_contrast(int argc, char **argv)
     if (rc != 0) {
         free(o.model_path);
         free(o.sae_path);
+        for (int j = 1; j < o.n_saes; j++)
+            free(o.sae_paths[j]);
         job_free(&job);
         return rc;
     }
@@ -673,33 +535,22 @@ int cmd_contrast(int argc, char **argv)
     bool agreed = true;
     double t0 = now_s();
     enum gsae_status st = setup(&o, &r, &c, &err);
-    if (st == GSAE_OK) {
+    for (int64_t j = 0; st == GSAE_OK && j < r.e.n_hooks; j++) {
+        if (j > 0) contrast_reset(&c);
         /* a failure inside the stream is not agreed (see mpi/pipe.h) */
-        st = promptset_last_acts(&r.p, &r.d, &r.work.work, o.layer, r.sae.w_enc ? &r.sae : NULL,
-                                 &c.acts, &c.d_sae, &err);
+        st = promptset_last_acts(&r.e, j, &r.work.work, &c.acts, &c.d_sae, &err);
         agreed = st == GSAE_OK;
-    }
-    if (st == GSAE_OK) {
-        if (r.d.rank == 0) {
-            int64_t n_tok = 0;
-            for (int64_t i = 0; i < r.ps.n; i++)
-                n_tok += r.ps.items[i].n_tokens;
-            printf("gsae contrast: %lld prompts (%lld tokens) through layers 0-%lld on %d "
-                   "stage(s) x %d replica(s), %lld SAE features, %.2f s\n",
-                   (long long)r.ps.n, (long long)n_tok, (long long)o.layer, r.d.n_stages,
-                   r.d.n_replicas, (long long)c.d_sae, now_s() - t0);
-            st = analyse(&c, &r.ps, &o, &err);
-        }
-        st = dist_agree(MPI_COMM_WORLD, st, &err);
+        if (st == GSAE_OK) st = dist_agree(r.e.d.world, report_hook(&r, &o, j, &c, t0, &err), &err);
     }
     if (st != GSAE_OK) cli_report("contrast", &err);
     fflush(stdout);
-    if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1)
-        MPI_Barrier(MPI_COMM_WORLD);
+    if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1) dist_barrier(&r.e.d);
     run_free(&r, agreed && st != GSAE_EMPI);
     contrast_free(&c);
     job_free(&job);
     free(o.model_path);
     free(o.sae_path);
+    for (int j = 1; j < o.n_saes; j++)
+        free(o.sae_paths[j]);
     return st == GSAE_OK ? 0 : 1;
 }

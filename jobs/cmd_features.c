@@ -99,17 +99,18 @@ static int64_t top_k(const float *v, int64_t n, int64_t k, int64_t *idx)
 }
 
 /* Rank 0: print the selected prompt's top features and append them to the JSON list. */
-static void report(const struct sae_session *s, const float *final, int64_t top, json_t *list)
+static void report(const struct sae_session *s, const struct engine_hook *h, const float *final,
+                   int64_t top, json_t *list)
 {
     int64_t *idx = malloc((size_t)top * sizeof *idx), n_active = 0;
-    for (int64_t f = 0; f < s->d_sae; f++)
+    for (int64_t f = 0; f < h->d_sae; f++)
         n_active += final[f] > 0;
-    int64_t m = idx ? top_k(final, s->d_sae, top, idx) : 0;
+    int64_t m = idx ? top_k(final, h->d_sae, top, idx) : 0;
     int32_t last = s->prompt[s->n_prompt - 1];
     char *tok = sae_session_decode(s, &last, 1);
     printf("%s: %lld tokens; SAE at resid_post.%lld (d_sae %lld): %lld features active at the "
            "final token %d (%s)\n",
-           s->prompt_name, (long long)s->n_prompt, (long long)s->layer, (long long)s->d_sae,
+           s->prompt_name, (long long)s->n_prompt, (long long)h->layer, (long long)h->d_sae,
            (long long)n_active, last, tok ? tok : "?");
     printf("%5s %9s %12s\n", "rank", "feature", "activation");
     json_t *tops = json_array();
@@ -129,40 +130,43 @@ static void report(const struct sae_session *s, const float *final, int64_t top,
 
 /* The selected prompt: record its activations on the layer's owner, collect the final row on
  * rank 0 and report it; the owner appends every row to the --all-positions CSV. */
-static enum gsae_status features_one(struct sae_session *s, int64_t top, const char *all_path,
-                                     json_t *list, struct csv_writer *csv, struct gsae_error *err)
+static enum gsae_status features_one(struct sae_session *s, int64_t j, int64_t top,
+                                     const char *all_path, json_t *list, struct csv_writer *csv,
+                                     struct gsae_error *err)
 {
+    const struct engine_hook *h = &s->e.hooks[j];
     struct intervene iv = {0};
     struct dist_blob mine = {.name = "final"}, *all = NULL;
-    int64_t n_all = 0;
+    int64_t n_all = 0, d_sae = h->d_sae;
     enum gsae_status st = GSAE_OK;
-    if (s->owns_layer) {
+    if (h->owned) {
         struct intervene_spec spec = {
-            .op = INTERVENE_NONE, .layer = s->layer, .record = true, .sae_bf16 = s->sae_bf16};
-        st = intervene_init(&iv, &spec, &s->sae, s->n_prompt, err);
+            .op = INTERVENE_NONE, .layer = h->layer, .record = true, .sae_bf16 = s->sae_bf16};
+        st = intervene_init(&iv, &spec, &h->sae, s->n_prompt, err);
+        if (st == GSAE_OK) st = sae_session_subscribe_hook(s, j, &iv, err);
     }
-    st = dist_agree(s->d.world, st, err);
-    if (st == GSAE_OK) st = sae_session_logits(s, s->prompt, s->n_prompt, &iv, NULL, 0, NULL, err);
+    st = dist_agree(s->e.d.world, st, err);
+    if (st == GSAE_OK) st = sae_session_logits(s, s->prompt, s->n_prompt, NULL, NULL, 0, NULL, err);
     /* after the stream: a failure there is not agreed (main() aborts the job) */
     if (st == GSAE_OK) {
         /* the owner of the layer in the replica that ran the prompt has the rows */
-        bool have = s->owns_layer && iv.rec.n_rows == s->n_prompt;
+        bool have = h->owned && iv.rec.n_rows == s->n_prompt;
         if (have && all_path)
             st = write_positions(all_path, csv, s->prompt_name, &iv, s->prompt, err);
         if (have && st == GSAE_OK) {
-            mine.n = s->d_sae;
-            if (!(mine.data = calloc((size_t)s->d_sae, sizeof(float))))
+            mine.n = d_sae;
+            if (!(mine.data = calloc((size_t)d_sae, sizeof(float))))
                 st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
             const struct sae_acts *a = &iv.rec;
             for (int64_t k = a->row_ptr[a->n_rows - 1]; mine.data && k < a->row_ptr[a->n_rows]; k++)
                 mine.data[a->feature[k]] = a->value[k];
         }
-        st = dist_agree(s->d.world, st, err);
-        if (st == GSAE_OK) st = dist_collect(&s->d, &mine, have ? 1 : 0, &all, &n_all, err);
+        st = dist_agree(s->e.d.world, st, err);
+        if (st == GSAE_OK) st = dist_collect(&s->e.d, &mine, have ? 1 : 0, &all, &n_all, err);
     }
-    for (int64_t i = 0; st == GSAE_OK && s->d.rank == 0 && i < n_all; i++)
-        if (strcmp(all[i].name, "final") == 0 && all[i].n == s->d_sae)
-            report(s, all[i].data, top, list);
+    for (int64_t i = 0; st == GSAE_OK && s->e.d.rank == 0 && i < n_all; i++)
+        if (strcmp(all[i].name, "final") == 0 && all[i].n == d_sae)
+            report(s, h, all[i].data, top, list);
     dist_blobs_free(all, n_all);
     free(mine.data);
     intervene_free(&iv);
@@ -175,25 +179,43 @@ int cmd_features(int argc, char **argv)
     int rc = opt_parse(&features_cmd, argc, argv, &fa);
     if (rc != OPT_RUN) return rc;
     struct sae_session_opts o = fa.s;
+    if (sae_session_opts_saes(&o, "features", true) != 0) return 2;
     int64_t top = fa.top;
     const char *all_path = fa.all_path, *json_path = fa.json_path;
     struct gsae_error err = {0};
     struct sae_session s;
     struct csv_writer csv = {0};
     enum gsae_status st = sae_session_open(&s, "features", &o, 0, &err);
-    json_t *list = json_array();
-    for (int64_t p = 0; st == GSAE_OK && p < s.n_prompts; p++) {
-        sae_session_select(&s, p);
-        st = features_one(&s, top, all_path, list, &csv, &err);
+    if (st == GSAE_OK && s.e.n_hooks > 1 && (all_path || o.layer >= 0))
+        st = gsae_fail(&err, GSAE_EINVAL,
+                       "with several --sae each SAE names its layer (no --layer); "
+                       "--all-positions takes one SAE");
+    json_t *list = json_array(), *hooks = json_array();
+    for (int64_t j = 0; st == GSAE_OK && j < s.e.n_hooks; j++) {
+        json_t *hl = j == 0 ? list : json_array();
+        for (int64_t p = 0; st == GSAE_OK && p < s.n_prompts; p++) {
+            sae_session_select(&s, p);
+            st = features_one(&s, j, top, all_path, hl, &csv, &err);
+        }
+        const struct engine_hook *h = &s.e.hooks[j];
+        json_array_append_new(hooks, json_pack("{s:s, s:I, s:I, s:O}", "sae", h->path, "layer",
+                                               (json_int_t)h->layer, "d_sae", (json_int_t)h->d_sae,
+                                               "prompts", hl));
+        if (j > 0) json_decref(hl);
     }
-    if (st == GSAE_OK && s.d.rank == 0 && json_path) {
-        json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:O}", "command", "features", "model",
-                                o.model_dir, "sae", o.sae_path, "layer", (json_int_t)s.layer,
-                                "d_sae", (json_int_t)s.d_sae, "prompts", list);
+    if (st == GSAE_OK && s.e.d.rank == 0 && json_path) {
+        /* one SAE: as it always was; several: the same per hook under "hooks" */
+        json_t *doc = s.e.n_hooks > 1 ? json_pack("{s:s, s:s, s:O}", "command", "features", "model",
+                                                  o.model_dir, "hooks", hooks)
+                                      : json_pack("{s:s, s:s, s:s, s:I, s:I, s:O}", "command",
+                                                  "features", "model", o.model_dir, "sae",
+                                                  o.sae_path, "layer", (json_int_t)s.layer, "d_sae",
+                                                  (json_int_t)s.d_sae, "prompts", list);
         if (!doc || json_dump_file(doc, json_path, JSON_INDENT(1)) != 0)
             st = gsae_fail(&err, GSAE_EIO, "%s: cannot write", json_path);
         json_decref(doc);
     }
+    json_decref(hooks);
     json_decref(list);
     if (st == GSAE_OK) st = csv_writer_close(&csv, &err);
     csv_writer_close(&csv, NULL);

@@ -1,15 +1,11 @@
 /* cmd_harvest.c: `gsae harvest`: run Gemma-2 up to resid_post.L over a corpus, encode every
  * token with the SAE and write a NetCDF-4 activation store with per-feature statistics.
  *
- * Set-up follows sae_session (config, plan, communicators, this stage's tensors, the SAE on
- * the stage owning the layer) with a truncated plan: layers 0..L only, no logits, so the last
- * stage's output is resid_post.L. The store layers (mpi/pstore.h) stream and window the corpus
- * on every rank and call the encoder once per round of parts: the round's windows become a
- * pipe_work whose micro-batches (windows_per_mb windows each) are interleaved so that
- * micro-batch m = j * R + k is the j-th group of replica k's part (the pipeline deals
- * micro-batch m to replica m % R). A replica with fewer groups in a round gets one-token
- * filler micro-batches whose output is dropped. The grouping depends on neither the number of
- * ranks nor the replica count, so the store does not either.
+ * The model stands up through mpi/engine.h, truncated after layer L (no logits), with the SAE
+ * on the stage owning L. The store layers (mpi/pstore.h) stream and window the corpus on every
+ * rank and run it in harvest rounds through mpi/harvest.h, whose recorder (a subscriber of the
+ * hook at resid_post.L) hands each window's activations to the store's writer. This file holds
+ * the options, the store's identity (hashes, settings), progress and the closing summary.
  */
 #include <math.h>
 #include <stddef.h>
@@ -27,13 +23,15 @@
 #include "../io/store_id.h"
 #include "../io/tokenizer_load.h"
 #include "../mpi/dist.h"
-#include "../mpi/pipe.h"
-#include "../mpi/plan.h"
+#include "../mpi/dist_engine.h"
+#include "../mpi/engine.h"
+#include "../mpi/harvest.h"
 #include "../mpi/pstore.h"
 #include "../src/sae.h"
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
+#include "harvest_summary.h"
 #include "hub_cli.h"
 #include "job.h"
 #include "runctl.h"
@@ -42,6 +40,8 @@
 
 struct harvest_opts {
     struct sae_session_opts s;
+    const char *saes[HARVEST_MAX_HOOKS]; /* every --sae, in order (s.sae_path is the first) */
+    int n_saes;
     const char *corpus, *out, *progress_csv, *freq_csv;
     int64_t context, wpp, wpmb, wpr, max_tokens, top_k;
     enum store_resid resid;
@@ -103,49 +103,57 @@ const struct opt_cmd harvest_cmd = {
         "appends\n"
         "seconds,tokens,rounds rows (after every round); --freq writes feature,frequency at the "
         "end.\n"
-        "Windows follow SAELens (prepend_bos): see src/window.h.\n",
+        "Windows follow SAELens (prepend_bos): see src/window.h. --sae may be given several\n"
+        "times (SAEs that record their layer): one pass over the model writes one store per SAE,\n"
+        "STORE/resid_post.L, each identical to a harvest with that SAE alone.\n",
     .size = sizeof(struct harvest_opts),
     .groups = {{sae_session_model_opts, offsetof(struct harvest_opts, s)}, {harvest_table, 0}},
 };
 
 /* Everything one rank holds. */
 struct harvest {
-    struct dist d;
-    struct plan plan;
-    struct ckpt ck;
-    struct pipe p;
-    struct gemma_config cfg;
+    struct engine e;            /* the model to resid_post.L, the SAE on the stage owning L */
+    struct harvest_encoder enc; /* rounds through e; the recorder at the hook (mpi/harvest.h) */
     struct tokenizer tk;
     struct tokenizer_work tk_work; /* zeroed is ready; caches pieces across documents */
-    bool has_tk, last_stage;
-    struct sae_params sae;
-    struct sae_info info;
-    struct sae_encoder enc;
-    struct sae_acts acts;
-    int64_t layer, d_sae;
-    uint64_t sae_hash, tok_hash;
-    int n_threads;
-    int64_t context, wpmb;
-    enum store_resid resid;
-    /* per round */
-    const struct pstore_round *round;
-    const struct pstore_sink *sink;
-    int64_t *mb_part, *mb_first_window; /* (n_mb): replica slot k and first window; -1: filler */
-    uint32_t *index;                    /* (context * d_sae) worst case, grown */
-    int64_t *rows;                      /* (context + 1) */
-    int64_t index_cap;
+    bool has_tk;
+    uint64_t tok_hash;
     struct runctl_progress progress;
     struct csv_writer progress_csv;
     int64_t max_tokens; /* the stream's end when --max-tokens is given (whole windows), else 0 */
-    /* where the encoder's time went on this rank (pipe_stats, summed over rounds) */
-    double t_compute, t_pipe_wait; /* inside stage tasks (incl. the sink); blocked or idle */
-    double t_sink, t_sae;          /* the sink; of it, the SAE encode */
 };
+
+/* --sae may be given several times: one store per SAE, all in one pass. */
+static bool add_sae(struct harvest_opts *o, const char *path)
+{
+    if (o->n_saes == HARVEST_MAX_HOOKS) {
+        fprintf(stderr, "gsae harvest: at most %d --sae\n", HARVEST_MAX_HOOKS);
+        return false;
+    }
+    o->saes[o->n_saes++] = path;
+    o->s.sae_path = o->saes[0];
+    return true;
+}
+
+static bool saes_fit(const struct harvest_opts *o)
+{
+    if (o->n_saes <= 1 || (!o->freq_csv && o->s.layer < 0)) return true;
+    fprintf(stderr, "gsae harvest: with several --sae, each SAE names its layer (no --layer) "
+                    "and --freq is not available\n");
+    return false;
+}
 
 static int parse(int argc, char **argv, struct harvest_opts *o)
 {
     int rc = opt_parse(&harvest_cmd, argc, argv, o);
-    return rc == OPT_RUN ? 0 : rc;
+    if (rc != OPT_RUN) return rc;
+    struct opt_list *l = &o->s.sae_list;
+    bool ok = true;
+    for (int i = 0; ok && i < l->n; i++)
+        ok = add_sae(o, l->v[i]);
+    free(l->v);
+    *l = (struct opt_list){0};
+    return ok && saes_fit(o) ? 0 : 2;
 }
 
 static enum gsae_status tok_encode(void *ctx, const char *text, size_t len, int32_t **ids,
@@ -160,10 +168,10 @@ static enum gsae_status tok_encode(void *ctx, const char *text, size_t len, int3
     return st;
 }
 
-static enum gsae_status open_local(struct harvest *h, const struct harvest_opts *o,
-                                   struct gsae_error *err)
+/* The tokenizer (DIR/tokenizer.json unless given). Local. */
+static enum gsae_status load_tokenizer(struct harvest *h, const struct harvest_opts *o,
+                                       struct gsae_error *err)
 {
-    enum gsae_status st = ckpt_config_load(o->s.model_dir, &h->cfg, err);
     char guess[4200];
     const char *tpath = o->s.tokenizer_path;
     struct stat sb;
@@ -171,193 +179,68 @@ static enum gsae_status open_local(struct harvest *h, const struct harvest_opts 
         snprintf(guess, sizeof guess, "%s/tokenizer.json", o->s.model_dir);
         tpath = stat(guess, &sb) == 0 ? guess : NULL;
     }
-    if (st == GSAE_OK && !tpath)
-        st = gsae_fail(err, GSAE_EINVAL, "%s has no tokenizer.json: give --tokenizer PATH",
-                       o->s.model_dir);
-    if (st == GSAE_OK && (st = tokenizer_load(&h->tk, tpath, err)) == GSAE_OK) h->has_tk = true;
+    if (!tpath)
+        return gsae_fail(err, GSAE_EINVAL, "%s has no tokenizer.json: give --tokenizer PATH",
+                         o->s.model_dir);
+    enum gsae_status st = tokenizer_load(&h->tk, tpath, err);
+    if (st == GSAE_OK) h->has_tk = true;
     if (st == GSAE_OK && h->tk.bos_id < 0)
         st = gsae_fail(err, GSAE_EINVAL, "%s: the tokenizer has no <bos> token", tpath);
     if (st == GSAE_OK) h->tok_hash = store_id_tokenizer(&h->tk);
-    /* the layer comes from --layer or the SAE file; every rank reads the SAE's header data */
-    if (st == GSAE_OK) st = sae_load(o->s.sae_path, &h->sae, &h->info, err);
-    char warning[1024] = "";
-    if (st == GSAE_OK)
-        st = sae_check_model(&h->info, &h->sae, &h->cfg, NULL, o->s.layer, &h->layer, warning,
-                             sizeof warning, err);
-    if (st == GSAE_OK && h->layer < 0)
-        st = gsae_fail(err, GSAE_EINVAL,
-                       "%s: the file does not say which layer it hooks; give "
-                       "--layer",
-                       h->info.path);
-    if (st != GSAE_OK) return st;
-    if (warning[0] && cli_world_rank() == 0)
-        fprintf(stderr, "gsae harvest: warning: %s\n", warning);
-    h->d_sae = h->sae.d_sae;
-    h->sae_hash = store_id_sae(&h->sae);
-    struct plan_options po = {.n_ranks = cli_world_size(),
-                              .n_stages = o->s.n_stages,
-                              .n_layers = h->layer + 1,
-                              .with_logits = false,
-                              .dtype = GSAE_DTYPE_BF16,
-                              .ctx_len = o->context,
-                              .layers = o->s.layers};
-    return plan_make(&h->plan, &h->cfg, &po, err);
+    return st;
 }
 
-static enum gsae_status open_stage(struct harvest *h, const struct harvest_opts *o,
-                                   struct gsae_error *err)
+static void report_stream_error(const struct gsae_error *err)
 {
-    const struct plan_stage *ps = &h->plan.stages[h->d.stage_index];
-    struct ckpt_select sel = {ps->layer_begin, ps->layer_end, ps->has_embed, false};
-    enum gsae_status st = ckpt_open(&h->ck, o->s.model_dir, &sel, err);
-    if (st == GSAE_OK)
-        st = gemma_weights_check(&h->ck.cfg, &h->ck.w, ps->layer_begin, ps->layer_end, false, err);
-    h->last_stage = h->d.stage_index == h->d.n_stages - 1;
-    if (st == GSAE_OK && h->last_stage) {
-        GSAE_ASSERT(ps->layer_end == h->layer + 1);
-        st = sae_encoder_init(&h->enc, &h->sae, 0, err);
-        if (st == GSAE_OK && o->s.sae_compute == GEMMA_COMPUTE_BF16)
-            st = sae_encoder_set_bf16(&h->enc, err);
-        if (st == GSAE_OK) st = sae_acts_init(&h->acts, o->wpmb * o->context, 0, err);
-        h->rows = malloc((size_t)(o->context + 1) * sizeof *h->rows);
-        if (st == GSAE_OK && !h->rows) st = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
-    } else if (st == GSAE_OK) {
-        sae_params_free(&h->sae);
-    }
-    if (st != GSAE_OK) return st;
+    cli_report("harvest", err);
+}
+
+/* The engine truncated after the SAE's layer (no logits: the last stage's output is
+ * resid_post.L) and the recorder on its stage. Collective; local is the caller's status. */
+static enum gsae_status harvest_open(struct harvest *h, const struct harvest_opts *o,
+                                     enum gsae_status local, struct gsae_error *err)
+{
+    if (local == GSAE_OK) local = load_tokenizer(h, o, err);
     int64_t g = o->wpmb, mb_first[2] = {0, g};
     int64_t *n_tok = malloc((size_t)g * sizeof *n_tok);
-    if (!n_tok) return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
-    for (int64_t i = 0; i < g; i++)
+    if (local == GSAE_OK && !n_tok) local = gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    for (int64_t i = 0; n_tok && i < g; i++)
         n_tok[i] = o->context;
-    struct pipe_work work = {g, NULL, n_tok, 1, mb_first};
-    struct pipe_limits lim;
-    pipe_limits_of_work(&work, 0, h->d.n_replicas, &lim);
-    lim.compute = o->s.compute;
+    struct pipe_work shape = {g, NULL, n_tok, 1, mb_first};
+    struct engine_sae saes[HARVEST_MAX_HOOKS];
+    for (int j = 0; j < o->n_saes; j++)
+        saes[j] = (struct engine_sae){o->saes[j], o->s.layer};
+    struct engine_config cfg = {.model_dir = o->s.model_dir,
+                                .n_stages = o->s.n_stages,
+                                .layers = o->s.layers,
+                                .n_threads = o->s.n_threads,
+                                .truncate = true,
+                                .dtype = GSAE_DTYPE_BF16,
+                                .ctx_len = o->context,
+                                .saes = saes,
+                                .n_saes = o->n_saes,
+                                .shape = &shape,
+                                .compute = o->s.compute,
+                                .local = local};
+    enum gsae_status st = engine_open(engine_job_comm(), &cfg, &h->e, err);
     free(n_tok);
-    return pipe_open(&h->p, &h->d, &h->plan, &h->cfg, &h->ck.w, &lim, h->n_threads, err);
+    if (st == GSAE_OK)
+        st = dist_agree(h->e.d.world,
+                        harvest_encoder_init(&h->enc, &h->e, o->context, o->wpmb,
+                                             o->s.sae_compute == GEMMA_COMPUTE_BF16,
+                                             o->resid != STORE_RESID_NONE, h->tk.bos_id,
+                                             report_stream_error, err),
+                        err);
+    return st;
 }
 
 static void harvest_close(struct harvest *h)
 {
-    pipe_close(&h->p);
-    ckpt_close(&h->ck);
-    dist_close(&h->d);
-    plan_free(&h->plan);
-    sae_encoder_free(&h->enc);
-    sae_acts_free(&h->acts);
-    sae_params_free(&h->sae);
-    sae_info_free(&h->info);
+    harvest_encoder_free(&h->enc);
+    engine_close(&h->e, true);
     if (h->has_tk) tokenizer_free(&h->tk);
     tokenizer_work_free(&h->tk_work);
-    free(h->mb_part);
-    free(h->mb_first_window);
-    free(h->index);
-    free(h->rows);
     csv_writer_close(&h->progress_csv, NULL);
-}
-
-/* The encoded windows of one micro-batch (h->acts), window by window, to the store's sink. */
-static enum gsae_status sink_windows(struct harvest *h, const struct pipe_rows *rows,
-                                     const float *x, int64_t d_model, int64_t w0,
-                                     struct gsae_error *err)
-{
-    enum gsae_status st = GSAE_OK;
-    int64_t ctxn = h->context;
-    for (int64_t s = 0; s < rows->batch->n_seq; s++) {
-        int64_t r0 = s * ctxn, base = h->acts.row_ptr[r0], nnz = h->acts.row_ptr[r0 + ctxn] - base;
-        if (nnz > h->index_cap) {
-            uint32_t *grown = realloc(h->index, (size_t)nnz * sizeof *grown);
-            if (!grown)
-                return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for %lld activations",
-                                 (long long)nnz);
-            h->index = grown;
-            h->index_cap = nnz;
-        }
-        for (int64_t t = 0; t <= ctxn; t++)
-            h->rows[t] = h->acts.row_ptr[r0 + t] - base;
-        for (int64_t z = 0; z < nnz; z++)
-            h->index[z] = (uint32_t)h->acts.feature[base + z];
-        struct pstore_acts a = {h->rows, h->index, h->acts.value + base,
-                                h->resid != STORE_RESID_NONE ? x + r0 * d_model : NULL};
-        if ((st = h->sink->put(h->sink->ctx, w0 + s, &a, err)) != GSAE_OK) return st;
-    }
-    return GSAE_OK;
-}
-
-/* Last stage: resid_post.L of one micro-batch -> SAE -> the store's sink, window by window. */
-static enum gsae_status pipe_sink_fn(void *ctx, struct pipe *p, const struct pipe_rows *rows,
-                                     const float *x, int64_t d_model, struct gsae_error *err)
-{
-    (void)p;
-    struct harvest *h = ctx;
-    int64_t m = rows->mb, k = h->mb_part[m], w0 = h->mb_first_window[m];
-    if (k < 0) return GSAE_OK; /* filler */
-    GSAE_ASSERT(k == h->round->replica);
-    double t0 = MPI_Wtime();
-    enum gsae_status st = sae_encode(&h->enc, x, rows->batch->n_rows, &h->acts, err);
-    h->t_sae += MPI_Wtime() - t0;
-    if (st == GSAE_OK) st = sink_windows(h, rows, x, d_model, w0, err);
-    h->t_sink += MPI_Wtime() - t0;
-    return st;
-}
-
-static enum gsae_status encode_round(void *ctx, const struct pstore_round *round,
-                                     const struct pstore_sink *sink, struct gsae_error *err)
-{
-    struct harvest *h = ctx;
-    int64_t R = round->n_replicas, g = h->wpmb, J = 0;
-    for (int64_t k = 0; k < round->n_parts; k++)
-        if ((round->n_windows[k] + g - 1) / g > J) J = (round->n_windows[k] + g - 1) / g;
-    int64_t n_mb = J * R, n_seq = 0;
-    free(h->mb_part);
-    free(h->mb_first_window);
-    h->mb_part = malloc((size_t)(n_mb + 1) * sizeof *h->mb_part);
-    h->mb_first_window = malloc((size_t)(n_mb + 1) * sizeof *h->mb_first_window);
-    const int32_t **tokens = malloc((size_t)(n_mb * g + 1) * sizeof *tokens);
-    int64_t *n_tok = malloc((size_t)(n_mb * g + 1) * sizeof *n_tok);
-    int64_t *mb_first = malloc((size_t)(n_mb + 1) * sizeof *mb_first);
-    if (!h->mb_part || !h->mb_first_window || !tokens || !n_tok || !mb_first) {
-        free(tokens);
-        free(n_tok);
-        free(mb_first);
-        return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory for a round");
-    }
-    const int32_t bos = h->tk.bos_id;
-    for (int64_t m = 0; m < n_mb; m++) {
-        int64_t k = m % R, j = m / R, w0 = j * g;
-        mb_first[m] = n_seq;
-        if (k < round->n_parts && w0 < round->n_windows[k]) {
-            h->mb_part[m] = k;
-            h->mb_first_window[m] = w0;
-            for (int64_t w = w0; w < w0 + g && w < round->n_windows[k]; w++) {
-                tokens[n_seq] = round->token[k] + w * round->context_size;
-                n_tok[n_seq++] = round->context_size;
-            }
-        } else {
-            h->mb_part[m] = -1;
-            h->mb_first_window[m] = -1;
-            tokens[n_seq] = &bos;
-            n_tok[n_seq++] = 1;
-        }
-    }
-    mb_first[n_mb] = n_seq;
-    h->round = round;
-    h->sink = sink;
-    struct pipe_work work = {n_seq, tokens, n_tok, n_mb, mb_first};
-    struct pipe_sink ps = {pipe_sink_fn, h};
-    enum gsae_status st = pipe_prefill(&h->p, &work, NULL, h->last_stage ? &ps : NULL, err);
-    h->t_compute += h->p.stats.compute_s;
-    h->t_pipe_wait += h->p.stats.total_s - h->p.stats.compute_s;
-    free(tokens);
-    free(n_tok);
-    free(mb_first);
-    if (st != GSAE_OK) {
-        /* a failure inside the stream cannot be agreed on: partners wait in receives */
-        cli_report("harvest", err);
-        MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    return st;
 }
 
 static void on_progress(void *ctx, const struct pstore_progress *p)
@@ -393,77 +276,123 @@ static void on_warning(void *ctx, const char *msg)
     if (cli_world_rank() == 0) fprintf(stderr, "gsae harvest: skipped: %s\n", msg);
 }
 
-/* Where the time of pstore_harvest went on the writer of replica 0 (the last stage of the first
- * pipeline: it alone sees the model, the SAE and the store), as shares of its own wall time.
- * The parts are disjoint intervals of that rank's thread, so they add up to its wall time with
- * "other" (set-up, buffering, bookkeeping) the rest. Printed by rank 0. Collective; returns st,
- * or an MPI failure. */
-static enum gsae_status summary(const struct harvest *h, const struct pstore_result *res,
-                                int writer0, enum gsae_status st, struct gsae_error *err)
+/* One hook's store: where it goes and what identifies it. */
+struct hook_store {
+    char dir[4200];
+    char job_hash[160], model_hash[32], sae_hash[32], tok_hash[32];
+    struct store_meta meta;
+};
+
+/* The settings that make hook j's store (its manifest's job hash): the model, SAE and tokenizer
+ * hashes, the layer, the windowing and the corpus; and its metadata. With one SAE the store is
+ * --out itself, with several OUT/resid_post.L. */
+static void hook_store_init(struct hook_store *hs, const struct harvest *h,
+                            const struct harvest_opts *o, int64_t j, int64_t max_windows,
+                            const char *corpus_lines)
 {
-    enum { WALL, FORWARD, SAE, WAIT, STORE, COMMIT, MANIFEST, STATS, READ, ROUNDS, ENCODE, N_T };
-    double t[N_T] = {
-        [WALL] = res->seconds,
-        [FORWARD] = h->t_compute - h->t_sink,
-        [SAE] = h->t_sae,
-        [WAIT] = h->t_pipe_wait + res->wait_seconds,
-        [STORE] = res->store_seconds,
-        [COMMIT] = res->commit_seconds,
-        [MANIFEST] = res->manifest_seconds,
-        [STATS] = res->stats_seconds,
-        [READ] = res->read_seconds,
-        [ROUNDS] = (double)res->rounds,
-        [ENCODE] = res->encode_seconds,
+    const struct engine_hook *hook = &h->e.hooks[j];
+    if (h->e.n_hooks == 1)
+        snprintf(hs->dir, sizeof hs->dir, "%s", o->out);
+    else
+        snprintf(hs->dir, sizeof hs->dir, "%s/resid_post.%lld", o->out, (long long)hook->layer);
+    store_id_hex(h->e.ck.config_hash, hs->model_hash, sizeof hs->model_hash);
+    store_id_hex(hook->sae_hash, hs->sae_hash, sizeof hs->sae_hash);
+    store_id_hex(h->tok_hash, hs->tok_hash, sizeof hs->tok_hash);
+    struct store_id_harvest id = {hs->model_hash,
+                                  hs->sae_hash,
+                                  hs->tok_hash,
+                                  hook->layer,
+                                  o->context,
+                                  o->wpp,
+                                  max_windows,
+                                  o->top_k,
+                                  o->resid,
+                                  o->s.compute == GEMMA_COMPUTE_BF16,
+                                  o->s.sae_compute == GEMMA_COMPUTE_BF16};
+    store_id_harvest_job(&id, corpus_lines, hs->job_hash, sizeof hs->job_hash);
+    hs->meta = (struct store_meta){
+        .model = o->s.model_dir,
+        .model_config_hash = hs->model_hash,
+        .sae_source = hook->path,
+        .sae_hash = hs->sae_hash,
+        .tokenizer_hash = hs->tok_hash,
+        .corpus = corpus_lines,
+        .job = "gsae harvest",
+        .layer = hook->layer,
+        .context_size = o->context,
+        .bos_token_id = h->tk.bos_id,
+        .d_sae = hook->d_sae,
+        .d_model = h->e.cfg.d_model,
+        .windows_per_part = o->wpp,
+        .resid = o->resid,
     };
-    int rc = MPI_SUCCESS;
-    if (writer0 != 0 && h->d.rank == writer0)
-        rc = MPI_Send(t, N_T, MPI_DOUBLE, 0, 11, MPI_COMM_WORLD);
-    if (writer0 != 0 && h->d.rank == 0)
-        rc = MPI_Recv(t, N_T, MPI_DOUBLE, writer0, 11, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    /* parts: the store's when complete, else those this run committed (the last ones partial) */
-    long long mine[2] = {res->tokens_written, res->parts_written}, sum[2] = {0, 0};
-    if (rc == MPI_SUCCESS) rc = MPI_Reduce(mine, sum, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-    long long written = sum[0], parts = st == GSAE_OK ? (long long)res->parts_total : sum[1];
-    if (rc != MPI_SUCCESS)
-        return gsae_fail(err, GSAE_EMPI, "harvest: gathering the timings failed");
-    if (h->d.rank != 0) return st;
-    double named = 0.0, wall = t[WALL] > 0 ? t[WALL] : 1.0;
-    for (int i = FORWARD; i <= READ; i++)
-        named += t[i];
-    double rounds = t[ROUNDS] > 0 ? t[ROUNDS] : 1.0;
-    fprintf(stderr,
-            "harvest: %s: %lld parts, %lld tokens written by this run, %.2f s, %.0f harvest "
-            "rounds (%.3f s each on average)\n",
-            st == GSAE_OK ? "complete" : "stopped", (long long)parts, written, t[WALL], t[ROUNDS],
-            t[ENCODE] / rounds);
-    fprintf(stderr,
-            "harvest: time on rank %d (replica 0's writer), shares of its %.2f s: model forward "
-            "%.1f%%, SAE encode %.1f%%, waiting on other stages %.1f%%, store write %.1f%%, "
-            "commit+fsync %.1f%%, manifest %.1f%%, statistics %.1f%%, corpus+tokenizer %.1f%%, "
-            "other %.1f%%\n",
-            writer0, t[WALL], 100.0 * t[FORWARD] / wall, 100.0 * t[SAE] / wall,
-            100.0 * t[WAIT] / wall, 100.0 * t[STORE] / wall, 100.0 * t[COMMIT] / wall,
-            100.0 * t[MANIFEST] / wall, 100.0 * t[STATS] / wall, 100.0 * t[READ] / wall,
-            100.0 * (t[WALL] - named) / wall);
-    return st;
 }
 
-static enum gsae_status write_freq(const char *store, const char *path, struct gsae_error *err)
+/* The corpus shards as newline-separated lines (malloc'd), as the store records them. */
+static char *corpus_lines_of(char **shards, int64_t n_shards)
 {
-    char fs_path[4200];
-    snprintf(fs_path, sizeof fs_path, "%s/feature_stats.nc", store);
-    struct featstats fs;
-    enum gsae_status st = featstats_nc_read(fs_path, &fs, err);
-    if (st != GSAE_OK) return st;
-    struct csv_writer w;
-    st = csv_writer_open(&w, path, &results_feature_freq, NULL, 0, false, err);
-    for (int64_t i = 0; st == GSAE_OK && i < fs.cfg.d_sae; i++) {
-        csv_put_int(&w, i);
-        csv_put_double(&w, fs.n_tokens ? (double)fs.fire_count[i] / (double)fs.n_tokens : 0.0);
-        csv_end_row(&w, false);
+    size_t cl = 1;
+    for (int64_t i = 0; i < n_shards; i++)
+        cl += strlen(shards[i]) + 1;
+    char *lines = calloc(cl, 1);
+    for (int64_t i = 0; lines && i < n_shards; i++) {
+        strcat(lines, shards[i]);
+        if (i + 1 < n_shards) strcat(lines, "\n");
     }
-    if (st == GSAE_OK) st = csv_writer_close(&w, err);
-    featstats_free(&fs);
+    return lines;
+}
+
+/* Run the store driver over the corpus (one store per hook, all in one pass), then the summary
+ * and --freq. Collective. */
+static enum gsae_status harvest_store(struct harvest *h, const struct harvest_opts *o,
+                                      char **shards, int64_t n_shards, const char *corpus_lines,
+                                      volatile sig_atomic_t *stop, struct gsae_error *err)
+{
+    int64_t max_windows = o->max_tokens > 0 ? (o->max_tokens + o->context - 1) / o->context : 0;
+    h->max_tokens = max_windows * o->context;
+    /* a round of at least two micro-batches per stage keeps the pipeline full for most of it */
+    int64_t wpr = o->wpr > 0 ? o->wpr : 2 * h->e.plan.n_stages * o->wpmb;
+    int64_t n = h->e.n_hooks;
+    struct hook_store *hs = calloc((size_t)n, sizeof *hs);
+    struct pstore_lane *lanes = calloc((size_t)n, sizeof *lanes);
+    if (!hs || !lanes) {
+        free(hs), free(lanes);
+        return gsae_fail(err, GSAE_ENOMEM, "harvest: out of memory");
+    }
+    for (int64_t j = 0; j < n; j++) {
+        hook_store_init(&hs[j], h, o, j, max_windows, corpus_lines);
+        lanes[j] = (struct pstore_lane){hs[j].dir,
+                                        &hs[j].meta,
+                                        hs[j].job_hash,
+                                        {h->e.hooks[j].d_sae, o->top_k, 16, 8, false},
+                                        harvest_writer_stage(&h->e, j)};
+    }
+    struct pstore_config cfg = {
+        .lanes = lanes,
+        .n_lanes = n,
+        .dir = hs[0].dir,
+        .meta = &hs[0].meta,
+        .job_hash = hs[0].job_hash,
+        .corpus = {(const char *const *)shards, n_shards, o->on_bad, 0, on_warning, NULL},
+        .tokenizer = {tok_encode, h},
+        .stats = lanes[0].stats,
+        .ranks_per_replica = h->e.d.n_stages,
+        .max_windows = max_windows,
+        .round_windows = wpr,
+        .stop = stop,
+        .progress = on_progress,
+        .progress_ctx = h,
+    };
+    struct pstore_encoder enc = {harvest_encode_round, &h->enc};
+    struct pstore_result res;
+    enum gsae_status st = pstore_harvest(h->e.d.world, &cfg, &enc, &res, err);
+    int writer0 = lanes[0].writer;
+    if (st == GSAE_OK || st == GSAE_EINTR)
+        st = harvest_summary(&h->enc, &h->e.d, &res, writer0, st, err);
+    if (st == GSAE_OK && h->e.d.rank == 0 && o->freq_csv)
+        st = harvest_write_freq(o->out, o->freq_csv, err);
+    free(hs);
+    free(lanes);
     return st;
 }
 
@@ -474,95 +403,19 @@ static int run(const struct harvest_opts *o)
     volatile sig_atomic_t *stop = runctl_stop_flag_install();
     struct harvest h;
     memset(&h, 0, sizeof h);
-    h.context = o->context;
-    h.wpmb = o->wpmb;
-    h.resid = o->resid;
     h.progress.interval_s = 10.0;
     struct gsae_error err = {0};
     char **shards = NULL;
     int64_t n_shards = 0;
     enum gsae_status st = corpus_expand(o->corpus, &shards, &n_shards, &err);
-    if (st == GSAE_OK) st = open_local(&h, o, &err);
-    st = dist_agree(MPI_COMM_WORLD, st, &err);
-    if (st == GSAE_OK) st = dist_open(&h.d, MPI_COMM_WORLD, h.plan.n_stages, &err);
-    if (st == GSAE_OK) st = dist_threads_choose(&h.d, o->s.n_threads, &h.n_threads, &err);
-    if (st == GSAE_OK) {
-        dist_threads_apply(h.n_threads);
-        st = open_stage(&h, o, &err);
-        st = dist_agree(h.d.world, st, &err);
-    }
-    char *corpus_lines = NULL, job_hash[160] = "", model_hash[32], sae_hash[32], tok_hash[32];
-    size_t cl = 1;
-    for (int64_t i = 0; i < n_shards; i++)
-        cl += strlen(shards[i]) + 1;
-    corpus_lines = calloc(cl, 1);
-    for (int64_t i = 0; corpus_lines && i < n_shards; i++) {
-        strcat(corpus_lines, shards[i]);
-        if (i + 1 < n_shards) strcat(corpus_lines, "\n");
-    }
-    if (st == GSAE_OK && h.d.rank == 0 && o->progress_csv) {
+    st = harvest_open(&h, o, st, &err);
+    char *corpus_lines = corpus_lines_of(shards, n_shards);
+    if (st == GSAE_OK && h.e.d.rank == 0 && o->progress_csv)
         /* best effort, as the progress lines on stderr: a failure leaves the writer closed */
         csv_writer_open(&h.progress_csv, o->progress_csv, &results_harvest_progress, NULL, 0, true,
                         NULL);
-    }
-    int64_t max_windows = o->max_tokens > 0 ? (o->max_tokens + o->context - 1) / o->context : 0;
-    h.max_tokens = max_windows * o->context;
-    /* a round of at least two micro-batches per stage keeps the pipeline full for most of it */
-    int64_t wpr = o->wpr > 0 ? o->wpr : 2 * h.plan.n_stages * o->wpmb;
-    if (st == GSAE_OK && corpus_lines) {
-        store_id_hex(h.ck.config_hash, model_hash, sizeof model_hash);
-        store_id_hex(h.sae_hash, sae_hash, sizeof sae_hash);
-        store_id_hex(h.tok_hash, tok_hash, sizeof tok_hash);
-        struct store_id_harvest id = {model_hash,
-                                      sae_hash,
-                                      tok_hash,
-                                      h.layer,
-                                      o->context,
-                                      o->wpp,
-                                      max_windows,
-                                      o->top_k,
-                                      o->resid,
-                                      o->s.compute == GEMMA_COMPUTE_BF16,
-                                      o->s.sae_compute == GEMMA_COMPUTE_BF16};
-        store_id_harvest_job(&id, corpus_lines, job_hash, sizeof job_hash);
-        struct store_meta meta = {
-            .model = o->s.model_dir,
-            .model_config_hash = model_hash,
-            .sae_source = o->s.sae_path,
-            .sae_hash = sae_hash,
-            .tokenizer_hash = tok_hash,
-            .corpus = corpus_lines,
-            .job = "gsae harvest",
-            .layer = h.layer,
-            .context_size = o->context,
-            .bos_token_id = h.tk.bos_id,
-            .d_sae = h.d_sae,
-            .d_model = h.cfg.d_model,
-            .windows_per_part = o->wpp,
-            .resid = o->resid,
-        };
-        struct pstore_config cfg = {
-            .dir = o->out,
-            .meta = &meta,
-            .job_hash = job_hash,
-            .corpus = {(const char *const *)shards, n_shards, o->on_bad, 0, on_warning, NULL},
-            .tokenizer = {tok_encode, &h},
-            .stats = {h.d_sae, o->top_k, 16, 8, false},
-            .ranks_per_replica = h.d.n_stages,
-            .max_windows = max_windows,
-            .round_windows = wpr,
-            .stop = stop,
-            .progress = on_progress,
-            .progress_ctx = &h,
-        };
-        struct pstore_encoder enc = {encode_round, &h};
-        struct pstore_result res;
-        st = pstore_harvest(MPI_COMM_WORLD, &cfg, &enc, &res, &err);
-        int writer0 = h.d.n_stages - 1;
-        if (st == GSAE_OK || st == GSAE_EINTR) st = summary(&h, &res, writer0, st, &err);
-        if (st == GSAE_OK && h.d.rank == 0 && o->freq_csv)
-            st = write_freq(o->out, o->freq_csv, &err);
-    }
+    if (st == GSAE_OK && corpus_lines)
+        st = harvest_store(&h, o, shards, n_shards, corpus_lines, stop, &err);
     int rc = 0;
     if (st == GSAE_EINTR) {
         if (cli_world_rank() == 0)
@@ -576,6 +429,14 @@ static int run(const struct harvest_opts *o)
     corpus_paths_free(shards, n_shards);
     harvest_close(&h);
     return rc;
+}
+
+/* Does the command line name an SAE (which then replaces the job's)? */
+static bool has_sae_option(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--sae") || !strncmp(argv[i], "--sae=", 6)) return true;
+    return false;
 }
 
 /* argv with the [harvest] section of a job file in front of the command line's own options
@@ -618,6 +479,7 @@ static int job_argv(struct job *job, const char *path, int argc, char **argv, ch
             !strcmp(e->key, "ranks") || !strcmp(e->key, "args") || !strcmp(e->key, "launcher") ||
             !strcmp(e->value, "false"))
             continue;
+        if (!strcmp(e->key, "sae") && has_sae_option(argc, argv)) continue;
         size_t len = strlen(e->key) + 3;
         if (!(names[*n_owned] = malloc(len))) return 1;
         snprintf(names[*n_owned], len, "--%s", e->key);

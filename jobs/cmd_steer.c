@@ -87,6 +87,7 @@ static int parse(int argc, char **argv, struct sae_session_opts *o, struct steer
     struct steer_args a;
     int rc = opt_parse(&steer_cmd, argc, argv, &a);
     if (rc != OPT_RUN) return rc == 0 ? -1 : rc;
+    if (sae_session_opts_saes(&a.s, "steer", false) != 0) return 2;
     if (a.greedy) a.so.temperature = 0;
     if (!sae_cli_f64_list(a.strengths, &a.so.strengths, &a.so.n_strengths)) {
         fprintf(stderr, "gsae steer: --strengths '%s': expected comma-separated numbers\n",
@@ -136,16 +137,16 @@ static enum gsae_status steer_batch(struct sae_session *s, const struct steer_op
                                       .steer_feature = so->feature,
                                       /* the product in double, then f32, as the notebook's torch */
                                       .steer_coef = (float)(so->max_act * strengths[i])};
-        st = intervene_init(&iv[i], &spec, &s->sae, s->n_prompt, err);
+        st = intervene_init(&iv[i], &spec, s->sae, s->n_prompt, err);
     }
-    st = dist_agree(s->d.world, st, err);
+    st = dist_agree(s->e.d.world, st, err);
     if (st == GSAE_OK)
         st = sae_session_generate_many(s, s->prompt, s->n_prompt, s->owns_layer ? iv : NULL, n,
                                        so->max_new, (float)so->temperature, (uint64_t)so->seed, out,
                                        err);
     for (int64_t i = 0; i < n; i++)
         intervene_free(&iv[i]);
-    if (st != GSAE_OK || s->d.rank != 0) return st;
+    if (st != GSAE_OK || s->e.d.rank != 0) return st;
     for (int64_t i = 0; i < n; i++)
         steer_record(s, so, strengths[i], out + i * so->max_new, runs, csv);
     return GSAE_OK;
@@ -178,14 +179,14 @@ int cmd_steer(int argc, char **argv)
     int32_t *tokens = calloc((size_t)(so.max_new * MATMUL_SMALL_ROWS) + 1, sizeof *tokens);
     if (st == GSAE_OK && (!tokens || !so.strengths))
         st = gsae_fail(&err, GSAE_ENOMEM, "out of memory");
-    if (st == GSAE_OK && s.d.rank == 0 && so.csv_path) {
+    if (st == GSAE_OK && s.e.d.rank == 0 && so.csv_path) {
         st = csv_writer_open(&csv, so.csv_path, &results_steer, NULL, 0, false, &err);
     }
-    if (s.d.world) st = dist_agree(s.d.world, st, &err);
+    if (s.e.d.world) st = dist_agree(s.e.d.world, st, &err);
     json_t *runs = json_array();
     for (int64_t p = 0; st == GSAE_OK && p < s.n_prompts; p++) {
         sae_session_select(&s, p);
-        if (s.d.rank == 0 && s.n_prompts > 1)
+        if (s.e.d.rank == 0 && s.n_prompts > 1)
             printf("== %s (%lld tokens)\n", s.prompt_name, (long long)s.n_prompt);
         for (int64_t k = 0, g; st == GSAE_OK && k < so.n_strengths; k += g) {
             g = sae_session_group(&s, s.n_prompt, so.n_strengths - k);
@@ -194,7 +195,7 @@ int cmd_steer(int argc, char **argv)
     }
     if (st == GSAE_OK) st = csv_writer_close(&csv, &err);
     csv_writer_close(&csv, NULL);
-    if (st == GSAE_OK && s.d.rank == 0 && so.json_path) {
+    if (st == GSAE_OK && s.e.d.rank == 0 && so.json_path) {
         json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:f, s:O}", "command", "steer",
                                 "model", o.model_dir, "sae", o.sae_path, "layer",
                                 (json_int_t)s.layer, "feature", (json_int_t)so.feature, "max_act",

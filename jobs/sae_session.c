@@ -164,62 +164,20 @@ static enum gsae_status load_tokenizer(struct sae_session *s, const struct sae_s
     return st;
 }
 
-/* Config, plan, communicators, this stage's tensors, the SAE where the layer runs. */
+/* The model's configuration, the tokenizer and the prompts: local, the same on every rank. */
 static enum gsae_status open_local(struct sae_session *s, const struct sae_session_opts *o,
                                    struct gsae_error *err)
 {
-    enum gsae_status st = ckpt_config_load(o->model_dir, &s->cfg, err);
+    enum gsae_status st = GSAE_OK;
+    if (!o->model_dir || !o->sae_path)
+        st = gsae_fail(err, GSAE_EINVAL, "--model and --sae are required");
+    if (st == GSAE_OK) st = ckpt_config_load(o->model_dir, &s->cfg, err);
     if (st == GSAE_OK) st = load_tokenizer(s, o, err);
     if (st == GSAE_OK) st = read_prompts(s, o, err);
     if (st == GSAE_OK) sae_session_select(s, 0);
     for (int64_t i = 0; i < s->n_prompts; i++)
         s->max_prompt = s->prompt_len[i] > s->max_prompt ? s->prompt_len[i] : s->max_prompt;
-    struct plan_options po = {.n_ranks = cli_world_size(),
-                              .n_stages = o->n_stages,
-                              .with_logits = true,
-                              .dtype = GSAE_DTYPE_BF16,
-                              .ctx_len = s->max_prompt,
-                              .layers = o->layers};
-    if (st == GSAE_OK) st = plan_make(&s->plan, &s->cfg, &po, err);
     return st;
-}
-
-static enum gsae_status open_stage(struct sae_session *s, const char *cmd,
-                                   const struct sae_session_opts *o, struct gsae_error *err)
-{
-    const struct plan_stage *ps = &s->plan.stages[s->d.stage_index];
-    struct ckpt_select sel = {ps->layer_begin, ps->layer_end, ps->has_embed || ps->has_unembed,
-                              ps->has_unembed};
-    enum gsae_status st = ckpt_open(&s->ck, o->model_dir, &sel, err);
-    if (st == GSAE_OK)
-        st = gemma_weights_check(&s->ck.cfg, &s->ck.w, ps->layer_begin, ps->layer_end,
-                                 ps->has_unembed, err);
-    if (st != GSAE_OK) return st;
-    /* Every rank learns the layer (--layer, or the file's metadata); only the stages that run
-     * it read the weights, so the other ranks never hold a copy of a large SAE. */
-    st = sae_probe(o->sae_path, &s->info, err);
-    if (st == GSAE_OK) st = sae_check_layer(&s->info, o->layer, err);
-    if (st != GSAE_OK) return st;
-    s->layer = o->layer >= 0 ? o->layer : s->info.layer;
-    if (s->layer < 0)
-        return gsae_fail(err, GSAE_EINVAL,
-                         "%s: the file does not say which layer it hooks; give --layer",
-                         s->info.path);
-    if (s->layer >= s->cfg.n_layers)
-        return gsae_fail(err, GSAE_EINVAL, "%s: hook layer %lld does not exist (%lld layers)",
-                         s->info.path, (long long)s->layer, (long long)s->cfg.n_layers);
-    s->owns_layer = ps->layer_begin <= s->layer && s->layer < ps->layer_end;
-    if (!s->owns_layer) return GSAE_OK;
-    sae_info_free(&s->info);
-    char warning[1024] = "";
-    st = sae_load(o->sae_path, &s->sae, &s->info, err);
-    if (st == GSAE_OK)
-        st = sae_check_model(&s->info, &s->sae, &s->cfg, s->ck.model_name, o->layer, &s->layer,
-                             warning, sizeof warning, err);
-    if (st != GSAE_OK) return st;
-    if (warning[0] && s->d.replica == 0) fprintf(stderr, "gsae %s: warning: %s\n", cmd, warning);
-    s->d_sae = s->sae.d_sae;
-    return GSAE_OK;
 }
 
 enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
@@ -229,52 +187,49 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
     memset(s, 0, sizeof *s);
     s->layer = -1;
     s->sae_bf16 = o->sae_compute == GEMMA_COMPUTE_BF16;
-    enum gsae_status st = GSAE_OK;
-    if (!o->model_dir || !o->sae_path)
-        st = gsae_fail(err, GSAE_EINVAL, "--model and --sae are required");
-    if (st == GSAE_OK) st = open_local(s, o, err);
-    st = dist_agree(MPI_COMM_WORLD, st, err);
-    if (st == GSAE_OK) st = dist_open(&s->d, MPI_COMM_WORLD, s->plan.n_stages, err);
-    if (st == GSAE_OK) {
-        st = open_stage(s, cmd, o, err);
-        st = dist_agree(s->d.world, st, err);
-    }
-    if (st == GSAE_OK) /* d_sae from the stages that loaded the SAE */
-        st = GSAE_MPI(MPI_Allreduce(MPI_IN_PLACE, &s->d_sae, 1, MPI_INT64_T, MPI_MAX, s->d.world),
-                      err);
-    if (st == GSAE_OK && s->d_sae == 0)
-        st = gsae_fail(err, GSAE_EINVAL, "no pipeline stage runs layer %lld (see --layers)",
-                       (long long)s->layer);
-    if (st == GSAE_OK) st = dist_threads_choose(&s->d, o->n_threads, &s->n_threads, err);
-    if (st == GSAE_OK) {
-        dist_threads_apply(s->n_threads);
-        s->max_group = o->max_group > 1 ? o->max_group : 1;
-        int64_t mb_first[2] = {0, s->max_group};
-        int64_t *n_tok = malloc((size_t)s->max_group * sizeof *n_tok);
-        if (!n_tok) st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
-        for (int64_t i = 0; n_tok && i < s->max_group; i++)
-            n_tok[i] = s->max_prompt + max_extra;
-        if (st == GSAE_OK) {
-            struct pipe_work work = {s->max_group, NULL, n_tok, 1, mb_first};
-            struct pipe_limits lim;
-            pipe_limits_of_work(&work, max_extra, s->d.n_replicas, &lim);
-            lim.compute = o->compute;
-            st = pipe_open(&s->p, &s->d, &s->plan, &s->cfg, &s->ck.w, &lim, s->n_threads, err);
-        }
-        free(n_tok);
-        st = dist_agree(s->d.world, st, err);
+    enum gsae_status st = open_local(s, o, err);
+    s->max_group = o->max_group > 1 ? o->max_group : 1;
+    int64_t mb_first[2] = {0, s->max_group};
+    int64_t *n_tok = malloc((size_t)s->max_group * sizeof *n_tok);
+    if (st == GSAE_OK && !n_tok) st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    for (int64_t i = 0; n_tok && i < s->max_group; i++)
+        n_tok[i] = s->max_prompt + max_extra;
+    struct pipe_work shape = {s->max_group, NULL, n_tok, 1, mb_first};
+    struct engine_sae saes[SAE_SESSION_MAX_SAES] = {{o->sae_path, o->layer}};
+    for (int j = 1; j < o->n_saes && j < SAE_SESSION_MAX_SAES; j++)
+        saes[j] = (struct engine_sae){o->sae_paths[j], o->layer};
+    struct engine_config cfg = {.model_dir = o->model_dir,
+                                .n_stages = o->n_stages,
+                                .layers = o->layers,
+                                .n_threads = o->n_threads,
+                                .dtype = GSAE_DTYPE_BF16,
+                                .ctx_len = s->max_prompt,
+                                .saes = saes,
+                                .n_saes = o->n_saes > 1 ? o->n_saes : 1,
+                                .warn_model_name = true,
+                                .shape = &shape,
+                                .n_new = max_extra,
+                                .compute = o->compute,
+                                .local = st};
+    st = engine_open(engine_job_comm(), &cfg, &s->e, err);
+    free(n_tok);
+    if (s->e.n_hooks >= 1) {
+        const struct engine_hook *h = &s->e.hooks[0];
+        s->sae = &s->e.hooks[0].sae;
+        s->owns_layer = h->owned;
+        s->layer = h->layer;
+        s->d_sae = h->d_sae;
+        s->n_threads = s->e.n_threads;
+        for (int64_t j = 0; st == GSAE_OK && j < s->e.n_hooks; j++)
+            if (s->e.hooks[j].warning[0] && s->e.d.replica == 0)
+                fprintf(stderr, "gsae %s: warning: %s\n", cmd, s->e.hooks[j].warning);
     }
     return st;
 }
 
 void sae_session_close(struct sae_session *s)
 {
-    pipe_close(&s->p);
-    ckpt_close(&s->ck);
-    dist_close(&s->d);
-    plan_free(&s->plan);
-    sae_params_free(&s->sae);
-    sae_info_free(&s->info);
+    engine_close(&s->e, true);
     if (s->has_tokenizer) tokenizer_free(&s->tk);
     for (int64_t i = 0; i < s->n_prompts; i++) {
         free(s->prompt_list[i]);
@@ -328,17 +283,29 @@ char *sae_session_decode(const struct sae_session *s, const int32_t *ids, int64_
     return out;
 }
 
-static enum gsae_status hook_adapter(void *ctx, const struct pipe_rows *rows, const char *name,
-                                     int64_t layer, float *x, int64_t d_model,
-                                     struct gsae_error *err)
+static enum gsae_status intervene_sub(void *ctx, const struct engine_hook *hook,
+                                      const struct pipe_rows *rows, float *x, int64_t d_model,
+                                      struct gsae_error *err)
 {
-    return intervene_apply(ctx, name, layer, x, rows->batch, d_model, err);
+    return intervene_apply(ctx, "resid_post", hook->layer, x, rows->batch, d_model, err);
 }
 
-struct pipe_hook sae_session_hook(struct sae_session *s, struct intervene *iv)
+enum gsae_status sae_session_subscribe_hook(struct sae_session *s, int64_t j, struct intervene *iv,
+                                            struct gsae_error *err)
 {
-    (void)s;
-    return (struct pipe_hook){iv ? hook_adapter : NULL, iv};
+    if (!iv || !s->e.hooks[j].owned) return GSAE_OK;
+    return engine_subscribe(&s->e, j, (struct engine_sub){intervene_sub, iv}, err);
+}
+
+enum gsae_status sae_session_subscribe(struct sae_session *s, struct intervene *iv,
+                                       struct gsae_error *err)
+{
+    return sae_session_subscribe_hook(s, 0, iv, err);
+}
+
+void sae_session_unsubscribe(struct sae_session *s)
+{
+    engine_unsubscribe_all(&s->e);
 }
 
 struct logits_sink {
@@ -365,16 +332,16 @@ enum gsae_status sae_session_logits(struct sae_session *s, const int32_t *tokens
     int64_t mb_first[2] = {0, 1};
     const int32_t *seqs[1] = {tokens};
     struct pipe_work work = {1, seqs, &n, 1, mb_first};
-    struct pipe_hook hook = sae_session_hook(s, s->owns_layer ? iv : NULL);
     struct dist_blob mine = {.name = "logits", .n = 0, .data = NULL};
     struct logits_sink ls = {rows_wanted, n_wanted, s->cfg.n_vocab, NULL};
-    bool last = s->p.stage.has_unembed && s->p.replica == 0;
+    bool last = s->e.p.stage.has_unembed && s->e.p.replica == 0;
     if (last && n_wanted > 0 &&
         !(ls.out = malloc((size_t)(n_wanted * s->cfg.n_vocab) * sizeof(float))))
         return gsae_fail(err, GSAE_ENOMEM, "out of memory for logits");
     struct pipe_sink sink = {sink_logits, &ls};
-    enum gsae_status st =
-        pipe_prefill(&s->p, &work, hook.fn ? &hook : NULL, n_wanted > 0 ? &sink : NULL, err);
+    enum gsae_status st = sae_session_subscribe(s, iv, err);
+    if (st == GSAE_OK) st = engine_prefill(&s->e, &work, n_wanted > 0 ? &sink : NULL, err);
+    sae_session_unsubscribe(s);
     if (st == GSAE_OK && n_wanted > 0) {
         if (last) {
             mine.n = n_wanted * s->cfg.n_vocab;
@@ -382,8 +349,8 @@ enum gsae_status sae_session_logits(struct sae_session *s, const int32_t *tokens
         }
         struct dist_blob *all = NULL;
         int64_t n_all = 0;
-        st = dist_collect(&s->d, &mine, last ? 1 : 0, &all, &n_all, err);
-        if (st == GSAE_OK && s->d.rank == 0)
+        st = dist_collect(&s->e.d, &mine, last ? 1 : 0, &all, &n_all, err);
+        if (st == GSAE_OK && s->e.d.rank == 0)
             for (int64_t i = 0; i < n_all; i++)
                 if (strcmp(all[i].name, "logits") == 0)
                     memcpy(logits, all[i].data, (size_t)all[i].n * sizeof(float));
@@ -415,14 +382,15 @@ enum gsae_status sae_session_generate(struct sae_session *s, const int32_t *toke
     int64_t mb_first[2] = {0, 1};
     const int32_t *seqs[1] = {tokens};
     struct pipe_work work = {1, seqs, &n, 1, mb_first};
-    struct pipe_hook hook = sae_session_hook(s, s->owns_layer ? iv : NULL);
     struct pick_ctx pc;
     struct sampler_params sp = {.temperature = temperature, .top_k = 0, .top_p = 1.0f};
     enum gsae_status st = sampler_init(&pc.sm, &sp, s->cfg.n_vocab, err);
     if (st != GSAE_OK) return st;
     rng_seed(&pc.rng, seed);
     struct pipe_sampler sampler = {pick, &pc};
-    st = pipe_generate(&s->p, &work, n_new, hook.fn ? &hook : NULL, &sampler, out, err);
+    st = sae_session_subscribe(s, iv, err);
+    if (st == GSAE_OK) st = engine_generate(&s->e, &work, n_new, &sampler, out, err);
+    sae_session_unsubscribe(s);
     sampler_free(&pc.sm);
     return st;
 }
@@ -432,8 +400,8 @@ struct many_hook {
     struct intervene *ivs;
 };
 
-static enum gsae_status many_hook_fn(void *ctx, const struct pipe_rows *rows, const char *name,
-                                     int64_t layer, float *x, int64_t d_model,
+static enum gsae_status many_hook_fn(void *ctx, const struct engine_hook *hook,
+                                     const struct pipe_rows *rows, float *x, int64_t d_model,
                                      struct gsae_error *err)
 {
     struct many_hook *mh = ctx;
@@ -442,8 +410,8 @@ static enum gsae_status many_hook_fn(void *ctx, const struct pipe_rows *rows, co
     int64_t row = 0;
     for (int64_t i = 0; st == GSAE_OK && i < b->n_seq; i++) {
         struct gemma_batch one = {1, b->n_tok[i], b->slot + i, b->pos0 + i, b->n_tok + i};
-        st = intervene_apply(&mh->ivs[rows->seq[i]], name, layer, x + row * d_model, &one, d_model,
-                             err);
+        st = intervene_apply(&mh->ivs[rows->seq[i]], "resid_post", hook->layer, x + row * d_model,
+                             &one, d_model, err);
         row += b->n_tok[i];
     }
     return st;
@@ -493,13 +461,14 @@ enum gsae_status sae_session_generate_many(struct sae_session *s, const int32_t 
     }
     struct pipe_work work = {n_seq, seqs, lens, 1, mb_first};
     struct many_hook mh = {ivs};
-    struct pipe_hook hook = {many_hook_fn, &mh};
     struct sampler_params sp = {.temperature = temperature, .top_k = 0, .top_p = 1.0f};
     enum gsae_status st = sampler_init(&mp.sm, &sp, s->cfg.n_vocab, err);
     if (st == GSAE_OK) {
         struct pipe_sampler sampler = {many_pick_fn, &mp};
-        st = pipe_generate(&s->p, &work, n_new, s->owns_layer && ivs ? &hook : NULL, &sampler, out,
-                           err);
+        if (s->owns_layer && ivs)
+            st = engine_subscribe(&s->e, 0, (struct engine_sub){many_hook_fn, &mh}, err);
+        if (st == GSAE_OK) st = engine_generate(&s->e, &work, n_new, &sampler, out, err);
+        sae_session_unsubscribe(s);
         sampler_free(&mp.sm);
     }
     free(seqs), free(lens), free(mp.rng);

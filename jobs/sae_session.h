@@ -1,10 +1,10 @@
 /* sae_session.h: a model split over the job's ranks as a pipeline, with an SAE at resid_post.L
  * on the stage that owns layer L: the common set-up of `gsae features`, `steer` and `ablate`.
  *
- * Every rank reads the config, plans the stages (mpi/plan.h), maps only its stage's tensors
- * and opens its pipeline stage; the stage owning the hooked layer also loads and checks the
- * SAE (d_in against hidden_size, the layer, the model name as a warning). Each fallible step is
- * agreed across ranks, so all fail together with the message of the rank that failed. Runs
+ * The pipeline stands up through mpi/engine.h (config, plan, this stage's tensors, the SAE
+ * loaded and checked on the stage owning the hooked layer, the pipe); each fallible step is
+ * agreed across ranks, so all fail together with the message of the rank that failed.
+ * Interventions are subscribers of the engine's hook at resid_post.L. Runs
  * are one sequence at a time (one micro-batch), so results do not depend on the layout.
  * Prompts come as text (tokenized with the Gemma-2 tokenizer on every rank), an ARC task
  * (the notebook's prompt) or explicit ids; with --arc DIR, --prompt and --prompts name tasks
@@ -18,11 +18,14 @@
 #include "../io/ckpt.h"
 #include "../io/sae_io.h"
 #include "../mpi/dist.h"
+#include "../mpi/engine.h"
 #include "../mpi/pipe.h"
 #include "../mpi/plan.h"
 #include "../src/intervene.h"
 #include "../src/tokenizer.h"
 #include "opt.h"
+
+#define SAE_SESSION_MAX_SAES 16
 
 /* Options every SAE command takes (parsed by sae_session_parse). */
 struct sae_session_opts {
@@ -35,21 +38,27 @@ struct sae_session_opts {
     enum gemma_compute compute;     /* --compute f32|bf16 (default f32) */
     enum gemma_compute sae_compute; /* --sae-compute f32|bf16: the encoder's x W_enc */
     int64_t max_group; /* sequences generated together by sae_session_generate_many (0: 1) */
+    /* several SAEs (a command that reports per hook): every --sae in order, sae_path the first;
+     * each hooks the layer its file names (layer must be -1) */
+    const char *sae_paths[SAE_SESSION_MAX_SAES];
+    int n_saes;
+    struct opt_list sae_list; /* --sae as parsed (sae_session_opts_saes moves it to the above) */
 };
 
+/* After opt_parse: every --sae of o->sae_list into sae_paths / n_saes (sae_path the first), the
+ * list freed. A command that takes one SAE (several = false) refuses more, printing why under
+ * cmd's name. Returns 0, or the exit status 2. */
+int sae_session_opts_saes(struct sae_session_opts *o, const char *cmd, bool several);
+
 struct sae_session {
-    struct dist d;
-    struct plan plan;
-    struct ckpt ck;
-    struct pipe p;
-    struct gemma_config cfg;
+    struct engine e;         /* the pipeline; hook 0 is the SAE's resid_post.L (mpi/engine.h) */
+    struct gemma_config cfg; /* the model's, read before the engine (prompt ids are checked) */
     int n_threads;
-    bool owns_layer;       /* this stage runs the hooked layer: the SAE is loaded here */
-    struct sae_params sae; /* loaded on the owning stage only */
-    struct sae_info info;
-    bool sae_bf16;        /* --sae-compute bf16 */
-    int64_t layer, d_sae; /* on every rank */
-    struct tokenizer tk;  /* loaded when a tokenizer is given or found */
+    bool owns_layer;        /* this stage runs the hooked layer: the SAE is loaded here */
+    struct sae_params *sae; /* &e.hooks[0].sae: loaded on the owning stage only */
+    bool sae_bf16;          /* --sae-compute bf16 */
+    int64_t layer, d_sae;   /* on every rank */
+    struct tokenizer tk;    /* loaded when a tokenizer is given or found */
     bool has_tokenizer;
     int32_t *prompt; /* (n_prompt) ids, <bos> first: the selected prompt (borrowed) */
     int64_t n_prompt;
@@ -72,8 +81,8 @@ extern const struct opt sae_session_model_opts[];
 extern const struct opt sae_session_prompt_opts[];
 
 /* Open everything for prompts of up to max_extra tokens beyond the longest prompt (answers
- * or generated tokens); prompt 0 is selected. Collective on MPI_COMM_WORLD; on failure every rank
- * returns the same status and s may be passed to sae_session_close. */
+ * or generated tokens); prompt 0 is selected. Collective on the job (engine_open); on failure every
+ * rank returns the same status and s may be passed to sae_session_close. */
 enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
                                   const struct sae_session_opts *o, int64_t max_extra,
                                   struct gsae_error *err);
@@ -95,8 +104,16 @@ enum gsae_status sae_session_tokenize(struct sae_session *s, const char *text, b
  * when there is no tokenizer. */
 char *sae_session_decode(const struct sae_session *s, const int32_t *ids, int64_t n);
 
-/* The pipe hook that runs iv (NULL on ranks that do not own the layer). */
-struct pipe_hook sae_session_hook(struct sae_session *s, struct intervene *iv);
+/* Subscribe iv (when not NULL and this stage owns the layer) to the SAE's hook until the next
+ * sae_session_unsubscribe. Local. */
+enum gsae_status sae_session_subscribe(struct sae_session *s, struct intervene *iv,
+                                       struct gsae_error *err);
+
+/* The same for hook j of the session's engine (s->e.hooks[j]): iv runs on the stage owning its
+ * layer. Local. */
+enum gsae_status sae_session_subscribe_hook(struct sae_session *s, int64_t j, struct intervene *iv,
+                                            struct gsae_error *err);
+void sae_session_unsubscribe(struct sae_session *s);
 
 /* Prefill tokens (n) with iv (may be NULL) at the hooked layer; logits of the rows listed in
  * rows_wanted (n_wanted, ascending) land on rank 0 in logits (n_wanted, n_vocab). Collective. */

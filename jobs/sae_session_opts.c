@@ -1,5 +1,7 @@
 /* sae_session_opts.c: the option tables every SAE command shares (see sae_session.h). */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "sae_session.h"
 
@@ -11,7 +13,7 @@ static const struct opt_choice auto_stages[] = {{"auto", 0}, {0}};
 const struct opt sae_session_model_opts[] = {
     {"model", OPT_STR, O(model_dir), .flags = OPT_REQUIRED, .meta = "MODEL",
      .help = "Gemma-2 checkpoint: a directory, a hub repo id or a cache folder"},
-    {"sae", OPT_STR, O(sae_path), .flags = OPT_REQUIRED, .meta = "SAE",
+    {"sae", OPT_LIST, O(sae_list), .flags = OPT_REQUIRED, .meta = "SAE",
      .help = "Gemma Scope params.npz, a SAELens directory, or a Gemma Scope id"},
     {"layer", OPT_I64, O(layer), "-1", 0, 100000, .meta = "L",
      .help = "hooked layer, resid_post.L (default: the SAE's own)"},
@@ -41,3 +43,21 @@ const struct opt sae_session_prompt_opts[] = {
     {0},
 };
 #undef O
+
+int sae_session_opts_saes(struct sae_session_opts *o, const char *cmd, bool several)
+{
+    struct opt_list *l = &o->sae_list;
+    int rc = 0;
+    if (l->n > (several ? SAE_SESSION_MAX_SAES : 1)) {
+        fprintf(stderr, "gsae %s: %d --sae given; it takes %s\n", cmd, l->n,
+                several ? "at most 16" : "one");
+        rc = 2;
+    }
+    o->n_saes = 0;
+    for (int i = 0; rc == 0 && i < l->n; i++)
+        o->sae_paths[o->n_saes++] = l->v[i];
+    o->sae_path = o->n_saes > 0 ? o->sae_paths[0] : NULL;
+    free(l->v);
+    *l = (struct opt_list){0};
+    return rc;
+}

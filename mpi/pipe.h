@@ -30,7 +30,8 @@
  *
  * Errors: a failure before the stream starts should be agreed with dist_agree by the caller.
  * A failure during a stream returns its status on the failing rank while its partners are
- * blocked in receives: the caller (jobs/) reports the message and calls MPI_Abort.
+ * blocked in receives: the caller reports the message and ends the job (dist_abort,
+ * mpi/dist_engine.h).
  */
 #pragma once
 

@@ -1,7 +1,10 @@
 /* pipe_attrib.c: metric gradients through the pipeline in reverse (see pipe_attrib.h). */
 #include "pipe_attrib.h"
 
+#include "../src/attrib.h"
+
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,5 +150,41 @@ enum gsae_status pipe_attrib_backward(struct pipe_attrib *a, struct pipe *p,
         st = GSAE_MPI(
             MPI_Send(a->g, count, MPI_FLOAT, p->stage_index - 1, TAG_ATTRIB_GRAD, p->dist->pipe),
             err);
+    return st;
+}
+
+/* On the stage owning L: encode resid_post.L, combine with g into blobs (counts per row,
+ * feature ids, activations, attributions: all exact in f32; error). */
+enum gsae_status pipe_attrib_blobs(const struct pipe_attrib *a, const struct sae_params *sp,
+                                   struct dist_blob *b, struct gsae_error *err)
+{
+    int64_t n = a->n_rows, d = sp->d_model;
+    struct sae_encoder enc = {0};
+    struct sae_acts acts = {0};
+    float *work = malloc((size_t)(n * d) * sizeof(float));
+    enum gsae_status st = work ? GSAE_OK : gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    if (st == GSAE_OK) st = sae_encoder_init(&enc, sp, 0, err);
+    if (st == GSAE_OK) st = sae_acts_init(&acts, n, 0, err);
+    if (st == GSAE_OK) st = sae_encode(&enc, a->resid, n, &acts, err);
+    const char *names[5] = {"count", "feature", "act", "attr", "error"};
+    int64_t lens[5] = {n, acts.nnz, acts.nnz, acts.nnz, n};
+    for (int k = 0; k < 5 && st == GSAE_OK; k++) {
+        snprintf(b[k].name, sizeof b[k].name, "%s", names[k]);
+        b[k].n = lens[k];
+        if (!(b[k].data = malloc((size_t)(lens[k] + 1) * sizeof(float))))
+            st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    }
+    if (st == GSAE_OK) {
+        attrib_combine(sp, a->resid, &acts, a->g, b[3].data, b[4].data, work);
+        for (int64_t r = 0; r < n; r++)
+            b[0].data[r] = (float)(acts.row_ptr[r + 1] - acts.row_ptr[r]);
+        for (int64_t e = 0; e < acts.nnz; e++) {
+            b[1].data[e] = (float)acts.feature[e];
+            b[2].data[e] = acts.value[e];
+        }
+    }
+    free(work);
+    sae_acts_free(&acts);
+    sae_encoder_free(&enc);
     return st;
 }

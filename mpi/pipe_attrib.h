@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "../src/backward.h"
+#include "../src/sae.h"
 #include "pipe.h"
 
 struct pipe_attrib {
@@ -51,3 +52,9 @@ enum gsae_status pipe_attrib_forward(struct pipe_attrib *a, struct pipe *p,
 enum gsae_status pipe_attrib_backward(struct pipe_attrib *a, struct pipe *p,
                                       const struct gemma_metric *m, double *metric,
                                       bool *have_metric, struct gsae_error *err);
+
+/* On the stage owning L, after the backward pass: encode resid_post.L with sp and combine with
+ * the gradient into five blobs b[0..4] (malloc'd data, the caller frees): "count" (features per
+ * row), "feature" (ids), "act", "attr" (all exact in f32) and "error" (per row). Local. */
+enum gsae_status pipe_attrib_blobs(const struct pipe_attrib *a, const struct sae_params *sp,
+                                   struct dist_blob *b, struct gsae_error *err);

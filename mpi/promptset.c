@@ -84,12 +84,13 @@ static enum gsae_status keep_row(struct last_ctx *c, int64_t i, int64_t seq, str
 }
 
 /* Hook on the owning stage: encode the last row of every sequence of the micro-batch. */
-static enum gsae_status last_rows_hook(void *ctx, const struct pipe_rows *rows, const char *name,
-                                       int64_t layer, float *x, int64_t d_model,
+static enum gsae_status last_rows_hook(void *ctx, const struct engine_hook *hook,
+                                       const struct pipe_rows *rows, float *x, int64_t d_model,
                                        struct gsae_error *err)
 {
     struct last_ctx *c = ctx;
-    if (layer != c->layer || strcmp(name, "resid_post") != 0 || rows->step != 0) return GSAE_OK;
+    (void)hook;
+    if (rows->step != 0) return GSAE_OK;
     const struct gemma_batch *b = rows->batch;
     int64_t end = 0;
     for (int64_t i = 0; i < b->n_seq; i++) {
@@ -160,26 +161,24 @@ static enum gsae_status last_ctx_init(struct last_ctx *c, const struct pipe *p,
     return st;
 }
 
-enum gsae_status promptset_last_acts(struct pipe *p, const struct dist *d,
-                                     const struct pipe_work *work, int64_t layer,
-                                     const struct sae_params *sae, float **acts, int64_t *d_sae,
-                                     struct gsae_error *err)
+enum gsae_status promptset_last_acts(struct engine *e, int64_t hook, const struct pipe_work *work,
+                                     float **acts, int64_t *d_sae, struct gsae_error *err)
 {
     *acts = NULL;
     *d_sae = 0;
-    struct last_ctx c = {.layer = layer};
+    const struct engine_hook *h = &e->hooks[hook];
+    struct last_ctx c = {.layer = h->layer};
     struct dist_blob *all = NULL;
     int64_t n_all = 0;
-    bool owner = layer >= p->stage.layer_begin && layer < p->stage.layer_end;
-    enum gsae_status st = owner ? last_ctx_init(&c, p, sae, err) : GSAE_OK;
-    st = dist_agree(d->world, st, err);
-    if (st == GSAE_OK) {
-        struct pipe_hook hook = {last_rows_hook, &c};
-        st = pipe_prefill(p, work, owner ? &hook : NULL, NULL, err);
-    }
-    if (st == GSAE_OK) st = dist_collect(d, c.blobs, c.n_blobs, &all, &n_all, err);
-    if (st == GSAE_OK && d->rank == 0)
-        st = assemble(all, n_all, work->n_seq, layer, acts, d_sae, err);
+    enum gsae_status st = h->owned ? last_ctx_init(&c, &e->p, &h->sae, err) : GSAE_OK;
+    if (st == GSAE_OK && h->owned)
+        st = engine_subscribe(e, hook, (struct engine_sub){last_rows_hook, &c}, err);
+    st = dist_agree(e->d.world, st, err);
+    if (st == GSAE_OK) st = engine_prefill(e, work, NULL, err);
+    engine_unsubscribe_all(e);
+    if (st == GSAE_OK) st = dist_collect(&e->d, c.blobs, c.n_blobs, &all, &n_all, err);
+    if (st == GSAE_OK && e->d.rank == 0)
+        st = assemble(all, n_all, work->n_seq, h->layer, acts, d_sae, err);
     dist_blobs_free(all, n_all);
     last_ctx_free(&c);
     return st;

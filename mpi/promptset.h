@@ -6,8 +6,9 @@
  * take disjoint prompts (micro-batch m goes to replica m % n_replicas, see pipe.h). Sequences
  * are packed without padding: a sequence's last row is its last real token.
  *
- * The stage that owns layer L encodes the last row of every sequence with the SAE (a hook on
- * "resid_post", layer L) and sends the dense feature vector (d_sae floats) to rank 0. With a
+ * The stage that owns layer L encodes the last row of every sequence with the SAE (a subscriber
+ * of the engine's hook at resid_post.L) and sends the dense feature vector (d_sae floats) to
+ * rank 0. With a
  * truncated plan (layers 0 .. L only, plan.h) that stage is the last one and no rank runs a
  * later layer.
  */
@@ -19,6 +20,7 @@
 #include "../src/gsae.h"
 #include "../src/sae.h"
 #include "dist.h"
+#include "engine.h"
 #include "pipe.h"
 
 /* The pipeline work of a tokenized prompt set: one sequence per prompt, one micro-batch per
@@ -36,14 +38,12 @@ enum gsae_status promptset_work_init(struct promptset_work *w, const struct prom
                                      struct gsae_error *err);
 void promptset_work_free(struct promptset_work *w);
 
-/* Run work through p and gather the SAE features of each sequence's last token at
- * resid_post.layer on rank 0 of d->world: *acts (n_seq, *d_sae) row-major, malloc'd on rank 0
- * (caller frees), NULL elsewhere. sae is needed on the ranks whose stage owns layer (NULL
- * elsewhere is fine). Collective on d->world: every rank calls it with the same work and layer.
- * Errors: GSAE_EINVAL (the owning stage has no SAE, or its width is not the model's),
- * GSAE_EINTERNAL on rank 0 when the plan does not run layer; a failure inside the stream
- * returns on the failing rank only (see pipe.h: the caller aborts the job). */
-enum gsae_status promptset_last_acts(struct pipe *p, const struct dist *d,
-                                     const struct pipe_work *work, int64_t layer,
-                                     const struct sae_params *sae, float **acts, int64_t *d_sae,
-                                     struct gsae_error *err);
+/* Run work through the engine and gather the SAE features of each sequence's last token at hook
+ * `hook` (resid_post.L) on rank 0 of e->d.world: *acts (n_seq, *d_sae) row-major, malloc'd on
+ * rank 0 (caller frees), NULL elsewhere. The last-token rows are a subscriber of the hook on the
+ * stage that owns L (other subscribers of the engine run too). Collective on e->d.world: every
+ * rank calls it with the same work and hook. Errors: GSAE_EINVAL (the SAE's width is not the
+ * model's), GSAE_EINTERNAL on rank 0 when not every prompt was encoded; a failure inside the
+ * stream returns on the failing rank only (see pipe.h: the caller aborts the job). */
+enum gsae_status promptset_last_acts(struct engine *e, int64_t hook, const struct pipe_work *work,
+                                     float **acts, int64_t *d_sae, struct gsae_error *err);

@@ -9,209 +9,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../io/dirs.h"
 #include "../io/featstats_nc.h"
 #include "dist.h"
-
-/* ---- agreement and statistics reduction ---- */
-
-/* A failed MPI call while agreeing: the ranks can no longer agree, and this rank's own failure
- * (if any) is kept in front of the MPI error so neither is lost. */
-static enum gsae_status agree_failed(enum gsae_status st, const struct gsae_error *mpi_err,
-                                     struct gsae_error *err)
-{
-    if (st != GSAE_OK && err) {
-        char own[GSAE_ERROR_MSG_LEN];
-        memcpy(own, err->msg, sizeof own);
-        return gsae_fail(err, GSAE_EMPI, "%s; then, agreeing on it: %s", own, mpi_err->msg);
-    }
-    if (err) *err = *mpi_err;
-    return GSAE_EMPI;
-}
-
-enum gsae_status pstore_agree(MPI_Comm comm, enum gsae_status st, struct gsae_error *err)
-{
-    struct gsae_error e;
-    int rank = 0, size = 1, mine = (int)st, worst = 0;
-    if (GSAE_MPI(MPI_Comm_rank(comm, &rank), &e) != GSAE_OK ||
-        GSAE_MPI(MPI_Comm_size(comm, &size), &e) != GSAE_OK ||
-        GSAE_MPI(MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, comm), &e) != GSAE_OK)
-        return agree_failed(st, &e, err);
-    if (worst == GSAE_OK) return GSAE_OK;
-    int who = st != GSAE_OK ? rank : size, first = size;
-    if (GSAE_MPI(MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm), &e) != GSAE_OK)
-        return agree_failed(st, &e, err);
-    char msg[GSAE_ERROR_MSG_LEN] = {0};
-    if (err) memcpy(msg, err->msg, sizeof msg);
-    int code = worst;
-    if (GSAE_MPI(MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, comm), &e) != GSAE_OK ||
-        GSAE_MPI(MPI_Bcast(&code, 1, MPI_INT, first, comm), &e) != GSAE_OK)
-        return agree_failed(st, &e, err);
-    msg[sizeof msg - 1] = '\0';
-    if (rank == first) return st;
-    return gsae_fail(err, (enum gsae_status)code, "rank %d failed: %s", first, msg);
-}
-
-/* The statistics as one byte buffer (same layout on every rank of a homogeneous job). */
-static size_t stats_bytes(const struct featstats *fs)
-{
-    size_t d = (size_t)fs->cfg.d_sae, k = (size_t)fs->cfg.top_k, c = (size_t)fs->ctx_len;
-    return sizeof(int64_t) +
-           d * (3 * sizeof(int64_t) + FEATSTATS_HIST_BINS * sizeof(int64_t) + sizeof(int64_t)) +
-           d * k * (sizeof(struct featstats_example) + c * sizeof(int32_t));
-}
-
-static void stats_copy(const struct featstats *fs, char *buf, bool pack)
-{
-    size_t d = (size_t)fs->cfg.d_sae, k = (size_t)fs->cfg.top_k, c = (size_t)fs->ctx_len;
-    struct {
-        void *p;
-        size_t n;
-    } fields[] = {
-        {(void *)&fs->n_tokens, sizeof(int64_t)},
-        {fs->fire_count, d * sizeof(int64_t)},
-        {fs->sum_hi, d * sizeof(uint64_t)},
-        {fs->sum_lo, d * sizeof(uint64_t)},
-        {fs->hist, d * FEATSTATS_HIST_BINS * sizeof(int64_t)},
-        {fs->top_n, d * sizeof(int64_t)},
-        {fs->top, d * k * sizeof(struct featstats_example)},
-        {fs->top_ctx, d * k * c * sizeof(int32_t)},
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        if (pack)
-            memcpy(buf, fields[i].p, fields[i].n);
-        else
-            memcpy(fields[i].p, buf, fields[i].n);
-        buf += fields[i].n;
-    }
-}
-
-enum gsae_status pstore_stats_reduce(MPI_Comm comm, struct featstats *fs, int root,
-                                     struct gsae_error *err)
-{
-    int rank = 0, size = 1, count = 0;
-    enum gsae_status st = GSAE_MPI(MPI_Comm_rank(comm, &rank), err);
-    if (st == GSAE_OK) st = GSAE_MPI(MPI_Comm_size(comm, &size), err);
-    if (st != GSAE_OK) return st;
-    size_t bytes = stats_bytes(fs);
-    st = gsae_narrow_int((int64_t)bytes, &count, err);
-    char *buf = st == GSAE_OK ? malloc(bytes) : NULL;
-    struct featstats other = {0};
-    if (st == GSAE_OK && !buf)
-        st = gsae_fail(err, GSAE_ENOMEM, "stats reduce: out of memory for %zu bytes", bytes);
-    if (st == GSAE_OK) st = featstats_init(&other, &fs->cfg, err);
-    if ((st = pstore_agree(comm, st, err)) != GSAE_OK) goto done;
-    /* binomial tree on ranks relative to root; merging is exact, so the shape is irrelevant */
-    int vr = (rank - root + size) % size;
-    for (int step = 1; step < size; step *= 2) {
-        if (vr % (2 * step) == step) {
-            stats_copy(fs, buf, true);
-            st =
-                GSAE_MPI(MPI_Send(buf, count, MPI_BYTE, (rank - step + size) % size, 7, comm), err);
-            break;
-        }
-        if (vr % (2 * step) == 0 && vr + step < size) {
-            st = GSAE_MPI(
-                MPI_Recv(buf, count, MPI_BYTE, (rank + step) % size, 7, comm, MPI_STATUS_IGNORE),
-                err);
-            if (st != GSAE_OK) break;
-            stats_copy(&other, buf, false);
-            if ((st = featstats_merge(fs, &other, err)) != GSAE_OK) break;
-        }
-    }
-    st = pstore_agree(comm, st, err);
-done:
-    featstats_free(&other);
-    free(buf);
-    return st;
-}
-
-enum gsae_status pstore_stats_from_parts(const char *dir, const int64_t *parts, int64_t n_parts,
-                                         int reader, int n_readers, struct featstats *fs,
-                                         struct gsae_error *err)
-{
-    for (int64_t i = reader; i < n_parts; i += n_readers) {
-        char name[32], path[4200];
-        store_part_name(parts[i], name, sizeof name);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
-        struct store_part p;
-        enum gsae_status st = store_part_read(path, false, &p, err);
-        if (st != GSAE_OK) return st;
-        if (p.resid == STORE_RESID_NONE && p.checksum != p.checksum_attr) {
-            store_part_free(&p);
-            return gsae_fail(err, GSAE_EFORMAT, "%s: content does not match its checksum", path);
-        }
-        if (p.d_sae != fs->cfg.d_sae) {
-            store_part_free(&p);
-            return gsae_fail(err, GSAE_EFORMAT, "%s: d_sae %lld, expected %lld", path,
-                             (long long)p.d_sae, (long long)fs->cfg.d_sae);
-        }
-        for (int64_t w = 0; w < p.n_windows; w++) {
-            int64_t t0 = w * p.context_size;
-            /* row pointers are absolute into the part's index/value arrays */
-            featstats_add_window(fs, p.first_window + w, p.context_size, p.token_id + t0,
-                                 p.doc + t0, p.pos + t0, p.row_ptr + t0, p.index, p.value);
-        }
-        store_part_free(&p);
-    }
-    return GSAE_OK;
-}
+#include "pstore_impl.h"
 
 /* ---- the harvest ---- */
-
-/* What a writer reports to rank 0 at the end of a round. */
-struct part_record {
-    int64_t has;
-    struct store_part_info info;
-    struct manifest_state end;
-};
-
-struct run {
-    const struct pstore_config *cfg;
-    const struct pstore_encoder *enc;
-    MPI_Comm comm;
-    int rank, size, n_replicas, replica;
-    bool writer;
-    int64_t W, ctx, q; /* windows per part, context size, first part to write */
-    int64_t *listed;   /* parts listed before this run (sorted) */
-    int64_t n_listed;
-    struct manifest m;        /* rank 0 */
-    struct manifest_state at; /* the pending document: number, shard, line */
-    /* the round being collected: part first_part + k in slot k (k < n_replicas) */
-    int64_t first_part, n_parts;
-    int32_t **b_tok;
-    int64_t **b_doc, **b_pos;
-    int64_t *b_windows;
-    bool *b_listed;
-    struct manifest_state *b_end;
-    /* harvest rounds: the encoder runs windows [lo, lo + c_windows[k]) of each part k */
-    int64_t chunk;                 /* windows of each part per encoder call */
-    int64_t *b_done;               /* (n_replicas) windows of a partial part already stored */
-    struct manifest_state *b_wend; /* (n_replicas * W) the stream after each window */
-    int64_t *c_windows;            /* (n_replicas) */
-    const int32_t **c_tok;         /* (n_replicas) */
-    const int64_t **c_doc, **c_pos;
-    int64_t *partial; /* (n_partial, 6): index, n_windows, end doc, offset, shard, line */
-    int64_t n_partial;
-    struct store_part_writer *pw;
-    int64_t put_next;  /* next window (of the part) the sink expects */
-    int64_t put_first; /* the window the encoder's window 0 of this call stands for */
-    struct featstats fs;
-    struct part_record rec;
-    struct pstore_result *res;
-    double t0, enc_seconds, read_seconds, store_seconds, stats_seconds, commit_seconds;
-    double manifest_seconds, wait_seconds;
-    int64_t tokens_done, parts_this_run, tokens_before, tokens_encoded, rounds;
-    double fraction;
-    bool stop_agreed, cut; /* cut: a round stopped before its parts were done */
-};
-
-/* The clock of MPI_Wtime, which the pipeline's own timings use too, so that intervals measured
- * here and inside the encoder compare. */
-static double now(void)
-{
-    return MPI_Wtime();
-}
 
 static bool listed(const struct run *r, int64_t part)
 {
@@ -229,23 +31,24 @@ static bool listed(const struct run *r, int64_t part)
 static enum gsae_status sink_put(void *ctx, int64_t i, const struct pstore_acts *a,
                                  struct gsae_error *err)
 {
-    struct run *r = ctx;
+    struct lane *l = ctx;
+    struct run *r = l->r;
     int64_t k = r->replica;
     i += r->put_first; /* the window in the part */
-    GSAE_ASSERT(r->writer && k < r->n_parts && i == r->put_next && i < r->b_windows[k] && r->pw);
-    r->put_next++;
-    double t_start = now();
+    GSAE_ASSERT(l->writer && k < r->n_parts && i == l->put_next && i < r->b_windows[k] && l->pw);
+    l->put_next++;
+    double t_start = pstore_now();
     int64_t t0 = i * r->ctx;
     const int32_t *tok = r->b_tok[k] + t0;
     const int64_t *doc = r->b_doc[k] + t0, *pos = r->b_pos[k] + t0;
-    enum gsae_status st = store_part_append(r->pw, r->ctx, tok, doc, pos, a->row_ptr, a->index,
+    enum gsae_status st = store_part_append(l->pw, r->ctx, tok, doc, pos, a->row_ptr, a->index,
                                             a->value, a->resid, err);
-    double t_stats = now();
+    double t_stats = pstore_now();
     r->store_seconds += t_stats - t_start;
     if (st == GSAE_OK)
-        featstats_add_window(&r->fs, (r->first_part + k) * r->W + i, r->ctx, tok, doc, pos,
+        featstats_add_window(&l->fs, (r->first_part + k) * r->W + i, r->ctx, tok, doc, pos,
                              a->row_ptr, a->index, a->value);
-    r->stats_seconds += now() - t_stats;
+    r->stats_seconds += pstore_now() - t_stats;
     return st;
 }
 
@@ -257,62 +60,17 @@ static const int64_t *partial_of(const struct run *r, int64_t part)
     return NULL;
 }
 
-/* Open this writer's part; for a partial part, copy the windows an earlier run stored (and add
- * their statistics) so that only the rest is encoded. */
-static enum gsae_status part_start(struct run *r, int64_t part, struct gsae_error *err)
-{
-    int64_t k = r->replica, done = r->b_done[k];
-    double t = now();
-    enum gsae_status st = store_part_open(r->cfg->dir, part, r->cfg->meta, &r->pw, err);
-    r->put_next = 0;
-    if (st != GSAE_OK || done == 0) {
-        r->store_seconds += now() - t;
-        return st;
-    }
-    char name[32], path[4200];
-    store_part_name(part, name, sizeof name);
-    snprintf(path, sizeof path, "%s/%s", r->cfg->dir, name);
-    struct store_part p;
-    bool resid = r->cfg->meta->resid != STORE_RESID_NONE;
-    if ((st = store_part_read(path, resid, &p, err)) != GSAE_OK) return st;
-    int64_t *rows = malloc((size_t)(r->ctx + 1) * sizeof *rows);
-    if (!rows)
-        st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    else if (p.checksum != p.checksum_attr || p.n_windows != done || p.context_size != r->ctx ||
-             p.first_window != part * r->W)
-        st = gsae_fail(err, GSAE_EFORMAT,
-                       "%s: a partial part of %lld windows from window %lld was expected, with "
-                       "content matching its checksum",
-                       path, (long long)done, (long long)(part * r->W));
-    for (int64_t w = 0; st == GSAE_OK && w < done; w++) {
-        int64_t t0 = w * r->ctx, base = p.row_ptr[t0];
-        for (int64_t j = 0; j <= r->ctx; j++)
-            rows[j] = p.row_ptr[t0 + j] - base;
-        st = store_part_append(r->pw, r->ctx, p.token_id + t0, p.doc + t0, p.pos + t0, rows,
-                               p.index + base, p.value + base,
-                               resid ? p.resid_post + t0 * p.d_model : NULL, err);
-        if (st == GSAE_OK)
-            featstats_add_window(&r->fs, part * r->W + w, r->ctx, p.token_id + t0, p.doc + t0,
-                                 p.pos + t0, p.row_ptr + t0, p.index, p.value);
-        r->put_next++;
-    }
-    free(rows);
-    store_part_free(&p);
-    r->store_seconds += now() - t;
-    return st;
-}
-
 /* Agree before an encoder call that every rank is fine and none was asked to stop: *go.
  * Collective. */
 static enum gsae_status round_go(struct run *r, enum gsae_status st, bool *go,
                                  struct gsae_error *err)
 {
     int mine[2] = {r->cfg->stop && *r->cfg->stop, st != GSAE_OK}, any[2] = {0, 0};
-    double t = now();
+    double t = pstore_now();
     struct gsae_error mpi_err;
     enum gsae_status mpi_st =
         GSAE_MPI(MPI_Allreduce(mine, any, 2, MPI_INT, MPI_MAX, r->comm), &mpi_err);
-    r->wait_seconds += now() - t;
+    r->wait_seconds += pstore_now() - t;
     *go = mpi_st == GSAE_OK && !any[0] && !any[1];
     if (mpi_st != GSAE_OK && st == GSAE_OK) {
         if (err) *err = mpi_err;
@@ -347,18 +105,54 @@ static enum gsae_status encode_step(struct run *r, int64_t any, struct gsae_erro
         r->first_part, r->n_parts, r->ctx,   r->c_windows, r->b_listed,
         r->c_tok,      r->c_doc,   r->c_pos, r->replica,   r->n_replicas,
     };
-    struct pstore_sink sink = {sink_put, r};
-    double t = now();
-    enum gsae_status st = r->enc->encode(r->enc->ctx, &round, &sink, err);
-    r->enc_seconds += now() - t;
+    struct pstore_sink sinks[PSTORE_MAX_LANES];
+    for (int64_t j = 0; j < r->n_lanes; j++)
+        sinks[j] = (struct pstore_sink){sink_put, &r->lanes[j]};
+    double t = pstore_now();
+    enum gsae_status st = r->enc->encode(r->enc->ctx, &round, sinks, err);
+    r->enc_seconds += pstore_now() - t;
     r->rounds++;
     r->tokens_encoded += any * r->ctx;
     if (r->rank == 0 && r->cfg->progress) {
-        struct pstore_progress p = {r->tokens_done,    r->m.n_parts,     r->parts_this_run,
-                                    r->fraction,       now() - r->t0,    r->enc_seconds,
-                                    r->tokens_encoded, r->tokens_before, r->rounds};
+        struct pstore_progress p = {r->tokens_done,    r->lanes[0].m.n_parts, r->parts_this_run,
+                                    r->fraction,       pstore_now() - r->t0,  r->enc_seconds,
+                                    r->tokens_encoded, r->tokens_before,      r->rounds};
         r->cfg->progress(r->cfg->progress_ctx, &p);
     }
+    return st;
+}
+
+/* Encode the collected round in harvest rounds of r->chunk windows per part; each writer
+ * commits its replica's part, or on an agreed stop the windows it has so far (a partial part;
+ * nothing when it has no new window). st is the rank's status so far: a failure is agreed
+ * (collectively) before any encoder call. */
+/* This rank's part of lane l after the round's encoder calls: commit it (or, after a stop, the
+ * windows it has so far). */
+static enum gsae_status lane_commit(struct run *r, struct lane *l, bool go, enum gsae_status st,
+                                    struct gsae_error *err)
+{
+    int64_t k = r->replica, part = r->first_part + k, n = l->put_next;
+    if (st == GSAE_OK && go && n != r->b_windows[k])
+        st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
+                       (long long)part, (long long)n, (long long)r->b_windows[k]);
+    if (st == GSAE_OK && n > r->b_done[k]) {
+        struct store_part_writer *pw = l->pw;
+        l->pw = NULL;
+        double tc = pstore_now();
+        st = store_part_commit(pw, &l->rec.info, err);
+        r->commit_seconds += pstore_now() - tc;
+        if (st == GSAE_OK) {
+            l->rec.has = 1;
+            l->rec.end = n == r->b_windows[k] ? r->b_end[k] : r->b_wend[k * r->W + n - 1];
+        }
+        if (st == GSAE_OK && l == &r->lanes[0]) {
+            r->res->parts_written++;
+            r->res->windows_written += n - r->b_done[k];
+            r->res->tokens_written += (n - r->b_done[k]) * r->ctx;
+        }
+    }
+    store_part_abort(l->pw);
+    l->pw = NULL;
     return st;
 }
 
@@ -369,13 +163,14 @@ static enum gsae_status encode_step(struct run *r, int64_t any, struct gsae_erro
 static enum gsae_status run_round(struct run *r, enum gsae_status st, struct gsae_error *err)
 {
     int64_t k = r->replica, part = r->first_part + k, longest = 0;
-    bool mine = r->writer && k < r->n_parts && !r->b_listed[k], go = true;
+    bool ours = k < r->n_parts && !r->b_listed[k], go = true;
     /* every rank comes here once per round, also after a local failure in the stream */
     if ((st = round_go(r, st, &go, err)) != GSAE_OK || !go) {
         r->cut = true;
         return st;
     }
-    if (mine) st = part_start(r, part, err);
+    for (int64_t j = 0; ours && st == GSAE_OK && j < r->n_lanes; j++)
+        if (r->lanes[j].writer) st = pstore_part_start(r, &r->lanes[j], part, err);
     for (int64_t j = 0; j < r->n_parts; j++)
         if (r->b_windows[j] > longest) longest = r->b_windows[j];
     for (int64_t a = 0; a < longest && go; a += r->chunk) {
@@ -387,65 +182,56 @@ static enum gsae_status run_round(struct run *r, enum gsae_status st, struct gsa
         }
         st = encode_step(r, any, err);
     }
-    if (!mine) return st;
-    int64_t n = r->put_next;
-    if (st == GSAE_OK && go && n != r->b_windows[k])
-        st = gsae_fail(err, GSAE_EINTERNAL, "part %lld: encoder delivered %lld of %lld windows",
-                       (long long)part, (long long)n, (long long)r->b_windows[k]);
-    if (st == GSAE_OK && n > r->b_done[k]) {
-        struct store_part_writer *pw = r->pw;
-        r->pw = NULL;
-        double tc = now();
-        st = store_part_commit(pw, &r->rec.info, err);
-        r->commit_seconds += now() - tc;
-        if (st == GSAE_OK) {
-            r->rec.has = 1;
-            r->rec.end = n == r->b_windows[k] ? r->b_end[k] : r->b_wend[k * r->W + n - 1];
-            r->res->parts_written++;
-            r->res->windows_written += n - r->b_done[k];
-            r->res->tokens_written += (n - r->b_done[k]) * r->ctx;
-        }
-    }
-    store_part_abort(r->pw);
-    r->pw = NULL;
+    for (int64_t j = 0; ours && j < r->n_lanes; j++)
+        if (r->lanes[j].writer) st = lane_commit(r, &r->lanes[j], go, st, err);
     return st;
 }
 
-/* End of a round: gather the writers' records, extend and save the manifest, agree on errors
+/* Rank 0: lane l's records of the round (all, one per rank) into its manifest, saved. */
+static enum gsae_status lane_add(struct run *r, struct lane *l, const struct part_record *all,
+                                 int64_t n_parts_total, struct gsae_error *err)
+{
+    enum gsae_status st = GSAE_OK;
+    int64_t added = 0;
+    for (int i = 0; i < r->size && st == GSAE_OK; i++)
+        if (all[i].has) {
+            struct manifest_part p = {all[i].info, all[i].end};
+            st = manifest_add(&l->m, &p, err);
+            if (l == &r->lanes[0]) r->tokens_done += p.info.n_tokens;
+            added++;
+        }
+    if (l == &r->lanes[0]) r->parts_this_run += added;
+    double tm = pstore_now();
+    if (st == GSAE_OK && (added > 0 || n_parts_total >= 0))
+        st = manifest_save(&l->m, l->cfg.dir, err);
+    r->manifest_seconds += pstore_now() - tm;
+    return st;
+}
+
+/* End of a round: gather the writers' records, extend and save the manifests, agree on errors
  * and on stopping. */
 static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_parts_total,
                                   struct gsae_error *err)
 {
     struct part_record *all = NULL;
-    int bytes = (int)sizeof r->rec;
+    int bytes = (int)sizeof(struct part_record);
     if (r->rank == 0 && !(all = calloc((size_t)r->size, sizeof *all)))
         st = gsae_fail(err, GSAE_ENOMEM, "out of memory gathering part records");
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) {
         free(all);
         return st;
     }
-    st = GSAE_MPI(MPI_Gather(&r->rec, bytes, MPI_BYTE, all, bytes, MPI_BYTE, 0, r->comm), err);
-    memset(&r->rec, 0, sizeof r->rec);
-    if (st == GSAE_OK && r->rank == 0) {
-        int64_t added = 0;
-        for (int i = 0; i < r->size && st == GSAE_OK; i++)
-            if (all[i].has) {
-                struct manifest_part p = {all[i].info, all[i].end};
-                st = manifest_add(&r->m, &p, err);
-                r->tokens_done += p.info.n_tokens;
-                added++;
-            }
-        r->parts_this_run += added;
-        double tm = now();
-        if (st == GSAE_OK && (added > 0 || n_parts_total >= 0))
-            st = manifest_save(&r->m, r->cfg->dir, err);
-        r->manifest_seconds += now() - tm;
-        if (st == GSAE_OK && r->cfg->progress) {
-            struct pstore_progress p = {r->tokens_done,    r->m.n_parts,     r->parts_this_run,
-                                        r->fraction,       now() - r->t0,    r->enc_seconds,
-                                        r->tokens_encoded, r->tokens_before, r->rounds};
-            r->cfg->progress(r->cfg->progress_ctx, &p);
-        }
+    for (int64_t j = 0; st == GSAE_OK && j < r->n_lanes; j++) {
+        struct lane *l = &r->lanes[j];
+        st = GSAE_MPI(MPI_Gather(&l->rec, bytes, MPI_BYTE, all, bytes, MPI_BYTE, 0, r->comm), err);
+        memset(&l->rec, 0, sizeof l->rec);
+        if (st == GSAE_OK && r->rank == 0) st = lane_add(r, l, all, n_parts_total, err);
+    }
+    if (st == GSAE_OK && r->rank == 0 && r->cfg->progress) {
+        struct pstore_progress p = {r->tokens_done,    r->lanes[0].m.n_parts, r->parts_this_run,
+                                    r->fraction,       pstore_now() - r->t0,  r->enc_seconds,
+                                    r->tokens_encoded, r->tokens_before,      r->rounds};
+        r->cfg->progress(r->cfg->progress_ctx, &p);
     }
     free(all);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
@@ -454,120 +240,6 @@ static enum gsae_status round_end(struct run *r, enum gsae_status st, int64_t n_
         return st;
     r->stop_agreed = any != 0;
     return GSAE_OK;
-}
-
-/* Rank 0: where a rerun resumes when the manifest lists partial parts (n_windows <
- * windows_per_part, complete store or not): after the lowest of them when it comes before the
- * first missing part *q (then *q and *start become its index and end state); their count. */
-static void resume_point(struct run *r, int64_t *q, struct manifest_state *start,
-                         int64_t *n_partial)
-{
-    for (int64_t i = 0; i < r->m.n_parts; i++) {
-        const struct manifest_part *p = &r->m.parts[i];
-        if (p->info.n_windows >= r->W) continue;
-        if (*n_partial == 0 && p->info.index < *q) {
-            *q = p->info.index;
-            *start = p->end;
-        }
-        ++*n_partial;
-    }
-}
-
-/* Everyone learns the partial parts (index, windows, end state) from rank 0. Collective. */
-static enum gsae_status load_partial(struct run *r, struct gsae_error *err)
-{
-    int n = 0;
-    enum gsae_status st = gsae_narrow_int(6 * r->n_partial, &n, err);
-    r->partial = malloc((size_t)(6 * r->n_partial + 1) * sizeof *r->partial);
-    if (st == GSAE_OK && !r->partial) st = gsae_fail(err, GSAE_ENOMEM, "out of memory");
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
-    for (int64_t i = 0, j = 0; r->rank == 0 && i < r->m.n_parts; i++) {
-        const struct manifest_part *p = &r->m.parts[i];
-        r->tokens_before += p->info.n_tokens;
-        if (p->info.n_windows >= r->W) continue;
-        int64_t row[6] = {p->info.index, p->info.n_windows, p->end.doc,
-                          p->end.offset, p->end.shard,      p->end.line};
-        memcpy(&r->partial[6 * j++], row, sizeof row);
-    }
-    if (n > 0) st = GSAE_MPI(MPI_Bcast(r->partial, n, MPI_INT64_T, 0, r->comm), err);
-    return pstore_agree(r->comm, st, err);
-}
-
-/* A run extends a store only with parts of the schema_version already there, so that a
- * store's parts always share one (store.h): the listed parts were all written by one version,
- * and the first stands for them. */
-static enum gsae_status check_version(const char *dir, const struct manifest *m,
-                                      struct gsae_error *err)
-{
-    char path[4200];
-    int64_t version = 0;
-    snprintf(path, sizeof path, "%s/%s", dir, m->parts[0].info.file);
-    enum gsae_status st = store_part_version(path, &version, err);
-    if (st == GSAE_OK && version != STORE_SCHEMA_VERSION)
-        st = gsae_fail(err, GSAE_EINVAL,
-                       "%s: the store's parts have schema_version %lld (%s); this gsae writes "
-                       "version %d and does not mix versions in one store: harvest into a new "
-                       "output directory (the old store stays readable)",
-                       dir, (long long)version, m->parts[0].info.file, STORE_SCHEMA_VERSION);
-    return st;
-}
-
-/* Rank 0 reads or creates the manifest; everyone learns q, the start state and the parts
- * already listed. */
-static enum gsae_status load_plan(struct run *r, struct manifest_state *start, bool *complete,
-                                  struct gsae_error *err)
-{
-    enum gsae_status st = GSAE_OK;
-    const struct pstore_config *cfg = r->cfg;
-    int64_t head[8] = {0};
-    if (r->rank == 0) {
-        st = dirs_make(cfg->dir, err);
-        if (st == GSAE_OK) {
-            st = manifest_load(cfg->dir, &r->m, err);
-            if (st == GSAE_ENOTFOUND) {
-                manifest_init(&r->m, cfg->job_hash, r->ctx, r->W);
-                st = GSAE_OK;
-            } else if (st == GSAE_OK &&
-                       (strcmp(r->m.job_hash, cfg->job_hash) != 0 || r->m.context_size != r->ctx ||
-                        r->m.windows_per_part != r->W)) {
-                st = gsae_fail(err, GSAE_EINVAL,
-                               "%s: the store was written by another job (job_hash %s, context "
-                               "%lld, windows_per_part %lld; this run: %s, %lld, %lld); use a new "
-                               "output directory",
-                               cfg->dir, r->m.job_hash, (long long)r->m.context_size,
-                               (long long)r->m.windows_per_part, cfg->job_hash, (long long)r->ctx,
-                               (long long)r->W);
-            }
-        }
-        if (st == GSAE_OK && r->m.n_parts > 0) st = check_version(cfg->dir, &r->m, err);
-        if (st == GSAE_OK) {
-            int64_t q = manifest_first_missing(&r->m), n_partial = 0;
-            struct manifest_state s = manifest_start_of(&r->m, q);
-            resume_point(r, &q, &s, &n_partial);
-            int64_t h[8] = {q,      s.doc,         s.offset,     s.shard,
-                            s.line, r->m.complete, r->m.n_parts, n_partial};
-            memcpy(head, h, sizeof h);
-        }
-    }
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
-    if ((st = GSAE_MPI(MPI_Bcast(head, 8, MPI_INT64_T, 0, r->comm), err)) != GSAE_OK) return st;
-    r->q = head[0];
-    *start = (struct manifest_state){head[1], head[2], head[3], head[4]};
-    *complete = head[5] != 0;
-    r->n_listed = head[6];
-    r->n_partial = head[7];
-    r->listed = malloc((size_t)(r->n_listed + 1) * sizeof *r->listed);
-    if (!r->listed)
-        st = gsae_fail(err, GSAE_ENOMEM, "out of memory for %lld part numbers",
-                       (long long)r->n_listed);
-    if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
-    if (r->rank == 0)
-        for (int64_t i = 0; i < r->n_listed; i++)
-            r->listed[i] = r->m.parts[i].info.index;
-    int n = 0;
-    if ((st = gsae_narrow_int(r->n_listed, &n, err)) == GSAE_OK)
-        st = GSAE_MPI(MPI_Bcast(r->listed, n, MPI_INT64_T, 0, r->comm), err);
-    return st;
 }
 
 /* Start collecting the round whose first part is first. A partial part keeps its stored
@@ -588,6 +260,38 @@ static void round_begin(struct run *r, int64_t first)
     }
 }
 
+/* Run the collected round and end it (round_end); the time waiting on other ranks, less the
+ * manifest's, counts as waiting. Collective. */
+static enum gsae_status close_round(struct run *r, enum gsae_status local, int64_t n_parts_total,
+                                    struct gsae_error *err)
+{
+    local = run_round(r, local, err);
+    double m0 = r->manifest_seconds, tw = pstore_now();
+    enum gsae_status st = round_end(r, local, n_parts_total, err);
+    r->wait_seconds += pstore_now() - tw - (r->manifest_seconds - m0);
+    return st;
+}
+
+/* Buffer window w of the stream in its part's slot; true when it completes the round. */
+static bool buffer_window(struct run *r, const struct window_builder *wb, const struct window *w)
+{
+    int64_t k = w->index / r->W - r->first_part, i = w->index % r->W;
+    GSAE_ASSERT(k >= 0 && k < r->n_replicas && i == r->b_windows[k]);
+    size_t at = (size_t)(i * r->ctx), n = (size_t)r->ctx;
+    memcpy(r->b_tok[k] + at, w->token, n * sizeof *w->token);
+    memcpy(r->b_doc[k] + at, w->doc, n * sizeof *w->doc);
+    memcpy(r->b_pos[k] + at, w->pos, n * sizeof *w->pos);
+    r->b_windows[k]++;
+    r->n_parts = k + 1;
+    struct manifest_state end = r->at; /* the stream right after the window */
+    int64_t partial;
+    window_builder_position(wb, &end.doc, &end.offset, &partial);
+    r->b_wend[k * r->W + i] = end;
+    if (i + 1 < r->W) return false;
+    r->b_end[k] = end;
+    return k + 1 == r->n_replicas;
+}
+
 /* Stream the corpus from start, writing this replica's parts; returns at the end of the
  * stream (*n_parts_total set), on an agreed stop (GSAE_EINTR) or on an agreed error. */
 static enum gsae_status stream(struct run *r, const struct manifest_state *start,
@@ -603,7 +307,7 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
     int64_t q_done = resumed ? resumed[1] : 0;
     enum gsae_status st = corpus_open(&cfg->corpus, &from, &cr, err);
     if (st == GSAE_OK)
-        st = window_builder_init(&wb, r->ctx, (int32_t)cfg->meta->bos_token_id,
+        st = window_builder_init(&wb, r->ctx, (int32_t)r->lanes[0].cfg.meta->bos_token_id,
                                  r->q * r->W + q_done, err);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) goto done;
     enum gsae_status local = GSAE_OK; /* a local failure is carried to the next round end */
@@ -616,11 +320,11 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
     while (!ended) {
         struct corpus_doc doc;
         bool got = false;
-        double tr = now();
+        double tr = pstore_now();
         local = corpus_next(cr, &doc, &got, err);
-        r->read_seconds += now() - tr;
+        r->read_seconds += pstore_now() - tr;
         if (local != GSAE_OK || !got) break;
-        tr = now();
+        tr = pstore_now();
         r->fraction = corpus_fraction(cr);
         if ((local = cfg->tokenizer.encode(cfg->tokenizer.ctx, doc.text, doc.len, &ids, &n_ids,
                                            &cap_ids, err)) != GSAE_OK) {
@@ -632,33 +336,15 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
                                              err)) != GSAE_OK)
             break;
         first = false;
-        r->read_seconds += now() - tr;
+        r->read_seconds += pstore_now() - tr;
         struct window w;
         while (window_builder_next(&wb, &w)) {
             if (cfg->max_windows > 0 && w.index >= cfg->max_windows) {
                 ended = true;
                 break;
             }
-            int64_t k = w.index / r->W - r->first_part, i = w.index % r->W;
-            GSAE_ASSERT(k >= 0 && k < r->n_replicas && i == r->b_windows[k]);
-            size_t at = (size_t)(i * r->ctx), n = (size_t)r->ctx;
-            memcpy(r->b_tok[k] + at, w.token, n * sizeof *w.token);
-            memcpy(r->b_doc[k] + at, w.doc, n * sizeof *w.doc);
-            memcpy(r->b_pos[k] + at, w.pos, n * sizeof *w.pos);
-            r->b_windows[k]++;
-            r->n_parts = k + 1;
-            struct manifest_state end = r->at; /* the stream right after the window */
-            int64_t partial;
-            window_builder_position(&wb, &end.doc, &end.offset, &partial);
-            r->b_wend[k * r->W + i] = end;
-            if (i + 1 < r->W) continue;
-            r->b_end[k] = end;
-            if (k + 1 < r->n_replicas) continue;
-            local = run_round(r, local, err);
-            double m0 = r->manifest_seconds, tw = now();
-            st = round_end(r, local, -1, err);
-            r->wait_seconds += now() - tw - (r->manifest_seconds - m0);
-            if (st != GSAE_OK) goto done;
+            if (!buffer_window(r, &wb, &w)) continue;
+            if ((st = close_round(r, local, -1, err)) != GSAE_OK) goto done;
             if (r->stop_agreed) {
                 st = GSAE_EINTR;
                 goto done;
@@ -674,11 +360,8 @@ static enum gsae_status stream(struct run *r, const struct manifest_state *start
         window_builder_position(&wb, &end.doc, &end.offset, &partial);
         if (r->b_windows[k] < r->W && r->b_windows[k] > r->b_done[k]) r->b_end[k] = end;
     }
-    local = run_round(r, local, err); /* also with no parts: the round's agreement */
     *n_parts_total = (total + r->W - 1) / r->W;
-    double m0 = r->manifest_seconds, tw = now();
-    st = round_end(r, local, *n_parts_total, err);
-    r->wait_seconds += now() - tw - (r->manifest_seconds - m0);
+    st = close_round(r, local, *n_parts_total, err); /* also with no parts: the agreement */
     if (st == GSAE_OK && r->cut) st = GSAE_EINTR;
 done:
     free(ids);
@@ -687,47 +370,58 @@ done:
     return st;
 }
 
-/* Statistics of every part: this run's are in r->fs; earlier runs' are read back. */
-static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae_error *err)
+/* Lane l's statistics of every part (this run's are in l->fs; earlier runs' complete parts,
+ * whole[0 .. n_whole), are read back), feature_stats.nc and the manifest marked complete. */
+static enum gsae_status lane_finish(struct run *r, struct lane *l, const int64_t *whole,
+                                    int64_t n_whole, int64_t n_parts_total, struct gsae_error *err)
 {
     enum gsae_status st = GSAE_OK;
-    double t = now();
+    double t = pstore_now();
+    if (l->writer)
+        st = pstore_stats_from_parts(l->cfg.dir, whole, n_whole, r->replica, r->n_replicas, &l->fs,
+                                     err);
+    if ((st = pstore_agree(r->comm, st, err)) == GSAE_OK)
+        st = pstore_stats_reduce(r->comm, &l->fs, 0, err);
+    r->stats_seconds += pstore_now() - t;
+    if (st != GSAE_OK) return st;
+    if (r->rank == 0) {
+        l->m.n_parts_total = n_parts_total;
+        if (manifest_first_missing(&l->m) < n_parts_total || l->m.n_parts != n_parts_total)
+            st = gsae_fail(err, GSAE_EINTERNAL, "%s: %lld parts listed, expected 0..%lld",
+                           l->cfg.dir, (long long)l->m.n_parts, (long long)n_parts_total - 1);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/feature_stats.nc", l->cfg.dir);
+        double ts = pstore_now();
+        if (st == GSAE_OK) st = featstats_nc_write(path, &l->fs, err);
+        l->m.complete = true;
+        double tm = pstore_now();
+        r->stats_seconds += tm - ts;
+        if (st == GSAE_OK) st = manifest_save(&l->m, l->cfg.dir, err);
+        r->manifest_seconds += pstore_now() - tm;
+    }
+    return pstore_agree(r->comm, st, err);
+}
+
+/* Statistics of every part of every lane. */
+static enum gsae_status finish(struct run *r, int64_t n_parts_total, struct gsae_error *err)
+{
     int64_t n_whole = 0; /* parts listed complete; a partial part's statistics were copied */
     for (int64_t i = 0; i < r->n_listed; i++)
         if (!partial_of(r, r->listed[i])) r->listed[n_whole++] = r->listed[i];
-    if (r->writer)
-        st = pstore_stats_from_parts(r->cfg->dir, r->listed, n_whole, r->replica, r->n_replicas,
-                                     &r->fs, err);
-    if ((st = pstore_agree(r->comm, st, err)) == GSAE_OK)
-        st = pstore_stats_reduce(r->comm, &r->fs, 0, err);
-    r->stats_seconds += now() - t;
-    if (st != GSAE_OK) return st;
-    if (r->rank == 0) {
-        r->m.n_parts_total = n_parts_total;
-        if (manifest_first_missing(&r->m) < n_parts_total || r->m.n_parts != n_parts_total)
-            st = gsae_fail(err, GSAE_EINTERNAL, "%s: %lld parts listed, expected 0..%lld",
-                           r->cfg->dir, (long long)r->m.n_parts, (long long)n_parts_total - 1);
-        char path[4200];
-        snprintf(path, sizeof path, "%s/feature_stats.nc", r->cfg->dir);
-        double ts = now();
-        if (st == GSAE_OK) st = featstats_nc_write(path, &r->fs, err);
-        r->m.complete = true;
-        double tm = now();
-        r->stats_seconds += tm - ts;
-        if (st == GSAE_OK) st = manifest_save(&r->m, r->cfg->dir, err);
-        r->manifest_seconds += now() - tm;
-    }
-    return pstore_agree(r->comm, st, err);
+    enum gsae_status st = GSAE_OK;
+    for (int64_t j = 0; st == GSAE_OK && j < r->n_lanes; j++)
+        st = lane_finish(r, &r->lanes[j], r->listed, n_whole, n_parts_total, err);
+    return st;
 }
 
 static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
 {
     struct manifest_state start;
     bool complete = false;
-    double t = now();
-    enum gsae_status st = load_plan(r, &start, &complete, err);
-    r->manifest_seconds += now() - t;
-    if (st == GSAE_OK) st = load_partial(r, err);
+    double t = pstore_now();
+    enum gsae_status st = pstore_load_plan(r, &start, &complete, err);
+    r->manifest_seconds += pstore_now() - t;
+    if (st == GSAE_OK) st = pstore_load_partial(r, err);
     if (st != GSAE_OK) return st;
     size_t n = (size_t)(r->W * r->ctx), R = (size_t)r->n_replicas;
     r->chunk =
@@ -755,7 +449,8 @@ static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
     if (!ok)
         st = gsae_fail(err, GSAE_ENOMEM, "out of memory for a round of %zu parts of %zu tokens", R,
                        n);
-    if (st == GSAE_OK) st = featstats_init(&r->fs, &r->cfg->stats, err);
+    for (int64_t j = 0; st == GSAE_OK && j < r->n_lanes; j++)
+        st = featstats_init(&r->lanes[j].fs, &r->lanes[j].cfg.stats, err);
     if ((st = pstore_agree(r->comm, st, err)) != GSAE_OK) return st;
     int64_t n_parts_total = 0;
     if (complete) {
@@ -769,6 +464,72 @@ static enum gsae_status harvest_run(struct run *r, struct gsae_error *err)
     return st;
 }
 
+/* The stores of the pass as lanes (one from the config's own fields when it has none), each
+ * checked to share the first's windowing; which of them this rank writes. Local. */
+static enum gsae_status lanes_init(struct run *r, int per, struct gsae_error *err)
+{
+    const struct pstore_config *cfg = r->cfg;
+    int64_t n = cfg->n_lanes > 0 ? cfg->n_lanes : 1;
+    if (n > PSTORE_MAX_LANES)
+        return gsae_fail(err, GSAE_EINVAL, "harvest: %lld stores in one pass, at most %d",
+                         (long long)n, PSTORE_MAX_LANES);
+    if (!(r->lanes = calloc((size_t)n, sizeof *r->lanes)))
+        return gsae_fail(err, GSAE_ENOMEM, "out of memory");
+    r->n_lanes = n;
+    for (int64_t j = 0; j < n; j++) {
+        struct lane *l = &r->lanes[j];
+        l->r = r;
+        l->cfg = cfg->n_lanes > 0 ? cfg->lanes[j]
+                                  : (struct pstore_lane){cfg->dir, cfg->meta, cfg->job_hash,
+                                                         cfg->stats, per - 1};
+        const struct store_meta *m = l->cfg.meta;
+        if (m->windows_per_part != r->lanes[0].cfg.meta->windows_per_part ||
+            m->context_size != r->lanes[0].cfg.meta->context_size || l->cfg.writer < 0 ||
+            l->cfg.writer >= per || l->cfg.stats.d_sae != m->d_sae)
+            return gsae_fail(err, GSAE_EINVAL,
+                             "harvest: %s: windows_per_part, context, writer %d or statistics "
+                             "d_sae %lld do not fit (store d_sae %lld)",
+                             l->cfg.dir, l->cfg.writer, (long long)l->cfg.stats.d_sae,
+                             (long long)m->d_sae);
+        l->writer = r->rank % per == l->cfg.writer;
+    }
+    r->W = r->lanes[0].cfg.meta->windows_per_part;
+    r->ctx = r->lanes[0].cfg.meta->context_size;
+    if (r->W < 1 || r->ctx < 2)
+        return gsae_fail(err, GSAE_EINVAL, "harvest: windows_per_part %lld, context %lld",
+                         (long long)r->W, (long long)r->ctx);
+    return GSAE_OK;
+}
+
+static void run_free(struct run *r)
+{
+    for (int64_t j = 0; j < r->n_lanes; j++) {
+        store_part_abort(r->lanes[j].pw);
+        featstats_free(&r->lanes[j].fs);
+        manifest_free(&r->lanes[j].m);
+    }
+    free(r->lanes);
+    free(r->listed);
+    for (int k = 0; k < r->n_replicas; k++) {
+        if (r->b_tok) free(r->b_tok[k]);
+        if (r->b_doc) free(r->b_doc[k]);
+        if (r->b_pos) free(r->b_pos[k]);
+    }
+    free(r->b_tok);
+    free(r->b_doc);
+    free(r->b_pos);
+    free(r->b_windows);
+    free(r->b_listed);
+    free(r->b_end);
+    free(r->b_done);
+    free(r->b_wend);
+    free(r->c_windows);
+    free(r->c_tok);
+    free(r->c_doc);
+    free(r->c_pos);
+    free(r->partial);
+}
+
 enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
                                 const struct pstore_encoder *enc, struct pstore_result *res,
                                 struct gsae_error *err)
@@ -778,9 +539,7 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     r.cfg = cfg;
     r.enc = enc;
     r.res = res;
-    r.t0 = now();
-    r.W = cfg->meta->windows_per_part;
-    r.ctx = cfg->meta->context_size;
+    r.t0 = pstore_now();
     r.comm = MPI_COMM_NULL;
     enum gsae_status st = GSAE_MPI(MPI_Comm_dup(comm, &r.comm), err);
     if (st != GSAE_OK) return st;
@@ -795,19 +554,14 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     if (per < 1 || r.size % per != 0)
         st = gsae_fail(err, GSAE_EINVAL, "harvest: %d ranks do not split into replicas of %d",
                        r.size, per);
-    else if (r.W < 1 || r.ctx < 2 || cfg->stats.d_sae != cfg->meta->d_sae)
-        st = gsae_fail(err, GSAE_EINVAL,
-                       "harvest: windows_per_part %lld, context %lld, or "
-                       "statistics d_sae %lld vs store d_sae %lld",
-                       (long long)r.W, (long long)r.ctx, (long long)cfg->stats.d_sae,
-                       (long long)cfg->meta->d_sae);
+    else
+        st = lanes_init(&r, per, err);
     if (st == GSAE_OK) {
         r.n_replicas = r.size / per;
         r.replica = r.rank / per;
-        r.writer = r.rank % per == per - 1;
     }
     if ((st = pstore_agree(r.comm, st, err)) == GSAE_OK) st = harvest_run(&r, err);
-    res->seconds = now() - r.t0;
+    res->seconds = pstore_now() - r.t0;
     res->rounds = r.rounds;
     res->encode_seconds = r.enc_seconds;
     res->read_seconds = r.read_seconds;
@@ -816,28 +570,7 @@ enum gsae_status pstore_harvest(MPI_Comm comm, const struct pstore_config *cfg,
     res->commit_seconds = r.commit_seconds;
     res->manifest_seconds = r.manifest_seconds;
     res->wait_seconds = r.wait_seconds;
-    store_part_abort(r.pw);
-    featstats_free(&r.fs);
-    manifest_free(&r.m);
-    free(r.listed);
-    for (int k = 0; k < r.n_replicas; k++) {
-        if (r.b_tok) free(r.b_tok[k]);
-        if (r.b_doc) free(r.b_doc[k]);
-        if (r.b_pos) free(r.b_pos[k]);
-    }
-    free(r.b_tok);
-    free(r.b_doc);
-    free(r.b_pos);
-    free(r.b_windows);
-    free(r.b_listed);
-    free(r.b_end);
-    free(r.b_done);
-    free(r.b_wend);
-    free(r.c_windows);
-    free(r.c_tok);
-    free(r.c_doc);
-    free(r.c_pos);
-    free(r.partial);
+    run_free(&r);
     struct gsae_error free_err;
     enum gsae_status free_st = GSAE_MPI(MPI_Comm_free(&r.comm), &free_err);
     if (st == GSAE_OK && free_st != GSAE_OK) {

@@ -76,7 +76,9 @@ struct pstore_acts {
 };
 
 /* Where the encoder delivers results: put(ctx, i, acts) for window i of the calling rank's
- * replica's part, in order (i = 0, 1, ...), on the replica's writer rank only. */
+ * replica's part, in order (i = 0, 1, ...), on the replica's writer rank only. With several
+ * stores (pstore_config.lanes) the encoder gets one sink per store, sink[j] for store j,
+ * valid on that store's writer ranks. */
 struct pstore_sink {
     enum gsae_status (*put)(void *ctx, int64_t i, const struct pstore_acts *acts,
                             struct gsae_error *err);
@@ -104,7 +106,24 @@ struct pstore_progress {
     int64_t rounds;                 /* harvest rounds (encoder calls) this run */
 };
 
+/* A store written in the same pass as others (one per SAE hook): the stream, its windows, parts
+ * and rounds are shared; directory, metadata, identity and statistics are the store's own.
+ * writer is the rank within a replica (a pipeline stage) whose sink receives its windows. */
+#define PSTORE_MAX_LANES 16
+struct pstore_lane {
+    const char *dir;
+    const struct store_meta *meta; /* windows_per_part and context_size equal in every lane */
+    const char *job_hash;
+    struct featstats_config stats;
+    int writer;
+};
+
 struct pstore_config {
+    /* Several stores: lanes (n_lanes >= 1; dir, meta, job_hash and stats below are then
+     * unused). n_lanes 0: the one store below, written by each replica's last rank. The stores
+     * of one pass must list the same parts (a rerun refuses stores left at different points). */
+    const struct pstore_lane *lanes;
+    int64_t n_lanes;
     const char *dir;               /* the store directory (created with its parents) */
     const struct store_meta *meta; /* windows_per_part and context_size included */
     const char *job_hash;          /* identity of the settings; the manifest must match */

@@ -36,8 +36,8 @@
 #include "../jobs/commands.h"
 #include "../jobs/opt.h"
 #include "../mpi/dist.h"
-#include "../mpi/pipe.h"
-#include "../mpi/plan.h"
+#include "../mpi/dist_engine.h"
+#include "../mpi/engine.h"
 #include "../src/sampler.h"
 #include "golden_attrib.h"
 #include "golden_sae.h"
@@ -90,12 +90,12 @@ const struct opt_cmd golden_cmd = {
     .groups = {{golden_table, 0}},
 };
 
-/* GSAE_FAULT_RANK / GSAE_FAULT: is this rank told to fail at `point`? */
-static bool fault_here(const struct dist *d, const char *point)
+/* GSAE_FAULT_RANK / GSAE_FAULT: is world rank `me` told to fail at `point`? */
+static bool fault_here(int me, const char *point)
 {
     const char *rank = getenv("GSAE_FAULT_RANK"), *what = getenv("GSAE_FAULT");
     int64_t r = -1;
-    if (!rank || !gsae_parse_i64(rank, 0, INT32_MAX, &r) || r != d->rank) return false;
+    if (!rank || !gsae_parse_i64(rank, 0, INT32_MAX, &r) || r != me) return false;
     return strcmp(what ? what : "open", point) == 0;
 }
 
@@ -335,24 +335,6 @@ static enum gsae_status read_case(const struct options *o, struct sft_file *expe
     return st;
 }
 
-/* This stage's checkpoint tensors: its layers, and the embedding and final norm where it
- * embeds or unembeds. Local. */
-static enum gsae_status open_stage(const struct options *o, const struct dist *d,
-                                   const struct plan *plan, struct ckpt *ck, struct gsae_error *err)
-{
-    const struct plan_stage *s = &plan->stages[d->stage_index];
-    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed || s->has_unembed,
-                              s->has_unembed};
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s%s", o->dir,
-             fault_here(d, "open") ? "/injected-fault-missing" : "");
-    enum gsae_status st = ckpt_open(ck, dir, &sel, err);
-    if (st == GSAE_OK)
-        st = gemma_weights_check(&ck->cfg, &ck->w, s->layer_begin, s->layer_end, s->has_unembed,
-                                 err);
-    return st;
-}
-
 static enum gsae_status keep_sae(void *ctx, const char *name, const float *x, int64_t n,
                                  struct gsae_error *err)
 {
@@ -370,7 +352,7 @@ static enum gsae_status run(struct pipe *p, struct golden *g, const struct dist 
     struct pipe_hook hook = {capture, g};
     struct pipe_sink sink = {prompt_logits, g};
     struct pipe_sampler sampler = {greedy_pick, g};
-    g->fail_in_hook = fault_here(d, "stream");
+    g->fail_in_hook = fault_here(d->rank, "stream");
     enum gsae_status st = pipe_prefill(p, &work, &hook, &sink, err);
     if (st == GSAE_OK && g->n_new > 0)
         st = pipe_generate(p, &work, g->n_new, NULL, &sampler, g->greedy, err);
@@ -383,6 +365,31 @@ static enum gsae_status run(struct pipe *p, struct golden *g, const struct dist 
     return st;
 }
 
+/* The pipeline over every layer with logits; the case's own SAE is golden_sae's. A rank told
+ * to fail at "open" maps its stage from a directory that does not exist. Collective. */
+static enum gsae_status golden_open(const struct options *o, struct golden *g, struct engine *e,
+                                    enum gsae_status local, struct gsae_error *err)
+{
+    char stage_dir[4096];
+    snprintf(stage_dir, sizeof stage_dir, "%s%s", o->dir,
+             fault_here(cli_world_rank(), "open") ? "/injected-fault-missing" : "");
+    int64_t mb_first[2] = {0, 1};
+    struct pipe_work shape = {1, NULL, &g->n_tok, 1, mb_first};
+    int64_t n_new = g->n_new > golden_sae_n_new(&g->sae) ? g->n_new : golden_sae_n_new(&g->sae);
+    struct engine_config cfg = {.model_dir = o->dir,
+                                .stage_dir = stage_dir,
+                                .n_stages = o->n_stages,
+                                .layers = o->layers,
+                                .n_threads = o->n_threads,
+                                .dtype = GSAE_DTYPE_F32,
+                                .ctx_len = g->n_tok,
+                                .shape = &shape,
+                                .n_new = n_new,
+                                .compute = o->compute,
+                                .local = local};
+    return engine_open(engine_job_comm(), &cfg, e, err);
+}
+
 int cmd_golden(int argc, char **argv)
 {
     struct options o;
@@ -391,60 +398,29 @@ int cmd_golden(int argc, char **argv)
     struct gsae_error err = {0};
     struct sft_file expected = {0};
     struct golden g = {0};
-    struct plan plan = {0};
-    struct dist d = {0};
-    struct ckpt ck = {0};
-    struct pipe p = {0};
-    int n_threads = 1;
+    struct engine e = {0};
     bool agreed = true;
-    /* Reading the case and planning are deterministic: every rank gets the same result. */
-    enum gsae_status st = read_case(&o, &expected, &g, &err);
-    struct plan_options po = {.n_ranks = cli_world_size(),
-                              .n_stages = o.n_stages,
-                              .with_logits = true,
-                              .dtype = GSAE_DTYPE_F32,
-                              .ctx_len = g.n_tok,
-                              .layers = o.layers};
-    if (st == GSAE_OK) st = plan_make(&plan, &g.cfg, &po, &err);
-    st = dist_agree(MPI_COMM_WORLD, st, &err); /* in case one rank could not read the case */
-    if (st == GSAE_OK) st = dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err);
-    if (st == GSAE_OK) {
-        st = open_stage(&o, &d, &plan, &ck, &err);
-        st = dist_agree(d.world, st, &err);
-    }
-    if (st == GSAE_OK) st = dist_threads_choose(&d, o.n_threads, &n_threads, &err);
-    if (st == GSAE_OK) {
-        dist_threads_apply(n_threads);
-        struct pipe_limits lim;
-        int64_t mb_first[2] = {0, 1};
-        struct pipe_work work = {1, NULL, &g.n_tok, 1, mb_first};
-        int64_t n_new = g.n_new > golden_sae_n_new(&g.sae) ? g.n_new : golden_sae_n_new(&g.sae);
-        pipe_limits_of_work(&work, n_new, d.n_replicas, &lim);
-        lim.compute = o.compute;
-        st = pipe_open(&p, &d, &plan, &g.cfg, &ck.w, &lim, n_threads, &err);
-        st = dist_agree(d.world, st, &err);
-    }
-    if (st == GSAE_OK) st = report(&d, &plan, &ck, &p, n_threads, o.verbose || d.size > 1, &err);
-    if (st == GSAE_OK && fault_here(&d, "kill")) raise(SIGKILL);
-    if (st == GSAE_OK && fault_here(&d, "stall"))
+    /* Reading the case is deterministic: every rank gets the same result. */
+    enum gsae_status st = golden_open(&o, &g, &e, read_case(&o, &expected, &g, &err), &err);
+    const struct dist *d = &e.d;
+    if (st == GSAE_OK)
+        st = report(d, &e.plan, &e.ck, &e.p, e.n_threads, o.verbose || d->size > 1, &err);
+    if (st == GSAE_OK && fault_here(d->rank, "kill")) raise(SIGKILL);
+    if (st == GSAE_OK && fault_here(d->rank, "stall"))
         sleep(120); /* a test kills another rank meanwhile */
     /* After a stream error a rank may have failed alone (see mpi/pipe.h). */
     if (st == GSAE_OK) {
-        st = run(&p, &g, &d, &err);
+        st = run(&e.p, &g, d, &err);
         agreed = st == GSAE_OK;
     }
     if (st == GSAE_OK) {
-        if (d.rank == 0) st = write_out(&expected, &g, o.out, &err);
-        st = dist_agree(d.world, st, &err);
+        if (d->rank == 0) st = write_out(&expected, &g, o.out, &err);
+        st = dist_agree(d->world, st, &err);
     }
     if (st != GSAE_OK) cli_report("golden", &err);
     /* An agreed failure: every rank has its message printed before main() aborts the job. */
-    if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1)
-        MPI_Barrier(MPI_COMM_WORLD);
-    pipe_close(&p);
-    ckpt_close(&ck);
-    if (agreed && st != GSAE_EMPI) dist_close(&d);
-    plan_free(&plan);
+    if (st != GSAE_OK && agreed && st != GSAE_EMPI && cli_world_size() > 1) dist_barrier(d);
+    engine_close(&e, agreed && st != GSAE_EMPI);
     golden_free(&g);
     sft_close(&expected);
     return st == GSAE_OK ? 0 : 1;
