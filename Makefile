@@ -94,9 +94,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libgsae.a
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< $(filter %.o,$^) -o $@ $(BUILD)/libgsae.a $(LDFLAGS_ALL) -lcmocka $(LIBS)
 
 # Fuzz targets link a deterministic driver (tests/fuzz/driver.c) so they run in the test suite;
-# `make fuzz` builds the same targets with clang's libFuzzer for open-ended runs. The job-file
-# reader lives in jobs/: its target links that one object.
-$(BUILD)/tests/fuzz_job $(BUILD)/fuzz/fuzz_job: $(BUILD)/jobs/job.o
+# `make fuzz` builds the same targets with clang's libFuzzer for open-ended runs.
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(BUILD)/libgsae.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $< tests/fuzz/driver.c $(filter %.o,$^) -o $@ $(BUILD)/libgsae.a $(LDFLAGS_ALL) $(LIBS)

@@ -43,7 +43,7 @@
 #include "commands.h"
 #include "contrast_stats.h"
 #include "hub_cli.h"
-#include "job.h"
+#include "../io/job.h"
 #include "opt.h"
 #include "sae_cli.h"
 

@@ -33,7 +33,7 @@
 #include "commands.h"
 #include "harvest_summary.h"
 #include "hub_cli.h"
-#include "job.h"
+#include "../io/job.h"
 #include "runctl.h"
 #include "sae_cli.h"
 #include "sae_session.h"

@@ -14,7 +14,7 @@
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
-#include "job.h"
+#include "../io/job.h"
 #include "opt.h"
 
 struct report_opts {

@@ -26,7 +26,7 @@
 #include "../io/results_schema.h"
 #include "cli.h"
 #include "commands.h"
-#include "job.h"
+#include "../io/job.h"
 #include "job_check.h"
 #include "opt.h"
 

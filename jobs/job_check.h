@@ -3,7 +3,7 @@
 #pragma once
 
 #include "../src/gsae.h"
-#include "job.h"
+#include "../io/job.h"
 
 /* Whether key is one the job layer consumes itself (command, ranks, launcher, args, foreach). */
 bool job_check_reserved(const char *key);

@@ -1,4 +1,4 @@
-/* fuzz_job.c: the job-file reader (jobs/job.c, libinih underneath) on arbitrary bytes.
+/* fuzz_job.c: the job-file reader (io/job.c, libinih underneath) on arbitrary bytes.
  *
  * The input is written as job.ini in a private temporary directory that also holds base.ini,
  * so `[job] include = base.ini` (or job.ini itself: a cycle) resolves. The job is loaded, a
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../jobs/job.h"
+#include "../../io/job.h"
 
 /* Made on the first input and kept for the process (a fuzz target has no teardown). */
 static char dir[4096], job_path[4200], base_path[4200];
