@@ -30,6 +30,7 @@
 #include "../io/ckpt.h"
 #include "../io/contrast_csv.h"
 #include "../io/contrast_nc.h"
+#include "../io/job.h"
 #include "../io/promptset.h"
 #include "../io/sae_io.h"
 #include "../io/tokenizer_load.h"
@@ -43,7 +44,6 @@
 #include "commands.h"
 #include "contrast_stats.h"
 #include "hub_cli.h"
-#include "../io/job.h"
 #include "opt.h"
 #include "sae_cli.h"
 

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/job.h"
 #include "../io/tokenizer_load.h"
 #include "../report/report.h"
 #include "../report/report_views.h"
 #include "../src/tokenizer.h"
 #include "cli.h"
 #include "commands.h"
-#include "../io/job.h"
 #include "opt.h"
 
 struct report_opts {

@@ -23,10 +23,10 @@
 #include <unistd.h>
 
 #include "../io/dirs.h"
+#include "../io/job.h"
 #include "../io/results_schema.h"
 #include "cli.h"
 #include "commands.h"
-#include "../io/job.h"
 #include "job_check.h"
 #include "opt.h"
 

@@ -2,8 +2,8 @@
  * before anything runs. */
 #pragma once
 
-#include "../src/gsae.h"
 #include "../io/job.h"
+#include "../src/gsae.h"
 
 /* Whether key is one the job layer consumes itself (command, ranks, launcher, args, foreach). */
 bool job_check_reserved(const char *key);
