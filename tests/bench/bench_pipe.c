@@ -181,24 +181,171 @@ static enum gsae_status sink_sum(void *ctx, struct pipe *p, const struct pipe_ro
     return GSAE_OK;
 }
 
+/* Called bare by tests/bench/run.sh (`make bench`): run the whole comparison script, which
+ * makes the checkpoint and calls this program under mpirun in each layout. Returns only on
+ * failure. */
+static int exec_script(const char *top, const char *argv0)
+{
+    char script[4096], build[4096];
+    snprintf(script, sizeof script, "%s/tests/bench/pipe.sh", top);
+    snprintf(build, sizeof build, "%s", argv0);
+    char *slash = strrchr(build, '/');
+    for (int up = 0; up < 2 && slash; up++) { /* BUILD/tests/bench_pipe -> BUILD */
+        *slash = '\0';
+        slash = strrchr(build, '/');
+    }
+    execl("/bin/bash", "bash", script, build, (char *)NULL);
+    perror(script);
+    return 1;
+}
+
+/* The model of one layout: plan, communicators, this stage's tensors, the pipe. */
+struct setup {
+    struct gemma_config cfg;
+    struct plan plan;
+    struct dist d;
+    struct ckpt ck;
+    struct pipe p;
+};
+
+/* The random sequences and their micro-batches (all of them, and a warm-up of one per
+ * replica); arrays malloc'd into w (freed by work_free). */
+struct work {
+    int32_t *ids;
+    const int32_t **tok;
+    int64_t *n_tok, *mb_first, n_mb;
+    struct pipe_work all, warm;
+};
+
+static void work_make(struct work *w, const struct options *o, const struct gemma_config *cfg,
+                      int n_replicas)
+{
+    struct rng r;
+    rng_seed(&r, 7);
+    w->ids = malloc((size_t)(o->n_seq * o->n_tok) * sizeof *w->ids);
+    w->tok = malloc((size_t)o->n_seq * sizeof *w->tok);
+    w->n_tok = malloc((size_t)o->n_seq * sizeof *w->n_tok);
+    w->n_mb = (o->n_seq + o->per_mb - 1) / o->per_mb;
+    w->mb_first = malloc((size_t)(w->n_mb + 1) * sizeof *w->mb_first);
+    for (int64_t i = 0; i < o->n_seq * o->n_tok; i++)
+        w->ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg->n_vocab);
+    for (int64_t q = 0; q < o->n_seq; q++) {
+        w->tok[q] = w->ids + q * o->n_tok;
+        w->n_tok[q] = o->n_tok;
+    }
+    for (int64_t m = 0; m <= w->n_mb; m++)
+        w->mb_first[m] = m * o->per_mb < o->n_seq ? m * o->per_mb : o->n_seq;
+    w->all = (struct pipe_work){o->n_seq, w->tok, w->n_tok, w->n_mb, w->mb_first};
+    int64_t n_warm = w->n_mb < n_replicas ? w->n_mb : n_replicas;
+    w->warm = (struct pipe_work){w->mb_first[n_warm], w->tok, w->n_tok, n_warm, w->mb_first};
+}
+
+static void work_free(struct work *w)
+{
+    free(w->ids), free(w->tok), free(w->n_tok), free(w->mb_first);
+}
+
+static void setup_open(struct setup *su, const struct options *o, int size, struct work *w)
+{
+    struct gsae_error err = {0};
+    if (ckpt_config_load(o->dir, &su->cfg, &err)) die("config", &err);
+    struct plan_options po = {.n_ranks = size,
+                              .n_stages = o->n_stages,
+                              .with_logits = o->n_new > 0,
+                              .dtype = GSAE_DTYPE_BF16,
+                              .ctx_len = o->n_tok};
+    if (plan_make(&su->plan, &su->cfg, &po, &err) ||
+        dist_open(&su->d, MPI_COMM_WORLD, su->plan.n_stages, &err))
+        die("plan", &err);
+    const struct plan_stage *s = &su->plan.stages[su->d.stage_index];
+    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed || s->has_unembed,
+                              s->has_unembed};
+    if (dist_agree(su->d.world, ckpt_open(&su->ck, o->dir, &sel, &err), &err))
+        die("checkpoint", &err);
+    dist_threads_apply(o->n_threads);
+    work_make(w, o, &su->cfg, su->d.n_replicas);
+    struct pipe_limits lim;
+    pipe_limits_of_work(&w->all, o->n_new, su->d.n_replicas, &lim);
+    if (dist_agree(
+            su->d.world,
+            pipe_open(&su->p, &su->d, &su->plan, &su->cfg, &su->ck.w, &lim, o->n_threads, &err),
+            &err))
+        die("pipeline", &err);
+}
+
+/* o->repeat timed runs of the same work; rep_secs sorted ascending; *cpu: the last run's CPU
+ * seconds on this rank. */
+static void timed_runs(struct setup *su, const struct options *o, struct work *w,
+                       const struct pipe_sink *sink, int32_t *gen, double *rep_secs, double *cpu)
+{
+    struct gsae_error err = {0};
+    struct pipe_sampler sampler = {argmax_pick, NULL};
+    for (int k = 0; k < o->repeat; k++) { /* the same work each time: same bits */
+        MPI_Barrier(MPI_COMM_WORLD);
+        double t0 = MPI_Wtime(), c0 = cpu_seconds();
+        if (o->n_new > 0 && pipe_generate(&su->p, &w->all, o->n_new, NULL, &sampler, gen, &err))
+            die("generate", &err);
+        if (o->n_new == 0 && pipe_prefill(&su->p, &w->all, NULL, sink, &err)) die("prefill", &err);
+        *cpu = cpu_seconds() - c0;
+        MPI_Barrier(MPI_COMM_WORLD);
+        rep_secs[k] = MPI_Wtime() - t0;
+    }
+    qsort(rep_secs, (size_t)o->repeat, sizeof *rep_secs, cmp_double);
+}
+
+/* Rank 0: the per-rank lines (all: 10 figures per rank, as gathered) and the totals. */
+static void print_ranks(const struct options *o, const struct setup *su, const double *all,
+                        int size, double *busy, double *core_share, double *worst_wait,
+                        double *worst_bubble)
+{
+    printf("%s: %d ranks = %d replicas x %d stages, %lld layers, %lld seqs x %lld tokens, "
+           "%lld micro-batches, %d threads/rank%s\n",
+           o->label, size, su->d.n_replicas, su->d.n_stages, (long long)su->plan.n_layers,
+           (long long)o->n_seq, (long long)o->n_tok,
+           (long long)((o->n_seq + o->per_mb - 1) / o->per_mb), o->n_threads,
+           o->n_new > 0 ? ", greedy generation (tokens/s counts generated tokens)" : "");
+    for (int q = 0; q < size; q++) {
+        const double *a = all + q * 10;
+        printf("  rank %d: stage %d: compute %.2fs (%.1f%%), wait %.2fs (%.1f%%), bubble "
+               "%.2fs (%.1f%%), CPU %.2fs (%.0f%% of a core); checkpoint mapped %.0f MiB, "
+               "own tensors %.0f MiB, touched in own %.0f MiB, outside own %.2f MiB; "
+               "activations+KV %.0f MiB\n",
+               q, q % su->d.n_stages, a[1], 100 * a[1] / a[0], a[2], 100 * a[2] / a[0], a[3],
+               100 * a[3] / a[0], a[9], 100 * a[9] / a[0], a[5] / 1048576, a[4] / 1048576,
+               a[6] / 1048576, a[7] / 1048576, a[8] / 1048576);
+        *core_share += a[9] / a[0] / size;
+        *busy += a[1] / a[0] / size;
+        if (a[2] / a[0] > *worst_wait) *worst_wait = a[2] / a[0];
+        if (a[3] / a[0] > *worst_bubble) *worst_bubble = a[3] / a[0];
+    }
+}
+
+/* Rank 0: the summary lines, with the fingerprint of the results (sums or generated ids). */
+static void print_summary(const struct options *o, const struct setup *su, const double *all,
+                          int size, const double *rep_secs, const void *bytes, size_t n_bytes)
+{
+    double busy = 0.0, core_share = 0.0, worst_wait = 0.0, worst_bubble = 0.0;
+    print_ranks(o, su, all, size, &busy, &core_share, &worst_wait, &worst_bubble);
+    uint64_t h = gsae_hash(bytes, n_bytes); /* FNV-1a over the results' bits */
+    /* the median run (the lower middle one for an even count), and the fastest and slowest */
+    double secs = rep_secs[(o->repeat - 1) / 2], fastest = rep_secs[0];
+    double slowest = rep_secs[o->repeat - 1];
+    double tokens = (double)(o->n_seq * (o->n_new > 0 ? o->n_new : o->n_tok));
+    printf("  %.1f tokens/s median of %d runs (%.1f-%.1f; %.2f s), fingerprint %016llx\n",
+           tokens / secs, o->repeat, tokens / slowest, tokens / fastest, secs,
+           (unsigned long long)h);
+    printf("BENCH label=%s ranks=%d stages=%d replicas=%d tok_s=%.3f tok_s_min=%.3f "
+           "tok_s_max=%.3f repeats=%d secs=%.3f wait_share=%.4f bubble_share=%.4f busy=%.4f "
+           "core_share=%.3f fingerprint=%016llx\n",
+           o->label, size, su->d.n_stages, su->d.n_replicas, tokens / secs, tokens / slowest,
+           tokens / fastest, o->repeat, secs, worst_wait, worst_bubble, busy, core_share,
+           (unsigned long long)h);
+}
+
 int main(int argc, char **argv)
 {
-    /* Called bare by tests/bench/run.sh (`make bench`): run the whole comparison script, which
-     * makes the checkpoint and calls this program under mpirun in each layout. */
     const char *top = getenv("TOP");
-    if (argc == 1 && top && !getenv("OMPI_COMM_WORLD_SIZE")) {
-        char script[4096], build[4096];
-        snprintf(script, sizeof script, "%s/tests/bench/pipe.sh", top);
-        snprintf(build, sizeof build, "%s", argv[0]);
-        char *slash = strrchr(build, '/');
-        for (int up = 0; up < 2 && slash; up++) { /* BUILD/tests/bench_pipe -> BUILD */
-            *slash = '\0';
-            slash = strrchr(build, '/');
-        }
-        execl("/bin/bash", "bash", script, build, (char *)NULL);
-        perror(script);
-        return 1;
-    }
+    if (argc == 1 && top && !getenv("OMPI_COMM_WORLD_SIZE")) return exec_script(top, argv[0]);
     MPI_Init(&argc, &argv);
     struct options o;
     int rank = 0, size = 1;
@@ -212,133 +359,41 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return 2;
     }
+    struct setup su = {0};
+    struct work w = {0};
+    setup_open(&su, &o, size, &w);
     struct gsae_error err = {0};
-    struct gemma_config cfg;
-    struct plan plan;
-    struct dist d;
-    struct ckpt ck = {0};
-    struct pipe p;
-    if (ckpt_config_load(o.dir, &cfg, &err)) die("config", &err);
-    struct plan_options po = {.n_ranks = size,
-                              .n_stages = o.n_stages,
-                              .with_logits = o.n_new > 0,
-                              .dtype = GSAE_DTYPE_BF16,
-                              .ctx_len = o.n_tok};
-    if (plan_make(&plan, &cfg, &po, &err) || dist_open(&d, MPI_COMM_WORLD, plan.n_stages, &err))
-        die("plan", &err);
-    const struct plan_stage *s = &plan.stages[d.stage_index];
-    struct ckpt_select sel = {s->layer_begin, s->layer_end, s->has_embed || s->has_unembed,
-                              s->has_unembed};
-    if (dist_agree(d.world, ckpt_open(&ck, o.dir, &sel, &err), &err)) die("checkpoint", &err);
-    dist_threads_apply(o.n_threads);
-
-    /* Random sequences, micro-batches of per_mb; warm-up: one micro-batch per replica. */
-    struct rng r;
-    rng_seed(&r, 7);
-    int32_t *ids = malloc((size_t)(o.n_seq * o.n_tok) * sizeof *ids);
-    const int32_t **tok = malloc((size_t)o.n_seq * sizeof *tok);
-    int64_t *n_tok = malloc((size_t)o.n_seq * sizeof *n_tok);
-    int64_t n_mb = (o.n_seq + o.per_mb - 1) / o.per_mb;
-    int64_t *mb_first = malloc((size_t)(n_mb + 1) * sizeof *mb_first);
-    for (int64_t i = 0; i < o.n_seq * o.n_tok; i++)
-        ids[i] = (int32_t)rng_below(&r, (uint64_t)cfg.n_vocab);
-    for (int64_t q = 0; q < o.n_seq; q++) {
-        tok[q] = ids + q * o.n_tok;
-        n_tok[q] = o.n_tok;
-    }
-    for (int64_t m = 0; m <= n_mb; m++)
-        mb_first[m] = m * o.per_mb < o.n_seq ? m * o.per_mb : o.n_seq;
-    struct pipe_work work = {o.n_seq, tok, n_tok, n_mb, mb_first};
-    int64_t n_warm = n_mb < d.n_replicas ? n_mb : d.n_replicas;
-    struct pipe_work warm = {mb_first[n_warm], tok, n_tok, n_warm, mb_first};
-    struct pipe_limits lim;
-    pipe_limits_of_work(&work, o.n_new, d.n_replicas, &lim);
-    if (dist_agree(d.world, pipe_open(&p, &d, &plan, &cfg, &ck.w, &lim, o.n_threads, &err), &err))
-        die("pipeline", &err);
-
     struct fingerprint fp = {calloc((size_t)o.n_seq, sizeof(double))};
     struct pipe_sink sink = {sink_sum, &fp};
-    if (pipe_prefill(&p, &warm, NULL, &sink, &err)) die("warm-up", &err);
+    if (pipe_prefill(&su.p, &w.warm, NULL, &sink, &err)) die("warm-up", &err);
     int32_t *gen = calloc((size_t)(o.n_seq * o.n_new) + 1, sizeof *gen);
-    struct pipe_sampler sampler = {argmax_pick, NULL};
     double rep_secs[100], cpu = 0.0;
-    for (int k = 0; k < o.repeat; k++) { /* the same work each time: same bits */
-        MPI_Barrier(MPI_COMM_WORLD);
-        double t0 = MPI_Wtime(), c0 = cpu_seconds();
-        if (o.n_new > 0 && pipe_generate(&p, &work, o.n_new, NULL, &sampler, gen, &err))
-            die("generate", &err);
-        if (o.n_new == 0 && pipe_prefill(&p, &work, NULL, &sink, &err)) die("prefill", &err);
-        cpu = cpu_seconds() - c0;
-        MPI_Barrier(MPI_COMM_WORLD);
-        rep_secs[k] = MPI_Wtime() - t0;
-    }
-    qsort(rep_secs, (size_t)o.repeat, sizeof *rep_secs, cmp_double);
-    /* the median run (the lower middle one for an even count), and the fastest and slowest */
-    double secs = rep_secs[(o.repeat - 1) / 2], fastest = rep_secs[0];
-    double slowest = rep_secs[o.repeat - 1];
+    timed_runs(&su, &o, &w, &sink, gen, rep_secs, &cpu);
 
     double mine[10], *all = malloc((size_t)size * sizeof mine);
-    touched(&ck, &mine[5], &mine[6], &mine[7]);
-    mine[0] = p.stats.total_s;
-    mine[1] = p.stats.compute_s;
-    mine[2] = p.stats.wait_s;
-    mine[3] = p.stats.fill_s + p.stats.drain_s;
-    mine[4] = (double)ckpt_bytes_selected(&ck);
-    mine[8] = (double)pipe_bytes(&p);
+    touched(&su.ck, &mine[5], &mine[6], &mine[7]);
+    mine[0] = su.p.stats.total_s;
+    mine[1] = su.p.stats.compute_s;
+    mine[2] = su.p.stats.wait_s;
+    mine[3] = su.p.stats.fill_s + su.p.stats.drain_s;
+    mine[4] = (double)ckpt_bytes_selected(&su.ck);
+    mine[8] = (double)pipe_bytes(&su.p);
     mine[9] = cpu;
     MPI_Gather(mine, 10, MPI_DOUBLE, all, 10, MPI_DOUBLE, 0, MPI_COMM_WORLD);
     double *sums = calloc((size_t)o.n_seq, sizeof(double));
     MPI_Reduce(fp.sums, sums, (int)o.n_seq, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     if (rank == 0) {
-        const unsigned char *bytes = o.n_new > 0 ? (const void *)gen : (const void *)sums;
+        const void *bytes = o.n_new > 0 ? (const void *)gen : (const void *)sums;
         size_t n_bytes = o.n_new > 0 ? (size_t)(o.n_seq * o.n_new) * sizeof *gen
                                      : (size_t)o.n_seq * sizeof(double);
-        uint64_t h = gsae_hash(bytes, n_bytes); /* FNV-1a over the sums' bits */
-        double tokens = (double)(o.n_seq * (o.n_new > 0 ? o.n_new : o.n_tok));
-        double worst_wait = 0.0, worst_bubble = 0.0;
-        double busy = 0.0;       /* mean share of its time a rank computes: 1 - bubble - wait */
-        double core_share = 0.0; /* mean CPU time / wall time: < 1 when other load competes */
-        printf("%s: %d ranks = %d replicas x %d stages, %lld layers, %lld seqs x %lld tokens, "
-               "%lld micro-batches, %d threads/rank%s\n",
-               o.label, size, d.n_replicas, d.n_stages, (long long)plan.n_layers,
-               (long long)o.n_seq, (long long)o.n_tok, (long long)n_mb, o.n_threads,
-               o.n_new > 0 ? ", greedy generation (tokens/s counts generated tokens)" : "");
-        for (int q = 0; q < size; q++) {
-            double *a = all + q * 10;
-            printf("  rank %d: stage %d: compute %.2fs (%.1f%%), wait %.2fs (%.1f%%), bubble "
-                   "%.2fs (%.1f%%), CPU %.2fs (%.0f%% of a core); checkpoint mapped %.0f MiB, "
-                   "own tensors %.0f MiB, touched in own %.0f MiB, outside own %.2f MiB; "
-                   "activations+KV %.0f MiB\n",
-                   q, q % d.n_stages, a[1], 100 * a[1] / a[0], a[2], 100 * a[2] / a[0], a[3],
-                   100 * a[3] / a[0], a[9], 100 * a[9] / a[0], a[5] / 1048576, a[4] / 1048576,
-                   a[6] / 1048576, a[7] / 1048576, a[8] / 1048576);
-            core_share += a[9] / a[0] / size;
-            busy += a[1] / a[0] / size;
-            if (a[2] / a[0] > worst_wait) worst_wait = a[2] / a[0];
-            if (a[3] / a[0] > worst_bubble) worst_bubble = a[3] / a[0];
-        }
-        printf("  %.1f tokens/s median of %d runs (%.1f-%.1f; %.2f s), fingerprint %016llx\n",
-               tokens / secs, o.repeat, tokens / slowest, tokens / fastest, secs,
-               (unsigned long long)h);
-        printf("BENCH label=%s ranks=%d stages=%d replicas=%d tok_s=%.3f tok_s_min=%.3f "
-               "tok_s_max=%.3f repeats=%d secs=%.3f wait_share=%.4f bubble_share=%.4f busy=%.4f "
-               "core_share=%.3f fingerprint=%016llx\n",
-               o.label, size, d.n_stages, d.n_replicas, tokens / secs, tokens / slowest,
-               tokens / fastest, o.repeat, secs, worst_wait, worst_bubble, busy, core_share,
-               (unsigned long long)h);
+        print_summary(&o, &su, all, size, rep_secs, bytes, n_bytes);
     }
-    free(sums);
-    free(gen);
-    free(all);
-    free(fp.sums);
-    pipe_close(&p);
-    ckpt_close(&ck);
-    free(ids);
-    free(tok);
-    free(n_tok);
-    free(mb_first);
-    dist_close(&d);
-    plan_free(&plan);
+    free(sums), free(gen), free(all), free(fp.sums);
+    pipe_close(&su.p);
+    ckpt_close(&su.ck);
+    work_free(&w);
+    dist_close(&su.d);
+    plan_free(&su.plan);
     MPI_Finalize();
     return 0;
 }
