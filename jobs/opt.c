@@ -506,6 +506,12 @@ enum gsae_status opt_check_section(const struct opt_cmd *c, const char *file, co
         }
     }
     for (int j = 0; j < n_args && st == GSAE_OK; j++) {
+        if (strncmp(args[j], "--", 2) == 0 && args[j][2]) { /* an option among the words */
+            struct gsae_error e = {0};
+            if (long_option(&f, n_args, (char **)args, &j, dst, &e) != GSAE_OK)
+                st = gsae_fail(err, GSAE_EINVAL, "%s: [%s] args: %s", file, section, e.msg);
+            continue;
+        }
         int k = next_positional(&f);
         if (k < 0)
             st = gsae_fail(err, GSAE_EINVAL, "%s: [%s] args: unexpected argument '%s'", file,

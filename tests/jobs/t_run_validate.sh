@@ -71,6 +71,11 @@ expect_refused missing missing.ini "missing.ini: \[info\] sae: required, missing
 # A flag given a value.
 write_job flagval.ini "target = yes"
 expect_refused flagval flagval.ini "flagval.ini: \[answer\] target: 'yes', expected true or false"
+# Options among a step's args words (a repeated option such as several --sae) are checked too.
+write_job argsopt.ini "args = --targte"
+expect_refused argsopt argsopt.ini "argsopt.ini: \[answer\] args: --targte: unknown option (did you mean --target?)"
+write_job argsok.ini "args = --target"
+"$GSAE" run --job argsok.ini --dry-run >/dev/null 2>err.txt || { cat err.txt; fail "args with --target refused"; }
 # A --set override is checked like the file.
 "$GSAE" run --job good.ini --set info.layr=1 --dry-run >/dev/null 2>err.txt &&
     fail "--set info.layr accepted"
