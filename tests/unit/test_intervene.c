@@ -3,7 +3,7 @@
  * row's activations with its KV slot and position, ablation without the error term is the
  * decode with the features dropped, position lists select rows, buffers grow past max_rows,
  * and invalid specs are refused naming the field. (Steering, splicing and the error-term
- * ablation's exactness are in test_sae.c.) */
+ * ablation's exactness are in test_sae_intervene.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -159,12 +159,12 @@ static void test_round_trips(void **state)
     assert_int_equal(access("part-123456.nc", F_OK), 0);
 }
 
-static void test_errors(void **state)
+/* A changed value is seen by the checksum. */
+static void test_error_checksum(void **state)
 {
     (void)state;
     struct gsae_error err;
     round_trip(100, STORE_RESID_NONE, 7);
-    /* a changed value is seen by the checksum */
     int ncid, varid;
     assert_int_equal(nc_open("part-00007.nc", NC_WRITE, &ncid), NC_NOERR);
     assert_int_equal(nc_inq_varid(ncid, "token_id", &varid), NC_NOERR);
@@ -176,27 +176,44 @@ static void test_errors(void **state)
     assert_int_equal(store_part_read("part-00007.nc", true, &p, &err), GSAE_OK);
     assert_true(p.checksum != p.checksum_attr);
     store_part_free(&p);
-    /* a wrong schema_version is refused with a clear message */
-    assert_int_equal(nc_open("part-00007.nc", NC_WRITE, &ncid), NC_NOERR);
-    v = 3;
+}
+
+/* A wrong schema_version is refused with a clear message, and still reported as the part's
+ * version. */
+static void test_error_schema_version(void **state)
+{
+    (void)state;
+    struct gsae_error err;
+    round_trip(100, STORE_RESID_NONE, 14);
+    int ncid, v = 3;
+    assert_int_equal(nc_open("part-00014.nc", NC_WRITE, &ncid), NC_NOERR);
     assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "schema_version", NC_INT, 1, &v), NC_NOERR);
     nc_close(ncid);
-    assert_int_equal(store_part_read("part-00007.nc", true, &p, &err), GSAE_EFORMAT);
-    assert_non_null(strstr(err.msg, "part-00007.nc: schema_version 3, this gsae reads 1 to 2"));
+    struct store_part p;
+    assert_int_equal(store_part_read("part-00014.nc", true, &p, &err), GSAE_EFORMAT);
+    assert_non_null(strstr(err.msg, "part-00014.nc: schema_version 3, this gsae reads 1 to 2"));
     int64_t version = 0;
-    assert_int_equal(store_part_version("part-00007.nc", &version, &err), GSAE_OK);
+    assert_int_equal(store_part_version("part-00014.nc", &version, &err), GSAE_OK);
     assert_int_equal(version, 3);
-    /* a row size past nnz is refused before the indices it points at are read */
+}
+
+/* A row size past nnz is refused before the indices it points at are read; a negative one too,
+ * and sizes that end short of nnz. */
+static void test_error_row_sizes(void **state)
+{
+    (void)state;
+    struct gsae_error err;
+    struct store_part p;
+    int ncid, varid;
+    size_t at[1] = {1};
+    int v = 1000000;
     round_trip(100, STORE_RESID_NONE, 11);
     assert_int_equal(nc_open("part-00011.nc", NC_WRITE, &ncid), NC_NOERR);
     assert_int_equal(nc_inq_varid(ncid, "sae_row_size", &varid), NC_NOERR);
-    at[0] = 1;
-    v = 1000000;
     assert_int_equal(nc_put_var1_int(ncid, varid, at, &v), NC_NOERR);
     nc_close(ncid);
     assert_int_equal(store_part_read("part-00011.nc", true, &p, &err), GSAE_EFORMAT);
     assert_non_null(strstr(err.msg, "part-00011.nc: sae_row_size[1] = 1000000: negative, or past"));
-    /* a negative one too, and sizes that end short of nnz */
     v = -1;
     assert_int_equal(nc_open("part-00011.nc", NC_WRITE, &ncid), NC_NOERR);
     assert_int_equal(nc_put_var1_int(ncid, varid, at, &v), NC_NOERR);
@@ -214,27 +231,48 @@ static void test_errors(void **state)
     nc_close(ncid);
     assert_int_equal(store_part_read("part-00013.nc", true, &p, &err), GSAE_EFORMAT);
     assert_non_null(strstr(err.msg, "part-00013.nc: sae_row_size sums to"));
-    /* the token coordinate must be token_offset + t */
+}
+
+/* The token coordinate must be token_offset + t. */
+static void test_error_token_coordinate(void **state)
+{
+    (void)state;
+    struct gsae_error err;
     round_trip(100, STORE_RESID_NONE, 12);
+    int ncid, varid;
     assert_int_equal(nc_open("part-00012.nc", NC_WRITE, &ncid), NC_NOERR);
     assert_int_equal(nc_inq_varid(ncid, "token", &varid), NC_NOERR);
     long long tok = 0;
-    at[0] = 2;
+    size_t at[1] = {2};
     assert_int_equal(nc_get_var1_longlong(ncid, varid, at, &tok), NC_NOERR);
     assert_int_equal(tok, 12 * 4 * CTX + 2);
     tok = 5;
     assert_int_equal(nc_put_var1_longlong(ncid, varid, at, &tok), NC_NOERR);
     nc_close(ncid);
+    struct store_part p;
     assert_int_equal(store_part_read("part-00012.nc", true, &p, &err), GSAE_EFORMAT);
     assert_non_null(strstr(err.msg, "part-00012.nc: token[2] = 5, expected 386"));
-    /* a truncated part cannot be read */
+}
+
+/* A truncated part cannot be read. */
+static void test_error_truncated(void **state)
+{
+    (void)state;
+    struct gsae_error err;
     round_trip(100, STORE_RESID_F32, 8);
     struct stat sb;
     assert_int_equal(stat("part-00008.nc", &sb), 0);
     assert_int_equal(truncate("part-00008.nc", sb.st_size / 2), 0);
+    struct store_part p;
     assert_int_not_equal(store_part_read("part-00008.nc", true, &p, &err), GSAE_OK);
     assert_non_null(strstr(err.msg, "part-00008.nc"));
-    /* bad windows are refused; abort leaves nothing behind */
+}
+
+/* Bad windows and a meta without features are refused; abort leaves nothing behind. */
+static void test_error_bad_windows(void **state)
+{
+    (void)state;
+    struct gsae_error err;
     struct store_meta meta = meta_for(100, STORE_RESID_NONE);
     struct store_part_writer *w = NULL;
     assert_int_equal(store_part_open(".", 9, &meta, &w, &err), GSAE_OK);
@@ -255,20 +293,27 @@ static void test_errors(void **state)
     assert_int_equal(access("part-00009.nc", F_OK), -1);
     meta.d_sae = 0;
     assert_int_equal(store_part_open(".", 9, &meta, &w, &err), GSAE_EINVAL);
-    /* an empty part is valid */
-    meta.d_sae = 100;
+}
+
+/* An empty part is valid; sizes claimed by its header are bounded before they are multiplied:
+ * 2^62 windows of 4 tokens would wrap to the 0 tokens this part holds. */
+static void test_error_header_sizes(void **state)
+{
+    (void)state;
+    struct gsae_error err;
+    struct store_meta meta = meta_for(100, STORE_RESID_NONE);
+    struct store_part_writer *w = NULL;
     assert_int_equal(store_part_open(".", 10, &meta, &w, &err), GSAE_OK);
     struct store_part_info info;
     assert_int_equal(store_part_commit(w, &info, &err), GSAE_OK);
+    struct store_part p;
     assert_int_equal(store_part_read("part-00010.nc", true, &p, &err), GSAE_OK);
     assert_int_equal(p.n_tokens, 0);
     assert_int_equal(p.checksum, p.checksum_attr);
     store_part_free(&p);
-    /* sizes claimed by the header are bounded before they are multiplied: 2^62 windows of 4
-     * tokens would wrap to the 0 tokens this part holds */
+    int ncid, v = 4;
     assert_int_equal(nc_open("part-00010.nc", NC_WRITE, &ncid), NC_NOERR);
     long long huge = 1ll << 62;
-    v = 4;
     assert_int_equal(nc_put_att_longlong(ncid, NC_GLOBAL, "n_windows", NC_INT64, 1, &huge),
                      NC_NOERR);
     assert_int_equal(nc_put_att_int(ncid, NC_GLOBAL, "context_size", NC_INT, 1, &v), NC_NOERR);
@@ -330,7 +375,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_error_checksum),
+        cmocka_unit_test(test_error_schema_version),
+        cmocka_unit_test(test_error_row_sizes),
+        cmocka_unit_test(test_error_token_coordinate),
+        cmocka_unit_test(test_error_truncated),
+        cmocka_unit_test(test_error_bad_windows),
+        cmocka_unit_test(test_error_header_sizes),
         cmocka_unit_test(test_manifest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
