@@ -40,7 +40,8 @@
 
 struct harvest_opts {
     struct sae_session_opts s;
-    const char *saes[HARVEST_MAX_HOOKS]; /* every --sae, in order (s.sae_path is the first) */
+    const char *saes[HARVEST_MAX_HOOKS];   /* every --sae, in order (s.sae_path is the first) */
+    int64_t sae_layers[HARVEST_MAX_HOOKS]; /* their L of --sae L:PATH, else -1 */
     int n_saes;
     const char *corpus, *out, *progress_csv, *freq_csv;
     int64_t context, wpp, wpmb, wpr, max_tokens, top_k;
@@ -123,14 +124,15 @@ struct harvest {
     int64_t max_tokens; /* the stream's end when --max-tokens is given (whole windows), else 0 */
 };
 
-/* --sae may be given several times: one store per SAE, all in one pass. */
+/* --sae may be given several times (PATH or L:PATH): one store per SAE, all in one pass. */
 static bool add_sae(struct harvest_opts *o, const char *path)
 {
     if (o->n_saes == HARVEST_MAX_HOOKS) {
         fprintf(stderr, "gsae harvest: at most %d --sae\n", HARVEST_MAX_HOOKS);
         return false;
     }
-    o->saes[o->n_saes++] = path;
+    sae_cli_layer_path(path, &o->sae_layers[o->n_saes], &o->saes[o->n_saes]);
+    o->n_saes++;
     o->s.sae_path = o->saes[0];
     return true;
 }
@@ -209,7 +211,8 @@ static enum gsae_status harvest_open(struct harvest *h, const struct harvest_opt
     struct pipe_work shape = {g, NULL, n_tok, 1, mb_first};
     struct engine_sae saes[HARVEST_MAX_HOOKS];
     for (int j = 0; j < o->n_saes; j++)
-        saes[j] = (struct engine_sae){o->saes[j], o->s.layer};
+        saes[j] =
+            (struct engine_sae){o->saes[j], o->sae_layers[j] >= 0 ? o->sae_layers[j] : o->s.layer};
     struct engine_config cfg = {.model_dir = o->s.model_dir,
                                 .n_stages = o->s.n_stages,
                                 .layers = o->s.layers,

@@ -102,3 +102,14 @@ bool sae_cli_load(const char *cmd, const char *path, const struct gemma_config *
     if (warning[0]) fprintf(stderr, "gsae %s: warning: %s\n", cmd, warning);
     return true;
 }
+
+void sae_cli_layer_path(const char *s, int64_t *layer, const char **path)
+{
+    const char *c = s;
+    while (*c >= '0' && *c <= '9')
+        c++;
+    *layer = -1;
+    *path = s;
+    if (c > s && *c == ':' && c[1] && gsae_parse_i64_prefix(s, &c, 0, 1 << 20, layer) == GSAE_OK)
+        *path = c + 1;
+}

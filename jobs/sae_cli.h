@@ -12,6 +12,10 @@
 
 /* Strict number parsing: the whole string, within [min, max]. */
 bool sae_cli_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* An --sae value: "L:PATH" hooks PATH at resid_post.L (*layer = L, *path = PATH); anything else
+ * is a path whose file names its layer (*layer = -1, *path = s). */
+void sae_cli_layer_path(const char *s, int64_t *layer, const char **path);
 bool sae_cli_f64(const char *s, double *out);
 
 /* Comma-separated lists ("1,2,-3"); *out is malloc'd (caller frees). False on a bad entry. */

@@ -196,8 +196,9 @@ enum gsae_status sae_session_open(struct sae_session *s, const char *cmd,
         n_tok[i] = s->max_prompt + max_extra;
     struct pipe_work shape = {s->max_group, NULL, n_tok, 1, mb_first};
     struct engine_sae saes[SAE_SESSION_MAX_SAES] = {{o->sae_path, o->layer}};
-    for (int j = 1; j < o->n_saes && j < SAE_SESSION_MAX_SAES; j++)
-        saes[j] = (struct engine_sae){o->sae_paths[j], o->layer};
+    for (int j = 0; j < o->n_saes && j < SAE_SESSION_MAX_SAES; j++)
+        saes[j] = (struct engine_sae){o->sae_paths[j],
+                                      o->sae_layers[j] >= 0 ? o->sae_layers[j] : o->layer};
     struct engine_config cfg = {.model_dir = o->model_dir,
                                 .n_stages = o->n_stages,
                                 .layers = o->layers,

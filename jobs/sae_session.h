@@ -41,11 +41,13 @@ struct sae_session_opts {
     /* several SAEs (a command that reports per hook): every --sae in order, sae_path the first;
      * each hooks the layer its file names (layer must be -1) */
     const char *sae_paths[SAE_SESSION_MAX_SAES];
+    int64_t sae_layers[SAE_SESSION_MAX_SAES]; /* L of --sae L:PATH, else -1 (then --layer's) */
     int n_saes;
     struct opt_list sae_list; /* --sae as parsed (sae_session_opts_saes moves it to the above) */
 };
 
-/* After opt_parse: every --sae of o->sae_list into sae_paths / n_saes (sae_path the first), the
+/* After opt_parse: every --sae (PATH or L:PATH) of o->sae_list into sae_paths, sae_layers and
+ * n_saes (sae_path the first), the
  * list freed. A command that takes one SAE (several = false) refuses more, printing why under
  * cmd's name. Returns 0, or the exit status 2. */
 int sae_session_opts_saes(struct sae_session_opts *o, const char *cmd, bool several);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "sae_cli.h"
 #include "sae_session.h"
 
 static const struct opt_choice computes[] = {
@@ -14,7 +15,8 @@ const struct opt sae_session_model_opts[] = {
     {"model", OPT_STR, O(model_dir), .flags = OPT_REQUIRED, .meta = "MODEL",
      .help = "Gemma-2 checkpoint: a directory, a hub repo id or a cache folder"},
     {"sae", OPT_LIST, O(sae_list), .flags = OPT_REQUIRED, .meta = "SAE",
-     .help = "Gemma Scope params.npz, a SAELens directory, or a Gemma Scope id"},
+     .help = "Gemma Scope params.npz, a SAELens directory or a Gemma Scope id; L:PATH hooks it "
+             "at resid_post.L"},
     {"layer", OPT_I64, O(layer), "-1", 0, 100000, .meta = "L",
      .help = "hooked layer, resid_post.L (default: the SAE's own)"},
     {"tokenizer", OPT_STR, O(tokenizer_path), .meta = "PATH",
@@ -54,8 +56,8 @@ int sae_session_opts_saes(struct sae_session_opts *o, const char *cmd, bool seve
         rc = 2;
     }
     o->n_saes = 0;
-    for (int i = 0; rc == 0 && i < l->n; i++)
-        o->sae_paths[o->n_saes++] = l->v[i];
+    for (int i = 0; rc == 0 && i < l->n; i++, o->n_saes++)
+        sae_cli_layer_path(l->v[i], &o->sae_layers[i], &o->sae_paths[i]);
     o->sae_path = o->n_saes > 0 ? o->sae_paths[0] : NULL;
     free(l->v);
     *l = (struct opt_list){0};

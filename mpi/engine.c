@@ -29,9 +29,10 @@ static enum gsae_status probe_saes(struct engine *e, const struct engine_config 
         if (st != GSAE_OK) return st;
         h->layer = c->saes[i].layer >= 0 ? c->saes[i].layer : h->info.layer;
         if (h->layer < 0)
-            return gsae_fail(err, GSAE_EINVAL,
-                             "%s: the file does not say which layer it hooks; give --layer",
-                             h->info.path);
+            return gsae_fail(
+                err, GSAE_EINVAL,
+                "%s: the file does not say which layer it hooks; give --layer or --sae L:PATH",
+                h->info.path);
         if (h->layer >= e->cfg.n_layers)
             return gsae_fail(err, GSAE_EINVAL, "%s: hook layer %lld does not exist (%lld layers)",
                              h->info.path, (long long)h->layer, (long long)e->cfg.n_layers);

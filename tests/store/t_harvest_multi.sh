@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Three SAEs at layers 1, 2 and 3 of a 4-layer random model harvested in one pass (repeated
-# --sae) on 1 rank, on 2 stages and on 2 replicas x 2 stages: each hook's store,
+# --sae, also as L:PATH) on 1 rank, on 2 stages and on 2 replicas x 2 stages: each hook's store,
 # STORE/resid_post.L, is identical (`gsae store dump`, feature_stats.nc) to a harvest with that
 # SAE alone, also after a stop and a rerun, and through the shipped jobs/harvest_multi.ini. Negative checks: the stores of two hooks differ, so the comparison can fail; a
 # store of another hook in place of one is caught; a rerun over stores left at different
@@ -36,6 +36,20 @@ check() { # check DIR: each hook's store equals its single-SAE store
 multi=(--sae s1 --sae s2 --sae s3)
 "$GSAE" harvest "${common[@]}" "${multi[@]}" --out np1 2>np1.log
 check np1
+# --sae L:PATH: SAE files that do not record their layer (Gemma Scope npz), hooked where told
+for L in 1 2 3; do
+    "$GSAE" mksae "n$L.npz" --model m --d-sae 300 --layer $L --seed $L --density 0.03 >/dev/null
+done
+if "$GSAE" harvest "${common[@]}" --sae n1.npz --sae n2.npz --out nolayer 2>nolayer.log; then
+    echo "FAIL: SAEs without a layer accepted"; exit 1
+fi
+grep -q "does not say which layer it hooks; give --layer or --sae L:PATH" nolayer.log ||
+    { cat nolayer.log; echo "FAIL: unclear message"; exit 1; }
+"$GSAE" harvest "${common[@]}" --sae 1:n1.npz --sae 2:n2.npz --sae 3:n3.npz --out lp 2>/dev/null
+check lp
+"$GSAE" harvest "${common[@]}" --sae 2:n1.npz --sae 1:n2.npz --sae 3:n3.npz --out lpx 2>/dev/null
+if "$GSAE" store dump lpx/resid_post.1 | cmp -s d1 -; then echo "FAIL: L:PATH ignored"; exit 1; fi
+echo "ok   --sae L:PATH hooks each file at L (and the wrong L gives another store)"
 $MPIRUN -np 2 "$GSAE" harvest "${common[@]}" "${multi[@]}" --out st2 --stages 2 2>/dev/null
 check st2
 $MPIRUN -np 4 "$GSAE" harvest "${common[@]}" "${multi[@]}" --out r2s2 --stages 2 --windows-per-mb 2 2>/dev/null
