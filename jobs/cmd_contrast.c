@@ -54,9 +54,10 @@ struct options {
     const char *job, *step;
     const char *model, *sae, *tokenizer, *tasks, *arc, *outcomes, *prompts, *pairs;
     const char *out, *acts, *diff, *layers, *revision;
-    char *model_path, *sae_path;         /* owned: --model and --sae resolved (hub_cli.h) */
-    const char *saes[CONTRAST_MAX_SAES]; /* every --sae (saes[0] is sae): one report per hook */
-    char *sae_paths[CONTRAST_MAX_SAES];  /* owned: saes[1..] resolved */
+    char *model_path, *sae_path;           /* owned: --model and --sae resolved (hub_cli.h) */
+    const char *saes[CONTRAST_MAX_SAES];   /* every --sae (saes[0] is sae): one report per hook */
+    int64_t sae_layers[CONTRAST_MAX_SAES]; /* L of --sae L:PATH, else -1 */
+    char *sae_paths[CONTRAST_MAX_SAES];    /* owned: saes[1..] resolved */
     int n_saes, n_sae_flags;
     int64_t layer, n_perm, top;
     uint64_t seed;
@@ -144,7 +145,8 @@ static bool add_sae(struct options *o, const char *v, bool flag)
 {
     if (!flag || o->n_sae_flags++ == 0) o->n_saes = 0;
     if (o->n_saes == CONTRAST_MAX_SAES) return false;
-    o->saes[o->n_saes++] = v;
+    sae_cli_layer_path(v, &o->sae_layers[o->n_saes], &o->saes[o->n_saes]);
+    o->n_saes++;
     o->sae = o->saes[0];
     return true;
 }
@@ -279,7 +281,8 @@ static int parse_args(int argc, char **argv, struct options *o, struct job *job,
             return 2;
         }
     }
-    if (!o->model || !o->sae || !o->tokenizer || (o->layer < 0 && o->n_saes < 2) ||
+    if (!o->model || !o->sae || !o->tokenizer ||
+        (o->layer < 0 && o->n_saes < 2 && o->sae_layers[0] < 0) ||
         !(o->prompts || o->outcomes || o->tasks)) {
         fprintf(stderr, "gsae contrast: needs --model, --sae, --layer, --tokenizer and prompts "
                         "(--tasks DIR --outcomes CSV, --arc DIR --tasks NAMES or --prompts)\n");
@@ -460,7 +463,9 @@ static enum gsae_status setup(const struct options *o, struct run *r, struct con
         longest = r->ps.items[i].n_tokens > longest ? r->ps.items[i].n_tokens : longest;
     struct engine_sae saes[CONTRAST_MAX_SAES];
     for (int j = 0; j < o->n_saes; j++)
-        saes[j] = (struct engine_sae){o->saes[j], o->n_saes == 1 ? o->layer : -1};
+        saes[j] = (struct engine_sae){o->saes[j], o->sae_layers[j] >= 0 ? o->sae_layers[j]
+                                                  : o->n_saes == 1      ? o->layer
+                                                                        : -1};
     struct engine_config cfg = {.model_dir = o->model,
                                 .n_stages = o->n_stages,
                                 .layers = o->layers,
